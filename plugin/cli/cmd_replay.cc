@@ -1,0 +1,184 @@
+// flsentry replay ARCHIVE --config POLICY.yaml [--config ...] [--out DIR]
+//                 [--plugin PATH] [--on-unreadable drop|skip|fail] [--json]
+//
+// Feeds a round archive (docs/round-archive.md) through an aggregation-filter
+// plugin round by round, as a live server would, and writes
+// decisions.jsonl, summary.json and report.html. With several --config each
+// policy is replayed independently from fresh state into OUT/<name>/, and
+// the terminal table shows them side by side; OUT/comparison.json holds
+// their overall results.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "aggfilter_host.hpp"
+#include "cli/commands.h"
+#include "cli/replay_runner.h"
+#include "cli/replay_summary.h"
+#include "cli/replay_table.h"
+#include "cli/report_html.h"
+#include "round_archive.h"
+
+namespace flsentry::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using OJson = nlohmann::ordered_json;
+
+struct ReplayArgs {
+  std::string archive;
+  std::vector<std::string> configs;
+  std::string out = "replay";
+  std::string plugin;
+  std::string on_unreadable = "drop";
+  bool json = false;
+};
+
+std::string DefaultPluginPath() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "libflsentry_filter.so";
+  return (self.parent_path() / "libflsentry_filter.so").string();
+}
+
+// Names for the policies: file stems, made unique and safe as directory
+// names.
+std::vector<std::string> PolicyLabels(const std::vector<std::string>& configs) {
+  std::vector<std::string> labels;
+  std::map<std::string, int> seen;
+  for (const std::string& c : configs) {
+    std::string label = SanitizeFileStem(fs::path(c).stem().string());
+    if (int n = ++seen[label]; n > 1) label += "_" + std::to_string(n);
+    labels.push_back(label);
+  }
+  return labels;
+}
+
+Status WriteRunOutputs(const PolicyRun& run, const std::string& dir,
+                       const std::string& archive, const std::string& plugin,
+                       OnUnreadable on_unreadable) {
+  FLS_RETURN_IF_ERROR(WriteTextFile((fs::path(dir) / "decisions.jsonl").string(),
+                                    DecisionsJsonl(run)));
+  const OJson summary = SummaryJson(run, archive, plugin, on_unreadable);
+  FLS_RETURN_IF_ERROR(WriteTextFile(
+      (fs::path(dir) / "summary.json").string(),
+      summary.dump(2, ' ', false, OJson::error_handler_t::replace) + "\n"));
+  return WriteTextFile((fs::path(dir) / "report.html").string(),
+                       RenderReportHtml(run, archive, plugin));
+}
+
+void RunReplay(const ReplayArgs& args) {
+  OnUnreadable on_unreadable;
+  if (!ParseOnUnreadable(args.on_unreadable, &on_unreadable)) {
+    return Fail("--on-unreadable must be drop, skip or fail, not \"" +
+                args.on_unreadable + "\"");
+  }
+  Result<RoundArchive> archive = OpenRoundArchive(args.archive);
+  if (!archive.ok()) return Fail(archive.status().message());
+
+  const std::string plugin_path = args.plugin.empty() ? DefaultPluginPath() : args.plugin;
+  std::optional<aggfilter::Plugin> plugin;
+  try {
+    plugin.emplace(plugin_path);
+  } catch (const aggfilter::Error& e) {
+    return Fail(e.what());
+  }
+  const std::string plugin_description =
+      plugin->name() + " " + plugin->version() + " (" + plugin_path + ")";
+
+  const std::vector<std::string> labels = PolicyLabels(args.configs);
+  const bool several = args.configs.size() > 1;
+  ProgressBar bar(stderr, isatty(fileno(stderr)) != 0);
+  std::vector<PolicyRun> runs;
+  std::vector<std::string> dirs;
+  for (size_t i = 0; i < args.configs.size(); ++i) {
+    const std::string dir =
+        several ? (fs::path(args.out) / labels[i]).string() : args.out;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Fail("cannot create " + dir + ": " + ec.message());
+    ReplayOptions options;
+    options.on_unreadable = on_unreadable;
+    options.work_dir = dir;
+    options.progress = [&, i](size_t done, size_t total) {
+      bar.Update(done, total, labels[i]);
+    };
+    options.error_line = [&](const std::string& line) {
+      bar.PrintLine("flsentry: error: " + line);
+    };
+    options.plugin_log = [&](aggf_log_level level, const std::string& line) {
+      bar.PrintLine(std::string("flsentry: plugin ") +
+                    (level >= AGGF_LOG_ERROR ? "error" : "warning") + ": " + line);
+    };
+    Result<PolicyRun> run = ReplayArchive(*plugin, archive.value(), args.configs[i], options);
+    if (!run.ok()) {
+      bar.Clear();
+      return Fail(run.status().message());
+    }
+    run->label = labels[i];
+    Status written = WriteRunOutputs(run.value(), dir, args.archive, plugin_description,
+                                     on_unreadable);
+    if (!written.ok()) {
+      bar.Clear();
+      return Fail(written.message());
+    }
+    runs.push_back(std::move(run).value());
+    dirs.push_back(dir);
+  }
+  bar.Clear();
+
+  OJson comparison = OJson::object();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    OJson entry = CountsJson(CountDecisions(AllDecisions(runs[i])));
+    entry["config"] = runs[i].config_path;
+    entry["out"] = dirs[i];
+    comparison[runs[i].label] = std::move(entry);
+  }
+  if (several) {
+    Status written = WriteTextFile(
+        (fs::path(args.out) / "comparison.json").string(),
+        comparison.dump(2, ' ', false, OJson::error_handler_t::replace) + "\n");
+    if (!written.ok()) return Fail(written.message());
+  }
+  if (args.json) {
+    std::cout << comparison.dump(2, ' ', false, OJson::error_handler_t::replace) << "\n";
+    return;
+  }
+  std::cout << FormatReplayTable(runs);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    std::cout << "report: " << (fs::path(dirs[i]) / "report.html").string() << "\n";
+  }
+}
+
+}  // namespace
+
+void AddReplayCommand(CLI::App& app) {
+  auto args = std::make_shared<ReplayArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "replay", "Replay a round archive through the filter plugin and report");
+  cmd->add_option("archive", args->archive,
+                  "Round archive directory (docs/round-archive.md), one round "
+                  "directory, or a flat folder of update files")
+      ->required();
+  cmd->add_option("--config", args->configs,
+                  "Policy file; repeat to compare policies side by side "
+                  "(each replayed from fresh state)")
+      ->required();
+  cmd->add_option("--out", args->out, "Output directory")->capture_default_str();
+  cmd->add_option("--plugin", args->plugin,
+                  "Filter plugin (default: libflsentry_filter.so beside flsentry)");
+  cmd->add_option("--on-unreadable", args->on_unreadable,
+                  "What to do with an unreadable client file: drop (decision "
+                  "drop, reason unreadable), skip (leave it out), fail")
+      ->capture_default_str();
+  cmd->add_flag("--json", args->json,
+                "Print the overall results as JSON instead of the table");
+  cmd->callback([args] { RunReplay(*args); });
+}
+
+}  // namespace flsentry::cli
