@@ -1,0 +1,332 @@
+#include "detector.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "autoencoder.h"
+#include "feature_extractor.h"
+
+namespace flsentry {
+namespace {
+
+constexpr char kB64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// Floats as base64 of their little-endian bytes (the state file is JSON).
+std::string FloatsToBase64(std::span<const float> values) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
+  const size_t n = values.size() * sizeof(float);
+  std::string out;
+  out.reserve((n + 2) / 3 * 4);
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = uint32_t{bytes[i]} << 16;
+    if (i + 1 < n) v |= uint32_t{bytes[i + 1]} << 8;
+    if (i + 2 < n) v |= bytes[i + 2];
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += i + 1 < n ? kB64[(v >> 6) & 63] : '=';
+    out += i + 2 < n ? kB64[v & 63] : '=';
+  }
+  return out;
+}
+
+Result<std::vector<float>> Base64ToFloats(const std::string& text, size_t expected) {
+  if (text.size() % 4 != 0 || text.size() / 4 * 3 < expected * sizeof(float)) {
+    return StateError("base64 data has the wrong length");
+  }
+  int8_t decode[256];
+  std::memset(decode, -1, sizeof decode);
+  for (int i = 0; i < 64; ++i) decode[static_cast<unsigned char>(kB64[i])] = static_cast<int8_t>(i);
+  std::vector<unsigned char> bytes;
+  bytes.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = text[i + k];
+      if (c == '=' && i + 4 == text.size() && k >= 2) {
+        ++pad;
+        v <<= 6;
+        continue;
+      }
+      if (pad || decode[static_cast<unsigned char>(c)] < 0) return StateError("invalid base64 data");
+      v = (v << 6) | static_cast<uint32_t>(decode[static_cast<unsigned char>(c)]);
+    }
+    bytes.push_back(static_cast<unsigned char>(v >> 16));
+    if (pad < 2) bytes.push_back(static_cast<unsigned char>(v >> 8));
+    if (pad < 1) bytes.push_back(static_cast<unsigned char>(v));
+  }
+  if (bytes.size() != expected * sizeof(float)) return StateError("base64 data has the wrong length");
+  std::vector<float> out(expected);
+  std::memcpy(out.data(), bytes.data(), bytes.size());
+  return out;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  const size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + mid, v.end());
+  const double hi = v[mid];
+  if (v.size() % 2) return hi;
+  return 0.5 * (hi + *std::max_element(v.begin(), v.begin() + mid));
+}
+
+}  // namespace
+
+Detector::Detector() = default;
+Detector::~Detector() = default;
+
+Result<std::unique_ptr<Detector>> Detector::Load(const std::string& path,
+                                                 const DetectorConfig& config) {
+  FLS_ASSIGN_OR_RETURN(DetectorFiles files, ReadDetectorDir(path));
+  std::unique_ptr<Detector> d(new Detector());
+  d->config_ = config;
+  d->metadata_ = std::move(files.metadata);
+  auto net = Autoencoder::FromWeights(files.weights.Views());
+  if (!net.ok()) return net.status().WithContext(path + "/" + kDetectorWeightsName);
+  if ((*net)->layer_sizes() != d->metadata_.layer_sizes) {
+    return Corrupt(path + ": weights do not match architecture.layer_sizes in " +
+                   kDetectorJsonName);
+  }
+  d->net_ = std::move(net).value();
+  auto fx = FeatureExtractor::Create(d->metadata_.features, d->metadata_.layout);
+  if (!fx.ok()) return fx.status().WithContext(path);
+  d->features_ = std::make_unique<FeatureExtractor>(std::move(fx).value());
+  return d;
+}
+
+const Calibration& Detector::calibration() const { return metadata_.calibration; }
+const DetectorMetadata& Detector::metadata() const { return metadata_; }
+uint64_t Detector::rounds_learned() const { return rounds_learned_; }
+
+Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
+                                                      std::span<const size_t> eligible) {
+  const size_t n = round.updates.size();
+  for (size_t i : eligible) {
+    if (i >= n) return InvalidArgument("eligible index " + std::to_string(i) + " out of range");
+  }
+  std::vector<UpdateScore> scores(n);
+  have_last_ = false;
+  last_embeddings_.assign(n, {});
+  last_clients_.assign(n, "");
+  for (size_t i = 0; i < n; ++i) last_clients_[i] = round.updates[i].client_id;
+  if (eligible.empty()) {
+    have_last_ = true;
+    last_round_ = round.round;
+    return scores;
+  }
+
+  // The round's layout must be the detector's.
+  const std::vector<TensorView>& reference =
+      round.global.empty() ? round.updates[eligible.front()].tensors : round.global;
+  FeatureSettings select = metadata_.features;
+  select.mode = EmbeddingMode::kSketch;  // only the selection matters here
+  auto layout = SelectLayout(select, reference);
+  if (!layout.ok() || layout->signature != metadata_.layout.signature) {
+    std::string got = layout.ok() ? layout->signature : layout.status().message();
+    if (got.size() > 200) got = got.substr(0, 200) + "...";
+    std::string want = metadata_.layout.signature;
+    if (want.size() > 200) want = want.substr(0, 200) + "...";
+    return InvalidArgument("the round's model layout does not match the detector's: got " +
+                           got + ", detector expects " + want);
+  }
+
+  const int64_t dim = features_->dim();
+  std::vector<float> rows(eligible.size() * static_cast<size_t>(dim));
+  std::vector<Result<UpdateFeatures>> measured(eligible.size(), UpdateFeatures{});
+  const int threads = std::max(1, config_.threads);
+  at::set_num_threads(threads);
+  at::parallel_for(0, static_cast<int64_t>(eligible.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      measured[r] = features_->Embed(round.updates[eligible[r]], round.global,
+                                     std::span<float>(rows.data() + r * dim, dim));
+    }
+  });
+
+  // Rows that embedded cleanly are scored together; the rest explain why not.
+  std::vector<float> batch;
+  std::vector<size_t> batch_updates;
+  std::vector<double> norms;
+  batch.reserve(rows.size());
+  for (size_t r = 0; r < eligible.size(); ++r) {
+    UpdateScore& s = scores[eligible[r]];
+    if (!measured[r].ok()) {
+      s.error = measured[r].status().message();
+      continue;
+    }
+    const UpdateFeatures& f = *measured[r];
+    s.norm = f.norm;
+    s.nonfinite = f.nonfinite;
+    if (f.nonfinite > 0) {
+      s.error = "nonfinite: " + std::to_string(f.nonfinite) + " NaN/Inf values";
+      continue;
+    }
+    if (!f.embedded) {
+      s.error = f.norm == 0.0 ? "zero update: every selected value is 0"
+                              : "update norm is not finite";
+      continue;
+    }
+    norms.push_back(f.norm);
+    batch_updates.push_back(eligible[r]);
+    batch.insert(batch.end(), rows.begin() + r * dim, rows.begin() + (r + 1) * dim);
+  }
+  const double median = Median(norms);
+  FLS_ASSIGN_OR_RETURN(std::vector<double> errors,
+                       net_->Score(batch, static_cast<int64_t>(batch_updates.size()), threads));
+  for (size_t b = 0; b < batch_updates.size(); ++b) {
+    const size_t i = batch_updates[b];
+    scores[i].score = errors[b];
+    scores[i].scored = true;
+    scores[i].log_norm_ratio = std::log(scores[i].norm / median);
+    last_embeddings_[i].assign(batch.begin() + b * dim, batch.begin() + (b + 1) * dim);
+  }
+  have_last_ = true;
+  last_round_ = round.round;
+  return scores;
+}
+
+Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted,
+                                std::span<const std::string> client_ids) {
+  if (accepted.size() != client_ids.size()) {
+    return InvalidArgument("LearnFromRound: accepted and client_ids differ in length");
+  }
+  if (!have_last_ || round != last_round_) {
+    return InvalidArgument("LearnFromRound: round " + std::to_string(round) +
+                           " is not the round last scored");
+  }
+  if (!config_.refresh.enabled) return Status::Ok();
+  const bool warmup = rounds_learned_ < static_cast<uint64_t>(std::max(0, config_.refresh.warmup_rounds));
+  std::vector<std::pair<size_t, std::string>> learn;
+  if (warmup) {
+    for (size_t i = 0; i < last_embeddings_.size(); ++i) learn.emplace_back(i, last_clients_[i]);
+  } else {
+    for (size_t k = 0; k < accepted.size(); ++k) {
+      if (accepted[k] >= last_embeddings_.size()) {
+        return InvalidArgument("LearnFromRound: accepted index out of range");
+      }
+      learn.emplace_back(accepted[k], client_ids[k]);
+    }
+  }
+  // One row per client per round: a client that sent two updates counts once.
+  std::set<std::string> seen;
+  for (const auto& [i, client] : learn) {
+    if (last_embeddings_[i].empty() || !seen.insert(client).second) continue;
+    window_.push_back({round, client, last_embeddings_[i]});
+  }
+  ++rounds_learned_;
+  have_last_ = false;
+  return Refresh(round);
+}
+
+Status Detector::Refresh(uint64_t round) {
+  // Keep the rows of the last window_rounds distinct rounds.
+  std::set<uint64_t> rounds;
+  for (const auto& r : window_) rounds.insert(r.round);
+  const size_t keep = static_cast<size_t>(std::max(1, config_.refresh.window_rounds));
+  while (rounds.size() > keep) rounds.erase(rounds.begin());
+  std::erase_if(window_, [&](const WindowRow& r) { return !rounds.count(r.round); });
+  if (window_.empty() || config_.refresh.epochs <= 0) return Status::Ok();
+
+  // At most max_client_share of the rows from one client (its newest ones).
+  const size_t cap = std::max<size_t>(
+      1, static_cast<size_t>(std::floor(config_.refresh.max_client_share *
+                                        static_cast<double>(window_.size()))));
+  std::map<std::string, size_t> taken;
+  const int64_t dim = features_->dim();
+  std::vector<float> data;
+  int64_t rows = 0;
+  for (auto it = window_.rbegin(); it != window_.rend(); ++it) {
+    if (taken[it->client]++ >= cap) continue;
+    data.insert(data.end(), it->embedding.begin(), it->embedding.end());
+    ++rows;
+  }
+  (void)dim;
+  const uint64_t seed = config_.seed ^ (round * 0x9e3779b97f4a7c15ULL);
+  return net_->FineTune(data, rows, config_.refresh.epochs, config_.refresh.learning_rate,
+                        32, seed, std::max(1, config_.threads));
+}
+
+nlohmann::json Detector::SaveState() const {
+  nlohmann::json weights = nlohmann::json::array();
+  for (const WeightArray& w : net_->ExportWeights()) {
+    weights.push_back({{"name", w.name}, {"shape", w.shape}, {"data", FloatsToBase64(w.data)}});
+  }
+  nlohmann::json window = nlohmann::json::array();
+  for (const WindowRow& r : window_) {
+    window.push_back({{"round", r.round}, {"client", r.client},
+                      {"embedding", FloatsToBase64(r.embedding)}});
+  }
+  return {{"format", kDetectorStateFormat},
+          {"layout_signature", metadata_.layout.signature},
+          {"rounds_learned", rounds_learned_},
+          {"weights", weights},
+          {"window", window}};
+}
+
+Status Detector::LoadState(const nlohmann::json& state) {
+  if (!state.is_object() || state.value("format", "") != kDetectorStateFormat) {
+    return StateError("detector state: expected format " + std::string(kDetectorStateFormat));
+  }
+  if (state.value("layout_signature", "") != metadata_.layout.signature) {
+    return StateError("detector state: saved for another model layout");
+  }
+  if (!state.contains("rounds_learned") || !state.at("rounds_learned").is_number_unsigned() ||
+      !state.contains("weights") || !state.at("weights").is_array() ||
+      !state.contains("window") || !state.at("window").is_array()) {
+    return StateError("detector state: missing rounds_learned, weights or window");
+  }
+  std::vector<WeightArray> arrays;
+  for (const auto& w : state.at("weights")) {
+    if (!w.is_object() || !w.contains("name") || !w.at("name").is_string() ||
+        !w.contains("shape") || !w.at("shape").is_array() || w.at("shape").size() > 2 ||
+        !w.contains("data") || !w.at("data").is_string()) {
+      return StateError("detector state: malformed weight entry");
+    }
+    WeightArray a;
+    a.name = w.at("name").get<std::string>();
+    int64_t numel = 1;
+    for (const auto& d : w.at("shape")) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > (1 << 24)) {
+        return StateError("detector state: bad shape of '" + a.name + "'");
+      }
+      a.shape.push_back(d.get<int64_t>());
+      numel *= d.get<int64_t>();
+    }
+    if (numel > (int64_t{1} << 30)) return StateError("detector state: '" + a.name + "' too large");
+    FLS_ASSIGN_OR_RETURN(a.data, Base64ToFloats(w.at("data").get<std::string>(), numel));
+    arrays.push_back(std::move(a));
+  }
+  std::vector<TensorView> views;
+  for (const auto& a : arrays) views.push_back(a.view());
+  auto net = Autoencoder::FromWeights(views);
+  if (!net.ok()) return StateError("detector state: " + net.status().message());
+  if ((*net)->layer_sizes() != metadata_.layer_sizes) {
+    return StateError("detector state: weights of another architecture");
+  }
+  std::vector<WindowRow> window;
+  const int64_t dim = features_->dim();
+  for (const auto& r : state.at("window")) {
+    if (!r.is_object() || !r.contains("round") || !r.at("round").is_number_unsigned() ||
+        !r.contains("client") || !r.at("client").is_string() || !r.contains("embedding") ||
+        !r.at("embedding").is_string()) {
+      return StateError("detector state: malformed window row");
+    }
+    WindowRow row;
+    row.round = r.at("round").get<uint64_t>();
+    row.client = r.at("client").get<std::string>();
+    FLS_ASSIGN_OR_RETURN(row.embedding, Base64ToFloats(r.at("embedding").get<std::string>(), dim));
+    window.push_back(std::move(row));
+  }
+  net_ = std::move(net).value();
+  window_ = std::move(window);
+  rounds_learned_ = state.at("rounds_learned").get<uint64_t>();
+  have_last_ = false;
+  return Status::Ok();
+}
+
+}  // namespace flsentry

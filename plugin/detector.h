@@ -1,0 +1,110 @@
+// detector.h — the learned detector inside the plugin: embeds each update of
+// a round (feature_extractor.h), scores all of them in one batched forward
+// pass of the autoencoder, and keeps learning from the updates the policy
+// accepted (continual refresh), guarded against poisoning:
+//   * only updates the engine reports as accepted (never quarantined ones:
+//     the engine leaves them out of `accepted`),
+//   * at most refresh.max_client_share of a refresh's rows from one client,
+//   * a window of the last refresh.window_rounds rounds,
+//   * refresh.enabled = false freezes the detector (audited weights);
+//   * the first refresh.warmup_rounds rounds are trusted: every well-formed
+//     update of them is learned from.
+// The refreshed weights and the window are part of SaveState, so a restarted
+// server or a replay continues exactly where it left off.
+//
+// Threading: not thread-safe; the engine calls it from one thread per round.
+// LibTorch stays inside detector.cc / autoencoder.cc.
+#ifndef FLSENTRY_DETECTOR_H_
+#define FLSENTRY_DETECTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "decision.h"
+#include "detector_config.h"
+#include "detector_file.h"
+#include "scoring.h"
+#include "status.h"
+
+namespace flsentry {
+
+class Autoencoder;
+
+// The saved-state document's "format".
+inline constexpr std::string_view kDetectorStateFormat = "flsentry-detector-state/1";
+
+class Detector {
+ public:
+  ~Detector();
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+
+  // path: detector directory (detector_file.h). Errors name the path and
+  // what is wrong (missing, corrupt, weights not matching the architecture).
+  static Result<std::unique_ptr<Detector>> Load(const std::string& path,
+                                                const DetectorConfig& config);
+
+  // Embeds every update whose index is in `eligible` and scores them in one
+  // batched forward pass (InferenceMode, config.threads). Returns one
+  // UpdateScore per round.updates entry (NaN fields for the others). An
+  // eligible update that cannot be embedded (missing tensor, all zeros,
+  // non-finite values) gets `error` set and scored = false. Fails
+  // (kInvalidArgument) when the round's layout (its global model, else its
+  // first eligible update) does not match the layout recorded in the
+  // detector. Caches the round's embeddings for LearnFromRound.
+  // REQUIRES: every index in `eligible` < round.updates.size().
+  Result<std::vector<UpdateScore>> ScoreRound(const RoundInput& round,
+                                              std::span<const size_t> eligible);
+
+  // After the policy decided the round last scored: adds the accepted,
+  // non-quarantined updates (indices into that round; client ids alongside,
+  // same length) to the refresh window and fine-tunes per config.refresh.
+  // During warm-up every embedded update of the round is learned from.
+  // A no-op when refresh is disabled. Errors: kInvalidArgument when `round`
+  // is not the round last scored or the spans differ in length.
+  Status LearnFromRound(uint64_t round, std::span<const size_t> accepted,
+                        std::span<const std::string> client_ids);
+
+  const Calibration& calibration() const;
+  const DetectorMetadata& metadata() const;
+  // Rounds learned from so far (LearnFromRound calls that ran).
+  uint64_t rounds_learned() const;
+
+  // Weights + window + counters, deterministic (same state -> same JSON).
+  nlohmann::json SaveState() const;
+  // Restores SaveState's output. Errors: kState naming what is wrong (other
+  // format, weights of another architecture, window of another dimension).
+  // On error the detector is unchanged.
+  Status LoadState(const nlohmann::json& state);
+
+ private:
+  struct WindowRow {
+    uint64_t round = 0;
+    std::string client;
+    std::vector<float> embedding;
+  };
+  Detector();
+  Status Refresh(uint64_t round);
+
+  DetectorConfig config_;
+  DetectorMetadata metadata_;
+  std::unique_ptr<Autoencoder> net_;
+  std::unique_ptr<FeatureExtractor> features_;
+  std::vector<WindowRow> window_;
+  uint64_t rounds_learned_ = 0;
+  // The round last scored: its number, and per update index the embedding
+  // (empty when not embedded).
+  bool have_last_ = false;
+  uint64_t last_round_ = 0;
+  std::vector<std::vector<float>> last_embeddings_;
+  std::vector<std::string> last_clients_;
+};
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_DETECTOR_H_

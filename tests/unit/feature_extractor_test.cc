@@ -1,0 +1,345 @@
+#include "feature_extractor.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace flsentry {
+namespace {
+
+// The documented mapping, written out independently of the fast code.
+uint64_t RefSplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+uint64_t RefFnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+void RefSketch(const std::string& name, const std::vector<double>& x, uint64_t seed,
+               int64_t k, std::vector<double>* out) {
+  const uint64_t pattern_bits = RefSplitMix64(seed);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const uint64_t b = i / 64, j = i % 64;
+    const uint64_t u = RefSplitMix64((seed ^ RefFnv1a(name)) + b);
+    const double sign = (u >> 63) ? -1.0 : 1.0;
+    const double p = ((pattern_bits >> j) & 1) ? -1.0 : 1.0;
+    (*out)[(u % k + j) % k] += sign * p * x[i];
+  }
+}
+
+// A tiny model: owns its float data and shapes; views borrow them.
+struct Model {
+  std::vector<std::string> names;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<std::vector<float>> data;
+  std::vector<TensorView> Views() const {
+    std::vector<TensorView> v;
+    for (size_t i = 0; i < names.size(); ++i)
+      v.push_back({names[i], DType::kF32, shapes[i], {}, data[i].data()});
+    return v;
+  }
+};
+
+Model MakeModel(float phase) {
+  Model m;
+  m.names = {"fc1.weight", "fc1.bias", "fc2.weight"};
+  m.shapes = {{30, 7}, {30}, {3, 30}};
+  for (const auto& s : m.shapes) {
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    std::vector<float> v(n);
+    for (int64_t i = 0; i < n; ++i) v[i] = std::sin(0.37f * i + phase) * 0.1f;
+    m.data.push_back(std::move(v));
+  }
+  return m;
+}
+
+UpdateInput MakeUpdate(const Model& m, UpdateKind kind = UpdateKind::kDelta) {
+  UpdateInput u;
+  u.kind = kind;
+  u.tensors = m.Views();
+  return u;
+}
+
+FeatureExtractor MakeExtractor(const FeatureSettings& s, const Model& m) {
+  auto views = m.Views();
+  auto layout = SelectLayout(s, views);
+  REQUIRE(layout.ok());
+  auto fx = FeatureExtractor::Create(s, *layout);
+  REQUIRE(fx.ok());
+  return std::move(fx).value();
+}
+
+TEST_CASE("sketch equals the documented mapping, including wrap-around") {
+  Model m = MakeModel(0.5f);
+  FeatureSettings s;
+  s.sketch_dim = 100;  // not a multiple of 64: blocks wrap around
+  s.seed = 42;
+  s.normalize = false;
+  FeatureExtractor fx = MakeExtractor(s, m);
+  std::vector<float> out(fx.dim());
+  auto f = fx.Embed(MakeUpdate(m), {}, out);
+  REQUIRE(f.ok());
+  std::vector<double> ref(100, 0.0);
+  double sq = 0;
+  for (size_t t = 0; t < m.names.size(); ++t) {
+    std::vector<double> x(m.data[t].begin(), m.data[t].end());
+    for (double v : x) sq += v * v;
+    RefSketch(m.names[t], x, 42, 100, &ref);
+  }
+  for (int i = 0; i < 100; ++i) CHECK(out[i] == doctest::Approx(ref[i]).epsilon(1e-5));
+  CHECK(f->norm == doctest::Approx(std::sqrt(sq)).epsilon(1e-9));
+  CHECK(f->numel == 210 + 30 + 90);
+  CHECK(f->nonfinite == 0);
+  CHECK(f->embedded);
+}
+
+TEST_CASE("golden values pin the mapping shared by training and the plugin") {
+  Model m = MakeModel(0.0f);
+  FeatureSettings s;  // defaults: sketch, k = 1024, seed 0x5eed2024, normalize
+  FeatureExtractor fx = MakeExtractor(s, m);
+  REQUIRE(fx.dim() == 1024);
+  std::vector<float> out(fx.dim());
+  auto f = fx.Embed(MakeUpdate(m), {}, out);
+  REQUIRE(f.ok());
+  // Indices with a non-zero entry, and their values, recorded from this
+  // implementation. A change here means existing detectors stop matching.
+  const std::vector<std::pair<int, float>> golden = {
+      {210, -0.9010516f}, {211, -1.68015f}, {222, 2.479879f},
+      {296, 1.984834f},   {333, 0.5000047f}, {370, 2.246742f},
+      {555, -2.354269f},  {592, 1.514795f},  {888, 2.034999f}};
+  for (const auto& [i, v] : golden) CHECK(out[i] == doctest::Approx(v).epsilon(1e-4));
+  CHECK(f->norm == doctest::Approx(1.2842432948435598).epsilon(1e-9));
+  double sq = 0;
+  for (float v : out) sq += double(v) * v;
+  // Unit-normalised and scaled by sqrt(k): squared length is near k.
+  CHECK(sq == doctest::Approx(977.539084).epsilon(1e-4));
+}
+
+TEST_CASE("every float dtype and strided views give the f32 embedding") {
+  Model m = MakeModel(1.0f);
+  FeatureSettings s;
+  s.sketch_dim = 256;
+  FeatureExtractor fx = MakeExtractor(s, m);
+  std::vector<float> want(fx.dim());
+  REQUIRE(fx.Embed(MakeUpdate(m), {}, want).ok());
+
+  SUBCASE("f64") {
+    std::vector<std::vector<double>> d64;
+    for (const auto& v : m.data) d64.emplace_back(v.begin(), v.end());
+    UpdateInput u = MakeUpdate(m);
+    for (size_t t = 0; t < u.tensors.size(); ++t) {
+      u.tensors[t].dtype = DType::kF64;
+      u.tensors[t].data = d64[t].data();
+    }
+    std::vector<float> got(fx.dim());
+    REQUIRE(fx.Embed(u, {}, got).ok());
+    for (int64_t i = 0; i < fx.dim(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
+  }
+  SUBCASE("bf16 is read in place (values exactly representable)") {
+    Model r = m;  // round the f32 values to bf16 first
+    std::vector<std::vector<uint16_t>> b16;
+    for (auto& v : r.data) {
+      std::vector<uint16_t> b;
+      for (float& x : v) {
+        uint32_t bits;
+        std::memcpy(&bits, &x, 4);
+        bits &= 0xffff0000u;
+        std::memcpy(&x, &bits, 4);
+        b.push_back(uint16_t(bits >> 16));
+      }
+      b16.push_back(std::move(b));
+    }
+    std::vector<float> want_r(fx.dim());
+    REQUIRE(fx.Embed(MakeUpdate(r), {}, want_r).ok());
+    UpdateInput u = MakeUpdate(r);
+    for (size_t t = 0; t < u.tensors.size(); ++t) {
+      u.tensors[t].dtype = DType::kBF16;
+      u.tensors[t].data = b16[t].data();
+    }
+    std::vector<float> got(fx.dim());
+    REQUIRE(fx.Embed(u, {}, got).ok());
+    for (int64_t i = 0; i < fx.dim(); ++i) CHECK(got[i] == doctest::Approx(want_r[i]).epsilon(1e-5));
+  }
+  SUBCASE("a transposed (strided) view") {
+    // fc1.weight [30,7] stored transposed as [7,30] with strides {1, 30}.
+    std::vector<float> t(210);
+    for (int r = 0; r < 30; ++r)
+      for (int c = 0; c < 7; ++c) t[c * 30 + r] = m.data[0][r * 7 + c];
+    const std::vector<int64_t> strides = {1, 30};
+    UpdateInput u = MakeUpdate(m);
+    u.tensors[0].data = t.data();
+    u.tensors[0].strides = strides;
+    std::vector<float> got(fx.dim());
+    REQUIRE(fx.Embed(u, {}, got).ok());
+    for (int64_t i = 0; i < fx.dim(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("full weights are embedded as their delta from the global model") {
+  Model global = MakeModel(0.0f), delta = MakeModel(2.0f), weights = global;
+  for (size_t t = 0; t < weights.data.size(); ++t)
+    for (size_t i = 0; i < weights.data[t].size(); ++i) weights.data[t][i] += delta.data[t][i];
+  FeatureSettings s;
+  FeatureExtractor fx = MakeExtractor(s, global);
+  std::vector<float> want(fx.dim()), got(fx.dim());
+  auto a = fx.Embed(MakeUpdate(delta), {}, want);
+  auto gv = global.Views();
+  auto b = fx.Embed(MakeUpdate(weights, UpdateKind::kWeights), gv, got);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(b->norm == doctest::Approx(a->norm).epsilon(1e-5));
+  for (int64_t i = 0; i < fx.dim(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-3));
+  SUBCASE("weights without a global model are refused, naming the tensor") {
+    auto r = fx.Embed(MakeUpdate(weights, UpdateKind::kWeights), {}, got);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find("global model lacks tensor 'fc1.weight'") != std::string::npos);
+  }
+}
+
+TEST_CASE("direction only: a scaled update has the same embedding") {
+  Model m = MakeModel(0.3f), big = m;
+  for (auto& v : big.data)
+    for (float& x : v) x *= 8.0f;
+  FeatureExtractor fx = MakeExtractor(FeatureSettings{}, m);
+  std::vector<float> a(fx.dim()), b(fx.dim());
+  auto fa = fx.Embed(MakeUpdate(m), {}, a);
+  auto fb = fx.Embed(MakeUpdate(big), {}, b);
+  CHECK(fb->norm == doctest::Approx(8 * fa->norm));
+  for (int64_t i = 0; i < fx.dim(); ++i) CHECK(b[i] == doctest::Approx(a[i]).epsilon(1e-5));
+}
+
+TEST_CASE("inner products are preserved on average (sketch of large vectors)") {
+  Model m;
+  m.names = {"w"};
+  m.shapes = {{200000}};
+  m.data.emplace_back(200000);
+  uint64_t st = 9;
+  for (float& x : m.data[0]) x = float(int64_t(RefSplitMix64(st++) % 2001) - 1000) / 1000.0f;
+  FeatureSettings s;
+  s.normalize = false;
+  FeatureExtractor fx = MakeExtractor(s, m);
+  std::vector<float> out(fx.dim());
+  auto f = fx.Embed(MakeUpdate(m), {}, out);
+  double sq = 0;
+  for (float v : out) sq += double(v) * v;
+  CHECK(sq / (f->norm * f->norm) == doctest::Approx(1.0).epsilon(0.15));
+}
+
+TEST_CASE("identity mode is the flattened update in layout order") {
+  Model m = MakeModel(0.0f);
+  FeatureSettings s;
+  s.mode = EmbeddingMode::kIdentity;
+  s.normalize = false;
+  FeatureExtractor fx = MakeExtractor(s, m);
+  REQUIRE(fx.dim() == 330);
+  std::vector<float> out(fx.dim());
+  REQUIRE(fx.Embed(MakeUpdate(m), {}, out).ok());
+  CHECK(out[0] == m.data[0][0]);
+  CHECK(out[209] == m.data[0][209]);
+  CHECK(out[210] == m.data[1][0]);
+  CHECK(out[329] == m.data[2][89]);
+}
+
+TEST_CASE("non-finite and all-zero updates are counted, not embedded") {
+  Model m = MakeModel(0.0f);
+  FeatureExtractor fx = MakeExtractor(FeatureSettings{}, m);
+  std::vector<float> out(fx.dim());
+  SUBCASE("NaN and Inf") {
+    m.data[1][3] = NAN;
+    m.data[2][7] = INFINITY;
+    auto f = fx.Embed(MakeUpdate(m), {}, out);
+    REQUIRE(f.ok());
+    CHECK(f->nonfinite == 2);
+    CHECK_FALSE(f->embedded);
+    for (float v : out) CHECK(v == 0.0f);
+  }
+  SUBCASE("all zeros") {
+    for (auto& v : m.data) std::fill(v.begin(), v.end(), 0.0f);
+    auto f = fx.Embed(MakeUpdate(m), {}, out);
+    REQUIRE(f.ok());
+    CHECK(f->norm == 0.0);
+    CHECK(f->nonfinite == 0);
+    CHECK_FALSE(f->embedded);
+  }
+}
+
+TEST_CASE("layer selection: patterns, integer tensors, errors") {
+  Model m = MakeModel(0.0f);
+  std::vector<int64_t> count = {5};
+  const std::vector<int64_t> scalar_shape;
+  auto views = m.Views();
+  views.push_back({"bn.num_batches_tracked", DType::kI64, scalar_shape, {}, count.data()});
+  FeatureSettings s;
+  auto all = SelectLayout(s, views);
+  REQUIRE(all.ok());
+  CHECK(all->tensors.size() == 3);  // the int64 counter is left out
+  CHECK(all->signature == "fc1.bias[30];fc1.weight[30,7];fc2.weight[3,30]");
+  s.include = {"fc1.*"};
+  s.exclude = {"*.bias"};
+  auto some = SelectLayout(s, views);
+  REQUIRE(some.ok());
+  REQUIRE(some->tensors.size() == 1);
+  CHECK(some->tensors[0].name == "fc1.weight");
+  s.include = {"nothing*"};
+  auto none = SelectLayout(s, views);
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.status().message().find("keeps no tensor") != std::string::npos);
+
+  FeatureExtractor fx = MakeExtractor(FeatureSettings{}, m);
+  std::vector<float> out(fx.dim());
+  UpdateInput u = MakeUpdate(m);
+  u.tensors.erase(u.tensors.begin() + 1);
+  auto missing = fx.Embed(u, {}, out);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().message() == "update lacks tensor 'fc1.bias'");
+  u = MakeUpdate(m);
+  const std::vector<int64_t> wrong = {10, 21};
+  u.tensors[0].shape = wrong;
+  auto shape = fx.Embed(u, {}, out);
+  REQUIRE_FALSE(shape.ok());
+  CHECK(shape.status().message() == "update tensor 'fc1.weight' has shape [10,21], expected [30,7]");
+}
+
+TEST_CASE("settings and layout round-trip through JSON; bad JSON is refused") {
+  FeatureSettings s;
+  s.include = {"a*"};
+  s.exclude = {"*.b"};
+  s.mode = EmbeddingMode::kIdentity;
+  s.sketch_dim = 512;
+  s.seed = 99;
+  s.normalize = false;
+  auto back = FeatureSettingsFromJson(FeatureSettingsToJson(s));
+  REQUIRE(back.ok());
+  CHECK(FeatureSettingsToJson(*back) == FeatureSettingsToJson(s));
+  CHECK_FALSE(FeatureSettingsFromJson({{"mode", "pca"}}).ok());
+  CHECK_FALSE(FeatureSettingsFromJson({{"sketch_dim", 3}}).ok());
+  CHECK_FALSE(FeatureSettingsFromJson({{"include", "x"}}).ok());
+  CHECK_FALSE(FeatureSettingsFromJson(nlohmann::json::array()).ok());
+
+  Model m = MakeModel(0.0f);
+  auto views = m.Views();
+  auto layout = SelectLayout(FeatureSettings{}, views);
+  REQUIRE(layout.ok());
+  auto lb = FeatureLayoutFromJson(FeatureLayoutToJson(*layout));
+  REQUIRE(lb.ok());
+  CHECK(lb->signature == layout->signature);
+  CHECK(lb->num_coordinates == 330);
+  CHECK(lb->tensors[2].offset == 240);
+  nlohmann::json bad = FeatureLayoutToJson(*layout);
+  bad["tensors"][0]["shape"] = {-1};
+  CHECK_FALSE(FeatureLayoutFromJson(bad).ok());
+  bad = FeatureLayoutToJson(*layout);
+  bad["signature"] = "x[1]";
+  CHECK_FALSE(FeatureLayoutFromJson(bad).ok());
+}
+
+}  // namespace
+}  // namespace flsentry
