@@ -513,11 +513,11 @@ Status RoundArchiveWriter::BeginRound(uint64_t number, ArchiveKind kind,
   kind_ = kind;
   clients_.clear();
   ids_.clear();
-  file_names_ = {std::string(kManifestName)};
+  // The global model's name stays reserved even in rounds without one.
+  file_names_ = {std::string(kManifestName), "global" + options_.file_extension};
   global_file_.clear();
   if (!global.empty()) {
     global_file_ = "global" + options_.file_extension;
-    file_names_.insert(global_file_);
     const std::string path = JoinPath(staging_, global_file_);
     Status status = WriteTensorFile(path, global);
     if (status.ok()) status = SyncPath(path, false);

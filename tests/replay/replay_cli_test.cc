@@ -1,0 +1,217 @@
+// End-to-end tests of `flsentry replay`: the real binary, the real plugins
+// (flsentry's and the unrelated C norm filter), archives written by
+// RoundArchiveWriter.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "replay_test_util.h"
+
+namespace {
+
+using namespace replaytest;
+using Json = nlohmann::json;
+
+const std::string kFlsentry = FLSENTRY_BIN;
+const std::string kNormPlugin = NORM_PLUGIN_PATH;
+
+// Lines of a decisions.jsonl parsed.
+std::vector<Json> Decisions(const std::string& path) {
+  std::vector<Json> out;
+  std::istringstream in(ReadFile(path));
+  for (std::string line; std::getline(in, line);) out.push_back(Json::parse(line));
+  return out;
+}
+
+TEST_CASE("two replays of the same archive and policy are byte-identical") {
+  TempDir dir;
+  MakeArchive(dir / "archive");
+  WriteFile(dir / "policy.yaml", "# default guards only\n");
+  RunResult a = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "policy.yaml",
+                     "--out", dir / "a"});
+  RunResult b = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "policy.yaml",
+                     "--out", dir / "b"});
+  REQUIRE_MESSAGE(a.exit_code == 0, a.err);
+  REQUIRE_MESSAGE(b.exit_code == 0, b.err);
+  const std::string da = ReadFile(dir / "a/decisions.jsonl");
+  CHECK(CountLines(da) == 24);
+  CHECK(da == ReadFile(dir / "b/decisions.jsonl"));
+  CHECK(ReadFile(dir / "a/report.html") == ReadFile(dir / "b/report.html"));
+  CHECK(a.out == b.out);
+  // The guard dropped the NaN update of round 3, as a live server would see.
+  std::vector<Json> d = Decisions(dir / "a/decisions.jsonl");
+  const Json& nan_update = d[2 * 6 + 4];
+  CHECK(nan_update["round"] == 3);
+  CHECK(nan_update["client"] == "client_4");
+  CHECK(nan_update["action"] == "drop");
+  CHECK(nan_update["reason"] == "nonfinite");
+  CHECK(nan_update["score"].is_null());
+  CHECK(d[0]["label"] == "benign");
+  CHECK(d[5]["attack"] == "scaling");
+  // Table on stdout: a row per round and the report's path.
+  CHECK(a.out.find("report: " + dir / "a/report.html") != std::string::npos);
+  CHECK(CountLines(a.out) >= 4 + 2);
+}
+
+TEST_CASE("any aggfilter plugin: the C norm filter, with detection metrics") {
+  TempDir dir;
+  MakeArchive(dir / "archive");
+  WriteFile(dir / "norm.cfg", "1.0");
+  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "norm.cfg",
+                     "--plugin", kNormPlugin, "--out", dir / "out"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  Json s = Json::parse(ReadFile(dir / "out/summary.json"));
+  const Json& all = s["overall"];
+  CHECK(all["clients"] == 24);
+  CHECK(all["tp"] == 4);  // the attacker, every round
+  CHECK(all["fn"] == 0);
+  CHECK(all["tpr"] == 1.0);
+  CHECK(all["auc"] == 1.0);
+  CHECK(s["rounds"].size() == 4);
+  CHECK(s["rounds"][0]["dropped"].get<int>() >= 1);
+  CHECK(s["redirects"].empty());  // "1.0" is not a YAML map: passed as is
+  CHECK(r.out.find("auc 1.000") != std::string::npos);
+}
+
+TEST_CASE("an unreadable client file is dropped as unreadable and replay goes on") {
+  TempDir dir;
+  MakeArchive(dir / "archive");
+  WriteFile(dir / "archive/round_0002/client_1.safetensors", "not a tensor file");
+  fs::remove(dir / "archive/round_0003/client_2.safetensors");
+  WriteFile(dir / "p.yaml", "{}\n");
+  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+                     "--out", dir / "drop"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(CountOf(r.err, "flsentry: error: ") == 2);
+  CHECK(r.err.find("round_0002/client_1.safetensors") != std::string::npos);
+  std::vector<Json> d = Decisions(dir / "drop/decisions.jsonl");
+  REQUIRE(d.size() == 24);
+  const Json& bad = d[6 + 1];
+  CHECK(bad["client"] == "client_1");
+  CHECK(bad["action"] == "drop");
+  CHECK(bad["reason"] == "unreadable");
+  CHECK(bad["unreadable"] == true);
+  CHECK(d[12 + 2]["reason"] == "unreadable");
+  CHECK(d[18]["round"] == 4);  // the rounds after still ran
+  Json s = Json::parse(ReadFile(dir / "drop/summary.json"));
+  CHECK(s["overall"]["unreadable"] == 2);
+  CHECK(s["rounds"][1]["errors"].size() == 1);
+
+  RunResult skip = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+                        "--out", dir / "skip", "--on-unreadable", "skip"});
+  REQUIRE_MESSAGE(skip.exit_code == 0, skip.err);
+  CHECK(Decisions(dir / "skip/decisions.jsonl").size() == 22);
+
+  RunResult fail = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+                        "--out", dir / "fail", "--on-unreadable", "fail"});
+  CHECK(fail.exit_code == 1);
+  CHECK(fail.err.find("flsentry: error: ") == 0);
+  CHECK(fail.err.find("client_1.safetensors") != std::string::npos);
+
+  RunResult bad_mode = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+                            "--on-unreadable", "ignore"});
+  CHECK(bad_mode.exit_code == 1);
+  CHECK(bad_mode.err.find("drop, skip or fail") != std::string::npos);
+}
+
+TEST_CASE("archives replay cannot read fail with one clear line naming the file") {
+  struct Case {
+    const char* what;
+    std::string manifest;  // "" = delete the manifest
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"missing manifest", "", "missing manifest"},
+      {"bad JSON", "{\"format\": \"flsentry-round/1\",", "bad JSON"},
+      {"unknown version", R"({"format": "flsentry-round/9", "round": 2, "kind": "delta", "clients": []})",
+       "unknown format version"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    TempDir dir;
+    MakeArchive(dir / "archive", 3);
+    const std::string manifest = dir / "archive/round_0002/manifest.json";
+    if (c.manifest.empty()) {
+      fs::remove(manifest);
+    } else {
+      WriteFile(manifest, c.manifest);
+    }
+    WriteFile(dir / "p.yaml", "{}\n");
+    RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+                       "--out", dir / "out"});
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(CountLines(r.err) == 1);
+    CHECK(r.err.find("flsentry: error: ") == 0);
+    CHECK(r.err.find(manifest) != std::string::npos);
+    CHECK(r.err.find(c.message) != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "out/decisions.jsonl"));
+  }
+}
+
+TEST_CASE("several policies replay independently, side by side") {
+  TempDir dir;
+  MakeArchive(dir / "archive");
+  WriteFile(dir / "a/policy.yaml", "{}\n");
+  WriteFile(dir / "b/policy.yaml",
+            "state:\n  path: live_state.json\naudit:\n  path: live_audit.jsonl\n");
+  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "a/policy.yaml",
+                     "--config", dir / "b/policy.yaml", "--out", dir / "out"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(ReadFile(dir / "out/policy/decisions.jsonl") ==
+        ReadFile(dir / "out/policy_2/decisions.jsonl"));
+  Json comparison = Json::parse(ReadFile(dir / "out/comparison.json"));
+  CHECK(comparison.contains("policy"));
+  CHECK(comparison.contains("policy_2"));
+  CHECK(comparison["policy_2"]["clients"] == 24);
+  CHECK(r.out.find("policy_2") != std::string::npos);
+  // The live server's state and audit files are not touched: replay points
+  // them into its own output directory.
+  Json s = Json::parse(ReadFile(dir / "out/policy_2/summary.json"));
+  REQUIRE(s["redirects"].size() == 2);
+  CHECK(s["redirects"][0].get<std::string>().find("live_state.json -> " +
+                                                  dir / "out/policy_2/replay_state.json") !=
+        std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "b/live_state.json"));
+  CHECK_FALSE(fs::exists(dir / "b/live_audit.jsonl"));
+  CHECK(ReadFile(dir / "out/policy_2/report.html").find("live_state.json") !=
+        std::string::npos);  // the policy as written is shown
+}
+
+TEST_CASE("a flat folder of update files replays as one round; --json output") {
+  TempDir dir;
+  MakeArchive(dir / "archive", 1);
+  fs::create_directories(dir / "flat");
+  for (auto& e : fs::directory_iterator(dir / "archive/round_0001")) {
+    if (e.path().filename() != "manifest.json" && e.path().filename() != "global.safetensors") {
+      fs::copy_file(e.path(), dir / ("flat/" + e.path().filename().string()));
+    }
+  }
+  WriteFile(dir / "p.yaml", "{}\n");
+  RunResult r = Run({kFlsentry, "replay", dir / "flat", "--config", dir / "p.yaml", "--out",
+                     dir / "out", "--json"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  Json j = Json::parse(r.out);
+  CHECK(j["p"]["clients"].get<int>() == static_cast<int>(CountLines(
+                                            ReadFile(dir / "out/decisions.jsonl"))));
+  CHECK_FALSE(j["p"].contains("tp"));  // a flat folder has no labels
+}
+
+TEST_CASE("a policy the plugin refuses stops the replay with the plugin's reason") {
+  TempDir dir;
+  MakeArchive(dir / "archive", 1);
+  WriteFile(dir / "bad.yaml", "[1, 2]\n");
+  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "bad.yaml"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find(dir / "bad.yaml") != std::string::npos);
+  CHECK(r.err.find("refused the policy") != std::string::npos);
+  RunResult missing = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "no.yaml"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("no such policy file") != std::string::npos);
+  RunResult no_plugin = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "bad.yaml",
+                             "--plugin", dir / "nothing.so"});
+  CHECK(no_plugin.exit_code == 1);
+  CHECK(no_plugin.err.find("cannot load filter plugin") != std::string::npos);
+}
+
+}  // namespace
