@@ -1,0 +1,300 @@
+/* aggfilter.h — the C interface between a federated-learning server (the
+ * host) and an aggregation-filter plugin (a shared object).
+ *
+ * Before each round's averaging the host hands the plugin every client
+ * update of the round; the plugin answers with one decision per update:
+ * accept, down-weight (with a multiplier in [0, 1]) or drop. Nothing here is
+ * specific to one filter: an autoencoder detector, a norm clipper or a Krum
+ * scorer implement the same table.
+ *
+ * Conventions (every function below follows them):
+ *
+ *  1. Versioning. The plugin exports exactly one symbol, aggf_get_api(). The
+ *     host passes the ABI major version it was compiled against
+ *     (AGGF_ABI_MAJOR); the plugin returns its function table for that major
+ *     version, or NULL when it cannot serve it. Within a major version the
+ *     table only ever grows at its end: a host compiled against minor M may
+ *     call an entry added in minor N > M only after checking
+ *     `api->struct_size > offsetof(aggf_api, entry)`.
+ *  2. Naming. Functions the plugin implements start with `on_`; functions the
+ *     host provides to the plugin start with `callback_`.
+ *  3. Opaque handles. A plugin instance is an `aggf_instance*`; the host never
+ *     looks inside. Instances are independent of each other.
+ *  4. Ownership. Every pointer parameter carries an OWNERSHIP line. Input is
+ *     borrowed: the plugin reads it during the call only and keeps no pointer
+ *     to it after returning. Output buffers are allocated by the host. Text
+ *     the plugin returns stays owned by the plugin, with the lifetime stated.
+ *  5. Errors. Fallible functions return an aggf_status (AGGF_OK == 0). On
+ *     failure the instance's last-error text says what went wrong
+ *     (on_instance_last_error). No C++ exception, abort() or longjmp ever
+ *     crosses this interface.
+ *  6. Strings. Text passed in is UTF-8 given as pointer + length in bytes and
+ *     need not be NUL-terminated; text passed out is NUL-terminated UTF-8.
+ *  7. Types. Fixed-width integers only; every enum is stored as int32_t;
+ *     booleans are uint8_t (0 false, anything else true).
+ *  8. Threading. Calls on one instance must not overlap (one round at a
+ *     time); the host serialises them. Different instances may be used from
+ *     different threads at the same time. Host callbacks are invoked only on
+ *     the thread that made the call into the plugin, during that call.
+ *  9. NULL. A pointer may be NULL only where its parameter says so; a count
+ *     of zero allows a NULL array. Destroy functions accept NULL.
+ *
+ * This header compiles as C99 (-std=c99 -pedantic) and as C++.
+ */
+#ifndef AGGFILTER_H_
+#define AGGFILTER_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI version this header describes. */
+#define AGGF_ABI_MAJOR 1
+#define AGGF_ABI_MINOR 0
+
+/* The name of the one symbol a plugin exports. */
+#define AGGF_ENTRY_SYMBOL "aggf_get_api"
+
+/* ---- Enumerations (stored as int32_t) ---------------------------------- */
+
+typedef int32_t aggf_status;
+enum {
+  AGGF_OK = 0,
+  AGGF_ERR_INVALID_ARGUMENT = 1, /* a NULL pointer, bad count, bad shape... */
+  AGGF_ERR_CONFIG = 2,           /* the configuration was refused */
+  AGGF_ERR_STATE = 3,            /* saved state could not be loaded */
+  AGGF_ERR_ROUND_FAILED = 4,     /* the round cannot be filtered at all */
+  AGGF_ERR_OUT_OF_MEMORY = 5,
+  AGGF_ERR_INTERNAL = 6 /* a bug in the plugin; the instance stays usable */
+};
+
+typedef int32_t aggf_dtype;
+enum {
+  AGGF_DTYPE_F32 = 1, /* IEEE binary32 */
+  AGGF_DTYPE_F64 = 2, /* IEEE binary64 */
+  AGGF_DTYPE_F16 = 3, /* IEEE binary16 */
+  AGGF_DTYPE_BF16 = 4 /* bfloat16: the upper half of a binary32 */
+};
+
+typedef int32_t aggf_update_kind;
+enum {
+  AGGF_UPDATE_DELTA = 0,  /* tensors hold local weights - global weights */
+  AGGF_UPDATE_WEIGHTS = 1 /* tensors hold full local weights; the plugin
+                             compares them with the round's global model */
+};
+
+typedef int32_t aggf_action;
+enum {
+  AGGF_ACTION_ACCEPT = 0,     /* weight is 1 */
+  AGGF_ACTION_DOWNWEIGHT = 1, /* weight in (0, 1): average with
+                                 num_examples * weight */
+  AGGF_ACTION_DROP = 2        /* weight is 0: leave the update out */
+};
+
+typedef int32_t aggf_log_level;
+enum {
+  AGGF_LOG_DEBUG = 0,
+  AGGF_LOG_INFO = 1,
+  AGGF_LOG_WARNING = 2,
+  AGGF_LOG_ERROR = 3
+};
+
+/* Bits of aggf_decision.flags. A decision may carry several. */
+#define AGGF_FLAG_NONFINITE ((uint32_t)1u << 0)      /* NaN or Inf inside */
+#define AGGF_FLAG_SHAPE_MISMATCH ((uint32_t)1u << 1) /* names/shapes differ */
+#define AGGF_FLAG_ANOMALOUS ((uint32_t)1u << 2)      /* score over threshold */
+#define AGGF_FLAG_NORM_GUARD ((uint32_t)1u << 3)     /* norm far too large */
+#define AGGF_FLAG_QUARANTINED ((uint32_t)1u << 4)    /* client in quarantine */
+#define AGGF_FLAG_PROBATION ((uint32_t)1u << 5)      /* client on probation */
+#define AGGF_FLAG_ALLOWLISTED ((uint32_t)1u << 6)
+#define AGGF_FLAG_DENYLISTED ((uint32_t)1u << 7)
+#define AGGF_FLAG_SCORE_FAILED ((uint32_t)1u << 8) /* scoring raised an error */
+#define AGGF_FLAG_FAILSAFE ((uint32_t)1u << 9) /* a fail-safe changed it */
+#define AGGF_FLAG_INVALID ((uint32_t)1u << 10) /* malformed update input */
+
+/* Largest tensor rank accepted. */
+#define AGGF_MAX_RANK 8
+
+/* Size of aggf_decision.reason, including the terminating NUL. */
+#define AGGF_REASON_SIZE 48
+
+/* ---- Input of one round (all borrowed, read-only) ---------------------- */
+
+/* One named tensor.
+ * OWNERSHIP: every pointer is borrowed from the host for the duration of the
+ * call that receives it. */
+typedef struct aggf_tensor {
+  const char* name; /* UTF-8, name_len bytes, unique within its update */
+  uint32_t name_len;
+  aggf_dtype dtype;
+  int32_t rank; /* 0 (a scalar) .. AGGF_MAX_RANK */
+  uint32_t reserved0; /* must be 0 */
+  const int64_t* shape; /* rank entries, each >= 0; may be NULL iff rank 0 */
+  /* rank entries, in elements (not bytes), each >= 0; NULL means contiguous
+   * row-major. */
+  const int64_t* strides;
+  const void* data; /* first element; may be NULL iff the tensor is empty;
+                       aligned to its element size */
+} aggf_tensor;
+
+/* One client's update. */
+typedef struct aggf_update {
+  const char* client_id; /* UTF-8, client_id_len bytes, unique in the round.
+                            OWNERSHIP: borrowed. */
+  uint32_t client_id_len;
+  aggf_update_kind kind;
+  uint64_t num_examples; /* examples the client trained on */
+  const aggf_tensor* tensors; /* OWNERSHIP: borrowed, num_tensors entries */
+  uint32_t num_tensors;
+  uint32_t reserved0; /* must be 0 */
+} aggf_update;
+
+/* One round. Starts with its own size so that it may grow. */
+typedef struct aggf_round {
+  uint32_t struct_size; /* sizeof(aggf_round) as the host knows it */
+  uint32_t num_updates;
+  uint64_t round; /* round number, increasing from round to round */
+  /* The global model the clients started from. REQUIRED when an update has
+   * kind AGGF_UPDATE_WEIGHTS; otherwise optional (num_global_tensors may be
+   * 0). OWNERSHIP: borrowed. */
+  const aggf_tensor* global_tensors;
+  uint32_t num_global_tensors;
+  uint32_t reserved0;              /* must be 0 */
+  const aggf_update* updates;      /* OWNERSHIP: borrowed, num_updates entries */
+} aggf_round;
+
+/* ---- Output ------------------------------------------------------------ */
+
+/* One decision. The host allocates an array of these, one per update, in the
+ * order of aggf_round.updates; the plugin fills every field. */
+typedef struct aggf_decision {
+  aggf_action action;
+  uint32_t flags;   /* AGGF_FLAG_* bits */
+  double weight;    /* multiplier in [0, 1]: 1 accept, 0 drop */
+  double score;     /* the filter's anomaly score; NaN when not scored */
+  double threshold; /* the score above which the update is anomalous; NaN
+                       when no threshold applied */
+  char reason[AGGF_REASON_SIZE]; /* NUL-terminated short reason, e.g.
+                                    "ok", "nonfinite", "quarantined" */
+} aggf_decision;
+
+/* ---- Host callbacks ---------------------------------------------------- */
+
+/* Services the host offers to the plugin. Starts with its own size. */
+typedef struct aggf_host_callbacks {
+  uint32_t struct_size; /* sizeof(aggf_host_callbacks) as the host knows it */
+  uint32_t reserved0;   /* must be 0 */
+  void* user_data;      /* passed back to every callback; OWNERSHIP: host */
+  /* May be NULL (the plugin then logs nothing). message is message_len bytes
+   * of UTF-8, borrowed for the duration of the callback. */
+  void (*callback_log)(void* user_data, aggf_log_level level,
+                       const char* message, uint32_t message_len);
+} aggf_host_callbacks;
+
+/* Receives saved state, in one or more pieces, during on_state_save.
+ * OWNERSHIP: data is borrowed for the duration of the callback only. Returns
+ * 0 on success; non-zero makes on_state_save fail. */
+typedef int32_t (*aggf_callback_write)(void* user_data, const uint8_t* data,
+                                       uint64_t size);
+
+typedef struct aggf_instance aggf_instance; /* opaque */
+
+/* ---- The function table ------------------------------------------------ */
+
+/* APPEND-ONLY: never reorder, remove or change an entry of a released major
+ * version; add new entries at the end and say in which minor they came. */
+typedef struct aggf_api {
+  uint32_t struct_size; /* sizeof(aggf_api) as the plugin was built */
+  uint32_t abi_major;
+  uint32_t abi_minor;
+  uint32_t reserved0;
+  /* Static NUL-terminated strings, valid while the plugin is loaded. */
+  const char* plugin_name;
+  const char* plugin_version;
+
+  /* Creates an instance from a configuration.
+   * config: config_len bytes (for flsentry: UTF-8 YAML); may be NULL iff
+   *   config_len is 0. OWNERSHIP: borrowed.
+   * base_dir: NUL-terminated directory against which relative paths in the
+   *   configuration resolve; NULL means the current directory.
+   *   OWNERSHIP: borrowed.
+   * host: callbacks; may be NULL. OWNERSHIP: borrowed; the plugin copies the
+   *   struct, and user_data must stay valid until on_instance_destroy.
+   * out_instance: REQUIRED; receives the new instance, or NULL on failure.
+   *   OWNERSHIP: the host owns the instance and releases it with
+   *   on_instance_destroy.
+   * error_buffer: may be NULL; on failure receives a NUL-terminated message,
+   *   cut to error_buffer_size bytes. OWNERSHIP: host.
+   * Returns AGGF_OK, AGGF_ERR_CONFIG, AGGF_ERR_STATE (persisted state
+   * unreadable) or AGGF_ERR_INVALID_ARGUMENT. */
+  aggf_status (*on_instance_create)(const char* config, uint64_t config_len,
+                                    const char* base_dir,
+                                    const aggf_host_callbacks* host,
+                                    aggf_instance** out_instance,
+                                    char* error_buffer,
+                                    uint32_t error_buffer_size);
+
+  /* Releases an instance. instance may be NULL. OWNERSHIP: consumed. */
+  void (*on_instance_destroy)(aggf_instance* instance);
+
+  /* The instance's last error: NUL-terminated, never NULL ("" when none).
+   * OWNERSHIP: the plugin's; valid until the next call on this instance. */
+  const char* (*on_instance_last_error)(const aggf_instance* instance);
+
+  /* Filters one round.
+   * REQUIRES: num_decisions == round->num_updates.
+   * round: OWNERSHIP: borrowed for the call; nothing is kept.
+   * decisions: OWNERSHIP: host; every entry is written on AGGF_OK.
+   * A malformed update (bad dtype, shape, duplicate client id...) does not
+   * fail the round: it is dropped with AGGF_FLAG_INVALID and a reason.
+   * Returns AGGF_OK; AGGF_ERR_INVALID_ARGUMENT when round or decisions is
+   * malformed as a whole; AGGF_ERR_ROUND_FAILED when the configured policy
+   * refuses the round (decisions are then unspecified). */
+  aggf_status (*on_round_filter)(aggf_instance* instance,
+                                 const aggf_round* round,
+                                 aggf_decision* decisions,
+                                 uint32_t num_decisions);
+
+  /* Serialises the instance's state (versioned bytes, opaque to the host)
+   * by calling write(user_data, ...) one or more times during the call.
+   * write: REQUIRED. user_data: OWNERSHIP: host. */
+  aggf_status (*on_state_save)(aggf_instance* instance,
+                               aggf_callback_write write, void* user_data);
+
+  /* Replaces the instance's state with bytes from an earlier on_state_save.
+   * data: size bytes; may be NULL iff size is 0. OWNERSHIP: borrowed.
+   * On failure the state is unchanged. Returns AGGF_ERR_STATE for bytes it
+   * cannot read. */
+  aggf_status (*on_state_load)(aggf_instance* instance, const uint8_t* data,
+                               uint64_t size);
+  /* ---- end of ABI 1.0; later entries are appended below this line ---- */
+} aggf_api;
+
+/* The one exported symbol.
+ * abi_major: the major version the host speaks (AGGF_ABI_MAJOR).
+ * error_buffer: may be NULL; receives why NULL was returned. OWNERSHIP: host.
+ * Returns a static table, valid while the plugin is loaded, or NULL when the
+ * plugin cannot serve abi_major. */
+typedef const aggf_api* (*aggf_get_api_fn)(uint32_t abi_major,
+                                           char* error_buffer,
+                                           uint32_t error_buffer_size);
+
+#if defined(__GNUC__)
+#define AGGF_EXPORT __attribute__((visibility("default")))
+#else
+#define AGGF_EXPORT
+#endif
+
+/* Declared for plugins; hosts resolve it with dlsym(AGGF_ENTRY_SYMBOL). */
+AGGF_EXPORT const aggf_api* aggf_get_api(uint32_t abi_major,
+                                         char* error_buffer,
+                                         uint32_t error_buffer_size);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* AGGFILTER_H_ */

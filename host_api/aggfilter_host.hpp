@@ -1,0 +1,247 @@
+// aggfilter_host.hpp — header-only C++ helper for hosts that load an
+// aggregation-filter plugin through aggfilter.h.
+//
+//   aggfilter::Plugin plugin("/path/libflsentry_filter.so");   // dlopen
+//   aggfilter::Instance filter = plugin.create(yaml_text, base_dir);
+//   std::vector<aggfilter::Decision> d = filter.filter(round);
+//
+// Errors from the plugin or the loader are thrown as aggfilter::Error with
+// the plugin's message. Threading: a Plugin may be shared by threads; an
+// Instance must be used by one thread at a time (aggfilter.h convention 8).
+#ifndef AGGFILTER_HOST_HPP_
+#define AGGFILTER_HOST_HPP_
+
+#include <dlfcn.h>
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "aggfilter.h"
+
+namespace aggfilter {
+
+// Thrown by every function below on failure. status() is the plugin's code,
+// or AGGF_ERR_INVALID_ARGUMENT for loader problems.
+class Error : public std::runtime_error {
+ public:
+  Error(aggf_status status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  aggf_status status() const { return status_; }
+
+ private:
+  aggf_status status_;
+};
+
+// A decision with C++ types. Mirrors aggf_decision.
+struct Decision {
+  aggf_action action = AGGF_ACTION_DROP;
+  uint32_t flags = 0;
+  double weight = 0.0;
+  double score = 0.0;
+  double threshold = 0.0;
+  std::string reason;
+
+  bool accepted() const { return action != AGGF_ACTION_DROP; }
+  bool has_flag(uint32_t flag) const { return (flags & flag) != 0; }
+};
+
+inline const char* action_name(aggf_action action) {
+  switch (action) {
+    case AGGF_ACTION_ACCEPT: return "accept";
+    case AGGF_ACTION_DOWNWEIGHT: return "downweight";
+    case AGGF_ACTION_DROP: return "drop";
+    default: return "unknown";
+  }
+}
+
+// The names of the bits set in `flags`, e.g. {"nonfinite", "quarantined"}.
+inline std::vector<std::string> flag_names(uint32_t flags) {
+  static const std::pair<uint32_t, const char*> kNames[] = {
+      {AGGF_FLAG_NONFINITE, "nonfinite"},
+      {AGGF_FLAG_SHAPE_MISMATCH, "shape_mismatch"},
+      {AGGF_FLAG_ANOMALOUS, "anomalous"},
+      {AGGF_FLAG_NORM_GUARD, "norm_guard"},
+      {AGGF_FLAG_QUARANTINED, "quarantined"},
+      {AGGF_FLAG_PROBATION, "probation"},
+      {AGGF_FLAG_ALLOWLISTED, "allowlisted"},
+      {AGGF_FLAG_DENYLISTED, "denylisted"},
+      {AGGF_FLAG_SCORE_FAILED, "score_failed"},
+      {AGGF_FLAG_FAILSAFE, "failsafe"},
+      {AGGF_FLAG_INVALID, "invalid"},
+  };
+  std::vector<std::string> names;
+  for (const auto& [bit, name] : kNames) {
+    if (flags & bit) names.emplace_back(name);
+  }
+  return names;
+}
+
+// One instance of a filter. Move-only; destroys the plugin instance.
+class Instance {
+ public:
+  Instance() = default;
+  Instance(const aggf_api* api, aggf_instance* handle)
+      : api_(api), handle_(handle) {}
+  Instance(Instance&& other) noexcept
+      : api_(other.api_), handle_(std::exchange(other.handle_, nullptr)) {}
+  Instance& operator=(Instance&& other) noexcept {
+    if (this != &other) {
+      reset();
+      api_ = other.api_;
+      handle_ = std::exchange(other.handle_, nullptr);
+    }
+    return *this;
+  }
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+  ~Instance() { reset(); }
+
+  bool valid() const { return handle_ != nullptr; }
+  aggf_instance* handle() const { return handle_; }
+
+  // Filters one round; returns one decision per update, in order.
+  // Throws Error when the plugin fails the round.
+  std::vector<Decision> filter(const aggf_round& round) {
+    std::vector<aggf_decision> raw(round.num_updates);
+    check(api_->on_round_filter(handle_, &round, raw.data(),
+                                static_cast<uint32_t>(raw.size())));
+    std::vector<Decision> out;
+    out.reserve(raw.size());
+    for (const aggf_decision& d : raw) {
+      Decision c;
+      c.action = d.action;
+      c.flags = d.flags;
+      c.weight = d.weight;
+      c.score = d.score;
+      c.threshold = d.threshold;
+      c.reason.assign(d.reason, strnlen(d.reason, sizeof d.reason));
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  // The instance's state as opaque bytes (see on_state_save).
+  std::vector<uint8_t> save_state() {
+    std::vector<uint8_t> bytes;
+    auto sink = [](void* user, const uint8_t* data, uint64_t size) -> int32_t {
+      auto* out = static_cast<std::vector<uint8_t>*>(user);
+      out->insert(out->end(), data, data + size);
+      return 0;
+    };
+    check(api_->on_state_save(handle_, sink, &bytes));
+    return bytes;
+  }
+
+  void load_state(const std::vector<uint8_t>& bytes) {
+    check(api_->on_state_load(handle_, bytes.data(), bytes.size()));
+  }
+
+  std::string last_error() const {
+    return handle_ ? api_->on_instance_last_error(handle_) : "";
+  }
+
+ private:
+  void check(aggf_status status) {
+    if (status != AGGF_OK) throw Error(status, last_error());
+  }
+  void reset() {
+    if (handle_) api_->on_instance_destroy(handle_);
+    handle_ = nullptr;
+  }
+
+  const aggf_api* api_ = nullptr;
+  aggf_instance* handle_ = nullptr;
+};
+
+// A loaded plugin. The shared object is opened with RTLD_NOW | RTLD_LOCAL |
+// RTLD_NODELETE and never unloaded: plugins that link LibTorch crash when
+// dlclose'd, so the handle lives until the process exits.
+class Plugin {
+ public:
+  // Throws Error when the file cannot be opened, lacks the entry symbol, or
+  // cannot serve AGGF_ABI_MAJOR.
+  explicit Plugin(const std::string& path) : path_(path) {
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!handle) {
+      const char* why = dlerror();
+      throw Error(AGGF_ERR_INVALID_ARGUMENT,
+                  "cannot load filter plugin " + path + ": " +
+                      (why ? why : "unknown error"));
+    }
+    dlerror();
+    void* symbol = dlsym(handle, AGGF_ENTRY_SYMBOL);
+    if (!symbol) {
+      throw Error(AGGF_ERR_INVALID_ARGUMENT,
+                  "filter plugin " + path + " does not export " +
+                      AGGF_ENTRY_SYMBOL);
+    }
+    aggf_get_api_fn get_api;
+    static_assert(sizeof get_api == sizeof symbol);
+    std::memcpy(&get_api, &symbol, sizeof get_api);
+    char error[256] = {0};
+    api_ = get_api(AGGF_ABI_MAJOR, error, sizeof error);
+    if (!api_) {
+      throw Error(AGGF_ERR_INVALID_ARGUMENT,
+                  "filter plugin " + path + " refused ABI version " +
+                      std::to_string(AGGF_ABI_MAJOR) + ": " + error);
+    }
+    if (api_->abi_major != AGGF_ABI_MAJOR ||
+        api_->struct_size < offsetof(aggf_api, on_state_load) +
+                                sizeof api_->on_state_load) {
+      throw Error(AGGF_ERR_INVALID_ARGUMENT,
+                  "filter plugin " + path + " returned an incompatible table");
+    }
+  }
+
+  const aggf_api& api() const { return *api_; }
+  const std::string& path() const { return path_; }
+  std::string name() const { return api_->plugin_name; }
+  std::string version() const { return api_->plugin_version; }
+
+  // Creates an instance from configuration bytes. base_dir resolves relative
+  // paths in the configuration ("" = current directory). `host` may be null;
+  // its user_data must outlive the instance.
+  Instance create(std::string_view config, const std::string& base_dir = "",
+                  const aggf_host_callbacks* host = nullptr) const {
+    aggf_instance* handle = nullptr;
+    char error[1024] = {0};
+    aggf_status status = api_->on_instance_create(
+        config.data(), config.size(), base_dir.empty() ? nullptr : base_dir.c_str(),
+        host, &handle, error, sizeof error);
+    if (status != AGGF_OK || !handle) {
+      throw Error(status == AGGF_OK ? AGGF_ERR_INTERNAL : status, error);
+    }
+    return Instance(api_, handle);
+  }
+
+ private:
+  std::string path_;
+  const aggf_api* api_ = nullptr;
+};
+
+// Convenience for building aggf_tensor values that point into host memory.
+// OWNERSHIP: the returned struct borrows name, shape and data; they must
+// outlive every call the struct is passed to.
+inline aggf_tensor make_tensor(const std::string& name, aggf_dtype dtype,
+                               const std::vector<int64_t>& shape,
+                               const void* data) {
+  aggf_tensor t{};
+  t.name = name.data();
+  t.name_len = static_cast<uint32_t>(name.size());
+  t.dtype = dtype;
+  t.rank = static_cast<int32_t>(shape.size());
+  t.shape = shape.empty() ? nullptr : shape.data();
+  t.strides = nullptr;
+  t.data = data;
+  return t;
+}
+
+}  // namespace aggfilter
+
+#endif  // AGGFILTER_HOST_HPP_

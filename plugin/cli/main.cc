@@ -1,0 +1,77 @@
+// flsentry — command-line tool: inspect and convert tensor files, train and
+// run the detector, replay past rounds through the plugin.
+//
+// Subcommands not built into this binary are looked up as executables named
+// flsentry-<command> beside it (e.g. `flsentry simulate` runs
+// flsentry-simulate from integration/), git-style.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace flsentry::cli {
+namespace {
+int g_exit_code = 0;
+}  // namespace
+
+void SetExitCode(int code) { g_exit_code = code; }
+int ExitCode() { return g_exit_code; }
+void Fail(const std::string& message) {
+  std::fprintf(stderr, "flsentry: error: %s\n", message.c_str());
+  g_exit_code = 1;
+}
+
+}  // namespace flsentry::cli
+
+namespace {
+
+// Runs flsentry-<name> from the directory of this executable, if present.
+// Returns only when there is no such executable.
+void ExecExternalCommand(int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return;
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return;
+  auto external = self.parent_path() / (std::string("flsentry-") + argv[1]);
+  if (!std::filesystem::exists(external, ec)) return;
+  std::vector<char*> args;
+  std::string program = external.string();
+  args.push_back(program.data());
+  for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  execv(program.c_str(), args.data());
+  std::perror(program.c_str());
+  std::exit(127);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "flsentry: learned filtering of federated-learning client updates"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "flsentry 0.1.0");
+  namespace cli = flsentry::cli;
+  // Registered subcommands (one file each under plugin/cli/).
+  cli::AddInspectCommand(app);
+  cli::AddConvertCommand(app);
+  cli::AddReplayCommand(app);
+  cli::AddTrainCommand(app);
+  cli::AddDetectCommand(app);
+  cli::AddImportSeedCommand(app);
+
+  ExecExternalCommand(argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    cli::Fail(e.what());
+  }
+  return cli::ExitCode();
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages flsentry needs, only when some are missing.
+# Idempotent: a second run installs nothing. Run as root (or with sudo).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  cmake ninja-build g++ pkg-config
+  # libraries
+  libtorch-dev libopenblas0-pthread libyaml-cpp-dev nlohmann-json3-dev
+  libcli11-dev libminizip-dev zlib1g-dev doctest-dev libbenchmark-dev
+  # fuzzing (clang's libFuzzer runtime)
+  clang libclang-rt-14-dev
+  # data for real training runs, fixtures from real PyTorch, browser test
+  dataset-fashion-mnist python3-torch chromium
+  # tests and tools: nm (binutils), /usr/bin/time
+  binutils time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} missing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+else
+  echo "setup: all ${#PACKAGES[@]} Debian packages present"
+fi

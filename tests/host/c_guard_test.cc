@@ -1,0 +1,46 @@
+// The boundary wrapper: any exception the inside throws, LibTorch's
+// c10::Error included, becomes a status and a message.
+#include "c_guard.h"
+
+#include <c10/util/Exception.h>
+#include <doctest/doctest.h>
+
+#include <new>
+#include <stdexcept>
+#include <string>
+
+using flsentry::CallGuarded;
+using flsentry::Status;
+
+TEST_CASE("c10::Error thrown inside becomes AGGF_ERR_INTERNAL with its text") {
+  std::string error;
+  aggf_status status = CallGuarded(&error, []() -> Status {
+    TORCH_CHECK(false, "tensor sizes do not match");
+    return Status::Ok();
+  });
+  CHECK(status == AGGF_ERR_INTERNAL);
+  CHECK(error.find("tensor sizes do not match") != std::string::npos);
+}
+
+TEST_CASE("every kind of exception is contained") {
+  std::string error;
+  CHECK(CallGuarded(&error, []() -> Status { throw std::bad_alloc(); }) ==
+        AGGF_ERR_OUT_OF_MEMORY);
+  CHECK(error == "out of memory");
+  CHECK(CallGuarded(&error, []() -> Status { throw std::out_of_range("idx"); }) ==
+        AGGF_ERR_INTERNAL);
+  CHECK(error.find("idx") != std::string::npos);
+  CHECK(CallGuarded(&error, []() -> Status { throw 42; }) == AGGF_ERR_INTERNAL);
+  CHECK(error.find("unknown exception") != std::string::npos);
+}
+
+TEST_CASE("statuses map to codes and success clears the error") {
+  std::string error = "old";
+  CHECK(CallGuarded(&error, [] { return flsentry::ConfigError("bad key"); }) ==
+        AGGF_ERR_CONFIG);
+  CHECK(error == "bad key");
+  CHECK(CallGuarded(&error, [] { return flsentry::StateError("x"); }) ==
+        AGGF_ERR_STATE);
+  CHECK(CallGuarded(&error, [] { return Status::Ok(); }) == AGGF_OK);
+  CHECK(error.empty());
+}

@@ -1,0 +1,16 @@
+# Fails unless nm -D --defined-only LIB lists exactly one symbol: aggf_get_api.
+execute_process(COMMAND nm -D --defined-only ${LIB}
+                OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "nm failed on ${LIB}")
+endif()
+string(REGEX MATCHALL "[^\n]+" lines "${out}")
+set(symbols "")
+foreach(line IN LISTS lines)
+  string(REGEX REPLACE "^[0-9a-fA-F]* *[A-Za-z] " "" name "${line}")
+  list(APPEND symbols "${name}")
+endforeach()
+if(NOT symbols STREQUAL "aggf_get_api")
+  message(FATAL_ERROR "expected only aggf_get_api to be exported, got: ${symbols}")
+endif()
+message(STATUS "exports: ${symbols}")

@@ -1,0 +1,86 @@
+/* norm_filter_plugin.c — a second aggregation filter, unrelated to
+ * flsentry, implementing host_api/aggfilter.h in plain C99: drop updates
+ * whose L2 norm exceeds `max_norm` (the whole config text is that number,
+ * default 1.0). f32 contiguous tensors only. Built only for tests. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggfilter.h"
+
+struct aggf_instance {
+  double max_norm;
+  char error[128];
+};
+
+static aggf_status create(const char* config, uint64_t len, const char* base_dir,
+                          const aggf_host_callbacks* host, aggf_instance** out,
+                          char* err, uint32_t err_size) {
+  char text[64] = "1.0";
+  char* end;
+  aggf_instance* inst;
+  (void)base_dir, (void)host;
+  if (!out) return AGGF_ERR_INVALID_ARGUMENT;
+  if (len > 0 && len < sizeof text) memcpy(text, config, len), text[len] = 0;
+  inst = calloc(1, sizeof *inst);
+  if (!inst) return AGGF_ERR_OUT_OF_MEMORY;
+  inst->max_norm = strtod(text, &end);
+  if (end == text || !(inst->max_norm > 0)) {
+    if (err && err_size) snprintf(err, err_size, "max_norm must be a positive number");
+    free(inst);
+    return AGGF_ERR_CONFIG;
+  }
+  *out = inst;
+  return AGGF_OK;
+}
+
+static void destroy(aggf_instance* inst) { free(inst); }
+static const char* last_error(const aggf_instance* inst) { return inst->error; }
+
+static aggf_status filter(aggf_instance* inst, const aggf_round* round,
+                          aggf_decision* out, uint32_t n) {
+  uint32_t u, t;
+  int64_t i, k;
+  if (!round || n != round->num_updates) return AGGF_ERR_INVALID_ARGUMENT;
+  for (u = 0; u < n; ++u) {
+    double sum = 0;
+    const aggf_update* up = &round->updates[u];
+    for (t = 0; t < up->num_tensors; ++t) {
+      const aggf_tensor* ten = &up->tensors[t];
+      int64_t numel = 1;
+      for (k = 0; k < ten->rank; ++k) numel *= ten->shape[k];
+      for (i = 0; ten->dtype == AGGF_DTYPE_F32 && i < numel; ++i) {
+        double v = ((const float*)ten->data)[i];
+        sum += v * v;
+      }
+    }
+    memset(&out[u], 0, sizeof out[u]);
+    out[u].score = sqrt(sum);
+    out[u].threshold = inst->max_norm;
+    out[u].action = out[u].score > inst->max_norm ? AGGF_ACTION_DROP : AGGF_ACTION_ACCEPT;
+    out[u].weight = out[u].action == AGGF_ACTION_DROP ? 0.0 : 1.0;
+    strcpy(out[u].reason, out[u].action == AGGF_ACTION_DROP ? "norm" : "ok");
+  }
+  return AGGF_OK;
+}
+
+static aggf_status save(aggf_instance* inst, aggf_callback_write write, void* user) {
+  return write(user, (const uint8_t*)&inst->max_norm, sizeof inst->max_norm) == 0
+             ? AGGF_OK : AGGF_ERR_STATE;
+}
+
+static aggf_status load(aggf_instance* inst, const uint8_t* data, uint64_t size) {
+  if (size != sizeof inst->max_norm) return AGGF_ERR_STATE;
+  memcpy(&inst->max_norm, data, size);
+  return AGGF_OK;
+}
+
+static const aggf_api kApi = {sizeof(aggf_api), 1, 0, 0, "norm-filter", "1.0",
+                              create, destroy, last_error, filter, save, load};
+
+const aggf_api* aggf_get_api(uint32_t abi_major, char* err, uint32_t err_size) {
+  if (abi_major == 1) return &kApi;
+  if (err && err_size) snprintf(err, err_size, "norm-filter speaks ABI 1 only");
+  return NULL;
+}

@@ -1,0 +1,77 @@
+// Loading plugins through host_api/aggfilter_host.hpp: version negotiation,
+// broken plugins, and a second, unrelated plugin run by the same host code.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "aggfilter_host.hpp"
+#include "round_builder.h"
+
+TEST_CASE("flsentry plugin loads and names itself") {
+  aggfilter::Plugin plugin(FLSENTRY_PLUGIN_PATH);
+  CHECK(plugin.name() == "flsentry");
+  CHECK(plugin.api().abi_major == AGGF_ABI_MAJOR);
+  CHECK(plugin.api().struct_size >= sizeof(aggf_api));
+}
+
+TEST_CASE("an unknown ABI major version gets NULL and a reason") {
+  aggfilter::Plugin plugin(FLSENTRY_PLUGIN_PATH);  // keeps it loaded
+  void* handle = dlopen(FLSENTRY_PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+  REQUIRE(handle != nullptr);
+  auto get_api = reinterpret_cast<aggf_get_api_fn>(dlsym(handle, AGGF_ENTRY_SYMBOL));
+  const bool found = get_api != nullptr;
+  REQUIRE(found);
+  char error[128] = {0};
+  CHECK(get_api(2, error, sizeof error) == nullptr);
+  CHECK(std::string(error).find("major version 1") != std::string::npos);
+  CHECK(get_api(0, nullptr, 0) == nullptr);  // NULL error buffer is allowed
+}
+
+TEST_CASE("loader errors name the plugin and the problem") {
+  auto message_of = [](const char* path) {
+    try {
+      aggfilter::Plugin plugin(path);
+    } catch (const aggfilter::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(message_of("/nonexistent/libnothing.so").find("cannot load") !=
+        std::string::npos);
+  CHECK(message_of(NO_ENTRY_PLUGIN_PATH).find("does not export aggf_get_api") !=
+        std::string::npos);
+  CHECK(message_of(REFUSING_PLUGIN_PATH).find("only ABI 99 here") !=
+        std::string::npos);
+}
+
+// The same host code drives both plugins: the interface is generic.
+TEST_CASE("a second plugin (L2 norm threshold, in C) runs through the same host code") {
+  for (const char* path : {NORM_PLUGIN_PATH, FLSENTRY_PLUGIN_PATH}) {
+    CAPTURE(path);
+    aggfilter::Plugin plugin(path);
+    aggfilter::Instance filter = plugin.create(
+        std::string(path) == NORM_PLUGIN_PATH ? "0.5" : "");
+    testhost::RoundBuilder rb;
+    rb.AddUpdate("small", testhost::SmallModel(0.1f));
+    rb.AddUpdate("medium", testhost::SmallModel(0.15f));
+    aggf_round round = rb.Build();
+    auto decisions = filter.filter(round);
+    REQUIRE(decisions.size() == 2);
+    CHECK(decisions[0].action == AGGF_ACTION_ACCEPT);
+    CHECK(decisions[0].score > 0.0);
+    auto state = filter.save_state();
+    CHECK_FALSE(state.empty());
+    filter.load_state(state);
+  }
+  aggfilter::Plugin norm(NORM_PLUGIN_PATH);
+  aggfilter::Instance strict = norm.create("0.2");
+  testhost::RoundBuilder rb;
+  rb.AddUpdate("big", testhost::SmallModel(1.0f));
+  rb.AddUpdate("small", testhost::SmallModel(0.01f));
+  aggf_round round = rb.Build();
+  auto decisions = strict.filter(round);
+  CHECK(decisions[0].action == AGGF_ACTION_DROP);
+  CHECK(decisions[0].reason == "norm");
+  CHECK(decisions[1].action == AGGF_ACTION_ACCEPT);
+  CHECK_THROWS_AS(norm.create("-3"), aggfilter::Error);
+}
