@@ -1,0 +1,299 @@
+// baselines.cc — see baselines.h. Coordinate-wise rules sort an [n, d]
+// stack once; distance-based rules accumulate in float64.
+#include "baselines.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
+#include <numeric>
+#include <stdexcept>
+#include <string_view>
+
+namespace flsentry::sim {
+namespace {
+
+[[noreturn]] void Refuse(const std::string& type, const std::string& what) {
+  throw std::invalid_argument("aggregator '" + type + "': " + what);
+}
+
+void CheckParamNames(const std::string& type,
+                     const std::map<std::string, double>& params,
+                     std::initializer_list<std::string_view> allowed) {
+  for (const auto& [name, value] : params) {
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      std::string known;
+      for (auto a : allowed) {
+        known += (known.empty() ? "" : ", ") + std::string(a);
+      }
+      Refuse(type, "unknown parameter '" + name + "' (accepted: " +
+                       (known.empty() ? "none" : known) + ")");
+    }
+    if (!std::isfinite(value)) {
+      Refuse(type, "parameter '" + name + "' must be finite");
+    }
+  }
+}
+
+const double* FindParam(const std::map<std::string, double>& params,
+                        const std::string& name) {
+  const auto it = params.find(name);
+  return it == params.end() ? nullptr : &it->second;
+}
+
+// Reads a parameter that must hold a whole number in [lo, hi].
+int IntegerParam(const std::string& type, const std::string& name, double v,
+                 double lo, double hi) {
+  if (v != std::floor(v) || v < lo || v > hi) {
+    Refuse(type, "parameter '" + name + "' must be a whole number in [" +
+                     std::to_string(static_cast<long long>(lo)) + ", " +
+                     std::to_string(static_cast<long long>(hi)) + "], got " +
+                     std::to_string(v));
+  }
+  return static_cast<int>(v);
+}
+
+constexpr double kMaxCount = 1 << 30;
+
+void CheckParams(const std::string& type,
+                 const std::map<std::string, double>& params) {
+  if (type == "fedavg" || type == "median") {
+    CheckParamNames(type, params, {});
+  } else if (type == "trimmed_mean") {
+    CheckParamNames(type, params, {"beta"});
+    const double* beta = FindParam(params, "beta");
+    if (beta != nullptr && !(*beta >= 0.0 && *beta < 0.5)) {
+      Refuse(type, "beta must be in [0, 0.5)");
+    }
+  } else if (type == "multikrum") {
+    CheckParamNames(type, params, {"f", "m"});
+    const double* f = FindParam(params, "f");
+    if (f == nullptr) {
+      Refuse(type, "requires parameter 'f' (Byzantine updates tolerated)");
+    }
+    IntegerParam(type, "f", *f, 0, kMaxCount);
+    if (const double* m = FindParam(params, "m")) {
+      IntegerParam(type, "m", *m, 1, kMaxCount);
+    }
+  } else if (type == "normclip") {
+    CheckParamNames(type, params, {"tau"});
+    const double* tau = FindParam(params, "tau");
+    if (tau != nullptr && !(*tau > 0.0)) Refuse(type, "tau must be > 0");
+  } else {
+    std::string known;
+    for (const auto& t : AggregatorTypes()) {
+      known += (known.empty() ? "" : ", ") + t;
+    }
+    Refuse(type, "unknown aggregator (known: " + known + ")");
+  }
+}
+
+// Checks the updates (non-empty, 1-D float32 CPU, one length, finite).
+void CheckUpdates(const std::string& type,
+                  const std::vector<torch::Tensor>& updates) {
+  if (updates.empty()) Refuse(type, "no updates to aggregate");
+  int64_t d = -1;
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const torch::Tensor& t = updates[i];
+    const std::string what = "update " + std::to_string(i);
+    if (!t.defined()) Refuse(type, what + " is an undefined tensor");
+    if (t.dim() != 1 || t.scalar_type() != torch::kFloat ||
+        t.device().type() != torch::kCPU) {
+      Refuse(type, what + " must be a 1-D float32 CPU tensor");
+    }
+    if (t.numel() == 0) Refuse(type, what + " is empty");
+    if (d < 0) d = t.numel();
+    if (t.numel() != d) {
+      Refuse(type, what + " has length " + std::to_string(t.numel()) +
+                       ", update 0 has " + std::to_string(d));
+    }
+    if (!torch::isfinite(t).all().item<bool>()) {
+      Refuse(type, what + " has non-finite values");
+    }
+  }
+}
+
+void CheckWeights(const std::string& type, size_t n,
+                  const std::vector<double>& weights) {
+  if (weights.size() != n) {
+    Refuse(type, std::to_string(weights.size()) + " weights for " +
+                     std::to_string(n) + " updates");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(weights[i]) || weights[i] < 0.0) {
+      Refuse(type, "weight " + std::to_string(i) + " must be finite and >= 0");
+    }
+  }
+}
+
+// sum_i w_i u_i / sum_i w_i over `chosen`, accumulated in float64.
+torch::Tensor WeightedMean(const std::string& type,
+                           const std::vector<torch::Tensor>& updates,
+                           const std::vector<double>& weights,
+                           const std::vector<int>& chosen) {
+  double total = 0.0;
+  for (int i : chosen) total += weights[i];
+  if (!(total > 0.0)) {
+    Refuse(type, "the averaged updates have a total weight of 0");
+  }
+  torch::Tensor acc = torch::zeros({updates[chosen.front()].numel()},
+                                   torch::TensorOptions(torch::kDouble));
+  for (int i : chosen) {
+    if (weights[i] == 0.0) continue;
+    acc.add_(updates[i].to(torch::kDouble), weights[i] / total);
+  }
+  return acc.to(torch::kFloat);
+}
+
+std::vector<int> AllIndices(size_t n) {
+  std::vector<int> all(n);
+  std::iota(all.begin(), all.end(), 0);
+  return all;
+}
+
+// Median of a 1-D tensor's values, mean of the two middle ones when even.
+torch::Tensor MedianAlong0(const torch::Tensor& sorted) {
+  const int64_t n = sorted.size(0);
+  if (n % 2 == 1) return sorted[n / 2].clone();
+  return (sorted[n / 2 - 1].to(torch::kDouble) +
+          sorted[n / 2].to(torch::kDouble)) *
+         0.5;
+}
+
+torch::Tensor TrimmedMean(const std::string& type,
+                          const std::map<std::string, double>& params,
+                          const std::vector<torch::Tensor>& updates) {
+  const double* beta_param = FindParam(params, "beta");
+  const double beta = beta_param != nullptr ? *beta_param : 0.1;
+  const int64_t n = static_cast<int64_t>(updates.size());
+  const auto k = static_cast<int64_t>(std::floor(beta * n));
+  if (n - 2 * k < 1) {
+    Refuse(type, "beta=" + std::to_string(beta) + " trims all " +
+                     std::to_string(n) + " updates");
+  }
+  const torch::Tensor sorted = std::get<0>(torch::stack(updates).sort(0));
+  return sorted.narrow(0, k, n - 2 * k).to(torch::kDouble).mean(0).to(
+      torch::kFloat);
+}
+
+torch::Tensor NormClip(const std::string& type,
+                       const std::map<std::string, double>& params,
+                       const std::vector<torch::Tensor>& updates,
+                       const std::vector<double>& weights) {
+  std::vector<double> norms(updates.size());
+  for (size_t i = 0; i < updates.size(); ++i) {
+    norms[i] = updates[i].to(torch::kDouble).norm().item<double>();
+  }
+  double tau;
+  if (const double* t = FindParam(params, "tau")) {
+    tau = *t;
+  } else {
+    std::vector<double> sorted = norms;
+    std::sort(sorted.begin(), sorted.end());
+    const size_t n = sorted.size();
+    tau = n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  }
+  std::vector<torch::Tensor> clipped(updates.size());
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const double scale = norms[i] > tau ? tau / norms[i] : 1.0;
+    clipped[i] = updates[i].to(torch::kDouble) * scale;
+  }
+  double total = 0.0;
+  for (double w : weights) total += w;
+  if (!(total > 0.0)) Refuse(type, "the updates have a total weight of 0");
+  torch::Tensor acc = torch::zeros_like(clipped[0]);
+  for (size_t i = 0; i < clipped.size(); ++i) {
+    acc.add_(clipped[i], weights[i] / total);
+  }
+  return acc.to(torch::kFloat);
+}
+
+}  // namespace
+
+const std::vector<std::string>& AggregatorTypes() {
+  static const std::vector<std::string> kTypes = {
+      "fedavg", "median", "trimmed_mean", "multikrum", "normclip"};
+  return kTypes;
+}
+
+void CheckAggregatorSpec(const std::string& type,
+                         const std::map<std::string, double>& params) {
+  CheckParams(type, params);
+}
+
+namespace {
+
+// MultiKrumSelect after the updates were checked.
+std::vector<int> SelectChecked(const std::vector<torch::Tensor>& updates, int f,
+                               int m) {
+  const std::string type = "multikrum";
+  const int n = static_cast<int>(updates.size());
+  if (f < 0 || n <= 2 * f + 2) {
+    Refuse(type, "Krum needs n > 2f + 2, got n=" + std::to_string(n) +
+                     ", f=" + std::to_string(f));
+  }
+  if (m < 1 || m > n) {
+    Refuse(type, "m=" + std::to_string(m) + " must be in [1, n=" +
+                     std::to_string(n) + "]");
+  }
+  torch::NoGradGuard no_grad;
+  // Exact pairwise squared distances, row by row, in float64.
+  const torch::Tensor stacked = torch::stack(updates).to(torch::kDouble);
+  torch::Tensor dist = torch::empty({n, n}, torch::kDouble);
+  for (int i = 0; i < n; ++i) {
+    dist[i].copy_((stacked - stacked[i]).pow(2).sum(1));
+  }
+  const int neighbours = n - f - 2;
+  std::vector<double> score(n);
+  for (int i = 0; i < n; ++i) {
+    std::vector<double> row(dist[i].data_ptr<double>(),
+                            dist[i].data_ptr<double>() + n);
+    row.erase(row.begin() + i);  // not its own neighbour
+    std::partial_sort(row.begin(), row.begin() + neighbours, row.end());
+    score[i] = std::accumulate(row.begin(), row.begin() + neighbours, 0.0);
+  }
+  std::vector<int> order = AllIndices(n);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int x, int y) { return score[x] < score[y]; });
+  order.resize(m);
+  return order;
+}
+
+}  // namespace
+
+std::vector<int> MultiKrumSelect(const std::vector<torch::Tensor>& updates,
+                                 int f, int m) {
+  CheckUpdates("multikrum", updates);
+  return SelectChecked(updates, f, m);
+}
+
+torch::Tensor Aggregate(const std::string& type,
+                        const std::map<std::string, double>& params,
+                        const std::vector<torch::Tensor>& updates,
+                        const std::vector<double>& weights) {
+  CheckParams(type, params);
+  CheckUpdates(type, updates);
+  CheckWeights(type, updates.size(), weights);
+  torch::NoGradGuard no_grad;
+
+  torch::Tensor result;
+  if (type == "fedavg") {
+    result = WeightedMean(type, updates, weights, AllIndices(updates.size()));
+  } else if (type == "median") {
+    result = MedianAlong0(std::get<0>(torch::stack(updates).sort(0)));
+  } else if (type == "trimmed_mean") {
+    result = TrimmedMean(type, params, updates);
+  } else if (type == "multikrum") {
+    const int n = static_cast<int>(updates.size());
+    const int f = static_cast<int>(params.at("f"));
+    const double* m_param = FindParam(params, "m");
+    const int m = m_param != nullptr ? static_cast<int>(*m_param) : n - f;
+    result = WeightedMean(type, updates, weights, SelectChecked(updates, f, m));
+  } else {  // normclip
+    result = NormClip(type, params, updates, weights);
+  }
+  return result.to(torch::kFloat).contiguous();
+}
+
+}  // namespace flsentry::sim
