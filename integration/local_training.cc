@@ -1,0 +1,174 @@
+#include "local_training.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/sgd.h>
+
+#include <cmath>
+#include <set>
+
+namespace flsentry::sim {
+namespace {
+
+constexpr int64_t kEvalBatch = 1000;
+
+at::Generator SeededGenerator(uint64_t seed) {
+  return at::detail::createCPUGenerator(seed);
+}
+
+Status OnlyKnownParams(const Params& params, const std::set<std::string>& known,
+                       const std::string& attack) {
+  for (const auto& [key, value] : params) {
+    if (!known.count(key)) {
+      return ConfigError("'attack.params." + key + "' is not a parameter of " +
+                         attack);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> ClassParam(const Params& params, const std::string& key,
+                           int64_t fallback) {
+  auto it = params.find(key);
+  if (it == params.end()) return fallback;
+  const double v = it->second;
+  if (v != std::floor(v) || v < 0 || v >= kNumClasses) {
+    return ConfigError("'attack.params." + key + "' must be a class 0..9");
+  }
+  return static_cast<int64_t>(v);
+}
+
+}  // namespace
+
+double TrainLocal(Model& model, const torch::Tensor& images,
+                  const torch::Tensor& labels,
+                  const LocalTrainingOptions& options, uint64_t seed) {
+  model.train();
+  torch::optim::SGD optimizer(
+      model.parameters(),
+      torch::optim::SGDOptions(options.lr).momentum(options.momentum));
+  at::Generator gen = SeededGenerator(seed);
+  const int64_t n = labels.size(0);
+  double last_epoch_loss = 0.0;
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    const torch::Tensor order = torch::randperm(n, gen, torch::kInt64);
+    double loss_sum = 0.0;
+    for (int64_t begin = 0; begin < n; begin += options.batch_size) {
+      const int64_t size = std::min<int64_t>(options.batch_size, n - begin);
+      const torch::Tensor idx = order.narrow(0, begin, size);
+      optimizer.zero_grad();
+      torch::Tensor loss = torch::nn::functional::cross_entropy(
+          model.forward(images.index_select(0, idx)),
+          labels.index_select(0, idx));
+      loss.backward();
+      optimizer.step();
+      loss_sum += loss.item<double>() * static_cast<double>(size);
+    }
+    last_epoch_loss = loss_sum / static_cast<double>(n);
+  }
+  return last_epoch_loss;
+}
+
+Evaluation Evaluate(Model& model, const torch::Tensor& images,
+                    const torch::Tensor& labels) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  const int64_t n = labels.size(0);
+  int64_t correct = 0;
+  double loss_sum = 0.0;
+  for (int64_t begin = 0; begin < n; begin += kEvalBatch) {
+    const int64_t size = std::min(kEvalBatch, n - begin);
+    const torch::Tensor logits = model.forward(images.narrow(0, begin, size));
+    const torch::Tensor y = labels.narrow(0, begin, size);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, y,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(
+                        torch::kSum))
+                    .item<double>();
+    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+  }
+  Evaluation e;
+  if (n > 0) {
+    e.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    e.loss = loss_sum / static_cast<double>(n);
+  }
+  return e;
+}
+
+Result<BackdoorTrigger> BackdoorTriggerFromParams(const Params& params,
+                                                  double* poison_fraction) {
+  FLS_RETURN_IF_ERROR(OnlyKnownParams(
+      params, {"target", "trigger_size", "poison_fraction"}, "backdoor"));
+  BackdoorTrigger trigger;
+  FLS_ASSIGN_OR_RETURN(trigger.target, ClassParam(params, "target", 0));
+  if (auto it = params.find("trigger_size"); it != params.end()) {
+    if (it->second != std::floor(it->second) || it->second < 1 ||
+        it->second > 10) {
+      return ConfigError("'attack.params.trigger_size' must be 1..10 pixels");
+    }
+    trigger.size = static_cast<int>(it->second);
+  }
+  *poison_fraction = 0.5;
+  if (auto it = params.find("poison_fraction"); it != params.end()) {
+    if (!(it->second > 0.0 && it->second <= 1.0)) {
+      return ConfigError("'attack.params.poison_fraction' must be in (0, 1]");
+    }
+    *poison_fraction = it->second;
+  }
+  return trigger;
+}
+
+torch::Tensor StampTrigger(const torch::Tensor& images,
+                           const BackdoorTrigger& trigger) {
+  torch::Tensor out = images.clone();
+  const int64_t end = kImageSide - 2;
+  out.narrow(2, end - trigger.size, trigger.size)
+      .narrow(3, end - trigger.size, trigger.size)
+      .fill_(1.0);
+  return out;
+}
+
+Result<torch::Tensor> FlipLabels(const torch::Tensor& labels,
+                                 const Params& params) {
+  FLS_RETURN_IF_ERROR(
+      OnlyKnownParams(params, {"source", "target"}, "label_flip"));
+  const bool has_source = params.count("source") > 0;
+  if (has_source != (params.count("target") > 0)) {
+    return ConfigError(
+        "label_flip takes both 'source' and 'target' or neither");
+  }
+  if (!has_source) return (kNumClasses - 1) - labels;
+  FLS_ASSIGN_OR_RETURN(int64_t source, ClassParam(params, "source", 0));
+  FLS_ASSIGN_OR_RETURN(int64_t target, ClassParam(params, "target", 0));
+  return torch::where(labels.eq(source), torch::full_like(labels, target),
+                      labels);
+}
+
+std::pair<torch::Tensor, torch::Tensor> PoisonWithBackdoor(
+    const torch::Tensor& images, const torch::Tensor& labels,
+    const BackdoorTrigger& trigger, double poison_fraction, uint64_t seed) {
+  const int64_t n = labels.size(0);
+  const auto k = static_cast<int64_t>(std::lround(poison_fraction * n));
+  at::Generator gen = SeededGenerator(seed);
+  const torch::Tensor chosen = torch::randperm(n, gen, torch::kInt64).narrow(0, 0, k);
+  torch::Tensor out_images = images.clone();
+  torch::Tensor out_labels = labels.clone();
+  out_images.index_copy_(0, chosen,
+                         StampTrigger(images.index_select(0, chosen), trigger));
+  out_labels.index_fill_(0, chosen, trigger.target);
+  return {out_images, out_labels};
+}
+
+double BackdoorSuccessRate(Model& model, const torch::Tensor& images,
+                           const torch::Tensor& labels,
+                           const BackdoorTrigger& trigger) {
+  const torch::Tensor keep = labels.ne(trigger.target).nonzero().reshape({-1});
+  if (keep.numel() == 0) return 0.0;
+  const torch::Tensor triggered =
+      StampTrigger(images.index_select(0, keep), trigger);
+  const torch::Tensor target = torch::full({keep.numel()}, trigger.target,
+                                           torch::kInt64);
+  return Evaluate(model, triggered, target).accuracy;
+}
+
+}  // namespace flsentry::sim

@@ -1,0 +1,80 @@
+// sim_config.h — the configuration of one simulated federated training run
+// (configs/sim/*.yaml; every key is documented in configs/sim/README.md).
+//
+// Parsing is strict: an unknown key, a wrong type or a value out of range is
+// an error naming the key. Host-side harness code, not part of the plugin.
+#ifndef FLSENTRY_INTEGRATION_SIM_CONFIG_H_
+#define FLSENTRY_INTEGRATION_SIM_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "models.h"
+#include "status.h"
+
+namespace flsentry::sim {
+
+using Params = std::map<std::string, double>;
+
+// Attacks run by the simulator itself (data poisoning, broken clients).
+// Every other type is a model-poisoning attack crafted by
+// CraftMaliciousUpdate (integration/attacks.h).
+inline bool IsDataPoisoning(const std::string& type) {
+  return type == "label_flip" || type == "backdoor";
+}
+
+struct AttackConfig {
+  // "none"; data poisoning: "label_flip", "backdoor"; a broken client:
+  // "nonfinite" (sends NaN in `count` coordinates); model poisoning:
+  // "sign_flip", "gaussian_noise", "scaling", "alie", "ipm", "min_max",
+  // "min_sum".
+  std::string type = "none";
+  double fraction = 0.0;  // of all clients, malicious for the whole run
+  int start_round = 1;    // first round (1-based) in which they attack
+  Params params;          // type-specific, see configs/sim/README.md
+};
+
+struct AggregatorConfig {
+  // "fedavg", "median", "trimmed_mean", "multikrum", "normclip".
+  std::string type = "fedavg";
+  Params params;
+};
+
+struct SimConfig {
+  ModelSpec model;
+  std::string dataset_dir = "/usr/share/datasets/fashion-mnist";
+  int64_t train_examples = 0;  // 0: all 60000; else a seeded subset
+  int64_t test_examples = 0;   // 0: all 10000; else the first N
+  int clients = 50;
+  std::string partition = "dirichlet";  // or "iid"
+  double alpha = 0.5;                   // Dirichlet concentration
+  int local_epochs = 1;
+  double lr = 0.05;
+  double momentum = 0.0;
+  int batch_size = 32;
+  double participation = 0.2;  // fraction of clients sampled per round
+  int rounds = 30;
+  uint64_t seed = 1;
+  int threads = 1;  // LibTorch intra-op threads
+  AttackConfig attack;
+  AggregatorConfig aggregator;
+
+  // Clients sampled per round: max(1, round(participation * clients)).
+  int ClientsPerRound() const;
+  // Clients that are malicious for the whole run:
+  // round(attack.fraction * clients), 0 when attack.type is "none".
+  int NumMalicious() const;
+};
+
+// Parses YAML text. `source` names the text in error messages (a path).
+// Returns kConfig naming the offending key.
+Result<SimConfig> ParseSimConfig(const std::string& yaml_text,
+                                 const std::string& source);
+
+// Reads and parses a file; kNotFound / kIo when it cannot be read.
+Result<SimConfig> LoadSimConfig(const std::string& path);
+
+}  // namespace flsentry::sim
+
+#endif  // FLSENTRY_INTEGRATION_SIM_CONFIG_H_
