@@ -74,8 +74,34 @@ struct ZipReader::Impl {
 ZipReader::ZipReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ZipReader::~ZipReader() = default;
 
+namespace {
+
+// The end-of-central-directory record must end the archive exactly: zips
+// that PyTorch writes also carry a zip64 record that minizip prefers, so a
+// truncated tail would otherwise go unnoticed.
+Status CheckEndRecord(std::span<const uint8_t> archive) {
+  constexpr size_t kEndRecordBytes = 22;
+  if (archive.size() < kEndRecordBytes) {
+    return Corrupt("file of " + std::to_string(archive.size()) +
+                   " bytes is too short to be a zip");
+  }
+  const size_t lowest =
+      archive.size() > kEndRecordBytes + 0xffff ? archive.size() - kEndRecordBytes - 0xffff : 0;
+  for (size_t pos = archive.size() - kEndRecordBytes + 1; pos-- > lowest;) {
+    const uint8_t* p = archive.data() + pos;
+    if (p[0] != 'P' || p[1] != 'K' || p[2] != 5 || p[3] != 6) continue;
+    const size_t comment = p[20] | (p[21] << 8);
+    if (pos + kEndRecordBytes + comment == archive.size()) return Status::Ok();
+  }
+  return Corrupt("zip has no end-of-central-directory record at its end "
+                 "(truncated, or trailing bytes)");
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ZipReader>> ZipReader::Open(
     std::span<const uint8_t> archive) {
+  FLS_RETURN_IF_ERROR(CheckEndRecord(archive));
   auto impl = std::make_unique<Impl>();
   impl->stream = {archive.data(), archive.size(), 0};
   zlib_filefunc64_def io{};

@@ -20,11 +20,10 @@ std::string TempPath(const std::string& name) {
 
 // A safetensors image from a header string and a data section.
 std::vector<uint8_t> Image(const std::string& header, size_t data_bytes) {
-  std::vector<uint8_t> out(8);
+  std::vector<uint8_t> out(8 + header.size() + data_bytes, 0);
   const uint64_t n = header.size();
   for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
-  out.insert(out.end(), header.begin(), header.end());
-  out.resize(out.size() + data_bytes, 0);
+  std::memcpy(out.data() + 8, header.data(), header.size());
   return out;
 }
 
