@@ -65,11 +65,13 @@ std::optional<TensorFileFormat> FormatFromMagic(std::span<const uint8_t> head) {
   if (head.size() >= 4 && std::memcmp(head.data(), "PK\x03\x04", 4) == 0) {
     return TensorFileFormat::kPth;
   }
+  // safetensors before legacy pickles: a header length such as 0x280 also
+  // starts with the bytes 0x80 0x02 of a pickle PROTO opcode.
+  if (head.size() >= 9 && head[8] == '{') return TensorFileFormat::kSafetensors;
   // Legacy torch.save: a pickle (PROTO 2..5) of the magic number.
   if (head.size() >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) {
     return TensorFileFormat::kPth;
   }
-  if (head.size() >= 9 && head[8] == '{') return TensorFileFormat::kSafetensors;
   return std::nullopt;
 }
 
