@@ -4,7 +4,8 @@
 // kConfig error whose message names the key path, line and column, e.g.
 //   policy: thresholds.rules[1].k: must be > 0 (line 12, column 10)
 // Every key is documented in configs/README.md; defaults below are the ones
-// an empty document gets. Plain values; no LibTorch, no YAML types.
+// an empty document gets, and equal configs/default.yaml except for the
+// file paths (detector, state, audit), which default to none. Plain values; no LibTorch, no YAML types.
 #ifndef FLSENTRY_POLICY_CONFIG_H_
 #define FLSENTRY_POLICY_CONFIG_H_
 
@@ -73,7 +74,7 @@ struct DownweightConfig {
 };
 
 struct ActionsConfig {
-  AnomalyAction on_anomalous = AnomalyAction::kDownweight;
+  AnomalyAction on_anomalous = AnomalyAction::kDrop;
   DownweightConfig downweight;
 };
 
@@ -92,7 +93,7 @@ enum class NormGuardMode { kClip, kDownweight, kDrop };
 // multiplier function of actions.downweight on norm/(k*median) - 1;
 // kDrop: dropped.
 struct NormGuardConfig {
-  bool enabled = false;
+  bool enabled = true;
   double k = 3.0;          // > 1
   NormGuardMode mode = NormGuardMode::kClip;
   int min_round_size = 3;  // fewer finite norms -> the guard abstains
@@ -126,17 +127,17 @@ enum StrikeEvent : uint32_t {
 };
 
 struct ProbationConfig {
-  int rounds = 3;               // >= 0; 0 disables probation
-  double threshold_scale = 0.8; // in (0, 1]: threshold multiplier
+  int rounds = 5;               // >= 0; 0 disables probation
+  double threshold_scale = 1.0; // in (0, 1]: threshold multiplier
   double max_weight = 0.5;      // in (0, 1]: weight cap
-  int strikes_to_requarantine = 1;  // >= 1: strikes during probation
+  int strikes_to_requarantine = 2;  // >= 1: strikes during probation
 };
 
 struct QuarantineConfig {
   bool enabled = true;
   int window_rounds = 5;  // W: strikes counted over the last W rounds
   int strikes = 3;        // S: strikes in the window that quarantine
-  int rounds = 3;         // Q: quarantine length, starting the striking round
+  int rounds = 5;         // Q: quarantine length, starting the striking round
   uint32_t strike_on = kStrikeAnomalous | kStrikeGuard;
   ProbationConfig probation;
 };

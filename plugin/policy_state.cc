@@ -48,11 +48,18 @@ Status Bad(const std::string& path, const std::string& problem) {
   return StateError("policy." + path + ": " + problem);
 }
 
+// JSON parsed from text stores non-negative integers as unsigned; JSON built
+// in C++ may hold them as signed. Both are accepted.
+bool IsNonNegativeInteger(const nlohmann::json& j) {
+  return j.is_number_unsigned() ||
+         (j.is_number_integer() && j.get<int64_t>() >= 0);
+}
+
 Status GetU64(const nlohmann::json& obj, const std::string& key,
               const std::string& path, uint64_t* out) {
   auto it = obj.find(key);
   if (it == obj.end()) return Bad(path + "." + key, "missing");
-  if (!it->is_number_unsigned()) {
+  if (!IsNonNegativeInteger(*it)) {
     return Bad(path + "." + key, "must be a non-negative integer");
   }
   *out = it->get<uint64_t>();
@@ -82,7 +89,7 @@ Result<ClientRecord> ClientFromJson(const nlohmann::json& j,
     return Bad(path + ".strikes", "more than 10000 entries");
   }
   for (const auto& s : *strikes) {
-    if (!s.is_number_unsigned()) {
+    if (!IsNonNegativeInteger(s)) {
       return Bad(path + ".strikes", "entries must be non-negative integers");
     }
     const uint64_t round = s.get<uint64_t>();
@@ -157,7 +164,7 @@ Result<PolicyState> PolicyStateFromJson(const nlohmann::json& json) {
   auto last = json.find("last_round");
   if (last == json.end()) return Bad("last_round", "missing");
   if (!last->is_null()) {
-    if (!last->is_number_unsigned()) {
+    if (!IsNonNegativeInteger(*last)) {
       return Bad("last_round", "must be a non-negative integer or null");
     }
     state.last_round = last->get<uint64_t>();

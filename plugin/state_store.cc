@@ -133,7 +133,8 @@ Result<nlohmann::json> ParseState(std::string_view bytes,
   }
   auto round = state.find("round");
   if (round != state.end() && !round->is_null() &&
-      !round->is_number_unsigned()) {
+      !round->is_number_unsigned() &&
+      !(round->is_number_integer() && round->get<int64_t>() >= 0)) {
     return StateError(where + ": \"round\" must be a non-negative integer");
   }
   return state;

@@ -28,7 +28,10 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->thresholds.rules[0].kind == ThresholdKind::kRoundRobust);
     CHECK(c->thresholds.rules[0].k == 6.0);
     CHECK(c->thresholds.rules[0].name == "round_robust");
-    CHECK(c->actions.on_anomalous == AnomalyAction::kDownweight);
+    CHECK(c->actions.on_anomalous == AnomalyAction::kDrop);
+    CHECK(c->guards.norm.enabled);
+    CHECK(c->quarantine.rounds == 5);
+    CHECK(c->quarantine.probation.threshold_scale == 1.0);
     CHECK(c->quarantine.enabled);
     CHECK(c->quarantine.strike_on == (kStrikeAnomalous | kStrikeGuard));
     CHECK(c->fail_safes.on_error == OnScoreError::kDrop);
@@ -237,4 +240,46 @@ TEST_CASE("shipped config files load") {
   CHECK(strict->actions.on_anomalous == AnomalyAction::kDrop);
   CHECK(lenient->actions.on_anomalous == AnomalyAction::kDownweight);
   CHECK_FALSE(lenient->quarantine.enabled);
+  // default.yaml spells out the built-in defaults, plus file paths.
+  auto file = ParsePolicyYaml(
+      ReadText(std::string(FLSENTRY_SOURCE_DIR) + "/configs/default.yaml"));
+  auto builtin = ParsePolicyYaml("");
+  REQUIRE(file.ok());
+  REQUIRE(builtin.ok());
+  const PolicyConfig& a = *file;
+  const PolicyConfig& b = *builtin;
+  CHECK(a.state.path == "flsentry_state.json");
+  CHECK(a.audit.path == "flsentry_audit.jsonl");
+  CHECK(a.detector.refresh.window_rounds == b.detector.refresh.window_rounds);
+  CHECK(a.detector.refresh.learning_rate == b.detector.refresh.learning_rate);
+  CHECK(a.detector.refresh.max_client_share ==
+        b.detector.refresh.max_client_share);
+  REQUIRE(a.thresholds.rules.size() == 1);
+  const ThresholdRule& ra = a.thresholds.rules[0];
+  const ThresholdRule& rb = b.thresholds.rules[0];
+  CHECK(ra.kind == rb.kind);
+  CHECK(ra.k == rb.k);
+  CHECK(ra.min_round_size == rb.min_round_size);
+  CHECK(ra.history_rounds == rb.history_rounds);
+  CHECK(ra.min_relative_spread == rb.min_relative_spread);
+  CHECK(a.actions.on_anomalous == b.actions.on_anomalous);
+  CHECK(a.actions.downweight.function == b.actions.downweight.function);
+  CHECK(a.actions.downweight.floor == b.actions.downweight.floor);
+  CHECK(a.guards.norm.enabled == b.guards.norm.enabled);
+  CHECK(a.guards.norm.k == b.guards.norm.k);
+  CHECK(a.guards.norm.mode == b.guards.norm.mode);
+  CHECK(a.fail_safes.max_drop_fraction == b.fail_safes.max_drop_fraction);
+  CHECK(a.fail_safes.min_accepted == b.fail_safes.min_accepted);
+  CHECK(a.fail_safes.on_error == b.fail_safes.on_error);
+  CHECK(a.quarantine.window_rounds == b.quarantine.window_rounds);
+  CHECK(a.quarantine.strikes == b.quarantine.strikes);
+  CHECK(a.quarantine.rounds == b.quarantine.rounds);
+  CHECK(a.quarantine.strike_on == b.quarantine.strike_on);
+  CHECK(a.quarantine.probation.rounds == b.quarantine.probation.rounds);
+  CHECK(a.quarantine.probation.threshold_scale ==
+        b.quarantine.probation.threshold_scale);
+  CHECK(a.quarantine.probation.max_weight == b.quarantine.probation.max_weight);
+  CHECK(a.quarantine.probation.strikes_to_requarantine ==
+        b.quarantine.probation.strikes_to_requarantine);
+  CHECK(a.reputation.rate == b.reputation.rate);
 }

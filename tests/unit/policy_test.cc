@@ -314,7 +314,8 @@ quarantine:
   window_rounds: 5
   strikes: 3
   rounds: 2
-  probation: {rounds: 2, threshold_scale: 0.8, max_weight: 0.5}
+  probation: {rounds: 2, threshold_scale: 0.8, max_weight: 0.5,
+              strikes_to_requarantine: 1}
 )";
 
 }  // namespace
