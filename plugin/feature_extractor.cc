@@ -42,9 +42,9 @@ struct SketchTarget {
 
 // Adds `n` contiguous values (x - g when g is non-null) whose first element
 // is element `first` of its tensor (REQUIRES first % 64 == 0) into the
-// sketch, and their squares into sq[8] (per block: f32 sums of 8 squares,
-// then f64 accumulation in a fixed lane order, so results are
-// deterministic). The hot loop of the product: compiled for AVX2 and a
+// sketch, and their squares into sq[8] (per block: f32 sums of two squares
+// in 32 lanes, folded to 8, then f64 accumulation in a fixed lane order, so
+// results are deterministic). The hot loop of the product: compiled for AVX2 and a
 // baseline, chosen at load time.
 __attribute__((target_clones("avx2", "default"))) void SketchRun(
     const float* __restrict x, const float* __restrict g, int64_t n,
@@ -63,23 +63,23 @@ __attribute__((target_clones("avx2", "default"))) void SketchRun(
     const uint64_t u = SplitMix64(t.key + static_cast<uint64_t>((first + done) / kBlock));
     const int64_t start = static_cast<int64_t>(((u & 0xffffffffULL) * k) >> 32);
     const float* __restrict p = (u >> 63) ? t.neg : t.pos;
-    float b[8] = {};
+    float b[32] = {};  // four independent chains of 8 lanes
     if (len == kBlock && start + kBlock <= t.k) {
       float* __restrict a = t.acc + start;
 #pragma GCC ivdep
       for (int64_t j = 0; j < kBlock; ++j) a[j] += p[j] * v[j];
-      for (int64_t j = 0; j < kBlock; j += 8) {
-        for (int l = 0; l < 8; ++l) b[l] += v[j + l] * v[j + l];
+      for (int64_t j = 0; j < kBlock; j += 32) {
+        for (int l = 0; l < 32; ++l) b[l] += v[j + l] * v[j + l];
       }
     } else {
       for (int64_t j = 0; j < len; ++j) {
         int64_t slot = start + j;
         if (slot >= t.k) slot -= t.k;
         t.acc[slot] += p[j] * v[j];
-        b[j & 7] += v[j] * v[j];
+        b[j & 31] += v[j] * v[j];
       }
     }
-    for (int l = 0; l < 8; ++l) s[l] += b[l];
+    for (int l = 0; l < 8; ++l) s[l] += (b[l] + b[l + 8]) + (b[l + 16] + b[l + 24]);
   }
   for (int l = 0; l < 8; ++l) sq[l] += s[l];
 }

@@ -1,0 +1,350 @@
+// flsentry-benchmark — what filtering a round costs next to what the server
+// does anyway (issue 5, "Speed and memory"). For n updates of d float32
+// parameters (default n = 50, d = 1e5, 1e6, 1e7) it times
+//   (a) a plain read of all updates (sum of every element: the memory-
+//       bandwidth floor),
+//   (b) a FedAvg weighted average of the same updates,
+//   (c) the plugin filtering the round through the C interface (dlopen of
+//       libflsentry_filter.so via host_api/aggfilter_host.hpp, with a policy
+//       naming a detector trained for that d, generated here),
+//   (d) Detector::ScoreRound called directly (the detector's share of c),
+// and prints c/a, c/b, d/b and the peak resident memory the plugin added
+// while filtering (VmHWM after resetting it through /proc/self/clear_refs)
+// next to the updates' size. Times are the median of --repeat runs.
+// Output: a table on stdout; --json prints one JSON object instead.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "aggfilter_host.hpp"
+#include "autoencoder.h"
+#include "detector.h"
+#include "detector_file.h"
+#include "feature_extractor.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using flsentry::TensorView;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+template <typename Fn>
+double MedianTime(int repeat, Fn&& fn) {
+  std::vector<double> t;
+  for (int r = 0; r < repeat; ++r) {
+    const auto start = Clock::now();
+    fn(r);
+    t.push_back(Seconds(start, Clock::now()));
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Resident-memory high-water mark of this process in bytes, and its reset.
+int64_t PeakRssBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return -1;
+}
+int64_t CurrentRssBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return -1;
+}
+bool ResetPeakRss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  return static_cast<bool>(out);
+}
+
+// n benign-looking updates: a shared direction plus per-client noise, in
+// four tensors ("layer<i>.weight") of about d/4 elements each.
+struct Updates {
+  std::vector<std::string> names;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<std::vector<float>> data;  // one buffer per (update, tensor)
+  int64_t d = 0;
+  int n = 0;
+  int tensors = 4;
+  const float* at(int update, int tensor) const { return data[update * tensors + tensor].data(); }
+};
+
+Updates MakeUpdates(int n, int64_t d, uint64_t seed) {
+  Updates u;
+  u.d = d;
+  u.n = n;
+  int64_t left = d;
+  for (int t = 0; t < u.tensors; ++t) {
+    const int64_t len = t + 1 < u.tensors ? d / u.tensors : left;
+    left -= len;
+    u.names.push_back("layer" + std::to_string(t) + ".weight");
+    u.shapes.push_back({len});
+  }
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::vector<float>> direction;
+  for (int t = 0; t < u.tensors; ++t) {
+    std::vector<float> v(u.shapes[t][0]);
+    for (float& x : v) x = normal(rng) * 0.01f;
+    direction.push_back(std::move(v));
+  }
+  for (int k = 0; k < n; ++k) {
+    const float scale = 0.8f + 0.4f * static_cast<float>(k) / static_cast<float>(n);
+    for (int t = 0; t < u.tensors; ++t) {
+      std::vector<float> v(direction[t]);
+      // Cheap per-client noise: a client-seeded LCG (normal() on 5e8 values is slow).
+      uint32_t s = static_cast<uint32_t>(k * 7919 + t * 104729 + 1);
+      for (float& x : v) {
+        s = s * 1664525u + 1013904223u;
+        x = x * scale + (static_cast<float>(s >> 8) * (1.0f / 16777216.0f) - 0.5f) * 0.01f;
+      }
+      u.data.push_back(std::move(v));
+    }
+  }
+  return u;
+}
+
+std::vector<TensorView> Views(const Updates& u, int k) {
+  std::vector<TensorView> v;
+  for (int t = 0; t < u.tensors; ++t) {
+    v.push_back({u.names[t], flsentry::DType::kF32, u.shapes[t], {}, u.at(k, t)});
+  }
+  return v;
+}
+
+// Trains a small detector on the round's own updates and writes it to dir.
+void WriteDetector(const Updates& u, const std::string& dir, int64_t sketch_dim) {
+  flsentry::FeatureSettings settings;
+  settings.sketch_dim = sketch_dim;
+  const auto views0 = Views(u, 0);
+  auto layout = flsentry::SelectLayout(settings, views0);
+  auto fx = flsentry::FeatureExtractor::Create(settings, *layout);
+  std::vector<float> rows(static_cast<size_t>(u.n) * sketch_dim);
+  for (int k = 0; k < u.n; ++k) {
+    flsentry::UpdateInput in;
+    in.tensors = Views(u, k);
+    auto f = fx->Embed(in, {}, std::span<float>(rows.data() + k * sketch_dim, sketch_dim));
+    if (!f.ok()) throw std::runtime_error(f.status().message());
+  }
+  auto net = flsentry::Autoencoder::Create({sketch_dim, 256, 64, 256, sketch_dim}, 1);
+  flsentry::TrainOptions options;
+  options.max_epochs = 30;
+  auto report = (*net)->Train(rows, u.n, options);
+  if (!report.ok()) throw std::runtime_error(report.status().message());
+  std::vector<float> held;
+  for (int64_t i : report->validation_indices)
+    held.insert(held.end(), rows.begin() + i * sketch_dim, rows.begin() + (i + 1) * sketch_dim);
+  auto scores = (*net)->Score(held, static_cast<int64_t>(report->validation_indices.size()), 1);
+  flsentry::DetectorMetadata meta;
+  meta.features = settings;
+  meta.layout = *layout;
+  meta.layer_sizes = (*net)->layer_sizes();
+  meta.calibration = flsentry::CalibrationFromScores(*scores);
+  meta.provenance = {{"tool", "flsentry-benchmark"}};
+  const auto weights = (*net)->ExportWeights();
+  std::vector<TensorView> wv;
+  for (const auto& w : weights) wv.push_back(w.view());
+  auto st = flsentry::WriteDetectorDir(dir, meta, wv);
+  if (!st.ok()) throw std::runtime_error(st.message());
+}
+
+struct Options {
+  std::string plugin = FLSENTRY_PLUGIN_PATH;
+  std::vector<double> dims = {1e5, 1e6, 1e7};
+  int n = 50;
+  int repeat = 3;
+  int threads = 1;
+  bool refresh = false;
+  std::string work_dir;
+  bool json = false;
+};
+
+nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64_t d) {
+  const auto t0 = Clock::now();
+  Updates u = MakeUpdates(o.n, d, 42);
+  const std::string det_dir = o.work_dir + "/detector_d" + std::to_string(d);
+  WriteDetector(u, det_dir, 1024);
+  const double setup = Seconds(t0, Clock::now());
+
+  // (a) plain read
+  volatile double sink = 0;
+  const double t_read = MedianTime(o.repeat, [&](int) {
+    double total = 0;
+    for (int k = 0; k < u.n; ++k) {
+      for (int t = 0; t < u.tensors; ++t) {
+        const float* p = u.at(k, t);
+        const int64_t len = u.shapes[t][0];
+        float acc[16] = {};
+        int64_t i = 0;
+        for (; i + 16 <= len; i += 16)
+          for (int j = 0; j < 16; ++j) acc[j] += p[i + j];
+        for (; i < len; ++i) acc[0] += p[i];
+        for (float a : acc) total += a;
+      }
+    }
+    sink = sink + total;
+  });
+  // (b) FedAvg weighted average into a fresh output
+  std::vector<std::vector<float>> avg(u.tensors);
+  const double t_fedavg = MedianTime(o.repeat, [&](int) {
+    for (int t = 0; t < u.tensors; ++t) avg[t].assign(u.shapes[t][0], 0.0f);
+    for (int k = 0; k < u.n; ++k) {
+      const float w = 1.0f / static_cast<float>(u.n);
+      for (int t = 0; t < u.tensors; ++t) {
+        const float* p = u.at(k, t);
+        float* a = avg[t].data();
+        const int64_t len = u.shapes[t][0];
+        for (int64_t i = 0; i < len; ++i) a[i] += w * p[i];
+      }
+    }
+    sink = sink + avg[0][0];
+  });
+
+  // (c) the plugin through the C interface
+  const std::string policy = "detector:\n  path: " + det_dir + "\n  threads: " +
+                             std::to_string(o.threads) + "\n  refresh:\n    enabled: " +
+                             (o.refresh ? "true" : "false") + "\n";
+  aggfilter::Instance filter = plugin.create(policy);
+  std::vector<std::vector<aggf_tensor>> tensors(u.n);
+  std::vector<std::string> ids(u.n);
+  std::vector<aggf_update> updates(u.n);
+  for (int k = 0; k < u.n; ++k) {
+    ids[k] = "client_" + std::to_string(k);
+    for (int t = 0; t < u.tensors; ++t)
+      tensors[k].push_back(aggfilter::make_tensor(u.names[t], AGGF_DTYPE_F32, u.shapes[t], u.at(k, t)));
+    updates[k] = {ids[k].c_str(), static_cast<uint32_t>(ids[k].size()), AGGF_UPDATE_DELTA, 600,
+                  tensors[k].data(), static_cast<uint32_t>(u.tensors), 0};
+  }
+  const int64_t rss_before = CurrentRssBytes();
+  const bool hwm_reset = ResetPeakRss();
+  int dropped = 0;
+  bool scored = false;
+  const double t_plugin = MedianTime(o.repeat, [&](int r) {
+    aggf_round round{};
+    round.struct_size = sizeof round;
+    round.round = static_cast<uint64_t>(r + 1);
+    round.updates = updates.data();
+    round.num_updates = static_cast<uint32_t>(updates.size());
+    auto decisions = filter.filter(round);
+    dropped = 0;
+    for (const auto& dec : decisions) {
+      dropped += !dec.accepted();
+      scored |= !std::isnan(dec.threshold);
+    }
+  });
+  const int64_t plugin_extra = PeakRssBytes() - rss_before;
+
+  // (d) Detector::ScoreRound directly
+  flsentry::DetectorConfig config;
+  config.threads = o.threads;
+  config.refresh.enabled = false;
+  auto detector = flsentry::Detector::Load(det_dir, config);
+  if (!detector.ok()) throw std::runtime_error(detector.status().message());
+  flsentry::RoundInput round;
+  std::vector<size_t> all;
+  for (int k = 0; k < u.n; ++k) {
+    flsentry::UpdateInput in;
+    in.client_id = ids[k];
+    in.tensors = Views(u, k);
+    round.updates.push_back(std::move(in));
+    all.push_back(k);
+  }
+  const int64_t rss_before_d = CurrentRssBytes();
+  ResetPeakRss();
+  const double t_detector = MedianTime(o.repeat, [&](int) {
+    auto s = (*detector)->ScoreRound(round, all);
+    if (!s.ok()) throw std::runtime_error(s.status().message());
+  });
+  const int64_t detector_extra = PeakRssBytes() - rss_before_d;
+
+  const double bytes = static_cast<double>(u.n) * static_cast<double>(d) * 4.0;
+  return {{"n", u.n},
+          {"d", d},
+          {"updates_mb", bytes / 1e6},
+          {"read_s", t_read},
+          {"fedavg_s", t_fedavg},
+          {"plugin_s", t_plugin},
+          {"detector_s", t_detector},
+          {"plugin_over_read", t_plugin / t_read},
+          {"plugin_over_fedavg", t_plugin / t_fedavg},
+          {"detector_over_fedavg", t_detector / t_fedavg},
+          {"read_gb_per_s", bytes / t_read / 1e9},
+          {"plugin_extra_rss_mb", hwm_reset ? plugin_extra / 1e6 : NAN},
+          {"plugin_extra_rss_share", hwm_reset ? plugin_extra / bytes : NAN},
+          {"detector_extra_rss_mb", hwm_reset ? detector_extra / 1e6 : NAN},
+          {"plugin_used_threshold", scored},
+          {"plugin_dropped", dropped},
+          {"setup_s", setup}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"flsentry-benchmark: filtering cost vs. reading and FedAvg"};
+  app.add_option("--plugin", o.plugin, "libflsentry_filter.so");
+  app.add_option("--dims", o.dims, "parameter counts d")->delimiter(',');
+  app.add_option("-n,--updates", o.n, "updates per round")->check(CLI::Range(2, 1000));
+  app.add_option("--repeat", o.repeat, "runs per measurement (median)")->check(CLI::Range(1, 100));
+  app.add_option("--threads", o.threads, "detector threads")->check(CLI::Range(1, 256));
+  app.add_flag("--refresh", o.refresh, "leave continual refresh on in the plugin");
+  app.add_option("--work-dir", o.work_dir, "where detectors are written (default: a temp dir)");
+  app.add_flag("--json", o.json, "print JSON");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    bool temp = false;
+    if (o.work_dir.empty()) {
+      std::string pattern = (std::filesystem::temp_directory_path() / "flsentry_bench_XXXXXX").string();
+      if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+      o.work_dir = pattern;
+      temp = true;
+    }
+    aggfilter::Plugin plugin(o.plugin);
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    if (!o.json) {
+      std::printf("%5s %10s %9s %9s %9s %9s %6s %6s %6s %11s %7s\n", "n", "d", "read s", "fedavg s",
+                  "plugin s", "detect s", "c/a", "c/b", "d/b", "plugin +MB", "+share");
+    }
+    for (double dd : o.dims) {
+      auto row = RunOne(o, plugin, static_cast<int64_t>(dd));
+      if (!o.json) {
+        std::printf("%5d %10lld %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %11.1f %6.1f%%\n",
+                    row["n"].get<int>(), static_cast<long long>(row["d"].get<int64_t>()),
+                    row["read_s"].get<double>(), row["fedavg_s"].get<double>(),
+                    row["plugin_s"].get<double>(), row["detector_s"].get<double>(),
+                    row["plugin_over_read"].get<double>(), row["plugin_over_fedavg"].get<double>(),
+                    row["detector_over_fedavg"].get<double>(),
+                    row["plugin_extra_rss_mb"].is_number() ? row["plugin_extra_rss_mb"].get<double>() : NAN,
+                    row["plugin_extra_rss_share"].is_number() ? 100 * row["plugin_extra_rss_share"].get<double>() : NAN);
+        std::fflush(stdout);
+      }
+      rows.push_back(std::move(row));
+    }
+    if (o.json) std::printf("%s\n", rows.dump(2).c_str());
+    if (temp) std::filesystem::remove_all(o.work_dir);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flsentry-benchmark: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,52 @@
+// flsentry import-seed autoencoder.pth -o DETECTOR --reference UPDATE
+//                      [--calibrate DIR] [--json]
+//
+// Imports an autoencoder trained by the original Python tool (a state_dict
+// of Linear layers with ReLU between them, input size = the model's number
+// of parameters) as an `identity`-mode detector. UPDATE is one model update
+// whose tensors give the layout (names, shapes, flattening order); DIR, when
+// given, holds benign updates to calibrate thresholds on.
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+#include "detector_train.h"
+
+namespace flsentry::cli {
+namespace {
+
+void RunImportSeed(const std::string& pth, const std::string& out, const std::string& reference,
+                   const std::string& calibrate, bool json) {
+  auto summary = ImportSeedAutoencoder(pth, reference, calibrate, out);
+  if (!summary.ok()) return Fail(summary.status().message());
+  if (json) {
+    std::printf("%s\n", summary->dump(2).c_str());
+    return;
+  }
+  std::printf("imported %s: layers %s, identity mode\n", pth.c_str(),
+              (*summary)["layer_sizes"].dump().c_str());
+  if (!calibrate.empty()) {
+    std::printf("calibration: %s\n", (*summary)["calibration"].dump().c_str());
+  }
+  std::printf("wrote %s\n", out.c_str());
+}
+
+}  // namespace
+
+void AddImportSeedCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("import-seed",
+                                 "import an autoencoder.pth from the original Python tool");
+  auto pth = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto reference = std::make_shared<std::string>();
+  auto calibrate = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("AUTOENCODER", *pth, "autoencoder.pth (state_dict)")->required();
+  cmd->add_option("-o,--output", *out, "detector directory to write")->required();
+  cmd->add_option("--reference", *reference, "one model update giving the layout")->required();
+  cmd->add_option("--calibrate", *calibrate, "folder of benign updates to calibrate on");
+  cmd->add_flag("--json", *json, "print the summary as JSON");
+  cmd->callback([=] { RunImportSeed(*pth, *out, *reference, *calibrate, *json); });
+}
+
+}  // namespace flsentry::cli

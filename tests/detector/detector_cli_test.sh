@@ -1,0 +1,52 @@
+#!/bin/bash
+# CLI test of `flsentry train`, `detect` and `import-seed` on the fixtures
+# of tests/fixtures/make_seed_autoencoder.py.
+# usage: detector_cli_test.sh FLSENTRY_BINARY FIXTURES_DIR
+set -u
+FLSENTRY=$1
+FIX=$2/detector
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# train on the benign folder
+"$FLSENTRY" train "$FIX/updates" -o "$TMP/det" > "$TMP/train.out" 2>&1 || { cat "$TMP/train.out"; fail "train"; }
+grep -q "trained on 12 updates" "$TMP/train.out" || fail "train summary: $(cat "$TMP/train.out")"
+[ -f "$TMP/det/detector.json" ] && [ -f "$TMP/det/weights.safetensors" ] || fail "detector files"
+
+# detect: benign + odd in one folder; sign-flip, noise and scaling flagged
+mkdir "$TMP/all"
+cp "$FIX"/updates/*.pth "$FIX"/odd/*.pth "$TMP/all/"
+"$FLSENTRY" detect "$TMP/all" --detector "$TMP/det" > "$TMP/detect.out" 2>&1 || fail "detect: $(cat "$TMP/detect.out")"
+[ "$(wc -l < "$TMP/detect.out")" -eq 15 ] || fail "15 lines expected: $(cat "$TMP/detect.out")"
+for f in odd_00 odd_01 odd_02; do
+  grep -q "^$f.pth  score .* threshold .*  ANOMALY" "$TMP/detect.out" || fail "$f not flagged: $(cat "$TMP/detect.out")"
+done
+benign_ok=$(grep -c "^update_.*  ok$" "$TMP/detect.out")
+[ "$benign_ok" -ge 10 ] || fail "only $benign_ok of 12 benign updates ok: $(cat "$TMP/detect.out")"
+
+# --json: an array of objects with file, score, threshold, anomaly
+"$FLSENTRY" detect "$TMP/all" --detector "$TMP/det" --json > "$TMP/detect.json" || fail "detect --json"
+grep -q '"file": "odd_00.pth"' "$TMP/detect.json" || fail "json file field"
+grep -q '"anomaly": true' "$TMP/detect.json" || fail "json anomaly field"
+[ "$(grep -c '"threshold":' "$TMP/detect.json")" -eq 15 ] || fail "json threshold fields"
+
+# bad input: clear one-line errors, exit code 1
+mkdir "$TMP/empty"
+out=$("$FLSENTRY" train "$TMP/empty" -o "$TMP/det2" 2>&1); rc=$?
+[ $rc -eq 1 ] && [[ "$out" == "flsentry: error: "* ]] || fail "empty folder: rc=$rc $out"
+out=$("$FLSENTRY" detect "$TMP/all" --detector "$TMP/missing" 2>&1); rc=$?
+[ $rc -eq 1 ] && [[ "$out" == *"$TMP/missing"* ]] || fail "missing detector: rc=$rc $out"
+echo "features: {sketch_dim: 2}" > "$TMP/bad.yaml"
+out=$("$FLSENTRY" train "$FIX/updates" -o "$TMP/det3" --config "$TMP/bad.yaml" 2>&1); rc=$?
+[ $rc -eq 1 ] && [[ "$out" == *"features.sketch_dim"* ]] || fail "bad config: rc=$rc $out"
+out=$("$FLSENTRY" import-seed "$FIX/autoencoder.pth" -o "$TMP/seed" --reference "$FIX/autoencoder.pth" 2>&1); rc=$?
+[ $rc -eq 1 ] && [[ "$out" == *"input size 75 differs"* ]] || fail "seed mismatch: rc=$rc $out"
+
+# import-seed + detect: the original tool's autoencoder, identity mode
+"$FLSENTRY" import-seed "$FIX/autoencoder.pth" -o "$TMP/seed" --reference "$FIX/updates/update_00.pth" --calibrate "$FIX/updates" > /dev/null || fail "import-seed"
+"$FLSENTRY" detect "$TMP/all" --detector "$TMP/seed" --quantile 1 > "$TMP/seed.out" || fail "detect seed"
+for f in odd_00 odd_01 odd_02; do
+  grep -q "^$f.pth .*ANOMALY" "$TMP/seed.out" || fail "seed: $f not flagged: $(cat "$TMP/seed.out")"
+done
+echo "ok"
