@@ -37,7 +37,8 @@ TEST_CASE("two replays of the same archive and policy are byte-identical") {
   CHECK(CountLines(da) == 24);
   CHECK(da == ReadFile(dir / "b/decisions.jsonl"));
   CHECK(ReadFile(dir / "a/report.html") == ReadFile(dir / "b/report.html"));
-  CHECK(a.out == b.out);
+  // Same table; only the report paths differ.
+  CHECK(a.out.substr(0, a.out.find("report: ")) == b.out.substr(0, b.out.find("report: ")));
   // The guard dropped the NaN update of round 3, as a live server would see.
   std::vector<Json> d = Decisions(dir / "a/decisions.jsonl");
   const Json& nan_update = d[2 * 6 + 4];
