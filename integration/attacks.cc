@@ -211,21 +211,20 @@ torch::Tensor MinMaxOrSum(const std::string& type, const ParsedType& parsed,
   const double dev_sq = dev.dot(dev).item<double>();
   if (dev_sq == 0.0) return ToFloatOutput(mean);
 
-  // ||mean - gamma dev - b_i||^2 = a_i - 2 gamma c_i + gamma^2 dev_sq with
-  // a_i = ||mean - b_i||^2 and c_i = <mean - b_i, dev>.
-  const torch::Tensor centered = mean.unsqueeze(0) - b;  // [n, d]
-  const torch::Tensor a_t = centered.pow(2).sum(1);
-  const torch::Tensor c_t = centered.matmul(dev);
+  // Everything below comes from the Gram matrix and b * dev, so no further
+  // [n, d] temporaries: ||mean - gamma dev - b_i||^2 = a_i - 2 gamma c_i +
+  // gamma^2 dev_sq with a_i = ||mean - b_i||^2, c_i = <mean - b_i, dev>.
+  const torch::Tensor gram = b.matmul(b.t());  // float64 [n, n]
+  const torch::Tensor sq = gram.diagonal();
+  const torch::Tensor pair =
+      (sq.unsqueeze(0) + sq.unsqueeze(1) - 2.0 * gram).clamp_min(0.0);
+  const torch::Tensor a_t =
+      (gram.mean() - 2.0 * gram.mean(1) + sq).clamp_min(0.0).contiguous();
+  const torch::Tensor c_t = (mean.dot(dev) - b.matmul(dev)).contiguous();
   const std::vector<double> a(a_t.data_ptr<double>(),
                               a_t.data_ptr<double>() + n);
   const std::vector<double> c(c_t.data_ptr<double>(),
                               c_t.data_ptr<double>() + n);
-
-  // Pairwise squared distances from the Gram matrix (float64).
-  const torch::Tensor gram = b.matmul(b.t());
-  const torch::Tensor sq = gram.diagonal();
-  const torch::Tensor pair =
-      (sq.unsqueeze(0) + sq.unsqueeze(1) - 2.0 * gram).clamp_min(0.0);
 
   const bool min_max = parsed.base == "min_max";
   double bound;
@@ -284,11 +283,17 @@ void CheckAttackSpec(const std::string& type,
   CheckParams(type, ParseType(type), params);
 }
 
+bool IsOmniscientAttack(const std::string& type) {
+  const std::string base = ParseType(type).base;
+  return base == "alie" || base == "ipm" || base == "min_max" ||
+         base == "min_sum";
+}
+
 double AlieZMax(int num_total, int num_byzantine) {
   const int n = num_total;
   const int f = num_byzantine;
-  const std::string where = "alie z_max for n=" + std::to_string(n) +
-                            ", f=" + std::to_string(f);
+  const std::string where =
+      "alie z_max for n=" + std::to_string(n) + ", f=" + std::to_string(f);
   if (n < 1 || f < 0 || f > n) {
     throw std::invalid_argument(where +
                                 ": requires n >= 1 and 0 <= f <= n "

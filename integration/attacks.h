@@ -94,6 +94,12 @@ torch::Tensor CraftMaliciousUpdate(const std::string& type,
                                    const torch::Tensor& own_honest_update,
                                    const AttackContext& ctx);
 
+// True for the attacks whose result does not depend on the own update
+// (alie, ipm, min_max, min_sum, with any suffix): every attacker of a round
+// gets the same vector, so a caller may craft it once per round and reuse it.
+// Throws std::invalid_argument for an unknown type.
+bool IsOmniscientAttack(const std::string& type);
+
 // ALIE's z_max (Baruch et al. 2019): with s = floor(n/2 + 1) - f supporters
 // needed, z_max = Phi^-1((n - s) / n), Phi the standard normal CDF.
 // REQUIRES n >= 1, 0 <= f <= n and 1 <= s < n, so that the probability lies

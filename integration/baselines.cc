@@ -141,7 +141,7 @@ torch::Tensor WeightedMean(const std::string& type,
                                    torch::TensorOptions(torch::kDouble));
   for (int i : chosen) {
     if (weights[i] == 0.0) continue;
-    acc.add_(updates[i].to(torch::kDouble), weights[i] / total);
+    acc.add_(updates[i], weights[i] / total);  // float32 promoted per element
   }
   return acc.to(torch::kFloat);
 }
@@ -152,13 +152,18 @@ std::vector<int> AllIndices(size_t n) {
   return all;
 }
 
-// Median of a 1-D tensor's values, mean of the two middle ones when even.
-torch::Tensor MedianAlong0(const torch::Tensor& sorted) {
-  const int64_t n = sorted.size(0);
-  if (n % 2 == 1) return sorted[n / 2].clone();
-  return (sorted[n / 2 - 1].to(torch::kDouble) +
-          sorted[n / 2].to(torch::kDouble)) *
-         0.5;
+// The updates as a [d, n] matrix with each row (one coordinate across the n
+// updates) sorted ascending. Rows are contiguous, so the sort is cache-local.
+torch::Tensor SortedCoordinates(const std::vector<torch::Tensor>& updates) {
+  return std::get<0>(torch::stack(updates, 1).sort(1));
+}
+
+// Coordinate-wise median; the mean of the two middle values when n is even.
+torch::Tensor Median(const std::vector<torch::Tensor>& updates) {
+  const torch::Tensor sorted = SortedCoordinates(updates);
+  const int64_t n = sorted.size(1);
+  if (n % 2 == 1) return sorted.select(1, n / 2).contiguous();
+  return sorted.narrow(1, n / 2 - 1, 2).sum(1, false, torch::kDouble) * 0.5;
 }
 
 torch::Tensor TrimmedMean(const std::string& type,
@@ -172,9 +177,8 @@ torch::Tensor TrimmedMean(const std::string& type,
     Refuse(type, "beta=" + std::to_string(beta) + " trims all " +
                      std::to_string(n) + " updates");
   }
-  const torch::Tensor sorted = std::get<0>(torch::stack(updates).sort(0));
-  return sorted.narrow(0, k, n - 2 * k).to(torch::kDouble).mean(0).to(
-      torch::kFloat);
+  const torch::Tensor kept = SortedCoordinates(updates).narrow(1, k, n - 2 * k);
+  return kept.sum(1, false, torch::kDouble) / static_cast<double>(n - 2 * k);
 }
 
 torch::Tensor NormClip(const std::string& type,
@@ -183,7 +187,9 @@ torch::Tensor NormClip(const std::string& type,
                        const std::vector<double>& weights) {
   std::vector<double> norms(updates.size());
   for (size_t i = 0; i < updates.size(); ++i) {
-    norms[i] = updates[i].to(torch::kDouble).norm().item<double>();
+    norms[i] = at::linalg_vector_norm(updates[i], 2, c10::nullopt, false,
+                                      torch::kDouble)
+                   .item<double>();
   }
   double tau;
   if (const double* t = FindParam(params, "tau")) {
@@ -192,19 +198,17 @@ torch::Tensor NormClip(const std::string& type,
     std::vector<double> sorted = norms;
     std::sort(sorted.begin(), sorted.end());
     const size_t n = sorted.size();
-    tau = n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-  }
-  std::vector<torch::Tensor> clipped(updates.size());
-  for (size_t i = 0; i < updates.size(); ++i) {
-    const double scale = norms[i] > tau ? tau / norms[i] : 1.0;
-    clipped[i] = updates[i].to(torch::kDouble) * scale;
+    tau =
+        n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
   }
   double total = 0.0;
   for (double w : weights) total += w;
   if (!(total > 0.0)) Refuse(type, "the updates have a total weight of 0");
-  torch::Tensor acc = torch::zeros_like(clipped[0]);
-  for (size_t i = 0; i < clipped.size(); ++i) {
-    acc.add_(clipped[i], weights[i] / total);
+  torch::Tensor acc =
+      torch::zeros({updates[0].numel()}, torch::TensorOptions(torch::kDouble));
+  for (size_t i = 0; i < updates.size(); ++i) {
+    const double clip = norms[i] > tau ? tau / norms[i] : 1.0;
+    acc.add_(updates[i], clip * weights[i] / total);
   }
   return acc.to(torch::kFloat);
 }
@@ -234,16 +238,18 @@ std::vector<int> SelectChecked(const std::vector<torch::Tensor>& updates, int f,
                      ", f=" + std::to_string(f));
   }
   if (m < 1 || m > n) {
-    Refuse(type, "m=" + std::to_string(m) + " must be in [1, n=" +
-                     std::to_string(n) + "]");
+    Refuse(type, "m=" + std::to_string(m) +
+                     " must be in [1, n=" + std::to_string(n) + "]");
   }
   torch::NoGradGuard no_grad;
-  // Exact pairwise squared distances, row by row, in float64.
+  // Pairwise squared distances from the float64 Gram matrix (one GEMM, no
+  // [n, d] temporaries per row).
   const torch::Tensor stacked = torch::stack(updates).to(torch::kDouble);
-  torch::Tensor dist = torch::empty({n, n}, torch::kDouble);
-  for (int i = 0; i < n; ++i) {
-    dist[i].copy_((stacked - stacked[i]).pow(2).sum(1));
-  }
+  const torch::Tensor gram = stacked.matmul(stacked.t());
+  const torch::Tensor sq = gram.diagonal();
+  const torch::Tensor dist = (sq.unsqueeze(0) + sq.unsqueeze(1) - 2.0 * gram)
+                                 .clamp_min(0.0)
+                                 .contiguous();
   const int neighbours = n - f - 2;
   std::vector<double> score(n);
   for (int i = 0; i < n; ++i) {
@@ -281,7 +287,7 @@ torch::Tensor Aggregate(const std::string& type,
   if (type == "fedavg") {
     result = WeightedMean(type, updates, weights, AllIndices(updates.size()));
   } else if (type == "median") {
-    result = MedianAlong0(std::get<0>(torch::stack(updates).sort(0)));
+    result = Median(updates);
   } else if (type == "trimmed_mean") {
     result = TrimmedMean(type, params, updates);
   } else if (type == "multikrum") {

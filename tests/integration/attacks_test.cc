@@ -34,8 +34,10 @@ std::vector<double> SquaredDistances(const torch::Tensor& x,
                                      const std::vector<torch::Tensor>& b) {
   std::vector<double> out;
   for (const auto& u : b) {
-    out.push_back(
-        (x.to(torch::kDouble) - u.to(torch::kDouble)).pow(2).sum().item<double>());
+    out.push_back((x.to(torch::kDouble) - u.to(torch::kDouble))
+                      .pow(2)
+                      .sum()
+                      .item<double>());
   }
   return out;
 }
@@ -173,8 +175,7 @@ TEST_CASE("ipm sends -epsilon times the benign mean") {
     CAPTURE(epsilon);
     const torch::Tensor out =
         CraftMaliciousUpdate("ipm", {{"epsilon", epsilon}}, benign[0], ctx);
-    CHECK(torch::allclose(out.to(torch::kDouble), -epsilon * mean, 1e-5,
-                          1e-7));
+    CHECK(torch::allclose(out.to(torch::kDouble), -epsilon * mean, 1e-5, 1e-7));
     CHECK(out.to(torch::kDouble).dot(mean).item<double>() < 0.0);
   }
   CHECK_THROWS_AS(CraftMaliciousUpdate("ipm", {}, benign[0], ctx),
@@ -228,9 +229,8 @@ TEST_CASE("min_sum keeps the sum of squared distances within the bound") {
   const std::vector<double> sums = RowSums(benign);
   for (bool use_min : {false, true}) {
     CAPTURE(use_min);
-    const double bound = use_min
-                             ? *std::min_element(sums.begin(), sums.end())
-                             : *std::max_element(sums.begin(), sums.end());
+    const double bound = use_min ? *std::min_element(sums.begin(), sums.end())
+                                 : *std::max_element(sums.begin(), sums.end());
     const std::map<std::string, double> params =
         use_min ? std::map<std::string, double>{{"min_score_bound", 1.0}}
                 : std::map<std::string, double>{};
@@ -272,16 +272,16 @@ TEST_CASE("bad types, parameters, tensors and contexts are refused") {
                        Contains("unknown attack type"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(CraftMaliciousUpdate("min_max:l2", {}, own, ctx),
                        Contains("unknown deviation"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(CraftMaliciousUpdate("ipm:std", {{"epsilon", 1}}, own,
-                                            ctx),
-                       Contains("suffix"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      CraftMaliciousUpdate("ipm:std", {{"epsilon", 1}}, own, ctx),
+      Contains("suffix"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(
       CraftMaliciousUpdate("scaling", {{"lambda", 2}, {"lamda", 2}}, own, ctx),
       Contains("unknown parameter 'lamda'"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(
-      CraftMaliciousUpdate("scaling",
-                           {{"lambda", std::numeric_limits<double>::infinity()}},
-                           own, ctx),
+      CraftMaliciousUpdate(
+          "scaling", {{"lambda", std::numeric_limits<double>::infinity()}}, own,
+          ctx),
       Contains("finite"), std::invalid_argument);
   CHECK_THROWS_AS(CraftMaliciousUpdate("min_max", {{"tolerance", 0}}, own, ctx),
                   std::invalid_argument);
@@ -292,9 +292,8 @@ TEST_CASE("bad types, parameters, tensors and contexts are refused") {
   CHECK_THROWS_WITH_AS(
       CraftMaliciousUpdate("sign_flip", {}, own.to(torch::kDouble), ctx),
       Contains("float32"), std::invalid_argument);
-  CHECK_THROWS_AS(
-      CraftMaliciousUpdate("sign_flip", {}, own.view({2, 5}), ctx),
-      std::invalid_argument);
+  CHECK_THROWS_AS(CraftMaliciousUpdate("sign_flip", {}, own.view({2, 5}), ctx),
+                  std::invalid_argument);
   CHECK_THROWS_AS(CraftMaliciousUpdate("sign_flip", {}, torch::Tensor(), ctx),
                   std::invalid_argument);
   CHECK_THROWS_WITH_AS(
@@ -312,12 +311,18 @@ TEST_CASE("bad types, parameters, tensors and contexts are refused") {
 }
 
 TEST_CASE("CheckAttackSpec agrees with CraftMaliciousUpdate on params") {
-  for (const auto& type : AttackTypes()) CHECK_THROWS(CheckAttackSpec(type, {{"bogus", 1}}));
+  for (const auto& type : AttackTypes())
+    CHECK_THROWS(CheckAttackSpec(type, {{"bogus", 1}}));
   CHECK_NOTHROW(CheckAttackSpec("min_sum:sign", {{"min_score_bound", 1}}));
   CHECK_NOTHROW(CheckAttackSpec("ipm", {{"epsilon", 100}}));
   CHECK_THROWS(CheckAttackSpec("ipm", {}));
   CHECK_THROWS(CheckAttackSpec("gaussian", {{"sigma", 1}}));
   CHECK(AttackTypes().size() == 7);
+  CHECK(IsOmniscientAttack("min_sum:std"));
+  CHECK(IsOmniscientAttack("alie"));
+  CHECK_FALSE(IsOmniscientAttack("gaussian_noise"));
+  CHECK_FALSE(IsOmniscientAttack("sign_flip"));
+  CHECK_THROWS_AS(IsOmniscientAttack("nope"), std::invalid_argument);
 }
 
 }  // namespace

@@ -72,17 +72,17 @@ TEST_CASE("trimmed_mean drops floor(beta n) extremes on each side") {
                        Contains("beta must be in [0, 0.5)"),
                        std::invalid_argument);
   // n = 2, beta 0.49 trims floor(0.98) = 0: still valid.
-  CheckValues(Aggregate("trimmed_mean", {{"beta", 0.49}},
-                        {Vec({0}), Vec({2})}, {1, 1}),
-              {1});
+  CheckValues(
+      Aggregate("trimmed_mean", {{"beta", 0.49}}, {Vec({0}), Vec({2})}, {1, 1}),
+      {1});
 }
 
 TEST_CASE("MultiKrumSelect ranks by the sum over n - f - 2 nearest") {
   // Scalars 0, 1, 3, 10, 11 with f = 1: two nearest neighbours each.
   // Scores: 0 -> 1+9=10, 1 -> 1+4=5, 3 -> 4+9=13, 10 -> 1+49=50,
   // 11 -> 1+64=65.
-  const std::vector<torch::Tensor> u = {Vec({0}), Vec({1}), Vec({3}),
-                                        Vec({10}), Vec({11})};
+  const std::vector<torch::Tensor> u = {Vec({0}), Vec({1}), Vec({3}), Vec({10}),
+                                        Vec({11})};
   CHECK(MultiKrumSelect(u, 1, 5) == std::vector<int>{1, 0, 2, 3, 4});
   CHECK(MultiKrumSelect(u, 1, 1) == std::vector<int>{1});
   CHECK_THROWS_WITH_AS(MultiKrumSelect(u, 2, 1), Contains("n > 2f + 2"),
@@ -122,8 +122,7 @@ TEST_CASE("multikrum keeps the honest cluster and averages it by weight") {
 
 TEST_CASE("normclip bounds each update's norm before the weighted mean") {
   // Norms 1, 2, 10: the default bound is their median, 2.
-  const std::vector<torch::Tensor> u = {Vec({1, 0}), Vec({0, 2}),
-                                        Vec({6, 8})};
+  const std::vector<torch::Tensor> u = {Vec({1, 0}), Vec({0, 2}), Vec({6, 8})};
   const std::vector<double> w = {1, 1, 2};
   // Clipped: (1,0), (0,2), (1.2,1.6) -> weighted mean.
   CheckValues(Aggregate("normclip", {}, u, w),
