@@ -178,7 +178,7 @@ TEST_CASE("errors name the key path, line and column") {
        "column 20)"},
       {"detector: {threads: 99999999999999999999}\n",
        "policy: detector.threads: integer out of range (line 1, column 21)"},
-      {"a: 1\n---\nb: 2\n", "policy: holds 2 YAML documents; expected one"},
+      {"a: 1\n---\nb: 2\n", "policy: holds more than one YAML document"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.yaml);
@@ -201,6 +201,17 @@ TEST_CASE("malformed YAML is a config error with a position, not a throw") {
   }
   auto r = ParsePolicyYaml("thresholds: [");
   CHECK(r.status().message().find("(line 1, column") != std::string::npos);
+}
+
+TEST_CASE("input on which yaml-cpp reports endless documents is refused") {
+  // Found by tests/fuzz/policy_yaml_fuzz.cc: YAML::LoadAll never returned.
+  const std::string text =
+      ReadText(std::string(FLSENTRY_SOURCE_DIR) +
+               "/tests/fuzz/corpus/policy_yaml/endless_documents.yaml");
+  REQUIRE_FALSE(text.empty());
+  auto r = ParsePolicyYaml(text);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message() == "policy: holds more than one YAML document");
 }
 
 TEST_CASE("deep nesting and oversize text are refused") {
