@@ -53,19 +53,19 @@ enum class ArchiveLabel { kUnknown, kBenign, kMalicious };
 std::string_view ArchiveLabelName(ArchiveLabel label);
 
 struct ArchiveClient {
-  std::string id;             // as in the manifest (any UTF-8 text)
-  std::string file;           // relative to the round directory
+  std::string id;    // as in the manifest (any UTF-8 text)
+  std::string file;  // relative to the round directory
   uint64_t num_examples = 0;
   ArchiveLabel label = ArchiveLabel::kUnknown;
-  std::string attack;         // "" when absent
+  std::string attack;  // "" when absent
 };
 
 struct ArchiveRound {
   uint64_t number = 0;
   ArchiveKind kind = ArchiveKind::kDelta;
-  std::string dir;            // the round's directory
-  std::string manifest_path;  // "" for a flat folder (no manifest)
-  std::string global_file;    // relative to dir; "" when none
+  std::string dir;                     // the round's directory
+  std::string manifest_path;           // "" for a flat folder (no manifest)
+  std::string global_file;             // relative to dir; "" when none
   std::vector<ArchiveClient> clients;  // in manifest order
 
   // Absolute-or-as-given paths of a client's file / the global file.

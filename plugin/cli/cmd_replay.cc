@@ -62,8 +62,8 @@ std::vector<std::string> PolicyLabels(const std::vector<std::string>& configs) {
 Status WriteRunOutputs(const PolicyRun& run, const std::string& dir,
                        const std::string& archive, const std::string& plugin,
                        OnUnreadable on_unreadable) {
-  FLS_RETURN_IF_ERROR(WriteTextFile((fs::path(dir) / "decisions.jsonl").string(),
-                                    DecisionsJsonl(run)));
+  FLS_RETURN_IF_ERROR(WriteTextFile(
+      (fs::path(dir) / "decisions.jsonl").string(), DecisionsJsonl(run)));
   const OJson summary = SummaryJson(run, archive, plugin, on_unreadable);
   FLS_RETURN_IF_ERROR(WriteTextFile(
       (fs::path(dir) / "summary.json").string(),
@@ -81,7 +81,8 @@ void RunReplay(const ReplayArgs& args) {
   Result<RoundArchive> archive = OpenRoundArchive(args.archive);
   if (!archive.ok()) return Fail(archive.status().message());
 
-  const std::string plugin_path = args.plugin.empty() ? DefaultPluginPath() : args.plugin;
+  const std::string plugin_path =
+      args.plugin.empty() ? DefaultPluginPath() : args.plugin;
   std::optional<aggfilter::Plugin> plugin;
   try {
     plugin.emplace(plugin_path);
@@ -113,16 +114,18 @@ void RunReplay(const ReplayArgs& args) {
     };
     options.plugin_log = [&](aggf_log_level level, const std::string& line) {
       bar.PrintLine(std::string("flsentry: plugin ") +
-                    (level >= AGGF_LOG_ERROR ? "error" : "warning") + ": " + line);
+                    (level >= AGGF_LOG_ERROR ? "error" : "warning") + ": " +
+                    line);
     };
-    Result<PolicyRun> run = ReplayArchive(*plugin, archive.value(), args.configs[i], options);
+    Result<PolicyRun> run =
+        ReplayArchive(*plugin, archive.value(), args.configs[i], options);
     if (!run.ok()) {
       bar.Clear();
       return Fail(run.status().message());
     }
     run->label = labels[i];
-    Status written = WriteRunOutputs(run.value(), dir, args.archive, plugin_description,
-                                     on_unreadable);
+    Status written = WriteRunOutputs(run.value(), dir, args.archive,
+                                     plugin_description, on_unreadable);
     if (!written.ok()) {
       bar.Clear();
       return Fail(written.message());
@@ -146,12 +149,14 @@ void RunReplay(const ReplayArgs& args) {
     if (!written.ok()) return Fail(written.message());
   }
   if (args.json) {
-    std::cout << comparison.dump(2, ' ', false, OJson::error_handler_t::replace) << "\n";
+    std::cout << comparison.dump(2, ' ', false, OJson::error_handler_t::replace)
+              << "\n";
     return;
   }
   std::cout << FormatReplayTable(runs);
   for (size_t i = 0; i < runs.size(); ++i) {
-    std::cout << "report: " << (fs::path(dirs[i]) / "report.html").string() << "\n";
+    std::cout << "report: " << (fs::path(dirs[i]) / "report.html").string()
+              << "\n";
   }
 }
 
@@ -169,9 +174,11 @@ void AddReplayCommand(CLI::App& app) {
                   "Policy file; repeat to compare policies side by side "
                   "(each replayed from fresh state)")
       ->required();
-  cmd->add_option("--out", args->out, "Output directory")->capture_default_str();
-  cmd->add_option("--plugin", args->plugin,
-                  "Filter plugin (default: libflsentry_filter.so beside flsentry)");
+  cmd->add_option("--out", args->out, "Output directory")
+      ->capture_default_str();
+  cmd->add_option(
+      "--plugin", args->plugin,
+      "Filter plugin (default: libflsentry_filter.so beside flsentry)");
   cmd->add_option("--on-unreadable", args->on_unreadable,
                   "What to do with an unreadable client file: drop (decision "
                   "drop, reason unreadable), skip (leave it out), fail")

@@ -77,7 +77,8 @@ double RocAuc(std::span<const ScoredCall> calls) {
             (static_cast<double>(benign_below) + 0.5 * group_neg);
     i = j;
   }
-  return wins / (static_cast<double>(positives) * static_cast<double>(negatives));
+  return wins /
+         (static_cast<double>(positives) * static_cast<double>(negatives));
 }
 
 std::vector<RocPoint> RocCurve(std::span<const ScoredCall> calls) {
@@ -94,7 +95,8 @@ std::vector<RocPoint> RocCurve(std::span<const ScoredCall> calls) {
       ++j;
     }
     curve.push_back({static_cast<double>(fp) / negatives,
-                     static_cast<double>(tp) / positives, ranked[i].rank_score});
+                     static_cast<double>(tp) / positives,
+                     ranked[i].rank_score});
     i = j;
   }
   return curve;

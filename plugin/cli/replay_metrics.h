@@ -13,10 +13,10 @@ namespace flsentry::cli {
 
 // One decision as the metrics see it.
 struct ScoredCall {
-  double score = 0;        // the filter's score; NaN when not scored
+  double score = 0;            // the filter's score; NaN when not scored
   bool positive_call = false;  // dropped or down-weighted
-  bool labelled = false;   // the archive says benign or malicious
-  bool malicious = false;  // meaningful only when labelled
+  bool labelled = false;       // the archive says benign or malicious
+  bool malicious = false;      // meaningful only when labelled
 };
 
 struct Confusion {

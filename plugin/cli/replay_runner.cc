@@ -2,10 +2,12 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "tensor_set.h"
@@ -19,10 +21,12 @@ constexpr uint64_t kMaxPolicyBytes = 16ull << 20;
 
 Result<std::string> ReadPolicyFile(const std::string& path) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return NotFound("no such policy file: " + path);
+  if (!fs::is_regular_file(path, ec))
+    return NotFound("no such policy file: " + path);
   const uintmax_t size = fs::file_size(path, ec);
   if (ec) return IoError("cannot read " + path + ": " + ec.message());
-  if (size > kMaxPolicyBytes) return ConfigError(path + ": policy file larger than 16 MiB");
+  if (size > kMaxPolicyBytes)
+    return ConfigError(path + ": policy file larger than 16 MiB");
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
@@ -32,11 +36,16 @@ Result<std::string> ReadPolicyFile(const std::string& path) {
 
 std::optional<aggf_dtype> ToAggfDtype(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return AGGF_DTYPE_F32;
-    case DType::kF64: return AGGF_DTYPE_F64;
-    case DType::kF16: return AGGF_DTYPE_F16;
-    case DType::kBF16: return AGGF_DTYPE_BF16;
-    default: return std::nullopt;
+    case DType::kF32:
+      return AGGF_DTYPE_F32;
+    case DType::kF64:
+      return AGGF_DTYPE_F64;
+    case DType::kF16:
+      return AGGF_DTYPE_F16;
+    case DType::kBF16:
+      return AGGF_DTYPE_BF16;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -69,11 +78,14 @@ class CRound {
   // copied into aligned memory owned by this CRound.
   const void* Aligned(const OwnedTensor& t) {
     const size_t elem = DTypeSize(t.dtype);
-    if (!t.data || reinterpret_cast<uintptr_t>(t.data) % elem == 0) return t.data;
+    if (!t.data || reinterpret_cast<uintptr_t>(t.data) % elem == 0)
+      return t.data;
     int64_t numel = 0, extent = 0;
-    if (!ValidateView(t.view(), &numel, &extent).ok() || extent <= 0) return t.data;
+    if (!ValidateView(t.view(), &numel, &extent).ok() || extent <= 0)
+      return t.data;
     auto& copy = copies_.emplace_back(
-        new std::max_align_t[(static_cast<size_t>(extent) + sizeof(std::max_align_t) - 1) /
+        new std::max_align_t[(static_cast<size_t>(extent) +
+                              sizeof(std::max_align_t) - 1) /
                              sizeof(std::max_align_t)]);
     std::memcpy(copy.get(), t.data, static_cast<size_t>(extent));
     return copy.get();
@@ -118,12 +130,12 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
       case OnUnreadable::kFail:
         return set.status();
       case OnUnreadable::kSkip:
-        report("round " + std::to_string(round.number) + ": skipped: " +
-               set.status().message());
+        report("round " + std::to_string(round.number) +
+               ": skipped: " + set.status().message());
         break;
       case OnUnreadable::kDrop: {
-        report("round " + std::to_string(round.number) + ": dropped as unreadable: " +
-               set.status().message());
+        report("round " + std::to_string(round.number) +
+               ": dropped as unreadable: " + set.status().message());
         ReplayDecision d;
         d.client = c.id;
         d.unreadable = true;
@@ -160,7 +172,8 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
   c_round.struct_size = sizeof c_round;
   c_round.num_updates = static_cast<uint32_t>(updates.size());
   c_round.round = round.number;
-  c_round.global_tensors = global_tensors.empty() ? nullptr : global_tensors.data();
+  c_round.global_tensors =
+      global_tensors.empty() ? nullptr : global_tensors.data();
   c_round.num_global_tensors = static_cast<uint32_t>(global_tensors.size());
   c_round.updates = updates.empty() ? nullptr : updates.data();
 
@@ -169,8 +182,8 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
     decisions = instance.filter(c_round);
   } catch (const aggfilter::Error& e) {
     out->failed = true;
-    report("round " + std::to_string(round.number) + ": the plugin refused the round: " +
-           e.what());
+    report("round " + std::to_string(round.number) +
+           ": the plugin refused the round: " + e.what());
     return Status::Ok();
   }
   // Decisions in manifest order: plugin decisions and unreadable drops
@@ -200,8 +213,8 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
 void LogToLine(void* user, aggf_log_level level, const char* message,
                uint32_t length) {
   if (level < AGGF_LOG_WARNING || !user || !message) return;
-  const auto* sink =
-      static_cast<const std::function<void(aggf_log_level, const std::string&)>*>(user);
+  const auto* sink = static_cast<
+      const std::function<void(aggf_log_level, const std::string&)>*>(user);
   if (*sink) (*sink)(level, std::string(message, length));
 }
 
@@ -209,18 +222,25 @@ void LogToLine(void* user, aggf_log_level level, const char* message,
 
 const char* OnUnreadableName(OnUnreadable mode) {
   switch (mode) {
-    case OnUnreadable::kDrop: return "drop";
-    case OnUnreadable::kSkip: return "skip";
-    case OnUnreadable::kFail: return "fail";
+    case OnUnreadable::kDrop:
+      return "drop";
+    case OnUnreadable::kSkip:
+      return "skip";
+    case OnUnreadable::kFail:
+      return "fail";
   }
   return "drop";
 }
 
 bool ParseOnUnreadable(std::string_view text, OnUnreadable* mode) {
-  if (text == "drop") *mode = OnUnreadable::kDrop;
-  else if (text == "skip") *mode = OnUnreadable::kSkip;
-  else if (text == "fail") *mode = OnUnreadable::kFail;
-  else return false;
+  if (text == "drop")
+    *mode = OnUnreadable::kDrop;
+  else if (text == "skip")
+    *mode = OnUnreadable::kSkip;
+  else if (text == "fail")
+    *mode = OnUnreadable::kFail;
+  else
+    return false;
   return true;
 }
 
@@ -249,8 +269,8 @@ Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
       fs::remove(target, ec);
       if (ec) return IoError("cannot remove " + target + ": " + ec.message());
       prepared.redirects.push_back(std::string(section) + ".path " +
-                                   const_node["path"].as<std::string>() + " -> " +
-                                   target);
+                                   const_node["path"].as<std::string>() +
+                                   " -> " + target);
       node["path"] = fs::absolute(target, ec).string();
       changed = true;
     }
@@ -260,8 +280,9 @@ Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
       prepared.text = std::string(emitter.c_str()) + "\n";
     }
   } catch (const std::exception& e) {
-    return ConfigError(std::string("cannot redirect the policy's state/audit paths: ") +
-                       e.what());
+    return ConfigError(
+        std::string("cannot redirect the policy's state/audit paths: ") +
+        e.what());
   }
   return prepared;
 }
@@ -285,13 +306,16 @@ Result<PolicyRun> ReplayArchive(const aggfilter::Plugin& plugin,
   callbacks.callback_log = &LogToLine;
   aggfilter::Instance instance;
   try {
-    instance = plugin.create(prepared.text, AbsoluteDir(config_path), &callbacks);
+    instance =
+        plugin.create(prepared.text, AbsoluteDir(config_path), &callbacks);
   } catch (const aggfilter::Error& e) {
-    return ConfigError(config_path + ": the plugin refused the policy: " + e.what());
+    return ConfigError(config_path +
+                       ": the plugin refused the policy: " + e.what());
   }
   for (size_t r = 0; r < archive.rounds.size(); ++r) {
     ReplayRound round;
-    Status status = ReplayOneRound(instance, archive.rounds[r], options, &round);
+    Status status =
+        ReplayOneRound(instance, archive.rounds[r], options, &round);
     if (!status.ok()) return status;
     run.rounds.push_back(std::move(round));
     if (options.progress) options.progress(r + 1, archive.rounds.size());

@@ -16,7 +16,8 @@ OJson NumberOrNull(double v) {
 
 }  // namespace
 
-std::vector<ScoredCall> ToScoredCalls(std::span<const ReplayDecision> decisions) {
+std::vector<ScoredCall> ToScoredCalls(
+    std::span<const ReplayDecision> decisions) {
   std::vector<ScoredCall> calls;
   calls.reserve(decisions.size());
   for (const ReplayDecision& d : decisions) {
@@ -36,9 +37,15 @@ DecisionCounts CountDecisions(std::span<const ReplayDecision> decisions) {
   for (const ReplayDecision& d : decisions) {
     ++counts.clients;
     switch (d.decision.action) {
-      case AGGF_ACTION_ACCEPT: ++counts.accepted; break;
-      case AGGF_ACTION_DOWNWEIGHT: ++counts.downweighted; break;
-      default: ++counts.dropped; break;
+      case AGGF_ACTION_ACCEPT:
+        ++counts.accepted;
+        break;
+      case AGGF_ACTION_DOWNWEIGHT:
+        ++counts.downweighted;
+        break;
+      default:
+        ++counts.dropped;
+        break;
     }
     if (d.decision.has_flag(AGGF_FLAG_QUARANTINED)) ++counts.quarantined;
     if (d.decision.has_flag(AGGF_FLAG_PROBATION)) ++counts.probation;
@@ -73,7 +80,8 @@ std::string DecisionsJsonl(const PolicyRun& run) {
       line["reason"] = d.decision.reason;
       line["flags"] = aggfilter::flag_names(d.decision.flags);
       line["num_examples"] = d.num_examples;
-      if (d.label != ArchiveLabel::kUnknown) line["label"] = ArchiveLabelName(d.label);
+      if (d.label != ArchiveLabel::kUnknown)
+        line["label"] = ArchiveLabelName(d.label);
       if (!d.attack.empty()) line["attack"] = d.attack;
       if (d.unreadable) line["unreadable"] = true;
       // Replace invalid UTF-8 (from a plugin's reason text) rather than
@@ -130,7 +138,8 @@ OJson SummaryJson(const PolicyRun& run, const std::string& archive_path,
     round["round"] = r.number;
     round["failed"] = r.failed;
     const OJson counts = CountsJson(CountDecisions(r.decisions));
-    for (auto it = counts.begin(); it != counts.end(); ++it) round[it.key()] = *it;
+    for (auto it = counts.begin(); it != counts.end(); ++it)
+      round[it.key()] = *it;
     round["errors"] = r.errors;
     j["rounds"].push_back(std::move(round));
   }

@@ -34,7 +34,8 @@ struct DecisionCounts {
 
 // The metrics' view of decisions. Unreadable ones are left out: the filter
 // never judged them.
-std::vector<ScoredCall> ToScoredCalls(std::span<const ReplayDecision> decisions);
+std::vector<ScoredCall> ToScoredCalls(
+    std::span<const ReplayDecision> decisions);
 
 DecisionCounts CountDecisions(std::span<const ReplayDecision> decisions);
 

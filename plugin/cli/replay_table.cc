@@ -81,19 +81,21 @@ std::string FormatReplayTable(std::span<const PolicyRun> runs) {
     out += '\n';
   }
   std::vector<DecisionCounts> totals;
-  for (const PolicyRun& run : runs) totals.push_back(CountDecisions(AllDecisions(run)));
+  for (const PolicyRun& run : runs)
+    totals.push_back(CountDecisions(AllDecisions(run)));
   out += Pad("all", kCell) + Pad(std::to_string(totals[0].clients), kCell + 1);
   for (const DecisionCounts& t : totals) {
     out += " |";
-    for (const std::string& cell : GroupCells(t, labels)) out += Pad(cell, kCell);
+    for (const std::string& cell : GroupCells(t, labels))
+      out += Pad(cell, kCell);
   }
   out += '\n';
   if (labels) {
     for (size_t i = 0; i < runs.size(); ++i) {
       const Confusion& c = totals[i].confusion;
-      out += runs[i].label + ": tpr " + Rate(c.tpr()) + "  fpr " + Rate(c.fpr()) +
-             "  precision " + Rate(c.precision()) + "  auc " + Rate(totals[i].auc) +
-             "\n";
+      out += runs[i].label + ": tpr " + Rate(c.tpr()) + "  fpr " +
+             Rate(c.fpr()) + "  precision " + Rate(c.precision()) + "  auc " +
+             Rate(totals[i].auc) + "\n";
     }
   }
   return out;

@@ -22,7 +22,8 @@ std::string FormatReplayTable(std::span<const PolicyRun> runs);
 // when `enabled` (callers pass isatty(fileno(stream))). Not thread-safe.
 class ProgressBar {
  public:
-  ProgressBar(std::FILE* stream, bool enabled) : stream_(stream), enabled_(enabled) {}
+  ProgressBar(std::FILE* stream, bool enabled)
+      : stream_(stream), enabled_(enabled) {}
   ~ProgressBar() { Clear(); }
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;

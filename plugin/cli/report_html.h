@@ -24,7 +24,8 @@ namespace flsentry::cli {
 inline constexpr size_t kMaxTimelineClients = 200;
 
 // The whole report as one HTML document.
-std::string RenderReportHtml(const PolicyRun& run, std::string_view archive_path,
+std::string RenderReportHtml(const PolicyRun& run,
+                             std::string_view archive_path,
                              std::string_view plugin_description);
 
 // Escapes & < > " ' for HTML/SVG text and attribute values, and replaces

@@ -19,7 +19,8 @@ const std::string kNormPlugin = NORM_PLUGIN_PATH;
 std::vector<Json> Decisions(const std::string& path) {
   std::vector<Json> out;
   std::istringstream in(ReadFile(path));
-  for (std::string line; std::getline(in, line);) out.push_back(Json::parse(line));
+  for (std::string line; std::getline(in, line);)
+    out.push_back(Json::parse(line));
   return out;
 }
 
@@ -27,10 +28,10 @@ TEST_CASE("two replays of the same archive and policy are byte-identical") {
   TempDir dir;
   MakeArchive(dir / "archive");
   WriteFile(dir / "policy.yaml", "# default guards only\n");
-  RunResult a = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "policy.yaml",
-                     "--out", dir / "a"});
-  RunResult b = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "policy.yaml",
-                     "--out", dir / "b"});
+  RunResult a = Run({kFlsentry, "replay", dir / "archive", "--config",
+                     dir / "policy.yaml", "--out", dir / "a"});
+  RunResult b = Run({kFlsentry, "replay", dir / "archive", "--config",
+                     dir / "policy.yaml", "--out", dir / "b"});
   REQUIRE_MESSAGE(a.exit_code == 0, a.err);
   REQUIRE_MESSAGE(b.exit_code == 0, b.err);
   const std::string da = ReadFile(dir / "a/decisions.jsonl");
@@ -38,7 +39,8 @@ TEST_CASE("two replays of the same archive and policy are byte-identical") {
   CHECK(da == ReadFile(dir / "b/decisions.jsonl"));
   CHECK(ReadFile(dir / "a/report.html") == ReadFile(dir / "b/report.html"));
   // Same table; only the report paths differ.
-  CHECK(a.out.substr(0, a.out.find("report: ")) == b.out.substr(0, b.out.find("report: ")));
+  CHECK(a.out.substr(0, a.out.find("report: ")) ==
+        b.out.substr(0, b.out.find("report: ")));
   // The guard dropped the NaN update of round 3, as a live server would see.
   std::vector<Json> d = Decisions(dir / "a/decisions.jsonl");
   const Json& nan_update = d[2 * 6 + 4];
@@ -58,8 +60,9 @@ TEST_CASE("any aggfilter plugin: the C norm filter, with detection metrics") {
   TempDir dir;
   MakeArchive(dir / "archive");
   WriteFile(dir / "norm.cfg", "1.0");
-  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "norm.cfg",
-                     "--plugin", kNormPlugin, "--out", dir / "out"});
+  RunResult r =
+      Run({kFlsentry, "replay", dir / "archive", "--config", dir / "norm.cfg",
+           "--plugin", kNormPlugin, "--out", dir / "out"});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   Json s = Json::parse(ReadFile(dir / "out/summary.json"));
   const Json& all = s["overall"];
@@ -74,14 +77,16 @@ TEST_CASE("any aggfilter plugin: the C norm filter, with detection metrics") {
   CHECK(r.out.find("auc 1.000") != std::string::npos);
 }
 
-TEST_CASE("an unreadable client file is dropped as unreadable and replay goes on") {
+TEST_CASE(
+    "an unreadable client file is dropped as unreadable and replay goes on") {
   TempDir dir;
   MakeArchive(dir / "archive");
-  WriteFile(dir / "archive/round_0002/client_1.safetensors", "not a tensor file");
+  WriteFile(dir / "archive/round_0002/client_1.safetensors",
+            "not a tensor file");
   fs::remove(dir / "archive/round_0003/client_2.safetensors");
   WriteFile(dir / "p.yaml", "{}\n");
-  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
-                     "--out", dir / "drop"});
+  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config",
+                     dir / "p.yaml", "--out", dir / "drop"});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(CountOf(r.err, "flsentry: error: ") == 2);
   CHECK(r.err.find("round_0002/client_1.safetensors") != std::string::npos);
@@ -98,24 +103,27 @@ TEST_CASE("an unreadable client file is dropped as unreadable and replay goes on
   CHECK(s["overall"]["unreadable"] == 2);
   CHECK(s["rounds"][1]["errors"].size() == 1);
 
-  RunResult skip = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
-                        "--out", dir / "skip", "--on-unreadable", "skip"});
+  RunResult skip =
+      Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+           "--out", dir / "skip", "--on-unreadable", "skip"});
   REQUIRE_MESSAGE(skip.exit_code == 0, skip.err);
   CHECK(Decisions(dir / "skip/decisions.jsonl").size() == 22);
 
-  RunResult fail = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
-                        "--out", dir / "fail", "--on-unreadable", "fail"});
+  RunResult fail =
+      Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+           "--out", dir / "fail", "--on-unreadable", "fail"});
   CHECK(fail.exit_code == 1);
   CHECK(fail.err.find("flsentry: error: ") == 0);
   CHECK(fail.err.find("client_1.safetensors") != std::string::npos);
 
-  RunResult bad_mode = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
-                            "--on-unreadable", "ignore"});
+  RunResult bad_mode = Run({kFlsentry, "replay", dir / "archive", "--config",
+                            dir / "p.yaml", "--on-unreadable", "ignore"});
   CHECK(bad_mode.exit_code == 1);
   CHECK(bad_mode.err.find("drop, skip or fail") != std::string::npos);
 }
 
-TEST_CASE("archives replay cannot read fail with one clear line naming the file") {
+TEST_CASE(
+    "archives replay cannot read fail with one clear line naming the file") {
   struct Case {
     const char* what;
     std::string manifest;  // "" = delete the manifest
@@ -124,7 +132,8 @@ TEST_CASE("archives replay cannot read fail with one clear line naming the file"
   const std::vector<Case> cases = {
       {"missing manifest", "", "missing manifest"},
       {"bad JSON", "{\"format\": \"flsentry-round/1\",", "bad JSON"},
-      {"unknown version", R"({"format": "flsentry-round/9", "round": 2, "kind": "delta", "clients": []})",
+      {"unknown version",
+       R"({"format": "flsentry-round/9", "round": 2, "kind": "delta", "clients": []})",
        "unknown format version"},
   };
   for (const Case& c : cases) {
@@ -138,8 +147,8 @@ TEST_CASE("archives replay cannot read fail with one clear line naming the file"
       WriteFile(manifest, c.manifest);
     }
     WriteFile(dir / "p.yaml", "{}\n");
-    RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
-                       "--out", dir / "out"});
+    RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config",
+                       dir / "p.yaml", "--out", dir / "out"});
     CAPTURE(r.err);
     CHECK(r.exit_code == 1);
     CHECK(CountLines(r.err) == 1);
@@ -154,10 +163,12 @@ TEST_CASE("several policies replay independently, side by side") {
   TempDir dir;
   MakeArchive(dir / "archive");
   WriteFile(dir / "a/policy.yaml", "{}\n");
-  WriteFile(dir / "b/policy.yaml",
-            "state:\n  path: live_state.json\naudit:\n  path: live_audit.jsonl\n");
-  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "a/policy.yaml",
-                     "--config", dir / "b/policy.yaml", "--out", dir / "out"});
+  WriteFile(
+      dir / "b/policy.yaml",
+      "state:\n  path: live_state.json\naudit:\n  path: live_audit.jsonl\n");
+  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config",
+                     dir / "a/policy.yaml", "--config", dir / "b/policy.yaml",
+                     "--out", dir / "out"});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(ReadFile(dir / "out/policy/decisions.jsonl") ==
         ReadFile(dir / "out/policy_2/decisions.jsonl"));
@@ -170,8 +181,8 @@ TEST_CASE("several policies replay independently, side by side") {
   // them into its own output directory.
   Json s = Json::parse(ReadFile(dir / "out/policy_2/summary.json"));
   REQUIRE(s["redirects"].size() == 2);
-  CHECK(s["redirects"][0].get<std::string>().find("live_state.json -> " +
-                                                  dir / "out/policy_2/replay_state.json") !=
+  CHECK(s["redirects"][0].get<std::string>().find(
+            "live_state.json -> " + dir / "out/policy_2/replay_state.json") !=
         std::string::npos);
   CHECK_FALSE(fs::exists(dir / "b/live_state.json"));
   CHECK_FALSE(fs::exists(dir / "b/live_audit.jsonl"));
@@ -184,33 +195,37 @@ TEST_CASE("a flat folder of update files replays as one round; --json output") {
   MakeArchive(dir / "archive", 1);
   fs::create_directories(dir / "flat");
   for (auto& e : fs::directory_iterator(dir / "archive/round_0001")) {
-    if (e.path().filename() != "manifest.json" && e.path().filename() != "global.safetensors") {
+    if (e.path().filename() != "manifest.json" &&
+        e.path().filename() != "global.safetensors") {
       fs::copy_file(e.path(), dir / ("flat/" + e.path().filename().string()));
     }
   }
   WriteFile(dir / "p.yaml", "{}\n");
-  RunResult r = Run({kFlsentry, "replay", dir / "flat", "--config", dir / "p.yaml", "--out",
-                     dir / "out", "--json"});
+  RunResult r = Run({kFlsentry, "replay", dir / "flat", "--config",
+                     dir / "p.yaml", "--out", dir / "out", "--json"});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   Json j = Json::parse(r.out);
-  CHECK(j["p"]["clients"].get<int>() == static_cast<int>(CountLines(
-                                            ReadFile(dir / "out/decisions.jsonl"))));
+  CHECK(j["p"]["clients"].get<int>() ==
+        static_cast<int>(CountLines(ReadFile(dir / "out/decisions.jsonl"))));
   CHECK_FALSE(j["p"].contains("tp"));  // a flat folder has no labels
 }
 
-TEST_CASE("a policy the plugin refuses stops the replay with the plugin's reason") {
+TEST_CASE(
+    "a policy the plugin refuses stops the replay with the plugin's reason") {
   TempDir dir;
   MakeArchive(dir / "archive", 1);
   WriteFile(dir / "bad.yaml", "[1, 2]\n");
-  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "bad.yaml"});
+  RunResult r =
+      Run({kFlsentry, "replay", dir / "archive", "--config", dir / "bad.yaml"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find(dir / "bad.yaml") != std::string::npos);
   CHECK(r.err.find("refused the policy") != std::string::npos);
-  RunResult missing = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "no.yaml"});
+  RunResult missing =
+      Run({kFlsentry, "replay", dir / "archive", "--config", dir / "no.yaml"});
   CHECK(missing.exit_code == 1);
   CHECK(missing.err.find("no such policy file") != std::string::npos);
-  RunResult no_plugin = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "bad.yaml",
-                             "--plugin", dir / "nothing.so"});
+  RunResult no_plugin = Run({kFlsentry, "replay", dir / "archive", "--config",
+                             dir / "bad.yaml", "--plugin", dir / "nothing.so"});
   CHECK(no_plugin.exit_code == 1);
   CHECK(no_plugin.err.find("cannot load filter plugin") != std::string::npos);
 }

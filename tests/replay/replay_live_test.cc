@@ -20,7 +20,8 @@ namespace {
 using namespace replaytest;
 using Json = nlohmann::json;
 
-constexpr const char* kSimConfig = R"(# live-equals-replay test: 6 clients, 4 rounds,
+constexpr const char* kSimConfig =
+    R"(# live-equals-replay test: 6 clients, 4 rounds,
 # two sign-flippers from round 2.
 model: mlp
 hidden: 16
@@ -43,32 +44,36 @@ attack:
 bool SameNumber(const Json& a, const Json& b) {
   if (a.is_null() || b.is_null()) return a.is_null() && b.is_null();
   const double x = a.get<double>(), y = b.get<double>();
-  return x == y || std::fabs(x - y) <= 1e-12 * std::max(std::fabs(x), std::fabs(y));
+  return x == y ||
+         std::fabs(x - y) <= 1e-12 * std::max(std::fabs(x), std::fabs(y));
 }
 
 }  // namespace
 
 int main() {
   if (access("/usr/share/datasets/fashion-mnist", R_OK) != 0) {
-    std::fprintf(stderr, "SKIP: Fashion-MNIST not installed (scripts/setup.sh)\n");
+    std::fprintf(stderr,
+                 "SKIP: Fashion-MNIST not installed (scripts/setup.sh)\n");
     return 77;
   }
   TempDir dir;
   WriteFile(dir / "sim.yaml", kSimConfig);
   // The live server's policy, with its state and audit files in its own
   // directory: replay must not touch them, nor start from them.
-  WriteFile(dir / "live/policy.yaml", ReadFile(FLSENTRY_SOURCE_DIR "/configs/default.yaml"));
-  RunResult live = Run({SIMULATE_BIN, "--config", dir / "sim.yaml", "--plugin", FILTER_PLUGIN,
-                        "--filter-config", dir / "live/policy.yaml", "--record",
-                        dir / "archive", "--out", dir / "live/out", "--quiet"});
+  WriteFile(dir / "live/policy.yaml",
+            ReadFile(FLSENTRY_SOURCE_DIR "/configs/default.yaml"));
+  RunResult live =
+      Run({SIMULATE_BIN, "--config", dir / "sim.yaml", "--plugin",
+           FILTER_PLUGIN, "--filter-config", dir / "live/policy.yaml",
+           "--record", dir / "archive", "--out", dir / "live/out", "--quiet"});
   if (live.exit_code != 0) {
     std::fprintf(stderr, "FAIL: simulate: %s\n", live.err.c_str());
     return 1;
   }
   const std::string live_state = ReadFile(dir / "live/flsentry_state.json");
   RunResult replay = Run({FLSENTRY_BIN, "replay", dir / "archive", "--config",
-                          dir / "live/policy.yaml", "--plugin", FILTER_PLUGIN, "--out",
-                          dir / "replay"});
+                          dir / "live/policy.yaml", "--plugin", FILTER_PLUGIN,
+                          "--out", dir / "replay"});
   if (replay.exit_code != 0) {
     std::fprintf(stderr, "FAIL: replay: %s\n", replay.err.c_str());
     return 1;
@@ -86,7 +91,8 @@ int main() {
     std::istringstream in(ReadFile(dir / "replay/decisions.jsonl"));
     for (std::string line; std::getline(in, line);) {
       Json d = Json::parse(line);
-      replayed[{d["round"].get<uint64_t>(), d["client"].get<std::string>()}] = d;
+      replayed[{d["round"].get<uint64_t>(), d["client"].get<std::string>()}] =
+          d;
     }
   }
   size_t compared = 0, dropped = 0;
@@ -96,7 +102,8 @@ int main() {
     const uint64_t number = round["round"].get<uint64_t>();
     for (const Json& c : round["clients"]) {
       const std::string id = c["id"].get<std::string>();
-      const std::string where = "round " + std::to_string(number) + " client " + id;
+      const std::string where =
+          "round " + std::to_string(number) + " client " + id;
       auto it = replayed.find({number, id});
       if (it == replayed.end()) {
         fail(where + ": no replayed decision");
@@ -105,20 +112,27 @@ int main() {
       const Json& r = it->second;
       ++compared;
       dropped += c["action"] == "drop";
-      if (r["action"] != c["action"]) fail(where + ": action " + r["action"].dump() +
-                                           " != live " + c["action"].dump());
-      if (r["reason"] != c["reason"]) fail(where + ": reason " + r["reason"].dump() +
-                                           " != live " + c["reason"].dump());
-      if (!SameNumber(r["weight"], c["weight"])) fail(where + ": weight differs");
+      if (r["action"] != c["action"])
+        fail(where + ": action " + r["action"].dump() + " != live " +
+             c["action"].dump());
+      if (r["reason"] != c["reason"])
+        fail(where + ": reason " + r["reason"].dump() + " != live " +
+             c["reason"].dump());
+      if (!SameNumber(r["weight"], c["weight"]))
+        fail(where + ": weight differs");
       if (!SameNumber(r["score"], c["score"])) {
-        fail(where + ": score " + r["score"].dump() + " != live " + c["score"].dump());
+        fail(where + ": score " + r["score"].dump() + " != live " +
+             c["score"].dump());
       }
     }
   }
-  if (compared != replayed.size()) fail("replay has decisions the live run did not make");
-  if (compared < 20) fail("too few decisions compared: " + std::to_string(compared));
+  if (compared != replayed.size())
+    fail("replay has decisions the live run did not make");
+  if (compared < 20)
+    fail("too few decisions compared: " + std::to_string(compared));
   if (failures) return 1;
-  std::printf("PASS: %zu decisions (%zu drops) identical in live run and replay\n", compared,
-              dropped);
+  std::printf(
+      "PASS: %zu decisions (%zu drops) identical in live run and replay\n",
+      compared, dropped);
   return 0;
 }

@@ -34,7 +34,9 @@ struct TempDir {
     std::error_code ec;
     fs::remove_all(path, ec);
   }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
+  std::string operator/(const std::string& name) const {
+    return path + "/" + name;
+  }
   std::string path;
 };
 
@@ -66,7 +68,8 @@ inline RunResult Run(const std::vector<std::string>& args) {
   TempDir capture;
   std::string cmd;
   for (const std::string& a : args) cmd += Quote(a) + " ";
-  cmd += ">" + Quote(capture / "out") + " 2>" + Quote(capture / "err") + " </dev/null";
+  cmd += ">" + Quote(capture / "out") + " 2>" + Quote(capture / "err") +
+         " </dev/null";
   const int status = std::system(cmd.c_str());
   RunResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -83,7 +86,9 @@ inline size_t CountLines(const std::string& text) {
 
 inline size_t CountOf(const std::string& text, const std::string& needle) {
   size_t n = 0;
-  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+  for (size_t p = text.find(needle); p != std::string::npos;
+       p = text.find(needle, p + 1))
+    ++n;
   return n;
 }
 
@@ -105,7 +110,8 @@ inline void MakeArchive(const std::string& dir, int rounds = 4) {
     for (int c = 0; c < 6; ++c) {
       const bool attacker = c == 5;
       const float scale = attacker ? 5.0f : 0.01f * (c + 1) + 0.001f * r;
-      std::vector<float> w = {scale, -scale, scale * 0.5f, scale}, b = {scale, 0};
+      std::vector<float> w = {scale, -scale, scale * 0.5f, scale},
+                         b = {scale, 0};
       if (r == 3 && c == 4) w[1] = NAN;
       std::vector<flsentry::TensorView> t = {
           {"w", flsentry::DType::kF32, shape_w, {}, w.data()},

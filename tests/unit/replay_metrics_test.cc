@@ -8,8 +8,12 @@
 namespace flsentry::cli {
 namespace {
 
-ScoredCall Mal(double score, bool called = false) { return {score, called, true, true}; }
-ScoredCall Ben(double score, bool called = false) { return {score, called, true, false}; }
+ScoredCall Mal(double score, bool called = false) {
+  return {score, called, true, true};
+}
+ScoredCall Ben(double score, bool called = false) {
+  return {score, called, true, false};
+}
 ScoredCall Unlabelled(double score, bool called = false) {
   return {score, called, false, false};
 }
@@ -20,7 +24,8 @@ TEST_CASE("ROC AUC on hand-computed cases") {
   CHECK(RocAuc(std::vector{Mal(0), Ben(1)}) == 0.0);
   CHECK(RocAuc(std::vector{Mal(1), Mal(1), Ben(1), Ben(1), Ben(1)}) == 0.5);
   // Pairs (mal, ben): (3,2)=1 (3,1)=1 (2,2)=1/2 (2,1)=1 -> 3.5 / 4.
-  CHECK(RocAuc(std::vector{Mal(3), Mal(2), Ben(2), Ben(1)}) == doctest::Approx(0.875));
+  CHECK(RocAuc(std::vector{Mal(3), Mal(2), Ben(2), Ben(1)}) ==
+        doctest::Approx(0.875));
   // 2 malicious x 3 benign: mal 5 beats all 3; mal 2 beats ben 1, ties ben 2,
   // loses to ben 4 -> (3 + 1.5) / 6.
   CHECK(RocAuc(std::vector{Ben(4), Mal(5), Ben(2), Mal(2), Ben(1)}) ==
@@ -46,10 +51,12 @@ TEST_CASE("unscored calls rank by what the filter did with them") {
   CHECK(RocAuc(std::vector{Mal(NAN, false), Ben(-1e300)}) == 0.0);
 }
 
-TEST_CASE("confusion counts: malicious positive, drop or down-weight is a positive call") {
-  std::vector<ScoredCall> calls = {Mal(9, true),  Mal(8, true), Mal(1, false),
-                                   Ben(7, true),  Ben(1, false), Ben(0, false),
-                                   Ben(0, false), Unlabelled(5, true)};
+TEST_CASE(
+    "confusion counts: malicious positive, drop or down-weight is a positive "
+    "call") {
+  std::vector<ScoredCall> calls = {
+      Mal(9, true),  Mal(8, true),  Mal(1, false), Ben(7, true),
+      Ben(1, false), Ben(0, false), Ben(0, false), Unlabelled(5, true)};
   Confusion c = CountConfusion(calls);
   CHECK(c.tp == 2);
   CHECK(c.fn == 1);

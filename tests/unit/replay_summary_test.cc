@@ -22,8 +22,12 @@ PolicyRun TwoRounds() {
   b.client = "b";
   b.label = ArchiveLabel::kMalicious;
   b.attack = "sign_flip";
-  b.decision = {AGGF_ACTION_DROP, AGGF_FLAG_ANOMALOUS | AGGF_FLAG_QUARANTINED, 0.0, 9.5,
-                1.5, "quarantined"};
+  b.decision = {AGGF_ACTION_DROP,
+                AGGF_FLAG_ANOMALOUS | AGGF_FLAG_QUARANTINED,
+                0.0,
+                9.5,
+                1.5,
+                "quarantined"};
   r1.decisions = {a, b};
   ReplayRound r2;
   r2.number = 2;
@@ -31,25 +35,31 @@ PolicyRun TwoRounds() {
   c.round = 2;
   c.unreadable = true;
   c.label = ArchiveLabel::kUnknown;
-  c.decision = {AGGF_ACTION_DROP, AGGF_FLAG_INVALID, 0.0, NAN, NAN, "unreadable"};
+  c.decision = {AGGF_ACTION_DROP, AGGF_FLAG_INVALID, 0.0, NAN, NAN,
+                "unreadable"};
   r2.decisions = {c};
   r2.errors = {"round 2: dropped as unreadable: x"};
   run.rounds = {r1, r2};
   return run;
 }
 
-TEST_CASE("decisions.jsonl: one line per decision, documented keys in order, NaN as null") {
+TEST_CASE(
+    "decisions.jsonl: one line per decision, documented keys in order, NaN as "
+    "null") {
   const std::string jsonl = DecisionsJsonl(TwoRounds());
-  CHECK(jsonl ==
-        R"({"round":1,"client":"a","action":"accept","weight":1.0,"score":0.25,"threshold":1.5,"reason":"ok","flags":[],"num_examples":10,"label":"benign"})"
-        "\n"
-        R"({"round":1,"client":"b","action":"drop","weight":0.0,"score":9.5,"threshold":1.5,"reason":"quarantined","flags":["anomalous","quarantined"],"num_examples":10,"label":"malicious","attack":"sign_flip"})"
-        "\n"
-        R"({"round":2,"client":"a","action":"drop","weight":0.0,"score":null,"threshold":null,"reason":"unreadable","flags":["invalid"],"num_examples":10,"unreadable":true})"
-        "\n");
+  CHECK(
+      jsonl ==
+      R"({"round":1,"client":"a","action":"accept","weight":1.0,"score":0.25,"threshold":1.5,"reason":"ok","flags":[],"num_examples":10,"label":"benign"})"
+      "\n"
+      R"({"round":1,"client":"b","action":"drop","weight":0.0,"score":9.5,"threshold":1.5,"reason":"quarantined","flags":["anomalous","quarantined"],"num_examples":10,"label":"malicious","attack":"sign_flip"})"
+      "\n"
+      R"({"round":2,"client":"a","action":"drop","weight":0.0,"score":null,"threshold":null,"reason":"unreadable","flags":["invalid"],"num_examples":10,"unreadable":true})"
+      "\n");
 }
 
-TEST_CASE("summary counts per round and overall; unreadable left out of the metrics") {
+TEST_CASE(
+    "summary counts per round and overall; unreadable left out of the "
+    "metrics") {
   auto s = SummaryJson(TwoRounds(), "arch", "plug", OnUnreadable::kDrop);
   CHECK(s["format"] == "flsentry-replay-summary/1");
   CHECK(s["on_unreadable"] == "drop");

@@ -25,7 +25,9 @@ struct TempDir {
     std::error_code ec;
     fs::remove_all(path, ec);
   }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
+  std::string operator/(const std::string& name) const {
+    return path + "/" + name;
+  }
   std::string path;
 };
 
@@ -33,7 +35,9 @@ struct Tensor {
   std::string name;
   std::vector<int64_t> shape;
   std::vector<float> values;
-  TensorView view() const { return {name, DType::kF32, shape, {}, values.data()}; }
+  TensorView view() const {
+    return {name, DType::kF32, shape, {}, values.data()};
+  }
 };
 
 std::vector<TensorView> Views(const std::vector<Tensor>& ts) {
@@ -64,12 +68,20 @@ TEST_CASE("written rounds read back with ids, labels and exact tensors") {
   auto writer = RoundArchiveWriter::Open(dir.path);
   REQUIRE(writer.ok());
   for (uint64_t round : {2u, 1u}) {  // written out of order, read sorted
-    REQUIRE(writer->BeginRound(round, ArchiveKind::kDelta, Views(kGlobal)).ok());
-    std::vector<Tensor> a = {{"fc.weight", {2, 2}, {0.1f, 0.2f, 0.3f, float(round)}},
-                             {"fc.bias", {2}, {1, 2}}};
-    REQUIRE(writer->AddClient({"client_1", 600, ArchiveLabel::kBenign, ""}, Views(a)).ok());
-    REQUIRE(writer->AddClient({"client_9", 1200, ArchiveLabel::kMalicious, "sign_flip"},
-                              Views(a)).ok());
+    REQUIRE(
+        writer->BeginRound(round, ArchiveKind::kDelta, Views(kGlobal)).ok());
+    std::vector<Tensor> a = {
+        {"fc.weight", {2, 2}, {0.1f, 0.2f, 0.3f, float(round)}},
+        {"fc.bias", {2}, {1, 2}}};
+    REQUIRE(
+        writer
+            ->AddClient({"client_1", 600, ArchiveLabel::kBenign, ""}, Views(a))
+            .ok());
+    REQUIRE(writer
+                ->AddClient(
+                    {"client_9", 1200, ArchiveLabel::kMalicious, "sign_flip"},
+                    Views(a))
+                .ok());
     REQUIRE(writer->FinishRound().ok());
   }
   auto archive = OpenRoundArchive(dir.path);
@@ -91,7 +103,8 @@ TEST_CASE("written rounds read back with ids, labels and exact tensors") {
   CHECK(r1.HasLabels());
   auto client = ReadArchiveClient(archive->rounds[1], 1);
   REQUIRE(client.ok());
-  CHECK(Floats(*client, "fc.weight") == std::vector<float>{0.1f, 0.2f, 0.3f, 2.0f});
+  CHECK(Floats(*client, "fc.weight") ==
+        std::vector<float>{0.1f, 0.2f, 0.3f, 2.0f});
   auto global = ReadArchiveGlobal(r1);
   REQUIRE(global.ok());
   CHECK(Floats(*global, "fc.bias") == std::vector<float>{0.5f, -0.5f});
@@ -102,12 +115,15 @@ TEST_CASE("the manifest is the documented contract") {
   auto writer = RoundArchiveWriter::Open(dir.path);
   REQUIRE(writer.ok());
   REQUIRE(writer->BeginRound(7, ArchiveKind::kWeights, Views(kGlobal)).ok());
-  REQUIRE(writer->AddClient({"c", 3, ArchiveLabel::kUnknown, ""}, Views(kGlobal)).ok());
+  REQUIRE(
+      writer->AddClient({"c", 3, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+          .ok());
   REQUIRE(writer->FinishRound().ok());
   std::ifstream in(dir / "round_0007/manifest.json");
   std::string text((std::istreambuf_iterator<char>(in)), {});
   CHECK(text ==
-        "{\n  \"format\": \"flsentry-round/1\",\n  \"round\": 7,\n  \"kind\": \"weights\",\n"
+        "{\n  \"format\": \"flsentry-round/1\",\n  \"round\": 7,\n  \"kind\": "
+        "\"weights\",\n"
         "  \"global\": \"global.safetensors\",\n  \"clients\": [\n    {\n"
         "      \"id\": \"c\",\n      \"file\": \"c.safetensors\",\n"
         "      \"num_examples\": 3\n    }\n  ]\n}\n");
@@ -118,21 +134,28 @@ TEST_CASE("untrusted client ids never escape the round directory") {
   auto writer = RoundArchiveWriter::Open(dir.path);
   REQUIRE(writer.ok());
   REQUIRE(writer->BeginRound(1, ArchiveKind::kDelta, {}).ok());
-  const std::vector<std::string> ids = {"../../evil", "a/b", ".hidden", "global",
-                                        "a_b", "manifest.json", "\xC3\xA9t\xC3\xA9"};
+  const std::vector<std::string> ids = {
+      "../../evil", "a/b",           ".hidden",          "global",
+      "a_b",        "manifest.json", "\xC3\xA9t\xC3\xA9"};
   for (const std::string& id : ids) {
-    REQUIRE(writer->AddClient({id, 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal)).ok());
+    REQUIRE(
+        writer->AddClient({id, 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+            .ok());
   }
-  CHECK(writer->AddClient({"a/b", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal)).code() ==
-        ErrorCode::kInvalidArgument);
-  CHECK(writer->AddClient({"", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal)).code() ==
-        ErrorCode::kInvalidArgument);
-  CHECK(writer->AddClient({"bad\xFF", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+  CHECK(
+      writer->AddClient({"a/b", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+          .code() == ErrorCode::kInvalidArgument);
+  CHECK(writer->AddClient({"", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+            .code() == ErrorCode::kInvalidArgument);
+  CHECK(writer
+            ->AddClient({"bad\xFF", 1, ArchiveLabel::kUnknown, ""},
+                        Views(kGlobal))
             .code() == ErrorCode::kInvalidArgument);
   REQUIRE(writer->FinishRound().ok());
   // Only round_0001 in the archive root, nothing written outside it.
   std::vector<std::string> root;
-  for (auto& e : fs::directory_iterator(dir.path)) root.push_back(e.path().filename());
+  for (auto& e : fs::directory_iterator(dir.path))
+    root.push_back(e.path().filename());
   CHECK(root == std::vector<std::string>{"round_0001"});
   auto archive = OpenRoundArchive(dir.path);
   REQUIRE(archive.ok());
@@ -160,13 +183,17 @@ TEST_CASE("SanitizeFileStem") {
   CHECK(SanitizeFileStem(std::string(500, 'x')).size() == 96);
 }
 
-TEST_CASE("an unfinished round leaves no round directory, and rounds are never overwritten") {
+TEST_CASE(
+    "an unfinished round leaves no round directory, and rounds are never "
+    "overwritten") {
   TempDir dir;
   {
     auto writer = RoundArchiveWriter::Open(dir.path);
     REQUIRE(writer.ok());
     REQUIRE(writer->BeginRound(1, ArchiveKind::kDelta, Views(kGlobal)).ok());
-    REQUIRE(writer->AddClient({"a", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal)).ok());
+    REQUIRE(
+        writer->AddClient({"a", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+            .ok());
     CHECK(writer->BeginRound(2, ArchiveKind::kDelta, {}).code() ==
           ErrorCode::kInvalidArgument);
     CHECK(fs::exists(dir / ".round_0001.partial"));
@@ -176,8 +203,8 @@ TEST_CASE("an unfinished round leaves no round directory, and rounds are never o
   REQUIRE(writer.ok());
   CHECK(writer->BeginRound(1, ArchiveKind::kWeights, {}).code() ==
         ErrorCode::kInvalidArgument);  // weights need a global model
-  CHECK(writer->AddClient({"a", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal)).code() ==
-        ErrorCode::kInvalidArgument);  // no round in progress
+  CHECK(writer->AddClient({"a", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+            .code() == ErrorCode::kInvalidArgument);  // no round in progress
   REQUIRE(writer->BeginRound(1, ArchiveKind::kDelta, {}).ok());
   REQUIRE(writer->FinishRound().ok());
   Status again = writer->BeginRound(1, ArchiveKind::kDelta, {});
@@ -210,11 +237,12 @@ TEST_CASE("a flat folder of update files is one round") {
   CHECK(ReadArchiveGlobal(r).ok());
 }
 
-std::string Manifest(const std::string& format = "flsentry-round/1",
-                     const std::string& clients =
-                         R"([{"id": "a", "file": "a.safetensors", "num_examples": 5}])") {
-  return R"({"format": ")" + format + R"(", "round": 3, "kind": "delta", "clients": )" +
-         clients + "}";
+std::string Manifest(
+    const std::string& format = "flsentry-round/1",
+    const std::string& clients =
+        R"([{"id": "a", "file": "a.safetensors", "num_examples": 5}])") {
+  return R"({"format": ")" + format +
+         R"(", "round": 3, "kind": "delta", "clients": )" + clients + "}";
 }
 
 TEST_CASE("archives that cannot be read fail with a message naming the file") {
@@ -231,25 +259,33 @@ TEST_CASE("archives that cannot be read fail with a message naming the file") {
        "unknown format version \"flsentry-round/2\""},
       {"no format", R"({"round": 1, "kind": "delta", "clients": []})",
        ErrorCode::kCorrupt, "\"format\" is missing"},
-      {"bad kind", R"({"format": "flsentry-round/1", "round": 1, "kind": "x", "clients": []})",
+      {"bad kind",
+       R"({"format": "flsentry-round/1", "round": 1, "kind": "x", "clients": []})",
        ErrorCode::kCorrupt, "\"kind\""},
-      {"negative round", R"({"format": "flsentry-round/1", "round": -1, "kind": "delta", "clients": []})",
+      {"negative round",
+       R"({"format": "flsentry-round/1", "round": -1, "kind": "delta", "clients": []})",
        ErrorCode::kCorrupt, "\"round\""},
-      {"escaping file", Manifest("flsentry-round/1",
-                                 R"([{"id": "a", "file": "../x.pth", "num_examples": 1}])"),
+      {"escaping file",
+       Manifest("flsentry-round/1",
+                R"([{"id": "a", "file": "../x.pth", "num_examples": 1}])"),
        ErrorCode::kCorrupt, "clients[0].file"},
-      {"absolute file", Manifest("flsentry-round/1",
-                                 R"([{"id": "a", "file": "/etc/passwd", "num_examples": 1}])"),
+      {"absolute file",
+       Manifest("flsentry-round/1",
+                R"([{"id": "a", "file": "/etc/passwd", "num_examples": 1}])"),
        ErrorCode::kCorrupt, "clients[0].file"},
-      {"duplicate id", Manifest("flsentry-round/1",
-                                R"([{"id": "a", "file": "a", "num_examples": 1},
+      {"duplicate id",
+       Manifest("flsentry-round/1",
+                R"([{"id": "a", "file": "a", "num_examples": 1},
                                     {"id": "a", "file": "b", "num_examples": 1}])"),
        ErrorCode::kCorrupt, "appears more than once"},
-      {"bad label", Manifest("flsentry-round/1",
-                             R"([{"id": "a", "file": "a", "num_examples": 1, "label": "evil"}])"),
+      {"bad label",
+       Manifest(
+           "flsentry-round/1",
+           R"([{"id": "a", "file": "a", "num_examples": 1, "label": "evil"}])"),
        ErrorCode::kCorrupt, "clients[0].label"},
-      {"fractional examples", Manifest("flsentry-round/1",
-                                       R"([{"id": "a", "file": "a", "num_examples": 1.5}])"),
+      {"fractional examples",
+       Manifest("flsentry-round/1",
+                R"([{"id": "a", "file": "a", "num_examples": 1.5}])"),
        ErrorCode::kCorrupt, "num_examples"},
       {"weights without global",
        R"({"format": "flsentry-round/1", "round": 1, "kind": "weights", "clients": []})",
@@ -259,7 +295,8 @@ TEST_CASE("archives that cannot be read fail with a message naming the file") {
     CAPTURE(c.what);
     TempDir dir;
     fs::create_directories(dir / "round_0003");
-    if (!c.manifest.empty()) WriteText(dir / "round_0003/manifest.json", c.manifest);
+    if (!c.manifest.empty())
+      WriteText(dir / "round_0003/manifest.json", c.manifest);
     auto archive = OpenRoundArchive(dir.path);
     REQUIRE_FALSE(archive.ok());
     CHECK(archive.status().code() == c.code);
@@ -272,17 +309,21 @@ TEST_CASE("archives that cannot be read fail with a message naming the file") {
 
 TEST_CASE("other archive-level problems") {
   TempDir dir;
-  CHECK(OpenRoundArchive(dir / "absent").status().code() == ErrorCode::kNotFound);
-  CHECK(OpenRoundArchive(dir.path).status().code() == ErrorCode::kNotFound);  // empty
+  CHECK(OpenRoundArchive(dir / "absent").status().code() ==
+        ErrorCode::kNotFound);
+  CHECK(OpenRoundArchive(dir.path).status().code() ==
+        ErrorCode::kNotFound);  // empty
   WriteText(dir / "round_0001/manifest.json", Manifest());
   WriteText(dir / "round_1/manifest.json", Manifest());
   auto dup = OpenRoundArchive(dir.path);
   REQUIRE_FALSE(dup.ok());
-  CHECK(dup.status().message().find("round 3 appears twice") != std::string::npos);
+  CHECK(dup.status().message().find("round 3 appears twice") !=
+        std::string::npos);
   // Unknown fields are ignored; a round directory itself opens as one round.
   TempDir one;
-  WriteText(one / "manifest.json",
-            R"({"format": "flsentry-round/1", "round": 4, "kind": "delta", "extra": 1,
+  WriteText(
+      one / "manifest.json",
+      R"({"format": "flsentry-round/1", "round": 4, "kind": "delta", "extra": 1,
                 "clients": [{"id": "a", "file": "a.pth", "num_examples": 2, "more": []}]})");
   auto single = OpenRoundArchive(one.path);
   REQUIRE_MESSAGE(single.ok(), single.status().message());
@@ -294,9 +335,15 @@ TEST_CASE("an unreadable client file fails only that client") {
   auto writer = RoundArchiveWriter::Open(dir.path);
   REQUIRE(writer.ok());
   REQUIRE(writer->BeginRound(1, ArchiveKind::kDelta, {}).ok());
-  REQUIRE(writer->AddClient({"good", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal)).ok());
-  REQUIRE(writer->AddClient({"bad", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal)).ok());
-  REQUIRE(writer->AddClient({"gone", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal)).ok());
+  REQUIRE(
+      writer->AddClient({"good", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+          .ok());
+  REQUIRE(
+      writer->AddClient({"bad", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+          .ok());
+  REQUIRE(
+      writer->AddClient({"gone", 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+          .ok());
   REQUIRE(writer->FinishRound().ok());
   WriteText(dir / "round_0001/bad.safetensors", "garbage, not a tensor file");
   fs::remove(dir / "round_0001/gone.safetensors");
