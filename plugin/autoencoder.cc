@@ -61,6 +61,21 @@ namespace {
 
 constexpr int64_t kMaxLayerSize = int64_t{1} << 24;
 
+// Sets LibTorch's process-wide intra-op thread count for a scope and puts
+// the host's setting back afterwards (the host may compute with LibTorch).
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int threads) : saved_(at::get_num_threads()) {
+    if (threads != saved_) at::set_num_threads(std::max(1, threads));
+  }
+  ~ScopedThreads() {
+    if (at::get_num_threads() != saved_) at::set_num_threads(saved_);
+  }
+
+ private:
+  int saved_;
+};
+
 // Runs `fn` and converts any library exception into a Status.
 template <typename Fn>
 Status Guarded(const char* what, Fn&& fn) {
@@ -211,7 +226,7 @@ Result<TrainReport> Autoencoder::Train(std::span<const float> data, int64_t rows
   TrainReport report;
   const auto started = std::chrono::steady_clock::now();
   Status st = Guarded("training the autoencoder", [&]() -> Status {
-    at::set_num_threads(std::max(1, options.threads));
+    ScopedThreads scoped_threads(options.threads);
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
     torch::Tensor all = Wrap(data, rows, input_dim());
     // Held-out rows: a seeded permutation's tail.
@@ -277,7 +292,7 @@ Status Autoencoder::FineTune(std::span<const float> data, int64_t rows, int epoc
     return InvalidArgument("fine-tuning options out of range");
   }
   return Guarded("fine-tuning the autoencoder", [&]() -> Status {
-    at::set_num_threads(std::max(1, threads));
+    ScopedThreads scoped_threads(threads);
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     torch::Tensor x = Wrap(data, rows, input_dim());
     torch::optim::Adam adam(impl_->Parameters(), torch::optim::AdamOptions(learning_rate));
@@ -299,7 +314,7 @@ Result<std::vector<double>> Autoencoder::Score(std::span<const float> data, int6
   if (rows == 0) return scores;
   Status st = Guarded("scoring", [&]() -> Status {
     c10::InferenceMode guard;
-    at::set_num_threads(std::max(1, threads));
+    ScopedThreads scoped_threads(threads);
     torch::Tensor x = Wrap(data, rows, input_dim());
     torch::Tensor err = (impl_->Forward(x) - x).pow(2).mean(1).to(torch::kFloat64).contiguous();
     const double* p = err.data_ptr<double>();

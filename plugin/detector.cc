@@ -14,6 +14,10 @@
 namespace flsentry {
 namespace {
 
+// Refresh learns only from updates scoring within this many robust standard
+// deviations above their round's median score (outside warm-up).
+constexpr double kLearnMadK = 1.0;
+
 constexpr char kB64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -113,6 +117,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
   std::vector<UpdateScore> scores(n);
   have_last_ = false;
   last_embeddings_.assign(n, {});
+  last_scores_.assign(n, NAN);
   last_clients_.assign(n, "");
   for (size_t i = 0; i < n; ++i) last_clients_[i] = round.updates[i].client_id;
   if (eligible.empty()) {
@@ -140,13 +145,15 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
   std::vector<float> rows(eligible.size() * static_cast<size_t>(dim));
   std::vector<Result<UpdateFeatures>> measured(eligible.size(), UpdateFeatures{});
   const int threads = std::max(1, config_.threads);
-  at::set_num_threads(threads);
+  const int host_threads = at::get_num_threads();
+  if (host_threads != threads) at::set_num_threads(threads);
   at::parallel_for(0, static_cast<int64_t>(eligible.size()), 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       measured[r] = features_->Embed(round.updates[eligible[r]], round.global,
                                      std::span<float>(rows.data() + r * dim, dim));
     }
   });
+  if (host_threads != threads) at::set_num_threads(host_threads);
 
   // Rows that embedded cleanly are scored together; the rest explain why not.
   std::vector<float> batch;
@@ -184,6 +191,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
     scores[i].scored = true;
     scores[i].log_norm_ratio = std::log(scores[i].norm / median);
     last_embeddings_[i].assign(batch.begin() + b * dim, batch.begin() + (b + 1) * dim);
+    last_scores_[i] = errors[b];
   }
   have_last_ = true;
   last_round_ = round.round;
@@ -212,10 +220,28 @@ Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted
       learn.emplace_back(accepted[k], client_ids[k]);
     }
   }
+  // Outside warm-up only typical updates teach: score <= round median +
+  // kLearnMadK robust standard deviations (1.4826 MAD) of the round's
+  // scores, so accepted-but-borderline updates (a poisoner staying under the
+  // policy's threshold) do not pull the detector toward themselves.
+  double learn_limit = INFINITY;
+  if (!warmup) {
+    std::vector<double> round_scores;
+    for (double s : last_scores_) {
+      if (std::isfinite(s)) round_scores.push_back(s);
+    }
+    const double med = Median(round_scores);
+    std::vector<double> dev;
+    for (double s : round_scores) dev.push_back(std::fabs(s - med));
+    if (round_scores.size() >= 3) learn_limit = med + kLearnMadK * 1.4826 * Median(dev);
+  }
   // One row per client per round: a client that sent two updates counts once.
   std::set<std::string> seen;
   for (const auto& [i, client] : learn) {
-    if (last_embeddings_[i].empty() || !seen.insert(client).second) continue;
+    if (last_embeddings_[i].empty() || !(last_scores_[i] <= learn_limit) ||
+        !seen.insert(client).second) {
+      continue;
+    }
     window_.push_back({round, client, last_embeddings_[i]});
   }
   ++rounds_learned_;

@@ -3,7 +3,9 @@
 // pass of the autoencoder, and keeps learning from the updates the policy
 // accepted (continual refresh), guarded against poisoning:
 //   * only updates the engine reports as accepted (never quarantined ones:
-//     the engine leaves them out of `accepted`),
+//     the engine leaves them out of `accepted`), and of those only the ones
+//     scoring at most the round's median + 1 robust std (1.4826 MAD) of the
+//     round's scores: typical updates teach, borderline ones do not,
 //   * at most refresh.max_client_share of a refresh's rows from one client,
 //   * a window of the last refresh.window_rounds rounds,
 //   * refresh.enabled = false freezes the detector (audited weights);
@@ -102,6 +104,7 @@ class Detector {
   bool have_last_ = false;
   uint64_t last_round_ = 0;
   std::vector<std::vector<float>> last_embeddings_;
+  std::vector<double> last_scores_;  // NaN when not scored
   std::vector<std::string> last_clients_;
 };
 

@@ -18,6 +18,8 @@ namespace flsentry {
 namespace {
 
 const char* kVersion = "flsentry 0.1.0";
+// Held-out rows below which calibration scores every row instead.
+constexpr int64_t kMinHeldOut = 20;
 
 std::string Where(const YAML::Node& node, const std::string& key) {
   const YAML::Mark m = node.Mark();
@@ -282,15 +284,24 @@ Result<nlohmann::json> TrainDetector(const std::string& input, const DetectorTra
   options.progress = progress && isatty(2);
   FLS_ASSIGN_OR_RETURN(TrainReport report, net->Train(set.rows, set.count, options));
 
-  // Calibrate on the held-out rows.
+  // Calibrate on the held-out rows; with fewer than kMinHeldOut of them
+  // their quantiles mean little, so every row is scored (early stopping
+  // keeps training rows' errors close to unseen ones'; recorded).
   const int64_t dim = fx->dim();
+  const bool all_rows = report.validation_rows < kMinHeldOut;
   std::vector<float> held;
-  for (int64_t i : report.validation_indices) {
-    held.insert(held.end(), set.rows.begin() + i * dim, set.rows.begin() + (i + 1) * dim);
+  int64_t held_count = 0;
+  if (all_rows) {
+    held = set.rows;
+    held_count = set.count;
+  } else {
+    for (int64_t i : report.validation_indices) {
+      held.insert(held.end(), set.rows.begin() + i * dim, set.rows.begin() + (i + 1) * dim);
+    }
+    held_count = static_cast<int64_t>(report.validation_indices.size());
   }
   FLS_ASSIGN_OR_RETURN(std::vector<double> held_scores,
-                       net->Score(held, static_cast<int64_t>(report.validation_indices.size()),
-                                  config.train.threads));
+                       net->Score(held, held_count, config.train.threads));
   DetectorMetadata meta;
   meta.features = fx->settings();
   meta.layout = fx->layout();
@@ -305,7 +316,9 @@ Result<nlohmann::json> TrainDetector(const std::string& input, const DetectorTra
       {"updates_used", set.count},
       {"updates_skipped", set.skipped.size()},
       {"train_rows", report.train_rows},
-      {"calibration_rows", report.validation_rows},
+      {"validation_rows", report.validation_rows},
+      {"calibration_rows", held_count},
+      {"calibration_source", all_rows ? "all rows (fewer than 20 held out)" : "held-out rows"},
       {"seed", config.train.seed},
       {"threads", config.train.threads},
       {"epochs_run", report.epochs_run},

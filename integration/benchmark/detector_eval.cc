@@ -78,6 +78,7 @@ struct Options {
   int window = 3;
   int threads = 1;
   bool json = false;
+  std::string dump;  // per-update rows as JSON lines, for inspection
 };
 
 Result<std::vector<Scored>> Replay(const RoundArchive& archive, const std::string& detector_dir,
@@ -187,6 +188,7 @@ int main(int argc, char** argv) {
   app.add_option("--window", o.window, "refresh window in rounds");
   app.add_option("--threads", o.threads, "LibTorch threads");
   app.add_flag("--json", o.json, "print JSON");
+  app.add_option("--dump", o.dump, "append per-update rows (JSON lines) to this file");
   CLI11_PARSE(app, argc, argv);
   nlohmann::ordered_json all = nlohmann::ordered_json::object();
   for (const std::string& path : o.archives) {
@@ -221,6 +223,16 @@ int main(int argc, char** argv) {
         return 1;
       }
       entry[refresh ? "refresh" : "frozen"] = Evaluate(*rows, train.last_round + 1);
+      if (!o.dump.empty()) {
+        FILE* f = std::fopen(o.dump.c_str(), "a");
+        for (const Scored& s : *rows) {
+          if (f) std::fprintf(f, "{\"archive\":\"%s\",\"mode\":\"%s\",\"round\":%llu,\"malicious\":%d,\"raw\":%.6g,\"z\":%.4g,\"combined\":%.4g,\"flagged\":%d}\n",
+                              path.c_str(), refresh ? "refresh" : "frozen",
+                              static_cast<unsigned long long>(s.round), s.malicious ? 1 : 0, s.raw,
+                              s.round_z, s.combined, s.flagged ? 1 : 0);
+        }
+        if (f) std::fclose(f);
+      }
     }
     std::filesystem::remove_all(pattern);
     all[path] = entry;

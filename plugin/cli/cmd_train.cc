@@ -43,13 +43,14 @@ void RunTrain(const std::string& input, const std::string& out, const std::strin
                  skipped["file"].get<std::string>().c_str(),
                  skipped["reason"].get<std::string>().c_str());
   }
-  std::printf("trained on %lld updates (%lld held out for calibration, %zu skipped)\n",
+  std::printf("trained on %lld updates (%lld held out for validation, %zu skipped)\n",
               static_cast<long long>(s["updates_used"].get<int64_t>()),
-              static_cast<long long>(s["calibration_rows"].get<int64_t>()), s["skipped"].size());
+              static_cast<long long>(s["validation_rows"].get<int64_t>()), s["skipped"].size());
   std::printf("epochs %d (best %d), validation loss %.6g, %.2f s\n", s["epochs_run"].get<int>(),
               s["best_epoch"].get<int>(), s["best_validation_loss"].get<double>(),
               s["training_seconds"].get<double>());
-  std::printf("calibration: %s\n", s["calibration"].dump().c_str());
+  std::printf("calibration on %s: %s\n", s["calibration_source"].get<std::string>().c_str(),
+              s["calibration"].dump().c_str());
   std::printf("wrote %s\n", out.c_str());
 }
 

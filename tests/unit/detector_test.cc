@@ -97,7 +97,8 @@ TEST_CASE("train writes a detector whose metadata reads back") {
   CHECK(m.layer_sizes == std::vector<int64_t>{64, 16, 4, 16, 64});
   CHECK(m.layout.num_coordinates == 75);
   CHECK(m.layout.signature == "fc1.bias[6];fc1.weight[6,8];fc2.bias[3];fc2.weight[3,6]");
-  CHECK(m.calibration.count == 3);
+  CHECK(m.calibration.count == 12);  // fewer than 20 held out: every row
+  CHECK(m.provenance["validation_rows"] == 3);
   CHECK(m.calibration.Quantile(1.0) >= m.calibration.Quantile(0.5));
   CHECK(m.provenance["updates_used"] == 12);
   CHECK(m.provenance["seed"] == 1);
