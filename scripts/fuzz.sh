@@ -17,5 +17,6 @@ for target in pth safetensors; do
   echo "== ${target}_fuzz for ${seconds}s"
   (cd "$build" && "./tests/fuzz/${target}_fuzz" "$work" "$root/tests/fuzz/corpus/$target" \
       -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
+      $( [ "$target" = pth ] && echo "-dict=$root/tests/fuzz/pth.dict" ) \
       -print_final_stats=1)
 done

@@ -1,14 +1,19 @@
 // libFuzzer target: arbitrary bytes through the .pth reader (zip reader,
-// restricted unpickler, storage resolution), with and without a key path.
-// Must never crash, leak, hang or allocate without bound.
+// restricted unpickler, storage resolution), with and without a key path,
+// and straight through the unpickler as a data.pkl program. Must never
+// crash, leak, hang or allocate without bound. The fuzz build skips zip CRC
+// checks (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION) so mutations reach the
+// pickle.
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include "pickle_reader.h"
 #include "pth_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> bytes(data, size);
+  (void)flsentry::Unpickle(bytes);
   for (const char* key_path : {"", "model"}) {
     flsentry::Result<flsentry::TensorSet> set = flsentry::ParsePth(bytes, nullptr, key_path);
     if (!set.ok()) continue;

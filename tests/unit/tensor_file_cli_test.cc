@@ -85,7 +85,7 @@ TEST_CASE("inspect prints one line per tensor and scalar") {
   Run run = Flsentry("inspect " + Quote(FixturePath("nested_checkpoint.pth")) + " --key model");
   REQUIRE(run.exit_code == 0);
   const size_t lines = static_cast<size_t>(std::count(run.out.begin(), run.out.end(), '\n'));
-  CHECK(lines == 10 + 7);  // 10 tensors; scalars: num_examples, round, lr,
+  CHECK(lines == 9 + 7);  // 9 tensors; scalars: num_examples, round, lr,
                            // client, finished, history.0, history.1
   CHECK(run.out.find("bn.num_batches_tracked  int64  []  numel=1  sum=3") !=
         std::string::npos);
