@@ -43,7 +43,10 @@ Run Execute(const std::string& command) {
 }
 
 Run Flsentry(const std::string& args) {
-  return Execute(Quote(std::string(FLSENTRY_BINARY_DIR) + "/plugin/flsentry") + " " + args);
+  std::string command = Quote(std::string(FLSENTRY_BINARY_DIR) + "/plugin/flsentry");
+  command += " ";
+  command += args;
+  return Execute(command);
 }
 
 json InspectJson(const std::string& path, const std::string& key = "") {
@@ -106,11 +109,15 @@ TEST_CASE("bad input: non-zero exit and one error line naming the file") {
   REQUIRE(files.size() >= 15);
   for (const std::string& file : files) {
     CAPTURE(file);
-    for (const char* command : {"inspect ", "inspect --json ", "convert "}) {
-      CAPTURE(std::string(command));
-      const std::string out = dir.File("out.safetensors");
-      Run run = Flsentry(command + Quote(file) +
-                         (std::string(command) == "convert " ? " " + Quote(out) : ""));
+    const std::string out = dir.File("out.safetensors");
+    for (const std::string& command :
+         {std::string("inspect "), std::string("inspect --json "),
+          std::string("convert ")}) {
+      CAPTURE(command);
+      std::string args = command;
+      args += Quote(file);
+      if (command == "convert ") args += " " + Quote(out);
+      Run run = Flsentry(args);
       CHECK(run.exit_code == 1);
       CHECK(run.out.empty());
       CHECK(run.err.rfind("flsentry: error: " + file, 0) == 0);
