@@ -12,8 +12,8 @@ namespace flsentry {
 std::string FormatAuditLines(std::span<const nlohmann::json> records) {
   std::string text;
   for (const nlohmann::json& record : records) {
-    text += record.dump(-1, ' ', false,
-                        nlohmann::json::error_handler_t::replace);
+    text +=
+        record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     text += '\n';
   }
   return text;
@@ -29,8 +29,8 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
                      ec.message());
     }
   }
-  const int fd = ::open(path.c_str(),
-                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     return IoError("audit log: cannot open " + path + ": " +
                    std::strerror(errno));

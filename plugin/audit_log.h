@@ -11,10 +11,9 @@
 #define FLSENTRY_AUDIT_LOG_H_
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "status.h"
 

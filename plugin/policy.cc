@@ -19,10 +19,10 @@ enum class DropKind { kNone, kMandatory, kByScore };
 struct Working {
   Decision decision;
   DropKind drop = DropKind::kNone;
-  double severity = 0.0;     // how far over its threshold (ratio), kByScore
-  bool strike_event = false; // an event listed in quarantine.strike_on
-  bool restored = false;     // a fail-safe undid a drop
-  bool listed = false;       // allow- or deny-listed: never a strike
+  double severity = 0.0;      // how far over its threshold (ratio), kByScore
+  bool strike_event = false;  // an event listed in quarantine.strike_on
+  bool restored = false;      // a fail-safe undid a drop
+  bool listed = false;        // allow- or deny-listed: never a strike
   ClientStatus status = ClientStatus::kNormal;  // at the start of the round
 };
 
@@ -77,8 +77,7 @@ size_t HistoryRoundsNeeded(const ThresholdsConfig& config) {
 
 // Undoes score/norm drops, least severe first, while `more` says so.
 template <typename Pred>
-bool RestoreDrops(std::vector<Working>& work, double probation_cap,
-                  Pred more) {
+bool RestoreDrops(std::vector<Working>& work, double probation_cap, Pred more) {
   std::vector<size_t> order;
   for (size_t i = 0; i < work.size(); ++i) {
     if (work[i].drop == DropKind::kByScore) order.push_back(i);
@@ -175,8 +174,7 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
     const bool score_failed = in.guard_flags == 0 && !in.score.error.empty();
     const bool anomalous = in.guard_flags == 0 && !score_failed &&
                            std::isfinite(d.score) && d.score > d.threshold;
-    const bool norm_fired = in.guard_flags == 0 &&
-                            std::isfinite(norm_limit) &&
+    const bool norm_fired = in.guard_flags == 0 && std::isfinite(norm_limit) &&
                             std::isfinite(in.score.norm) &&
                             in.score.norm > norm_limit;
     if (anomalous) d.flags |= kFlagAnomalous;
@@ -223,10 +221,9 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
       if (c.actions.on_anomalous == AnomalyAction::kDrop) {
         Drop(w, DropKind::kByScore, "anomalous");
       } else {
-        CapWeight(w,
-                  DownweightMultiplier(c.actions.downweight, d.score,
-                                       d.threshold),
-                  "anomalous");
+        CapWeight(
+            w, DownweightMultiplier(c.actions.downweight, d.score, d.threshold),
+            "anomalous");
       }
     }
     if (norm_fired && d.action != Action::kDrop) {
@@ -254,10 +251,9 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
   // Fail-safes.
   bool suspicious = false;
   auto drops = [&] {
-    return static_cast<size_t>(
-        std::count_if(work.begin(), work.end(), [](const Working& w) {
-          return w.decision.action == Action::kDrop;
-        }));
+    return static_cast<size_t>(std::count_if(
+        work.begin(), work.end(),
+        [](const Working& w) { return w.decision.action == Action::kDrop; }));
   };
   const size_t max_drops = static_cast<size_t>(
       std::floor(c.fail_safes.max_drop_fraction * static_cast<double>(n)));
@@ -284,9 +280,9 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
     ClientRecord& r = it->second;
     if (inserted) r.reputation = rep.initial;
     const bool bad = w.strike_event && !w.restored;
-    const bool strike =
-        bad && !w.listed && w.status != ClientStatus::kQuarantined &&
-        (r.strikes.empty() || r.strikes.back() < round);
+    const bool strike = bad && !w.listed &&
+                        w.status != ClientStatus::kQuarantined &&
+                        (r.strikes.empty() || r.strikes.back() < round);
     if (strike) {
       r.strikes.push_back(round);
       if (w.status == ClientStatus::kProbation) ++r.probation_strikes;
@@ -296,20 +292,19 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
                  round ||
              s > round;
     });
-    const bool requarantine = w.status == ClientStatus::kProbation &&
-                              r.probation_strikes >=
-                                  probation.strikes_to_requarantine;
+    const bool requarantine =
+        w.status == ClientStatus::kProbation &&
+        r.probation_strikes >= probation.strikes_to_requarantine;
     if (strike && q.enabled &&
-        (r.strikes.size() >= static_cast<size_t>(q.strikes) ||
-         requarantine)) {
+        (r.strikes.size() >= static_cast<size_t>(q.strikes) || requarantine)) {
       r.quarantine_end = SaturatingAdd(round, static_cast<uint64_t>(q.rounds));
       r.probation_end = SaturatingAdd(r.quarantine_end,
                                       static_cast<uint64_t>(probation.rounds));
       r.strikes.clear();
       r.probation_strikes = 0;
       ++r.quarantines;
-      w.decision.flags = (w.decision.flags & ~kFlagProbation) |
-                         kFlagQuarantined;
+      w.decision.flags =
+          (w.decision.flags & ~kFlagProbation) | kFlagQuarantined;
       Drop(w, DropKind::kMandatory, "quarantined");
     }
     if (r.StatusAt(round) != ClientStatus::kProbation) r.probation_strikes = 0;

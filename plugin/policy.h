@@ -39,11 +39,10 @@
 #define FLSENTRY_POLICY_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "decision.h"
 #include "policy_config.h"

@@ -16,10 +16,14 @@ namespace flsentry {
 
 const char* ThresholdKindName(ThresholdKind kind) {
   switch (kind) {
-    case ThresholdKind::kStatic: return "static";
-    case ThresholdKind::kCalibratedQuantile: return "calibrated_quantile";
-    case ThresholdKind::kCalibratedMeanStd: return "calibrated_mean_std";
-    case ThresholdKind::kRoundRobust: return "round_robust";
+    case ThresholdKind::kStatic:
+      return "static";
+    case ThresholdKind::kCalibratedQuantile:
+      return "calibrated_quantile";
+    case ThresholdKind::kCalibratedMeanStd:
+      return "calibrated_mean_std";
+    case ThresholdKind::kRoundRobust:
+      return "round_robust";
   }
   return "unknown";
 }
@@ -60,7 +64,8 @@ Status ReadDouble(const YAML::Node& node, const std::string& path,
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc() || ptr != end || text.empty()) {
-    return ErrorAt(node, path, "expected a number, got '" + node.Scalar() + "'");
+    return ErrorAt(node, path,
+                   "expected a number, got '" + node.Scalar() + "'");
   }
   if (!std::isfinite(value)) return ErrorAt(node, path, "must be finite");
   *out = value;
@@ -85,8 +90,9 @@ Status ReadInt(const YAML::Node& node, const std::string& path, int64_t lo,
                    "expected an integer, got '" + node.Scalar() + "'");
   }
   if (value < lo || value > hi) {
-    return ErrorAt(node, path, "must be in [" + std::to_string(lo) + ", " +
-                                   std::to_string(hi) + "]");
+    return ErrorAt(
+        node, path,
+        "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   }
   *out = value;
   return Status::Ok();
@@ -112,8 +118,8 @@ Status ReadBool(const YAML::Node& node, const std::string& path, bool* out) {
   } else if (text == "false" || text == "no" || text == "off") {
     *out = false;
   } else {
-    return ErrorAt(node, path, "expected true or false, got '" +
-                                   node.Scalar() + "'");
+    return ErrorAt(node, path,
+                   "expected true or false, got '" + node.Scalar() + "'");
   }
   return Status::Ok();
 }
@@ -134,8 +140,7 @@ Status ReadString(const YAML::Node& node, const std::string& path,
 // Reads one of `choices` (name -> value) into *out.
 template <typename E>
 Status ReadEnum(const YAML::Node& node, const std::string& path,
-                const std::vector<std::pair<const char*, E>>& choices,
-                E* out) {
+                const std::vector<std::pair<const char*, E>>& choices, E* out) {
   std::string names;
   for (const auto& [name, value] : choices) {
     if (node.IsScalar() && node.Scalar() == name) {
@@ -152,7 +157,8 @@ Status CheckRange(bool ok, const YAML::Node& node, const std::string& path,
   return ok ? Status::Ok() : ErrorAt(node, path, requirement);
 }
 
-using FieldReader = std::function<Status(const YAML::Node&, const std::string&)>;
+using FieldReader =
+    std::function<Status(const YAML::Node&, const std::string&)>;
 using Fields = std::vector<std::pair<const char*, FieldReader>>;
 
 // Walks a mapping: every key must be one of `fields` and appear once. A null
@@ -235,8 +241,9 @@ Status ReadDetector(const YAML::Node& node, const std::string& path,
       {"window_rounds", Int(&r->window_rounds, 1, 1000)},
       {"epochs", Int(&r->epochs, 0, 1000)},
       {"learning_rate",
-       Double(&r->learning_rate, [](double v) { return v > 0 && v <= 1; },
-              "must be in (0, 1]")},
+       Double(
+           &r->learning_rate, [](double v) { return v > 0 && v <= 1; },
+           "must be in (0, 1]")},
       {"max_client_share",
        Double(&r->max_client_share, UnitOpenLow, "must be in (0, 1]")},
       {"warmup_rounds", Int(&r->warmup_rounds, 0, 1000000)},
@@ -275,7 +282,8 @@ Status ReadRule(const YAML::Node& node, const std::string& path,
   rule->name = ThresholdKindName(rule->kind);
   bool has_value = false;
   Fields fields = {
-      {"kind", [](const YAML::Node&, const std::string&) { return Status::Ok(); }},
+      {"kind",
+       [](const YAML::Node&, const std::string&) { return Status::Ok(); }},
       {"name",
        [rule](const YAML::Node& n, const std::string& p) {
          FLS_RETURN_IF_ERROR(ReadString(n, p, &rule->name));
@@ -291,10 +299,10 @@ Status ReadRule(const YAML::Node& node, const std::string& path,
                         }});
       break;
     case ThresholdKind::kCalibratedQuantile:
-      fields.push_back({"level", Double(&rule->level, UnitOpenLow,
-                                        "must be in (0, 1]")});
-      fields.push_back({"scale", Double(&rule->scale, Positive,
-                                        "must be > 0")});
+      fields.push_back(
+          {"level", Double(&rule->level, UnitOpenLow, "must be in (0, 1]")});
+      fields.push_back(
+          {"scale", Double(&rule->scale, Positive, "must be > 0")});
       break;
     case ThresholdKind::kCalibratedMeanStd:
       rule->k = 3.0;
@@ -302,11 +310,12 @@ Status ReadRule(const YAML::Node& node, const std::string& path,
       break;
     case ThresholdKind::kRoundRobust:
       fields.push_back({"k", Double(&rule->k, Positive, "must be > 0")});
-      fields.push_back({"min_round_size", Int(&rule->min_round_size, 3, 100000)});
+      fields.push_back(
+          {"min_round_size", Int(&rule->min_round_size, 3, 100000)});
       fields.push_back({"history_rounds", Int(&rule->history_rounds, 0, 100)});
-      fields.push_back({"min_relative_spread",
-                        Double(&rule->min_relative_spread, UnitClosed,
-                               "must be in [0, 1]")});
+      fields.push_back(
+          {"min_relative_spread", Double(&rule->min_relative_spread, UnitClosed,
+                                         "must be in [0, 1]")});
       break;
   }
   FLS_RETURN_IF_ERROR(ReadMap(node, path, fields));
@@ -350,7 +359,8 @@ Status ReadThresholds(const YAML::Node& node, const std::string& path,
 Status ReadIdList(const YAML::Node& node, const std::string& path,
                   std::set<std::string>* out) {
   if (node.IsNull()) return Status::Ok();
-  if (!node.IsSequence()) return ErrorAt(node, path, "expected a list of client ids");
+  if (!node.IsSequence())
+    return ErrorAt(node, path, "expected a list of client ids");
   if (node.size() > kMaxListEntries) {
     return ErrorAt(node, path, "more than 100000 entries");
   }
@@ -387,12 +397,12 @@ Status ReadQuarantine(const YAML::Node& node, const std::string& path,
          q->strike_on = 0;
          for (size_t i = 0; i < n.size(); ++i) {
            StrikeEvent event = kStrikeAnomalous;
-           FLS_RETURN_IF_ERROR(ReadEnum<StrikeEvent>(
-               n[i], p + "[" + std::to_string(i) + "]",
-               {{"anomalous", kStrikeAnomalous},
-                {"guard", kStrikeGuard},
-                {"norm_guard", kStrikeNormGuard}},
-               &event));
+           FLS_RETURN_IF_ERROR(
+               ReadEnum<StrikeEvent>(n[i], p + "[" + std::to_string(i) + "]",
+                                     {{"anomalous", kStrikeAnomalous},
+                                      {"guard", kStrikeGuard},
+                                      {"norm_guard", kStrikeNormGuard}},
+                                     &event));
            q->strike_on |= event;
          }
          return Status::Ok();
@@ -413,10 +423,10 @@ Status ReadQuarantine(const YAML::Node& node, const std::string& path,
 Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
   DownweightConfig* dw = &c->actions.downweight;
   Fields downweight = {
-      {"function", Enum<DownweightFunction>(
-                       &dw->function,
-                       {{"linear", DownweightFunction::kLinear},
-                        {"exponential", DownweightFunction::kExponential}})},
+      {"function",
+       Enum<DownweightFunction>(
+           &dw->function, {{"linear", DownweightFunction::kLinear},
+                           {"exponential", DownweightFunction::kExponential}})},
       {"slope", Double(&dw->slope, Positive, "must be > 0")},
       {"rate", Double(&dw->rate, Positive, "must be > 0")},
       {"floor", Double(&dw->floor, UnitOpenLow, "must be in (0, 1]")},
@@ -426,14 +436,16 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
        Enum<AnomalyAction>(&c->actions.on_anomalous,
                            {{"drop", AnomalyAction::kDrop},
                             {"downweight", AnomalyAction::kDownweight}})},
-      {"downweight", [downweight](const YAML::Node& n, const std::string& p) {
+      {"downweight",
+       [downweight](const YAML::Node& n, const std::string& p) {
          return ReadMap(n, p, downweight);
        }},
   };
   NormGuardConfig* ng = &c->guards.norm;
   Fields norm = {
       {"enabled", Bool(&ng->enabled)},
-      {"k", Double(&ng->k, [](double v) { return v > 1; }, "must be > 1")},
+      {"k", Double(
+                &ng->k, [](double v) { return v > 1; }, "must be > 1")},
       {"mode", Enum<NormGuardMode>(&ng->mode,
                                    {{"clip", NormGuardMode::kClip},
                                     {"downweight", NormGuardMode::kDownweight},
@@ -468,23 +480,23 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
        }},
       {"guards",
        [norm](const YAML::Node& n, const std::string& p) {
-         return ReadMap(n, p, {{"norm", [norm](const YAML::Node& m,
-                                               const std::string& q) {
-                                  return ReadMap(m, q, norm);
-                                }}});
+         return ReadMap(
+             n, p, {{"norm", [norm](const YAML::Node& m, const std::string& q) {
+                       return ReadMap(m, q, norm);
+                     }}});
        }},
       {"fail_safes",
        [fs](const YAML::Node& n, const std::string& p) {
          return ReadMap(
              n, p,
-             {{"max_drop_fraction", Double(&fs->max_drop_fraction, UnitClosed,
-                                           "must be in [0, 1]")},
+             {{"max_drop_fraction",
+               Double(&fs->max_drop_fraction, UnitClosed, "must be in [0, 1]")},
               {"min_accepted", Int(&fs->min_accepted, 0, 1000000)},
-              {"on_error",
-               Enum<OnScoreError>(&fs->on_error,
-                                  {{"accept", OnScoreError::kAccept},
-                                   {"drop", OnScoreError::kDrop},
-                                   {"fail_round", OnScoreError::kFailRound}})}});
+              {"on_error", Enum<OnScoreError>(
+                               &fs->on_error,
+                               {{"accept", OnScoreError::kAccept},
+                                {"drop", OnScoreError::kDrop},
+                                {"fail_round", OnScoreError::kFailRound}})}});
        }},
       {"quarantine",
        [c](const YAML::Node& n, const std::string& p) {
@@ -535,8 +547,8 @@ int CountDocuments(const std::string& text) {
     void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
     void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
                   const std::string&) override {}
-    void OnSequenceStart(const YAML::Mark&, const std::string&,
-                         YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
     void OnSequenceEnd() override {}
     void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
                     YAML::EmitterStyle::value) override {}

@@ -5,7 +5,8 @@
 //   policy: thresholds.rules[1].k: must be > 0 (line 12, column 10)
 // Every key is documented in configs/README.md; defaults below are the ones
 // an empty document gets, and equal configs/default.yaml except for the
-// file paths (detector, state, audit), which default to none. Plain values; no LibTorch, no YAML types.
+// file paths (detector, state, audit), which default to none. Plain values; no
+// LibTorch, no YAML types.
 #ifndef FLSENTRY_POLICY_CONFIG_H_
 #define FLSENTRY_POLICY_CONFIG_H_
 
@@ -23,10 +24,10 @@ namespace flsentry {
 // ---- thresholds -------------------------------------------------------------
 
 enum class ThresholdKind {
-  kStatic,             // threshold = value
-  kCalibratedQuantile, // threshold = scale * calibration quantile(level)
-  kCalibratedMeanStd,  // threshold = calibration mean + k * stddev
-  kRoundRobust,        // threshold = median + k * MAD of the round's scores
+  kStatic,              // threshold = value
+  kCalibratedQuantile,  // threshold = scale * calibration quantile(level)
+  kCalibratedMeanStd,   // threshold = calibration mean + k * stddev
+  kRoundRobust,         // threshold = median + k * MAD of the round's scores
 };
 
 // "static", "calibrated_quantile", "calibrated_mean_std", "round_robust".
@@ -35,10 +36,10 @@ const char* ThresholdKindName(ThresholdKind kind);
 struct ThresholdRule {
   ThresholdKind kind = ThresholdKind::kRoundRobust;
   std::string name = "round_robust";  // unique in the policy; default: kind
-  double value = 0.0;    // kStatic
-  double level = 0.99;   // kCalibratedQuantile, in (0, 1]
-  double scale = 1.0;    // kCalibratedQuantile, > 0
-  double k = 6.0;        // kCalibratedMeanStd (stddevs), kRoundRobust (MADs)
+  double value = 0.0;                 // kStatic
+  double level = 0.99;                // kCalibratedQuantile, in (0, 1]
+  double scale = 1.0;                 // kCalibratedQuantile, > 0
+  double k = 6.0;  // kCalibratedMeanStd (stddevs), kRoundRobust (MADs)
   // kRoundRobust: fewer scored updates than this in the round -> pool the
   // scores of up to `history_rounds` earlier rounds; still fewer -> the rule
   // abstains (see thresholds.h).
@@ -94,7 +95,7 @@ enum class NormGuardMode { kClip, kDownweight, kDrop };
 // kDrop: dropped.
 struct NormGuardConfig {
   bool enabled = true;
-  double k = 3.0;          // > 1
+  double k = 3.0;  // > 1
   NormGuardMode mode = NormGuardMode::kClip;
   int min_round_size = 3;  // fewer finite norms -> the guard abstains
 };
@@ -127,9 +128,9 @@ enum StrikeEvent : uint32_t {
 };
 
 struct ProbationConfig {
-  int rounds = 5;               // >= 0; 0 disables probation
-  double threshold_scale = 1.0; // in (0, 1]: threshold multiplier
-  double max_weight = 0.5;      // in (0, 1]: weight cap
+  int rounds = 5;                   // >= 0; 0 disables probation
+  double threshold_scale = 1.0;     // in (0, 1]: threshold multiplier
+  double max_weight = 0.5;          // in (0, 1]: weight cap
   int strikes_to_requarantine = 2;  // >= 1: strikes during probation
 };
 

@@ -6,9 +6,12 @@ namespace flsentry {
 
 const char* ClientStatusName(ClientStatus status) {
   switch (status) {
-    case ClientStatus::kNormal: return "normal";
-    case ClientStatus::kQuarantined: return "quarantined";
-    case ClientStatus::kProbation: return "probation";
+    case ClientStatus::kNormal:
+      return "normal";
+    case ClientStatus::kQuarantined:
+      return "quarantined";
+    case ClientStatus::kProbation:
+      return "probation";
   }
   return "unknown";
 }
@@ -72,7 +75,8 @@ Status GetUnitDouble(const nlohmann::json& obj, const std::string& key,
   if (it == obj.end()) return Bad(path + "." + key, "missing");
   if (!it->is_number()) return Bad(path + "." + key, "must be a number");
   const double v = it->get<double>();
-  if (!(v >= 0.0 && v <= 1.0)) return Bad(path + "." + key, "must be in [0, 1]");
+  if (!(v >= 0.0 && v <= 1.0))
+    return Bad(path + "." + key, "must be in [0, 1]");
   *out = v;
   return Status::Ok();
 }
@@ -101,8 +105,7 @@ Result<ClientRecord> ClientFromJson(const nlohmann::json& j,
   uint64_t probation_strikes = 0;
   FLS_RETURN_IF_ERROR(GetU64(j, "quarantine_end", path, &r.quarantine_end));
   FLS_RETURN_IF_ERROR(GetU64(j, "probation_end", path, &r.probation_end));
-  FLS_RETURN_IF_ERROR(
-      GetU64(j, "probation_strikes", path, &probation_strikes));
+  FLS_RETURN_IF_ERROR(GetU64(j, "probation_strikes", path, &probation_strikes));
   if (probation_strikes > kMaxStoredStrikes) {
     return Bad(path + ".probation_strikes", "too large");
   }

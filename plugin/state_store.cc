@@ -46,8 +46,9 @@ std::string DirectoryOf(const std::string& path) {
 
 Status FsyncDirectory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return IoError("state: cannot open directory " + dir + ": " +
-                             OsError(errno));
+  if (fd < 0)
+    return IoError("state: cannot open directory " + dir + ": " +
+                   OsError(errno));
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
@@ -64,8 +65,8 @@ Status ReadFile(const std::string& path, std::string* out, bool* missing) {
       *missing = true;
       return Status::Ok();
     }
-    return StateError("state file " + path + ": cannot open: " +
-                      OsError(errno));
+    return StateError("state file " + path +
+                      ": cannot open: " + OsError(errno));
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -84,8 +85,8 @@ Status ReadFile(const std::string& path, std::string* out, bool* missing) {
     if (n < 0) {
       const int err = errno;
       ::close(fd);
-      return StateError("state file " + path + ": read failed: " +
-                        OsError(err));
+      return StateError("state file " + path +
+                        ": read failed: " + OsError(err));
     }
     if (n == 0) break;  // shrank while reading
     done += static_cast<size_t>(n);

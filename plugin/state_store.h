@@ -14,11 +14,10 @@
 #define FLSENTRY_STATE_STORE_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "policy_config.h"
 #include "status.h"

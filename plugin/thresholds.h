@@ -39,8 +39,8 @@ struct RoundScores {
 };
 
 struct RuleThreshold {
-  std::string name;      // ThresholdRule::name
-  double value = NAN;    // NaN when the rule abstained
+  std::string name;         // ThresholdRule::name
+  double value = NAN;       // NaN when the rule abstained
   int64_t sample_size = 0;  // round_robust: scores the median came from
 };
 

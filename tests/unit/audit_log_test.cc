@@ -41,15 +41,16 @@ TEST_CASE("rounds append to the file, across reopen") {
   {
     auto log = AuditLog::Open(path.string());
     REQUIRE(log.ok());
-    const std::vector<nlohmann::json> round1 = {{{"round", 1}, {"client", "a"}},
-                                                {{"round", 1}, {"client", "b"}}};
+    const std::vector<nlohmann::json> round1 = {
+        {{"round", 1}, {"client", "a"}}, {{"round", 1}, {"client", "b"}}};
     REQUIRE((*log)->AppendRound(round1).ok());
     REQUIRE((*log)->AppendRound({}).ok());
   }
   {
     auto log = AuditLog::Open(path.string());
     REQUIRE(log.ok());
-    const std::vector<nlohmann::json> round2 = {{{"round", 2}, {"client", "a"}}};
+    const std::vector<nlohmann::json> round2 = {
+        {{"round", 2}, {"client", "a"}}};
     REQUIRE((*log)->AppendRound(round2).ok());
   }
   const std::vector<nlohmann::json> lines = ReadLines(path);
@@ -80,9 +81,10 @@ TEST_CASE("policy audit records carry every documented field") {
   REQUIRE(out.ok());
   const nlohmann::json& r = out->audit_records[0];
   const std::vector<std::string> fields = {
-      "action", "client", "client_status", "flags", "norm", "num_examples",
-      "probation_end", "quarantine_end", "reason", "reputation", "round",
-      "score", "strikes", "suspicious_round", "threshold", "thresholds",
+      "action",  "client",           "client_status", "flags",
+      "norm",    "num_examples",     "probation_end", "quarantine_end",
+      "reason",  "reputation",       "round",         "score",
+      "strikes", "suspicious_round", "threshold",     "thresholds",
       "weight"};
   std::vector<std::string> keys;
   for (const auto& item : r.items()) keys.push_back(item.key());

@@ -95,19 +95,33 @@ TEST_CASE("actions: accept, drop, down-weight, lists") {
       {"below threshold", drop, In("a", 0.5), {Action::kAccept, 1, "ok", 0}},
       {"at threshold", drop, In("a", 1.0), {Action::kAccept, 1, "ok", 0}},
       {"not scored", drop, In("a", NAN), {Action::kAccept, 1, "ok", 0}},
-      {"drop", drop, In("a", 2.0),
+      {"drop",
+       drop,
+       In("a", 2.0),
        {Action::kDrop, 0, "anomalous", kFlagAnomalous}},
-      {"linear", linear, In("a", 1.5),
+      {"linear",
+       linear,
+       In("a", 1.5),
        {Action::kDownweight, 0.5, "anomalous", kFlagAnomalous}},
-      {"linear floor", linear, In("a", 50),
+      {"linear floor",
+       linear,
+       In("a", 50),
        {Action::kDownweight, 0.1, "anomalous", kFlagAnomalous}},
-      {"exponential", expo, In("a", 2.0),
+      {"exponential",
+       expo,
+       In("a", 2.0),
        {Action::kDownweight, std::exp(-1.0), "anomalous", kFlagAnomalous}},
-      {"exponential floor", expo, In("a", 9.0),
+      {"exponential floor",
+       expo,
+       In("a", 9.0),
        {Action::kDownweight, 0.2, "anomalous", kFlagAnomalous}},
-      {"allow-listed anomalous", lists, In("friend", 5.0),
+      {"allow-listed anomalous",
+       lists,
+       In("friend", 5.0),
        {Action::kAccept, 1, "allowlisted", kFlagAnomalous | kFlagAllowlisted}},
-      {"deny-listed benign", lists, In("foe", 0.1),
+      {"deny-listed benign",
+       lists,
+       In("foe", 0.1),
        {Action::kDrop, 0, "denylisted", kFlagDenylisted}},
   };
   for (const Case& c : cases) {
@@ -139,38 +153,67 @@ TEST_CASE("guards: engine flags, norm guard modes") {
            ", min_round_size: 4}}\n";
   };
   const Case cases[] = {
-      {"nonfinite", "", {Guarded("a", kFlagNonFinite, "nonfinite")}, 0,
+      {"nonfinite",
+       "",
+       {Guarded("a", kFlagNonFinite, "nonfinite")},
+       0,
        {Action::kDrop, 0, "nonfinite", kFlagNonFinite}},
-      {"shape mismatch", "",
-       {Guarded("a", kFlagShapeMismatch, "shape_mismatch")}, 0,
+      {"shape mismatch",
+       "",
+       {Guarded("a", kFlagShapeMismatch, "shape_mismatch")},
+       0,
        {Action::kDrop, 0, "shape_mismatch", kFlagShapeMismatch}},
-      {"invalid", "", {Guarded("a", kFlagInvalid, "invalid: rank 9")}, 0,
+      {"invalid",
+       "",
+       {Guarded("a", kFlagInvalid, "invalid: rank 9")},
+       0,
        {Action::kDrop, 0, "invalid: rank 9", kFlagInvalid}},
-      {"invalid without reason", "", {Guarded("a", kFlagInvalid, "")}, 0,
+      {"invalid without reason",
+       "",
+       {Guarded("a", kFlagInvalid, "")},
+       0,
        {Action::kDrop, 0, "invalid", kFlagInvalid}},
-      {"guards beat the allow-list", lists,
-       {Guarded("friend", kFlagNonFinite, "nonfinite")}, 0,
+      {"guards beat the allow-list",
+       lists,
+       {Guarded("friend", kFlagNonFinite, "nonfinite")},
+       0,
        {Action::kDrop, 0, "nonfinite", kFlagNonFinite}},
-      {"norm clip", norm_yaml("clip"), norms, 3,
+      {"norm clip",
+       norm_yaml("clip"),
+       norms,
+       3,
        {Action::kDownweight, 0.2, "norm_guard", kFlagNormGuard}},
-      {"norm clip leaves the rest", norm_yaml("clip"), norms, 0,
+      {"norm clip leaves the rest",
+       norm_yaml("clip"),
+       norms,
+       0,
        {Action::kAccept, 1, "ok", 0}},
-      {"norm downweight", norm_yaml("downweight"), norms, 3,
+      {"norm downweight",
+       norm_yaml("downweight"),
+       norms,
+       3,
        // exponential, rate 1 on relative excess (10 - 2) / 2 = 4
        {Action::kDownweight, 0.1, "norm_guard", kFlagNormGuard}},
-      {"norm drop", norm_yaml("drop"), norms, 3,
+      {"norm drop",
+       norm_yaml("drop"),
+       norms,
+       3,
        {Action::kDrop, 0, "norm_guard", kFlagNormGuard}},
-      {"norm guard abstains below min size", norm_yaml("drop"),
-       {In("a", NAN, 1), In("b", NAN, 1), In("d", NAN, 10)}, 2,
+      {"norm guard abstains below min size",
+       norm_yaml("drop"),
+       {In("a", NAN, 1), In("b", NAN, 1), In("d", NAN, 10)},
+       2,
        {Action::kAccept, 1, "ok", 0}},
-      {"guard-flagged norms are not in the median", norm_yaml("drop"),
+      {"guard-flagged norms are not in the median",
+       norm_yaml("drop"),
        {In("a", NAN, 1), In("b", NAN, 1), In("c", NAN, 1), In("d", NAN, 3),
         [] {
           PolicyInput g = Guarded("g", kFlagShapeMismatch, "shape_mismatch");
           g.score.norm = 100;
           return g;
         }()},
-       3, {Action::kDrop, 0, "norm_guard", kFlagNormGuard}},
+       3,
+       {Action::kDrop, 0, "norm_guard", kFlagNormGuard}},
   };
   for (const Case& c : cases) {
     CAPTURE(c.what);
@@ -245,9 +288,9 @@ TEST_CASE("on_error: accept, drop, fail_round") {
       "quarantine: {enabled: false}\n"
       "fail_safes: {max_drop_fraction: 1, min_accepted: 0, on_error: ";
   Policy accept(Config(base + "accept}\n"));
-  CheckDecision(Decide(accept, 1, {Failed("a")}).decisions[0],
-                {Action::kAccept, 1, "score_failed_accepted",
-                 kFlagScoreFailed});
+  CheckDecision(
+      Decide(accept, 1, {Failed("a")}).decisions[0],
+      {Action::kAccept, 1, "score_failed_accepted", kFlagScoreFailed});
   Policy drop(Config(base + "drop}\n"));
   RoundOutcome out = Decide(drop, 1, {Failed("a")});
   CheckDecision(out.decisions[0],
@@ -257,8 +300,8 @@ TEST_CASE("on_error: accept, drop, fail_round") {
   Policy fail(Config(base + "fail_round}\n"));
   Decide(fail, 1, {In("a", 0.5)});
   const std::string before = fail.SaveState().dump();
-  auto r = fail.DecideRound(2, std::vector<PolicyInput>{In("b", 5), Failed("a")},
-                            nullptr);
+  auto r = fail.DecideRound(
+      2, std::vector<PolicyInput>{In("b", 5), Failed("a")}, nullptr);
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == ErrorCode::kInvalidArgument);
   CHECK(r.status().message().find("'a'") != std::string::npos);
@@ -266,18 +309,17 @@ TEST_CASE("on_error: accept, drop, fail_round") {
 }
 
 TEST_CASE("calibrated thresholds come from the detector's calibration") {
-  Policy policy(Config(
-      "thresholds: {combine: any, rules: [{kind: calibrated_quantile, "
-      "level: 0.99}, {kind: calibrated_mean_std, k: 2}]}\n"
-      "actions: {on_anomalous: drop}\nquarantine: {enabled: false}\n"
-      "fail_safes: {max_drop_fraction: 1}\n"));
+  Policy policy(
+      Config("thresholds: {combine: any, rules: [{kind: calibrated_quantile, "
+             "level: 0.99}, {kind: calibrated_mean_std, k: 2}]}\n"
+             "actions: {on_anomalous: drop}\nquarantine: {enabled: false}\n"
+             "fail_safes: {max_drop_fraction: 1}\n"));
   Calibration calib;
   calib.count = 10;
   calib.mean = 1;
   calib.stddev = 1;  // mean + 2 std = 3
   calib.quantiles = {{0.99, 4}};
-  RoundOutcome out =
-      Decide(policy, 1, {In("a", 2.5), In("b", 3.5)}, &calib);
+  RoundOutcome out = Decide(policy, 1, {In("a", 2.5), In("b", 3.5)}, &calib);
   CHECK(out.decisions[0].action == Action::kAccept);
   CHECK(out.decisions[1].action == Action::kDrop);
   CHECK(out.decisions[1].threshold == 3);
@@ -298,8 +340,9 @@ std::vector<PolicyInput> ScenarioRound(uint64_t round,
                                        const std::vector<uint64_t>& attacks) {
   std::vector<PolicyInput> inputs;
   for (int i = 0; i < 6; ++i) {
-    inputs.push_back(In("c" + std::to_string(i),
-                        1.0 + 0.01 * static_cast<double>((i * 7 + round * 3) % 5)));
+    inputs.push_back(
+        In("c" + std::to_string(i),
+           1.0 + 0.01 * static_cast<double>((i * 7 + round * 3) % 5)));
   }
   const bool attacking =
       std::find(attacks.begin(), attacks.end(), round) != attacks.end();
@@ -336,17 +379,27 @@ TEST_CASE("scenario: attacks in rounds 3-5 -> quarantine from 5, probation") {
       {3, {Action::kDrop, 0, "anomalous", kFlagAnomalous}, "normal", 1, 0.8},
       {4, {Action::kDrop, 0, "anomalous", kFlagAnomalous}, "normal", 2, 0.64},
       {5, {Action::kDrop, 0, "quarantined", kAQ}, "quarantined", 0, 0.512},
-      {6, {Action::kDrop, 0, "quarantined", kFlagQuarantined}, "quarantined",
-       0, 0.6096},
-      {7, {Action::kDownweight, 0.5, "probation", kFlagProbation}, "probation",
-       0, 0.68768},
-      {8, {Action::kDownweight, 0.5, "probation", kFlagProbation}, "probation",
-       0, 0.750144},
+      {6,
+       {Action::kDrop, 0, "quarantined", kFlagQuarantined},
+       "quarantined",
+       0,
+       0.6096},
+      {7,
+       {Action::kDownweight, 0.5, "probation", kFlagProbation},
+       "probation",
+       0,
+       0.68768},
+      {8,
+       {Action::kDownweight, 0.5, "probation", kFlagProbation},
+       "probation",
+       0,
+       0.750144},
       {9, {Action::kAccept, 1, "ok", 0}, "normal", 0, 0.8001152},
   };
   for (const Row& row : rows) {
     CAPTURE(row.round);
-    RoundOutcome out = Decide(policy, row.round, ScenarioRound(row.round, {3, 4, 5}));
+    RoundOutcome out =
+        Decide(policy, row.round, ScenarioRound(row.round, {3, 4, 5}));
     CheckDecision(out.decisions[6], row.expect);
     for (int i = 0; i < 6; ++i) {
       CHECK(out.decisions[i].action == Action::kAccept);
@@ -382,9 +435,9 @@ TEST_CASE("scenario: a restart between rounds 4 and 5 changes nothing") {
   std::vector<nlohmann::json> straight_audit;
   for (uint64_t r = 1; r <= 9; ++r) {
     RoundOutcome out = Decide(straight, r, ScenarioRound(r, attacks));
-    if (r >= 5) straight_audit.insert(straight_audit.end(),
-                                      out.audit_records.begin(),
-                                      out.audit_records.end());
+    if (r >= 5)
+      straight_audit.insert(straight_audit.end(), out.audit_records.begin(),
+                            out.audit_records.end());
   }
 
   const std::filesystem::path dir =
@@ -393,7 +446,8 @@ TEST_CASE("scenario: a restart between rounds 4 and 5 changes nothing") {
   const StateStore store((dir / "state.json").string(), OnCorrupt::kFail);
   {
     Policy first(Config(kScenario));
-    for (uint64_t r = 1; r <= 4; ++r) Decide(first, r, ScenarioRound(r, attacks));
+    for (uint64_t r = 1; r <= 4; ++r)
+      Decide(first, r, ScenarioRound(r, attacks));
     REQUIRE(store.Save({{"round", 4}, {"policy", first.SaveState()}}).ok());
   }
   Policy second(Config(kScenario));
@@ -413,7 +467,8 @@ TEST_CASE("scenario: a restart between rounds 4 and 5 changes nothing") {
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("strikes slide over a window of host rounds; absent clients keep them") {
+TEST_CASE(
+    "strikes slide over a window of host rounds; absent clients keep them") {
   Policy policy(Config(kScenario));
   // "returner" strikes in 1 and 2, is absent in 3 and 4 and strikes in 5:
   // three strikes within rounds 1..5 -> quarantined. "slow" strikes in 1 and
@@ -423,8 +478,8 @@ TEST_CASE("strikes slide over a window of host rounds; absent clients keep them"
     std::vector<PolicyInput> inputs = ScenarioRound(r, {});
     inputs.pop_back();
     for (const std::string& id : present) {
-      const bool attack = std::find(attackers.begin(), attackers.end(), id) !=
-                          attackers.end();
+      const bool attack =
+          std::find(attackers.begin(), attackers.end(), id) != attackers.end();
       inputs.push_back(In(id, attack ? 10.0 : 1.02));
     }
     return inputs;
@@ -435,7 +490,8 @@ TEST_CASE("strikes slide over a window of host rounds; absent clients keep them"
   Decide(policy, 4, round_with(4, {}, {}));
   CHECK(policy.SaveState()["clients"]["returner"]["strikes"] ==
         nlohmann::json({1, 2}));
-  RoundOutcome out = Decide(policy, 5, round_with(5, {"returner"}, {"returner"}));
+  RoundOutcome out =
+      Decide(policy, 5, round_with(5, {"returner"}, {"returner"}));
   CHECK(out.decisions.back().reason == "quarantined");
   CHECK(out.audit_records.back()["quarantine_end"] == 7);
   out = Decide(policy, 6, round_with(6, {"slow"}, {"slow"}));
@@ -459,12 +515,13 @@ TEST_CASE("a strike on probation quarantines again") {
 }
 
 TEST_CASE("without a detector, guard drops strike and quarantine") {
-  Policy policy(Config("quarantine: {window_rounds: 5, strikes: 3, rounds: 2}\n"
-                       "fail_safes: {max_drop_fraction: 1}\n"));
+  Policy policy(
+      Config("quarantine: {window_rounds: 5, strikes: 3, rounds: 2}\n"
+             "fail_safes: {max_drop_fraction: 1}\n"));
   for (uint64_t r = 1; r <= 4; ++r) {
-    std::vector<PolicyInput> inputs = {In("a", NAN, 1.0), In("b", NAN, 1.0),
-                                       Guarded("bad", kFlagNonFinite,
-                                               "nonfinite")};
+    std::vector<PolicyInput> inputs = {
+        In("a", NAN, 1.0), In("b", NAN, 1.0),
+        Guarded("bad", kFlagNonFinite, "nonfinite")};
     if (r == 4) inputs[2] = In("bad", NAN, 1.0);
     RoundOutcome out = Decide(policy, r, inputs);
     CHECK(std::isnan(out.decisions[0].threshold));
@@ -476,11 +533,11 @@ TEST_CASE("without a detector, guard drops strike and quarantine") {
 }
 
 TEST_CASE("updates a fail-safe kept are not strikes") {
-  Policy policy(Config(
-      "thresholds: {rules: [{kind: static, value: 1}]}\n"
-      "actions: {on_anomalous: drop}\n"
-      "fail_safes: {max_drop_fraction: 0}\n"
-      "quarantine: {window_rounds: 3, strikes: 1, rounds: 2}\n"));
+  Policy policy(
+      Config("thresholds: {rules: [{kind: static, value: 1}]}\n"
+             "actions: {on_anomalous: drop}\n"
+             "fail_safes: {max_drop_fraction: 0}\n"
+             "quarantine: {window_rounds: 3, strikes: 1, rounds: 2}\n"));
   RoundOutcome out = Decide(policy, 1, {In("a", 5), In("b", 0.5)});
   CHECK(out.suspicious);
   CHECK(out.decisions[0].reason == "failsafe_kept");

@@ -140,19 +140,21 @@ TEST_CASE("a second corrupt file in the same second gets its own name") {
 TEST_CASE("unreadable paths are errors, not crashes") {
   TempDir dir("unreadable");
   fs::create_directories(dir.path / "state.json");
-  auto loaded = StateStore((dir.path / "state.json").string(),
-                           OnCorrupt::kFail).Load();
+  auto loaded =
+      StateStore((dir.path / "state.json").string(), OnCorrupt::kFail).Load();
   REQUIRE_FALSE(loaded.ok());
   CHECK(loaded.status().message().find("not a regular file") !=
         std::string::npos);
   WriteText(dir.path / "file", "x");
-  Status saved = StateStore((dir.path / "file" / "state.json").string(),
-                            OnCorrupt::kFail).Save({{"round", 1}});
+  Status saved =
+      StateStore((dir.path / "file" / "state.json").string(), OnCorrupt::kFail)
+          .Save({{"round", 1}});
   CHECK(saved.code() == ErrorCode::kIo);
 }
 
 TEST_CASE("ParseState checks bytes from the C interface the same way") {
-  CHECK(ParseState(R"({"format":"flsentry-state/1","round":2})", "buffer").ok());
+  CHECK(
+      ParseState(R"({"format":"flsentry-state/1","round":2})", "buffer").ok());
   auto bad = ParseState("{", "state buffer");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().message() == "state buffer: not valid JSON");

@@ -132,12 +132,9 @@ TEST_CASE("any takes the lowest threshold, all the highest; abstainers skip") {
     double expected;
   };
   const Case cases[] = {
-      {Combine::kAny, {low, high}, 1},
-      {Combine::kAll, {low, high}, 5},
-      {Combine::kAny, {abstains, high}, 5},
-      {Combine::kAll, {low, abstains}, 1},
-      {Combine::kAll, {abstains}, NAN},
-      {Combine::kAny, {}, NAN},
+      {Combine::kAny, {low, high}, 1},      {Combine::kAll, {low, high}, 5},
+      {Combine::kAny, {abstains, high}, 5}, {Combine::kAll, {low, abstains}, 1},
+      {Combine::kAll, {abstains}, NAN},     {Combine::kAny, {}, NAN},
   };
   for (const Case& c : cases) {
     ThresholdsConfig config;
@@ -174,7 +171,7 @@ TEST_CASE("down-weight multiplier: linear, exponential, floor") {
       {&linear, 20.0, 2.0, 0.2},  // floor
       {&expo, 3.0, 2.0, std::exp(-1.0)},
       {&expo, 1e300, 2.0, 0.1},
-      {&expo, 1.0, -1.0, 0.1},    // t <= 0: absolute excess 2 -> e^-4 < floor
+      {&expo, 1.0, -1.0, 0.1},  // t <= 0: absolute excess 2 -> e^-4 < floor
       {&expo, 0.25, 0.0, std::exp(-0.5)},
   };
   for (const Case& c : cases) {
