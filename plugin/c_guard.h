@@ -23,7 +23,8 @@ inline aggf_status ToCStatus(ErrorCode code) {
     case ErrorCode::kCorrupt:
     case ErrorCode::kUnsupported: return AGGF_ERR_CONFIG;
     case ErrorCode::kState: return AGGF_ERR_STATE;
-    case ErrorCode::kIo: return AGGF_ERR_ROUND_FAILED;
+    case ErrorCode::kIo:
+    case ErrorCode::kRoundFailed: return AGGF_ERR_ROUND_FAILED;
     case ErrorCode::kInternal: return AGGF_ERR_INTERNAL;
   }
   return AGGF_ERR_INTERNAL;

@@ -217,8 +217,13 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(const RoundInput& round)
   // 3. Decisions and per-client memory.
   const Calibration* calibration =
       m.detector ? &m.detector->calibration() : nullptr;
-  FLS_ASSIGN_OR_RETURN(RoundOutcome outcome,
-                       m.policy->DecideRound(round.round, inputs, calibration));
+  Result<RoundOutcome> decided =
+      m.policy->DecideRound(round.round, inputs, calibration);
+  if (!decided.ok()) {
+    return RoundFailed("round " + std::to_string(round.round) + ": " +
+                       decided.status().message());
+  }
+  RoundOutcome outcome = std::move(decided).value();
   if (outcome.suspicious) {
     m.Log(LogLevel::kWarning, "round " + std::to_string(round.round) +
                                   ": a fail-safe limited the drops (suspicious round)");

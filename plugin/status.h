@@ -20,6 +20,7 @@ enum class ErrorCode {
   kConfig,           // a configuration value was refused
   kState,            // persisted state could not be loaded
   kIo,               // the operating system refused a read or write
+  kRoundFailed,      // the policy refuses to decide this round at all
   kInternal,         // a bug: an invariant of flsentry itself failed
 };
 
@@ -66,6 +67,9 @@ inline Status StateError(std::string m) {
 }
 inline Status IoError(std::string m) {
   return Status(ErrorCode::kIo, std::move(m));
+}
+inline Status RoundFailed(std::string m) {
+  return Status(ErrorCode::kRoundFailed, std::move(m));
 }
 inline Status InternalError(std::string m) {
   return Status(ErrorCode::kInternal, std::move(m));

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the libFuzzer targets (clang, ASan + UBSan, `fuzz` CMake preset) and
-# runs each tensor-file parser for SECONDS (default 300) on its seed corpus.
+# runs each parser (.pth, safetensors, policy YAML) for SECONDS (default 300) on its seed corpus.
 # New interesting inputs go to build/fuzz/corpus/<target>/ (not committed);
 # crashes are written to build/fuzz/ as crash-* files and stop the run.
 #   scripts/fuzz.sh [SECONDS]
@@ -10,8 +10,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build/fuzz"
 cd "$root"
 cmake --preset fuzz >/dev/null
-cmake --build "$build" --target pth_fuzz safetensors_fuzz -j2
-for target in pth safetensors; do
+cmake --build "$build" --target pth_fuzz safetensors_fuzz policy_yaml_fuzz -j2
+for target in pth safetensors policy_yaml; do
   work="$build/corpus/$target"
   mkdir -p "$work"
   echo "== ${target}_fuzz for ${seconds}s"
