@@ -1,0 +1,215 @@
+#include "fl_server.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "round_archive.h"
+#include "tensor_file.h"
+
+namespace flsentry::sim {
+namespace {
+
+namespace fs = std::filesystem;
+
+SimConfig SmokeConfig() {
+  auto c = LoadSimConfig(std::string(FLSENTRY_SOURCE_DIR) +
+                         "/configs/sim/smoke.yaml");
+  REQUIRE_MESSAGE(c.ok(), c.status().message());
+  return *c;
+}
+
+std::string PluginPath() {
+  return std::string(FLSENTRY_BINARY_DIR) + "/plugin/libflsentry_filter.so";
+}
+
+fs::path FreshDir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() /
+                 ("fls_sim_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  return dir;
+}
+
+std::vector<RoundResult> RunAll(const SimConfig& config, RunOptions options,
+                                torch::Tensor* final_global = nullptr) {
+  auto sim = Simulation::Create(config, std::move(options));
+  REQUIRE_MESSAGE(sim.ok(), sim.status().message());
+  std::vector<RoundResult> results;
+  for (int r = 0; r < config.rounds; ++r) {
+    auto result = (*sim)->RunRound();
+    REQUIRE_MESSAGE(result.ok(), result.status().message());
+    results.push_back(*result);
+  }
+  if (final_global) *final_global = (*sim)->GlobalParameters();
+  return results;
+}
+
+TEST_CASE("The smoke configuration trains in a few seconds") {
+  const auto start = std::chrono::steady_clock::now();
+  const SimConfig config = SmokeConfig();
+  const auto results = RunAll(config, {});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  REQUIRE(results.size() == 2);
+  // Far better than chance (0.1) after two rounds on a few thousand images.
+  CHECK(results.back().accuracy > 0.5);
+  CHECK(results[0].clients.size() == static_cast<size_t>(config.ClientsPerRound()));
+  CHECK(results[0].aggregated == config.ClientsPerRound());
+  CHECK(seconds < 30.0);
+}
+
+TEST_CASE("A run is reproducible from its seed") {
+  SimConfig config = SmokeConfig();
+  config.attack = {"gaussian_noise", 0.25, 2, {{"sigma", 0.01}}};
+  torch::Tensor a, b, c;
+  const auto first = RunAll(config, {}, &a);
+  const auto second = RunAll(config, {}, &b);
+  CHECK(torch::equal(a, b));
+  for (size_t r = 0; r < first.size(); ++r) {
+    CHECK(first[r].accuracy == second[r].accuracy);
+    for (size_t i = 0; i < first[r].clients.size(); ++i) {
+      CHECK(first[r].clients[i].delta_norm == second[r].clients[i].delta_norm);
+    }
+  }
+  config.seed += 1;
+  RunAll(config, {}, &c);
+  CHECK_FALSE(torch::equal(a, c));
+}
+
+TEST_CASE("Attackers are a fixed set and only attack from start_round") {
+  SimConfig config = SmokeConfig();
+  config.attack = {"sign_flip", 0.25, 2, {}};
+  config.participation = 1.0;
+  auto sim = Simulation::Create(config, {});
+  REQUIRE(sim.ok());
+  const auto malicious = (*sim)->MaliciousClients();
+  REQUIRE(malicious.size() == 1);
+  auto r1 = (*sim)->RunRound();
+  auto r2 = (*sim)->RunRound();
+  REQUIRE((r1.ok() && r2.ok()));
+  for (const auto& c : r1->clients) CHECK_FALSE(c.malicious);
+  int flagged = 0;
+  for (const auto& c : r2->clients) {
+    CHECK(c.malicious == (c.client_id == malicious[0]));
+    if (c.malicious) {
+      CHECK(c.attack == "sign_flip");
+      ++flagged;
+    }
+  }
+  CHECK(flagged == 1);
+}
+
+TEST_CASE("The recorded archive equals the live updates byte for byte") {
+  SimConfig config = SmokeConfig();
+  config.attack = {"scaling", 0.25, 2, {{"lambda", 5}}};
+  const fs::path dir = FreshDir("archive");
+  std::map<std::pair<int, std::string>, torch::Tensor> live;
+  RunOptions options;
+  options.record_dir = dir.string();
+  options.on_updates = [&](int round, const std::vector<ClientUpdate>& updates) {
+    for (const auto& u : updates) live[{round, u.client_id}] = u.delta.clone();
+  };
+  torch::Tensor final_global;
+  auto sim = Simulation::Create(config, options);
+  REQUIRE_MESSAGE(sim.ok(), sim.status().message());
+  const torch::Tensor initial_global = (*sim)->GlobalParameters();
+  const ParameterLayout layout = (*sim)->layout();
+  std::vector<RoundResult> results;
+  for (int r = 0; r < config.rounds; ++r) {
+    auto result = (*sim)->RunRound();
+    REQUIRE(result.ok());
+    results.push_back(*result);
+  }
+
+  auto archive = OpenRoundArchive(dir.string());
+  REQUIRE_MESSAGE(archive.ok(), archive.status().message());
+  REQUIRE(archive->rounds.size() == 2);
+  size_t compared = 0;
+  for (const ArchiveRound& round : archive->rounds) {
+    CHECK(round.kind == ArchiveKind::kDelta);
+    REQUIRE(round.clients.size() == results[round.number - 1].clients.size());
+    for (size_t i = 0; i < round.clients.size(); ++i) {
+      const ArchiveClient& ac = round.clients[i];
+      const ClientOutcome& outcome = results[round.number - 1].clients[i];
+      CHECK(ac.id == outcome.client_id);
+      CHECK(ac.num_examples == outcome.num_examples);
+      CHECK(ac.label == (outcome.malicious ? ArchiveLabel::kMalicious
+                                           : ArchiveLabel::kBenign));
+      CHECK(ac.attack == outcome.attack);
+      auto set = ReadArchiveClient(round, i);
+      REQUIRE_MESSAGE(set.ok(), set.status().message());
+      const torch::Tensor& delta = live.at({static_cast<int>(round.number), ac.id});
+      REQUIRE(set->tensors.size() == layout.entries.size());
+      for (size_t t = 0; t < layout.entries.size(); ++t) {
+        const auto& e = layout.entries[t];
+        const OwnedTensor& ot = set->tensors[t];
+        CHECK(ot.name == e.name);
+        CHECK(ot.dtype == DType::kF32);
+        CHECK(ot.shape == e.shape);
+        CHECK(std::memcmp(ot.data, delta.data_ptr<float>() + e.offset,
+                          static_cast<size_t>(e.numel) * sizeof(float)) == 0);
+        ++compared;
+      }
+    }
+  }
+  CHECK(compared > 0);
+  // Round 1's global model is the initial model.
+  auto global = ReadArchiveGlobal(archive->rounds[0]);
+  REQUIRE(global.ok());
+  REQUIRE(global->tensors.size() == layout.entries.size());
+  CHECK(std::memcmp(global->tensors[0].data, initial_global.data_ptr<float>(),
+                    static_cast<size_t>(layout.entries[0].numel) * 4) == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("The filter plugin's decisions drive aggregation") {
+  if (!fs::exists(PluginPath())) {
+    FAIL("plugin not built: " << PluginPath());
+  }
+  SimConfig config = SmokeConfig();
+  config.attack = {"nonfinite", 0.25, 1, {{"count", 3}}};
+  config.participation = 1.0;
+
+  // Without a filter, FedAvg averages the NaN update and the model breaks.
+  const auto undefended = RunAll(config, {});
+  CHECK(undefended.back().aggregated == config.clients);
+  CHECK(undefended.back().accuracy < 0.2);
+
+  RunOptions options;
+  options.plugin_path = PluginPath();
+  const auto filtered = RunAll(config, options);
+  for (const RoundResult& r : filtered) {
+    CHECK(r.aggregated == config.clients - 1);
+    for (const ClientOutcome& c : r.clients) {
+      if (c.malicious) {
+        CHECK(c.action == "drop");
+        CHECK(c.weight == 0.0);
+        CHECK_MESSAGE(c.reason.find("nonfinite") != std::string::npos, c.reason);
+      } else {
+        CHECK(c.weight > 0.0);
+      }
+    }
+  }
+  CHECK(filtered.back().accuracy > 0.5);
+}
+
+TEST_CASE("Create refuses bad attack and aggregator parameters up front") {
+  SimConfig config = SmokeConfig();
+  config.attack = {"scaling", 0.25, 1, {{"lambada", 3}}};
+  CHECK(Simulation::Create(config, {}).status().code() == ErrorCode::kConfig);
+  config.attack = {"warp_drive", 0.25, 1, {}};
+  CHECK(Simulation::Create(config, {}).status().code() == ErrorCode::kConfig);
+  config = SmokeConfig();
+  config.aggregator = {"krum_of_krums", {}};
+  CHECK(Simulation::Create(config, {}).status().code() == ErrorCode::kConfig);
+  config = SmokeConfig();
+  RunOptions options;
+  options.plugin_path = "/nonexistent/libfilter.so";
+  CHECK_FALSE(Simulation::Create(config, options).ok());
+}
+
+}  // namespace
+}  // namespace flsentry::sim

@@ -1,0 +1,82 @@
+#include "local_training.h"
+
+#include <doctest/doctest.h>
+
+namespace flsentry::sim {
+namespace {
+
+TEST_CASE("FlipLabels maps y to 9 - y, or only source to target") {
+  const auto y = torch::arange(10, torch::kInt64);
+  auto all = FlipLabels(y, {});
+  REQUIRE(all.ok());
+  CHECK(torch::equal(*all, 9 - y));
+  auto one = FlipLabels(y, {{"source", 3}, {"target", 5}});
+  REQUIRE(one.ok());
+  CHECK((*one)[3].item<int64_t>() == 5);
+  CHECK(one->ne(y).sum().item<int64_t>() == 1);
+  CHECK(FlipLabels(y, {{"source", 3}}).status().code() == ErrorCode::kConfig);
+  CHECK_FALSE(FlipLabels(y, {{"source", 3}, {"target", 10}}).ok());
+  CHECK_FALSE(FlipLabels(y, {{"source", 2.5}, {"target", 1}}).ok());
+  CHECK_FALSE(FlipLabels(y, {{"sigma", 1}}).ok());
+}
+
+TEST_CASE("The backdoor trigger is a white square near the corner") {
+  BackdoorTrigger trigger{3, 7};
+  const auto images = torch::zeros({2, 1, 28, 28});
+  const auto stamped = StampTrigger(images, trigger);
+  CHECK(stamped.sum().item<float>() == doctest::Approx(2 * 9));
+  CHECK(stamped[0][0][25][25].item<float>() == 1.0f);
+  CHECK(stamped[0][0][23][23].item<float>() == 1.0f);
+  CHECK(stamped[0][0][22][22].item<float>() == 0.0f);
+  CHECK(images.sum().item<float>() == 0.0f);  // input untouched
+}
+
+TEST_CASE("PoisonWithBackdoor triggers and relabels the chosen fraction") {
+  BackdoorTrigger trigger{3, 2};
+  const auto images = torch::zeros({100, 1, 28, 28});
+  const auto labels = torch::full({100}, 5, torch::kInt64);
+  auto [x, y] = PoisonWithBackdoor(images, labels, trigger, 0.3, 11);
+  const auto relabelled = y.eq(2);
+  CHECK(relabelled.sum().item<int64_t>() == 30);
+  // Exactly the relabelled images carry the trigger.
+  const auto triggered = x.sum({1, 2, 3}).gt(0);
+  CHECK(torch::equal(triggered, relabelled));
+  auto again = PoisonWithBackdoor(images, labels, trigger, 0.3, 11);
+  CHECK(torch::equal(again.second, y));
+}
+
+TEST_CASE("BackdoorTriggerFromParams validates its parameters") {
+  double fraction = 0.0;
+  auto t = BackdoorTriggerFromParams({{"target", 4}, {"poison_fraction", 0.25}},
+                                     &fraction);
+  REQUIRE(t.ok());
+  CHECK(t->target == 4);
+  CHECK(fraction == 0.25);
+  CHECK_FALSE(BackdoorTriggerFromParams({{"poison_fraction", 0}}, &fraction).ok());
+  CHECK_FALSE(BackdoorTriggerFromParams({{"trigger_size", 30}}, &fraction).ok());
+  CHECK_FALSE(BackdoorTriggerFromParams({{"lambda", 3}}, &fraction).ok());
+}
+
+TEST_CASE("TrainLocal lowers the loss and is reproducible from the seed") {
+  torch::manual_seed(1);
+  auto model = MakeModel({"mlp", 16});
+  REQUIRE(model.ok());
+  const torch::Tensor start = FlattenParameters(**model);
+  // Two separable classes: bright vs dark images.
+  auto images = torch::cat({torch::full({64, 1, 28, 28}, 0.9),
+                            torch::full({64, 1, 28, 28}, 0.1)});
+  auto labels = torch::cat({torch::full({64}, 1, torch::kInt64),
+                            torch::zeros({64}, torch::kInt64)});
+  const double before = Evaluate(**model, images, labels).loss;
+  TrainLocal(**model, images, labels, {3, 0.1, 0.0, 16}, 5);
+  const Evaluation after = Evaluate(**model, images, labels);
+  CHECK(after.loss < before);
+  CHECK(after.accuracy == 1.0);
+  const torch::Tensor trained = FlattenParameters(**model);
+  REQUIRE(LoadFlatParameters(**model, start).ok());
+  TrainLocal(**model, images, labels, {3, 0.1, 0.0, 16}, 5);
+  CHECK(torch::equal(FlattenParameters(**model), trained));
+}
+
+}  // namespace
+}  // namespace flsentry::sim

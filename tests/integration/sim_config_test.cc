@@ -1,0 +1,85 @@
+#include "sim_config.h"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+namespace flsentry::sim {
+namespace {
+
+Status Parse(const std::string& yaml) {
+  return ParseSimConfig(yaml, "test.yaml").status();
+}
+
+TEST_CASE("ParseSimConfig reads every key") {
+  auto c = ParseSimConfig(R"(
+model: cnn
+hidden: 32
+clients: 20
+partition: iid
+local_epochs: 2
+lr: 0.1
+momentum: 0.5
+batch_size: 16
+participation: 0.5
+rounds: 7
+seed: 42
+threads: 2
+train_examples: 5000
+test_examples: 1000
+attack: {type: alie, fraction: 0.2, start_round: 3, params: {z_max: 1.5}}
+aggregator: {type: trimmed_mean, params: {beta: 0.2}}
+)", "t.yaml");
+  REQUIRE_MESSAGE(c.ok(), c.status().message());
+  CHECK(c->model.kind == "cnn");
+  CHECK(c->model.hidden == 32);
+  CHECK(c->partition == "iid");
+  CHECK(c->rounds == 7);
+  CHECK(c->seed == 42);
+  CHECK(c->attack.type == "alie");
+  CHECK(c->attack.params.at("z_max") == 1.5);
+  CHECK(c->aggregator.params.at("beta") == 0.2);
+  CHECK(c->ClientsPerRound() == 10);
+  CHECK(c->NumMalicious() == 4);
+}
+
+TEST_CASE("ParseSimConfig rejects unknown keys, naming them") {
+  Status s = Parse("clients: 5\nclinets: 6\n");
+  CHECK(s.code() == ErrorCode::kConfig);
+  CHECK(s.message().find("clinets") != std::string::npos);
+  s = Parse("attack: {type: sign_flip, fraction: 0.2, strat_round: 2}\n");
+  CHECK(s.message().find("attack.strat_round") != std::string::npos);
+  s = Parse("aggregator: {type: median, param: {}}\n");
+  CHECK(s.message().find("aggregator.param") != std::string::npos);
+}
+
+TEST_CASE("ParseSimConfig rejects wrong types and out-of-range values") {
+  CHECK(Parse("clients: many\n").message().find("'clients'") != std::string::npos);
+  CHECK_FALSE(Parse("clients: 0\n").ok());
+  CHECK_FALSE(Parse("participation: 1.5\n").ok());
+  CHECK_FALSE(Parse("alpha: -1\n").ok());
+  CHECK_FALSE(Parse("lr: .nan\n").ok());
+  CHECK_FALSE(Parse("partition: random\n").ok());
+  CHECK_FALSE(Parse("model: {kind: mlp}\n").ok());
+  CHECK_FALSE(Parse("attack: {type: sign_flip, fraction: 0.001}\n").ok());
+  CHECK_FALSE(Parse("attack: {type: scaling, params: {lambda: nope}}\n").ok());
+  CHECK_FALSE(Parse("[1, 2]\n").ok());
+  CHECK_FALSE(Parse("rounds: [\n").ok());  // not YAML
+}
+
+TEST_CASE("The bundled configs parse") {
+  const std::filesystem::path dir =
+      std::filesystem::path(FLSENTRY_SOURCE_DIR) / "configs" / "sim";
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto c = LoadSimConfig(entry.path().string());
+    CHECK_MESSAGE(c.ok(), c.status().message());
+    ++count;
+  }
+  CHECK(count >= 3);
+  CHECK(LoadSimConfig("/nonexistent.yaml").status().code() == ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace flsentry::sim
