@@ -25,10 +25,16 @@ step "1. The seed's job: train an autoencoder on model_updates/benign/ ($(ls mod
 step "2. Score one round of client updates (one has a NaN) against it"
 "$FLSENTRY" detect model_updates/nan_demo --detector "$OUT/detector"
 
-step "3. Replay the bundled attacked run through the plugin with configs/default.yaml"
-"$FLSENTRY" replay model_updates/archive --config configs/default.yaml --out "$OUT/replay"
+step "3. Replay the bundled attacked run through the plugin (loaded via host_api/)"
+# configs/default.yaml names no detector (guards + norm scoring); the second
+# policy is the same file with detector.path set to the detector of step 1.
+sed "0,/^  path: \"\"/s||  path: $PWD/$OUT/detector|" configs/default.yaml \
+  > "$OUT/default_with_detector.yaml"
+"$FLSENTRY" replay model_updates/archive --config configs/default.yaml \
+  --config "$OUT/default_with_detector.yaml" --out "$OUT/replay"
 
 step "Done"
-echo "decisions: $OUT/replay/decisions.jsonl"
-echo "summary:   $OUT/replay/summary.json"
-echo "report:    $OUT/replay/report.html  (open it in a browser; it works offline)"
+echo "decisions: $OUT/replay/*/decisions.jsonl"
+echo "summary:   $OUT/replay/*/summary.json"
+echo "reports:   $OUT/replay/default/report.html"
+echo "           $OUT/replay/default_with_detector/report.html  (open in a browser; they work offline)"
