@@ -24,6 +24,10 @@ step "1. The seed's job: train an autoencoder on model_updates/benign/ ($(ls mod
 
 step "2. Score one round of client updates (one has a NaN) against it"
 "$FLSENTRY" detect model_updates/nan_demo --detector "$OUT/detector"
+echo "-- the same round through the plugin (host_api/), one decision per update:"
+"$FLSENTRY" replay model_updates/nan_demo --config configs/default.yaml \
+  --out "$OUT/nan_demo" >/dev/null
+cut -c1-160 "$OUT/nan_demo/decisions.jsonl"
 
 step "3. Replay the bundled attacked run through the plugin (loaded via host_api/)"
 # configs/default.yaml names no detector (guards + norm scoring); the second
