@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
       "flsentry: learned filtering of federated-learning client updates"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "flsentry 0.1.0");
+  app.footer(
+      "More subcommands run executables named flsentry-<name> beside this one,\n"
+      "e.g. `flsentry simulate` (the reference FL server, from integration/).");
   namespace cli = flsentry::cli;
   // Registered subcommands (one file each under plugin/cli/).
   cli::AddInspectCommand(app);
