@@ -226,9 +226,10 @@ class Plugin {
 };
 
 // Convenience for building aggf_tensor values that point into host memory.
-// OWNERSHIP: the returned struct borrows name, shape and data; they must
-// outlive every call the struct is passed to.
-inline aggf_tensor make_tensor(const std::string& name, aggf_dtype dtype,
+// OWNERSHIP: the returned struct borrows the characters of `name` (a string
+// literal, or a std::string kept alive), `shape` (never a temporary vector)
+// and `data`; they must outlive every call the struct is passed to.
+inline aggf_tensor make_tensor(std::string_view name, aggf_dtype dtype,
                                const std::vector<int64_t>& shape,
                                const void* data) {
   aggf_tensor t{};
