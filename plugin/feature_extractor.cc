@@ -243,15 +243,6 @@ bool MatchesAny(const std::vector<std::string>& patterns,
   return false;
 }
 
-std::string ShapeText(std::span<const int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) text += ",";
-    text += std::to_string(shape[i]);
-  }
-  return text + "]";
-}
-
 // Checks that `t` can stand for layout entry `e`.
 Status CheckTensor(const FeatureLayout::Entry& e, const TensorView* t,
                    const char* what) {

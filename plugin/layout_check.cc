@@ -14,15 +14,6 @@ Layout MakeLayout(std::span<const TensorView> tensors) {
   return layout;
 }
 
-std::string ShapeText(std::span<const int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) text += ",";
-    text += std::to_string(shape[i]);
-  }
-  return text + "]";
-}
-
 std::string Describe(const Layout& got, const Layout& want) {
   for (const auto& [name, shape] : want) {
     auto it = got.find(name);
@@ -40,6 +31,15 @@ std::string Describe(const Layout& got, const Layout& want) {
 }
 
 }  // namespace
+
+std::string ShapeText(std::span<const int64_t> shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) text += ",";
+    text += std::to_string(shape[i]);
+  }
+  return text + "]";
+}
 
 std::string LayoutSignature(std::span<const TensorView> tensors) {
   std::string signature;

@@ -20,6 +20,9 @@ namespace flsentry {
 // invalid_reason is set are skipped (their entry is "").
 std::vector<std::string> FindLayoutMismatches(const RoundInput& round);
 
+// A shape as text, e.g. "[3,4]" ("[]" for a scalar).
+std::string ShapeText(std::span<const int64_t> shape);
+
 // A canonical text of a layout, e.g. "fc.bias[4];fc.weight[4,3]" (sorted by
 // name), used to compare and to record layouts.
 std::string LayoutSignature(std::span<const TensorView> tensors);
