@@ -97,11 +97,76 @@ Result<std::unique_ptr<Detector>> Detector::Load(const std::string& path,
     return Corrupt(path + ": weights do not match architecture.layer_sizes in " +
                    kDetectorJsonName);
   }
-  d->net_ = std::move(net).value();
-  auto fx = FeatureExtractor::Create(d->metadata_.features, d->metadata_.layout);
-  if (!fx.ok()) return fx.status().WithContext(path);
-  d->features_ = std::make_unique<FeatureExtractor>(std::move(fx).value());
+  FLS_RETURN_IF_ERROR(d->Init(std::move(net).value(), path));
   return d;
+}
+
+Status Detector::Init(std::unique_ptr<Autoencoder> net, const std::string& context) {
+  auto fx = FeatureExtractor::Create(metadata_.features, metadata_.layout);
+  if (!fx.ok()) return fx.status().WithContext(context);
+  if (fx->dim() != net->input_dim()) {
+    return Corrupt(context + ": the autoencoder's input size " +
+                   std::to_string(net->input_dim()) + " is not the embedding's " +
+                   std::to_string(fx->dim()));
+  }
+  features_ = std::make_unique<FeatureExtractor>(std::move(fx).value());
+  net_ = std::move(net);
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Detector>> Detector::Bootstrap(const RoundInput& round,
+                                                      std::span<const size_t> eligible,
+                                                      const DetectorConfig& config) {
+  if (eligible.empty()) return InvalidArgument("bootstrap: no well-formed update in the round");
+  const std::vector<TensorView>& reference =
+      round.global.empty() ? round.updates[eligible.front()].tensors : round.global;
+  std::unique_ptr<Detector> d(new Detector());
+  d->config_ = config;
+  d->bootstrapped_ = true;
+  FeatureSettings& features = d->metadata_.features;
+  features.mode = EmbeddingMode::kSketch;
+  features.sketch_dim = config.bootstrap.sketch_dim;
+  auto layout = SelectLayout(features, reference);
+  if (!layout.ok()) return layout.status().WithContext("bootstrap");
+  d->metadata_.layout = std::move(layout).value();
+  std::vector<int64_t>& sizes = d->metadata_.layer_sizes;
+  sizes.push_back(features.sketch_dim);
+  sizes.insert(sizes.end(), config.bootstrap.hidden.begin(), config.bootstrap.hidden.end());
+  sizes.push_back(features.sketch_dim);
+  d->metadata_.provenance = {{"bootstrap", true},
+                             {"first_round", round.round},
+                             {"seed", config.seed},
+                             {"warmup_rounds", config.refresh.warmup_rounds}};
+  FLS_ASSIGN_OR_RETURN(std::unique_ptr<Autoencoder> net, Autoencoder::Create(sizes, config.seed));
+  FLS_RETURN_IF_ERROR(d->Init(std::move(net), "bootstrap"));
+  return d;
+}
+
+Result<std::unique_ptr<Detector>> Detector::FromBootstrapState(const nlohmann::json& state,
+                                                               const DetectorConfig& config) {
+  if (!state.is_object() || !state.contains("metadata")) {
+    return StateError("detector state: no metadata of a bootstrapped detector");
+  }
+  auto metadata = DetectorMetadataFromJson(state.at("metadata"));
+  if (!metadata.ok()) return StateError("detector state: " + metadata.status().message());
+  if (metadata->layer_sizes.size() < 3) {
+    return StateError("detector state: bad architecture of a bootstrapped detector");
+  }
+  std::unique_ptr<Detector> d(new Detector());
+  d->config_ = config;
+  d->bootstrapped_ = true;
+  d->metadata_ = std::move(metadata).value();
+  auto net = Autoencoder::Create(d->metadata_.layer_sizes, config.seed);
+  if (!net.ok()) return StateError("detector state: " + net.status().message());
+  Status init = d->Init(std::move(net).value(), "detector state");
+  if (!init.ok()) return StateError(init.message());
+  FLS_RETURN_IF_ERROR(d->LoadState(state));
+  return d;
+}
+
+bool Detector::in_warmup() const {
+  return config_.refresh.enabled &&
+         rounds_learned_ < static_cast<uint64_t>(std::max(0, config_.refresh.warmup_rounds));
 }
 
 const Calibration& Detector::calibration() const { return metadata_.calibration; }
@@ -208,7 +273,7 @@ Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted
                            " is not the round last scored");
   }
   if (!config_.refresh.enabled) return Status::Ok();
-  const bool warmup = rounds_learned_ < static_cast<uint64_t>(std::max(0, config_.refresh.warmup_rounds));
+  const bool warmup = in_warmup();
   std::vector<std::pair<size_t, std::string>> learn;
   if (warmup) {
     for (size_t i = 0; i < last_embeddings_.size(); ++i) learn.emplace_back(i, last_clients_[i]);
@@ -246,24 +311,23 @@ Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted
   }
   ++rounds_learned_;
   have_last_ = false;
-  return Refresh(round);
+  return Refresh(round, warmup ? config_.refresh.warmup_epochs : config_.refresh.epochs);
 }
 
-Status Detector::Refresh(uint64_t round) {
+Status Detector::Refresh(uint64_t round, int epochs) {
   // Keep the rows of the last window_rounds distinct rounds.
   std::set<uint64_t> rounds;
   for (const auto& r : window_) rounds.insert(r.round);
   const size_t keep = static_cast<size_t>(std::max(1, config_.refresh.window_rounds));
   while (rounds.size() > keep) rounds.erase(rounds.begin());
   std::erase_if(window_, [&](const WindowRow& r) { return !rounds.count(r.round); });
-  if (window_.empty() || config_.refresh.epochs <= 0) return Status::Ok();
+  if (window_.empty() || epochs <= 0) return Status::Ok();
 
   // At most max_client_share of the rows from one client (its newest ones).
   const size_t cap = std::max<size_t>(
       1, static_cast<size_t>(std::floor(config_.refresh.max_client_share *
                                         static_cast<double>(window_.size()))));
   std::map<std::string, size_t> taken;
-  const int64_t dim = features_->dim();
   std::vector<float> data;
   int64_t rows = 0;
   for (auto it = window_.rbegin(); it != window_.rend(); ++it) {
@@ -271,9 +335,8 @@ Status Detector::Refresh(uint64_t round) {
     data.insert(data.end(), it->embedding.begin(), it->embedding.end());
     ++rows;
   }
-  (void)dim;
   const uint64_t seed = config_.seed ^ (round * 0x9e3779b97f4a7c15ULL);
-  return net_->FineTune(data, rows, config_.refresh.epochs, config_.refresh.learning_rate,
+  return net_->FineTune(data, rows, epochs, config_.refresh.learning_rate,
                         32, seed, std::max(1, config_.threads));
 }
 
@@ -287,11 +350,13 @@ nlohmann::json Detector::SaveState() const {
     window.push_back({{"round", r.round}, {"client", r.client},
                       {"embedding", FloatsToBase64(r.embedding)}});
   }
-  return {{"format", kDetectorStateFormat},
-          {"layout_signature", metadata_.layout.signature},
-          {"rounds_learned", rounds_learned_},
-          {"weights", weights},
-          {"window", window}};
+  nlohmann::json state = {{"format", kDetectorStateFormat},
+                           {"layout_signature", metadata_.layout.signature},
+                           {"rounds_learned", rounds_learned_},
+                           {"weights", weights},
+                           {"window", window}};
+  if (bootstrapped_) state["metadata"] = DetectorMetadataToJson(metadata_);
+  return state;
 }
 
 Status Detector::LoadState(const nlohmann::json& state) {

@@ -51,6 +51,22 @@ class Detector {
   static Result<std::unique_ptr<Detector>> Load(const std::string& path,
                                                 const DetectorConfig& config);
 
+  // A detector built from a round (config.bootstrap, detector_config.h):
+  // the layout is the floating tensors of the round's global model, else of
+  // its first eligible update; the autoencoder is freshly initialised from
+  // config.seed. No calibration. Errors: kInvalidArgument when `eligible` is
+  // empty or nothing can be selected.
+  // REQUIRES: config.bootstrap.enabled; every index in `eligible` <
+  // round.updates.size().
+  static Result<std::unique_ptr<Detector>> Bootstrap(const RoundInput& round,
+                                                     std::span<const size_t> eligible,
+                                                     const DetectorConfig& config);
+
+  // A bootstrapped detector restored from SaveState's output (which holds
+  // its metadata). Errors: kState naming what is wrong.
+  static Result<std::unique_ptr<Detector>> FromBootstrapState(const nlohmann::json& state,
+                                                              const DetectorConfig& config);
+
   // Embeds every update whose index is in `eligible` and scores them in one
   // batched forward pass (InferenceMode, config.threads). Returns one
   // UpdateScore per round.updates entry (NaN fields for the others). An
@@ -76,6 +92,10 @@ class Detector {
   const DetectorMetadata& metadata() const;
   // Rounds learned from so far (LearnFromRound calls that ran).
   uint64_t rounds_learned() const;
+  // True while the next round is one of the refresh.warmup_rounds trusted
+  // rounds: its scores are not to be judged (the engine judges norms then).
+  bool in_warmup() const;
+  bool bootstrapped() const { return bootstrapped_; }
 
   // Weights + window + counters, deterministic (same state -> same JSON).
   nlohmann::json SaveState() const;
@@ -91,8 +111,13 @@ class Detector {
     std::vector<float> embedding;
   };
   Detector();
-  Status Refresh(uint64_t round);
+  // Fine-tunes for `epochs` passes over the window (after dropping rows
+  // older than refresh.window_rounds).
+  Status Refresh(uint64_t round, int epochs);
+  // Builds features_ from metadata_ and a fresh or given network.
+  Status Init(std::unique_ptr<Autoencoder> net, const std::string& context);
 
+  bool bootstrapped_ = false;
   DetectorConfig config_;
   DetectorMetadata metadata_;
   std::unique_ptr<Autoencoder> net_;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace flsentry {
 
@@ -17,6 +18,19 @@ struct RefreshConfig {
   // At most this share of a refresh's training set may come from one client.
   double max_client_share = 0.34;
   int warmup_rounds = 0;       // first N rounds are trusted and only learned from
+  int warmup_epochs = 50;      // passes over the window after each warm-up round
+};
+
+// A detector built inside the plugin when no trained one is named: on the
+// first round with well-formed updates the plugin selects that round's
+// floating tensors, builds a sketch embedding of `sketch_dim` and a freshly
+// initialised autoencoder {sketch_dim, hidden..., sketch_dim} (seeded by
+// DetectorConfig::seed), and learns from the refresh.warmup_rounds trusted
+// rounds before its scores are judged. It has no calibration.
+struct BootstrapConfig {
+  bool enabled = false;
+  int64_t sketch_dim = 1024;
+  std::vector<int64_t> hidden = {256, 64};
 };
 
 struct DetectorConfig {
@@ -25,6 +39,7 @@ struct DetectorConfig {
   // only the guards run and the score is the update's L2 norm.
   std::string path;
   RefreshConfig refresh;
+  BootstrapConfig bootstrap;  // only with an empty `path`
   int threads = 1;        // LibTorch intra-op threads during a round
   uint64_t seed = 1;      // seeds refresh training, for replayable runs
 };

@@ -65,6 +65,14 @@ struct FilterEngine::Impl {
     return state;
   }
 
+  void SetDetector(std::unique_ptr<Detector> d) {
+    detector = std::move(d);
+    detector_tensors.clear();
+    for (const auto& entry : detector->metadata().layout.tensors) {
+      detector_tensors.insert(entry.name);
+    }
+  }
+
   // Applies a parsed state document; unchanged on error.
   Status ApplyState(const nlohmann::json& state) {
     nlohmann::json old_policy = policy->SaveState();
@@ -73,7 +81,15 @@ struct FilterEngine::Impl {
       FLS_RETURN_IF_ERROR(policy->LoadState(*policy_state));
     }
     auto detector_state = state.find("detector");
-    if (detector && detector_state != state.end()) {
+    if (config.detector.bootstrap.enabled && detector_state != state.end()) {
+      // A bootstrapped detector lives in the state alone.
+      auto restored = Detector::FromBootstrapState(*detector_state, config.detector);
+      if (!restored.ok()) {
+        (void)policy->LoadState(old_policy);
+        return restored.status();
+      }
+      SetDetector(std::move(restored).value());
+    } else if (detector && detector_state != state.end()) {
       Status status = detector->LoadState(*detector_state);
       if (!status.ok()) {
         (void)policy->LoadState(old_policy);
@@ -124,10 +140,9 @@ Result<std::unique_ptr<FilterEngine>> FilterEngine::Create(
   impl->log = std::move(log);
   if (!config.detector.path.empty()) {
     const std::string path = Resolve(base_dir, config.detector.path);
-    FLS_ASSIGN_OR_RETURN(impl->detector, Detector::Load(path, config.detector));
-    for (const auto& entry : impl->detector->metadata().layout.tensors) {
-      impl->detector_tensors.insert(entry.name);
-    }
+    FLS_ASSIGN_OR_RETURN(std::unique_ptr<Detector> detector,
+                         Detector::Load(path, config.detector));
+    impl->SetDetector(std::move(detector));
   }
   if (!config.state.path.empty()) {
     impl->state_store = std::make_unique<StateStore>(
@@ -186,6 +201,20 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(const RoundInput& round)
   }
 
   // 2. Scores (one pass over each update's bytes).
+  if (!m.detector && m.config.detector.bootstrap.enabled && !eligible.empty()) {
+    auto built = Detector::Bootstrap(round, eligible, m.config.detector);
+    if (built.ok()) {
+      m.SetDetector(std::move(built).value());
+      m.Log(LogLevel::kInfo, "round " + std::to_string(round.round) +
+                                 ": bootstrapped a detector; learning from " +
+                                 std::to_string(m.config.detector.refresh.warmup_rounds) +
+                                 " warm-up rounds");
+    } else {
+      m.Log(LogLevel::kError, "round " + std::to_string(round.round) +
+                                  ": bootstrapping the detector failed: " +
+                                  built.status().message());
+    }
+  }
   std::vector<UpdateScore> scores;
   if (m.detector && !eligible.empty()) {
     Result<std::vector<UpdateScore>> scored = m.detector->ScoreRound(round, eligible);
@@ -200,8 +229,22 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(const RoundInput& round)
   } else {
     scores = m.ScoreWithoutDetector(round, eligible);
   }
+  // In warm-up rounds (trusted, learned from) the detector's scores are not
+  // judged: the norm is the score, as without a detector. When warm-up ends
+  // the pooled history of norm scores is forgotten.
+  const bool warmup = m.detector && m.detector->in_warmup();
+  const uint64_t warmup_rounds =
+      static_cast<uint64_t>(std::max(0, m.config.detector.refresh.warmup_rounds));
+  if (m.detector && !warmup && warmup_rounds > 0 &&
+      m.detector->rounds_learned() == warmup_rounds) {
+    m.policy->ForgetScoreHistory();
+  }
   for (size_t i : eligible) {
     UpdateScore& s = scores[i];
+    if (warmup && s.scored) {
+      s.score = s.norm;
+      s.scored = false;
+    }
     if (m.detector && s.nonfinite == 0) {
       s.nonfinite = NonFiniteOutside(round.updates[i], round.global, m.detector_tensors);
     }

@@ -94,6 +94,11 @@ class Policy {
   // is unchanged on error.
   Status LoadState(const nlohmann::json& state);
 
+  // Forgets the scores of earlier rounds that round-robust rules pool in
+  // small rounds: for when the meaning of scores changes (the engine calls
+  // it when a detector's warm-up ends and norms stop being the score).
+  void ForgetScoreHistory() { state_.score_history.clear(); }
+
   const PolicyConfig& config() const { return config_; }
   const PolicyState& state() const { return state_; }
 

@@ -233,6 +233,21 @@ bool Positive(double v) { return v > 0; }
 bool UnitClosed(double v) { return v >= 0 && v <= 1; }
 bool UnitOpenLow(double v) { return v > 0 && v <= 1; }
 
+// Hidden layer sizes of an autoencoder: 1 to 8 sizes, each in [1, 65536].
+Status ReadLayerSizes(const YAML::Node& node, const std::string& path,
+                      std::vector<int64_t>* out) {
+  if (!node.IsSequence() || node.size() < 1 || node.size() > 8) {
+    return ErrorAt(node, path, "expected a list of 1 to 8 layer sizes");
+  }
+  std::vector<int64_t> sizes(node.size());
+  for (size_t i = 0; i < node.size(); ++i) {
+    FLS_RETURN_IF_ERROR(ReadInt(node[i], path + "[" + std::to_string(i) + "]",
+                                1, 65536, &sizes[i]));
+  }
+  *out = std::move(sizes);
+  return Status::Ok();
+}
+
 Status ReadDetector(const YAML::Node& node, const std::string& path,
                     DetectorConfig* d) {
   RefreshConfig* r = &d->refresh;
@@ -247,6 +262,19 @@ Status ReadDetector(const YAML::Node& node, const std::string& path,
       {"max_client_share",
        Double(&r->max_client_share, UnitOpenLow, "must be in (0, 1]")},
       {"warmup_rounds", Int(&r->warmup_rounds, 0, 1000000)},
+      {"warmup_epochs", Int(&r->warmup_epochs, 0, 100000)},
+  };
+  BootstrapConfig* b = &d->bootstrap;
+  Fields bootstrap = {
+      {"enabled", Bool(&b->enabled)},
+      {"sketch_dim",
+       [b](const YAML::Node& n, const std::string& p) {
+         return ReadInt(n, p, 64, 65536, &b->sketch_dim);
+       }},
+      {"hidden",
+       [b](const YAML::Node& n, const std::string& p) {
+         return ReadLayerSizes(n, p, &b->hidden);
+       }},
   };
   Fields fields = {
       {"path", String(&d->path)},
@@ -263,8 +291,25 @@ Status ReadDetector(const YAML::Node& node, const std::string& path,
        [refresh](const YAML::Node& n, const std::string& p) {
          return ReadMap(n, p, refresh);
        }},
+      {"bootstrap",
+       [bootstrap](const YAML::Node& n, const std::string& p) {
+         return ReadMap(n, p, bootstrap);
+       }},
   };
-  return ReadMap(node, path, fields);
+  FLS_RETURN_IF_ERROR(ReadMap(node, path, fields));
+  if (!b->enabled) return Status::Ok();
+  const YAML::Node at = node["bootstrap"]["enabled"];
+  const std::string at_path = Join(path, "bootstrap.enabled");
+  if (!d->path.empty()) {
+    return ErrorAt(at, at_path,
+                   "a bootstrapped detector needs an empty detector.path");
+  }
+  if (!r->enabled || r->warmup_rounds < 1) {
+    return ErrorAt(at, at_path,
+                   "a bootstrapped detector needs refresh.enabled and "
+                   "refresh.warmup_rounds >= 1 (it learns from trusted rounds)");
+  }
+  return Status::Ok();
 }
 
 Status ReadRule(const YAML::Node& node, const std::string& path,
@@ -525,6 +570,22 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
        }},
   };
   FLS_RETURN_IF_ERROR(ReadMap(root, "", fields));
+
+  if (c->detector.bootstrap.enabled) {
+    for (size_t i = 0; i < c->thresholds.rules.size(); ++i) {
+      const ThresholdKind kind = c->thresholds.rules[i].kind;
+      if (kind != ThresholdKind::kCalibratedQuantile &&
+          kind != ThresholdKind::kCalibratedMeanStd) {
+        continue;
+      }
+      const std::string rule_path =
+          "thresholds.rules[" + std::to_string(i) + "].kind";
+      return ErrorAt(root["thresholds"]["rules"][i]["kind"], rule_path,
+                     std::string(ThresholdKindName(kind)) +
+                         " needs a trained detector's calibration; a "
+                         "bootstrapped detector (detector.bootstrap) has none");
+    }
+  }
 
   const YAML::Node lists = root.IsMap() ? root["lists"] : YAML::Node();
   for (const std::string& id : c->lists.deny) {

@@ -21,8 +21,8 @@ using namespace replaytest;
 using Json = nlohmann::json;
 
 constexpr const char* kSimConfig =
-    R"(# live-equals-replay test: 6 clients, 4 rounds,
-# two sign-flippers from round 2.
+    R"(# live-equals-replay test: 6 clients, 6 rounds,
+# two sign-flippers from round 4 (after default.yaml's 3 warm-up rounds).
 model: mlp
 hidden: 16
 clients: 6
@@ -33,12 +33,12 @@ local_epochs: 1
 lr: 0.05
 batch_size: 32
 participation: 1.0
-rounds: 4
+rounds: 6
 seed: 3
 attack:
   type: sign_flip
   fraction: 0.34
-  start_round: 2
+  start_round: 4
 )";
 
 bool SameNumber(const Json& a, const Json& b) {

@@ -179,6 +179,25 @@ TEST_CASE("errors name the key path, line and column") {
       {"detector: {threads: 99999999999999999999}\n",
        "policy: detector.threads: integer out of range (line 1, column 21)"},
       {"a: 1\n---\nb: 2\n", "policy: holds more than one YAML document"},
+      {"detector: {path: d, bootstrap: {enabled: true}, refresh: "
+       "{warmup_rounds: 2}}\n",
+       "policy: detector.bootstrap.enabled: a bootstrapped detector needs an "
+       "empty detector.path (line 1, column 42)"},
+      {"detector: {bootstrap: {enabled: true}}\n",
+       "policy: detector.bootstrap.enabled: a bootstrapped detector needs "
+       "refresh.enabled and refresh.warmup_rounds >= 1 (it learns from "
+       "trusted rounds) (line 1, column 33)"},
+      {"detector: {bootstrap: {enabled: true}, refresh: {warmup_rounds: 1}}\n"
+       "thresholds: {rules: [{kind: calibrated_quantile}]}\n",
+       "policy: thresholds.rules[0].kind: calibrated_quantile needs a trained "
+       "detector's calibration; a bootstrapped detector (detector.bootstrap) "
+       "has none (line 2, column 29)"},
+      {"detector: {bootstrap: {hidden: []}}\n",
+       "policy: detector.bootstrap.hidden: expected a list of 1 to 8 layer "
+       "sizes (line 1, column 32)"},
+      {"detector: {bootstrap: {sketch_dim: 8}}\n",
+       "policy: detector.bootstrap.sketch_dim: must be in [64, 65536] (line 1, "
+       "column 36)"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.yaml);
@@ -261,6 +280,13 @@ TEST_CASE("shipped config files load") {
   const PolicyConfig& b = *builtin;
   CHECK(a.state.path == "flsentry_state.json");
   CHECK(a.audit.path == "flsentry_audit.jsonl");
+  // ...and bootstraps a detector that learns from 3 trusted rounds.
+  CHECK(a.detector.bootstrap.enabled);
+  CHECK_FALSE(b.detector.bootstrap.enabled);
+  CHECK(a.detector.bootstrap.sketch_dim == b.detector.bootstrap.sketch_dim);
+  CHECK(a.detector.bootstrap.hidden == b.detector.bootstrap.hidden);
+  CHECK(a.detector.refresh.warmup_rounds == 3);
+  CHECK(b.detector.refresh.warmup_rounds == 0);
   CHECK(a.detector.refresh.window_rounds == b.detector.refresh.window_rounds);
   CHECK(a.detector.refresh.learning_rate == b.detector.refresh.learning_rate);
   CHECK(a.detector.refresh.max_client_share ==
