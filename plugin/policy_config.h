@@ -39,7 +39,7 @@ struct ThresholdRule {
   double value = 0.0;                 // kStatic
   double level = 0.99;                // kCalibratedQuantile, in (0, 1]
   double scale = 1.0;                 // kCalibratedQuantile, > 0
-  double k = 6.0;  // kCalibratedMeanStd (stddevs), kRoundRobust (MADs)
+  double k = 8.0;  // kCalibratedMeanStd (stddevs, default 3), kRoundRobust (MADs)
   // kRoundRobust: fewer scored updates than this in the round -> pool the
   // scores of up to `history_rounds` earlier rounds; still fewer -> the rule
   // abstains (see thresholds.h).
