@@ -77,6 +77,28 @@ Status CheckSpecs(const SimConfig& config) {
       return ConfigError(std::string("'attack': ") + e.what());
     }
   }
+  if (config.eval_backdoor) {
+    if (a.type == "backdoor") {
+      return ConfigError(
+          "'eval_backdoor' is for runs without a backdoor attack (a backdoor "
+          "attack measures its own trigger)");
+    }
+    for (const auto& [key, value] : *config.eval_backdoor) {
+      const bool whole = value == std::floor(value);
+      if (key == "target") {
+        if (!whole || value < 0 || value > 9) {
+          return ConfigError("'eval_backdoor.target' must be a class 0..9");
+        }
+      } else if (key == "trigger_size") {
+        if (!whole || value < 1 || value > 10) {
+          return ConfigError("'eval_backdoor.trigger_size' must be 1..10 pixels");
+        }
+      } else {
+        return ConfigError("'eval_backdoor." + key +
+                           "' is not a key (target, trigger_size)");
+      }
+    }
+  }
   try {
     CheckAggregatorSpec(config.aggregator.type, config.aggregator.params);
   } catch (const std::invalid_argument& e) {
@@ -184,6 +206,9 @@ Status Simulation::Impl::Init() {
   if (c.attack.type == "backdoor") {
     FLS_ASSIGN_OR_RETURN(trigger,
                          BackdoorTriggerFromParams(c.attack.params, &poison_fraction));
+  } else if (c.eval_backdoor) {
+    double unused = 0.0;
+    FLS_ASSIGN_OR_RETURN(trigger, BackdoorTriggerFromParams(*c.eval_backdoor, &unused));
   }
   for (size_t k = 0; k < images.size(); ++k) {
     if (!malicious[k]) continue;
@@ -254,6 +279,14 @@ Status Simulation::Impl::ApplyModelPoisoning(
   }
   ctx.num_byzantine = static_cast<int>(attackers.size());
   ctx.num_total = static_cast<int>(participants.size());
+  Params params = config.attack.params;
+  if (type == "alie" && !params.count("z_max") &&
+      ctx.num_byzantine > ctx.num_total / 2 && ctx.num_total >= 2) {
+    // Attackers holding a majority of the sampled round need no benign
+    // supporter; z_max(n, f) is undefined there (s < 1), so take s = 1,
+    // the formula's largest value for this n.
+    params["z_max"] = AlieZMax(ctx.num_total, ctx.num_total / 2);
+  }
   std::vector<torch::Tensor> crafted;
   for (size_t i : attackers) {
     const int client = participants[i];
@@ -272,8 +305,7 @@ Status Simulation::Impl::ApplyModelPoisoning(
     }
     ctx.seed = Seed(config.seed, kAttackNoise, round, client);
     try {
-      crafted.push_back(CraftMaliciousUpdate(type, config.attack.params,
-                                             updates[i].delta, ctx)
+      crafted.push_back(CraftMaliciousUpdate(type, params, updates[i].delta, ctx)
                             .contiguous());
     } catch (const std::exception& e) {
       return InternalError("round " + std::to_string(round) + ": attack " +

@@ -62,7 +62,8 @@ struct RoundResult {
   int round = 0;
   double accuracy = 0.0;   // global model after this round, on the test set
   double test_loss = 0.0;
-  std::optional<double> backdoor_success;  // when a backdoor attack runs
+  // When a backdoor attack runs, or config.eval_backdoor is set.
+  std::optional<double> backdoor_success;
   bool attack_active = false;
   bool filter_failed = false;  // the filter refused the round; no update
   int aggregated = 0;          // updates that entered the average

@@ -79,6 +79,7 @@ nlohmann::json ConfigToJson(const SimConfig& c) {
                  {"params", ParamsToJson(c.attack.params)}};
   j["aggregator"] = {{"type", c.aggregator.type},
                      {"params", ParamsToJson(c.aggregator.params)}};
+  if (c.eval_backdoor) j["eval_backdoor"] = ParamsToJson(*c.eval_backdoor);
   return j;
 }
 

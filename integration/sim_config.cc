@@ -129,6 +129,11 @@ Status ParseRoot(const YAML::Node& root, SimConfig* c) {
                                    &c->aggregator.params));
     FLS_RETURN_IF_ERROR(a.RejectUnknown());
   }
+  if (YAML::Node eval = r.Child("eval_backdoor")) {
+    Params params;
+    FLS_RETURN_IF_ERROR(ReadParams(eval, "eval_backdoor", &params));
+    c->eval_backdoor = std::move(params);
+  }
   return r.RejectUnknown();
 }
 

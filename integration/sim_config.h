@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "models.h"
@@ -59,6 +60,12 @@ struct SimConfig {
   int threads = 1;  // LibTorch intra-op threads
   AttackConfig attack;
   AggregatorConfig aggregator;
+  // A trigger to measure backdoor_success with in a run without a backdoor
+  // attack: the chance level of the attack success rate. Params "target"
+  // [0] and "trigger_size" [3], as the backdoor attack's; checked by
+  // Simulation::Create (not allowed together with a backdoor attack, which
+  // measures its own trigger). nullopt: not measured.
+  std::optional<Params> eval_backdoor;
 
   // Clients sampled per round: max(1, round(participation * clients)).
   int ClientsPerRound() const;

@@ -3,10 +3,16 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 
+#include "attacks.h"
+#include "fashion_mnist.h"
+#include "local_training.h"
+#include "models.h"
 #include "round_archive.h"
 #include "tensor_file.h"
 
@@ -24,6 +30,23 @@ SimConfig SmokeConfig() {
 
 std::string PluginPath() {
   return std::string(FLSENTRY_BINARY_DIR) + "/plugin/libflsentry_filter.so";
+}
+
+std::string FlsentryPath() {
+  return std::string(FLSENTRY_BINARY_DIR) + "/plugin/flsentry";
+}
+
+// Runs `flsentry inspect --json FILE` as a user would; returns its stdout,
+// or "" when it did not exit with 0.
+std::string InspectJson(const std::string& file) {
+  const std::string command =
+      "'" + FlsentryPath() + "' inspect --json '" + file + "' 2>/dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  return ::pclose(pipe) == 0 ? out : "";
 }
 
 fs::path FreshDir(const std::string& name) {
@@ -102,6 +125,33 @@ TEST_CASE("Attackers are a fixed set and only attack from start_round") {
   CHECK(flagged == 1);
 }
 
+TEST_CASE("ALIE in a round its attackers dominate uses z_max with s = 1") {
+  // 4 of 6 clients attack: s = floor(6/2 + 1) - 4 = 0, where the paper's
+  // z_max is undefined; the server takes f = 3 (s = 1) instead of failing.
+  SimConfig config = SmokeConfig();
+  config.clients = 6;
+  config.participation = 1.0;
+  config.rounds = 1;
+  config.attack = {"alie", 4.0 / 6.0, 1, {}};
+  std::vector<ClientUpdate> sent;
+  RunOptions options;
+  options.on_updates = [&](int, const std::vector<ClientUpdate>& u) { sent = u; };
+  const auto results = RunAll(config, options);
+  REQUIRE(sent.size() == 6);
+  std::vector<torch::Tensor> benign, crafted;
+  for (size_t i = 0; i < sent.size(); ++i) {
+    (results[0].clients[i].malicious ? crafted : benign).push_back(sent[i].delta);
+  }
+  REQUIRE(benign.size() == 2);
+  REQUIRE(crafted.size() == 4);
+  const torch::Tensor stack = torch::stack(benign).to(torch::kFloat64);
+  const torch::Tensor expected =
+      stack.mean(0) + AlieZMax(6, 3) * stack.std(0, /*unbiased=*/true);
+  for (const auto& c : crafted) {
+    CHECK(torch::allclose(c.to(torch::kFloat64), expected, 1e-5, 1e-7));
+  }
+}
+
 TEST_CASE("The recorded archive equals the live updates byte for byte") {
   SimConfig config = SmokeConfig();
   config.attack = {"scaling", 0.25, 2, {{"lambda", 5}}};
@@ -156,6 +206,42 @@ TEST_CASE("The recorded archive equals the live updates byte for byte") {
     }
   }
   CHECK(compared > 0);
+
+  // `flsentry inspect` reads every recorded update and reports, per tensor,
+  // exactly the float64 sum, min and max of the live update's values.
+  REQUIRE_MESSAGE(fs::exists(FlsentryPath()), "not built: " << FlsentryPath());
+  size_t inspected = 0;
+  for (const ArchiveRound& round : archive->rounds) {
+    for (size_t i = 0; i < round.clients.size(); ++i) {
+      const std::string out = InspectJson(round.ClientPath(i));
+      REQUIRE_MESSAGE(!out.empty(), "flsentry inspect failed on " << round.ClientPath(i));
+      const nlohmann::json j = nlohmann::json::parse(out);
+      CHECK(j.at("format") == "safetensors");
+      const auto& tensors = j.at("tensors");
+      REQUIRE(tensors.size() == layout.entries.size());
+      const torch::Tensor& delta =
+          live.at({static_cast<int>(round.number), round.clients[i].id});
+      for (size_t t = 0; t < layout.entries.size(); ++t) {
+        const auto& e = layout.entries[t];
+        const float* values = delta.data_ptr<float>() + e.offset;
+        double sum = 0.0, lo = values[0], hi = values[0];
+        for (int64_t k = 0; k < e.numel; ++k) {
+          sum += values[k];
+          lo = std::min(lo, static_cast<double>(values[k]));
+          hi = std::max(hi, static_cast<double>(values[k]));
+        }
+        CHECK(tensors[t].at("name") == e.name);
+        CHECK(tensors[t].at("dtype") == "float32");
+        CHECK(tensors[t].at("shape").get<std::vector<int64_t>>() == e.shape);
+        CHECK(tensors[t].at("sum").get<double>() == sum);
+        CHECK(tensors[t].at("min").get<double>() == lo);
+        CHECK(tensors[t].at("max").get<double>() == hi);
+        CHECK(tensors[t].at("nonfinite") == 0);
+      }
+      ++inspected;
+    }
+  }
+  CHECK(inspected == compared / layout.entries.size());
   // Round 1's global model is the initial model.
   auto global = ReadArchiveGlobal(archive->rounds[0]);
   REQUIRE(global.ok());
@@ -194,6 +280,53 @@ TEST_CASE("The filter plugin's decisions drive aggregation") {
     }
   }
   CHECK(filtered.back().accuracy > 0.5);
+}
+
+TEST_CASE("eval_backdoor measures a trigger's success rate without an attack") {
+  SimConfig config = SmokeConfig();
+  for (const RoundResult& r : RunAll(config, {})) {
+    CHECK_FALSE(r.backdoor_success.has_value());
+  }
+  config.eval_backdoor = Params{{"target", 2}, {"trigger_size", 4}};
+  torch::Tensor global;
+  const auto results = RunAll(config, {}, &global);
+  for (const RoundResult& r : results) {
+    REQUIRE(r.backdoor_success.has_value());
+    CHECK(*r.backdoor_success >= 0.0);
+    CHECK(*r.backdoor_success <= 1.0);
+  }
+  // The number is BackdoorSuccessRate of the final global model with that
+  // trigger on the run's test images, recomputed here independently.
+  auto test = LoadFashionMnist(config.dataset_dir, Split::kTest);
+  REQUIRE(test.ok());
+  auto model = MakeModel(config.model);
+  REQUIRE(model.ok());
+  REQUIRE(LoadFlatParameters(**model, global).ok());
+  const double expected = BackdoorSuccessRate(
+      **model, test->images.narrow(0, 0, config.test_examples),
+      test->labels.narrow(0, 0, config.test_examples), BackdoorTrigger{4, 2});
+  CHECK(*results.back().backdoor_success == expected);
+  // A model never trained on the trigger takes few triggered images for
+  // the target class.
+  CHECK(expected < 0.5);
+}
+
+TEST_CASE("Create refuses a bad eval_backdoor") {
+  SimConfig config = SmokeConfig();
+  config.eval_backdoor = Params{{"target", 10}};
+  Status s = Simulation::Create(config, {}).status();
+  CHECK(s.code() == ErrorCode::kConfig);
+  CHECK(s.message().find("eval_backdoor.target") != std::string::npos);
+  config.eval_backdoor = Params{{"trigger_size", 0}};
+  CHECK(Simulation::Create(config, {}).status().code() == ErrorCode::kConfig);
+  config.eval_backdoor = Params{{"poison_fraction", 0.5}};
+  CHECK(Simulation::Create(config, {}).status().code() == ErrorCode::kConfig);
+  // A backdoor attack measures its own trigger; two triggers are refused.
+  config.eval_backdoor = Params{};
+  config.attack = {"backdoor", 0.25, 1, {}};
+  s = Simulation::Create(config, {}).status();
+  CHECK(s.code() == ErrorCode::kConfig);
+  CHECK(s.message().find("eval_backdoor") != std::string::npos);
 }
 
 TEST_CASE("Create refuses bad attack and aggregator parameters up front") {

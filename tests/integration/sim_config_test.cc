@@ -43,6 +43,24 @@ aggregator: {type: trimmed_mean, params: {beta: 0.2}}
   CHECK(c->NumMalicious() == 4);
 }
 
+TEST_CASE("ParseSimConfig reads eval_backdoor") {
+  auto c = ParseSimConfig("rounds: 2\n", "t.yaml");
+  REQUIRE(c.ok());
+  CHECK_FALSE(c->eval_backdoor.has_value());
+  c = ParseSimConfig("eval_backdoor: {target: 3, trigger_size: 5}\n", "t.yaml");
+  REQUIRE_MESSAGE(c.ok(), c.status().message());
+  REQUIRE(c->eval_backdoor.has_value());
+  CHECK(c->eval_backdoor->at("target") == 3);
+  CHECK(c->eval_backdoor->at("trigger_size") == 5);
+  c = ParseSimConfig("eval_backdoor: {}\n", "t.yaml");
+  REQUIRE(c.ok());
+  CHECK(c->eval_backdoor.has_value());
+  CHECK(Parse("eval_backdoor: 3\n").message().find("eval_backdoor") !=
+        std::string::npos);
+  CHECK(Parse("eval_backdoor: {target: zero}\n").message().find(
+            "eval_backdoor.target") != std::string::npos);
+}
+
 TEST_CASE("ParseSimConfig rejects unknown keys, naming them") {
   Status s = Parse("clients: 5\nclinets: 6\n");
   CHECK(s.code() == ErrorCode::kConfig);
