@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "sim_params.h"
+
 namespace flsentry::sim {
 namespace {
 
@@ -57,31 +59,6 @@ ParsedType ParseType(const std::string& type) {
   return parsed;
 }
 
-// Refuses names outside `allowed` and non-finite values.
-void CheckParamNames(const std::string& type,
-                     const std::map<std::string, double>& params,
-                     std::initializer_list<std::string_view> allowed) {
-  for (const auto& [name, value] : params) {
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      std::string known;
-      for (auto a : allowed) {
-        known += (known.empty() ? "" : ", ") + std::string(a);
-      }
-      Refuse(type, "unknown parameter '" + name + "' (accepted: " +
-                       (known.empty() ? "none" : known) + ")");
-    }
-    if (!std::isfinite(value)) {
-      Refuse(type, "parameter '" + name + "' must be finite");
-    }
-  }
-}
-
-const double* FindParam(const std::map<std::string, double>& params,
-                        const std::string& name) {
-  const auto it = params.find(name);
-  return it == params.end() ? nullptr : &it->second;
-}
-
 double RequireParam(const std::string& type,
                     const std::map<std::string, double>& params,
                     const std::string& name) {
@@ -104,29 +81,29 @@ void CheckParams(const std::string& type, const ParsedType& parsed,
                  const std::map<std::string, double>& params) {
   const std::string& b = parsed.base;
   if (b == "sign_flip") {
-    CheckParamNames(type, params, {"scale"});
+    CheckParamNames("attack", type, params, {"scale"});
     const double* s = FindParam(params, "scale");
     if (s != nullptr && !(*s > 0.0)) Refuse(type, "scale must be > 0");
   } else if (b == "gaussian_noise") {
-    CheckParamNames(type, params, {"sigma"});
+    CheckParamNames("attack", type, params, {"sigma"});
     if (!(RequireParam(type, params, "sigma") >= 0.0)) {
       Refuse(type, "sigma must be >= 0");
     }
   } else if (b == "scaling") {
-    CheckParamNames(type, params, {"lambda"});
+    CheckParamNames("attack", type, params, {"lambda"});
     RequireParam(type, params, "lambda");
   } else if (b == "alie") {
-    CheckParamNames(type, params, {"z_max"});
+    CheckParamNames("attack", type, params, {"z_max"});
   } else if (b == "ipm") {
-    CheckParamNames(type, params, {"epsilon"});
+    CheckParamNames("attack", type, params, {"epsilon"});
     if (!(RequireParam(type, params, "epsilon") > 0.0)) {
       Refuse(type, "epsilon must be > 0");
     }
   } else if (b == "min_max") {
-    CheckParamNames(type, params, {"tolerance"});
+    CheckParamNames("attack", type, params, {"tolerance"});
     SearchTolerance(type, params);
   } else {  // min_sum
-    CheckParamNames(type, params, {"tolerance", "min_score_bound"});
+    CheckParamNames("attack", type, params, {"tolerance", "min_score_bound"});
     SearchTolerance(type, params);
     const double* m = FindParam(params, "min_score_bound");
     if (m != nullptr && *m != 0.0 && *m != 1.0) {

@@ -11,35 +11,13 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "sim_params.h"
+
 namespace flsentry::sim {
 namespace {
 
 [[noreturn]] void Refuse(const std::string& type, const std::string& what) {
   throw std::invalid_argument("aggregator '" + type + "': " + what);
-}
-
-void CheckParamNames(const std::string& type,
-                     const std::map<std::string, double>& params,
-                     std::initializer_list<std::string_view> allowed) {
-  for (const auto& [name, value] : params) {
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      std::string known;
-      for (auto a : allowed) {
-        known += (known.empty() ? "" : ", ") + std::string(a);
-      }
-      Refuse(type, "unknown parameter '" + name + "' (accepted: " +
-                       (known.empty() ? "none" : known) + ")");
-    }
-    if (!std::isfinite(value)) {
-      Refuse(type, "parameter '" + name + "' must be finite");
-    }
-  }
-}
-
-const double* FindParam(const std::map<std::string, double>& params,
-                        const std::string& name) {
-  const auto it = params.find(name);
-  return it == params.end() ? nullptr : &it->second;
 }
 
 // Reads a parameter that must hold a whole number in [lo, hi].
@@ -59,15 +37,15 @@ constexpr double kMaxCount = 1 << 30;
 void CheckParams(const std::string& type,
                  const std::map<std::string, double>& params) {
   if (type == "fedavg" || type == "median") {
-    CheckParamNames(type, params, {});
+    CheckParamNames("aggregator", type, params, {});
   } else if (type == "trimmed_mean") {
-    CheckParamNames(type, params, {"beta"});
+    CheckParamNames("aggregator", type, params, {"beta"});
     const double* beta = FindParam(params, "beta");
     if (beta != nullptr && !(*beta >= 0.0 && *beta < 0.5)) {
       Refuse(type, "beta must be in [0, 0.5)");
     }
   } else if (type == "multikrum") {
-    CheckParamNames(type, params, {"f", "m"});
+    CheckParamNames("aggregator", type, params, {"f", "m"});
     const double* f = FindParam(params, "f");
     if (f == nullptr) {
       Refuse(type, "requires parameter 'f' (Byzantine updates tolerated)");
@@ -77,7 +55,7 @@ void CheckParams(const std::string& type,
       IntegerParam(type, "m", *m, 1, kMaxCount);
     }
   } else if (type == "normclip") {
-    CheckParamNames(type, params, {"tau"});
+    CheckParamNames("aggregator", type, params, {"tau"});
     const double* tau = FindParam(params, "tau");
     if (tau != nullptr && !(*tau > 0.0)) Refuse(type, "tau must be > 0");
   } else {
