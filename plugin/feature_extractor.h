@@ -134,6 +134,19 @@ class FeatureExtractor {
   std::vector<float> pattern_;         // 64 entries, +-1
 };
 
+// How central each update's direction is in its round: the cosine between
+// row i of `rows` (n rows of `dim` floats, row-major: a round's embeddings)
+// and the mean of the unit-normalised *other* rows. Near 1 for an update
+// crafted from the round's mean (ALIE, min-max with a small deviation),
+// around the benign level for honest non-IID updates, negative for updates
+// pointing against the others (sign flip, IPM). O(n * dim) time, O(dim)
+// extra memory, f64 accumulation. Returns n values; NaN for a row with zero
+// or non-finite norm (it is also left out of the others' means) and for
+// every row when fewer than 2 other rows have a norm. Pure; thread-safe.
+// REQUIRES: rows.size() == n * dim.
+std::vector<double> LeaveOneOutCentrality(std::span<const float> rows, int64_t n,
+                                          int64_t dim);
+
 }  // namespace flsentry
 
 #endif  // FLSENTRY_FEATURE_EXTRACTOR_H_

@@ -342,5 +342,49 @@ TEST_CASE("settings and layout round-trip through JSON; bad JSON is refused") {
   CHECK_FALSE(FeatureLayoutFromJson(bad).ok());
 }
 
+TEST_CASE("leave-one-out centrality: cosine with the mean direction of the others") {
+  // Rows (dim 2): e1, 5*e1, e2. Row 0's others are e1 + e2 -> cos 1/sqrt(2);
+  // row 2's others are 2*e1 -> cos 0. Scale does not matter.
+  const std::vector<float> rows = {1, 0, 5, 0, 0, 1};
+  const std::vector<double> c = LeaveOneOutCentrality(rows, 3, 2);
+  REQUIRE(c.size() == 3);
+  CHECK(c[0] == doctest::Approx(1 / std::sqrt(2.0)));
+  CHECK(c[1] == doctest::Approx(1 / std::sqrt(2.0)));
+  CHECK(c[2] == doctest::Approx(0.0));
+
+  // An update crafted as the mean of the others is perfectly central; a
+  // flipped one is at -1; honest spread-out ones lie in between.
+  const std::vector<float> round = {1, 0, 0,  0, 1, 0,  0, 0, 1,  1, 1, 1,  -1, -1, -1};
+  const std::vector<double> r = LeaveOneOutCentrality(round, 5, 3);
+  CHECK(r[0] > -1.0);
+  CHECK(r[0] < 0.7);
+  CHECK(r[3] > r[0]);
+  CHECK(r[4] < r[0]);
+  const std::vector<float> mean_row = {1, 0, 0,  0, 1, 0,  0, 0, 1,  1, 1, 1};
+  CHECK(LeaveOneOutCentrality(mean_row, 4, 3)[3] == doctest::Approx(1.0));
+  CHECK(LeaveOneOutCentrality(std::vector<float>{1, 0, 0,  0, 1, 0,  0, 0, 1,  -1, -1, -1}, 4, 3)[3] ==
+        doctest::Approx(-1.0));
+}
+
+TEST_CASE("leave-one-out centrality: zero rows and too few rows give NaN") {
+  // Row 1 is all zeros: NaN, and left out of the others' means.
+  const std::vector<float> rows = {1, 0, 0, 0, 0, 1, 0, 1};
+  const std::vector<double> c = LeaveOneOutCentrality(rows, 4, 2);
+  CHECK(std::isnan(c[1]));
+  CHECK(c[0] == doctest::Approx(0.0));  // others: 2 * e2
+  CHECK(c[2] == doctest::Approx(1 / std::sqrt(2.0)));
+  // Two usable rows: no row has two others.
+  for (double v : LeaveOneOutCentrality(std::vector<float>{1, 0, 0, 1, 0, 0}, 3, 2))
+    CHECK(std::isnan(v));
+  // Size mismatch and empty input.
+  for (double v : LeaveOneOutCentrality(std::vector<float>{1, 0, 0}, 2, 2)) CHECK(std::isnan(v));
+  CHECK(LeaveOneOutCentrality({}, 0, 4).empty());
+  const float inf = INFINITY;
+  const std::vector<double> d =
+      LeaveOneOutCentrality(std::vector<float>{inf, 0, 1, 0, 0, 1, 1, 1}, 4, 2);
+  CHECK(std::isnan(d[0]));
+  CHECK(std::isfinite(d[3]));
+}
+
 }  // namespace
 }  // namespace flsentry
