@@ -1,10 +1,14 @@
 #!/bin/bash
-# Records one run per attack with the reference server and evaluates the
-# detector on them (per-attack ROC AUC, with and without refresh).
-# usage: integration/benchmark/eval/run.sh BUILD_DIR OUT_DIR
+# Records one run per attack with the reference server (attack_*.yaml: 20
+# rounds, attacks from round 4) and evaluates the detector on them: per-attack
+# ROC AUC, with and without refresh (docs/detector.md, "Quality on recorded
+# runs"). Extra arguments go to flsentry-detector-eval (e.g. --rule current).
+# Writes OUT_DIR/eval.json and OUT_DIR/rows.jsonl (one line per update).
+# usage: integration/benchmark/eval/run.sh BUILD_DIR OUT_DIR [EVAL_ARGS...]
 set -euo pipefail
 BUILD=$1
 OUT=$2
+shift 2
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 archives=()
@@ -16,5 +20,6 @@ for cfg in "$HERE"/attack_*.yaml; do
   fi
   archives+=("$OUT/$name")
 done
-"$BUILD/plugin/flsentry-detector-eval" "${archives[@]}" --json > "$OUT/eval.json"
-"$BUILD/plugin/flsentry-detector-eval" "${archives[@]}"
+rm -f "$OUT/rows.jsonl"
+"$BUILD/plugin/flsentry-detector-eval" "${archives[@]}" "$@" --json --dump "$OUT/rows.jsonl" > "$OUT/eval.json"
+"$BUILD/plugin/flsentry-detector-eval" "${archives[@]}" "$@"
