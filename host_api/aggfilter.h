@@ -114,6 +114,8 @@ enum {
 #define AGGF_FLAG_SCORE_FAILED ((uint32_t)1u << 8) /* scoring raised an error */
 #define AGGF_FLAG_FAILSAFE ((uint32_t)1u << 9) /* a fail-safe changed it */
 #define AGGF_FLAG_INVALID ((uint32_t)1u << 10) /* malformed update input */
+/* Nearly identical to another update of the round (colluding clients). */
+#define AGGF_FLAG_DUPLICATE ((uint32_t)1u << 11)
 
 /* Largest tensor rank accepted. */
 #define AGGF_MAX_RANK 8

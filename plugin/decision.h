@@ -32,6 +32,7 @@ enum Flag : uint32_t {
   kFlagScoreFailed = 1u << 8,
   kFlagFailsafe = 1u << 9,
   kFlagInvalid = 1u << 10,
+  kFlagDuplicate = 1u << 11,
 };
 
 // Names of the bits set in `flags`, in bit order, e.g. {"nonfinite"}.

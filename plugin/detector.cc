@@ -80,6 +80,32 @@ double Median(std::vector<double> v) {
   return 0.5 * (hi + *std::max_element(v.begin(), v.begin() + mid));
 }
 
+// For each of `rows` rows (row-major, `dim` wide): the highest cosine
+// similarity to another row; NaN for a single row or a zero row. O(rows^2 dim)
+// in double precision.
+std::vector<double> MaxCosineSimilarity(std::span<const float> data, int64_t rows,
+                                        int64_t dim) {
+  std::vector<double> norms(rows), best(rows, NAN);
+  auto row = [&](int64_t r) { return data.subspan(r * dim, dim); };
+  for (int64_t r = 0; r < rows; ++r) {
+    double s = 0;
+    for (float v : row(r)) s += double{v} * v;
+    norms[r] = std::sqrt(s);
+  }
+  for (int64_t a = 0; a < rows; ++a) {
+    for (int64_t b = a + 1; b < rows; ++b) {
+      if (norms[a] == 0 || norms[b] == 0) continue;
+      const auto x = row(a), y = row(b);
+      double dot = 0;
+      for (int64_t k = 0; k < dim; ++k) dot += double{x[k]} * y[k];
+      const double cosine = dot / (norms[a] * norms[b]);
+      if (!(cosine <= best[a])) best[a] = cosine;  // NaN-aware max
+      if (!(cosine <= best[b])) best[b] = cosine;
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 Detector::Detector() = default;
@@ -248,6 +274,8 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
     batch.insert(batch.end(), rows.begin() + r * dim, rows.begin() + (r + 1) * dim);
   }
   const double median = Median(norms);
+  const std::vector<double> similarity =
+      MaxCosineSimilarity(batch, static_cast<int64_t>(batch_updates.size()), dim);
   FLS_ASSIGN_OR_RETURN(std::vector<double> errors,
                        net_->Score(batch, static_cast<int64_t>(batch_updates.size()), threads));
   for (size_t b = 0; b < batch_updates.size(); ++b) {
@@ -255,6 +283,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
     scores[i].score = errors[b];
     scores[i].scored = true;
     scores[i].log_norm_ratio = std::log(scores[i].norm / median);
+    scores[i].max_similarity = similarity[b];
     last_embeddings_[i].assign(batch.begin() + b * dim, batch.begin() + (b + 1) * dim);
     last_scores_[i] = errors[b];
   }

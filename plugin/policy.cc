@@ -177,13 +177,19 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
     const bool norm_fired = in.guard_flags == 0 && std::isfinite(norm_limit) &&
                             std::isfinite(in.score.norm) &&
                             in.score.norm > norm_limit;
+    const DuplicateGuardConfig& dg = c.guards.duplicate;
+    const bool duplicate = in.guard_flags == 0 && dg.enabled &&
+                           std::isfinite(in.score.max_similarity) &&
+                           in.score.max_similarity > dg.max_similarity;
     if (anomalous) d.flags |= kFlagAnomalous;
+    if (duplicate) d.flags |= kFlagDuplicate;
     if (norm_fired) d.flags |= kFlagNormGuard;
     if (score_failed) d.flags |= kFlagScoreFailed;
     const uint32_t strike_on = c.quarantine.strike_on;
     w.strike_event = (anomalous && (strike_on & kStrikeAnomalous)) ||
                      (in.guard_flags != 0 && (strike_on & kStrikeGuard)) ||
-                     (norm_fired && (strike_on & kStrikeNormGuard));
+                     (norm_fired && (strike_on & kStrikeNormGuard)) ||
+                     (duplicate && (strike_on & kStrikeDuplicate));
 
     if (in.guard_flags != 0) {
       d.flags |= in.guard_flags;
@@ -225,6 +231,10 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
             w, DownweightMultiplier(c.actions.downweight, d.score, d.threshold),
             "anomalous");
       }
+    }
+    if (duplicate && d.action != Action::kDrop) {
+      w.severity = std::max(w.severity, in.score.max_similarity / dg.max_similarity);
+      Drop(w, DropKind::kByScore, "duplicate");
     }
     if (norm_fired && d.action != Action::kDrop) {
       w.severity = std::max(w.severity, in.score.norm / norm_limit);
@@ -342,6 +352,7 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
         {"num_examples", in.num_examples},
         {"score", NumberOrNull(d.score)},
         {"norm", NumberOrNull(in.score.norm)},
+        {"max_similarity", NumberOrNull(in.score.max_similarity)},
         {"thresholds", rule_values},
         {"threshold", NumberOrNull(d.threshold)},
         {"action", ActionName(d.action)},

@@ -446,7 +446,8 @@ Status ReadQuarantine(const YAML::Node& node, const std::string& path,
                ReadEnum<StrikeEvent>(n[i], p + "[" + std::to_string(i) + "]",
                                      {{"anomalous", kStrikeAnomalous},
                                       {"guard", kStrikeGuard},
-                                      {"norm_guard", kStrikeNormGuard}},
+                                      {"norm_guard", kStrikeNormGuard},
+                                      {"duplicate", kStrikeDuplicate}},
                                      &event));
            q->strike_on |= event;
          }
@@ -497,6 +498,11 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
                                     {"drop", NormGuardMode::kDrop}})},
       {"min_round_size", Int(&ng->min_round_size, 2, 100000)},
   };
+  DuplicateGuardConfig* dg = &c->guards.duplicate;
+  Fields duplicate = {
+      {"enabled", Bool(&dg->enabled)},
+      {"max_similarity", Double(&dg->max_similarity, UnitOpenLow, "must be in (0, 1]")},
+  };
   FailSafesConfig* fs = &c->fail_safes;
   Fields fields = {
       {"detector",
@@ -524,11 +530,16 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
                }}});
        }},
       {"guards",
-       [norm](const YAML::Node& n, const std::string& p) {
+       [norm, duplicate](const YAML::Node& n, const std::string& p) {
          return ReadMap(
-             n, p, {{"norm", [norm](const YAML::Node& m, const std::string& q) {
-                       return ReadMap(m, q, norm);
-                     }}});
+             n, p,
+             {{"norm",
+               [norm](const YAML::Node& m, const std::string& q) {
+                 return ReadMap(m, q, norm);
+               }},
+              {"duplicate", [duplicate](const YAML::Node& m, const std::string& q) {
+                 return ReadMap(m, q, duplicate);
+               }}});
        }},
       {"fail_safes",
        [fs](const YAML::Node& n, const std::string& p) {

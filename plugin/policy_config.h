@@ -100,8 +100,19 @@ struct NormGuardConfig {
   int min_round_size = 3;  // fewer finite norms -> the guard abstains
 };
 
+// Flags updates whose embedding is nearly identical to another update's in
+// the same round (UpdateScore::max_similarity > max_similarity): benign
+// clients training on their own data never send the same update, colluding
+// ones (the omniscient attacks ALIE, IPM, min-max, min-sum) do. Needs a
+// detector (the embedding); abstains without one.
+struct DuplicateGuardConfig {
+  bool enabled = true;
+  double max_similarity = 0.99;  // cosine, in (0, 1]
+};
+
 struct GuardsConfig {
   NormGuardConfig norm;
+  DuplicateGuardConfig duplicate;
 };
 
 // ---- fail-safes -------------------------------------------------------------
@@ -125,6 +136,7 @@ enum StrikeEvent : uint32_t {
   kStrikeAnomalous = 1u << 0,  // score over the threshold
   kStrikeGuard = 1u << 1,      // nonfinite, shape mismatch, invalid
   kStrikeNormGuard = 1u << 2,  // norm guard fired
+  kStrikeDuplicate = 1u << 3,  // duplicate guard fired
 };
 
 struct ProbationConfig {
@@ -139,7 +151,7 @@ struct QuarantineConfig {
   int window_rounds = 5;  // W: strikes counted over the last W rounds
   int strikes = 3;        // S: strikes in the window that quarantine
   int rounds = 5;         // Q: quarantine length, starting the striking round
-  uint32_t strike_on = kStrikeAnomalous | kStrikeGuard;
+  uint32_t strike_on = kStrikeAnomalous | kStrikeGuard | kStrikeDuplicate;
   ProbationConfig probation;
 };
 

@@ -34,6 +34,10 @@ struct UpdateScore {
   double norm = NAN;
   // log(norm / median norm of the round's well-formed updates).
   double log_norm_ratio = NAN;
+  // Highest cosine similarity of this update's embedding to another
+  // embedded update of the same round, in [-1, 1]; NaN when not embedded or
+  // alone. Colluding clients that send (nearly) the same update score ~1.
+  double max_similarity = NAN;
   int64_t nonfinite = 0;  // NaN/Inf elements seen
   bool scored = false;    // true when `score` came from the detector
   std::string error;      // non-empty when scoring this update failed

@@ -82,6 +82,7 @@ TEST_CASE("policy audit records carry every documented field") {
   const nlohmann::json& r = out->audit_records[0];
   const std::vector<std::string> fields = {
       "action",  "client",           "client_status", "flags",
+      "max_similarity",
       "norm",    "num_examples",     "probation_end", "quarantine_end",
       "reason",  "reputation",       "round",         "score",
       "strikes", "suspicious_round", "threshold",     "thresholds",

@@ -140,6 +140,24 @@ TEST_CASE("a bootstrapped detector learns from the warm-up rounds, then scores")
   }
 }
 
+TEST_CASE("colluding clients sending the same update are dropped as duplicates") {
+  auto engine = MakeEngine(kBootstrapPolicy);
+  for (uint64_t round = 1; round <= 3; ++round) Filter(*engine, *MakeRound(round, 8));
+  auto r = MakeRound(4, 8);
+  r->w[5] = r->w[3];  // clients 3 and 5 send the same update
+  r->b[5] = r->b[3];
+  r->round.updates[5].tensors[0].data = r->w[5].data();
+  r->round.updates[5].tensors[1].data = r->b[5].data();
+  const std::vector<Decision> d = Filter(*engine, *r);
+  for (size_t i = 0; i < d.size(); ++i) {
+    CAPTURE(i);
+    const bool copy = i == 3 || i == 5;
+    CHECK((d[i].action == Action::kDrop) == copy);
+    if (copy) CHECK(d[i].reason == "duplicate");
+    if (copy) CHECK((d[i].flags & kFlagDuplicate) != 0);
+  }
+}
+
 TEST_CASE("a restarted engine continues a bootstrapped detector exactly") {
   auto straight = MakeEngine(kBootstrapPolicy);
   auto first = MakeEngine(kBootstrapPolicy);

@@ -33,7 +33,10 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->quarantine.rounds == 5);
     CHECK(c->quarantine.probation.threshold_scale == 1.0);
     CHECK(c->quarantine.enabled);
-    CHECK(c->quarantine.strike_on == (kStrikeAnomalous | kStrikeGuard));
+    CHECK(c->quarantine.strike_on ==
+          (kStrikeAnomalous | kStrikeGuard | kStrikeDuplicate));
+    CHECK(c->guards.duplicate.enabled);
+    CHECK(c->guards.duplicate.max_similarity == 0.99);
     CHECK(c->fail_safes.on_error == OnScoreError::kDrop);
     CHECK(c->state.path.empty());
     CHECK(c->audit.path.empty());

@@ -148,6 +148,13 @@ TEST_CASE("guards: engine flags, norm guard modes") {
   const std::string lists = "lists: {allow: [friend]}\n";
   const std::vector<PolicyInput> norms = {In("a", NAN, 1), In("b", NAN, 1),
                                           In("c", NAN, 1), In("d", NAN, 10)};
+  auto Similar = [](std::string id, double similarity) {
+    PolicyInput in = In(std::move(id), 0.5);
+    in.score.max_similarity = similarity;
+    return in;
+  };
+  const std::vector<PolicyInput> similar = {Similar("a", 0.5), Similar("b", 0.995),
+                                            Similar("c", 0.995), Similar("d", 0.99)};
   auto norm_yaml = [](const char* mode) {
     return std::string("guards: {norm: {enabled: true, k: 2, mode: ") + mode +
            ", min_round_size: 4}}\n";
@@ -204,6 +211,36 @@ TEST_CASE("guards: engine flags, norm guard modes") {
        {In("a", NAN, 1), In("b", NAN, 1), In("d", NAN, 10)},
        2,
        {Action::kAccept, 1, "ok", 0}},
+      {"duplicate: near-copies of another update are dropped",
+       "",
+       similar,
+       1,
+       {Action::kDrop, 0, "duplicate", kFlagDuplicate}},
+      {"duplicate: the others are accepted",
+       "",
+       similar,
+       0,
+       {Action::kAccept, 1, "ok", 0}},
+      {"duplicate: at the limit is not a duplicate",
+       "",
+       similar,
+       3,
+       {Action::kAccept, 1, "ok", 0}},
+      {"duplicate: disabled",
+       "guards: {duplicate: {enabled: false}}\n",
+       similar,
+       1,
+       {Action::kAccept, 1, "ok", 0}},
+      {"duplicate: own limit",
+       "guards: {duplicate: {max_similarity: 0.4}}\n",
+       similar,
+       0,
+       {Action::kDrop, 0, "duplicate", kFlagDuplicate}},
+      {"duplicate: the allow-list wins",
+       lists,
+       {Similar("friend", 0.999), Similar("b", 0.999)},
+       0,
+       {Action::kAccept, 1, "allowlisted", kFlagAllowlisted | kFlagDuplicate}},
       {"guard-flagged norms are not in the median",
        norm_yaml("drop"),
        {In("a", NAN, 1), In("b", NAN, 1), In("c", NAN, 1), In("d", NAN, 3),
