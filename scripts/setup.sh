@@ -15,6 +15,8 @@ PACKAGES=(
   dataset-fashion-mnist python3-torch chromium
   # tests and tools: nm (binutils), /usr/bin/time
   binutils time
+  # the benchmark test checks its SVG plots with xmllint
+  libxml2-utils
 )
 
 missing=()
