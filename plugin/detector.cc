@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "autoencoder.h"
 #include "feature_extractor.h"
@@ -236,15 +237,24 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
   std::vector<float> rows(eligible.size() * static_cast<size_t>(dim));
   std::vector<Result<UpdateFeatures>> measured(eligible.size(), UpdateFeatures{});
   const int threads = std::max(1, config_.threads);
-  const int host_threads = at::get_num_threads();
-  if (host_threads != threads) at::set_num_threads(threads);
-  at::parallel_for(0, static_cast<int64_t>(eligible.size()), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
+  // Embedding is plain C++ (FeatureExtractor::Embed is const and
+  // thread-safe): own threads, so LibTorch's pools are not resized per round.
+  const int64_t total = static_cast<int64_t>(eligible.size());
+  auto embed_rows = [&](int64_t first, int64_t step) {
+    for (int64_t r = first; r < total; r += step) {
       measured[r] = features_->Embed(round.updates[eligible[r]], round.global,
                                      std::span<float>(rows.data() + r * dim, dim));
     }
-  });
-  if (host_threads != threads) at::set_num_threads(host_threads);
+  };
+  const int64_t workers = std::min<int64_t>(threads, total);
+  if (workers <= 1) {
+    embed_rows(0, 1);
+  } else {
+    std::vector<std::thread> pool;
+    for (int64_t w = 1; w < workers; ++w) pool.emplace_back(embed_rows, w, workers);
+    embed_rows(0, workers);
+    for (std::thread& t : pool) t.join();
+  }
 
   // Rows that embedded cleanly are scored together; the rest explain why not.
   std::vector<float> batch;
