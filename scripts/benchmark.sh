@@ -206,8 +206,13 @@ commit="$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
   commit="$commit (work tree modified)"
 fi
-"$bin/flsentry-benchmark-report" report --out "$out" --results "$results" \
-  --svg-dir "$svg_dir" --command "$invocation" --commit "$commit" \
-  --wall-seconds "$wall" --runs-executed "$finished"
+report_args=(--out "$out" --results "$results" --svg-dir "$svg_dir"
+  --command "$invocation" --commit "$commit" --wall-seconds "$wall"
+  --runs-executed "$finished")
+# Notes written by hand on a full run's results go under "Notes" in results.md.
+if [[ "$results" == "$repo/docs/results.md" && -f "$repo/docs/results/notes.md" ]]; then
+  report_args+=(--notes "$repo/docs/results/notes.md")
+fi
+"$bin/flsentry-benchmark-report" report "${report_args[@]}"
 echo "benchmark: $((total - failed))/$total runs finished in $(format_seconds "$wall"); report: $results" >&2
 ((failed == 0))

@@ -77,6 +77,7 @@ struct ReportArgs {
   std::string commit = "unknown";
   double wall_seconds = 0.0;
   int runs_executed = 0;
+  std::string notes;  // a Markdown file, may be empty
 };
 
 int Plan(const std::string& protocol_path, const std::string& repo,
@@ -132,6 +133,14 @@ int Report(const ReportArgs& a) {
   ctx.date = UtcNow();
   ctx.wall_seconds = a.wall_seconds;
   ctx.runs_executed = a.runs_executed;
+  if (!a.notes.empty()) {
+    std::ifstream notes(a.notes, std::ios::binary);
+    std::ostringstream text;
+    text << notes.rdbuf();
+    if (!notes) return Fail(a.notes + ": cannot read the notes");
+    ctx.notes = text.str();
+    while (!ctx.notes.empty() && ctx.notes.back() == '\n') ctx.notes.pop_back();
+  }
   const fs::path results_dir = fs::absolute(a.results).parent_path();
   ctx.svg_rel_dir =
       fs::absolute(a.svg_dir).lexically_relative(results_dir).string();
@@ -184,6 +193,8 @@ int main(int argc, char** argv) {
       ->add_option("--runs-executed", r.runs_executed,
                    "runs simulated (not resumed)")
       ->check(CLI::NonNegativeNumber);
+  report->add_option("--notes", r.notes, "Markdown file printed under 'Notes'")
+      ->check(CLI::ExistingFile);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

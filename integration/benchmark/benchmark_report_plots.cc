@@ -118,9 +118,10 @@ Result<std::vector<std::string>> WritePlots(const Plan& plan,
         fpr[i] = m->rounds[i].counts.Fpr();
       }
     }
-    double y_max = 0.05;
+    double y_max = 0.05;  // rounded up to a multiple of 5%
     for (const double v : fpr) {
-      if (std::isfinite(v)) y_max = std::max(y_max, v);
+      if (std::isfinite(v))
+        y_max = std::max(y_max, std::ceil(v * 20.0 - 1e-9) / 20.0);
     }
     FLS_RETURN_IF_ERROR(WriteFile(
         fs::path(svg_dir) / "filter_fpr_no_attack.svg",

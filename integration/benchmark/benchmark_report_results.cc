@@ -34,6 +34,19 @@ double Comparable(double accuracy) {
   return std::isfinite(accuracy) ? accuracy : 0.0;
 }
 
+constexpr int kTailRounds = 3;
+
+// Mean accuracy of the last n rounds (NaN rounds count as 0).
+double TailMean(const RunMetrics& m, int n) {
+  const size_t k = std::min(m.rounds.size(), static_cast<size_t>(n));
+  if (k == 0) return std::nan("");
+  double sum = 0.0;
+  for (size_t i = m.rounds.size() - k; i < m.rounds.size(); ++i) {
+    sum += Comparable(m.rounds[i].accuracy);
+  }
+  return sum / static_cast<double>(k);
+}
+
 std::string TableHeader(const std::string& first,
                         const std::vector<std::string>& cols) {
   std::string s = "| " + first + " |";
@@ -213,7 +226,20 @@ void TargetsSection(const Plan& plan, const RunIndex& index,
       out << "- **" << (over == 0 ? "MET" : "MISSED")
           << "**: no-attack FPR <= " << Pct(t.max_fpr_per_round)
           << "% in every round: maximum " << Pct(max_fpr) << "%, " << over
-          << " of " << clean->rounds.size() << " rounds above.\n";
+          << " of " << clean->rounds.size() << " rounds above";
+      if (over > 0 && !clean->rounds.empty()) {
+        const long sent =
+            clean->rounds.front().counts.fp + clean->rounds.front().counts.tn;
+        out << " (over all rounds " << clean->counts.fp << " of "
+            << clean->counts.fp + clean->counts.tn
+            << " benign updates flagged, " << PctSign(clean->counts.Fpr())
+            << "; with " << sent
+            << " benign updates in a round a single false positive is "
+            << PctSign(sent > 0 ? 1.0 / static_cast<double>(sent)
+                                : std::nan(""))
+            << " of that round)";
+      }
+      out << ".\n";
     }
   }
   const RunMetrics* base = index.Find(0.0, "none", "fedavg");
@@ -253,6 +279,26 @@ void TargetsSection(const Plan& plan, const RunIndex& index,
           out << (i ? "; " : "") << misses[i];
       }
       if (!missing.empty()) out << "; " << missing.size() << " runs missing";
+      out << ".\n";
+      // The same with the mean of the last rounds, which damps the
+      // round-to-round noise of a single final accuracy.
+      const double tail_floor =
+          TailMean(*base, kTailRounds) - t.accuracy_points / 100.0;
+      std::vector<std::string> tail_misses;
+      for (const std::string& attack : AttackRows(plan)) {
+        const RunMetrics* m = index.Find(t.fraction, attack, "filter");
+        if (m != nullptr && TailMean(*m, kTailRounds) < tail_floor) {
+          tail_misses.push_back(attack + " " +
+                                PctSign(TailMean(*m, kTailRounds)));
+        }
+      }
+      out << "  - with the mean accuracy of the last " << kTailRounds
+          << " rounds instead (no-attack FedAvg "
+          << PctSign(TailMean(*base, kTailRounds))
+          << "): " << (tail_misses.empty() ? "met" : "missed");
+      for (size_t i = 0; i < tail_misses.size(); ++i) {
+        out << (i ? "; " : " under ") << tail_misses[i];
+      }
       out << ".\n";
     }
   }
@@ -412,6 +458,7 @@ std::string ResultsMarkdown(const Plan& plan, const RunIndex& index,
   std::ostringstream out;
   Header(plan, index, ctx, out);
   TargetsSection(plan, index, out);
+  if (!ctx.notes.empty()) out << "## Notes\n\n" << ctx.notes << "\n\n";
   AccuracyTables(plan, index, out);
   FilterTables(plan, index, out);
   BackdoorTable(plan, index, out);

@@ -59,6 +59,7 @@ struct ReportContext {
   double wall_seconds = 0;  // wall time of this invocation
   int runs_executed = 0;    // runs simulated now (the others were resumed)
   std::string svg_rel_dir;  // SVG directory relative to results.md
+  std::string notes;        // Markdown printed under "Notes"; may be empty
 };
 
 // The plan's attacks in row order, "none" excluded.

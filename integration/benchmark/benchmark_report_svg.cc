@@ -134,7 +134,8 @@ std::string XmlEscape(const std::string& text) {
 
 std::string SmallMultiplesSvg(const std::string& title,
                               const std::vector<Panel>& panels, int columns) {
-  columns = std::max(1, columns);
+  columns =
+      std::clamp(columns, 1, std::max(1, static_cast<int>(panels.size())));
   const double pw = 240, ph = 150, left = 50, gap_x = 40, gap_y = 56, top = 90;
   const int rows = std::max<int>(
       1, (static_cast<int>(panels.size()) + columns - 1) / columns);
@@ -213,15 +214,14 @@ std::string BarChartSvg(const std::string& title,
                         const std::string& x_label,
                         const std::string& y_label) {
   const double left = 64, top = 50, h = 220, right = 30;
-  const double bar =
-      std::clamp(600.0 / std::max<size_t>(1, values.size()), 8.0, 40.0);
-  const double w =
-      bar * static_cast<double>(std::max<size_t>(1, values.size()));
+  const size_t n = std::max<size_t>(1, values.size());
+  const double w = std::clamp(24.0 * static_cast<double>(n), 480.0, 1200.0);
+  const double bar = w / static_cast<double>(n);
   const double width = left + w + right, height = top + h + 50;
   const auto Y = [&](double v) {
     return top + h - h * std::clamp(v / y_max, 0.0, 1.0);
   };
-  std::string s = Open(std::max(width, 360.0), height, title);
+  std::string s = Open(width, height, title);
   s += "<rect x=\"" + Num(left) + "\" y=\"" + Num(top) + "\" width=\"" +
        Num(w) + "\" height=\"" + Num(h) +
        "\" fill=\"none\" stroke=\"#868e96\"/>\n";
@@ -249,8 +249,8 @@ std::string BarChartSvg(const std::string& title,
   }
   s += Line(left, Y(target), left + w, Y(target), "#e03131",
             " stroke-dasharray=\"6 4\" stroke-width=\"1.5\"");
-  s += Text(left + w - 4, Y(target) - 4, target_label, "end",
-            " fill=\"#e03131\"");
+  s +=
+      Text(left + 4, Y(target) - 4, target_label, "start", " fill=\"#e03131\"");
   s += Text(left + w / 2, height - 10, x_label, "middle");
   s += Text(16, top + h / 2, y_label, "middle",
             " transform=\"rotate(-90 16 " + Num(top + h / 2) + ")\"");
