@@ -410,6 +410,16 @@ void Header(const Plan& plan, const RunIndex& index, const ReportContext& ctx,
          "below 1.\n\n";
 }
 
+// Error text from files (JSON parse errors quote the bad bytes) as printable
+// ASCII for Markdown: other bytes and backticks become '?'.
+std::string PrintableText(std::string text) {
+  for (char& c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e || c == '`') c = '?';
+  }
+  return text;
+}
+
 void RunList(const RunIndex& index, std::ostream& out) {
   std::vector<const RunOutcome*> failed;
   for (const RunOutcome& r : index.runs()) {
@@ -417,8 +427,9 @@ void RunList(const RunIndex& index, std::ostream& out) {
   }
   if (failed.empty()) return;
   out << "## Runs that did not finish\n\n";
-  for (const RunOutcome* r : failed)
-    out << "- `" << r->spec.id << "`: " << r->error << "\n";
+  for (const RunOutcome* r : failed) {
+    out << "- `" << r->spec.id << "`: " << PrintableText(r->error) << "\n";
+  }
   out << "\n";
 }
 
