@@ -30,10 +30,13 @@ echo "-- the same round through the plugin (host_api/), one decision per update:
 cut -c1-160 "$OUT/nan_demo/decisions.jsonl"
 
 step "3. Replay the bundled attacked run through the plugin (loaded via host_api/)"
-# configs/default.yaml names no detector (guards + norm scoring); the second
-# policy is the same file with detector.path set to the detector of step 1.
-sed "0,/^  path: \"\"/s||  path: $PWD/$OUT/detector|" configs/default.yaml \
+# configs/default.yaml builds its own detector from the first 3 (trusted)
+# rounds; the second policy is the same file with detector.path set to the
+# detector of step 1 instead (and the in-plugin bootstrap turned off).
+sed -e "0,/^  path: \"\"/s||  path: $PWD/$OUT/detector|" \
+    -e "0,/^    enabled: true  /s||    enabled: false |" configs/default.yaml \
   > "$OUT/default_with_detector.yaml"
+grep -q "^    enabled: false" "$OUT/default_with_detector.yaml"
 "$FLSENTRY" replay model_updates/archive --config configs/default.yaml \
   --config "$OUT/default_with_detector.yaml" --out "$OUT/replay"
 
