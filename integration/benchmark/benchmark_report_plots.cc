@@ -67,13 +67,21 @@ Result<std::vector<std::string>> WritePlots(const Plan& plan,
     for (const std::string& attack : AttackRows(plan)) {
       Panel panel;
       panel.title = attack;
+      panel.series.push_back({"fedavg, no attack", "#adb5bd",
+                              AccuracyByRound(reference, p.rounds), true,
+                              false});
+      // The filter is drawn last (on top) and thicker.
+      std::vector<std::string> order;
       for (const std::string& agg : p.aggregators) {
+        if (agg != "filter") order.push_back(agg);
+      }
+      if (order.size() < p.aggregators.size()) order.push_back("filter");
+      for (const std::string& agg : order) {
         panel.series.push_back(
             {agg, ColorOf(agg),
-             AccuracyByRound(index.Find(f, attack, agg), p.rounds), false});
+             AccuracyByRound(index.Find(f, attack, agg), p.rounds), false,
+             agg == "filter"});
       }
-      panel.series.push_back({"fedavg, no attack", "#adb5bd",
-                              AccuracyByRound(reference, p.rounds), true});
       panels.push_back(std::move(panel));
     }
     const std::string name = "accuracy_by_round_" + FractionTag(f) + ".svg";

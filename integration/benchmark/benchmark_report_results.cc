@@ -294,8 +294,10 @@ void TargetsSection(const Plan& plan, const RunIndex& index,
       }
       out << "  - with the mean accuracy of the last " << kTailRounds
           << " rounds instead (no-attack FedAvg "
-          << PctSign(TailMean(*base, kTailRounds))
-          << "): " << (tail_misses.empty() ? "met" : "missed");
+          << PctSign(TailMean(*base, kTailRounds)) << "): "
+          << (!tail_misses.empty() ? "missed"
+              : missing.empty()    ? "met"
+                                   : "not evaluated (runs missing)");
       for (size_t i = 0; i < tail_misses.size(); ++i) {
         out << (i ? "; " : " under ") << tail_misses[i];
       }

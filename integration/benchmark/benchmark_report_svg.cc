@@ -94,7 +94,8 @@ std::string PanelSvg(const Panel& panel, double x0, double y0, double w,
     }
     if (path.empty()) continue;
     s += "<path d=\"" + path + "\" fill=\"none\" stroke=\"" +
-         XmlEscape(series.color) + "\" stroke-width=\"1.6\"" +
+         XmlEscape(series.color) + "\" stroke-width=\"" +
+         (series.emphasis ? "2.6" : "1.6") + "\"" +
          (series.dashed ? " stroke-dasharray=\"5 3\"" : "") + "><title>" +
          XmlEscape(panel.title + ": " + series.label) + "</title></path>\n";
   }

@@ -21,6 +21,7 @@ struct Series {
   std::string color;      // any SVG colour, e.g. "#1c7ed6"
   std::vector<double> y;  // y[i] is the value at x = i + 1; NaN: gap
   bool dashed = false;
+  bool emphasis = false;  // a thicker line
 };
 
 struct Panel {
