@@ -16,8 +16,11 @@ namespace flsentry {
 namespace {
 
 // Refresh learns only from updates scoring within this many robust standard
-// deviations above their round's median score (outside warm-up).
+// deviations above their round's median score (outside warm-up)...
 constexpr double kLearnMadK = 1.0;
+// ...and within this many (at least half the anchor) above the median score
+// the window's rows had when they were learned (the anchor; see detector.h).
+constexpr double kAnchorMadK = 4.0;
 
 constexpr char kB64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -338,6 +341,17 @@ Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted
     std::vector<double> dev;
     for (double s : round_scores) dev.push_back(std::fabs(s - med));
     if (round_scores.size() >= 3) learn_limit = med + kLearnMadK * 1.4826 * Median(dev);
+    std::vector<double> window_scores;
+    for (const WindowRow& r : window_) {
+      if (std::isfinite(r.score)) window_scores.push_back(r.score);
+    }
+    if (window_scores.size() >= 3) {
+      const double anchor = Median(window_scores);
+      std::vector<double> spread;
+      for (double s : window_scores) spread.push_back(std::fabs(s - anchor));
+      const double width = std::max(kAnchorMadK * 1.4826 * Median(spread), 0.5 * anchor);
+      learn_limit = std::min(learn_limit, anchor + width);
+    }
   }
   // One row per client per round: a client that sent two updates counts once.
   std::set<std::string> seen;
@@ -346,7 +360,7 @@ Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted
         !seen.insert(client).second) {
       continue;
     }
-    window_.push_back({round, client, last_embeddings_[i]});
+    window_.push_back({round, client, last_embeddings_[i], warmup ? NAN : last_scores_[i]});
   }
   ++rounds_learned_;
   have_last_ = false;
@@ -386,8 +400,10 @@ nlohmann::json Detector::SaveState() const {
   }
   nlohmann::json window = nlohmann::json::array();
   for (const WindowRow& r : window_) {
-    window.push_back({{"round", r.round}, {"client", r.client},
-                      {"embedding", FloatsToBase64(r.embedding)}});
+    nlohmann::json row = {{"round", r.round}, {"client", r.client},
+                          {"embedding", FloatsToBase64(r.embedding)}};
+    if (std::isfinite(r.score)) row["score"] = r.score;
+    window.push_back(std::move(row));
   }
   nlohmann::json state = {{"format", kDetectorStateFormat},
                            {"layout_signature", metadata_.layout.signature},
@@ -450,6 +466,10 @@ Status Detector::LoadState(const nlohmann::json& state) {
     row.round = r.at("round").get<uint64_t>();
     row.client = r.at("client").get<std::string>();
     FLS_ASSIGN_OR_RETURN(row.embedding, Base64ToFloats(r.at("embedding").get<std::string>(), dim));
+    if (r.contains("score")) {
+      if (!r.at("score").is_number()) return StateError("detector state: malformed window row");
+      row.score = r.at("score").get<double>();
+    }
     window.push_back(std::move(row));
   }
   net_ = std::move(net).value();

@@ -6,6 +6,10 @@
 //     the engine leaves them out of `accepted`), and of those only the ones
 //     scoring at most the round's median + 1 robust std (1.4826 MAD) of the
 //     round's scores: typical updates teach, borderline ones do not,
+//   * and, once the window holds scored rows, only ones scoring at most
+//     their median + 4 robust std: a round where attackers are the majority
+//     (so its median is theirs) cannot teach the detector their direction;
+//     rows age out after window_rounds, so a lasting shift is learned later,
 //   * at most refresh.max_client_share of a refresh's rows from one client,
 //   * a window of the last refresh.window_rounds rounds,
 //   * refresh.enabled = false freezes the detector (audited weights);
@@ -109,6 +113,7 @@ class Detector {
     uint64_t round = 0;
     std::string client;
     std::vector<float> embedding;
+    double score = NAN;  // its score when learned; NaN for warm-up rows
   };
   Detector();
   // Fine-tunes for `epochs` passes over the window (after dropping rows
