@@ -140,6 +140,22 @@ TEST_CASE("a bootstrapped detector learns from the warm-up rounds, then scores")
   }
 }
 
+TEST_CASE("a round with a malicious majority does not teach the detector the attack") {
+  auto engine = MakeEngine(kBootstrapPolicy);
+  for (uint64_t round = 1; round <= 3; ++round) Filter(*engine, *MakeRound(round, 10));
+  Filter(*engine, *MakeRound(4, 10, {1}));
+  // Round 5: six of ten flip their sign, so the round's median is theirs.
+  Filter(*engine, *MakeRound(5, 10, {0, 2, 3, 5, 7, 9}));
+  Filter(*engine, *MakeRound(6, 10, {0, 2, 3, 5, 7, 9}));
+  // A normal round afterwards: the detector still knows the benign direction.
+  auto after = MakeRound(7, 10, {4, 8});
+  const std::vector<Decision> d = Filter(*engine, *after);
+  for (size_t i = 0; i < d.size(); ++i) {
+    CAPTURE(i);
+    CHECK((d[i].action == Action::kDrop) == (i == 4 || i == 8));
+  }
+}
+
 TEST_CASE("colluding clients sending the same update are dropped as duplicates") {
   auto engine = MakeEngine(kBootstrapPolicy);
   for (uint64_t round = 1; round <= 3; ++round) Filter(*engine, *MakeRound(round, 8));
