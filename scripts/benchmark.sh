@@ -108,6 +108,12 @@ for line in "${plan_lines[@]}"; do
 done
 resumed=$((total - ${#pending[@]}))
 
+# The commit the runs start from (the binaries were built before this point).
+commit="$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+  commit="$commit (work tree modified)"
+fi
+
 tty=0
 [[ -t 2 ]] && tty=1
 start=$(date +%s)
@@ -202,10 +208,6 @@ while ((${#running[@]} > 0)); do reap; done
 trap - INT TERM
 
 wall=$(($(date +%s) - start))
-commit="$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
-  commit="$commit (work tree modified)"
-fi
 report_args=(--out "$out" --results "$results" --svg-dir "$svg_dir"
   --command "$invocation" --commit "$commit" --wall-seconds "$wall"
   --runs-executed "$finished")
