@@ -84,6 +84,15 @@ double Median(std::vector<double> v) {
   return 0.5 * (hi + *std::max_element(v.begin(), v.begin() + mid));
 }
 
+// median + max(k robust standard deviations (1.4826 MAD), min_width x median)
+// of `values`. REQUIRES: values non-empty.
+double RobustUpperLimit(const std::vector<double>& values, double k, double min_width) {
+  const double median = Median(values);
+  std::vector<double> deviations;
+  for (double v : values) deviations.push_back(std::fabs(v - median));
+  return median + std::max(k * 1.4826 * Median(deviations), min_width * median);
+}
+
 // For each of `rows` rows (row-major, `dim` wide): the highest cosine
 // similarity to another row; NaN for a single row or a zero row. O(rows^2 dim)
 // in double precision.
@@ -337,20 +346,13 @@ Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted
     for (double s : last_scores_) {
       if (std::isfinite(s)) round_scores.push_back(s);
     }
-    const double med = Median(round_scores);
-    std::vector<double> dev;
-    for (double s : round_scores) dev.push_back(std::fabs(s - med));
-    if (round_scores.size() >= 3) learn_limit = med + kLearnMadK * 1.4826 * Median(dev);
+    if (round_scores.size() >= 3) learn_limit = RobustUpperLimit(round_scores, kLearnMadK, 0.0);
     std::vector<double> window_scores;
     for (const WindowRow& r : window_) {
       if (std::isfinite(r.score)) window_scores.push_back(r.score);
     }
     if (window_scores.size() >= 3) {
-      const double anchor = Median(window_scores);
-      std::vector<double> spread;
-      for (double s : window_scores) spread.push_back(std::fabs(s - anchor));
-      const double width = std::max(kAnchorMadK * 1.4826 * Median(spread), 0.5 * anchor);
-      learn_limit = std::min(learn_limit, anchor + width);
+      learn_limit = std::min(learn_limit, RobustUpperLimit(window_scores, kAnchorMadK, 0.5));
     }
   }
   // One row per client per round: a client that sent two updates counts once.
