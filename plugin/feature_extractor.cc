@@ -63,21 +63,28 @@ __attribute__((target_clones("avx2", "default"))) void SketchRun(
     const uint64_t u = SplitMix64(t.key + static_cast<uint64_t>((first + done) / kBlock));
     const int64_t start = static_cast<int64_t>(((u & 0xffffffffULL) * k) >> 32);
     const float* __restrict p = (u >> 63) ? t.neg : t.pos;
-    float b[32] = {};  // four independent chains of 8 lanes
     if (len == kBlock && start + kBlock <= t.k) {
       float* __restrict a = t.acc + start;
 #pragma GCC ivdep
       for (int64_t j = 0; j < kBlock; ++j) a[j] += p[j] * v[j];
-      for (int64_t j = 0; j < kBlock; j += 32) {
-        for (int l = 0; l < 32; ++l) b[l] += v[j + l] * v[j + l];
+      // The same sums as the general path below (lane l of chain c holds
+      // v[8c+l]^2 + v[32+8c+l]^2), written without a zeroed scratch array:
+      // its per-block zeroing and spills cost more than the rest of the block.
+      for (int l = 0; l < 8; ++l) {
+        const float c0 = v[l] * v[l] + v[l + 32] * v[l + 32];
+        const float c1 = v[l + 8] * v[l + 8] + v[l + 40] * v[l + 40];
+        const float c2 = v[l + 16] * v[l + 16] + v[l + 48] * v[l + 48];
+        const float c3 = v[l + 24] * v[l + 24] + v[l + 56] * v[l + 56];
+        s[l] += (c0 + c1) + (c2 + c3);
       }
-    } else {
-      for (int64_t j = 0; j < len; ++j) {
-        int64_t slot = start + j;
-        if (slot >= t.k) slot -= t.k;
-        t.acc[slot] += p[j] * v[j];
-        b[j & 31] += v[j] * v[j];
-      }
+      continue;
+    }
+    float b[32] = {};  // four independent chains of 8 lanes
+    for (int64_t j = 0; j < len; ++j) {
+      int64_t slot = start + j;
+      if (slot >= t.k) slot -= t.k;
+      t.acc[slot] += p[j] * v[j];
+      b[j & 31] += v[j] * v[j];
     }
     for (int l = 0; l < 8; ++l) s[l] += (b[l] + b[l + 8]) + (b[l + 16] + b[l + 24]);
   }
