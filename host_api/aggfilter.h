@@ -116,6 +116,8 @@ enum {
 #define AGGF_FLAG_INVALID ((uint32_t)1u << 10) /* malformed update input */
 /* Nearly identical to another update of the round (colluding clients). */
 #define AGGF_FLAG_DUPLICATE ((uint32_t)1u << 11)
+/* Closer to the round's mean direction than honest updates are (ALIE). */
+#define AGGF_FLAG_CENTRAL ((uint32_t)1u << 12)
 
 /* Largest tensor rank accepted. */
 #define AGGF_MAX_RANK 8

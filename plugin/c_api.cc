@@ -30,6 +30,7 @@ static_assert(offsetof(aggf_api, on_state_load) == 72);
 static_assert(sizeof(aggf_api) == 80);
 static_assert(flsentry::kFlagInvalid == AGGF_FLAG_INVALID &&
               flsentry::kFlagDuplicate == AGGF_FLAG_DUPLICATE &&
+              flsentry::kFlagCentral == AGGF_FLAG_CENTRAL &&
               flsentry::kFlagNonFinite == AGGF_FLAG_NONFINITE &&
               flsentry::kFlagShapeMismatch == AGGF_FLAG_SHAPE_MISMATCH &&
               flsentry::kFlagAnomalous == AGGF_FLAG_ANOMALOUS &&

@@ -33,6 +33,7 @@ enum Flag : uint32_t {
   kFlagFailsafe = 1u << 9,
   kFlagInvalid = 1u << 10,
   kFlagDuplicate = 1u << 11,
+  kFlagCentral = 1u << 12,
 };
 
 // Names of the bits set in `flags`, in bit order, e.g. {"nonfinite"}.
@@ -44,6 +45,12 @@ struct Decision {
   double weight = 1.0;      // in [0, 1]
   double score = NAN;       // NaN when not scored
   double threshold = NAN;   // NaN when no threshold applied
+  // The largest ratio of the update's signals to the policy's limits for
+  // them (score / threshold, norm / norm-guard limit, (1 - duplicate limit)
+  // / (1 - similarity), typicality / centrality limit); a signal fires above
+  // 1. Comparable across rounds: what to rank updates by. NaN when nothing
+  // was judged.
+  double suspicion = NAN;
   std::string reason = "ok";  // short, stable, machine-readable
 };
 

@@ -298,6 +298,8 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
   const double median = Median(norms);
   const std::vector<double> similarity =
       MaxCosineSimilarity(batch, static_cast<int64_t>(batch_updates.size()), dim);
+  const std::vector<double> centrality =
+      LeaveOneOutCentrality(batch, static_cast<int64_t>(batch_updates.size()), dim);
   FLS_ASSIGN_OR_RETURN(std::vector<double> errors,
                        net_->Score(batch, static_cast<int64_t>(batch_updates.size()), threads));
   for (size_t b = 0; b < batch_updates.size(); ++b) {
@@ -306,6 +308,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
     scores[i].scored = true;
     scores[i].log_norm_ratio = std::log(scores[i].norm / median);
     scores[i].max_similarity = similarity[b];
+    scores[i].centrality = centrality[b];
     last_embeddings_[i].assign(batch.begin() + b * dim, batch.begin() + (b + 1) * dim);
     last_scores_[i] = errors[b];
   }

@@ -19,12 +19,50 @@ enum class DropKind { kNone, kMandatory, kByScore };
 struct Working {
   Decision decision;
   DropKind drop = DropKind::kNone;
-  double severity = 0.0;      // how far over its threshold (ratio), kByScore
+  double severity = 0.0;      // Decision::suspicion; restores least severe first
   bool strike_event = false;  // an event listed in quarantine.strike_on
   bool restored = false;      // a fail-safe undid a drop
   bool listed = false;        // allow- or deny-listed: never a strike
   ClientStatus status = ClientStatus::kNormal;  // at the start of the round
+  double typicality = NAN;  // for the audit record
 };
+
+// How many times closer to the others' mean direction than the round's
+// median update: (1 - median) / (1 - centrality). NaN when either is NaN.
+double Typicality(double centrality, double median_centrality) {
+  if (!std::isfinite(centrality) || !std::isfinite(median_centrality)) {
+    return NAN;
+  }
+  const double distance = std::max(1.0 - centrality, 1e-12);
+  return std::max(1.0 - median_centrality, 0.0) / distance;
+}
+
+// value / limit, the form every rule fires on (> 1); NaN when either is
+// missing. A limit <= 0 (a threshold of a round of zero scores) maps the
+// excess instead, so that ordering is kept.
+double Ratio(double value, double limit) {
+  if (!std::isfinite(value) || !std::isfinite(limit)) return NAN;
+  return limit > 0 ? value / limit : 1.0 + (value - limit);
+}
+
+// Decision::suspicion: the largest ratio of an update's signals to their
+// limits, ignoring the signals that abstained. Similarity enters as a ratio
+// of distances, (1 - limit) / (1 - similarity), like typicality: honest
+// updates' similarities of 0.6-0.9 would otherwise rank near the limit.
+double Suspicion(double score, double threshold, double norm, double norm_limit,
+                 double similarity, double max_similarity, double typicality,
+                 double max_typicality) {
+  const double closeness =
+      std::isfinite(similarity)
+          ? (1.0 - max_similarity) / std::max(1.0 - similarity, 1e-12)
+          : NAN;
+  double out = NAN;
+  for (double r : {Ratio(score, threshold), Ratio(norm, norm_limit),
+                   closeness, Ratio(typicality, max_typicality)}) {
+    if (std::isfinite(r) && !(r <= out)) out = r;
+  }
+  return out;
+}
 
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
   return a > std::numeric_limits<uint64_t>::max() - b
@@ -68,7 +106,8 @@ std::vector<double> SampleScores(std::vector<double> scores, size_t size) {
 size_t HistoryRoundsNeeded(const ThresholdsConfig& config) {
   size_t rounds = 0;
   for (const ThresholdRule& rule : config.rules) {
-    if (rule.kind == ThresholdKind::kRoundRobust) {
+    if (rule.kind == ThresholdKind::kRoundRobust ||
+        rule.kind == ThresholdKind::kRoundRatio) {
       rounds = std::max(rounds, static_cast<size_t>(rule.history_rounds));
     }
   }
@@ -139,12 +178,16 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
   // Round-level statistics over well-formed updates.
   std::vector<double> round_scores;
   std::vector<double> norms;
+  std::vector<double> centralities;
   for (const PolicyInput& in : inputs) {
     if (in.guard_flags != 0) continue;
     if (in.score.error.empty() && std::isfinite(in.score.score)) {
       round_scores.push_back(in.score.score);
     }
     if (std::isfinite(in.score.norm)) norms.push_back(in.score.norm);
+    if (std::isfinite(in.score.centrality)) {
+      centralities.push_back(in.score.centrality);
+    }
   }
   const RoundThresholds thresholds = ComputeThresholds(
       c.thresholds, round_scores, state_.score_history, calibration);
@@ -154,6 +197,13 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
     const double median = Median(norms);
     if (median > 0) norm_limit = ng.k * median;
   }
+  const CentralityGuardConfig& cg = c.guards.centrality;
+  double median_centrality = NAN;
+  if (cg.enabled &&
+      centralities.size() >= static_cast<size_t>(cg.min_round_size)) {
+    median_centrality = Median(centralities);
+  }
+  const DuplicateGuardConfig& dg = c.guards.duplicate;
   const ProbationConfig& probation = c.quarantine.probation;
 
   // Per-update decisions (no state changes yet).
@@ -177,19 +227,31 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
     const bool norm_fired = in.guard_flags == 0 && std::isfinite(norm_limit) &&
                             std::isfinite(in.score.norm) &&
                             in.score.norm > norm_limit;
-    const DuplicateGuardConfig& dg = c.guards.duplicate;
     const bool duplicate = in.guard_flags == 0 && dg.enabled &&
                            std::isfinite(in.score.max_similarity) &&
                            in.score.max_similarity > dg.max_similarity;
+    const double typicality =
+        Typicality(in.score.centrality, median_centrality);
+    const bool central = in.guard_flags == 0 && std::isfinite(typicality) &&
+                         typicality > cg.max_typicality;
+    if (in.guard_flags == 0) {
+      d.suspicion = Suspicion(d.score, d.threshold, in.score.norm, norm_limit,
+                              dg.enabled ? in.score.max_similarity : NAN,
+                              dg.max_similarity, typicality, cg.max_typicality);
+      w.severity = std::isfinite(d.suspicion) ? d.suspicion : 0.0;
+    }
+    w.typicality = typicality;
     if (anomalous) d.flags |= kFlagAnomalous;
     if (duplicate) d.flags |= kFlagDuplicate;
+    if (central) d.flags |= kFlagCentral;
     if (norm_fired) d.flags |= kFlagNormGuard;
     if (score_failed) d.flags |= kFlagScoreFailed;
     const uint32_t strike_on = c.quarantine.strike_on;
     w.strike_event = (anomalous && (strike_on & kStrikeAnomalous)) ||
                      (in.guard_flags != 0 && (strike_on & kStrikeGuard)) ||
                      (norm_fired && (strike_on & kStrikeNormGuard)) ||
-                     (duplicate && (strike_on & kStrikeDuplicate));
+                     (duplicate && (strike_on & kStrikeDuplicate)) ||
+                     (central && (strike_on & kStrikeCentral));
 
     if (in.guard_flags != 0) {
       d.flags |= in.guard_flags;
@@ -222,8 +284,6 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
       continue;
     }
     if (anomalous) {
-      w.severity = d.threshold > 0 ? d.score / d.threshold
-                                   : 1.0 + (d.score - d.threshold);
       if (c.actions.on_anomalous == AnomalyAction::kDrop) {
         Drop(w, DropKind::kByScore, "anomalous");
       } else {
@@ -233,11 +293,12 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
       }
     }
     if (duplicate && d.action != Action::kDrop) {
-      w.severity = std::max(w.severity, in.score.max_similarity / dg.max_similarity);
       Drop(w, DropKind::kByScore, "duplicate");
     }
+    if (central && d.action != Action::kDrop) {
+      Drop(w, DropKind::kByScore, "central");
+    }
     if (norm_fired && d.action != Action::kDrop) {
-      w.severity = std::max(w.severity, in.score.norm / norm_limit);
       switch (ng.mode) {
         case NormGuardMode::kClip:
           CapWeight(w, norm_limit / in.score.norm, "norm_guard");
@@ -353,6 +414,9 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
         {"score", NumberOrNull(d.score)},
         {"norm", NumberOrNull(in.score.norm)},
         {"max_similarity", NumberOrNull(in.score.max_similarity)},
+        {"centrality", NumberOrNull(in.score.centrality)},
+        {"typicality", NumberOrNull(work[i].typicality)},
+        {"suspicion", NumberOrNull(d.suspicion)},
         {"thresholds", rule_values},
         {"threshold", NumberOrNull(d.threshold)},
         {"action", ActionName(d.action)},

@@ -13,17 +13,21 @@
 //      a strike).
 //   6. score above the effective threshold (x probation.threshold_scale on
 //      probation): flag anomalous; drop or down-weight ("anomalous").
-//   7. norm guard (when enabled): flag norm_guard; clip, down-weight or drop
+//   7. duplicate guard: similarity to another update above the limit: drop
+//      ("duplicate").
+//   8. centrality guard: typicality above the limit: drop ("central").
+//   9. norm guard (when enabled): flag norm_guard; clip, down-weight or drop
 //      ("norm_guard").
-//   8. probation: weight capped at probation.max_weight ("probation").
-// Then the fail-safes over the round: drops caused by score or norm (steps 6
-// and 7) beyond floor(max_drop_fraction * n) are restored, least severe
-// first (severity = score / threshold, or norm / (k * median norm)), to
+//  10. probation: weight capped at probation.max_weight ("probation").
+// Every judged update (steps 5-10) gets Decision::suspicion, the largest
+// ratio of its signals to their limits (> 1 exactly when one fired).
+// Then the fail-safes over the round: drops of steps 6-9 beyond
+// floor(max_drop_fraction * n) are restored, least suspicious first, to
 // accept ("failsafe_kept", flag failsafe) and the round is suspicious; the
 // same restoration runs while fewer than min(min_accepted, n) updates keep a
 // weight > 0. Drops from steps 1-4 are never restored.
 // Then client memory: a strike is an event listed in quarantine.strike_on
-// (anomalous, guard, norm_guard) on an update that was not restored by a
+// (anomalous, guard, norm_guard, duplicate, central) on an update that was not restored by a
 // fail-safe, not allow- or deny-listed and not already quarantined; at most
 // one per client per round. S strikes within the last W rounds (or
 // strikes_to_requarantine strikes during probation) quarantine the client

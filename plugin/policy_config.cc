@@ -14,6 +14,14 @@
 
 namespace flsentry {
 
+ThresholdRule DefaultThresholdRule() {
+  ThresholdRule rule;
+  rule.kind = ThresholdKind::kRoundRatio;
+  rule.name = "round_ratio";
+  rule.k = 3.0;
+  return rule;
+}
+
 const char* ThresholdKindName(ThresholdKind kind) {
   switch (kind) {
     case ThresholdKind::kStatic:
@@ -24,6 +32,8 @@ const char* ThresholdKindName(ThresholdKind kind) {
       return "calibrated_mean_std";
     case ThresholdKind::kRoundRobust:
       return "round_robust";
+    case ThresholdKind::kRoundRatio:
+      return "round_ratio";
   }
   return "unknown";
 }
@@ -322,7 +332,8 @@ Status ReadRule(const YAML::Node& node, const std::string& path,
       {{"static", ThresholdKind::kStatic},
        {"calibrated_quantile", ThresholdKind::kCalibratedQuantile},
        {"calibrated_mean_std", ThresholdKind::kCalibratedMeanStd},
-       {"round_robust", ThresholdKind::kRoundRobust}},
+       {"round_robust", ThresholdKind::kRoundRobust},
+       {"round_ratio", ThresholdKind::kRoundRatio}},
       &rule->kind));
   rule->name = ThresholdKindName(rule->kind);
   bool has_value = false;
@@ -361,6 +372,14 @@ Status ReadRule(const YAML::Node& node, const std::string& path,
       fields.push_back(
           {"min_relative_spread", Double(&rule->min_relative_spread, UnitClosed,
                                          "must be in [0, 1]")});
+      break;
+    case ThresholdKind::kRoundRatio:
+      rule->k = 3.0;
+      fields.push_back({"k", Double(&rule->k, [](double v) { return v > 1; },
+                                    "must be > 1")});
+      fields.push_back(
+          {"min_round_size", Int(&rule->min_round_size, 3, 100000)});
+      fields.push_back({"history_rounds", Int(&rule->history_rounds, 0, 100)});
       break;
   }
   FLS_RETURN_IF_ERROR(ReadMap(node, path, fields));
@@ -447,7 +466,8 @@ Status ReadQuarantine(const YAML::Node& node, const std::string& path,
                                      {{"anomalous", kStrikeAnomalous},
                                       {"guard", kStrikeGuard},
                                       {"norm_guard", kStrikeNormGuard},
-                                      {"duplicate", kStrikeDuplicate}},
+                                      {"duplicate", kStrikeDuplicate},
+                                      {"central", kStrikeCentral}},
                                      &event));
            q->strike_on |= event;
          }
@@ -503,6 +523,14 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
       {"enabled", Bool(&dg->enabled)},
       {"max_similarity", Double(&dg->max_similarity, UnitOpenLow, "must be in (0, 1]")},
   };
+  CentralityGuardConfig* cg = &c->guards.centrality;
+  Fields centrality = {
+      {"enabled", Bool(&cg->enabled)},
+      {"max_typicality", Double(
+                             &cg->max_typicality, [](double v) { return v > 1; },
+                             "must be > 1")},
+      {"min_round_size", Int(&cg->min_round_size, 3, 100000)},
+  };
   FailSafesConfig* fs = &c->fail_safes;
   Fields fields = {
       {"detector",
@@ -530,7 +558,7 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
                }}});
        }},
       {"guards",
-       [norm, duplicate](const YAML::Node& n, const std::string& p) {
+       [norm, duplicate, centrality](const YAML::Node& n, const std::string& p) {
          return ReadMap(
              n, p,
              {{"norm",
@@ -539,6 +567,9 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
                }},
               {"duplicate", [duplicate](const YAML::Node& m, const std::string& q) {
                  return ReadMap(m, q, duplicate);
+               }},
+              {"centrality", [centrality](const YAML::Node& m, const std::string& q) {
+                 return ReadMap(m, q, centrality);
                }}});
        }},
       {"fail_safes",

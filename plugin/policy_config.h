@@ -28,9 +28,11 @@ enum class ThresholdKind {
   kCalibratedQuantile,  // threshold = scale * calibration quantile(level)
   kCalibratedMeanStd,   // threshold = calibration mean + k * stddev
   kRoundRobust,         // threshold = median + k * MAD of the round's scores
+  kRoundRatio,          // threshold = k * median of the round's scores
 };
 
-// "static", "calibrated_quantile", "calibrated_mean_std", "round_robust".
+// "static", "calibrated_quantile", "calibrated_mean_std", "round_robust",
+// "round_ratio".
 const char* ThresholdKindName(ThresholdKind kind);
 
 struct ThresholdRule {
@@ -39,8 +41,10 @@ struct ThresholdRule {
   double value = 0.0;                 // kStatic
   double level = 0.99;                // kCalibratedQuantile, in (0, 1]
   double scale = 1.0;                 // kCalibratedQuantile, > 0
-  double k = 8.0;  // kCalibratedMeanStd (stddevs, default 3), kRoundRobust (MADs)
-  // kRoundRobust: fewer scored updates than this in the round -> pool the
+  // kCalibratedMeanStd (stddevs, default 3), kRoundRobust (MADs, default 8),
+  // kRoundRatio (times the median, default 2).
+  double k = 8.0;
+  // kRoundRobust, kRoundRatio: fewer scored updates than this in the round -> pool the
   // scores of up to `history_rounds` earlier rounds; still fewer -> the rule
   // abstains (see thresholds.h).
   int min_round_size = 5;
@@ -52,10 +56,12 @@ struct ThresholdRule {
 
 enum class Combine { kAny, kAll };
 
+// The default rule: kRoundRatio, k = 3.
+ThresholdRule DefaultThresholdRule();
+
 struct ThresholdsConfig {
   Combine combine = Combine::kAny;
-  // Default: one kRoundRobust rule with the defaults above.
-  std::vector<ThresholdRule> rules = {ThresholdRule{}};
+  std::vector<ThresholdRule> rules = {DefaultThresholdRule()};
 };
 
 // ---- actions ----------------------------------------------------------------
@@ -110,9 +116,24 @@ struct DuplicateGuardConfig {
   double max_similarity = 0.99;  // cosine, in (0, 1]
 };
 
+// Flags updates that are more typical of the round than honest clients'
+// updates are: typicality = (1 - median centrality) / (1 - centrality), with
+// UpdateScore::centrality (cosine with the mean direction of the others),
+// above max_typicality. ALIE-style updates, built from the round's mean,
+// reach 3.4-6 on recorded non-IID runs where honest ones stayed below 3.3.
+// The ratio form keeps its meaning when honest clients agree more (IID).
+// Needs a detector (the embedding); abstains with fewer than min_round_size
+// centralities.
+struct CentralityGuardConfig {
+  bool enabled = true;
+  double max_typicality = 4.0;  // > 1
+  int min_round_size = 5;
+};
+
 struct GuardsConfig {
   NormGuardConfig norm;
   DuplicateGuardConfig duplicate;
+  CentralityGuardConfig centrality;
 };
 
 // ---- fail-safes -------------------------------------------------------------
@@ -137,6 +158,7 @@ enum StrikeEvent : uint32_t {
   kStrikeGuard = 1u << 1,      // nonfinite, shape mismatch, invalid
   kStrikeNormGuard = 1u << 2,  // norm guard fired
   kStrikeDuplicate = 1u << 3,  // duplicate guard fired
+  kStrikeCentral = 1u << 4,    // centrality guard fired
 };
 
 struct ProbationConfig {
@@ -151,7 +173,8 @@ struct QuarantineConfig {
   int window_rounds = 5;  // W: strikes counted over the last W rounds
   int strikes = 3;        // S: strikes in the window that quarantine
   int rounds = 5;         // Q: quarantine length, starting the striking round
-  uint32_t strike_on = kStrikeAnomalous | kStrikeGuard | kStrikeDuplicate;
+  uint32_t strike_on =
+      kStrikeAnomalous | kStrikeGuard | kStrikeDuplicate | kStrikeCentral;
   ProbationConfig probation;
 };
 

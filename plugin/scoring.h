@@ -38,6 +38,11 @@ struct UpdateScore {
   // embedded update of the same round, in [-1, 1]; NaN when not embedded or
   // alone. Colluding clients that send (nearly) the same update score ~1.
   double max_similarity = NAN;
+  // Cosine of this update's embedding with the mean direction of the other
+  // embedded updates of the round (LeaveOneOutCentrality), in [-1, 1]; NaN
+  // when fewer than 3 updates were embedded. Updates crafted from the
+  // round's statistics (ALIE) sit closer to the mean than any honest one.
+  double centrality = NAN;
   int64_t nonfinite = 0;  // NaN/Inf elements seen
   bool scored = false;    // true when `score` came from the detector
   std::string error;      // non-empty when scoring this update failed

@@ -25,9 +25,11 @@ double MedianAbsoluteDeviation(const std::vector<double>& values,
 
 namespace {
 
-RuleThreshold RoundRobust(const ThresholdRule& rule,
-                          std::span<const double> round_scores,
-                          const std::deque<RoundScores>& history) {
+// round_robust and round_ratio: the round's scores, pooled with earlier
+// rounds' when the round is small.
+RuleThreshold RoundRelative(const ThresholdRule& rule,
+                            std::span<const double> round_scores,
+                            const std::deque<RoundScores>& history) {
   RuleThreshold out{rule.name, NAN, 0};
   std::vector<double> pool(round_scores.begin(), round_scores.end());
   const size_t needed = static_cast<size_t>(rule.min_round_size);
@@ -41,6 +43,10 @@ RuleThreshold RoundRobust(const ThresholdRule& rule,
   out.sample_size = static_cast<int64_t>(pool.size());
   if (pool.size() < needed) return out;
   const double median = Median(pool);
+  if (rule.kind == ThresholdKind::kRoundRatio) {
+    out.value = rule.k * median;
+    return out;
+  }
   const double mad = MedianAbsoluteDeviation(pool, median);
   const double spread =
       std::max(mad, rule.min_relative_spread * std::fabs(median));
@@ -70,7 +76,8 @@ RuleThreshold Evaluate(const ThresholdRule& rule,
       }
       break;
     case ThresholdKind::kRoundRobust:
-      out = RoundRobust(rule, round_scores, history);
+    case ThresholdKind::kRoundRatio:
+      out = RoundRelative(rule, round_scores, history);
       break;
   }
   if (!std::isfinite(out.value)) out.value = NAN;

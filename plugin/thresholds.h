@@ -13,6 +13,12 @@
 //                        earlier rounds, newest first, up to history_rounds
 //                        rounds, until it has min_round_size; if it still has
 //                        fewer, it abstains.
+//   round_ratio          threshold = k * median of the round's finite
+//                        scores (k > 1; the default rule, k = 3), pooled
+//                        like round_robust. The
+//                        median stays with the honest updates while they are
+//                        the majority; the MAD does not once a few attackers
+//                        are in a 10-update round.
 // Combining: `any` flags when any non-abstaining rule fires, i.e. the
 // effective threshold is the smallest rule threshold; `all` flags when every
 // non-abstaining rule fires, i.e. the largest. When every rule abstains the

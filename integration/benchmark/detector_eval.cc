@@ -3,26 +3,21 @@
 // `flsentry simulate --record`, integration/benchmark/eval/run.sh):
 //   1. trains a detector on the benign updates of the rounds before the
 //      first malicious one (or --train-rounds),
-//   2. replays every round through Detector::ScoreRound, with continual
-//      refresh and without (frozen). After each round the detector learns
-//      (LearnFromRound) from the updates the default policy's score rule
-//      accepts (configs/default.yaml: score <= median + 6 max(MAD, 5% of the
-//      median) of the round's scores; the norm guard clips, it does not drop),
+//   2. replays every round through Detector::ScoreRound and the policy of
+//      --policy (default configs/default.yaml; its thresholds, guards and
+//      quarantine, and its detector.refresh settings), with continual refresh
+//      and without (frozen). As in the plugin (filter_engine.cc), refresh
+//      learns from the updates the policy did not drop,
 //   3. reports, per attack, the ROC AUC separating its updates from the
 //      benign updates of the same rounds, for these statistics:
-//        raw       the autoencoder score (direction),
-//        score     the score over the round's score threshold (above),
-//        policy    max(score statistic, norm / (3 x the round's median norm)):
-//                  the default policy flags an update (drop or clip) exactly
-//                  when this exceeds 1,
-//        central   LeaveOneOutCentrality of the update's embedding
-//                  (feature_extractor.h): cosine with the others' mean,
-//        proposed  max(score / (ratio_k x round median score),
-//                      norm / (norm_k x round median norm),
-//                      central / centrality_max): the rule proposed for the
-//                  policy (docs/detector.md); flags when it exceeds 1,
-//      plus the true- and false-positive rates of the rule chosen by --rule
-//      (current | proposed), which also decides what refresh learns from.
+//        raw      the autoencoder score (the update's direction),
+//        central  UpdateScore::centrality: cosine with the others' mean,
+//        policy   Decision::suspicion, what the policy judges: the largest of
+//                 score / round threshold, norm / norm-guard limit,
+//                 similarity / duplicate limit, typicality / centrality
+//                 limit; the policy flags an update when it exceeds 1,
+//      plus the policy's true- and false-positive rates (an update counts
+//      as flagged when it was not accepted with weight 1).
 // Output: a table; --json prints one JSON object; --dump writes one JSON line
 // per scored update.
 #include <unistd.h>
@@ -32,27 +27,23 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "detector.h"
 #include "detector_train.h"
-#include "feature_extractor.h"
+#include "policy.h"
+#include "policy_config.h"
 #include "round_archive.h"
 #include "tensor_file.h"
 
 namespace {
 
 using namespace flsentry;
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
 
 // Mann-Whitney AUC: P(positive > negative), ties count one half.
 double Auroc(const std::vector<double>& pos, const std::vector<double>& neg) {
@@ -66,18 +57,12 @@ double Auroc(const std::vector<double>& pos, const std::vector<double>& neg) {
 
 struct Options {
   std::vector<std::string> archives;
+  std::string policy = FLSENTRY_DEFAULT_POLICY;  // the source tree's
   int train_rounds = 0;  // 0: rounds before the first malicious client
   int64_t sketch_dim = 1024;
-  int epochs = 3;
-  int window = 3;
+  int epochs = -1;  // refresh epochs; -1: the policy's
+  int window = -1;  // refresh window; -1: the policy's
   int threads = 1;
-  double score_k = 6.0;  // policy round_robust k (unscaled MADs)
-  double min_relative_spread = 0.05;
-  double norm_k = 3.0;   // policy norm guard: norm > norm_k x round median
-  double ratio_k = 2.0;  // proposed: score > ratio_k x round median
-  double centrality_max = 0.85;  // proposed: centrality above this
-  std::string rule =
-      "proposed";  // which rule accepts (refresh) and counts tpr/fpr
   // MODE.STATISTIC.ATTACK=MIN: exit 3 when that AUROC is below MIN.
   std::vector<std::string> min_auroc;
   bool json = false;
@@ -89,45 +74,36 @@ struct Scored {
   std::string client;
   bool malicious;
   std::string attack;
-  double raw;         // autoencoder score; +inf when not scored
-  double norm_ratio;  // norm / round median norm
-  double score_stat;  // raw / (median + k spread) of the round
-  double policy;      // max(score_stat, norm_ratio / norm_k)
-  double central;     // leave-one-out centrality of the embedding
-  double proposed;  // max(raw / (ratio_k median), norm_ratio / norm_k, central
-                    // / max)
-  bool dropped;  // by --rule's score part (not the norm guard), or not scored
-  bool flagged;  // by --rule, norm guard included
+  double raw;        // autoencoder score; +inf when not scored
+  double central;    // UpdateScore::centrality; -2 when not computed
+  double policy;     // Decision::suspicion; +inf when not judged
+  std::string reason;  // the policy's
+  bool flagged;      // not accepted with weight 1
 };
 
-// The default policy's round_robust threshold on `scores` (finite entries).
-double ScoreThreshold(const std::vector<double>& scores, const Options& o) {
-  std::vector<double> finite;
-  for (double s : scores)
-    if (std::isfinite(s)) finite.push_back(s);
-  const double med = Median(finite);
-  std::vector<double> dev;
-  for (double s : finite) dev.push_back(std::fabs(s - med));
-  const double spread =
-      std::max(Median(dev), o.min_relative_spread * std::fabs(med));
-  return med + o.score_k * spread;
+Result<PolicyConfig> LoadPolicy(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return IoError("cannot read the policy " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  FLS_ASSIGN_OR_RETURN(PolicyConfig config, ParsePolicyYaml(text.str()));
+  return config;
 }
 
 Result<std::vector<Scored>> Replay(const RoundArchive& archive,
                                    const std::string& detector_dir,
-                                   bool refresh, const Options& o) {
-  DetectorConfig config;
+                                   bool refresh, const PolicyConfig& policy_config,
+                                   const Options& o) {
+  DetectorConfig config = policy_config.detector;
+  config.path = detector_dir;
+  config.bootstrap.enabled = false;
   config.refresh.enabled = refresh;
-  config.refresh.epochs = o.epochs;
-  config.refresh.window_rounds = o.window;
+  if (o.epochs >= 0) config.refresh.epochs = o.epochs;
+  if (o.window > 0) config.refresh.window_rounds = o.window;
   config.threads = o.threads;
   FLS_ASSIGN_OR_RETURN(std::unique_ptr<Detector> det,
                        Detector::Load(detector_dir, config));
-  // The detector's own mapping, to measure centrality on the same embeddings.
-  FLS_ASSIGN_OR_RETURN(FeatureExtractor fx,
-                       FeatureExtractor::Create(det->metadata().features,
-                                                det->metadata().layout));
-  const bool proposed_rule = o.rule == "proposed";
+  Policy policy(policy_config);
   std::vector<Scored> out;
   for (const ArchiveRound& r : archive.rounds) {
     FLS_ASSIGN_OR_RETURN(TensorSet global, ReadArchiveGlobal(r));
@@ -151,63 +127,32 @@ Result<std::vector<Scored>> Replay(const RoundArchive& archive,
     }
     FLS_ASSIGN_OR_RETURN(std::vector<UpdateScore> scores,
                          det->ScoreRound(round, eligible));
-    std::vector<double> raw, norms, finite_raw;
-    std::vector<float> rows;
-    std::vector<size_t> row_of(scores.size(), SIZE_MAX);
+    std::vector<PolicyInput> inputs;
     for (size_t i = 0; i < scores.size(); ++i) {
-      const UpdateScore& s = scores[i];
-      raw.push_back(s.scored ? s.score : INFINITY);
-      if (!s.scored) continue;
-      norms.push_back(s.norm);
-      finite_raw.push_back(s.score);
-      row_of[i] = rows.size() / fx.dim();
-      rows.resize(rows.size() + fx.dim());
-      FLS_RETURN_IF_ERROR(
-          fx.Embed(round.updates[i], round.global,
-                   std::span<float>(rows.data() + rows.size() - fx.dim(),
-                                    fx.dim()))
-              .status());
+      inputs.push_back({r.clients[i].id, r.clients[i].num_examples, scores[i], 0, ""});
     }
-    const std::vector<double> central = LeaveOneOutCentrality(
-        rows, static_cast<int64_t>(norms.size()), fx.dim());
-    const double threshold = ScoreThreshold(raw, o);
-    const double median_norm = Median(norms);
-    const double median_raw = Median(finite_raw);
+    FLS_ASSIGN_OR_RETURN(RoundOutcome outcome,
+                         policy.DecideRound(r.number, inputs,
+                                            &det->calibration()));
     std::vector<size_t> accepted;
     std::vector<std::string> ids;
     for (size_t i = 0; i < scores.size(); ++i) {
-      Scored row{r.number,
-                 r.clients[i].id,
-                 r.clients[i].label == ArchiveLabel::kMalicious,
-                 r.clients[i].attack,
-                 raw[i],
-                 INFINITY,
-                 INFINITY,
-                 INFINITY,
-                 NAN,
-                 INFINITY,
-                 true,
-                 true};
-      if (scores[i].scored) {
-        row.norm_ratio = scores[i].norm / median_norm;
-        row.score_stat = threshold > 0 ? raw[i] / threshold : raw[i];
-        row.policy = std::max(row.score_stat, row.norm_ratio / o.norm_k);
-        row.central = central[row_of[i]];
-        const double ratio =
-            median_raw > 0 ? raw[i] / (o.ratio_k * median_raw) : raw[i];
-        const double central_stat =
-            std::isfinite(row.central) ? row.central / o.centrality_max : 0;
-        row.proposed =
-            std::max({ratio, row.norm_ratio / o.norm_k, central_stat});
-        row.dropped = proposed_rule ? std::max(ratio, central_stat) > 1.0
-                                    : row.score_stat > 1.0;
-        row.flagged = (proposed_rule ? row.proposed : row.policy) > 1.0;
-      }
-      if (!row.dropped) {
+      const Decision& d = outcome.decisions[i];
+      const double central = scores[i].centrality;
+      out.push_back({r.number, r.clients[i].id,
+                     r.clients[i].label == ArchiveLabel::kMalicious,
+                     r.clients[i].attack,
+                     scores[i].scored ? scores[i].score : INFINITY,
+                     std::isfinite(central) ? central : -2.0,
+                     std::isfinite(d.suspicion) ? d.suspicion : INFINITY,
+                     d.reason,
+                     !(d.action == Action::kAccept && d.weight == 1.0)});
+      // What the plugin learns from (filter_engine.cc, step 4).
+      if (d.action != Action::kDrop && !(d.flags & kFlagQuarantined) &&
+          scores[i].scored) {
         accepted.push_back(i);
         ids.push_back(r.clients[i].id);
       }
-      out.push_back(std::move(row));
     }
     FLS_RETURN_IF_ERROR(det->LearnFromRound(r.number, accepted, ids));
   }
@@ -215,50 +160,42 @@ Result<std::vector<Scored>> Replay(const RoundArchive& archive,
 }
 
 nlohmann::ordered_json Evaluate(const std::vector<Scored>& rows,
-                                uint64_t first_scored_round, const Options& o) {
+                                uint64_t first_scored_round) {
   std::map<std::string, std::vector<const Scored*>> by_attack;
   for (const Scored& s : rows)
     if (s.malicious)
       by_attack[s.attack.empty() ? "malicious" : s.attack].push_back(&s);
   nlohmann::ordered_json result = nlohmann::ordered_json::object();
-  auto flagged = [&](const Scored& s) { return s.flagged; };
   for (const auto& [attack, mal] : by_attack) {
     std::map<uint64_t, bool> rounds;
     for (const Scored* s : mal) rounds[s->round] = true;
-    std::vector<double> pr, ps, pp, pc, pq, nr, ns, np, nc, nq;
+    std::vector<double> pr, pc, pp, nr, nc, np;
     int mal_flagged = 0;
     for (const Scored* s : mal) {
       pr.push_back(s->raw);
-      ps.push_back(s->score_stat);
+      pc.push_back(s->central);
       pp.push_back(s->policy);
-      pc.push_back(std::isfinite(s->central) ? s->central : -2.0);
-      pq.push_back(s->proposed);
-      mal_flagged += flagged(*s);
+      mal_flagged += s->flagged;
     }
     int benign = 0, benign_flagged = 0;
     for (const Scored& s : rows) {
       if (s.malicious || !rounds.count(s.round)) continue;
       nr.push_back(s.raw);
-      ns.push_back(s.score_stat);
+      nc.push_back(s.central);
       np.push_back(s.policy);
-      nc.push_back(std::isfinite(s.central) ? s.central : -2.0);
-      nq.push_back(s.proposed);
       ++benign;
-      benign_flagged += flagged(s);
+      benign_flagged += s.flagged;
     }
     result[attack] = {
         {"malicious", mal.size()},
         {"benign", benign},
         {"auroc_raw", Auroc(pr, nr)},
-        {"auroc_score", Auroc(ps, ns)},
-        {"auroc_policy", Auroc(pp, np)},
         {"auroc_central", Auroc(pc, nc)},
-        {"auroc_proposed", Auroc(pq, nq)},
-        {"rule", o.rule},
+        {"auroc_policy", Auroc(pp, np)},
         {"tpr", static_cast<double>(mal_flagged) / mal.size()},
         {"fpr", benign ? static_cast<double>(benign_flagged) / benign : NAN}};
   }
-  // Benign updates the rule flagged over all rounds after training.
+  // Benign updates the policy flagged over all rounds after training.
   int b = 0, bf = 0;
   for (const Scored& s : rows) {
     if (s.malicious || s.round < first_scored_round) continue;
@@ -268,6 +205,10 @@ nlohmann::ordered_json Evaluate(const std::vector<Scored>& rows,
   result["_benign_flagged_after_training"] =
       b ? static_cast<double>(bf) / b : NAN;
   return result;
+}
+
+nlohmann::json NumberOrNull(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
 }
 
 void Dump(const std::string& file, const std::string& archive, bool refresh,
@@ -280,50 +221,38 @@ void Dump(const std::string& file, const std::string& archive, bool refresh,
     return;
   }
   for (const Scored& s : rows) {
-    nlohmann::json j = {
-        {"archive", archive},
-        {"mode", refresh ? "refresh" : "frozen"},
-        {"round", s.round},
-        {"client", s.client},
-        {"malicious", s.malicious},
-        {"attack", s.attack},
-        {"raw",
-         std::isfinite(s.raw) ? nlohmann::json(s.raw) : nlohmann::json()},
-        {"norm_ratio", std::isfinite(s.norm_ratio)
-                           ? nlohmann::json(s.norm_ratio)
-                           : nlohmann::json()},
-        {"score_stat", std::isfinite(s.score_stat)
-                           ? nlohmann::json(s.score_stat)
-                           : nlohmann::json()},
-        {"central", std::isfinite(s.central) ? nlohmann::json(s.central)
-                                             : nlohmann::json()},
-        {"proposed", std::isfinite(s.proposed) ? nlohmann::json(s.proposed)
-                                               : nlohmann::json()},
-        {"dropped", s.dropped}};
+    nlohmann::json j = {{"archive", archive},
+                        {"mode", refresh ? "refresh" : "frozen"},
+                        {"round", s.round},
+                        {"client", s.client},
+                        {"malicious", s.malicious},
+                        {"attack", s.attack},
+                        {"raw", NumberOrNull(s.raw)},
+                        {"central", s.central >= -1 ? nlohmann::json(s.central)
+                                                    : nlohmann::json()},
+                        {"policy", NumberOrNull(s.policy)},
+                        {"reason", s.reason},
+                        {"flagged", s.flagged}};
     std::fprintf(f, "%s\n", j.dump().c_str());
   }
   std::fclose(f);
 }
 
-void PrintTable(const std::string& path, const nlohmann::ordered_json& entry,
-                const Options& o) {
-  std::printf(
-      "%s (trained on rounds %s, %d updates; tpr/fpr and refresh: %s rule)\n",
-      path.c_str(), entry["trained_on_rounds"].dump().c_str(),
-      entry["training_updates"].get<int>(), o.rule.c_str());
-  std::printf("  %-16s %-8s %4s %4s %8s %8s %8s %8s %8s %6s %6s\n", "attack",
-              "mode", "mal", "ben", "raw", "score", "policy", "central",
-              "proposed", "tpr", "fpr");
+void PrintTable(const std::string& path, const nlohmann::ordered_json& entry) {
+  std::printf("%s (trained on rounds %s, %d updates)\n", path.c_str(),
+              entry["trained_on_rounds"].dump().c_str(),
+              entry["training_updates"].get<int>());
+  std::printf("  %-16s %-8s %4s %4s %8s %8s %8s %6s %6s\n", "attack", "mode",
+              "mal", "ben", "raw", "central", "policy", "tpr", "fpr");
   for (const char* mode : {"refresh", "frozen"}) {
     for (const auto& [attack, m] : entry[mode].items()) {
       if (attack[0] == '_') continue;
-      std::printf(
-          "  %-16s %-8s %4d %4d %8.4f %8.4f %8.4f %8.4f %8.4f %6.3f %6.3f\n",
-          attack.c_str(), mode, m["malicious"].get<int>(),
-          m["benign"].get<int>(), m["auroc_raw"].get<double>(),
-          m["auroc_score"].get<double>(), m["auroc_policy"].get<double>(),
-          m["auroc_central"].get<double>(), m["auroc_proposed"].get<double>(),
-          m["tpr"].get<double>(), m["fpr"].get<double>());
+      std::printf("  %-16s %-8s %4d %4d %8.4f %8.4f %8.4f %6.3f %6.3f\n",
+                  attack.c_str(), mode, m["malicious"].get<int>(),
+                  m["benign"].get<int>(), m["auroc_raw"].get<double>(),
+                  m["auroc_central"].get<double>(),
+                  m["auroc_policy"].get<double>(), m["tpr"].get<double>(),
+                  m["fpr"].get<double>());
     }
     std::printf("  %-16s %-8s benign flagged after training: %.3f\n", "", mode,
                 entry[mode]["_benign_flagged_after_training"].get<double>());
@@ -398,34 +327,25 @@ int main(int argc, char** argv) {
                  "train on rounds 1..N (default: before the first attack)");
   app.add_option("--sketch-dim", o.sketch_dim, "k")
       ->check(CLI::Range(64, 65536));
-  app.add_option("--epochs", o.epochs, "refresh epochs per round")
+  app.add_option("--policy", o.policy,
+                 "policy YAML whose thresholds, guards, quarantine and "
+                 "refresh settings judge the rounds (its detector path and "
+                 "bootstrap are ignored)");
+  app.add_option("--epochs", o.epochs, "refresh epochs per round (default: the policy's)")
       ->check(CLI::Range(0, 1000));
-  app.add_option("--window", o.window, "refresh window in rounds")
+  app.add_option("--window", o.window, "refresh window in rounds (default: the policy's)")
       ->check(CLI::Range(1, 1000));
   app.add_option("--threads", o.threads, "LibTorch threads")
       ->check(CLI::Range(1, 256));
-  app.add_option("--score-k", o.score_k,
-                 "score rule: median + k max(MAD, 5% median)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--norm-k", o.norm_k,
-                 "norm guard: k x the round's median norm")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--ratio-k", o.ratio_k,
-                 "proposed rule: score > k x the round's median score")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--centrality-max", o.centrality_max,
-                 "proposed rule: centrality above this is flagged")
-      ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--rule", o.rule,
-                 "rule that accepts updates for refresh and gives tpr/fpr")
-      ->check(CLI::IsMember({"current", "proposed"}));
   app.add_option("--min-auroc", o.min_auroc,
-                 "MODE.STATISTIC.ATTACK=MIN, e.g. refresh.proposed.alie=0.95: "
+                 "MODE.STATISTIC.ATTACK=MIN, e.g. refresh.policy.alie=0.95: "
                  "exit 3 below MIN");
   app.add_flag("--json", o.json, "print JSON");
   app.add_option("--dump", o.dump,
                  "append per-update rows (JSON lines) to this file");
   CLI11_PARSE(app, argc, argv);
+  auto policy_config = LoadPolicy(o.policy);
+  if (!policy_config.ok()) return Fail(o.policy + ": " + policy_config.status().message());
   nlohmann::ordered_json all = nlohmann::ordered_json::object();
   for (const std::string& path : o.archives) {
     auto archive = OpenRoundArchive(path);
@@ -456,17 +376,17 @@ int main(int argc, char** argv) {
         {"trained_on_rounds", (*summary)["rounds"]},
         {"training_updates", (*summary)["updates_used"]}};
     for (bool refresh : {true, false}) {
-      auto rows = Replay(*archive, det_dir, refresh, o);
+      auto rows = Replay(*archive, det_dir, refresh, *policy_config, o);
       if (!rows.ok()) {
         std::filesystem::remove_all(pattern);
         return Fail(rows.status().message());
       }
       entry[refresh ? "refresh" : "frozen"] =
-          Evaluate(*rows, train.last_round + 1, o);
+          Evaluate(*rows, train.last_round + 1);
       if (!o.dump.empty()) Dump(o.dump, path, refresh, *rows);
     }
     std::filesystem::remove_all(pattern);
-    if (!o.json) PrintTable(path, entry, o);
+    if (!o.json) PrintTable(path, entry);
     all[path] = std::move(entry);
   }
   if (o.json) std::printf("%s\n", all.dump(2).c_str());

@@ -3,8 +3,9 @@
 # (issue 5, "Done when", at test scale): records three 7-round runs of 10
 # clients (tests/detector/eval/small_*.yaml: 2 attackers from round 4), then
 # flsentry-detector-eval trains on rounds 1-3 and replays rounds 1-7 with and
-# without refresh, and must separate each attack's updates from the benign
-# ones of the same rounds with the AUROCs below (measured: 1.0 each).
+# without refresh through configs/default.yaml's policy, which must separate
+# each attack's updates from the benign ones of the same rounds with the
+# AUROCs below.
 # usage: detector_eval_test.sh SIMULATE_BINARY EVAL_BINARY
 # Exit 77 (skipped) when the Fashion-MNIST data set is not installed.
 set -u
@@ -22,12 +23,13 @@ for attack in sign_flip scaling alie; do
 done
 
 # k = 256 keeps training fast; the checks are per mode, statistic and attack.
+# "policy" is what configs/default.yaml judges (Decision::suspicion).
 "$EVAL" "$TMP/sign_flip" "$TMP/scaling" "$TMP/alie" --sketch-dim 256 --json \
-    --min-auroc refresh.proposed.sign_flip=0.99 --min-auroc frozen.proposed.sign_flip=0.99 \
-    --min-auroc refresh.proposed.scaling=0.99 --min-auroc frozen.proposed.scaling=0.99 \
-    --min-auroc refresh.proposed.alie=0.99 --min-auroc frozen.proposed.alie=0.99 \
-    --min-auroc refresh.raw.sign_flip=0.99 --min-auroc refresh.policy.scaling=0.99 \
-    --min-auroc refresh.central.alie=0.99 \
+    --policy "$HERE/../../configs/default.yaml" \
+    --min-auroc refresh.policy.sign_flip=0.99 --min-auroc frozen.policy.sign_flip=0.99 \
+    --min-auroc refresh.policy.scaling=0.99 --min-auroc frozen.policy.scaling=0.99 \
+    --min-auroc refresh.policy.alie=0.99 --min-auroc frozen.policy.alie=0.99 \
+    --min-auroc refresh.raw.sign_flip=0.99 --min-auroc refresh.central.alie=0.99 \
     > "$TMP/eval.json" 2> "$TMP/eval.err"
 rc=$?
 [ $rc -eq 0 ] || fail "detector-eval exit $rc: $(cat "$TMP/eval.err")"
@@ -40,8 +42,8 @@ grep -q '"fpr"' "$TMP/eval.json" || fail "no fpr in the report"
 
 # A minimum that cannot hold must fail the run (exit 3), and a malformed one
 # is refused (exit 2): the checks above are not vacuous.
-"$EVAL" "$TMP/alie" --sketch-dim 256 --min-auroc frozen.raw.alie=1.01 > /dev/null 2>&1
+"$EVAL" "$TMP/alie" --sketch-dim 256 --policy "$HERE/../../configs/default.yaml" --min-auroc frozen.raw.alie=1.01 > /dev/null 2>&1
 [ $? -eq 3 ] || fail "an unreachable minimum did not fail"
-"$EVAL" "$TMP/alie" --sketch-dim 256 --min-auroc frozen.raw.sign_flip=0.5 > /dev/null 2>&1
+"$EVAL" "$TMP/alie" --sketch-dim 256 --policy "$HERE/../../configs/default.yaml" --min-auroc frozen.raw.sign_flip=0.5 > /dev/null 2>&1
 [ $? -eq 2 ] || fail "a check matching no attack was not refused"
 echo "PASS"

@@ -25,16 +25,16 @@ TEST_CASE("empty documents give the documented defaults") {
     REQUIRE(c.ok());
     CHECK(c->thresholds.combine == Combine::kAny);
     REQUIRE(c->thresholds.rules.size() == 1);
-    CHECK(c->thresholds.rules[0].kind == ThresholdKind::kRoundRobust);
-    CHECK(c->thresholds.rules[0].k == 8.0);
-    CHECK(c->thresholds.rules[0].name == "round_robust");
+    CHECK(c->thresholds.rules[0].kind == ThresholdKind::kRoundRatio);
+    CHECK(c->thresholds.rules[0].k == 3.0);
+    CHECK(c->thresholds.rules[0].name == "round_ratio");
     CHECK(c->actions.on_anomalous == AnomalyAction::kDrop);
     CHECK(c->guards.norm.enabled);
     CHECK(c->quarantine.rounds == 5);
     CHECK(c->quarantine.probation.threshold_scale == 1.0);
     CHECK(c->quarantine.enabled);
     CHECK(c->quarantine.strike_on ==
-          (kStrikeAnomalous | kStrikeGuard | kStrikeDuplicate));
+          (kStrikeAnomalous | kStrikeGuard | kStrikeDuplicate | kStrikeCentral));
     CHECK(c->guards.duplicate.enabled);
     CHECK(c->guards.duplicate.max_similarity == 0.99);
     CHECK(c->fail_safes.on_error == OnScoreError::kDrop);
@@ -128,6 +128,8 @@ TEST_CASE("errors name the key path, line and column") {
       {"thresholds:\n  rules:\n    - kind: static\n      value: 1\n"
        "    - kind: round_robust\n      k: 0\n",
        "policy: thresholds.rules[1].k: must be > 0 (line 6, column 10)"},
+      {"thresholds:\n  rules:\n    - kind: round_ratio\n      k: 1\n",
+       "policy: thresholds.rules[0].k: must be > 1 (line 4, column 10)"},
       {"quarantine:\n  strikes: 3\n  windw_rounds: 5\n",
        "policy: quarantine.windw_rounds: unknown key (known here: enabled, "
        "window_rounds, strikes, rounds, strike_on, probation) (line 3, "

@@ -180,3 +180,21 @@ TEST_CASE("down-weight multiplier: linear, exponential, floor") {
           doctest::Approx(c.expected));
   }
 }
+
+TEST_CASE("round_ratio: k times the round's median, unmoved by a minority") {
+  ThresholdRule rule = Rule(ThresholdKind::kRoundRatio);
+  rule.k = 2.0;
+  ThresholdsConfig config;
+  config.rules = {rule};
+  const std::deque<RoundScores> none;
+  // Four of ten far off do not move the median.
+  const std::vector<double> scores = {1, 1, 1, 1.1, 0.9, 1, 50, 60, 70, 80};
+  CHECK(ComputeThresholds(config, scores, none, nullptr).effective ==
+        doctest::Approx(2.0 * 1.05));
+  // Small rounds pool earlier rounds like round_robust; else abstain.
+  const std::vector<double> small = {4, 4};
+  CHECK(std::isnan(ComputeThresholds(config, small, none, nullptr).effective));
+  const std::deque<RoundScores> history = {{1, {1, 1, 1}}};
+  CHECK(ComputeThresholds(config, small, history, nullptr).effective ==
+        doctest::Approx(2.0));
+}

@@ -2,7 +2,8 @@
 # Records one run per attack with the reference server (attack_*.yaml: 20
 # rounds, attacks from round 4) and evaluates the detector on them: per-attack
 # ROC AUC, with and without refresh (docs/detector.md, "Quality on recorded
-# runs"). Extra arguments go to flsentry-detector-eval (e.g. --rule current).
+# runs"). Extra arguments go to flsentry-detector-eval (e.g. --policy
+# configs/strict.yaml; default: the source tree's configs/default.yaml).
 # Writes OUT_DIR/eval.json and OUT_DIR/rows.jsonl (one line per update).
 # usage: integration/benchmark/eval/run.sh BUILD_DIR OUT_DIR [EVAL_ARGS...]
 set -euo pipefail
