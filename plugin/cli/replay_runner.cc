@@ -1,11 +1,13 @@
 #include "cli/replay_runner.h"
 
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -202,6 +204,7 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
     }
     d.round = round.number;
     d.client = c.id;
+    d.rank_score = d.decision.score;
     d.num_examples = c.num_examples;
     d.label = c.label;
     d.attack = c.attack;
@@ -216,6 +219,37 @@ void LogToLine(void* user, aggf_log_level level, const char* message,
   const auto* sink = static_cast<
       const std::function<void(aggf_log_level, const std::string&)>*>(user);
   if (*sink) (*sink)(level, std::string(message, length));
+}
+
+constexpr const char* kAuditFile = "replay_audit.jsonl";
+
+// Ranks the run's decisions by the `suspicion` of flsentry's audit records
+// (one JSON object per line with `round`, `client`, `suspicion`), when the
+// file at `audit_path` has any; other plugins' or unreadable files leave the
+// run ranked by score.
+void RankBySuspicion(const std::string& audit_path, PolicyRun* run) {
+  std::ifstream in(audit_path);
+  if (!in) return;
+  std::map<std::pair<uint64_t, std::string>, double> suspicion;
+  std::string line;
+  while (std::getline(in, line)) {
+    const nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
+    if (!record.is_object() || !record.contains("suspicion") ||
+        !record["round"].is_number_unsigned() || !record["client"].is_string()) {
+      continue;
+    }
+    const nlohmann::json& value = record["suspicion"];
+    suspicion[{record["round"].get<uint64_t>(), record["client"].get<std::string>()}] =
+        value.is_number() ? value.get<double>() : NAN;
+  }
+  if (suspicion.empty()) return;
+  run->ranked_by = "suspicion";
+  for (ReplayRound& round : run->rounds) {
+    for (ReplayDecision& d : round.decisions) {
+      auto it = suspicion.find({d.round, d.client});
+      d.rank_score = it == suspicion.end() ? NAN : it->second;
+    }
+  }
 }
 
 }  // namespace
@@ -255,7 +289,7 @@ Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
   }
   if (!root.IsMap()) return prepared;
   static const std::pair<const char*, const char*> kRedirects[] = {
-      {"state", "replay_state.json"}, {"audit", "replay_audit.jsonl"}};
+      {"state", "replay_state.json"}, {"audit", kAuditFile}};
   bool changed = false;
   try {
     for (const auto& [section, file] : kRedirects) {
@@ -319,6 +353,12 @@ Result<PolicyRun> ReplayArchive(const aggfilter::Plugin& plugin,
     if (!status.ok()) return status;
     run.rounds.push_back(std::move(round));
     if (options.progress) options.progress(r + 1, archive.rounds.size());
+  }
+  instance = aggfilter::Instance();  // flushes and closes the audit log
+  for (const std::string& redirect : prepared.redirects) {
+    if (redirect.rfind("audit.path", 0) == 0) {
+      RankBySuspicion((fs::path(options.work_dir) / kAuditFile).string(), &run);
+    }
   }
   return run;
 }

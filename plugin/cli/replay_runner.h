@@ -8,6 +8,7 @@
 #ifndef FLSENTRY_CLI_REPLAY_RUNNER_H_
 #define FLSENTRY_CLI_REPLAY_RUNNER_H_
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -39,6 +40,10 @@ struct ReplayDecision {
   ArchiveLabel label = ArchiveLabel::kUnknown;
   std::string attack;
   aggfilter::Decision decision;
+  // What the ROC curve ranks this update by (PolicyRun::ranked_by): the
+  // policy's suspicion from flsentry's audit log, else decision.score. NaN
+  // when the plugin judged nothing (e.g. unreadable, or dropped by a guard).
+  double rank_score = NAN;
   // True when the client's file could not be read and replay (not the
   // plugin) made the decision.
   bool unreadable = false;
@@ -62,6 +67,10 @@ struct PolicyRun {
   // plugin (e.g. "state.path -> out/state.json").
   std::vector<std::string> redirects;
   std::vector<ReplayRound> rounds;
+  // "suspicion" when the policy wrote flsentry's audit log (its `suspicion`
+  // field: every signal of the policy relative to its limit, comparable
+  // across rounds); else "score" (aggf_decision.score).
+  std::string ranked_by = "score";
 };
 
 // The policy text handed to the plugin, and what was changed in it.

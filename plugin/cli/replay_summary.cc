@@ -23,7 +23,7 @@ std::vector<ScoredCall> ToScoredCalls(
   for (const ReplayDecision& d : decisions) {
     if (d.unreadable) continue;
     ScoredCall c;
-    c.score = d.decision.score;
+    c.score = d.rank_score;
     c.positive_call = d.decision.action != AGGF_ACTION_ACCEPT;
     c.labelled = d.label != ArchiveLabel::kUnknown;
     c.malicious = d.label == ArchiveLabel::kMalicious;
@@ -126,6 +126,7 @@ OJson SummaryJson(const PolicyRun& run, const std::string& archive_path,
   j["plugin"] = plugin_description;
   j["on_unreadable"] = OnUnreadableName(on_unreadable);
   j["redirects"] = run.redirects;
+  j["ranked_by"] = run.ranked_by;
   std::vector<ReplayDecision> all = AllDecisions(run);
   j["overall"] = CountsJson(CountDecisions(all));
   j["overall"]["rounds"] = run.rounds.size();

@@ -533,7 +533,10 @@ std::string RenderReportHtml(const PolicyRun& run,
       h += "<p>Needs both malicious and benign labelled updates.</p>\n";
     } else {
       h += "<p class=\"meta\">Malicious is the positive class; updates ranked "
-           "by score "
+           "by " + std::string(run.ranked_by == "suspicion"
+                                   ? "the policy's suspicion (audit log: every "
+                                     "signal over its limit) "
+                                   : "score ") +
            "(unscored updates that were dropped or down-weighted rank "
            "highest).</p>\n" +
            RocChart(curve, overall.auc) + "\n";

@@ -231,3 +231,24 @@ TEST_CASE(
 }
 
 }  // namespace
+
+TEST_CASE("the ROC ranks by the audit log's suspicion when the policy writes one") {
+  TempDir dir;
+  MakeArchive(dir / "archive");
+  WriteFile(dir / "audited.yaml", "audit: {path: live_audit.jsonl}\n");
+  WriteFile(dir / "plain.yaml", "{}\n");
+  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config",
+                     dir / "audited.yaml", "--config", dir / "plain.yaml",
+                     "--out", dir / "out"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  Json audited = Json::parse(ReadFile(dir / "out/audited/summary.json"));
+  Json plain = Json::parse(ReadFile(dir / "out/plain/summary.json"));
+  CHECK(audited["ranked_by"] == "suspicion");
+  CHECK(plain["ranked_by"] == "score");
+  CHECK(audited["overall"]["auc"].is_number());
+  // The live server's audit file is untouched; replay's copy was read.
+  CHECK_FALSE(fs::exists(dir / "live_audit.jsonl"));
+  CHECK(CountLines(ReadFile(dir / "out/audited/replay_audit.jsonl")) == 24);
+  CHECK(ReadFile(dir / "out/audited/report.html").find("the policy's suspicion") !=
+        std::string::npos);
+}
