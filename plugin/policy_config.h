@@ -170,11 +170,14 @@ struct ProbationConfig {
 
 struct QuarantineConfig {
   bool enabled = true;
-  int window_rounds = 5;  // W: strikes counted over the last W rounds
-  int strikes = 3;        // S: strikes in the window that quarantine
-  int rounds = 5;         // Q: quarantine length, starting the striking round
-  uint32_t strike_on =
-      kStrikeAnomalous | kStrikeGuard | kStrikeDuplicate | kStrikeCentral;
+  // Host rounds, not rounds the client took part in: with a fifth of the
+  // clients sampled per round a client is seen about every 5 rounds, so the
+  // window must span several of its turns.
+  int window_rounds = 15;  // W: strikes counted over the last W rounds
+  int strikes = 2;         // S: strikes in the window that quarantine
+  int rounds = 15;         // Q: quarantine length, starting the striking round
+  uint32_t strike_on = kStrikeAnomalous | kStrikeGuard | kStrikeNormGuard |
+                       kStrikeDuplicate | kStrikeCentral;
   ProbationConfig probation;
 };
 
