@@ -12,6 +12,7 @@ namespace flsentry {
 namespace {
 
 constexpr int64_t kBlock = 64;       // sketch block: consecutive elements
+constexpr int64_t kV2Patterns = 32;  // sketch_version 2: patterns per tensor seed
 constexpr int64_t kChunk = 64 * 64;  // elements converted at a time (slow path)
 
 uint64_t SplitMix64(uint64_t x) {
@@ -36,8 +37,10 @@ struct SketchTarget {
   float* acc = nullptr;       // k floats
   int64_t k = 0;
   uint64_t key = 0;           // seed ^ Fnv1a(name)
-  const float* pos = nullptr;  // pattern, 64 entries
-  const float* neg = nullptr;  // -pattern
+  // Patterns: pattern q at patterns + 128 q, its negation 64 floats later.
+  const float* patterns = nullptr;
+  uint64_t pattern_mask = 0;  // q = (u >> 32) & pattern_mask
+  int64_t start_mask = ~int64_t{0};  // block start & start_mask
 };
 
 // Adds `n` contiguous values (x - g when g is non-null) whose first element
@@ -61,8 +64,11 @@ __attribute__((target_clones("avx2", "default"))) void SketchRun(
       v = delta;
     }
     const uint64_t u = SplitMix64(t.key + static_cast<uint64_t>((first + done) / kBlock));
-    const int64_t start = static_cast<int64_t>(((u & 0xffffffffULL) * k) >> 32);
-    const float* __restrict p = (u >> 63) ? t.neg : t.pos;
+    const int64_t start =
+        static_cast<int64_t>(((u & 0xffffffffULL) * k) >> 32) & t.start_mask;
+    const float* __restrict p = t.patterns +
+                                ((u >> 32) & t.pattern_mask) * 2 * kBlock +
+                                ((u >> 63) ? kBlock : 0);
     if (len == kBlock && start + kBlock <= t.k) {
       float* __restrict a = t.acc + start;
 #pragma GCC ivdep
@@ -287,7 +293,8 @@ nlohmann::json FeatureSettingsToJson(const FeatureSettings& s) {
           {"mode", EmbeddingModeName(s.mode)},
           {"sketch_dim", s.sketch_dim},
           {"seed", s.seed},
-          {"normalize", s.normalize}};
+          {"normalize", s.normalize},
+          {"sketch_version", s.sketch_version}};
 }
 
 Result<FeatureSettings> FeatureSettingsFromJson(const nlohmann::json& json) {
@@ -339,6 +346,13 @@ Result<FeatureSettings> FeatureSettingsFromJson(const nlohmann::json& json) {
     if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
       return Corrupt("features.seed: expected a non-negative integer");
     s.seed = v.get<uint64_t>();
+  }
+  s.sketch_version = 1;  // written before the key existed
+  if (json.contains("sketch_version")) {
+    const auto& v = json.at("sketch_version");
+    if (!v.is_number_integer() || (v.get<int64_t>() != 1 && v.get<int64_t>() != 2))
+      return Corrupt("features.sketch_version: expected 1 or 2");
+    s.sketch_version = v.get<int>();
   }
   return s;
 }
@@ -433,6 +447,10 @@ FeatureExtractor::FeatureExtractor(FeatureSettings settings, FeatureLayout layou
 
 Result<FeatureExtractor> FeatureExtractor::Create(FeatureSettings settings,
                                                   FeatureLayout layout) {
+  if (settings.sketch_version != 1 && settings.sketch_version != 2) {
+    return InvalidArgument("sketch_version " + std::to_string(settings.sketch_version) +
+                           ": expected 1 or 2");
+  }
   if (settings.sketch_dim < kMinSketchDim || settings.sketch_dim > kMaxSketchDim) {
     return InvalidArgument("sketch_dim " + std::to_string(settings.sketch_dim) +
                            " is outside [" + std::to_string(kMinSketchDim) + ", " +
@@ -450,12 +468,15 @@ Result<FeatureExtractor> FeatureExtractor::Create(FeatureSettings settings,
   for (const auto& e : fx.layout_.tensors) {
     fx.name_hashes_.push_back(fx.settings_.seed ^ Fnv1a(e.name));
   }
-  const uint64_t bits = SplitMix64(fx.settings_.seed);
-  fx.pattern_.resize(2 * kBlock);
-  for (int64_t j = 0; j < kBlock; ++j) {
-    const float p = ((bits >> j) & 1) ? -1.0f : 1.0f;
-    fx.pattern_[j] = p;
-    fx.pattern_[kBlock + j] = -p;
+  const int64_t patterns = fx.settings_.sketch_version == 2 ? kV2Patterns : 1;
+  fx.pattern_.resize(static_cast<size_t>(patterns * 2 * kBlock));
+  for (int64_t q = 0; q < patterns; ++q) {
+    const uint64_t bits = SplitMix64(fx.settings_.seed + static_cast<uint64_t>(q));
+    for (int64_t j = 0; j < kBlock; ++j) {
+      const float p = ((bits >> j) & 1) ? -1.0f : 1.0f;
+      fx.pattern_[q * 2 * kBlock + j] = p;
+      fx.pattern_[q * 2 * kBlock + kBlock + j] = -p;
+    }
   }
   return fx;
 }
@@ -493,8 +514,11 @@ Result<UpdateFeatures> FeatureExtractor::Embed(const UpdateInput& update,
     const auto& e = layout_.tensors[i];
     double sq[8] = {};
     if (settings_.mode == EmbeddingMode::kSketch) {
+      const bool v2 = settings_.sketch_version == 2;
       SketchTarget target{out.data(), settings_.sketch_dim, name_hashes_[i],
-                          pattern_.data(), pattern_.data() + kBlock};
+                          pattern_.data(),
+                          v2 ? static_cast<uint64_t>(kV2Patterns - 1) : 0,
+                          v2 ? ~(kBlock - 1) : ~int64_t{0}};
       StreamTensor(*xs[i], gs[i], e.numel,
                    [&](const float* x, const float* g, int64_t n, int64_t first) {
                      SketchRun(x, g, n, first, target, sq);

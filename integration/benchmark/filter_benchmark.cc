@@ -10,7 +10,11 @@
 //   (d) Detector::ScoreRound called directly (the detector's share of c),
 // and prints c/a, c/b, d/b and the peak resident memory the plugin added
 // while filtering (VmHWM after resetting it through /proc/self/clear_refs)
-// next to the updates' size. Times are the median of --repeat runs.
+// next to the updates' size. (a), (b) and (c) run interleaved, one of each
+// per repetition; times are medians over --repeat repetitions, c/a and c/b
+// medians of the per-repetition ratios (robust to load drifting on a shared
+// machine). Peak memory covers (a)-(c) together; (a) and (b) allocate
+// nothing then (FedAvg's output is allocated before).
 // Output: a table on stdout; --json prints one JSON object instead.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -52,6 +56,19 @@ double MedianTime(int repeat, Fn&& fn) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+template <typename Fn>
+double TimeOnce(Fn&& fn, int r) {
+  const auto start = Clock::now();
+  fn(r);
+  return Seconds(start, Clock::now());
+}
+
+// Upper median; REQUIRES !v.empty().
+double MedianOf(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
 // Resident-memory high-water mark of this process in bytes, and its reset.
@@ -188,7 +205,7 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64
 
   // (a) plain read
   volatile double sink = 0;
-  const double t_read = MedianTime(o.repeat, [&](int) {
+  auto read_once = [&](int) {
     double total = 0;
     for (int k = 0; k < u.n; ++k) {
       for (int t = 0; t < u.tensors; ++t) {
@@ -203,10 +220,10 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64
       }
     }
     sink = sink + total;
-  });
-  // (b) FedAvg weighted average into a fresh output
+  };
+  // (b) FedAvg weighted average into a zeroed output
   std::vector<std::vector<float>> avg(u.tensors);
-  const double t_fedavg = MedianTime(o.repeat, [&](int) {
+  auto fedavg_once = [&](int) {
     for (int t = 0; t < u.tensors; ++t) avg[t].assign(u.shapes[t][0], 0.0f);
     for (int k = 0; k < u.n; ++k) {
       const float w = 1.0f / static_cast<float>(u.n);
@@ -218,7 +235,8 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64
       }
     }
     sink = sink + avg[0][0];
-  });
+  };
+  fedavg_once(0);  // allocates the output before memory is measured
 
   // (c) the plugin through the C interface
   const std::string policy = "detector:\n  path: " + det_dir + "\n  threads: " +
@@ -235,11 +253,9 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64
     updates[k] = {ids[k].c_str(), static_cast<uint32_t>(ids[k].size()), AGGF_UPDATE_DELTA, 600,
                   tensors[k].data(), static_cast<uint32_t>(u.tensors), 0};
   }
-  const int64_t rss_before = CurrentRssBytes();
-  const bool hwm_reset = ResetPeakRss();
   int dropped = 0;
   bool scored = false;
-  const double t_plugin = MedianTime(o.repeat, [&](int r) {
+  auto plugin_once = [&](int r) {
     aggf_round round{};
     round.struct_size = sizeof round;
     round.round = static_cast<uint64_t>(r + 1);
@@ -251,8 +267,23 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64
       dropped += !dec.accepted();
       scored |= !std::isnan(dec.threshold);
     }
-  });
+  };
+
+  // (a), (b) and (c) interleaved, one of each per repetition, so that drift
+  // in the machine's load hits all three alike; the ratios are medians of
+  // the per-repetition ratios, the times medians of their own.
+  const int64_t rss_before = CurrentRssBytes();
+  const bool hwm_reset = ResetPeakRss();
+  std::vector<double> ta, tb, tc, c_over_a, c_over_b;
+  for (int r = 0; r < o.repeat; ++r) {
+    ta.push_back(TimeOnce(read_once, r));
+    tb.push_back(TimeOnce(fedavg_once, r));
+    tc.push_back(TimeOnce(plugin_once, r));
+    c_over_a.push_back(tc.back() / ta.back());
+    c_over_b.push_back(tc.back() / tb.back());
+  }
   const int64_t plugin_extra = PeakRssBytes() - rss_before;
+  const double t_read = MedianOf(ta), t_fedavg = MedianOf(tb), t_plugin = MedianOf(tc);
 
   // (d) Detector::ScoreRound directly
   flsentry::DetectorConfig config;
@@ -285,8 +316,8 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64
           {"fedavg_s", t_fedavg},
           {"plugin_s", t_plugin},
           {"detector_s", t_detector},
-          {"plugin_over_read", t_plugin / t_read},
-          {"plugin_over_fedavg", t_plugin / t_fedavg},
+          {"plugin_over_read", MedianOf(c_over_a)},
+          {"plugin_over_fedavg", MedianOf(c_over_b)},
           {"detector_over_fedavg", t_detector / t_fedavg},
           {"read_gb_per_s", bytes / t_read / 1e9},
           {"plugin_extra_rss_mb", hwm_reset ? plugin_extra / 1e6 : NAN},

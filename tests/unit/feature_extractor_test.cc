@@ -23,14 +23,16 @@ uint64_t RefFnv1a(const std::string& s) {
   return h;
 }
 void RefSketch(const std::string& name, const std::vector<double>& x, uint64_t seed,
-               int64_t k, std::vector<double>* out) {
-  const uint64_t pattern_bits = RefSplitMix64(seed);
+               int64_t k, int version, std::vector<double>* out) {
   for (size_t i = 0; i < x.size(); ++i) {
     const uint64_t b = i / 64, j = i % 64;
     const uint64_t u = RefSplitMix64((seed ^ RefFnv1a(name)) + b);
     const double sign = (u >> 63) ? -1.0 : 1.0;
+    const uint64_t q = version == 2 ? (u >> 32) % 32 : 0;  // pattern
+    const uint64_t pattern_bits = RefSplitMix64(seed + q);
     const double p = ((pattern_bits >> j) & 1) ? -1.0 : 1.0;
-    const uint64_t start = ((u & 0xffffffffULL) * uint64_t(k)) >> 32;
+    uint64_t start = ((u & 0xffffffffULL) * uint64_t(k)) >> 32;
+    if (version == 2) start -= start % 64;
     (*out)[(start + j) % k] += sign * p * x[i];
   }
 }
@@ -79,32 +81,40 @@ FeatureExtractor MakeExtractor(const FeatureSettings& s, const Model& m) {
 }
 
 TEST_CASE("sketch equals the documented mapping, including wrap-around") {
+  for (int version : {1, 2}) {
+  for (int64_t k : {100, 256}) {  // 100: not a multiple of 64, blocks wrap
+  CAPTURE(version);
+  CAPTURE(k);
   Model m = MakeModel(0.5f);
   FeatureSettings s;
-  s.sketch_dim = 100;  // not a multiple of 64: blocks wrap around
+  s.sketch_dim = k;
   s.seed = 42;
   s.normalize = false;
+  s.sketch_version = version;
   FeatureExtractor fx = MakeExtractor(s, m);
   std::vector<float> out(fx.dim());
   auto f = fx.Embed(MakeUpdate(m), {}, out);
   REQUIRE(f.ok());
-  std::vector<double> ref(100, 0.0);
+  std::vector<double> ref(k, 0.0);
   double sq = 0;
   for (size_t t = 0; t < m.names.size(); ++t) {
     std::vector<double> x(m.data[t].begin(), m.data[t].end());
     for (double v : x) sq += v * v;
-    RefSketch(m.names[t], x, 42, 100, &ref);
+    RefSketch(m.names[t], x, 42, k, version, &ref);
   }
-  for (int i = 0; i < 100; ++i) CHECK(out[i] == doctest::Approx(ref[i]).epsilon(1e-5));
+  for (int i = 0; i < k; ++i) CHECK(out[i] == doctest::Approx(ref[i]).epsilon(1e-5));
   CHECK(f->norm == doctest::Approx(std::sqrt(sq)).epsilon(1e-6));
   CHECK(f->numel == 210 + 30 + 90);
   CHECK(f->nonfinite == 0);
   CHECK(f->embedded);
+  }
+  }
 }
 
-TEST_CASE("golden values pin the mapping shared by training and the plugin") {
+TEST_CASE("golden values pin sketch_version 1, the mapping of earlier detectors") {
   Model m = MakeModel(0.0f);
   FeatureSettings s;  // defaults: sketch, k = 1024, seed 0x5eed2024, normalize
+  s.sketch_version = 1;
   FeatureExtractor fx = MakeExtractor(s, m);
   REQUIRE(fx.dim() == 1024);
   std::vector<float> out(fx.dim());
@@ -122,6 +132,28 @@ TEST_CASE("golden values pin the mapping shared by training and the plugin") {
   for (float v : out) sq += double(v) * v;
   // Unit-normalised and scaled by sqrt(k): squared length is near k.
   CHECK(sq == doctest::Approx(1050.251037).epsilon(1e-4));
+}
+
+TEST_CASE("golden values pin sketch_version 2, the mapping of new detectors") {
+  Model m = MakeModel(0.0f);
+  FeatureSettings s;  // defaults: sketch_version 2, k = 1024, normalize
+  REQUIRE(s.sketch_version == 2);
+  FeatureExtractor fx = MakeExtractor(s, m);
+  std::vector<float> out(fx.dim());
+  auto f = fx.Embed(MakeUpdate(m), {}, out);
+  REQUIRE(f.ok());
+  // Recorded from this implementation after it matched RefSketch (above).
+  // A change here means detectors written since sketch_version 2 stop
+  // matching.
+  const std::vector<std::pair<int, float>> golden = {
+      {64, -2.474396f},  {97, -2.421315f},  {384, 0.5828755f},
+      {388, -2.465478f}, {640, 2.337092f},  {679, 2.385666f},
+      {776, -0.4499988f}, {960, -2.474396f}, {970, 1.943038f}};
+  for (const auto& [i, v] : golden) CHECK(out[i] == doctest::Approx(v).epsilon(1e-4));
+  CHECK(f->norm == doctest::Approx(1.2842432911065196).epsilon(1e-9));
+  double sq = 0;
+  for (float v : out) sq += double(v) * v;
+  CHECK(sq == doctest::Approx(1035.293797).epsilon(1e-4));
 }
 
 TEST_CASE("every float dtype and strided views give the f32 embedding") {
@@ -324,6 +356,16 @@ TEST_CASE("settings and layout round-trip through JSON; bad JSON is refused") {
   CHECK_FALSE(FeatureSettingsFromJson({{"sketch_dim", 3}}).ok());
   CHECK_FALSE(FeatureSettingsFromJson({{"include", "x"}}).ok());
   CHECK_FALSE(FeatureSettingsFromJson(nlohmann::json::array()).ok());
+  // Documents written before sketch_version existed mean version 1.
+  CHECK(back->sketch_version == 2);
+  CHECK(FeatureSettingsFromJson(nlohmann::json::object())->sketch_version == 1);
+  CHECK_FALSE(FeatureSettingsFromJson({{"sketch_version", 3}}).ok());
+  CHECK_FALSE(FeatureSettingsFromJson({{"sketch_version", "2"}}).ok());
+  FeatureSettings unknown_version;
+  unknown_version.sketch_version = 0;
+  auto refused = FeatureExtractor::Create(unknown_version, FeatureLayout{});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().message().find("sketch_version") != std::string::npos);
 
   Model m = MakeModel(0.0f);
   auto views = m.Views();
