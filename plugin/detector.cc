@@ -165,6 +165,7 @@ Result<std::unique_ptr<Detector>> Detector::Bootstrap(const RoundInput& round,
   FeatureSettings& features = d->metadata_.features;
   features.mode = EmbeddingMode::kSketch;
   features.sketch_dim = config.bootstrap.sketch_dim;
+  features.sketch_version = config.bootstrap.sketch_version;
   auto layout = SelectLayout(features, reference);
   if (!layout.ok()) return layout.status().WithContext("bootstrap");
   d->metadata_.layout = std::move(layout).value();

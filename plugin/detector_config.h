@@ -30,6 +30,7 @@ struct RefreshConfig {
 struct BootstrapConfig {
   bool enabled = false;
   int64_t sketch_dim = 1024;
+  int sketch_version = 1;  // FeatureSettings::sketch_version (1 or 2)
   std::vector<int64_t> hidden = {256, 64};
 };
 

@@ -102,7 +102,7 @@ Status ParseInto(const YAML::Node& root, DetectorTrainConfig* c) {
   FLS_RETURN_IF_ERROR(top.CheckKeys({"features", "autoencoder", "input"}));
   Section f = top.Child("features");
   FLS_RETURN_IF_ERROR(f.CheckKeys({"mode", "sketch_dim", "seed", "include", "exclude",
-                                   "include_integer", "normalize"}));
+                                   "include_integer", "normalize", "sketch_version"}));
   std::string mode = EmbeddingModeName(c->features.mode);
   FLS_RETURN_IF_ERROR(f.GetString("mode", &mode));
   if (mode == "identity") {
@@ -118,6 +118,7 @@ Status ParseInto(const YAML::Node& root, DetectorTrainConfig* c) {
   FLS_RETURN_IF_ERROR(f.GetStrings("exclude", &c->features.exclude));
   FLS_RETURN_IF_ERROR(f.GetBool("include_integer", &c->features.include_integer));
   FLS_RETURN_IF_ERROR(f.GetBool("normalize", &c->features.normalize));
+  FLS_RETURN_IF_ERROR(f.Get<int>("sketch_version", &c->features.sketch_version, 1, 2));
 
   Section a = top.Child("autoencoder");
   FLS_RETURN_IF_ERROR(a.CheckKeys({"hidden", "max_epochs", "batch_size", "learning_rate",

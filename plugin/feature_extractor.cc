@@ -347,7 +347,6 @@ Result<FeatureSettings> FeatureSettingsFromJson(const nlohmann::json& json) {
       return Corrupt("features.seed: expected a non-negative integer");
     s.seed = v.get<uint64_t>();
   }
-  s.sketch_version = 1;  // written before the key existed
   if (json.contains("sketch_version")) {
     const auto& v = json.at("sketch_version");
     if (!v.is_number_integer() || (v.get<int64_t>() != 1 && v.get<int64_t>() != 2))

@@ -58,19 +58,19 @@ struct FeatureSettings {
   uint64_t seed = 0x5eed2024;        // sketch hash seed
   bool normalize = true;             // embed x * sqrt(dim) / ||x||
   // The sketch's block placement (docs/detector.md, "Features"):
-  //   1: a block starts at any offset and carries one seeded +-1 pattern;
-  //   2: a block starts at a multiple of 64 and carries one of 32 seeded
-  //      patterns (chosen by its hash): no partial overlaps between blocks,
-  //      ~15% faster at d = 1e7; the patterns keep colliding blocks of
-  //      correlated rows (rank-1 gradients) from adding up coherently.
-  // New detectors use 2; documents without the key are 1 (written before).
-  int sketch_version = 2;
+  //   1 (default): a block starts at any offset and carries one seeded +-1
+  //      pattern;
+  //   2 (opt-in): a block starts at a multiple of 64 and carries one of 32
+  //      seeded patterns (chosen by its hash): no partial overlaps between
+  //      blocks, ~8% faster at d = 1e7, but it caught fewer attackers in
+  //      live benchmark runs (docs/performance.md).
+  // Documents without the key are 1.
+  int sketch_version = 1;
 };
 
 // JSON form (keys: include, exclude, include_integer, mode, sketch_dim, seed,
-// normalize, sketch_version). FromJson: missing keys take the defaults above,
-// except sketch_version (1); a wrong type or out-of-range value is kCorrupt
-// naming the key.
+// normalize, sketch_version). FromJson: missing keys take the defaults above;
+// a wrong type or out-of-range value is kCorrupt naming the key.
 nlohmann::json FeatureSettingsToJson(const FeatureSettings& settings);
 Result<FeatureSettings> FeatureSettingsFromJson(const nlohmann::json& json);
 

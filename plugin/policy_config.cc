@@ -281,6 +281,7 @@ Status ReadDetector(const YAML::Node& node, const std::string& path,
        [b](const YAML::Node& n, const std::string& p) {
          return ReadInt(n, p, 64, 65536, &b->sketch_dim);
        }},
+      {"sketch_version", Int(&b->sketch_version, 1, 2)},
       {"hidden",
        [b](const YAML::Node& n, const std::string& p) {
          return ReadLayerSizes(n, p, &b->hidden);

@@ -150,9 +150,11 @@ std::vector<TensorView> Views(const Updates& u, int k) {
 }
 
 // Trains a small detector on the round's own updates and writes it to dir.
-void WriteDetector(const Updates& u, const std::string& dir, int64_t sketch_dim) {
+void WriteDetector(const Updates& u, const std::string& dir, int64_t sketch_dim,
+                   int sketch_version) {
   flsentry::FeatureSettings settings;
   settings.sketch_dim = sketch_dim;
+  settings.sketch_version = sketch_version;
   const auto views0 = Views(u, 0);
   auto layout = flsentry::SelectLayout(settings, views0);
   auto fx = flsentry::FeatureExtractor::Create(settings, *layout);
@@ -191,6 +193,7 @@ struct Options {
   int n = 50;
   int repeat = 3;
   int threads = 1;
+  int sketch_version = 1;
   bool refresh = false;
   std::string work_dir;
   bool json = false;
@@ -200,7 +203,7 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64
   const auto t0 = Clock::now();
   Updates u = MakeUpdates(o.n, d, 42);
   const std::string det_dir = o.work_dir + "/detector_d" + std::to_string(d);
-  WriteDetector(u, det_dir, 1024);
+  WriteDetector(u, det_dir, 1024, o.sketch_version);
   const double setup = Seconds(t0, Clock::now());
 
   // (a) plain read
@@ -338,6 +341,8 @@ int main(int argc, char** argv) {
   app.add_option("-n,--updates", o.n, "updates per round")->check(CLI::Range(2, 1000));
   app.add_option("--repeat", o.repeat, "runs per measurement (median)")->check(CLI::Range(1, 100));
   app.add_option("--threads", o.threads, "detector threads")->check(CLI::Range(1, 256));
+  app.add_option("--sketch-version", o.sketch_version, "the detector's sketch placement (1 or 2)")
+      ->check(CLI::Range(1, 2));
   app.add_flag("--refresh", o.refresh, "leave continual refresh on in the plugin");
   app.add_option("--work-dir", o.work_dir, "where detectors are written (default: a temp dir)");
   app.add_flag("--json", o.json, "print JSON");

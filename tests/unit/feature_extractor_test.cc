@@ -111,10 +111,10 @@ TEST_CASE("sketch equals the documented mapping, including wrap-around") {
   }
 }
 
-TEST_CASE("golden values pin sketch_version 1, the mapping of earlier detectors") {
+TEST_CASE("golden values pin sketch_version 1, the default mapping") {
   Model m = MakeModel(0.0f);
   FeatureSettings s;  // defaults: sketch, k = 1024, seed 0x5eed2024, normalize
-  s.sketch_version = 1;
+  REQUIRE(s.sketch_version == 1);
   FeatureExtractor fx = MakeExtractor(s, m);
   REQUIRE(fx.dim() == 1024);
   std::vector<float> out(fx.dim());
@@ -134,16 +134,16 @@ TEST_CASE("golden values pin sketch_version 1, the mapping of earlier detectors"
   CHECK(sq == doctest::Approx(1050.251037).epsilon(1e-4));
 }
 
-TEST_CASE("golden values pin sketch_version 2, the mapping of new detectors") {
+TEST_CASE("golden values pin sketch_version 2, the opt-in mapping") {
   Model m = MakeModel(0.0f);
-  FeatureSettings s;  // defaults: sketch_version 2, k = 1024, normalize
-  REQUIRE(s.sketch_version == 2);
+  FeatureSettings s;  // k = 1024, seed 0x5eed2024, normalize
+  s.sketch_version = 2;
   FeatureExtractor fx = MakeExtractor(s, m);
   std::vector<float> out(fx.dim());
   auto f = fx.Embed(MakeUpdate(m), {}, out);
   REQUIRE(f.ok());
   // Recorded from this implementation after it matched RefSketch (above).
-  // A change here means detectors written since sketch_version 2 stop
+  // A change here means detectors written with sketch_version 2 stop
   // matching.
   const std::vector<std::pair<int, float>> golden = {
       {64, -2.474396f},  {97, -2.421315f},  {384, 0.5828755f},
@@ -357,6 +357,8 @@ TEST_CASE("settings and layout round-trip through JSON; bad JSON is refused") {
   CHECK_FALSE(FeatureSettingsFromJson({{"include", "x"}}).ok());
   CHECK_FALSE(FeatureSettingsFromJson(nlohmann::json::array()).ok());
   // Documents written before sketch_version existed mean version 1.
+  s.sketch_version = 2;
+  back = FeatureSettingsFromJson(FeatureSettingsToJson(s));
   CHECK(back->sketch_version == 2);
   CHECK(FeatureSettingsFromJson(nlohmann::json::object())->sketch_version == 1);
   CHECK_FALSE(FeatureSettingsFromJson({{"sketch_version", 3}}).ok());

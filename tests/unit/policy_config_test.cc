@@ -325,3 +325,18 @@ TEST_CASE("shipped config files load") {
         b.quarantine.probation.strikes_to_requarantine);
   CHECK(a.reputation.rate == b.reputation.rate);
 }
+
+TEST_CASE("detector.bootstrap.sketch_version: 1 by default, 1 or 2 accepted") {
+  auto plain = ParsePolicyYaml("");
+  REQUIRE(plain.ok());
+  CHECK(plain->detector.bootstrap.sketch_version == 1);
+  auto two = ParsePolicyYaml(
+      "detector:\n  bootstrap: {enabled: true, sketch_version: 2}\n"
+      "  refresh: {warmup_rounds: 3}\n");
+  REQUIRE_MESSAGE(two.ok(), two.status().message());
+  CHECK(two->detector.bootstrap.sketch_version == 2);
+  auto three = ParsePolicyYaml("detector:\n  bootstrap: {sketch_version: 3}\n");
+  REQUIRE_FALSE(three.ok());
+  CHECK(three.status().message().find("detector.bootstrap.sketch_version") !=
+        std::string::npos);
+}
