@@ -242,6 +242,7 @@ FieldReader Enum(E* out, std::vector<std::pair<const char*, E>> choices) {
 bool Positive(double v) { return v > 0; }
 bool UnitClosed(double v) { return v >= 0 && v <= 1; }
 bool UnitOpenLow(double v) { return v > 0 && v <= 1; }
+bool AboveOne(double v) { return v > 1; }
 
 // Hidden layer sizes of an autoencoder: 1 to 8 sizes, each in [1, 65536].
 Status ReadLayerSizes(const YAML::Node& node, const std::string& path,
@@ -375,9 +376,8 @@ Status ReadRule(const YAML::Node& node, const std::string& path,
                                          "must be in [0, 1]")});
       break;
     case ThresholdKind::kRoundRatio:
-      rule->k = 3.0;
-      fields.push_back({"k", Double(&rule->k, [](double v) { return v > 1; },
-                                    "must be > 1")});
+      rule->k = DefaultThresholdRule().k;
+      fields.push_back({"k", Double(&rule->k, AboveOne, "must be > 1")});
       fields.push_back(
           {"min_round_size", Int(&rule->min_round_size, 3, 100000)});
       fields.push_back({"history_rounds", Int(&rule->history_rounds, 0, 100)});
@@ -512,7 +512,7 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
   Fields norm = {
       {"enabled", Bool(&ng->enabled)},
       {"k", Double(
-                &ng->k, [](double v) { return v > 1; }, "must be > 1")},
+                &ng->k, AboveOne, "must be > 1")},
       {"mode", Enum<NormGuardMode>(&ng->mode,
                                    {{"clip", NormGuardMode::kClip},
                                     {"downweight", NormGuardMode::kDownweight},
@@ -528,7 +528,7 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
   Fields centrality = {
       {"enabled", Bool(&cg->enabled)},
       {"max_typicality", Double(
-                             &cg->max_typicality, [](double v) { return v > 1; },
+                             &cg->max_typicality, AboveOne,
                              "must be > 1")},
       {"min_round_size", Int(&cg->min_round_size, 3, 100000)},
   };

@@ -280,7 +280,7 @@ bool ParseOnUnreadable(std::string_view text, OnUnreadable* mode) {
 
 Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
                                      const std::string& work_dir) {
-  PreparedPolicy prepared{std::string(policy_text), {}};
+  PreparedPolicy prepared{std::string(policy_text), {}, {}};
   YAML::Node root;
   try {
     root = YAML::Load(std::string(policy_text));
@@ -306,6 +306,7 @@ Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
                                    const_node["path"].as<std::string>() +
                                    " -> " + target);
       node["path"] = fs::absolute(target, ec).string();
+      if (std::string(section) == "audit") prepared.audit_path = target;
       changed = true;
     }
     if (changed) {
@@ -355,11 +356,7 @@ Result<PolicyRun> ReplayArchive(const aggfilter::Plugin& plugin,
     if (options.progress) options.progress(r + 1, archive.rounds.size());
   }
   instance = aggfilter::Instance();  // flushes and closes the audit log
-  for (const std::string& redirect : prepared.redirects) {
-    if (redirect.rfind("audit.path", 0) == 0) {
-      RankBySuspicion((fs::path(options.work_dir) / kAuditFile).string(), &run);
-    }
-  }
+  if (!prepared.audit_path.empty()) RankBySuspicion(prepared.audit_path, &run);
   return run;
 }
 

@@ -77,6 +77,8 @@ struct PolicyRun {
 struct PreparedPolicy {
   std::string text;
   std::vector<std::string> redirects;
+  // Where the policy's audit log now goes; empty when it names none.
+  std::string audit_path;
 };
 
 // A replay must neither read nor clobber a live server's files: when the
