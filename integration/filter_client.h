@@ -17,7 +17,7 @@
 
 #include "aggfilter_host.hpp"
 #include "models.h"
-#include "status.h"
+#include "base/status.h"
 
 namespace flsentry::sim {
 

@@ -15,8 +15,8 @@
 #include "baselines.h"
 #include "fashion_mnist.h"
 #include "local_training.h"
-#include "round_archive.h"
-#include "tensor_file.h"
+#include "archive/round_archive.h"
+#include "tensor/tensor_file.h"
 
 namespace flsentry::sim {
 namespace {

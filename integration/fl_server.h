@@ -27,7 +27,7 @@
 
 #include "filter_client.h"
 #include "sim_config.h"
-#include "status.h"
+#include "base/status.h"
 
 namespace flsentry::sim {
 

@@ -15,7 +15,7 @@
 #include "fashion_mnist.h"
 #include "models.h"
 #include "sim_config.h"
-#include "status.h"
+#include "base/status.h"
 
 namespace flsentry::sim {
 

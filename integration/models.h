@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "status.h"
+#include "base/status.h"
 
 namespace flsentry::sim {
 

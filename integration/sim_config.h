@@ -12,7 +12,7 @@
 #include <string>
 
 #include "models.h"
-#include "status.h"
+#include "base/status.h"
 
 namespace flsentry::sim {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "benchmark_report_protocol.h"
-#include "status.h"
+#include "base/status.h"
 
 namespace flsentry::bench {
 

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "status.h"
+#include "base/status.h"
 
 namespace flsentry::bench {
 

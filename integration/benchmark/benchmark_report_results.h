@@ -20,7 +20,7 @@
 
 #include "benchmark_report_metrics.h"
 #include "benchmark_report_protocol.h"
-#include "status.h"
+#include "base/status.h"
 
 namespace flsentry::bench {
 

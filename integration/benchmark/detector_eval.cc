@@ -34,12 +34,12 @@
 #include <string>
 #include <vector>
 
-#include "detector.h"
-#include "detector_train.h"
-#include "policy.h"
-#include "policy_config.h"
-#include "round_archive.h"
-#include "tensor_file.h"
+#include "detector/detector.h"
+#include "detector/detector_train.h"
+#include "policy/policy.h"
+#include "policy/policy_config.h"
+#include "archive/round_archive.h"
+#include "tensor/tensor_file.h"
 
 namespace {
 

@@ -32,10 +32,10 @@
 #include <vector>
 
 #include "aggfilter_host.hpp"
-#include "autoencoder.h"
-#include "detector.h"
-#include "detector_file.h"
-#include "feature_extractor.h"
+#include "detector/autoencoder.h"
+#include "detector/detector.h"
+#include "detector/detector_file.h"
+#include "features/feature_extractor.h"
 
 namespace {
 

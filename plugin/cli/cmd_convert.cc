@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "tensor_file.h"
+#include "tensor/tensor_file.h"
 
 namespace flsentry::cli {
 namespace {

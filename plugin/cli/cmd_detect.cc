@@ -20,9 +20,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "detector.h"
-#include "round_archive.h"
-#include "tensor_file.h"
+#include "detector/detector.h"
+#include "archive/round_archive.h"
+#include "tensor/tensor_file.h"
 
 namespace flsentry::cli {
 namespace {

@@ -18,11 +18,11 @@
 
 #include "aggfilter_host.hpp"
 #include "cli/commands.h"
-#include "cli/replay_runner.h"
-#include "cli/replay_summary.h"
-#include "cli/replay_table.h"
-#include "cli/report_html.h"
-#include "round_archive.h"
+#include "replay/replay_runner.h"
+#include "replay/replay_summary.h"
+#include "replay/replay_table.h"
+#include "replay/report_html.h"
+#include "archive/round_archive.h"
 
 namespace flsentry::cli {
 namespace {

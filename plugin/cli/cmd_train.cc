@@ -14,7 +14,7 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "detector_train.h"
+#include "detector/detector_train.h"
 
 namespace flsentry::cli {
 namespace {

@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "policy.h"
-#include "policy_config.h"
+#include "policy/policy.h"
+#include "policy/policy_config.h"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <span>
 
-#include "pickle_reader.h"
-#include "pth_file.h"
+#include "tensor/pickle_reader.h"
+#include "tensor/pth_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> bytes(data, size);

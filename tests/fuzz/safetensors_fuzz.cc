@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <span>
 
-#include "safetensors.h"
+#include "tensor/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   flsentry::Result<flsentry::TensorSet> set =

@@ -1,6 +1,6 @@
 // The boundary wrapper: any exception the inside throws, LibTorch's
 // c10::Error included, becomes a status and a message.
-#include "c_guard.h"
+#include "abi/c_guard.h"
 
 #include <c10/util/Exception.h>
 #include <doctest/doctest.h>

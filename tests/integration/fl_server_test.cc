@@ -13,8 +13,8 @@
 #include "fashion_mnist.h"
 #include "local_training.h"
 #include "models.h"
-#include "round_archive.h"
-#include "tensor_file.h"
+#include "archive/round_archive.h"
+#include "tensor/tensor_file.h"
 
 namespace flsentry::sim {
 namespace {

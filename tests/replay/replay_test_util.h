@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "round_archive.h"
+#include "archive/round_archive.h"
 
 namespace replaytest {
 

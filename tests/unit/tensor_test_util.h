@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor_view.h"
+#include "tensor/tensor_view.h"
 
 namespace flsentry::testing {
 

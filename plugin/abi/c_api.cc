@@ -1,0 +1,210 @@
+// c_api.cc — flsentry's implementation of host_api/aggfilter.h: a thin layer
+// that validates the host's input, calls FilterEngine, and converts results.
+// Every entry point runs inside CallGuarded; no exception crosses.
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "aggfilter.h"
+#include "abi/c_guard.h"
+#include "abi/c_round.h"
+#include "engine/filter_engine.h"
+
+// The table layout is ABI: pin every offset so an accidental reorder fails
+// the build.
+static_assert(offsetof(aggf_api, struct_size) == 0);
+static_assert(offsetof(aggf_api, abi_major) == 4);
+static_assert(offsetof(aggf_api, abi_minor) == 8);
+static_assert(offsetof(aggf_api, plugin_name) == 16);
+static_assert(offsetof(aggf_api, plugin_version) == 24);
+static_assert(offsetof(aggf_api, on_instance_create) == 32);
+static_assert(offsetof(aggf_api, on_instance_destroy) == 40);
+static_assert(offsetof(aggf_api, on_instance_last_error) == 48);
+static_assert(offsetof(aggf_api, on_round_filter) == 56);
+static_assert(offsetof(aggf_api, on_state_save) == 64);
+static_assert(offsetof(aggf_api, on_state_load) == 72);
+static_assert(sizeof(aggf_api) == 80);
+static_assert(flsentry::kFlagInvalid == AGGF_FLAG_INVALID &&
+              flsentry::kFlagDuplicate == AGGF_FLAG_DUPLICATE &&
+              flsentry::kFlagCentral == AGGF_FLAG_CENTRAL &&
+              flsentry::kFlagNonFinite == AGGF_FLAG_NONFINITE &&
+              flsentry::kFlagShapeMismatch == AGGF_FLAG_SHAPE_MISMATCH &&
+              flsentry::kFlagAnomalous == AGGF_FLAG_ANOMALOUS &&
+              flsentry::kFlagNormGuard == AGGF_FLAG_NORM_GUARD &&
+              flsentry::kFlagQuarantined == AGGF_FLAG_QUARANTINED &&
+              flsentry::kFlagProbation == AGGF_FLAG_PROBATION &&
+              flsentry::kFlagAllowlisted == AGGF_FLAG_ALLOWLISTED &&
+              flsentry::kFlagDenylisted == AGGF_FLAG_DENYLISTED &&
+              flsentry::kFlagScoreFailed == AGGF_FLAG_SCORE_FAILED &&
+              flsentry::kFlagFailsafe == AGGF_FLAG_FAILSAFE);
+
+struct aggf_instance {
+  std::unique_ptr<flsentry::FilterEngine> engine;
+  aggf_host_callbacks host{};
+  std::string last_error;
+};
+
+namespace flsentry {
+namespace {
+
+void CopyText(const std::string& text, char* buffer, uint32_t size) {
+  if (buffer == nullptr || size == 0) return;
+  const size_t n = std::min<size_t>(text.size(), size - 1);
+  std::memcpy(buffer, text.data(), n);
+  buffer[n] = '\0';
+}
+
+aggf_action ToCAction(Action action) {
+  switch (action) {
+    case Action::kAccept: return AGGF_ACTION_ACCEPT;
+    case Action::kDownweight: return AGGF_ACTION_DOWNWEIGHT;
+    case Action::kDrop: return AGGF_ACTION_DROP;
+  }
+  return AGGF_ACTION_DROP;
+}
+
+void ToCDecision(const Decision& d, aggf_decision* out) {
+  std::memset(out, 0, sizeof *out);
+  out->action = ToCAction(d.action);
+  out->flags = d.flags;
+  out->weight = std::isfinite(d.weight) ? std::clamp(d.weight, 0.0, 1.0) : 0.0;
+  out->score = d.score;
+  out->threshold = d.threshold;
+  CopyText(d.reason, out->reason, sizeof out->reason);
+}
+
+aggf_status Create(const char* config, uint64_t config_len,
+                   const char* base_dir, const aggf_host_callbacks* host,
+                   aggf_instance** out_instance, char* error_buffer,
+                   uint32_t error_buffer_size) {
+  std::string error;
+  aggf_status status = CallGuarded(&error, [&]() -> Status {
+    if (out_instance == nullptr) {
+      return InvalidArgument("out_instance is null");
+    }
+    *out_instance = nullptr;
+    if (config == nullptr && config_len > 0) {
+      return InvalidArgument("config is null but config_len is " +
+                             std::to_string(config_len));
+    }
+    if (host != nullptr && host->struct_size < sizeof(aggf_host_callbacks)) {
+      return InvalidArgument("host callbacks struct_size too small");
+    }
+    auto instance = std::make_unique<aggf_instance>();
+    if (host != nullptr) instance->host = *host;
+    const aggf_host_callbacks callbacks = instance->host;
+    LogFn log;
+    if (callbacks.callback_log != nullptr) {
+      log = [callbacks](LogLevel level, std::string_view message) {
+        callbacks.callback_log(callbacks.user_data,
+                               static_cast<aggf_log_level>(level),
+                               message.data(),
+                               static_cast<uint32_t>(message.size()));
+      };
+    }
+    std::string_view text(config == nullptr ? "" : config,
+                          static_cast<size_t>(config_len));
+    FLS_ASSIGN_OR_RETURN(instance->engine,
+                         FilterEngine::Create(text, base_dir ? base_dir : "",
+                                              std::move(log)));
+    *out_instance = instance.release();
+    return Status::Ok();
+  });
+  if (status != AGGF_OK) CopyText(error, error_buffer, error_buffer_size);
+  return status;
+}
+
+void Destroy(aggf_instance* instance) { delete instance; }
+
+const char* LastError(const aggf_instance* instance) {
+  return instance == nullptr ? "instance is null" : instance->last_error.c_str();
+}
+
+aggf_status FilterRoundC(aggf_instance* instance, const aggf_round* round,
+                         aggf_decision* decisions, uint32_t num_decisions) {
+  if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
+  return CallGuarded(&instance->last_error, [&]() -> Status {
+    if (round == nullptr) return InvalidArgument("round is null");
+    if (decisions == nullptr && num_decisions > 0) {
+      return InvalidArgument("decisions is null");
+    }
+    if (num_decisions != round->num_updates) {
+      return InvalidArgument("num_decisions " + std::to_string(num_decisions) +
+                             " != round.num_updates " +
+                             std::to_string(round->num_updates));
+    }
+    RoundInput input;
+    FLS_RETURN_IF_ERROR(ConvertRound(round, &input));
+    FLS_ASSIGN_OR_RETURN(std::vector<Decision> result,
+                         instance->engine->FilterRound(input));
+    if (result.size() != num_decisions) {
+      return InternalError("engine returned " + std::to_string(result.size()) +
+                           " decisions for " + std::to_string(num_decisions) +
+                           " updates");
+    }
+    for (uint32_t i = 0; i < num_decisions; ++i) {
+      ToCDecision(result[i], &decisions[i]);
+    }
+    return Status::Ok();
+  });
+}
+
+aggf_status StateSave(aggf_instance* instance, aggf_callback_write write,
+                      void* user_data) {
+  if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
+  return CallGuarded(&instance->last_error, [&]() -> Status {
+    if (write == nullptr) return InvalidArgument("write callback is null");
+    FLS_ASSIGN_OR_RETURN(std::string bytes, instance->engine->SaveState());
+    if (write(user_data, reinterpret_cast<const uint8_t*>(bytes.data()),
+              bytes.size()) != 0) {
+      return IoError("the host's write callback failed");
+    }
+    return Status::Ok();
+  });
+}
+
+aggf_status StateLoad(aggf_instance* instance, const uint8_t* data,
+                      uint64_t size) {
+  if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
+  return CallGuarded(&instance->last_error, [&]() -> Status {
+    if (data == nullptr && size > 0) return InvalidArgument("state data is null");
+    return instance->engine->LoadState(std::string_view(
+        reinterpret_cast<const char*>(data), static_cast<size_t>(size)));
+  });
+}
+
+const aggf_api kApiV1 = {
+    sizeof(aggf_api),
+    AGGF_ABI_MAJOR,
+    AGGF_ABI_MINOR,
+    0,
+    "flsentry",
+    "0.1.0",
+    &Create,
+    &Destroy,
+    &LastError,
+    &FilterRoundC,
+    &StateSave,
+    &StateLoad,
+};
+
+}  // namespace
+}  // namespace flsentry
+
+extern "C" AGGF_EXPORT const aggf_api* aggf_get_api(uint32_t abi_major,
+                                                    char* error_buffer,
+                                                    uint32_t error_buffer_size) {
+  if (abi_major == 1) return &flsentry::kApiV1;
+  char message[96];
+  std::snprintf(message, sizeof message,
+                "flsentry serves ABI major version 1 only, not %u",
+                static_cast<unsigned>(abi_major));
+  if (error_buffer != nullptr && error_buffer_size > 0) {
+    std::snprintf(error_buffer, error_buffer_size, "%s", message);
+  }
+  return nullptr;
+}

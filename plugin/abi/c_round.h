@@ -1,0 +1,33 @@
+// c_round.h — converts the host's aggf_round (untrusted, borrowed buffers)
+// into a RoundInput of validated views. Part of the C interface layer.
+#ifndef FLSENTRY_ABI_C_ROUND_H_
+#define FLSENTRY_ABI_C_ROUND_H_
+
+#include "aggfilter.h"
+#include "features/round_input.h"
+#include "base/status.h"
+
+namespace flsentry {
+
+// Largest number of updates accepted in one round.
+inline constexpr uint32_t kMaxUpdatesPerRound = 1u << 20;
+// Largest tensor-name and client-id length, in bytes.
+inline constexpr uint32_t kMaxNameBytes = 4096;
+
+// Validates `round` and fills *out with views borrowing the host's buffers
+// (OWNERSHIP: *out is valid only while the host's buffers are, i.e. during
+// the on_round_filter call).
+// Whole-round errors (kInvalidArgument): null round, struct_size too small,
+// non-zero reserved fields, null arrays with non-zero counts, too many
+// updates, a malformed global tensor.
+// Per-update problems (bad dtype code, rank, shape, stride, null data,
+// misaligned data, duplicate tensor name, empty / non-UTF-8 / duplicate
+// client id) do not fail: they set that update's invalid_reason.
+Status ConvertRound(const aggf_round* round, RoundInput* out);
+
+// True when [data, data + size) is valid UTF-8.
+bool IsValidUtf8(const char* data, size_t size);
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_ABI_C_ROUND_H_

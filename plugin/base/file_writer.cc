@@ -1,0 +1,64 @@
+#include "base/file_writer.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace flsentry {
+
+FileWriter::~FileWriter() {
+  if (file_ != nullptr) std::fclose(file_);
+  if (!committed_ && !temp_path_.empty()) std::remove(temp_path_.c_str());
+}
+
+Status FileWriter::Open(const std::string& path) {
+  if (file_ != nullptr) return InternalError(path + ": writer already open");
+  path_ = path;
+  temp_path_ = path + ".tmp." + std::to_string(::getpid());
+  file_ = std::fopen(temp_path_.c_str(), "wb");
+  if (file_ == nullptr) {
+    const int err = errno;
+    temp_path_.clear();
+    return IoError(path + ": cannot create: " + std::strerror(err));
+  }
+  return Status::Ok();
+}
+
+Status FileWriter::Write(std::span<const uint8_t> bytes) {
+  if (file_ == nullptr) return InternalError(path_ + ": write before open");
+  if (bytes.empty()) return Status::Ok();
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+    return IoError(path_ + ": write failed: " + std::strerror(errno));
+  }
+  position_ += bytes.size();
+  return Status::Ok();
+}
+
+Status FileWriter::Seek(uint64_t offset) {
+  if (file_ == nullptr) return InternalError(path_ + ": seek before open");
+  if (fseeko(file_, static_cast<off_t>(offset), SEEK_SET) != 0) {
+    return IoError(path_ + ": seek failed: " + std::strerror(errno));
+  }
+  position_ = offset;
+  return Status::Ok();
+}
+
+Status FileWriter::Commit() {
+  if (file_ == nullptr) return InternalError(path_ + ": commit before open");
+  const bool flushed = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
+  const int err = errno;
+  const bool closed = std::fclose(file_) == 0;
+  file_ = nullptr;
+  if (!flushed || !closed) {
+    return IoError(path_ + ": write failed: " + std::strerror(err));
+  }
+  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    return IoError(path_ + ": cannot rename into place: " +
+                   std::strerror(errno));
+  }
+  committed_ = true;
+  return Status::Ok();
+}
+
+}  // namespace flsentry

@@ -1,0 +1,50 @@
+// file_writer.h — writes a new file through a temporary sibling
+// ("<path>.tmp.<pid>") that is renamed over `path` only by Commit(), so a
+// failed or abandoned write never leaves a partial file at `path`.
+// Not thread-safe; one writer per file.
+#ifndef FLSENTRY_BASE_FILE_WRITER_H_
+#define FLSENTRY_BASE_FILE_WRITER_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <span>
+#include <string>
+
+#include "base/status.h"
+
+namespace flsentry {
+
+class FileWriter {
+ public:
+  FileWriter() = default;
+  // Removes the temporary file unless Commit() succeeded.
+  ~FileWriter();
+  FileWriter(const FileWriter&) = delete;
+  FileWriter& operator=(const FileWriter&) = delete;
+
+  // Creates the temporary file. Returns kIo naming `path` on failure.
+  Status Open(const std::string& path);
+  // Appends bytes. REQUIRES: Open succeeded. Returns kIo on a short write.
+  Status Write(std::span<const uint8_t> bytes);
+  Status Write(const std::string& text) {
+    return Write({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+  }
+  // Bytes written so far (the offset the next Write starts at).
+  uint64_t position() const { return position_; }
+  // Repositions for rewriting earlier bytes (used by the zip writer).
+  Status Seek(uint64_t offset);
+  // Flushes, closes and renames the temporary file to `path`.
+  Status Commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::string temp_path_;
+  std::FILE* file_ = nullptr;
+  uint64_t position_ = 0;
+  bool committed_ = false;
+};
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_BASE_FILE_WRITER_H_

@@ -1,0 +1,61 @@
+#include "base/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace flsentry {
+namespace {
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+// Closes a file descriptor on scope exit.
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+Result<std::shared_ptr<const MappedFile>> MappedFile::Open(
+    const std::string& path) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
+  // below as not a regular file.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return NotFound(path + ": no such file");
+    return IoError(path + ": cannot open: " + ErrnoText(err));
+  }
+  FdCloser closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    return IoError(path + ": cannot stat: " + ErrnoText(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return InvalidArgument(path + ": is a directory, not a file");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return InvalidArgument(path + ": is not a regular file");
+  }
+  if (st.st_size == 0) return Corrupt(path + ": file is empty");
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (addr == MAP_FAILED) {
+    return IoError(path + ": cannot map: " + ErrnoText(errno));
+  }
+  return std::shared_ptr<const MappedFile>(
+      new MappedFile(path, static_cast<const uint8_t*>(addr), size));
+}
+
+MappedFile::~MappedFile() {
+  ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+}  // namespace flsentry

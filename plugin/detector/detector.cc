@@ -1,0 +1,488 @@
+#include "detector/detector.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "detector/autoencoder.h"
+#include "features/feature_extractor.h"
+
+namespace flsentry {
+namespace {
+
+// Refresh learns only from updates scoring within this many robust standard
+// deviations above their round's median score (outside warm-up)...
+constexpr double kLearnMadK = 1.0;
+// ...and within this many (at least half the anchor) above the median score
+// the window's rows had when they were learned (the anchor; see detector.h).
+constexpr double kAnchorMadK = 4.0;
+
+constexpr char kB64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// Floats as base64 of their little-endian bytes (the state file is JSON).
+std::string FloatsToBase64(std::span<const float> values) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
+  const size_t n = values.size() * sizeof(float);
+  std::string out;
+  out.reserve((n + 2) / 3 * 4);
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = uint32_t{bytes[i]} << 16;
+    if (i + 1 < n) v |= uint32_t{bytes[i + 1]} << 8;
+    if (i + 2 < n) v |= bytes[i + 2];
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += i + 1 < n ? kB64[(v >> 6) & 63] : '=';
+    out += i + 2 < n ? kB64[v & 63] : '=';
+  }
+  return out;
+}
+
+Result<std::vector<float>> Base64ToFloats(const std::string& text, size_t expected) {
+  if (text.size() % 4 != 0 || text.size() / 4 * 3 < expected * sizeof(float)) {
+    return StateError("base64 data has the wrong length");
+  }
+  int8_t decode[256];
+  std::memset(decode, -1, sizeof decode);
+  for (int i = 0; i < 64; ++i) decode[static_cast<unsigned char>(kB64[i])] = static_cast<int8_t>(i);
+  std::vector<unsigned char> bytes;
+  bytes.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = text[i + k];
+      if (c == '=' && i + 4 == text.size() && k >= 2) {
+        ++pad;
+        v <<= 6;
+        continue;
+      }
+      if (pad || decode[static_cast<unsigned char>(c)] < 0) return StateError("invalid base64 data");
+      v = (v << 6) | static_cast<uint32_t>(decode[static_cast<unsigned char>(c)]);
+    }
+    bytes.push_back(static_cast<unsigned char>(v >> 16));
+    if (pad < 2) bytes.push_back(static_cast<unsigned char>(v >> 8));
+    if (pad < 1) bytes.push_back(static_cast<unsigned char>(v));
+  }
+  if (bytes.size() != expected * sizeof(float)) return StateError("base64 data has the wrong length");
+  std::vector<float> out(expected);
+  std::memcpy(out.data(), bytes.data(), bytes.size());
+  return out;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  const size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + mid, v.end());
+  const double hi = v[mid];
+  if (v.size() % 2) return hi;
+  return 0.5 * (hi + *std::max_element(v.begin(), v.begin() + mid));
+}
+
+// median + max(k robust standard deviations (1.4826 MAD), min_width x median)
+// of `values`. REQUIRES: values non-empty.
+double RobustUpperLimit(const std::vector<double>& values, double k, double min_width) {
+  const double median = Median(values);
+  std::vector<double> deviations;
+  for (double v : values) deviations.push_back(std::fabs(v - median));
+  return median + std::max(k * 1.4826 * Median(deviations), min_width * median);
+}
+
+// For each of `rows` rows (row-major, `dim` wide): the highest cosine
+// similarity to another row; NaN for a single row or a zero row. O(rows^2 dim)
+// in double precision.
+std::vector<double> MaxCosineSimilarity(std::span<const float> data, int64_t rows,
+                                        int64_t dim) {
+  std::vector<double> norms(rows), best(rows, NAN);
+  auto row = [&](int64_t r) { return data.subspan(r * dim, dim); };
+  for (int64_t r = 0; r < rows; ++r) {
+    double s = 0;
+    for (float v : row(r)) s += double{v} * v;
+    norms[r] = std::sqrt(s);
+  }
+  for (int64_t a = 0; a < rows; ++a) {
+    for (int64_t b = a + 1; b < rows; ++b) {
+      if (norms[a] == 0 || norms[b] == 0) continue;
+      const auto x = row(a), y = row(b);
+      double dot = 0;
+      for (int64_t k = 0; k < dim; ++k) dot += double{x[k]} * y[k];
+      const double cosine = dot / (norms[a] * norms[b]);
+      if (!(cosine <= best[a])) best[a] = cosine;  // NaN-aware max
+      if (!(cosine <= best[b])) best[b] = cosine;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+Detector::Detector() = default;
+Detector::~Detector() = default;
+
+Result<std::unique_ptr<Detector>> Detector::Load(const std::string& path,
+                                                 const DetectorConfig& config) {
+  FLS_ASSIGN_OR_RETURN(DetectorFiles files, ReadDetectorDir(path));
+  std::unique_ptr<Detector> d(new Detector());
+  d->config_ = config;
+  d->metadata_ = std::move(files.metadata);
+  auto net = Autoencoder::FromWeights(files.weights.Views());
+  if (!net.ok()) return net.status().WithContext(path + "/" + kDetectorWeightsName);
+  if ((*net)->layer_sizes() != d->metadata_.layer_sizes) {
+    return Corrupt(path + ": weights do not match architecture.layer_sizes in " +
+                   kDetectorJsonName);
+  }
+  FLS_RETURN_IF_ERROR(d->Init(std::move(net).value(), path));
+  return d;
+}
+
+Status Detector::Init(std::unique_ptr<Autoencoder> net, const std::string& context) {
+  auto fx = FeatureExtractor::Create(metadata_.features, metadata_.layout);
+  if (!fx.ok()) return fx.status().WithContext(context);
+  if (fx->dim() != net->input_dim()) {
+    return Corrupt(context + ": the autoencoder's input size " +
+                   std::to_string(net->input_dim()) + " is not the embedding's " +
+                   std::to_string(fx->dim()));
+  }
+  features_ = std::make_unique<FeatureExtractor>(std::move(fx).value());
+  net_ = std::move(net);
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Detector>> Detector::Bootstrap(const RoundInput& round,
+                                                      std::span<const size_t> eligible,
+                                                      const DetectorConfig& config) {
+  if (eligible.empty()) return InvalidArgument("bootstrap: no well-formed update in the round");
+  const std::vector<TensorView>& reference =
+      round.global.empty() ? round.updates[eligible.front()].tensors : round.global;
+  std::unique_ptr<Detector> d(new Detector());
+  d->config_ = config;
+  d->bootstrapped_ = true;
+  FeatureSettings& features = d->metadata_.features;
+  features.mode = EmbeddingMode::kSketch;
+  features.sketch_dim = config.bootstrap.sketch_dim;
+  features.sketch_version = config.bootstrap.sketch_version;
+  auto layout = SelectLayout(features, reference);
+  if (!layout.ok()) return layout.status().WithContext("bootstrap");
+  d->metadata_.layout = std::move(layout).value();
+  std::vector<int64_t>& sizes = d->metadata_.layer_sizes;
+  sizes.push_back(features.sketch_dim);
+  sizes.insert(sizes.end(), config.bootstrap.hidden.begin(), config.bootstrap.hidden.end());
+  sizes.push_back(features.sketch_dim);
+  d->metadata_.provenance = {{"bootstrap", true},
+                             {"first_round", round.round},
+                             {"seed", config.seed},
+                             {"warmup_rounds", config.refresh.warmup_rounds}};
+  FLS_ASSIGN_OR_RETURN(std::unique_ptr<Autoencoder> net, Autoencoder::Create(sizes, config.seed));
+  FLS_RETURN_IF_ERROR(d->Init(std::move(net), "bootstrap"));
+  return d;
+}
+
+Result<std::unique_ptr<Detector>> Detector::FromBootstrapState(const nlohmann::json& state,
+                                                               const DetectorConfig& config) {
+  if (!state.is_object() || !state.contains("metadata")) {
+    return StateError("detector state: no metadata of a bootstrapped detector");
+  }
+  auto metadata = DetectorMetadataFromJson(state.at("metadata"));
+  if (!metadata.ok()) return StateError("detector state: " + metadata.status().message());
+  if (metadata->layer_sizes.size() < 3) {
+    return StateError("detector state: bad architecture of a bootstrapped detector");
+  }
+  std::unique_ptr<Detector> d(new Detector());
+  d->config_ = config;
+  d->bootstrapped_ = true;
+  d->metadata_ = std::move(metadata).value();
+  auto net = Autoencoder::Create(d->metadata_.layer_sizes, config.seed);
+  if (!net.ok()) return StateError("detector state: " + net.status().message());
+  Status init = d->Init(std::move(net).value(), "detector state");
+  if (!init.ok()) return StateError(init.message());
+  FLS_RETURN_IF_ERROR(d->LoadState(state));
+  return d;
+}
+
+bool Detector::in_warmup() const {
+  return config_.refresh.enabled &&
+         rounds_learned_ < static_cast<uint64_t>(std::max(0, config_.refresh.warmup_rounds));
+}
+
+const Calibration& Detector::calibration() const { return metadata_.calibration; }
+const DetectorMetadata& Detector::metadata() const { return metadata_; }
+uint64_t Detector::rounds_learned() const { return rounds_learned_; }
+
+Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
+                                                      std::span<const size_t> eligible) {
+  const size_t n = round.updates.size();
+  for (size_t i : eligible) {
+    if (i >= n) return InvalidArgument("eligible index " + std::to_string(i) + " out of range");
+  }
+  std::vector<UpdateScore> scores(n);
+  have_last_ = false;
+  last_embeddings_.assign(n, {});
+  last_scores_.assign(n, NAN);
+  last_clients_.assign(n, "");
+  for (size_t i = 0; i < n; ++i) last_clients_[i] = round.updates[i].client_id;
+  if (eligible.empty()) {
+    have_last_ = true;
+    last_round_ = round.round;
+    return scores;
+  }
+
+  // The round's layout must be the detector's.
+  const std::vector<TensorView>& reference =
+      round.global.empty() ? round.updates[eligible.front()].tensors : round.global;
+  FeatureSettings select = metadata_.features;
+  select.mode = EmbeddingMode::kSketch;  // only the selection matters here
+  auto layout = SelectLayout(select, reference);
+  if (!layout.ok() || layout->signature != metadata_.layout.signature) {
+    std::string got = layout.ok() ? layout->signature : layout.status().message();
+    if (got.size() > 200) got = got.substr(0, 200) + "...";
+    std::string want = metadata_.layout.signature;
+    if (want.size() > 200) want = want.substr(0, 200) + "...";
+    return InvalidArgument("the round's model layout does not match the detector's: got " +
+                           got + ", detector expects " + want);
+  }
+
+  const int64_t dim = features_->dim();
+  std::vector<float> rows(eligible.size() * static_cast<size_t>(dim));
+  std::vector<Result<UpdateFeatures>> measured(eligible.size(), UpdateFeatures{});
+  const int threads = std::max(1, config_.threads);
+  // Embedding is plain C++ (FeatureExtractor::Embed is const and
+  // thread-safe): own threads, so LibTorch's pools are not resized per round.
+  const int64_t total = static_cast<int64_t>(eligible.size());
+  auto embed_rows = [&](int64_t first, int64_t step) {
+    for (int64_t r = first; r < total; r += step) {
+      measured[r] = features_->Embed(round.updates[eligible[r]], round.global,
+                                     std::span<float>(rows.data() + r * dim, dim));
+    }
+  };
+  const int64_t workers = std::min<int64_t>(threads, total);
+  if (workers <= 1) {
+    embed_rows(0, 1);
+  } else {
+    std::vector<std::thread> pool;
+    for (int64_t w = 1; w < workers; ++w) pool.emplace_back(embed_rows, w, workers);
+    embed_rows(0, workers);
+    for (std::thread& t : pool) t.join();
+  }
+
+  // Rows that embedded cleanly are scored together; the rest explain why not.
+  std::vector<float> batch;
+  std::vector<size_t> batch_updates;
+  std::vector<double> norms;
+  batch.reserve(rows.size());
+  for (size_t r = 0; r < eligible.size(); ++r) {
+    UpdateScore& s = scores[eligible[r]];
+    if (!measured[r].ok()) {
+      s.error = measured[r].status().message();
+      continue;
+    }
+    const UpdateFeatures& f = *measured[r];
+    s.norm = f.norm;
+    s.nonfinite = f.nonfinite;
+    if (f.nonfinite > 0) {
+      s.error = "nonfinite: " + std::to_string(f.nonfinite) + " NaN/Inf values";
+      continue;
+    }
+    if (!f.embedded) {
+      s.error = f.norm == 0.0 ? "zero update: every selected value is 0"
+                              : "update norm is not finite";
+      continue;
+    }
+    norms.push_back(f.norm);
+    batch_updates.push_back(eligible[r]);
+    batch.insert(batch.end(), rows.begin() + r * dim, rows.begin() + (r + 1) * dim);
+  }
+  const double median = Median(norms);
+  const std::vector<double> similarity =
+      MaxCosineSimilarity(batch, static_cast<int64_t>(batch_updates.size()), dim);
+  const std::vector<double> centrality =
+      LeaveOneOutCentrality(batch, static_cast<int64_t>(batch_updates.size()), dim);
+  FLS_ASSIGN_OR_RETURN(std::vector<double> errors,
+                       net_->Score(batch, static_cast<int64_t>(batch_updates.size()), threads));
+  for (size_t b = 0; b < batch_updates.size(); ++b) {
+    const size_t i = batch_updates[b];
+    scores[i].score = errors[b];
+    scores[i].scored = true;
+    scores[i].log_norm_ratio = std::log(scores[i].norm / median);
+    scores[i].max_similarity = similarity[b];
+    scores[i].centrality = centrality[b];
+    last_embeddings_[i].assign(batch.begin() + b * dim, batch.begin() + (b + 1) * dim);
+    last_scores_[i] = errors[b];
+  }
+  have_last_ = true;
+  last_round_ = round.round;
+  return scores;
+}
+
+Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted,
+                                std::span<const std::string> client_ids) {
+  if (accepted.size() != client_ids.size()) {
+    return InvalidArgument("LearnFromRound: accepted and client_ids differ in length");
+  }
+  if (!have_last_ || round != last_round_) {
+    return InvalidArgument("LearnFromRound: round " + std::to_string(round) +
+                           " is not the round last scored");
+  }
+  if (!config_.refresh.enabled) return Status::Ok();
+  const bool warmup = in_warmup();
+  std::vector<std::pair<size_t, std::string>> learn;
+  if (warmup) {
+    for (size_t i = 0; i < last_embeddings_.size(); ++i) learn.emplace_back(i, last_clients_[i]);
+  } else {
+    for (size_t k = 0; k < accepted.size(); ++k) {
+      if (accepted[k] >= last_embeddings_.size()) {
+        return InvalidArgument("LearnFromRound: accepted index out of range");
+      }
+      learn.emplace_back(accepted[k], client_ids[k]);
+    }
+  }
+  // Outside warm-up only typical updates teach: score <= round median +
+  // kLearnMadK robust standard deviations (1.4826 MAD) of the round's
+  // scores, so accepted-but-borderline updates (a poisoner staying under the
+  // policy's threshold) do not pull the detector toward themselves.
+  double learn_limit = INFINITY;
+  if (!warmup) {
+    std::vector<double> round_scores;
+    for (double s : last_scores_) {
+      if (std::isfinite(s)) round_scores.push_back(s);
+    }
+    if (round_scores.size() >= 3) learn_limit = RobustUpperLimit(round_scores, kLearnMadK, 0.0);
+    std::vector<double> window_scores;
+    for (const WindowRow& r : window_) {
+      if (std::isfinite(r.score)) window_scores.push_back(r.score);
+    }
+    if (window_scores.size() >= 3) {
+      learn_limit = std::min(learn_limit, RobustUpperLimit(window_scores, kAnchorMadK, 0.5));
+    }
+  }
+  // One row per client per round: a client that sent two updates counts once.
+  std::set<std::string> seen;
+  for (const auto& [i, client] : learn) {
+    if (last_embeddings_[i].empty() || !(last_scores_[i] <= learn_limit) ||
+        !seen.insert(client).second) {
+      continue;
+    }
+    window_.push_back({round, client, last_embeddings_[i], warmup ? NAN : last_scores_[i]});
+  }
+  ++rounds_learned_;
+  have_last_ = false;
+  return Refresh(round, warmup ? config_.refresh.warmup_epochs : config_.refresh.epochs);
+}
+
+Status Detector::Refresh(uint64_t round, int epochs) {
+  // Keep the rows of the last window_rounds distinct rounds.
+  std::set<uint64_t> rounds;
+  for (const auto& r : window_) rounds.insert(r.round);
+  const size_t keep = static_cast<size_t>(std::max(1, config_.refresh.window_rounds));
+  while (rounds.size() > keep) rounds.erase(rounds.begin());
+  std::erase_if(window_, [&](const WindowRow& r) { return !rounds.count(r.round); });
+  if (window_.empty() || epochs <= 0) return Status::Ok();
+
+  // At most max_client_share of the rows from one client (its newest ones).
+  const size_t cap = std::max<size_t>(
+      1, static_cast<size_t>(std::floor(config_.refresh.max_client_share *
+                                        static_cast<double>(window_.size()))));
+  std::map<std::string, size_t> taken;
+  std::vector<float> data;
+  int64_t rows = 0;
+  for (auto it = window_.rbegin(); it != window_.rend(); ++it) {
+    if (taken[it->client]++ >= cap) continue;
+    data.insert(data.end(), it->embedding.begin(), it->embedding.end());
+    ++rows;
+  }
+  const uint64_t seed = config_.seed ^ (round * 0x9e3779b97f4a7c15ULL);
+  return net_->FineTune(data, rows, epochs, config_.refresh.learning_rate,
+                        32, seed, std::max(1, config_.threads));
+}
+
+nlohmann::json Detector::SaveState() const {
+  nlohmann::json weights = nlohmann::json::array();
+  for (const WeightArray& w : net_->ExportWeights()) {
+    weights.push_back({{"name", w.name}, {"shape", w.shape}, {"data", FloatsToBase64(w.data)}});
+  }
+  nlohmann::json window = nlohmann::json::array();
+  for (const WindowRow& r : window_) {
+    nlohmann::json row = {{"round", r.round}, {"client", r.client},
+                          {"embedding", FloatsToBase64(r.embedding)}};
+    if (std::isfinite(r.score)) row["score"] = r.score;
+    window.push_back(std::move(row));
+  }
+  nlohmann::json state = {{"format", kDetectorStateFormat},
+                           {"layout_signature", metadata_.layout.signature},
+                           {"rounds_learned", rounds_learned_},
+                           {"weights", weights},
+                           {"window", window}};
+  if (bootstrapped_) state["metadata"] = DetectorMetadataToJson(metadata_);
+  return state;
+}
+
+Status Detector::LoadState(const nlohmann::json& state) {
+  if (!state.is_object() || state.value("format", "") != kDetectorStateFormat) {
+    return StateError("detector state: expected format " + std::string(kDetectorStateFormat));
+  }
+  if (state.value("layout_signature", "") != metadata_.layout.signature) {
+    return StateError("detector state: saved for another model layout");
+  }
+  if (!state.contains("rounds_learned") || !state.at("rounds_learned").is_number_unsigned() ||
+      !state.contains("weights") || !state.at("weights").is_array() ||
+      !state.contains("window") || !state.at("window").is_array()) {
+    return StateError("detector state: missing rounds_learned, weights or window");
+  }
+  std::vector<WeightArray> arrays;
+  for (const auto& w : state.at("weights")) {
+    if (!w.is_object() || !w.contains("name") || !w.at("name").is_string() ||
+        !w.contains("shape") || !w.at("shape").is_array() || w.at("shape").size() > 2 ||
+        !w.contains("data") || !w.at("data").is_string()) {
+      return StateError("detector state: malformed weight entry");
+    }
+    WeightArray a;
+    a.name = w.at("name").get<std::string>();
+    int64_t numel = 1;
+    for (const auto& d : w.at("shape")) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > (1 << 24)) {
+        return StateError("detector state: bad shape of '" + a.name + "'");
+      }
+      a.shape.push_back(d.get<int64_t>());
+      numel *= d.get<int64_t>();
+    }
+    if (numel > (int64_t{1} << 30)) return StateError("detector state: '" + a.name + "' too large");
+    FLS_ASSIGN_OR_RETURN(a.data, Base64ToFloats(w.at("data").get<std::string>(), numel));
+    arrays.push_back(std::move(a));
+  }
+  std::vector<TensorView> views;
+  for (const auto& a : arrays) views.push_back(a.view());
+  auto net = Autoencoder::FromWeights(views);
+  if (!net.ok()) return StateError("detector state: " + net.status().message());
+  if ((*net)->layer_sizes() != metadata_.layer_sizes) {
+    return StateError("detector state: weights of another architecture");
+  }
+  std::vector<WindowRow> window;
+  const int64_t dim = features_->dim();
+  for (const auto& r : state.at("window")) {
+    if (!r.is_object() || !r.contains("round") || !r.at("round").is_number_unsigned() ||
+        !r.contains("client") || !r.at("client").is_string() || !r.contains("embedding") ||
+        !r.at("embedding").is_string()) {
+      return StateError("detector state: malformed window row");
+    }
+    WindowRow row;
+    row.round = r.at("round").get<uint64_t>();
+    row.client = r.at("client").get<std::string>();
+    FLS_ASSIGN_OR_RETURN(row.embedding, Base64ToFloats(r.at("embedding").get<std::string>(), dim));
+    if (r.contains("score")) {
+      if (!r.at("score").is_number()) return StateError("detector state: malformed window row");
+      row.score = r.at("score").get<double>();
+    }
+    window.push_back(std::move(row));
+  }
+  net_ = std::move(net).value();
+  window_ = std::move(window);
+  rounds_learned_ = state.at("rounds_learned").get<uint64_t>();
+  have_last_ = false;
+  return Status::Ok();
+}
+
+}  // namespace flsentry

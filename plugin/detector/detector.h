@@ -1,0 +1,143 @@
+// detector.h — the learned detector inside the plugin: embeds each update of
+// a round (feature_extractor.h), scores all of them in one batched forward
+// pass of the autoencoder, and keeps learning from the updates the policy
+// accepted (continual refresh), guarded against poisoning:
+//   * only updates the engine reports as accepted (never quarantined ones:
+//     the engine leaves them out of `accepted`), and of those only the ones
+//     scoring at most the round's median + 1 robust std (1.4826 MAD) of the
+//     round's scores: typical updates teach, borderline ones do not,
+//   * and, once the window holds scored rows, only ones scoring at most
+//     their median + 4 robust std: a round where attackers are the majority
+//     (so its median is theirs) cannot teach the detector their direction;
+//     rows age out after window_rounds, so a lasting shift is learned later,
+//   * at most refresh.max_client_share of a refresh's rows from one client,
+//   * a window of the last refresh.window_rounds rounds,
+//   * refresh.enabled = false freezes the detector (audited weights);
+//   * the first refresh.warmup_rounds rounds are trusted: every well-formed
+//     update of them is learned from.
+// The refreshed weights and the window are part of SaveState, so a restarted
+// server or a replay continues exactly where it left off.
+//
+// Threading: not thread-safe; the engine calls it from one thread per round.
+// LibTorch stays inside detector.cc / autoencoder.cc.
+#ifndef FLSENTRY_DETECTOR_DETECTOR_H_
+#define FLSENTRY_DETECTOR_DETECTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "features/round_input.h"
+#include "detector/detector_config.h"
+#include "detector/detector_file.h"
+#include "features/scoring.h"
+#include "base/status.h"
+
+namespace flsentry {
+
+class Autoencoder;
+
+// The saved-state document's "format".
+inline constexpr std::string_view kDetectorStateFormat = "flsentry-detector-state/1";
+
+class Detector {
+ public:
+  ~Detector();
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+
+  // path: detector directory (detector_file.h). Errors name the path and
+  // what is wrong (missing, corrupt, weights not matching the architecture).
+  static Result<std::unique_ptr<Detector>> Load(const std::string& path,
+                                                const DetectorConfig& config);
+
+  // A detector built from a round (config.bootstrap, detector_config.h):
+  // the layout is the floating tensors of the round's global model, else of
+  // its first eligible update; the autoencoder is freshly initialised from
+  // config.seed. No calibration. Errors: kInvalidArgument when `eligible` is
+  // empty or nothing can be selected.
+  // REQUIRES: config.bootstrap.enabled; every index in `eligible` <
+  // round.updates.size().
+  static Result<std::unique_ptr<Detector>> Bootstrap(const RoundInput& round,
+                                                     std::span<const size_t> eligible,
+                                                     const DetectorConfig& config);
+
+  // A bootstrapped detector restored from SaveState's output (which holds
+  // its metadata). Errors: kState naming what is wrong.
+  static Result<std::unique_ptr<Detector>> FromBootstrapState(const nlohmann::json& state,
+                                                              const DetectorConfig& config);
+
+  // Embeds every update whose index is in `eligible` and scores them in one
+  // batched forward pass (InferenceMode, config.threads). Returns one
+  // UpdateScore per round.updates entry (NaN fields for the others). An
+  // eligible update that cannot be embedded (missing tensor, all zeros,
+  // non-finite values) gets `error` set and scored = false. Fails
+  // (kInvalidArgument) when the round's layout (its global model, else its
+  // first eligible update) does not match the layout recorded in the
+  // detector. Caches the round's embeddings for LearnFromRound.
+  // REQUIRES: every index in `eligible` < round.updates.size().
+  Result<std::vector<UpdateScore>> ScoreRound(const RoundInput& round,
+                                              std::span<const size_t> eligible);
+
+  // After the policy decided the round last scored: adds the accepted,
+  // non-quarantined updates (indices into that round; client ids alongside,
+  // same length) to the refresh window and fine-tunes per config.refresh.
+  // During warm-up every embedded update of the round is learned from.
+  // A no-op when refresh is disabled. Errors: kInvalidArgument when `round`
+  // is not the round last scored or the spans differ in length.
+  Status LearnFromRound(uint64_t round, std::span<const size_t> accepted,
+                        std::span<const std::string> client_ids);
+
+  const Calibration& calibration() const;
+  const DetectorMetadata& metadata() const;
+  // Rounds learned from so far (LearnFromRound calls that ran).
+  uint64_t rounds_learned() const;
+  // True while the next round is one of the refresh.warmup_rounds trusted
+  // rounds: its scores are not to be judged (the engine judges norms then).
+  bool in_warmup() const;
+  bool bootstrapped() const { return bootstrapped_; }
+
+  // Weights + window + counters, deterministic (same state -> same JSON).
+  nlohmann::json SaveState() const;
+  // Restores SaveState's output. Errors: kState naming what is wrong (other
+  // format, weights of another architecture, window of another dimension).
+  // On error the detector is unchanged.
+  Status LoadState(const nlohmann::json& state);
+
+ private:
+  struct WindowRow {
+    uint64_t round = 0;
+    std::string client;
+    std::vector<float> embedding;
+    double score = NAN;  // its score when learned; NaN for warm-up rows
+  };
+  Detector();
+  // Fine-tunes for `epochs` passes over the window (after dropping rows
+  // older than refresh.window_rounds).
+  Status Refresh(uint64_t round, int epochs);
+  // Builds features_ from metadata_ and a fresh or given network.
+  Status Init(std::unique_ptr<Autoencoder> net, const std::string& context);
+
+  bool bootstrapped_ = false;
+  DetectorConfig config_;
+  DetectorMetadata metadata_;
+  std::unique_ptr<Autoencoder> net_;
+  std::unique_ptr<FeatureExtractor> features_;
+  std::vector<WindowRow> window_;
+  uint64_t rounds_learned_ = 0;
+  // The round last scored: its number, and per update index the embedding
+  // (empty when not embedded).
+  bool have_last_ = false;
+  uint64_t last_round_ = 0;
+  std::vector<std::vector<float>> last_embeddings_;
+  std::vector<double> last_scores_;  // NaN when not scored
+  std::vector<std::string> last_clients_;
+};
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_DETECTOR_DETECTOR_H_

@@ -1,0 +1,50 @@
+// detector_config.h — the `detector:` section of a policy file, as parsed by
+// policy_config (which validates types and ranges) and consumed by the
+// detector. Plain values; no LibTorch, no YAML.
+#ifndef FLSENTRY_DETECTOR_DETECTOR_CONFIG_H_
+#define FLSENTRY_DETECTOR_DETECTOR_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flsentry {
+
+struct RefreshConfig {
+  bool enabled = true;         // false: a frozen, audited detector
+  int window_rounds = 3;       // learn from updates accepted in the last N rounds
+  int epochs = 20;             // passes over the window before each round
+  double learning_rate = 5e-3; // Adam's step size during refresh
+  // At most this share of a refresh's training set may come from one client.
+  double max_client_share = 0.34;
+  int warmup_rounds = 0;       // first N rounds are trusted and only learned from
+  int warmup_epochs = 300;     // passes over the window after each warm-up round
+};
+
+// A detector built inside the plugin when no trained one is named: on the
+// first round with well-formed updates the plugin selects that round's
+// floating tensors, builds a sketch embedding of `sketch_dim` and a freshly
+// initialised autoencoder {sketch_dim, hidden..., sketch_dim} (seeded by
+// DetectorConfig::seed), and learns from the refresh.warmup_rounds trusted
+// rounds before its scores are judged. It has no calibration.
+struct BootstrapConfig {
+  bool enabled = false;
+  int64_t sketch_dim = 1024;
+  int sketch_version = 1;  // FeatureSettings::sketch_version (1 or 2)
+  std::vector<int64_t> hidden = {256, 64};
+};
+
+struct DetectorConfig {
+  // Detector file or directory (detector.json + weights.safetensors);
+  // relative paths resolve against the host's base_dir. Empty: no detector,
+  // only the guards run and the score is the update's L2 norm.
+  std::string path;
+  RefreshConfig refresh;
+  BootstrapConfig bootstrap;  // only with an empty `path`
+  int threads = 1;        // LibTorch intra-op threads during a round
+  uint64_t seed = 1;      // seeds refresh training, for replayable runs
+};
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_DETECTOR_DETECTOR_CONFIG_H_

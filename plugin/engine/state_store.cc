@@ -1,0 +1,216 @@
+#include "engine/state_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <utility>
+
+namespace flsentry {
+
+namespace {
+
+std::string OsError(int err) { return std::strerror(err); }
+
+// Writes all of `data`, retrying on EINTR and short writes.
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// "20261129T083000Z".
+std::string UtcTimestamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+std::string DirectoryOf(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
+Status FsyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return IoError("state: cannot open directory " + dir + ": " +
+                   OsError(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return IoError("state: fsync of " + dir + ": " + OsError(err));
+  return Status::Ok();
+}
+
+// Reads the whole file. nullopt in *missing when it does not exist.
+Status ReadFile(const std::string& path, std::string* out, bool* missing) {
+  *missing = false;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      *missing = true;
+      return Status::Ok();
+    }
+    return StateError("state file " + path +
+                      ": cannot open: " + OsError(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return StateError("state file " + path + ": not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxStateBytes) {
+    ::close(fd);
+    return StateError("state file " + path + ": larger than 1 GiB");
+  }
+  out->resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < out->size()) {
+    const ssize_t n = ::read(fd, out->data() + done, out->size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return StateError("state file " + path +
+                        ": read failed: " + OsError(err));
+    }
+    if (n == 0) break;  // shrank while reading
+    done += static_cast<size_t>(n);
+  }
+  out->resize(done);
+  ::close(fd);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> SerializeState(nlohmann::json state) {
+  if (!state.is_object()) {
+    return InvalidArgument("state: the document must be a JSON object");
+  }
+  try {
+    state["format"] = kStateFormat;
+    std::string text =
+        state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    text += '\n';
+    return text;
+  } catch (const std::exception& e) {
+    return InternalError(std::string("state: cannot serialise: ") + e.what());
+  }
+}
+
+Result<nlohmann::json> ParseState(std::string_view bytes,
+                                  std::string_view source) {
+  const std::string where(source);
+  if (bytes.size() > kMaxStateBytes) {
+    return StateError(where + ": larger than 1 GiB");
+  }
+  nlohmann::json state =
+      nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (state.is_discarded()) return StateError(where + ": not valid JSON");
+  if (!state.is_object()) return StateError(where + ": not a JSON object");
+  auto format = state.find("format");
+  if (format == state.end() || !format->is_string()) {
+    return StateError(where + ": no \"format\" member");
+  }
+  if (*format != kStateFormat) {
+    return StateError(where + ": unknown format '" +
+                      format->get<std::string>() + "' (expected " +
+                      kStateFormat + ")");
+  }
+  auto round = state.find("round");
+  if (round != state.end() && !round->is_null() &&
+      !round->is_number_unsigned() &&
+      !(round->is_number_integer() && round->get<int64_t>() >= 0)) {
+    return StateError(where + ": \"round\" must be a non-negative integer");
+  }
+  return state;
+}
+
+StateStore::StateStore(std::string path, OnCorrupt on_corrupt)
+    : path_(std::move(path)), on_corrupt_(on_corrupt) {}
+
+Result<LoadedState> StateStore::Load() const {
+  std::string bytes;
+  bool missing = false;
+  Status read = ReadFile(path_, &bytes, &missing);
+  LoadedState loaded;
+  if (read.ok() && missing) return loaded;
+  if (read.ok()) {
+    Result<nlohmann::json> parsed = ParseState(bytes, "state file " + path_);
+    if (parsed.ok()) {
+      loaded.state = std::move(parsed).value();
+      return loaded;
+    }
+    read = parsed.status();
+  }
+  if (on_corrupt_ == OnCorrupt::kFail) return read;
+
+  const std::string stamp = UtcTimestamp();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string aside = path_;
+    aside.append(".corrupt-").append(stamp);
+    if (attempt > 0) aside.append("-").append(std::to_string(attempt));
+    struct stat st {};
+    if (::lstat(aside.c_str(), &st) == 0) continue;  // taken
+    if (::rename(path_.c_str(), aside.c_str()) != 0) {
+      return StateError(read.message() + "; could not be moved aside to " +
+                        aside + ": " + OsError(errno));
+    }
+    (void)FsyncDirectory(DirectoryOf(path_));
+    loaded.warning = read.message() + "; moved aside to " + aside +
+                     " and starting with fresh state (state.on_corrupt: reset)";
+    return loaded;
+  }
+  return StateError(read.message() + "; no free name to move it aside");
+}
+
+Status StateStore::Save(const nlohmann::json& state) const {
+  FLS_ASSIGN_OR_RETURN(std::string text, SerializeState(state));
+  const std::string dir = DirectoryOf(path_);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return IoError("state: cannot create directory " + dir + ": " +
+                   ec.message());
+  }
+  const std::string temp = path_ + ".tmp";
+  const int fd =
+      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return IoError("state: cannot create " + temp + ": " + OsError(errno));
+  }
+  if (!WriteAll(fd, text) || ::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return IoError("state: cannot write " + temp + ": " + OsError(err));
+  }
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return IoError("state: cannot write " + temp + ": " + OsError(err));
+  }
+  if (::rename(temp.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return IoError("state: cannot replace " + path_ + ": " + OsError(err));
+  }
+  return FsyncDirectory(dir);
+}
+
+}  // namespace flsentry

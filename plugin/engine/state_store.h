@@ -1,0 +1,75 @@
+// state_store.h — the versioned state file: one JSON object
+//   {"format": "flsentry-state/1", "round": N, "policy": {...},
+//    "detector": {...}}
+// whose members other than "format" belong to the caller (the engine). The
+// store only checks the envelope: a JSON object whose "format" is
+// kStateFormat and whose "round", when present, is a non-negative integer or
+// null. Saves are atomic: the text goes to "<path>.tmp", is fsync'ed,
+// renamed over <path>, and the directory is fsync'ed, so after a crash at
+// any point the file holds either the previous or the new state.
+//
+// Threading: a StateStore is immutable; concurrent Saves to one path from
+// several processes or threads are not supported (they share the temp file).
+#ifndef FLSENTRY_ENGINE_STATE_STORE_H_
+#define FLSENTRY_ENGINE_STATE_STORE_H_
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "policy/policy_config.h"
+#include "base/status.h"
+
+namespace flsentry {
+
+inline constexpr const char* kStateFormat = "flsentry-state/1";
+// Largest state file or buffer accepted, in bytes.
+inline constexpr uint64_t kMaxStateBytes = uint64_t{1} << 30;
+
+// The text of a state document: `state` with "format" set to kStateFormat.
+// REQUIRES nothing; returns kInvalidArgument when `state` is not an object.
+// Invalid UTF-8 in strings is replaced by U+FFFD rather than failing.
+Result<std::string> SerializeState(nlohmann::json state);
+
+// Parses and checks a state document. `source` names where the bytes came
+// from, for messages. Returns kState ("<source>: ...") on bad JSON, a
+// missing or unknown format, or a bad "round".
+Result<nlohmann::json> ParseState(std::string_view bytes,
+                                  std::string_view source);
+
+struct LoadedState {
+  std::optional<nlohmann::json> state;  // nullopt: start fresh
+  // Non-empty when a corrupt file was renamed aside (on_corrupt: reset);
+  // the caller should log it as a warning.
+  std::string warning;
+};
+
+class StateStore {
+ public:
+  // path: the state file (already resolved against the host's base_dir).
+  StateStore(std::string path, OnCorrupt on_corrupt);
+
+  // A missing file is a fresh start. An unreadable or corrupt file returns
+  // kState naming the file, or with OnCorrupt::kReset is renamed to
+  // "<path>.corrupt-<UTC time>" and gives a fresh start with a warning
+  // (kState if even the rename fails).
+  Result<LoadedState> Load() const;
+
+  // Writes `state` atomically (see above), creating missing parent
+  // directories. Returns kIo naming the file and the OS error, or
+  // kInvalidArgument when `state` is not an object. On error the previous
+  // file is untouched.
+  Status Save(const nlohmann::json& state) const;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  OnCorrupt on_corrupt_;
+};
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_ENGINE_STATE_STORE_H_

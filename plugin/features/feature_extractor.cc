@@ -1,0 +1,583 @@
+#include "features/feature_extractor.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "features/layout_check.h"
+
+namespace flsentry {
+namespace {
+
+constexpr int64_t kBlock = 64;       // sketch block: consecutive elements
+constexpr int64_t kV2Patterns = 32;  // sketch_version 2: patterns per tensor seed
+constexpr int64_t kChunk = 64 * 64;  // elements converted at a time (slow path)
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+uint64_t Fnv1a(std::string_view text) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+// Per-tensor state while streaming: where blocks go, and the 64 lanes of the
+// sum of squares (f64; a fixed lane order keeps results deterministic).
+struct SketchTarget {
+  float* acc = nullptr;       // k floats
+  int64_t k = 0;
+  uint64_t key = 0;           // seed ^ Fnv1a(name)
+  // Patterns: pattern q at patterns + 128 q, its negation 64 floats later.
+  const float* patterns = nullptr;
+  uint64_t pattern_mask = 0;  // q = (u >> 32) & pattern_mask
+  int64_t start_mask = ~int64_t{0};  // block start & start_mask
+};
+
+// Adds `n` contiguous values (x - g when g is non-null) whose first element
+// is element `first` of its tensor (REQUIRES first % 64 == 0) into the
+// sketch, and their squares into sq[8] (per block: f32 sums of two squares
+// in 32 lanes, folded to 8, then f64 accumulation in a fixed lane order, so
+// results are deterministic). The hot loop of the product: compiled for AVX2 and a
+// baseline, chosen at load time.
+__attribute__((target_clones("avx2", "default"))) void SketchRun(
+    const float* __restrict x, const float* __restrict g, int64_t n,
+    int64_t first, const SketchTarget& t, double* __restrict sq) {
+  float delta[kBlock];
+  double s[8] = {};
+  const uint64_t k = static_cast<uint64_t>(t.k);
+  for (int64_t done = 0; done < n; done += kBlock) {
+    const int64_t len = std::min<int64_t>(kBlock, n - done);
+    const float* v = x + done;
+    if (g) {
+      const float* gv = g + done;
+      for (int64_t j = 0; j < len; ++j) delta[j] = v[j] - gv[j];
+      v = delta;
+    }
+    const uint64_t u = SplitMix64(t.key + static_cast<uint64_t>((first + done) / kBlock));
+    const int64_t start =
+        static_cast<int64_t>(((u & 0xffffffffULL) * k) >> 32) & t.start_mask;
+    const float* __restrict p = t.patterns +
+                                ((u >> 32) & t.pattern_mask) * 2 * kBlock +
+                                ((u >> 63) ? kBlock : 0);
+    if (len == kBlock && start + kBlock <= t.k) {
+      float* __restrict a = t.acc + start;
+#pragma GCC ivdep
+      for (int64_t j = 0; j < kBlock; ++j) a[j] += p[j] * v[j];
+      // The same sums as the general path below (lane l of chain c holds
+      // v[8c+l]^2 + v[32+8c+l]^2), written without a zeroed scratch array:
+      // its per-block zeroing and spills cost more than the rest of the block.
+      for (int l = 0; l < 8; ++l) {
+        const float c0 = v[l] * v[l] + v[l + 32] * v[l + 32];
+        const float c1 = v[l + 8] * v[l + 8] + v[l + 40] * v[l + 40];
+        const float c2 = v[l + 16] * v[l + 16] + v[l + 48] * v[l + 48];
+        const float c3 = v[l + 24] * v[l + 24] + v[l + 56] * v[l + 56];
+        s[l] += (c0 + c1) + (c2 + c3);
+      }
+      continue;
+    }
+    float b[32] = {};  // four independent chains of 8 lanes
+    for (int64_t j = 0; j < len; ++j) {
+      int64_t slot = start + j;
+      if (slot >= t.k) slot -= t.k;
+      t.acc[slot] += p[j] * v[j];
+      b[j & 31] += v[j] * v[j];
+    }
+    for (int l = 0; l < 8; ++l) s[l] += (b[l] + b[l + 8]) + (b[l + 16] + b[l + 24]);
+  }
+  for (int l = 0; l < 8; ++l) sq[l] += s[l];
+}
+
+// Identity mode: out[i] = x[i] - g[i]; squares into sq[8] (as SketchRun).
+__attribute__((target_clones("avx2", "default"))) void IdentityRun(
+    const float* __restrict x, const float* __restrict g, int64_t n,
+    float* __restrict out, double* __restrict sq) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = g ? x[i] - g[i] : x[i];
+    out[i] = v;
+    sq[i & 7] += static_cast<double>(v) * static_cast<double>(v);
+  }
+}
+
+float LoadAsFloat(const unsigned char* p, DType dtype) {
+  switch (dtype) {
+    case DType::kF32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::kF64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return static_cast<float>(v);
+    }
+    case DType::kF16: {
+      uint16_t b;
+      std::memcpy(&b, p, 2);
+      return HalfToFloat(b);
+    }
+    case DType::kBF16: {
+      uint16_t b;
+      std::memcpy(&b, p, 2);
+      return BFloat16ToFloat(b);
+    }
+    default:
+      return static_cast<float>(ElementAsDouble(p, dtype, 0));
+  }
+}
+
+bool IsNonFinite(const unsigned char* p, DType dtype) {
+  if (dtype == DType::kF64) {
+    double v;
+    std::memcpy(&v, p, 8);
+    return !std::isfinite(v);
+  }
+  return !std::isfinite(LoadAsFloat(p, dtype));
+}
+
+// Converts elements [start, start + len) of a contiguous tensor to float.
+void ConvertContiguous(const TensorView& t, int64_t start, int64_t len,
+                       float* out) {
+  const auto* base = static_cast<const unsigned char*>(t.data);
+  switch (t.dtype) {
+    case DType::kF32:
+      std::memcpy(out, base + start * 4, static_cast<size_t>(len) * 4);
+      return;
+    case DType::kF64: {
+      const unsigned char* p = base + start * 8;
+      for (int64_t i = 0; i < len; ++i) {
+        double v;
+        std::memcpy(&v, p + i * 8, 8);
+        out[i] = static_cast<float>(v);
+      }
+      return;
+    }
+    case DType::kBF16: {
+      const unsigned char* p = base + start * 2;
+      for (int64_t i = 0; i < len; ++i) {
+        uint16_t b;
+        std::memcpy(&b, p + i * 2, 2);
+        const uint32_t bits = static_cast<uint32_t>(b) << 16;
+        std::memcpy(&out[i], &bits, 4);
+      }
+      return;
+    }
+    default: {
+      const size_t size = DTypeSize(t.dtype);
+      for (int64_t i = 0; i < len; ++i) {
+        out[i] = LoadAsFloat(base + (start + i) * size, t.dtype);
+      }
+    }
+  }
+}
+
+// Streams the values of `x` (minus `g`, if given) in row-major order as
+// float runs of at most kChunk elements: emit(values, global_or_null, n,
+// first). Contiguous f32 is passed through without a copy.
+template <typename Emit>
+void StreamTensor(const TensorView& x, const TensorView* g, int64_t n,
+                  Emit&& emit) {
+  const bool x_fast = x.dtype == DType::kF32 && x.IsContiguous();
+  const bool g_fast = !g || (g->dtype == DType::kF32 && g->IsContiguous());
+  if (x_fast && g_fast) {
+    emit(static_cast<const float*>(x.data),
+         g ? static_cast<const float*>(g->data) : nullptr, n, int64_t{0});
+    return;
+  }
+  float xb[kChunk];
+  float gb[kChunk];
+  const bool x_contig = x.IsContiguous();
+  const bool g_contig = !g || g->IsContiguous();
+  OffsetWalker xw(x);
+  OffsetWalker gw(g ? *g : x);
+  const auto* xd = static_cast<const unsigned char*>(x.data);
+  const auto* gd = g ? static_cast<const unsigned char*>(g->data) : nullptr;
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t len = std::min(kChunk, n - start);
+    if (x_contig) {
+      ConvertContiguous(x, start, len, xb);
+    } else {
+      for (int64_t i = 0; i < len; ++i, xw.Next())
+        xb[i] = LoadAsFloat(xd + xw.offset(), x.dtype);
+    }
+    if (g) {
+      if (g_contig) {
+        ConvertContiguous(*g, start, len, gb);
+      } else {
+        for (int64_t i = 0; i < len; ++i, gw.Next())
+          gb[i] = LoadAsFloat(gd + gw.offset(), g->dtype);
+      }
+    }
+    emit(xb, g ? gb : nullptr, len, start);
+  }
+}
+
+int64_t CountNonFinite(const TensorView& x, const TensorView* g, int64_t n) {
+  int64_t bad = 0;
+  const auto* xd = static_cast<const unsigned char*>(x.data);
+  const auto* gd = g ? static_cast<const unsigned char*>(g->data) : nullptr;
+  OffsetWalker xw(x);
+  OffsetWalker gw(g ? *g : x);
+  for (int64_t i = 0; i < n; ++i, xw.Next(), gw.Next()) {
+    bool nonfinite = IsNonFinite(xd + xw.offset(), x.dtype);
+    if (!nonfinite && g) nonfinite = IsNonFinite(gd + gw.offset(), g->dtype);
+    if (!nonfinite && g) {
+      const double d = static_cast<double>(LoadAsFloat(xd + xw.offset(), x.dtype)) -
+                       LoadAsFloat(gd + gw.offset(), g->dtype);
+      nonfinite = !std::isfinite(d);
+    }
+    bad += nonfinite;
+  }
+  return bad;
+}
+
+const TensorView* FindTensor(std::span<const TensorView> tensors,
+                             std::string_view name) {
+  for (const TensorView& t : tensors) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+bool MatchesAny(const std::vector<std::string>& patterns,
+                const std::string& name) {
+  for (const std::string& p : patterns) {
+    if (fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+// Checks that `t` can stand for layout entry `e`.
+Status CheckTensor(const FeatureLayout::Entry& e, const TensorView* t,
+                   const char* what) {
+  if (!t) return InvalidArgument(std::string(what) + " lacks tensor '" + e.name + "'");
+  if (!std::equal(t->shape.begin(), t->shape.end(), e.shape.begin(),
+                  e.shape.end())) {
+    return InvalidArgument(std::string(what) + " tensor '" + e.name +
+                           "' has shape " + ShapeText(t->shape) +
+                           ", expected " + ShapeText(e.shape));
+  }
+  if (!IsFloating(t->dtype)) {
+    return InvalidArgument(std::string(what) + " tensor '" + e.name +
+                           "' has dtype " + std::string(TorchName(t->dtype)) +
+                           ", expected a floating type");
+  }
+  int64_t numel = 0, extent = 0;
+  FLS_RETURN_IF_ERROR(ValidateView(*t, &numel, &extent)
+                          .WithContext(std::string(what) + " tensor '" + e.name + "'"));
+  if (numel > 0 && !t->data) {
+    return InvalidArgument(std::string(what) + " tensor '" + e.name + "' has no data");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* EmbeddingModeName(EmbeddingMode mode) {
+  return mode == EmbeddingMode::kIdentity ? "identity" : "sketch";
+}
+
+nlohmann::json FeatureSettingsToJson(const FeatureSettings& s) {
+  return {{"include", s.include},
+          {"exclude", s.exclude},
+          {"include_integer", s.include_integer},
+          {"mode", EmbeddingModeName(s.mode)},
+          {"sketch_dim", s.sketch_dim},
+          {"seed", s.seed},
+          {"normalize", s.normalize},
+          {"sketch_version", s.sketch_version}};
+}
+
+Result<FeatureSettings> FeatureSettingsFromJson(const nlohmann::json& json) {
+  if (!json.is_object()) return Corrupt("features: expected an object");
+  FeatureSettings s;
+  auto patterns = [&](const char* key, std::vector<std::string>* out) -> Status {
+    if (!json.contains(key)) return Status::Ok();
+    const auto& v = json.at(key);
+    if (!v.is_array()) return Corrupt(std::string("features.") + key + ": expected an array of strings");
+    out->clear();
+    for (const auto& p : v) {
+      if (!p.is_string()) return Corrupt(std::string("features.") + key + ": expected an array of strings");
+      out->push_back(p.get<std::string>());
+    }
+    return Status::Ok();
+  };
+  FLS_RETURN_IF_ERROR(patterns("include", &s.include));
+  FLS_RETURN_IF_ERROR(patterns("exclude", &s.exclude));
+  auto boolean = [&](const char* key, bool* out) -> Status {
+    if (!json.contains(key)) return Status::Ok();
+    if (!json.at(key).is_boolean()) return Corrupt(std::string("features.") + key + ": expected true or false");
+    *out = json.at(key).get<bool>();
+    return Status::Ok();
+  };
+  FLS_RETURN_IF_ERROR(boolean("include_integer", &s.include_integer));
+  FLS_RETURN_IF_ERROR(boolean("normalize", &s.normalize));
+  if (json.contains("mode")) {
+    const auto& m = json.at("mode");
+    if (m == "identity") {
+      s.mode = EmbeddingMode::kIdentity;
+    } else if (m == "sketch") {
+      s.mode = EmbeddingMode::kSketch;
+    } else {
+      return Corrupt("features.mode: expected \"identity\" or \"sketch\"");
+    }
+  }
+  if (json.contains("sketch_dim")) {
+    const auto& k = json.at("sketch_dim");
+    if (!k.is_number_integer() || k.get<int64_t>() < kMinSketchDim ||
+        k.get<int64_t>() > kMaxSketchDim) {
+      return Corrupt("features.sketch_dim: expected an integer in [" +
+                     std::to_string(kMinSketchDim) + ", " +
+                     std::to_string(kMaxSketchDim) + "]");
+    }
+    s.sketch_dim = k.get<int64_t>();
+  }
+  if (json.contains("seed")) {
+    const auto& v = json.at("seed");
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
+      return Corrupt("features.seed: expected a non-negative integer");
+    s.seed = v.get<uint64_t>();
+  }
+  if (json.contains("sketch_version")) {
+    const auto& v = json.at("sketch_version");
+    if (!v.is_number_integer() || (v.get<int64_t>() != 1 && v.get<int64_t>() != 2))
+      return Corrupt("features.sketch_version: expected 1 or 2");
+    s.sketch_version = v.get<int>();
+  }
+  return s;
+}
+
+nlohmann::json FeatureLayoutToJson(const FeatureLayout& layout) {
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const auto& e : layout.tensors) {
+    tensors.push_back({{"name", e.name}, {"shape", e.shape}});
+  }
+  return {{"tensors", tensors},
+          {"num_coordinates", layout.num_coordinates},
+          {"signature", layout.signature}};
+}
+
+Result<FeatureLayout> FeatureLayoutFromJson(const nlohmann::json& json) {
+  if (!json.is_object() || !json.contains("tensors") ||
+      !json.at("tensors").is_array() || json.at("tensors").empty()) {
+    return Corrupt("layout: expected an object with a non-empty 'tensors' array");
+  }
+  FeatureLayout layout;
+  for (const auto& t : json.at("tensors")) {
+    if (!t.is_object() || !t.contains("name") || !t.at("name").is_string() ||
+        !t.contains("shape") || !t.at("shape").is_array() || t.at("shape").size() > 8) {
+      return Corrupt("layout.tensors: each entry needs a string 'name' and a 'shape' array");
+    }
+    FeatureLayout::Entry e;
+    e.name = t.at("name").get<std::string>();
+    int64_t numel = 1;
+    for (const auto& d : t.at("shape")) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0 ||
+          (d.get<int64_t>() > 0 && numel > (int64_t{1} << 40) / d.get<int64_t>())) {
+        return Corrupt("layout.tensors: bad shape of '" + e.name + "'");
+      }
+      e.shape.push_back(d.get<int64_t>());
+      numel *= d.get<int64_t>();
+    }
+    e.numel = numel;
+    e.offset = layout.num_coordinates;
+    layout.num_coordinates += numel;
+    layout.tensors.push_back(std::move(e));
+  }
+  std::vector<TensorView> views;
+  for (const auto& e : layout.tensors) views.push_back({e.name, DType::kF32, e.shape, {}, nullptr});
+  layout.signature = LayoutSignature(views);
+  if (json.contains("signature") && json.at("signature") != layout.signature) {
+    return Corrupt("layout.signature does not match layout.tensors");
+  }
+  return layout;
+}
+
+Result<FeatureLayout> SelectLayout(const FeatureSettings& settings,
+                                   std::span<const TensorView> reference) {
+  FeatureLayout layout;
+  std::vector<TensorView> selected;
+  for (const TensorView& t : reference) {
+    const std::string name(t.name);
+    if (!settings.include.empty() && !MatchesAny(settings.include, name)) continue;
+    if (MatchesAny(settings.exclude, name)) continue;
+    if (!IsFloating(t.dtype) && !settings.include_integer) continue;
+    int64_t numel = 0, extent = 0;
+    FLS_RETURN_IF_ERROR(ValidateView(t, &numel, &extent).WithContext("tensor '" + name + "'"));
+    for (const auto& e : layout.tensors) {
+      if (e.name == name) return InvalidArgument("tensor '" + name + "' appears twice");
+    }
+    FeatureLayout::Entry e;
+    e.name = name;
+    e.shape.assign(t.shape.begin(), t.shape.end());
+    e.numel = numel;
+    e.offset = layout.num_coordinates;
+    layout.num_coordinates += numel;
+    layout.tensors.push_back(std::move(e));
+    selected.push_back(t);
+  }
+  if (layout.tensors.empty() || layout.num_coordinates == 0) {
+    return InvalidArgument("the feature selection keeps no tensor with elements (" +
+                           std::to_string(reference.size()) + " tensors seen)");
+  }
+  if (settings.mode == EmbeddingMode::kIdentity &&
+      layout.num_coordinates > kMaxIdentityCoordinates) {
+    return InvalidArgument("identity mode would embed " +
+                           std::to_string(layout.num_coordinates) +
+                           " coordinates (limit " +
+                           std::to_string(kMaxIdentityCoordinates) +
+                           "); use mode sketch");
+  }
+  layout.signature = LayoutSignature(selected);
+  return layout;
+}
+
+FeatureExtractor::FeatureExtractor(FeatureSettings settings, FeatureLayout layout)
+    : settings_(std::move(settings)), layout_(std::move(layout)) {}
+
+Result<FeatureExtractor> FeatureExtractor::Create(FeatureSettings settings,
+                                                  FeatureLayout layout) {
+  if (settings.sketch_version != 1 && settings.sketch_version != 2) {
+    return InvalidArgument("sketch_version " + std::to_string(settings.sketch_version) +
+                           ": expected 1 or 2");
+  }
+  if (settings.sketch_dim < kMinSketchDim || settings.sketch_dim > kMaxSketchDim) {
+    return InvalidArgument("sketch_dim " + std::to_string(settings.sketch_dim) +
+                           " is outside [" + std::to_string(kMinSketchDim) + ", " +
+                           std::to_string(kMaxSketchDim) + "]");
+  }
+  if (layout.tensors.empty() || layout.num_coordinates <= 0) {
+    return InvalidArgument("the feature layout selects no tensor");
+  }
+  if (settings.mode == EmbeddingMode::kIdentity &&
+      layout.num_coordinates > kMaxIdentityCoordinates) {
+    return InvalidArgument("identity mode limited to " +
+                           std::to_string(kMaxIdentityCoordinates) + " coordinates");
+  }
+  FeatureExtractor fx(std::move(settings), std::move(layout));
+  for (const auto& e : fx.layout_.tensors) {
+    fx.name_hashes_.push_back(fx.settings_.seed ^ Fnv1a(e.name));
+  }
+  const int64_t patterns = fx.settings_.sketch_version == 2 ? kV2Patterns : 1;
+  fx.pattern_.resize(static_cast<size_t>(patterns * 2 * kBlock));
+  for (int64_t q = 0; q < patterns; ++q) {
+    const uint64_t bits = SplitMix64(fx.settings_.seed + static_cast<uint64_t>(q));
+    for (int64_t j = 0; j < kBlock; ++j) {
+      const float p = ((bits >> j) & 1) ? -1.0f : 1.0f;
+      fx.pattern_[q * 2 * kBlock + j] = p;
+      fx.pattern_[q * 2 * kBlock + kBlock + j] = -p;
+    }
+  }
+  return fx;
+}
+
+int64_t FeatureExtractor::dim() const {
+  return settings_.mode == EmbeddingMode::kSketch ? settings_.sketch_dim
+                                                  : layout_.num_coordinates;
+}
+
+Result<UpdateFeatures> FeatureExtractor::Embed(const UpdateInput& update,
+                                               std::span<const TensorView> global,
+                                               std::span<float> out) const {
+  if (static_cast<int64_t>(out.size()) != dim()) {
+    return InternalError("embedding buffer has " + std::to_string(out.size()) +
+                         " floats, expected " + std::to_string(dim()));
+  }
+  const bool weights = update.kind == UpdateKind::kWeights;
+  std::vector<const TensorView*> xs, gs;
+  for (const auto& e : layout_.tensors) {
+    const TensorView* x = FindTensor(update.tensors, e.name);
+    FLS_RETURN_IF_ERROR(CheckTensor(e, x, "update"));
+    const TensorView* g = nullptr;
+    if (weights) {
+      g = FindTensor(global, e.name);
+      FLS_RETURN_IF_ERROR(CheckTensor(e, g, "global model"));
+    }
+    xs.push_back(x);
+    gs.push_back(g);
+  }
+
+  std::fill(out.begin(), out.end(), 0.0f);
+  UpdateFeatures f;
+  double total_sq = 0.0;
+  for (size_t i = 0; i < layout_.tensors.size(); ++i) {
+    const auto& e = layout_.tensors[i];
+    double sq[8] = {};
+    if (settings_.mode == EmbeddingMode::kSketch) {
+      const bool v2 = settings_.sketch_version == 2;
+      SketchTarget target{out.data(), settings_.sketch_dim, name_hashes_[i],
+                          pattern_.data(),
+                          v2 ? static_cast<uint64_t>(kV2Patterns - 1) : 0,
+                          v2 ? ~(kBlock - 1) : ~int64_t{0}};
+      StreamTensor(*xs[i], gs[i], e.numel,
+                   [&](const float* x, const float* g, int64_t n, int64_t first) {
+                     SketchRun(x, g, n, first, target, sq);
+                   });
+    } else {
+      float* dst = out.data() + e.offset;
+      StreamTensor(*xs[i], gs[i], e.numel,
+                   [&](const float* x, const float* g, int64_t n, int64_t first) {
+                     IdentityRun(x, g, n, dst + first, sq);
+                   });
+    }
+    double tensor_sq = 0.0;
+    for (double s : sq) tensor_sq += s;
+    if (!std::isfinite(tensor_sq)) f.nonfinite += CountNonFinite(*xs[i], gs[i], e.numel);
+    total_sq += tensor_sq;
+    f.numel += e.numel;
+  }
+  f.norm = std::sqrt(total_sq);
+  if (!std::isfinite(f.norm) || (settings_.normalize && f.norm == 0.0)) {
+    std::fill(out.begin(), out.end(), 0.0f);
+    return f;
+  }
+  if (settings_.normalize) {
+    const float scale = static_cast<float>(std::sqrt(static_cast<double>(dim())) / f.norm);
+    for (float& v : out) v *= scale;
+  }
+  f.embedded = true;
+  return f;
+}
+
+std::vector<double> LeaveOneOutCentrality(std::span<const float> rows, int64_t n,
+                                          int64_t dim) {
+  std::vector<double> out(static_cast<size_t>(std::max<int64_t>(n, 0)), NAN);
+  if (n <= 0 || dim <= 0 || rows.size() != static_cast<size_t>(n * dim)) return out;
+  // inv_norm[i] = 1 / ||row i||, 0 for rows that cannot be normalised.
+  std::vector<double> inv_norm(static_cast<size_t>(n), 0.0);
+  std::vector<double> sum(static_cast<size_t>(dim), 0.0);  // sum of unit rows
+  int64_t usable = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = rows.data() + i * dim;
+    double sq = 0.0;
+    for (int64_t j = 0; j < dim; ++j) sq += static_cast<double>(r[j]) * r[j];
+    if (!(sq > 0.0) || !std::isfinite(sq)) continue;
+    inv_norm[i] = 1.0 / std::sqrt(sq);
+    for (int64_t j = 0; j < dim; ++j) sum[j] += r[j] * inv_norm[i];
+    ++usable;
+  }
+  if (usable < 3) return out;
+  double sum_sq = 0.0;
+  for (double v : sum) sum_sq += v * v;
+  for (int64_t i = 0; i < n; ++i) {
+    if (inv_norm[i] == 0.0) continue;
+    const float* r = rows.data() + i * dim;
+    double dot = 0.0;  // <u_i, sum>
+    for (int64_t j = 0; j < dim; ++j) dot += r[j] * inv_norm[i] * sum[j];
+    // others = sum - u_i: <u_i, others> = dot - 1, ||others||^2 = sum_sq - 2 dot + 1.
+    const double others_sq = sum_sq - 2.0 * dot + 1.0;
+    out[i] = others_sq > 1e-24 ? (dot - 1.0) / std::sqrt(others_sq) : NAN;
+  }
+  return out;
+}
+
+}  // namespace flsentry

@@ -1,0 +1,53 @@
+// scoring.h — the values that pass from the detector to the policy: one
+// UpdateScore per update of a round, and the detector's calibration on
+// benign data. Plain values; no LibTorch.
+#ifndef FLSENTRY_FEATURES_SCORING_H_
+#define FLSENTRY_FEATURES_SCORING_H_
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace flsentry {
+
+// Distribution of the detector's scores on held-out benign updates.
+struct Calibration {
+  int64_t count = 0;  // benign updates the statistics come from
+  double mean = NAN;
+  double stddev = NAN;
+  // quantile level (e.g. 0.99) -> score. Levels stored: 0.5, 0.9, 0.95,
+  // 0.99, 0.999 and the max (level 1.0).
+  std::map<double, double> quantiles;
+
+  // Linear interpolation between stored levels; NaN when none stored.
+  double Quantile(double level) const;
+};
+
+// What the detector says about one update. Fields are NaN when not computed
+// (e.g. the update was invalid, or no detector is configured).
+struct UpdateScore {
+  // Reconstruction error of the update's direction embedding (the
+  // autoencoder score). Higher is more anomalous.
+  double score = NAN;
+  // L2 norm of the update (of the delta from the global model).
+  double norm = NAN;
+  // log(norm / median norm of the round's well-formed updates).
+  double log_norm_ratio = NAN;
+  // Highest cosine similarity of this update's embedding to another
+  // embedded update of the same round, in [-1, 1]; NaN when not embedded or
+  // alone. Colluding clients that send (nearly) the same update score ~1.
+  double max_similarity = NAN;
+  // Cosine of this update's embedding with the mean direction of the other
+  // embedded updates of the round (LeaveOneOutCentrality), in [-1, 1]; NaN
+  // when fewer than 3 updates were embedded. Updates crafted from the
+  // round's statistics (ALIE) sit closer to the mean than any honest one.
+  double centrality = NAN;
+  int64_t nonfinite = 0;  // NaN/Inf elements seen
+  bool scored = false;    // true when `score` came from the detector
+  std::string error;      // non-empty when scoring this update failed
+};
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_FEATURES_SCORING_H_

@@ -1,0 +1,120 @@
+// policy.h — turns one round's scores into decisions and carries per-client
+// memory (strikes, quarantine, probation, reputation) across rounds.
+//
+// Per update, in this order (the first that applies sets action and reason):
+//   1. guard flags from the engine (nonfinite, shape_mismatch, invalid):
+//      drop, reason = the engine's guard_reason. Guards win over allow-list.
+//   2. deny-listed: drop, "denylisted".
+//   3. quarantined client: drop, "quarantined" (still scored and flagged).
+//   4. scoring failed (UpdateScore::error): fail_safes.on_error decides:
+//      accept ("score_failed_accepted"), drop ("score_failed") or the whole
+//      round fails (DecideRound returns kInvalidArgument, state unchanged).
+//   5. allow-listed: accept, "allowlisted" (still scored and flagged; never
+//      a strike).
+//   6. score above the effective threshold (x probation.threshold_scale on
+//      probation): flag anomalous; drop or down-weight ("anomalous").
+//   7. duplicate guard: similarity to another update above the limit: drop
+//      ("duplicate").
+//   8. centrality guard: typicality above the limit: drop ("central").
+//   9. norm guard (when enabled): flag norm_guard; clip, down-weight or drop
+//      ("norm_guard").
+//  10. probation: weight capped at probation.max_weight ("probation").
+// Every judged update (steps 5-10) gets Decision::suspicion, the largest
+// ratio of its signals to their limits (> 1 exactly when one fired).
+// Then the fail-safes over the round: drops of steps 6-9 beyond
+// floor(max_drop_fraction * n) are restored, least suspicious first, to
+// accept ("failsafe_kept", flag failsafe) and the round is suspicious; the
+// same restoration runs while fewer than min(min_accepted, n) updates keep a
+// weight > 0. Drops from steps 1-4 are never restored.
+// Then client memory: a strike is an event listed in quarantine.strike_on
+// (anomalous, guard, norm_guard, duplicate, central) on an update that was not restored by a
+// fail-safe, not allow- or deny-listed and not already quarantined; at most
+// one per client per round. S strikes within the last W rounds (or
+// strikes_to_requarantine strikes during probation) quarantine the client
+// from this round on for Q rounds — this round's update becomes a drop with
+// reason "quarantined" even if that exceeds max_drop_fraction — followed by
+// P rounds of probation; entering quarantine clears the strikes. Without a
+// detector (scores NaN) strikes come only from guards and the norm guard.
+// Clients that skip rounds keep their record; quarantine and probation
+// count host rounds, not rounds the client took part in.
+//
+// Threading: not thread-safe; one DecideRound at a time.
+#ifndef FLSENTRY_POLICY_POLICY_H_
+#define FLSENTRY_POLICY_POLICY_H_
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "policy/decision.h"
+#include "policy/policy_config.h"
+#include "policy/policy_state.h"
+#include "features/scoring.h"
+#include "base/status.h"
+
+namespace flsentry {
+
+// One per update of the round, in the round's order.
+struct PolicyInput {
+  std::string client_id;
+  uint64_t num_examples = 0;
+  UpdateScore score;  // score.score may be NaN: no detector / not scored
+  // kFlagNonFinite / kFlagShapeMismatch / kFlagInvalid set by the engine.
+  uint32_t guard_flags = 0;
+  // "nonfinite", "shape_mismatch", "invalid: ..." when guard_flags != 0.
+  std::string guard_reason;
+};
+
+struct RoundOutcome {
+  std::vector<Decision> decisions;  // one per input, same order
+  bool suspicious = false;          // a fail-safe changed the round
+  // One audit record per input, same order; fields in docs/audit-log.md.
+  std::vector<nlohmann::json> audit_records;
+};
+
+class Policy {
+ public:
+  explicit Policy(PolicyConfig config);
+
+  Policy(const Policy&) = delete;
+  Policy& operator=(const Policy&) = delete;
+
+  // Decides a round and advances per-client state. calibration: the
+  // detector's benign calibration, may be null. Rounds are expected in
+  // increasing order; an earlier or repeated number is decided against the
+  // state as it is.
+  // Errors: kInvalidArgument only with fail_safes.on_error: fail_round when
+  // an input carries a scoring error; the state is then unchanged.
+  // kInternal if memory runs out mid-round (state may be partly advanced).
+  Result<RoundOutcome> DecideRound(uint64_t round,
+                                   std::span<const PolicyInput> inputs,
+                                   const Calibration* calibration);
+
+  // The state as the "policy" member of the state file (deterministic).
+  nlohmann::json SaveState() const;
+  // Replaces the state. Returns kState for malformed JSON values; the state
+  // is unchanged on error.
+  Status LoadState(const nlohmann::json& state);
+
+  // Forgets the scores of earlier rounds that round-robust rules pool in
+  // small rounds: for when the meaning of scores changes (the engine calls
+  // it when a detector's warm-up ends and norms stop being the score).
+  void ForgetScoreHistory() { state_.score_history.clear(); }
+
+  const PolicyConfig& config() const { return config_; }
+  const PolicyState& state() const { return state_; }
+
+ private:
+  Result<RoundOutcome> DecideRoundImpl(uint64_t round,
+                                       std::span<const PolicyInput> inputs,
+                                       const Calibration* calibration);
+
+  PolicyConfig config_;
+  PolicyState state_;
+};
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_POLICY_POLICY_H_

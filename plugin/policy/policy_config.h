@@ -1,0 +1,229 @@
+// policy_config.h — the policy file: what flsentry does with scores, as a
+// validated C++ value. Parsed from YAML (yaml-cpp) by ParsePolicyYaml, which
+// is strict: an unknown key, a wrong type or an out-of-range value is a
+// kConfig error whose message names the key path, line and column, e.g.
+//   policy: thresholds.rules[1].k: must be > 0 (line 12, column 10)
+// Every key is documented in configs/README.md; defaults below are the ones
+// an empty document gets, and equal configs/default.yaml except for the
+// file paths (detector, state, audit), which default to none. Plain values; no
+// LibTorch, no YAML types.
+#ifndef FLSENTRY_POLICY_POLICY_CONFIG_H_
+#define FLSENTRY_POLICY_POLICY_CONFIG_H_
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "detector/detector_config.h"
+#include "base/status.h"
+
+namespace flsentry {
+
+// ---- thresholds -------------------------------------------------------------
+
+enum class ThresholdKind {
+  kStatic,              // threshold = value
+  kCalibratedQuantile,  // threshold = scale * calibration quantile(level)
+  kCalibratedMeanStd,   // threshold = calibration mean + k * stddev
+  kRoundRobust,         // threshold = median + k * MAD of the round's scores
+  kRoundRatio,          // threshold = k * median of the round's scores
+};
+
+// "static", "calibrated_quantile", "calibrated_mean_std", "round_robust",
+// "round_ratio".
+const char* ThresholdKindName(ThresholdKind kind);
+
+struct ThresholdRule {
+  ThresholdKind kind = ThresholdKind::kRoundRobust;
+  std::string name = "round_robust";  // unique in the policy; default: kind
+  double value = 0.0;                 // kStatic
+  double level = 0.99;                // kCalibratedQuantile, in (0, 1]
+  double scale = 1.0;                 // kCalibratedQuantile, > 0
+  // kCalibratedMeanStd (stddevs, default 3), kRoundRobust (MADs, default 8),
+  // kRoundRatio (times the median, default 2).
+  double k = 8.0;
+  // kRoundRobust, kRoundRatio: fewer scored updates than this in the round -> pool the
+  // scores of up to `history_rounds` earlier rounds; still fewer -> the rule
+  // abstains (see thresholds.h).
+  int min_round_size = 5;
+  int history_rounds = 3;
+  // kRoundRobust: the spread used is max(MAD, min_relative_spread * median),
+  // so a round of near-identical scores does not flag tiny differences.
+  double min_relative_spread = 0.05;
+};
+
+enum class Combine { kAny, kAll };
+
+// The default rule: kRoundRatio, k = 3.
+ThresholdRule DefaultThresholdRule();
+
+struct ThresholdsConfig {
+  Combine combine = Combine::kAny;
+  std::vector<ThresholdRule> rules = {DefaultThresholdRule()};
+};
+
+// ---- actions ----------------------------------------------------------------
+
+enum class AnomalyAction { kDrop, kDownweight };
+enum class DownweightFunction { kLinear, kExponential };
+
+// Multiplier for an update whose score exceeds threshold t by the relative
+// excess e = (score - t) / t  (e = score - t when t <= 0):
+//   linear:      w = max(floor, 1 - slope * e)
+//   exponential: w = max(floor, exp(-rate * e))
+struct DownweightConfig {
+  DownweightFunction function = DownweightFunction::kExponential;
+  double slope = 1.0;  // > 0
+  double rate = 1.0;   // > 0
+  double floor = 0.1;  // in (0, 1]
+};
+
+struct ActionsConfig {
+  AnomalyAction on_anomalous = AnomalyAction::kDrop;
+  DownweightConfig downweight;
+};
+
+struct ListsConfig {
+  std::set<std::string> allow;  // always accepted (guards still apply)
+  std::set<std::string> deny;   // always dropped; disjoint from allow
+};
+
+// ---- guards -----------------------------------------------------------------
+
+enum class NormGuardMode { kClip, kDownweight, kDrop };
+
+// Flags updates whose norm exceeds k x the median norm of the round's
+// well-formed updates. kClip: weight k*median/norm (scales the update's
+// contribution to what a clipped update would have); kDownweight: the
+// multiplier function of actions.downweight on norm/(k*median) - 1;
+// kDrop: dropped.
+struct NormGuardConfig {
+  bool enabled = true;
+  double k = 3.0;  // > 1
+  NormGuardMode mode = NormGuardMode::kClip;
+  int min_round_size = 3;  // fewer finite norms -> the guard abstains
+};
+
+// Flags updates whose embedding is nearly identical to another update's in
+// the same round (UpdateScore::max_similarity > max_similarity): benign
+// clients training on their own data never send the same update, colluding
+// ones (the omniscient attacks ALIE, IPM, min-max, min-sum) do. Needs a
+// detector (the embedding); abstains without one.
+struct DuplicateGuardConfig {
+  bool enabled = true;
+  double max_similarity = 0.99;  // cosine, in (0, 1]
+};
+
+// Flags updates that are more typical of the round than honest clients'
+// updates are: typicality = (1 - median centrality) / (1 - centrality), with
+// UpdateScore::centrality (cosine with the mean direction of the others),
+// above max_typicality. ALIE-style updates, built from the round's mean,
+// reach 3.4-6 on recorded non-IID runs where honest ones stayed below 3.3.
+// The ratio form keeps its meaning when honest clients agree more (IID).
+// Needs a detector (the embedding); abstains with fewer than min_round_size
+// centralities.
+struct CentralityGuardConfig {
+  bool enabled = true;
+  double max_typicality = 4.0;  // > 1
+  int min_round_size = 5;
+};
+
+struct GuardsConfig {
+  NormGuardConfig norm;
+  DuplicateGuardConfig duplicate;
+  CentralityGuardConfig centrality;
+};
+
+// ---- fail-safes -------------------------------------------------------------
+
+enum class OnScoreError { kAccept, kDrop, kFailRound };
+
+struct FailSafesConfig {
+  // At most floor(share * n) updates dropped for their score or norm; above
+  // that only the highest-scoring are dropped and the round is suspicious.
+  double max_drop_fraction = 0.5;  // in [0, 1]
+  // Fewer updates kept (weight > 0) than this: the lowest-scoring score/norm
+  // drops are restored and the round is suspicious.
+  int min_accepted = 1;
+  OnScoreError on_error = OnScoreError::kDrop;
+};
+
+// ---- quarantine, probation, reputation --------------------------------------
+
+// Events that count as a strike against a client.
+enum StrikeEvent : uint32_t {
+  kStrikeAnomalous = 1u << 0,  // score over the threshold
+  kStrikeGuard = 1u << 1,      // nonfinite, shape mismatch, invalid
+  kStrikeNormGuard = 1u << 2,  // norm guard fired
+  kStrikeDuplicate = 1u << 3,  // duplicate guard fired
+  kStrikeCentral = 1u << 4,    // centrality guard fired
+};
+
+struct ProbationConfig {
+  int rounds = 5;                   // >= 0; 0 disables probation
+  double threshold_scale = 1.0;     // in (0, 1]: threshold multiplier
+  double max_weight = 0.5;          // in (0, 1]: weight cap
+  int strikes_to_requarantine = 2;  // >= 1: strikes during probation
+};
+
+struct QuarantineConfig {
+  bool enabled = true;
+  // Host rounds, not rounds the client took part in: with a fifth of the
+  // clients sampled per round a client is seen about every 5 rounds, so the
+  // window must span several of its turns.
+  int window_rounds = 15;  // W: strikes counted over the last W rounds
+  int strikes = 2;         // S: strikes in the window that quarantine
+  int rounds = 15;         // Q: quarantine length, starting the striking round
+  uint32_t strike_on = kStrikeAnomalous | kStrikeGuard | kStrikeNormGuard |
+                       kStrikeDuplicate | kStrikeCentral;
+  ProbationConfig probation;
+};
+
+// Reputation in [0, 1] per client: starts at `initial`; each round the
+// client takes part, r = (1 - rate) * r + rate * outcome, outcome 0 for a
+// strike, 1 otherwise. Reported only; it does not change decisions.
+struct ReputationConfig {
+  double initial = 1.0;  // in [0, 1]
+  double rate = 0.2;     // in (0, 1]
+};
+
+// ---- persistence ------------------------------------------------------------
+
+enum class OnCorrupt { kFail, kReset };
+
+struct StateConfig {
+  std::string path;  // "" = no persistence; relative to the host's base_dir
+  OnCorrupt on_corrupt = OnCorrupt::kFail;
+};
+
+struct AuditConfig {
+  std::string path;  // "" = no audit log; relative to the host's base_dir
+};
+
+struct PolicyConfig {
+  DetectorConfig detector;
+  ThresholdsConfig thresholds;
+  ActionsConfig actions;
+  ListsConfig lists;
+  GuardsConfig guards;
+  FailSafesConfig fail_safes;
+  QuarantineConfig quarantine;
+  ReputationConfig reputation;
+  StateConfig state;
+  AuditConfig audit;
+};
+
+// Largest policy text ParsePolicyYaml accepts, in bytes.
+inline constexpr size_t kMaxPolicyBytes = 1u << 20;
+
+// Parses and validates a policy document. Empty text, a document holding
+// only comments, or `{}` give the defaults above.
+// Returns kConfig with "policy: <key path>: <problem> (line L, column C)" on
+// any invalid input. Never throws.
+Result<PolicyConfig> ParsePolicyYaml(std::string_view yaml_text);
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_POLICY_POLICY_CONFIG_H_

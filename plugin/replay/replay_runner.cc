@@ -1,0 +1,363 @@
+#include "replay/replay_runner.h"
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "tensor/tensor_set.h"
+
+namespace flsentry::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint64_t kMaxPolicyBytes = 16ull << 20;
+
+Result<std::string> ReadPolicyFile(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    return NotFound("no such policy file: " + path);
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) return IoError("cannot read " + path + ": " + ec.message());
+  if (size > kMaxPolicyBytes)
+    return ConfigError(path + ": policy file larger than 16 MiB");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in && !in.eof()) return IoError("cannot read " + path);
+  return text.str();
+}
+
+std::optional<aggf_dtype> ToAggfDtype(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return AGGF_DTYPE_F32;
+    case DType::kF64:
+      return AGGF_DTYPE_F64;
+    case DType::kF16:
+      return AGGF_DTYPE_F16;
+    case DType::kBF16:
+      return AGGF_DTYPE_BF16;
+    default:
+      return std::nullopt;
+  }
+}
+
+// Owns everything an aggf_round points into. Built once per round; its
+// vectors are sized before any pointer into them is taken.
+class CRound {
+ public:
+  // Borrows `set`; it must outlive this CRound and not move.
+  std::vector<aggf_tensor> Tensors(const TensorSet& set) {
+    std::vector<aggf_tensor> out;
+    for (const OwnedTensor& t : set.tensors) {
+      std::optional<aggf_dtype> dtype = ToAggfDtype(t.dtype);
+      if (!dtype) continue;
+      aggf_tensor c{};
+      c.name = t.name.data();
+      c.name_len = static_cast<uint32_t>(t.name.size());
+      c.dtype = *dtype;
+      c.rank = static_cast<int32_t>(t.shape.size());
+      c.shape = t.shape.empty() ? nullptr : t.shape.data();
+      c.strides = t.strides.empty() ? nullptr : t.strides.data();
+      c.data = Aligned(t);
+      out.push_back(c);
+    }
+    return out;
+  }
+
+ private:
+  // The C interface requires element-aligned data; files may not provide
+  // it (safetensors does not guarantee alignment). Misaligned tensors are
+  // copied into aligned memory owned by this CRound.
+  const void* Aligned(const OwnedTensor& t) {
+    const size_t elem = DTypeSize(t.dtype);
+    if (!t.data || reinterpret_cast<uintptr_t>(t.data) % elem == 0)
+      return t.data;
+    int64_t numel = 0, extent = 0;
+    if (!ValidateView(t.view(), &numel, &extent).ok() || extent <= 0)
+      return t.data;
+    auto& copy = copies_.emplace_back(
+        new std::max_align_t[(static_cast<size_t>(extent) +
+                              sizeof(std::max_align_t) - 1) /
+                             sizeof(std::max_align_t)]);
+    std::memcpy(copy.get(), t.data, static_cast<size_t>(extent));
+    return copy.get();
+  }
+
+  std::vector<std::unique_ptr<std::max_align_t[]>> copies_;
+};
+
+std::string AbsoluteDir(const std::string& file) {
+  std::error_code ec;
+  fs::path abs = fs::absolute(file, ec);
+  if (ec) return fs::path(file).parent_path().string();
+  return abs.lexically_normal().parent_path().string();
+}
+
+// Replays one round; appends to *run. Returns an error only for conditions
+// that stop the whole replay.
+Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
+                      const ReplayOptions& options, ReplayRound* out) {
+  out->number = round.number;
+  auto report = [&](const std::string& line) {
+    out->errors.push_back(line);
+    if (options.error_line) options.error_line(line);
+  };
+  Result<TensorSet> global = ReadArchiveGlobal(round);
+  if (!global.ok()) return global.status();
+
+  // Read every client first: the sets must not move once C views exist.
+  std::vector<TensorSet> sets;
+  std::vector<size_t> included;  // indices into round.clients
+  std::vector<ReplayDecision> unreadable;
+  sets.reserve(round.clients.size());
+  for (size_t i = 0; i < round.clients.size(); ++i) {
+    Result<TensorSet> set = ReadArchiveClient(round, i);
+    if (set.ok()) {
+      sets.push_back(std::move(set).value());
+      included.push_back(i);
+      continue;
+    }
+    const ArchiveClient& c = round.clients[i];
+    switch (options.on_unreadable) {
+      case OnUnreadable::kFail:
+        return set.status();
+      case OnUnreadable::kSkip:
+        report("round " + std::to_string(round.number) +
+               ": skipped: " + set.status().message());
+        break;
+      case OnUnreadable::kDrop: {
+        report("round " + std::to_string(round.number) +
+               ": dropped as unreadable: " + set.status().message());
+        ReplayDecision d;
+        d.client = c.id;
+        d.unreadable = true;
+        d.decision.action = AGGF_ACTION_DROP;
+        d.decision.flags = AGGF_FLAG_INVALID;
+        d.decision.weight = 0.0;
+        d.decision.score = std::nan("");
+        d.decision.threshold = std::nan("");
+        d.decision.reason = "unreadable";
+        unreadable.push_back(std::move(d));
+        break;
+      }
+    }
+  }
+
+  CRound owner;
+  std::vector<aggf_tensor> global_tensors = owner.Tensors(global.value());
+  std::vector<std::vector<aggf_tensor>> tensors;
+  tensors.reserve(sets.size());
+  for (const TensorSet& set : sets) tensors.push_back(owner.Tensors(set));
+  std::vector<aggf_update> updates(sets.size());
+  for (size_t k = 0; k < sets.size(); ++k) {
+    const ArchiveClient& c = round.clients[included[k]];
+    aggf_update& u = updates[k];
+    u.client_id = c.id.data();
+    u.client_id_len = static_cast<uint32_t>(c.id.size());
+    u.kind = round.kind == ArchiveKind::kWeights ? AGGF_UPDATE_WEIGHTS
+                                                 : AGGF_UPDATE_DELTA;
+    u.num_examples = c.num_examples;
+    u.tensors = tensors[k].empty() ? nullptr : tensors[k].data();
+    u.num_tensors = static_cast<uint32_t>(tensors[k].size());
+  }
+  aggf_round c_round{};
+  c_round.struct_size = sizeof c_round;
+  c_round.num_updates = static_cast<uint32_t>(updates.size());
+  c_round.round = round.number;
+  c_round.global_tensors =
+      global_tensors.empty() ? nullptr : global_tensors.data();
+  c_round.num_global_tensors = static_cast<uint32_t>(global_tensors.size());
+  c_round.updates = updates.empty() ? nullptr : updates.data();
+
+  std::vector<aggfilter::Decision> decisions;
+  try {
+    decisions = instance.filter(c_round);
+  } catch (const aggfilter::Error& e) {
+    out->failed = true;
+    report("round " + std::to_string(round.number) +
+           ": the plugin refused the round: " + e.what());
+    return Status::Ok();
+  }
+  // Decisions in manifest order: plugin decisions and unreadable drops
+  // interleaved as the clients appear in the manifest.
+  size_t next_plugin = 0, next_unreadable = 0;
+  for (size_t i = 0; i < round.clients.size(); ++i) {
+    const ArchiveClient& c = round.clients[i];
+    ReplayDecision d;
+    if (next_plugin < included.size() && included[next_plugin] == i) {
+      d.decision = std::move(decisions[next_plugin++]);
+    } else if (next_unreadable < unreadable.size() &&
+               unreadable[next_unreadable].client == c.id) {
+      d = std::move(unreadable[next_unreadable++]);
+    } else {
+      continue;  // skipped
+    }
+    d.round = round.number;
+    d.client = c.id;
+    d.rank_score = d.decision.score;
+    d.num_examples = c.num_examples;
+    d.label = c.label;
+    d.attack = c.attack;
+    out->decisions.push_back(std::move(d));
+  }
+  return Status::Ok();
+}
+
+void LogToLine(void* user, aggf_log_level level, const char* message,
+               uint32_t length) {
+  if (level < AGGF_LOG_WARNING || !user || !message) return;
+  const auto* sink = static_cast<
+      const std::function<void(aggf_log_level, const std::string&)>*>(user);
+  if (*sink) (*sink)(level, std::string(message, length));
+}
+
+constexpr const char* kAuditFile = "replay_audit.jsonl";
+
+// Ranks the run's decisions by the `suspicion` of flsentry's audit records
+// (one JSON object per line with `round`, `client`, `suspicion`), when the
+// file at `audit_path` has any; other plugins' or unreadable files leave the
+// run ranked by score.
+void RankBySuspicion(const std::string& audit_path, PolicyRun* run) {
+  std::ifstream in(audit_path);
+  if (!in) return;
+  std::map<std::pair<uint64_t, std::string>, double> suspicion;
+  std::string line;
+  while (std::getline(in, line)) {
+    const nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
+    if (!record.is_object() || !record.contains("suspicion") ||
+        !record["round"].is_number_unsigned() || !record["client"].is_string()) {
+      continue;
+    }
+    const nlohmann::json& value = record["suspicion"];
+    suspicion[{record["round"].get<uint64_t>(), record["client"].get<std::string>()}] =
+        value.is_number() ? value.get<double>() : NAN;
+  }
+  if (suspicion.empty()) return;
+  run->ranked_by = "suspicion";
+  for (ReplayRound& round : run->rounds) {
+    for (ReplayDecision& d : round.decisions) {
+      auto it = suspicion.find({d.round, d.client});
+      d.rank_score = it == suspicion.end() ? NAN : it->second;
+    }
+  }
+}
+
+}  // namespace
+
+const char* OnUnreadableName(OnUnreadable mode) {
+  switch (mode) {
+    case OnUnreadable::kDrop:
+      return "drop";
+    case OnUnreadable::kSkip:
+      return "skip";
+    case OnUnreadable::kFail:
+      return "fail";
+  }
+  return "drop";
+}
+
+bool ParseOnUnreadable(std::string_view text, OnUnreadable* mode) {
+  if (text == "drop")
+    *mode = OnUnreadable::kDrop;
+  else if (text == "skip")
+    *mode = OnUnreadable::kSkip;
+  else if (text == "fail")
+    *mode = OnUnreadable::kFail;
+  else
+    return false;
+  return true;
+}
+
+Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
+                                     const std::string& work_dir) {
+  PreparedPolicy prepared{std::string(policy_text), {}, {}};
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(policy_text));
+  } catch (const std::exception&) {
+    return prepared;  // not YAML: the plugin reports it
+  }
+  if (!root.IsMap()) return prepared;
+  static const std::pair<const char*, const char*> kRedirects[] = {
+      {"state", "replay_state.json"}, {"audit", kAuditFile}};
+  bool changed = false;
+  try {
+    for (const auto& [section, file] : kRedirects) {
+      const YAML::Node& const_root = root;
+      YAML::Node node = const_root[section];
+      if (!node || !node.IsMap()) continue;
+      const YAML::Node& const_node = node;
+      if (!const_node["path"] || !const_node["path"].IsScalar()) continue;
+      const std::string target = (fs::path(work_dir) / file).string();
+      std::error_code ec;
+      fs::remove(target, ec);
+      if (ec) return IoError("cannot remove " + target + ": " + ec.message());
+      prepared.redirects.push_back(std::string(section) + ".path " +
+                                   const_node["path"].as<std::string>() +
+                                   " -> " + target);
+      node["path"] = fs::absolute(target, ec).string();
+      if (std::string(section) == "audit") prepared.audit_path = target;
+      changed = true;
+    }
+    if (changed) {
+      YAML::Emitter emitter;
+      emitter << root;
+      prepared.text = std::string(emitter.c_str()) + "\n";
+    }
+  } catch (const std::exception& e) {
+    return ConfigError(
+        std::string("cannot redirect the policy's state/audit paths: ") +
+        e.what());
+  }
+  return prepared;
+}
+
+Result<PolicyRun> ReplayArchive(const aggfilter::Plugin& plugin,
+                                const RoundArchive& archive,
+                                const std::string& config_path,
+                                const ReplayOptions& options) {
+  PolicyRun run;
+  run.config_path = config_path;
+  FLS_ASSIGN_OR_RETURN(run.policy_text, ReadPolicyFile(config_path));
+  FLS_ASSIGN_OR_RETURN(PreparedPolicy prepared,
+                       PreparePolicy(run.policy_text, options.work_dir));
+  run.redirects = prepared.redirects;
+
+  aggf_host_callbacks callbacks{};
+  callbacks.struct_size = sizeof callbacks;
+  callbacks.user_data =
+      const_cast<std::function<void(aggf_log_level, const std::string&)>*>(
+          &options.plugin_log);
+  callbacks.callback_log = &LogToLine;
+  aggfilter::Instance instance;
+  try {
+    instance =
+        plugin.create(prepared.text, AbsoluteDir(config_path), &callbacks);
+  } catch (const aggfilter::Error& e) {
+    return ConfigError(config_path +
+                       ": the plugin refused the policy: " + e.what());
+  }
+  for (size_t r = 0; r < archive.rounds.size(); ++r) {
+    ReplayRound round;
+    Status status =
+        ReplayOneRound(instance, archive.rounds[r], options, &round);
+    if (!status.ok()) return status;
+    run.rounds.push_back(std::move(round));
+    if (options.progress) options.progress(r + 1, archive.rounds.size());
+  }
+  instance = aggfilter::Instance();  // flushes and closes the audit log
+  if (!prepared.audit_path.empty()) RankBySuspicion(prepared.audit_path, &run);
+  return run;
+}
+
+}  // namespace flsentry::cli

@@ -1,0 +1,165 @@
+#include "replay/replay_summary.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace flsentry::cli {
+namespace {
+
+using OJson = nlohmann::ordered_json;
+
+OJson NumberOrNull(double v) {
+  return std::isfinite(v) ? OJson(v) : OJson(nullptr);
+}
+
+}  // namespace
+
+std::vector<ScoredCall> ToScoredCalls(
+    std::span<const ReplayDecision> decisions) {
+  std::vector<ScoredCall> calls;
+  calls.reserve(decisions.size());
+  for (const ReplayDecision& d : decisions) {
+    if (d.unreadable) continue;
+    ScoredCall c;
+    c.score = d.rank_score;
+    c.positive_call = d.decision.action != AGGF_ACTION_ACCEPT;
+    c.labelled = d.label != ArchiveLabel::kUnknown;
+    c.malicious = d.label == ArchiveLabel::kMalicious;
+    calls.push_back(c);
+  }
+  return calls;
+}
+
+DecisionCounts CountDecisions(std::span<const ReplayDecision> decisions) {
+  DecisionCounts counts;
+  for (const ReplayDecision& d : decisions) {
+    ++counts.clients;
+    switch (d.decision.action) {
+      case AGGF_ACTION_ACCEPT:
+        ++counts.accepted;
+        break;
+      case AGGF_ACTION_DOWNWEIGHT:
+        ++counts.downweighted;
+        break;
+      default:
+        ++counts.dropped;
+        break;
+    }
+    if (d.decision.has_flag(AGGF_FLAG_QUARANTINED)) ++counts.quarantined;
+    if (d.decision.has_flag(AGGF_FLAG_PROBATION)) ++counts.probation;
+    if (d.unreadable) ++counts.unreadable;
+    if (d.label != ArchiveLabel::kUnknown) counts.has_labels = true;
+  }
+  std::vector<ScoredCall> calls = ToScoredCalls(decisions);
+  counts.confusion = CountConfusion(calls);
+  counts.auc = RocAuc(calls);
+  return counts;
+}
+
+std::vector<ReplayDecision> AllDecisions(const PolicyRun& run) {
+  std::vector<ReplayDecision> all;
+  for (const ReplayRound& r : run.rounds) {
+    all.insert(all.end(), r.decisions.begin(), r.decisions.end());
+  }
+  return all;
+}
+
+std::string DecisionsJsonl(const PolicyRun& run) {
+  std::string out;
+  for (const ReplayRound& r : run.rounds) {
+    for (const ReplayDecision& d : r.decisions) {
+      OJson line;
+      line["round"] = d.round;
+      line["client"] = d.client;
+      line["action"] = aggfilter::action_name(d.decision.action);
+      line["weight"] = NumberOrNull(d.decision.weight);
+      line["score"] = NumberOrNull(d.decision.score);
+      line["threshold"] = NumberOrNull(d.decision.threshold);
+      line["reason"] = d.decision.reason;
+      line["flags"] = aggfilter::flag_names(d.decision.flags);
+      line["num_examples"] = d.num_examples;
+      if (d.label != ArchiveLabel::kUnknown)
+        line["label"] = ArchiveLabelName(d.label);
+      if (!d.attack.empty()) line["attack"] = d.attack;
+      if (d.unreadable) line["unreadable"] = true;
+      // Replace invalid UTF-8 (from a plugin's reason text) rather than
+      // throwing: the output must always be written.
+      out += line.dump(-1, ' ', false, OJson::error_handler_t::replace);
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+OJson CountsJson(const DecisionCounts& c) {
+  OJson j;
+  j["clients"] = c.clients;
+  j["accepted"] = c.accepted;
+  j["downweighted"] = c.downweighted;
+  j["dropped"] = c.dropped;
+  j["quarantined"] = c.quarantined;
+  j["probation"] = c.probation;
+  j["unreadable"] = c.unreadable;
+  if (c.has_labels) {
+    j["labelled"] = c.confusion.labelled();
+    j["tp"] = c.confusion.tp;
+    j["fp"] = c.confusion.fp;
+    j["tn"] = c.confusion.tn;
+    j["fn"] = c.confusion.fn;
+    j["tpr"] = NumberOrNull(c.confusion.tpr());
+    j["fpr"] = NumberOrNull(c.confusion.fpr());
+    j["precision"] = NumberOrNull(c.confusion.precision());
+    j["auc"] = NumberOrNull(c.auc);
+  }
+  return j;
+}
+
+OJson SummaryJson(const PolicyRun& run, const std::string& archive_path,
+                  const std::string& plugin_description,
+                  OnUnreadable on_unreadable) {
+  OJson j;
+  j["format"] = "flsentry-replay-summary/1";
+  j["archive"] = archive_path;
+  j["config"] = run.config_path;
+  j["plugin"] = plugin_description;
+  j["on_unreadable"] = OnUnreadableName(on_unreadable);
+  j["redirects"] = run.redirects;
+  j["ranked_by"] = run.ranked_by;
+  std::vector<ReplayDecision> all = AllDecisions(run);
+  j["overall"] = CountsJson(CountDecisions(all));
+  j["overall"]["rounds"] = run.rounds.size();
+  int64_t failed = 0;
+  for (const ReplayRound& r : run.rounds) failed += r.failed ? 1 : 0;
+  j["overall"]["failed_rounds"] = failed;
+  j["rounds"] = OJson::array();
+  for (const ReplayRound& r : run.rounds) {
+    OJson round;
+    round["round"] = r.number;
+    round["failed"] = r.failed;
+    const OJson counts = CountsJson(CountDecisions(r.decisions));
+    for (auto it = counts.begin(); it != counts.end(); ++it)
+      round[it.key()] = *it;
+    round["errors"] = r.errors;
+    j["rounds"].push_back(std::move(round));
+  }
+  return j;
+}
+
+Status WriteTextFile(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return IoError("cannot create " + tmp);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.flush();
+    if (!out) return IoError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return IoError("cannot write " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace flsentry::cli

@@ -1,0 +1,346 @@
+// Tests of detector.h, detector_file.h and detector_train.h on the fixtures
+// made by tests/fixtures/make_seed_autoencoder.py (real PyTorch).
+#include "detector/detector.h"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "detector/detector_train.h"
+#include "tensor/tensor_file.h"
+
+namespace flsentry {
+namespace {
+
+namespace fs = std::filesystem;
+
+const Status& StatusOf(const Status& s) { return s; }
+template <typename T>
+const Status& StatusOf(const Result<T>& r) { return r.status(); }
+// REQUIRE that a Status / Result is OK, showing its message when not.
+#define REQUIRE_OK(expr)                      \
+  do {                                        \
+    const auto& req_ok_ = (expr);             \
+    INFO(StatusOf(req_ok_).message());        \
+    REQUIRE(StatusOf(req_ok_).ok());          \
+  } while (0)
+const std::string kFixtures = std::string(FLSENTRY_FIXTURES) + "/detector";
+
+std::string TempDir() {
+  std::string pattern = (fs::temp_directory_path() / "flsentry_detector_XXXXXX").string();
+  REQUIRE(mkdtemp(pattern.data()) != nullptr);
+  return pattern;
+}
+
+DetectorTrainConfig SmallConfig() {
+  DetectorTrainConfig c;
+  c.features.sketch_dim = 64;
+  c.hidden = {16, 4};
+  c.train.max_epochs = 200;
+  c.train.patience = 50;
+  c.train.validation_fraction = 0.25;
+  return c;
+}
+
+// Loaded update files kept alive with the round that borrows them.
+struct LoadedRound {
+  std::vector<TensorSet> sets;
+  RoundInput round;
+  std::vector<size_t> all;
+};
+
+LoadedRound LoadFiles(const std::vector<std::string>& files, uint64_t number = 1) {
+  LoadedRound r;
+  r.round.round = number;
+  for (const std::string& f : files) {
+    auto set = ReadTensorFile(kFixtures + "/" + f);
+    REQUIRE_OK(set);
+    r.sets.push_back(std::move(set).value());
+  }
+  for (size_t i = 0; i < r.sets.size(); ++i) {
+    UpdateInput u;
+    u.client_id = files[i];
+    u.tensors = r.sets[i].Views();
+    r.round.updates.push_back(std::move(u));
+    r.all.push_back(i);
+  }
+  return r;
+}
+
+std::vector<std::string> BenignFiles() {
+  std::vector<std::string> f;
+  for (int i = 0; i < 12; ++i) f.push_back("updates/update_" + std::string(i < 10 ? "0" : "") + std::to_string(i) + ".pth");
+  return f;
+}
+
+// One trained detector shared by the cases below (training takes a moment).
+const std::string& TrainedDetector() {
+  static const std::string dir = [] {
+    std::string d = TempDir() + "/det";
+    auto summary = TrainDetector(kFixtures + "/updates", SmallConfig(), d, false);
+    REQUIRE_OK(summary);
+    return d;
+  }();
+  return dir;
+}
+
+TEST_CASE("train writes a detector whose metadata reads back") {
+  auto files = ReadDetectorDir(TrainedDetector());
+  REQUIRE_OK(files);
+  const DetectorMetadata& m = files->metadata;
+  CHECK(m.layer_sizes == std::vector<int64_t>{64, 16, 4, 16, 64});
+  CHECK(m.layout.num_coordinates == 75);
+  CHECK(m.layout.signature == "fc1.bias[6];fc1.weight[6,8];fc2.bias[3];fc2.weight[3,6]");
+  CHECK(m.calibration.count == 12);  // fewer than 20 held out: every row
+  CHECK(m.provenance["validation_rows"] == 3);
+  CHECK(m.calibration.Quantile(1.0) >= m.calibration.Quantile(0.5));
+  CHECK(m.provenance["updates_used"] == 12);
+  CHECK(m.provenance["seed"] == 1);
+  CHECK(files->weights.tensors.size() == 8);
+}
+
+TEST_CASE("scores: benign low, sign-flip and noise high, scaling in the norm signal") {
+  auto d = Detector::Load(TrainedDetector(), DetectorConfig{});
+  REQUIRE_OK(d);
+  std::vector<std::string> files = BenignFiles();
+  files.insert(files.end(), {"odd/odd_00.pth", "odd/odd_01.pth", "odd/odd_02.pth"});
+  LoadedRound r = LoadFiles(files);
+  auto scores = (*d)->ScoreRound(r.round, r.all);
+  REQUIRE_OK(scores);
+  REQUIRE(scores->size() == 15);
+  double max_benign = 0;
+  for (int i = 0; i < 12; ++i) {
+    CHECK((*scores)[i].scored);
+    CHECK(std::fabs((*scores)[i].log_norm_ratio) < 0.5);
+    max_benign = std::max(max_benign, (*scores)[i].score);
+  }
+  CHECK((*scores)[12].score > max_benign);  // sign flip
+  CHECK((*scores)[13].score > max_benign);  // noise
+  CHECK((*scores)[14].log_norm_ratio > std::log(10.0));  // x20 scaled
+}
+
+TEST_CASE("only eligible updates are scored; bad updates get a reason") {
+  auto d = Detector::Load(TrainedDetector(), DetectorConfig{});
+  REQUIRE_OK(d);
+  LoadedRound r = LoadFiles({"updates/update_00.pth", "updates/update_01.pth", "updates/update_02.pth"});
+  std::vector<float> nan_data(48, NAN), zeros(48, 0.0f);
+  // Update 1 with a NaN-filled fc1.weight, update 2 all zeros (same layout).
+  UpdateInput& nan_update = r.round.updates[1];
+  for (TensorView& t : nan_update.tensors) {
+    if (t.name == "fc1.weight") {
+      t.data = nan_data.data();
+      t.dtype = DType::kF32;
+    }
+  }
+  std::vector<std::vector<float>> zero_store;
+  for (TensorView& t : r.round.updates[2].tensors) {
+    zero_store.emplace_back(t.numel(), 0.0f);
+    t.data = zero_store.back().data();
+    t.dtype = DType::kF32;
+    t.strides = {};
+  }
+  const std::vector<size_t> eligible = {1, 2};
+  auto scores = (*d)->ScoreRound(r.round, eligible);
+  REQUIRE_OK(scores);
+  CHECK(std::isnan((*scores)[0].score));
+  CHECK((*scores)[0].error.empty());
+  CHECK((*scores)[1].nonfinite == 48);
+  CHECK((*scores)[1].error.find("nonfinite") == 0);
+  CHECK_FALSE((*scores)[1].scored);
+  CHECK((*scores)[2].norm == 0.0);
+  CHECK((*scores)[2].error.find("zero update") == 0);
+}
+
+TEST_CASE("a round of another model is refused with both layouts named") {
+  auto d = Detector::Load(TrainedDetector(), DetectorConfig{});
+  REQUIRE_OK(d);
+  std::vector<float> w(10, 0.5f);
+  const std::vector<int64_t> shape = {10};
+  RoundInput round;
+  UpdateInput u;
+  u.tensors.push_back({"other.weight", DType::kF32, shape, {}, w.data()});
+  round.updates.push_back(u);
+  const std::vector<size_t> eligible = {0};
+  auto scores = (*d)->ScoreRound(round, eligible);
+  REQUIRE_FALSE(scores.ok());
+  CHECK(scores.status().code() == ErrorCode::kInvalidArgument);
+  CHECK(scores.status().message().find("does not match the detector's") != std::string::npos);
+  CHECK(scores.status().message().find("fc1.weight[6,8]") != std::string::npos);
+}
+
+TEST_CASE("refresh learns from accepted updates; saved state resumes exactly") {
+  DetectorConfig config;
+  config.refresh.epochs = 2;
+  auto a = Detector::Load(TrainedDetector(), config);
+  auto b = Detector::Load(TrainedDetector(), config);
+  REQUIRE_OK(a);
+  REQUIRE_OK(b);
+  LoadedRound r1 = LoadFiles(BenignFiles(), 1);
+  LoadedRound r2 = LoadFiles(BenignFiles(), 2);
+  std::vector<size_t> accepted = {0, 1, 2, 3};
+  std::vector<std::string> ids = {"a", "b", "c", "d"};
+
+  auto before = (*a)->ScoreRound(r1.round, r1.all);
+  REQUIRE_OK(before);
+  REQUIRE_OK((*a)->LearnFromRound(1, accepted, ids));
+  CHECK((*a)->rounds_learned() == 1);
+  // b starts from a's saved state, as a restarted server would.
+  const nlohmann::json saved = (*a)->SaveState();
+  CHECK(saved["window"].size() == 4);
+  REQUIRE_OK((*b)->LoadState(saved));
+  CHECK((*b)->SaveState() == saved);
+  auto sa = (*a)->ScoreRound(r2.round, r2.all);
+  auto sb = (*b)->ScoreRound(r2.round, r2.all);
+  REQUIRE_OK(sa);
+  REQUIRE_OK(sb);
+  bool changed = false;
+  for (size_t i = 0; i < sa->size(); ++i) {
+    CHECK((*sa)[i].score == (*sb)[i].score);
+    changed |= (*sa)[i].score != (*before)[i].score;
+  }
+  CHECK(changed);  // the refresh moved the weights
+  REQUIRE_OK((*a)->LearnFromRound(2, accepted, ids));
+  REQUIRE_OK((*b)->LearnFromRound(2, accepted, ids));
+  CHECK((*a)->SaveState() == (*b)->SaveState());
+
+  SUBCASE("learning from a round other than the last scored is refused") {
+    CHECK_FALSE((*a)->LearnFromRound(7, accepted, ids).ok());
+  }
+  SUBCASE("state of another layout or corrupt state is refused, detector unchanged") {
+    nlohmann::json bad = saved;
+    bad["layout_signature"] = "x[1]";
+    CHECK((*b)->LoadState(bad).code() == ErrorCode::kState);
+    bad = saved;
+    bad["weights"][0]["data"] = "@@@@";
+    CHECK_FALSE((*b)->LoadState(bad).ok());
+    CHECK((*b)->SaveState() == (*a)->SaveState());
+  }
+}
+
+TEST_CASE("a frozen detector does not change; the window honours the client share") {
+  DetectorConfig frozen;
+  frozen.refresh.enabled = false;
+  auto d = Detector::Load(TrainedDetector(), frozen);
+  LoadedRound r = LoadFiles(BenignFiles());
+  REQUIRE_OK((*d)->ScoreRound(r.round, r.all));
+  const nlohmann::json before = (*d)->SaveState();
+  std::vector<size_t> accepted = {0, 1};
+  std::vector<std::string> ids = {"a", "b"};
+  REQUIRE_OK((*d)->LearnFromRound(1, accepted, ids));
+  CHECK((*d)->SaveState() == before);
+
+  DetectorConfig window;
+  window.refresh.window_rounds = 2;
+  auto w = Detector::Load(TrainedDetector(), window);
+  for (uint64_t round = 1; round <= 4; ++round) {
+    LoadedRound rr = LoadFiles(BenignFiles(), round);
+    REQUIRE_OK((*w)->ScoreRound(rr.round, rr.all));
+    // The same client twice in one round counts once.
+    std::vector<size_t> acc = {0, 1, 2};
+    std::vector<std::string> who = {"x", "x", "y"};
+    REQUIRE_OK((*w)->LearnFromRound(round, acc, who));
+  }
+  const nlohmann::json state = (*w)->SaveState();
+  REQUIRE(state["window"].size() == 4);  // 2 rounds x 2 distinct clients
+  CHECK(state["window"][0]["round"] == 3);
+}
+
+TEST_CASE("detector directories with problems give errors naming them") {
+  const std::string dir = TempDir();
+  auto missing = Detector::Load(dir + "/nope", DetectorConfig{});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().code() == ErrorCode::kNotFound);
+  CHECK(missing.status().message().find(dir + "/nope") == 0);
+
+  const std::string copy = dir + "/copy";
+  fs::copy(TrainedDetector(), copy);
+  fs::remove(copy + "/weights.safetensors");
+  auto no_weights = Detector::Load(copy, DetectorConfig{});
+  REQUIRE_FALSE(no_weights.ok());
+  CHECK(no_weights.status().message().find("weights.safetensors: missing") != std::string::npos);
+
+  fs::copy(TrainedDetector() + "/weights.safetensors", copy + "/weights.safetensors");
+  std::ofstream(copy + "/detector.json") << "{\"format\": \"flsentry-detector/1\", \"features\": ";
+  auto corrupt = Detector::Load(copy, DetectorConfig{});
+  REQUIRE_FALSE(corrupt.ok());
+  CHECK(corrupt.status().message().find("not valid JSON") != std::string::npos);
+
+  std::ofstream(copy + "/detector.json") << "{\"format\": \"flsentry-detector/9\"}";
+  auto future = Detector::Load(copy, DetectorConfig{});
+  REQUIRE_FALSE(future.ok());
+  CHECK(future.status().code() == ErrorCode::kUnsupported);
+}
+
+TEST_CASE("training on an empty folder or a single update is a clear error") {
+  const std::string dir = TempDir();
+  fs::create_directories(dir + "/empty");
+  auto empty = TrainDetector(dir + "/empty", SmallConfig(), dir + "/out", false);
+  REQUIRE_FALSE(empty.ok());
+  fs::create_directories(dir + "/one");
+  fs::copy(kFixtures + "/updates/update_00.pth", dir + "/one/update_00.pth");
+  auto one = TrainDetector(dir + "/one", SmallConfig(), dir + "/out", false);
+  REQUIRE_FALSE(one.ok());
+  CHECK(one.status().message().find("1 usable update(s); training needs at least 2") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir + "/out/detector.json"));
+}
+
+TEST_CASE("train.yaml: defaults, values, and errors naming the key") {
+  auto defaults = ParseTrainConfigYaml("");
+  REQUIRE_OK(defaults);
+  CHECK(defaults->features.sketch_dim == 1024);
+  CHECK(defaults->hidden == std::vector<int64_t>{256, 64});
+  auto c = ParseTrainConfigYaml(
+      "features:\n  mode: identity\n  exclude: ['*.bias']\nautoencoder:\n  hidden: [32, 8]\n"
+      "  max_epochs: 5\ninput:\n  last_round: 6\n");
+  REQUIRE_OK(c);
+  CHECK(c->features.mode == EmbeddingMode::kIdentity);
+  CHECK(c->features.exclude == std::vector<std::string>{"*.bias"});
+  CHECK(c->hidden == std::vector<int64_t>{32, 8});
+  CHECK(c->train.max_epochs == 5);
+  CHECK(c->last_round == 6);
+  auto unknown = ParseTrainConfigYaml("autoencoder:\n  epochz: 3\n");
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.status().message() == "train config: autoencoder.epochz (line 2, column 3): unknown key");
+  auto range = ParseTrainConfigYaml("features:\n  sketch_dim: 3\n");
+  REQUIRE_FALSE(range.ok());
+  CHECK(range.status().message().find("features.sketch_dim") != std::string::npos);
+  CHECK_FALSE(ParseTrainConfigYaml("features: [").ok());
+}
+
+TEST_CASE("import-seed reproduces PyTorch's reconstruction errors") {
+  const std::string dir = TempDir() + "/seed";
+  auto summary = ImportSeedAutoencoder(kFixtures + "/autoencoder.pth",
+                                       kFixtures + "/updates/update_00.pth",
+                                       kFixtures + "/updates", dir);
+  REQUIRE_OK(summary);
+  CHECK((*summary)["layer_sizes"] == nlohmann::json({75, 16, 4, 16, 75}));
+  auto d = Detector::Load(dir, DetectorConfig{});
+  REQUIRE_OK(d);
+  CHECK((*d)->calibration().count == 12);
+  std::ifstream in(kFixtures + "/expected.json");
+  const nlohmann::json expected = nlohmann::json::parse(in);
+  std::vector<std::string> files;
+  for (const auto& [name, mse] : expected["mse"].items()) files.push_back(name);
+  LoadedRound r = LoadFiles(files);
+  auto scores = (*d)->ScoreRound(r.round, r.all);
+  REQUIRE_OK(scores);
+  for (size_t i = 0; i < files.size(); ++i) {
+    INFO(files[i]);
+    CHECK((*scores)[i].score == doctest::Approx(expected["mse"][files[i]].get<double>()).epsilon(1e-4));
+  }
+  SUBCASE("a reference model of another size is refused") {
+    auto bad = ImportSeedAutoencoder(kFixtures + "/autoencoder.pth",
+                                     kFixtures + "/autoencoder.pth", "", dir + "2");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.status().message().find("input size 75 differs") != std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace flsentry

@@ -1,0 +1,233 @@
+// Tests of filter_engine.h: one round end to end on synthetic updates —
+// norm scoring without a detector, the bootstrapped detector's warm-up and
+// scoring, and a restart through SaveState/LoadState continuing exactly.
+#include "engine/filter_engine.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace flsentry {
+namespace {
+
+// A model of two tensors, w [32, 16] and b [16].
+constexpr int64_t kRows = 32, kCols = 16;
+
+// Updates of one round and the buffers they borrow.
+struct SyntheticRound {
+  std::vector<std::vector<float>> w, b;
+  std::vector<int64_t> w_shape, b_shape;
+  RoundInput round;
+};
+
+// `n` updates: a per-round common direction plus client noise; the clients
+// listed in `flipped` send the negated update (a sign-flip attack).
+// `shape_rows` other than kRows builds a round of another model.
+std::unique_ptr<SyntheticRound> MakeRound(uint64_t number, int n,
+                                          std::vector<int> flipped = {},
+                                          int64_t shape_rows = kRows) {
+  auto r = std::make_unique<SyntheticRound>();
+  std::mt19937 rng(static_cast<uint32_t>(1000 + number));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> common_w(shape_rows * kCols), common_b(kCols);
+  std::mt19937 base(7);  // the shared descent direction, the same every round
+  for (float& v : common_w) v = normal(base);
+  for (float& v : common_b) v = normal(base);
+  r->w.resize(n);
+  r->b.resize(n);
+  for (int i = 0; i < n; ++i) {
+    const float sign =
+        std::find(flipped.begin(), flipped.end(), i) != flipped.end() ? -1.f : 1.f;
+    const float size = 0.5f + 0.1f * static_cast<float>(i % 3);
+    for (float v : common_w) r->w[i].push_back(sign * size * (v + 0.3f * normal(rng)));
+    for (float v : common_b) r->b[i].push_back(sign * size * (v + 0.3f * normal(rng)));
+  }
+  r->round.round = number;
+  r->w_shape = {shape_rows, kCols};
+  r->b_shape = {kCols};
+  for (int i = 0; i < n; ++i) {
+    UpdateInput u;
+    u.client_id = "client_" + std::to_string(i);
+    u.num_examples = 100;
+    u.tensors.push_back({"w", DType::kF32, r->w_shape, {}, r->w[i].data()});
+    u.tensors.push_back({"b", DType::kF32, r->b_shape, {}, r->b[i].data()});
+    r->round.updates.push_back(std::move(u));
+  }
+  return r;
+}
+
+double Norm(const SyntheticRound& r, size_t i) {
+  double s = 0;
+  for (float v : r.w[i]) s += double{v} * v;
+  for (float v : r.b[i]) s += double{v} * v;
+  return std::sqrt(s);
+}
+
+constexpr const char* kBootstrapPolicy = R"(
+detector:
+  bootstrap: {enabled: true, sketch_dim: 64, hidden: [16, 4]}
+  refresh: {warmup_rounds: 3, epochs: 40, learning_rate: 0.01}
+guards: {norm: {enabled: false}}
+quarantine: {enabled: false}
+)";
+
+std::unique_ptr<FilterEngine> MakeEngine(const char* policy) {
+  auto engine = FilterEngine::Create(policy, "", nullptr);
+  INFO(engine.status().message());
+  REQUIRE(engine.ok());
+  return std::move(engine).value();
+}
+
+std::vector<Decision> Filter(FilterEngine& engine, const SyntheticRound& r) {
+  auto decided = engine.FilterRound(r.round);
+  INFO(decided.status().message());
+  REQUIRE(decided.ok());
+  return std::move(decided).value();
+}
+
+TEST_CASE("without a detector the update's L2 norm is the score") {
+  auto engine = MakeEngine("");
+  auto r = MakeRound(1, 6);
+  const std::vector<Decision> d = Filter(*engine, *r);
+  REQUIRE(d.size() == 6);
+  for (size_t i = 0; i < d.size(); ++i) {
+    CHECK(d[i].score == doctest::Approx(Norm(*r, i)).epsilon(1e-6));
+    CHECK(d[i].action == Action::kAccept);
+  }
+  auto state = engine->SaveState();
+  REQUIRE(state.ok());
+  CHECK_FALSE(nlohmann::json::parse(*state).contains("detector"));
+}
+
+TEST_CASE("a bootstrapped detector learns from the warm-up rounds, then scores") {
+  auto engine = MakeEngine(kBootstrapPolicy);
+  for (uint64_t round = 1; round <= 3; ++round) {
+    // Warm-up rounds are trusted: judged by norm, every update learned from.
+    auto r = MakeRound(round, 10);
+    const std::vector<Decision> d = Filter(*engine, *r);
+    for (size_t i = 0; i < d.size(); ++i) {
+      CAPTURE(round);
+      CHECK(d[i].score == doctest::Approx(Norm(*r, i)).epsilon(1e-6));
+      CHECK(d[i].action == Action::kAccept);
+    }
+  }
+  auto state = engine->SaveState();
+  REQUIRE(state.ok());
+  const nlohmann::json saved = nlohmann::json::parse(*state);
+  REQUIRE(saved.contains("detector"));
+  CHECK(saved["detector"]["rounds_learned"] == 3);
+  CHECK(saved["detector"]["metadata"]["provenance"]["bootstrap"] == true);
+  CHECK(saved["detector"]["metadata"]["architecture"]["layer_sizes"] ==
+        nlohmann::json::array({64, 16, 4, 64}));
+
+  // After warm-up the autoencoder's reconstruction error is the score, and
+  // the sign-flipped updates stand out from their round.
+  auto attacked = MakeRound(4, 10, {2, 7});
+  const std::vector<Decision> d = Filter(*engine, *attacked);
+  for (size_t i = 0; i < d.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::isfinite(d[i].score));
+    CHECK(d[i].score != doctest::Approx(Norm(*attacked, i)));
+    const bool malicious = i == 2 || i == 7;
+    CHECK((d[i].action == Action::kDrop) == malicious);
+    if (malicious) CHECK(d[i].reason == "anomalous");
+  }
+}
+
+TEST_CASE("a round with a malicious majority does not teach the detector the attack") {
+  auto engine = MakeEngine(kBootstrapPolicy);
+  for (uint64_t round = 1; round <= 3; ++round) Filter(*engine, *MakeRound(round, 10));
+  Filter(*engine, *MakeRound(4, 10, {1}));
+  // Round 5: six of ten flip their sign, so the round's median is theirs.
+  Filter(*engine, *MakeRound(5, 10, {0, 2, 3, 5, 7, 9}));
+  Filter(*engine, *MakeRound(6, 10, {0, 2, 3, 5, 7, 9}));
+  // A normal round afterwards: the detector still knows the benign direction.
+  auto after = MakeRound(7, 10, {4, 8});
+  const std::vector<Decision> d = Filter(*engine, *after);
+  for (size_t i = 0; i < d.size(); ++i) {
+    CAPTURE(i);
+    CHECK((d[i].action == Action::kDrop) == (i == 4 || i == 8));
+  }
+}
+
+TEST_CASE("colluding clients sending the same update are dropped as duplicates") {
+  auto engine = MakeEngine(kBootstrapPolicy);
+  for (uint64_t round = 1; round <= 3; ++round) Filter(*engine, *MakeRound(round, 8));
+  auto r = MakeRound(4, 8);
+  r->w[5] = r->w[3];  // clients 3 and 5 send the same update
+  r->b[5] = r->b[3];
+  r->round.updates[5].tensors[0].data = r->w[5].data();
+  r->round.updates[5].tensors[1].data = r->b[5].data();
+  const std::vector<Decision> d = Filter(*engine, *r);
+  for (size_t i = 0; i < d.size(); ++i) {
+    CAPTURE(i);
+    const bool copy = i == 3 || i == 5;
+    CHECK((d[i].action == Action::kDrop) == copy);
+    if (copy) CHECK(d[i].reason == "duplicate");
+    if (copy) CHECK((d[i].flags & kFlagDuplicate) != 0);
+  }
+}
+
+TEST_CASE("a restarted engine continues a bootstrapped detector exactly") {
+  auto straight = MakeEngine(kBootstrapPolicy);
+  auto first = MakeEngine(kBootstrapPolicy);
+  std::vector<std::vector<Decision>> expected;
+  std::string saved;
+  for (uint64_t round = 1; round <= 5; ++round) {
+    auto r = MakeRound(round, 8, round >= 4 ? std::vector<int>{1} : std::vector<int>{});
+    expected.push_back(Filter(*straight, *r));
+    if (round <= 3) {
+      Filter(*first, *r);
+      if (round == 3) saved = first->SaveState().value();
+    }
+  }
+  auto restarted = MakeEngine(kBootstrapPolicy);
+  Status loaded = restarted->LoadState(saved);
+  INFO(loaded.message());
+  REQUIRE(loaded.ok());
+  for (uint64_t round = 4; round <= 5; ++round) {
+    auto r = MakeRound(round, 8, {1});
+    const std::vector<Decision> d = Filter(*restarted, *r);
+    const std::vector<Decision>& want = expected[round - 1];
+    REQUIRE(d.size() == want.size());
+    for (size_t i = 0; i < d.size(); ++i) {
+      CAPTURE(round);
+      CAPTURE(i);
+      CHECK(d[i].score == want[i].score);  // bit for bit
+      CHECK(d[i].action == want[i].action);
+      CHECK(d[i].reason == want[i].reason);
+    }
+  }
+}
+
+TEST_CASE("a bootstrapped detector drops a round of another model with a reason") {
+  auto engine = MakeEngine(kBootstrapPolicy);
+  for (uint64_t round = 1; round <= 3; ++round) Filter(*engine, *MakeRound(round, 6));
+  auto other = MakeRound(4, 6, {}, /*shape_rows=*/40);
+  const std::vector<Decision> d = Filter(*engine, *other);
+  for (const Decision& decision : d) {
+    CHECK(decision.action == Action::kDrop);  // fail_safes.on_error: drop
+    CHECK(decision.reason == "score_failed");
+  }
+}
+
+TEST_CASE("a corrupt bootstrapped-detector state is refused, state unchanged") {
+  auto engine = MakeEngine(kBootstrapPolicy);
+  Filter(*engine, *MakeRound(1, 6));
+  const std::string good = engine->SaveState().value();
+  nlohmann::json bad = nlohmann::json::parse(good);
+  bad["detector"]["metadata"]["architecture"]["layer_sizes"] = {64, 16, 4, 32};
+  CHECK_FALSE(engine->LoadState(bad.dump()).ok());
+  bad["detector"].erase("metadata");
+  CHECK_FALSE(engine->LoadState(bad.dump()).ok());
+  CHECK(engine->SaveState().value() == good);
+}
+
+}  // namespace
+}  // namespace flsentry

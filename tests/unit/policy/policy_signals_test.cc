@@ -1,0 +1,129 @@
+// The policy's per-update signals beyond the score (policy.h): the
+// centrality guard and Decision::suspicion. policy_test.cc covers the rest
+// of policy.h.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "policy/policy.h"
+
+using namespace flsentry;
+
+namespace {
+
+// Static threshold 1.0, no fail-safes, no quarantine.
+const std::string kIsolated = R"(
+thresholds: {rules: [{kind: static, value: 1.0}]}
+fail_safes: {max_drop_fraction: 1, min_accepted: 0}
+quarantine: {enabled: false}
+)";
+
+Policy Make(const std::string& yaml) {
+  auto c = ParsePolicyYaml(yaml);
+  REQUIRE_MESSAGE(c.ok(), c.status().message());
+  return Policy(*c);
+}
+
+PolicyInput In(std::string id, double score, double norm, double centrality) {
+  PolicyInput in;
+  in.client_id = std::move(id);
+  in.num_examples = 10;
+  in.score.score = score;
+  in.score.scored = true;
+  in.score.norm = norm;
+  in.score.centrality = centrality;
+  return in;
+}
+
+// Five honest updates around centrality 0.5 and one at 0.95: typicality
+// (1 - 0.5) / (1 - 0.95) = 10.
+std::vector<PolicyInput> Round(double last_centrality = 0.95) {
+  return {In("a", 0.5, 1, 0.5),  In("b", 0.2, 1, 0.4),  In("c", 0.3, 1, 0.6),
+          In("d", 0.4, 1, 0.5),  In("e", 0.3, 1, 0.45),
+          In("z", 0.1, 1, last_centrality)};
+}
+
+RoundOutcome Decide(Policy& policy, uint64_t round,
+                    const std::vector<PolicyInput>& inputs) {
+  auto r = policy.DecideRound(round, inputs, nullptr);
+  REQUIRE_MESSAGE(r.ok(), r.status().message());
+  return std::move(r).value();
+}
+
+}  // namespace
+
+TEST_CASE("centrality guard: the update closest to the others' mean") {
+  Policy policy = Make(kIsolated);
+  RoundOutcome out = Decide(policy, 1, Round());
+  const Decision& z = out.decisions[5];
+  CHECK(z.action == Action::kDrop);
+  CHECK(z.reason == "central");
+  CHECK(FlagNames(z.flags) == std::vector<std::string>{"central"});
+  CHECK(out.audit_records[5]["typicality"].get<double>() == doctest::Approx(10.0));
+  CHECK(out.audit_records[5]["centrality"].get<double>() == doctest::Approx(0.95));
+  for (size_t i = 0; i < 5; ++i) CHECK(out.decisions[i].action == Action::kAccept);
+  // A strike, by default.
+  CHECK(out.audit_records[5]["strikes"].get<int>() == 1);
+}
+
+TEST_CASE("centrality guard: limits, abstention and switching off") {
+  SUBCASE("at 3x the median's distance it is honest") {
+    Policy policy = Make(kIsolated);  // 0.5 / (1 - 5/6) = 3 <= 4
+    CHECK(Decide(policy, 1, Round(1.0 - 0.5 / 3)).decisions[5].reason == "ok");
+  }
+  SUBCASE("own limit") {
+    Policy policy = Make(kIsolated + "guards: {centrality: {max_typicality: 2}}\n");
+    CHECK(Decide(policy, 1, Round(1.0 - 0.5 / 3)).decisions[5].reason == "central");
+  }
+  SUBCASE("too few centralities") {
+    Policy policy = Make(kIsolated + "guards: {centrality: {min_round_size: 7}}\n");
+    CHECK(Decide(policy, 1, Round()).decisions[5].reason == "ok");
+  }
+  SUBCASE("disabled") {
+    Policy policy = Make(kIsolated + "guards: {centrality: {enabled: false}}\n");
+    RoundOutcome out = Decide(policy, 1, Round());
+    CHECK(out.decisions[5].reason == "ok");
+    CHECK(out.audit_records[5]["typicality"].is_null());
+  }
+  SUBCASE("not a strike when left out of strike_on") {
+    Policy policy = Make(
+        "thresholds: {rules: [{kind: static, value: 1.0}]}\n"
+        "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
+        "quarantine: {enabled: false, strike_on: [anomalous]}\n");
+    CHECK(Decide(policy, 1, Round()).audit_records[5]["strikes"].get<int>() == 0);
+  }
+  SUBCASE("a limit of 1 or less is refused") {
+    auto c = ParsePolicyYaml("guards: {centrality: {max_typicality: 1}}\n");
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().message().find("max_typicality") != std::string::npos);
+  }
+}
+
+TEST_CASE("suspicion: the largest ratio of a signal to its limit") {
+  Policy policy = Make(kIsolated);
+  std::vector<PolicyInput> inputs = Round();
+  inputs[1].score.norm = 6;              // norm guard: 6 / (3 x median 1) = 2
+  inputs[2].score.max_similarity = 0.9;  // (1 - 0.99) / (1 - 0.9) = 0.1
+  PolicyInput guarded = In("g", NAN, NAN, NAN);
+  guarded.score.scored = false;
+  guarded.guard_flags = kFlagNonFinite;
+  guarded.guard_reason = "nonfinite";
+  inputs.push_back(guarded);
+  RoundOutcome out = Decide(policy, 1, inputs);
+  // a: score 0.5 / 1 beats typicality (0.5 / 0.5) / 4 and norm 1 / 3.
+  CHECK(out.decisions[0].suspicion == doctest::Approx(0.5));
+  CHECK(out.decisions[1].suspicion == doctest::Approx(2.0));
+  CHECK(out.decisions[2].suspicion == doctest::Approx(1.0 / 3));  // its norm
+  inputs[2].score.max_similarity = 0.995;
+  CHECK(Decide(policy, 2, inputs).decisions[2].suspicion == doctest::Approx(2.0));
+  CHECK(out.decisions[5].suspicion == doctest::Approx(10.0 / 4.0));
+  CHECK(std::isnan(out.decisions[6].suspicion));  // not judged
+  CHECK(out.audit_records[1]["suspicion"].get<double>() == doctest::Approx(2.0));
+  // Above 1 exactly when some signal fired.
+  for (size_t i = 0; i < 6; ++i) {
+    CAPTURE(i);
+    CHECK((out.decisions[i].suspicion > 1.0) == (out.decisions[i].flags != 0));
+  }
+}

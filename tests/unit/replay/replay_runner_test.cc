@@ -1,0 +1,65 @@
+#include "replay/replay_runner.h"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace flsentry::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST_CASE(
+    "replay points the policy's state and audit files into its own directory") {
+  char tmpl[] = "/tmp/flsentry_prepare_XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  std::ofstream(dir + "/replay_state.json")
+      << "{\"left\": \"by an earlier replay\"}";
+  const std::string policy =
+      "# live server policy\nstate:\n  path: /var/lib/server/state.json\n"
+      "  on_corrupt: fail\naudit:\n  path: audit.jsonl\nthresholds:\n  k: "
+      "3.5\n";
+  auto prepared = PreparePolicy(policy, dir);
+  REQUIRE(prepared.ok());
+  YAML::Node node = YAML::Load(prepared->text);
+  CHECK(node["state"]["path"].as<std::string>() == dir + "/replay_state.json");
+  CHECK(node["state"]["on_corrupt"].as<std::string>() == "fail");
+  CHECK(node["audit"]["path"].as<std::string>() == dir + "/replay_audit.jsonl");
+  CHECK(node["thresholds"]["k"].as<std::string>() == "3.5");
+  REQUIRE(prepared->redirects.size() == 2);
+  CHECK(prepared->redirects[0].find("/var/lib/server/state.json") !=
+        std::string::npos);
+  CHECK_FALSE(
+      fs::exists(dir + "/replay_state.json"));  // fresh state every replay
+  fs::remove_all(dir);
+}
+
+TEST_CASE(
+    "policies without state/audit paths, or not YAML maps, pass unchanged") {
+  for (const std::string& text :
+       {std::string("thresholds: {k: 3}\n"), std::string("1.5"),
+        std::string(""), std::string("state: {on_corrupt: reset}\n"),
+        std::string("[unclosed"), std::string("state: [1, 2]\n")}) {
+    CAPTURE(text);
+    auto prepared = PreparePolicy(text, "/nonexistent");
+    REQUIRE(prepared.ok());
+    CHECK(prepared->text == text);
+    CHECK(prepared->redirects.empty());
+  }
+}
+
+TEST_CASE("--on-unreadable values") {
+  OnUnreadable mode = OnUnreadable::kDrop;
+  CHECK(ParseOnUnreadable("skip", &mode));
+  CHECK(mode == OnUnreadable::kSkip);
+  CHECK(ParseOnUnreadable("fail", &mode));
+  CHECK(mode == OnUnreadable::kFail);
+  CHECK_FALSE(ParseOnUnreadable("ignore", &mode));
+  CHECK(std::string(OnUnreadableName(OnUnreadable::kDrop)) == "drop");
+}
+
+}  // namespace
+}  // namespace flsentry::cli
