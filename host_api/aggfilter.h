@@ -103,17 +103,28 @@ enum {
 };
 
 /* Bits of aggf_decision.flags. A decision may carry several. */
-#define AGGF_FLAG_NONFINITE ((uint32_t)1u << 0)      /* NaN or Inf inside */
-#define AGGF_FLAG_SHAPE_MISMATCH ((uint32_t)1u << 1) /* names/shapes differ */
-#define AGGF_FLAG_ANOMALOUS ((uint32_t)1u << 2)      /* score over threshold */
-#define AGGF_FLAG_NORM_GUARD ((uint32_t)1u << 3)     /* norm far too large */
-#define AGGF_FLAG_QUARANTINED ((uint32_t)1u << 4)    /* client in quarantine */
-#define AGGF_FLAG_PROBATION ((uint32_t)1u << 5)      /* client on probation */
+/* NaN or Inf inside. */
+#define AGGF_FLAG_NONFINITE ((uint32_t)1u << 0)
+/* Tensor names or shapes differ from the round's. */
+#define AGGF_FLAG_SHAPE_MISMATCH ((uint32_t)1u << 1)
+/* Score over the threshold. */
+#define AGGF_FLAG_ANOMALOUS ((uint32_t)1u << 2)
+/* Norm far larger than the round's. */
+#define AGGF_FLAG_NORM_GUARD ((uint32_t)1u << 3)
+/* The client is in quarantine. */
+#define AGGF_FLAG_QUARANTINED ((uint32_t)1u << 4)
+/* The client is on probation. */
+#define AGGF_FLAG_PROBATION ((uint32_t)1u << 5)
+/* The client is on the policy's allow list. */
 #define AGGF_FLAG_ALLOWLISTED ((uint32_t)1u << 6)
+/* The client is on the policy's deny list. */
 #define AGGF_FLAG_DENYLISTED ((uint32_t)1u << 7)
-#define AGGF_FLAG_SCORE_FAILED ((uint32_t)1u << 8) /* scoring raised an error */
-#define AGGF_FLAG_FAILSAFE ((uint32_t)1u << 9) /* a fail-safe changed it */
-#define AGGF_FLAG_INVALID ((uint32_t)1u << 10) /* malformed update input */
+/* Scoring raised an error. */
+#define AGGF_FLAG_SCORE_FAILED ((uint32_t)1u << 8)
+/* A fail-safe changed the decision. */
+#define AGGF_FLAG_FAILSAFE ((uint32_t)1u << 9)
+/* Malformed update input. */
+#define AGGF_FLAG_INVALID ((uint32_t)1u << 10)
 /* Nearly identical to another update of the round (colluding clients). */
 #define AGGF_FLAG_DUPLICATE ((uint32_t)1u << 11)
 /* Closer to the round's mean direction than honest updates are (ALIE). */
@@ -134,8 +145,8 @@ typedef struct aggf_tensor {
   const char* name; /* UTF-8, name_len bytes, unique within its update */
   uint32_t name_len;
   aggf_dtype dtype;
-  int32_t rank; /* 0 (a scalar) .. AGGF_MAX_RANK */
-  uint32_t reserved0; /* must be 0 */
+  int32_t rank;         /* 0 (a scalar) .. AGGF_MAX_RANK */
+  uint32_t reserved0;   /* must be 0 */
   const int64_t* shape; /* rank entries, each >= 0; may be NULL iff rank 0 */
   /* rank entries, in elements (not bytes), each >= 0; NULL means contiguous
    * row-major. */
@@ -150,7 +161,7 @@ typedef struct aggf_update {
                             OWNERSHIP: borrowed. */
   uint32_t client_id_len;
   aggf_update_kind kind;
-  uint64_t num_examples; /* examples the client trained on */
+  uint64_t num_examples;      /* examples the client trained on */
   const aggf_tensor* tensors; /* OWNERSHIP: borrowed, num_tensors entries */
   uint32_t num_tensors;
   uint32_t reserved0; /* must be 0 */
@@ -166,8 +177,8 @@ typedef struct aggf_round {
    * 0). OWNERSHIP: borrowed. */
   const aggf_tensor* global_tensors;
   uint32_t num_global_tensors;
-  uint32_t reserved0;              /* must be 0 */
-  const aggf_update* updates;      /* OWNERSHIP: borrowed, num_updates entries */
+  uint32_t reserved0;         /* must be 0 */
+  const aggf_update* updates; /* OWNERSHIP: borrowed, num_updates entries */
 } aggf_round;
 
 /* ---- Output ------------------------------------------------------------ */
@@ -293,8 +304,7 @@ typedef const aggf_api* (*aggf_get_api_fn)(uint32_t abi_major,
 #endif
 
 /* Declared for plugins; hosts resolve it with dlsym(AGGF_ENTRY_SYMBOL). */
-AGGF_EXPORT const aggf_api* aggf_get_api(uint32_t abi_major,
-                                         char* error_buffer,
+AGGF_EXPORT const aggf_api* aggf_get_api(uint32_t abi_major, char* error_buffer,
                                          uint32_t error_buffer_size);
 
 #ifdef __cplusplus

@@ -53,10 +53,14 @@ struct Decision {
 
 inline const char* action_name(aggf_action action) {
   switch (action) {
-    case AGGF_ACTION_ACCEPT: return "accept";
-    case AGGF_ACTION_DOWNWEIGHT: return "downweight";
-    case AGGF_ACTION_DROP: return "drop";
-    default: return "unknown";
+    case AGGF_ACTION_ACCEPT:
+      return "accept";
+    case AGGF_ACTION_DOWNWEIGHT:
+      return "downweight";
+    case AGGF_ACTION_DROP:
+      return "drop";
+    default:
+      return "unknown";
   }
 }
 
@@ -170,16 +174,16 @@ class Plugin {
     void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!handle) {
       const char* why = dlerror();
-      throw Error(AGGF_ERR_INVALID_ARGUMENT,
-                  "cannot load filter plugin " + path + ": " +
-                      (why ? why : "unknown error"));
+      throw Error(AGGF_ERR_INVALID_ARGUMENT, "cannot load filter plugin " +
+                                                 path + ": " +
+                                                 (why ? why : "unknown error"));
     }
     dlerror();
     void* symbol = dlsym(handle, AGGF_ENTRY_SYMBOL);
     if (!symbol) {
-      throw Error(AGGF_ERR_INVALID_ARGUMENT,
-                  "filter plugin " + path + " does not export " +
-                      AGGF_ENTRY_SYMBOL);
+      throw Error(
+          AGGF_ERR_INVALID_ARGUMENT,
+          "filter plugin " + path + " does not export " + AGGF_ENTRY_SYMBOL);
     }
     aggf_get_api_fn get_api;
     static_assert(sizeof get_api == sizeof symbol);
@@ -192,8 +196,8 @@ class Plugin {
                       std::to_string(AGGF_ABI_MAJOR) + ": " + error);
     }
     if (api_->abi_major != AGGF_ABI_MAJOR ||
-        api_->struct_size < offsetof(aggf_api, on_state_load) +
-                                sizeof api_->on_state_load) {
+        api_->struct_size <
+            offsetof(aggf_api, on_state_load) + sizeof api_->on_state_load) {
       throw Error(AGGF_ERR_INVALID_ARGUMENT,
                   "filter plugin " + path + " returned an incompatible table");
     }
@@ -211,9 +215,10 @@ class Plugin {
                   const aggf_host_callbacks* host = nullptr) const {
     aggf_instance* handle = nullptr;
     char error[1024] = {0};
-    aggf_status status = api_->on_instance_create(
-        config.data(), config.size(), base_dir.empty() ? nullptr : base_dir.c_str(),
-        host, &handle, error, sizeof error);
+    aggf_status status =
+        api_->on_instance_create(config.data(), config.size(),
+                                 base_dir.empty() ? nullptr : base_dir.c_str(),
+                                 host, &handle, error, sizeof error);
     if (status != AGGF_OK || !handle) {
       throw Error(status == AGGF_OK ? AGGF_ERR_INTERNAL : status, error);
     }

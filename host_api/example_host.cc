@@ -9,20 +9,20 @@
 #include "aggfilter_host.hpp"
 
 int main(int argc, char** argv) try {
-  if (argc < 2) return std::cerr << "usage: " << argv[0] << " PLUGIN.so [POLICY.yaml]\n", 2;
+  if (argc < 2)
+    return std::cerr << "usage: " << argv[0] << " PLUGIN.so [POLICY.yaml]\n", 2;
   std::stringstream policy;
   if (argc > 2) policy << std::ifstream(argv[2]).rdbuf();
-  aggfilter::Plugin plugin(argv[1]);                     // dlopen + version check
+  aggfilter::Plugin plugin(argv[1]);  // dlopen + version check
   aggfilter::Instance filter = plugin.create(policy.str());
 
-  std::vector<int64_t> shape = {4};                       // one tensor "w" per update
+  std::vector<int64_t> shape = {4};  // one tensor "w" per update
   float honest[4] = {0.1f, -0.2f, 0.05f, 0.0f};
-  float broken[4] = {0.1f, std::nanf(""), 0.0f, 0.0f};    // contains a NaN
+  float broken[4] = {0.1f, std::nanf(""), 0.0f, 0.0f};  // contains a NaN
   aggf_tensor t1 = aggfilter::make_tensor("w", AGGF_DTYPE_F32, shape, honest);
   aggf_tensor t2 = aggfilter::make_tensor("w", AGGF_DTYPE_F32, shape, broken);
-  aggf_update updates[2] = {
-      {"alice", 5, AGGF_UPDATE_DELTA, 600, &t1, 1, 0},
-      {"bob", 3, AGGF_UPDATE_DELTA, 600, &t2, 1, 0}};
+  aggf_update updates[2] = {{"alice", 5, AGGF_UPDATE_DELTA, 600, &t1, 1, 0},
+                            {"bob", 3, AGGF_UPDATE_DELTA, 600, &t2, 1, 0}};
   aggf_round round{};
   round.struct_size = sizeof round;
   round.round = 1;

@@ -172,9 +172,8 @@ Result<Partition> PartitionDirichlet(const torch::Tensor& labels,
   const int64_t n = labels.size(0);
   if (min_examples < 0 || min_examples * num_clients > n) {
     return InvalidArgument("cannot give " + std::to_string(num_clients) +
-                           " clients at least " +
-                           std::to_string(min_examples) + " of " +
-                           std::to_string(n) + " examples each");
+                           " clients at least " + std::to_string(min_examples) +
+                           " of " + std::to_string(n) + " examples each");
   }
   auto labels_cpu = labels.to(torch::kCPU, torch::kInt64).contiguous();
   const int64_t* y = labels_cpu.data_ptr<int64_t>();

@@ -55,9 +55,9 @@ Result<std::unique_ptr<FilterClient>> FilterClient::Load(
     client->instance_ =
         client->plugin_->create(config, base_dir, &client->callbacks_);
   } catch (const aggfilter::Error& e) {
-    return ConfigError((policy_path.empty() ? std::string("empty policy")
-                                            : policy_path) +
-                       ": the filter refused its configuration: " + e.what());
+    return ConfigError(
+        (policy_path.empty() ? std::string("empty policy") : policy_path) +
+        ": the filter refused its configuration: " + e.what());
   }
   return client;
 }
@@ -91,8 +91,8 @@ Result<std::vector<aggfilter::Decision>> FilterClient::FilterRound(
   try {
     return instance_.filter(r);
   } catch (const aggfilter::Error& e) {
-    const std::string what = "round " + std::to_string(round) +
-                             ": filter failed: " + e.what();
+    const std::string what =
+        "round " + std::to_string(round) + ": filter failed: " + e.what();
     if (e.status() == AGGF_ERR_ROUND_FAILED) return Unsupported(what);
     return InternalError(what);
   }

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "aggfilter_host.hpp"
-#include "models.h"
 #include "base/status.h"
+#include "models.h"
 
 namespace flsentry::sim {
 

@@ -11,11 +11,11 @@
 #include <set>
 #include <stdexcept>
 
+#include "archive/round_archive.h"
 #include "attacks.h"
 #include "baselines.h"
 #include "fashion_mnist.h"
 #include "local_training.h"
-#include "archive/round_archive.h"
 #include "tensor/tensor_file.h"
 
 namespace flsentry::sim {
@@ -61,7 +61,8 @@ Status CheckSpecs(const SimConfig& config) {
         FlipLabels(torch::zeros({1}, torch::kInt64), a.params).status());
   } else if (a.type == "backdoor") {
     double fraction = 0.0;
-    FLS_RETURN_IF_ERROR(BackdoorTriggerFromParams(a.params, &fraction).status());
+    FLS_RETURN_IF_ERROR(
+        BackdoorTriggerFromParams(a.params, &fraction).status());
   } else if (a.type == "nonfinite") {
     for (const auto& [key, value] : a.params) {
       if (key != "count" || value != std::floor(value) || value < 1 ||
@@ -91,7 +92,8 @@ Status CheckSpecs(const SimConfig& config) {
         }
       } else if (key == "trigger_size") {
         if (!whole || value < 1 || value > 10) {
-          return ConfigError("'eval_backdoor.trigger_size' must be 1..10 pixels");
+          return ConfigError(
+              "'eval_backdoor.trigger_size' must be 1..10 pixels");
         }
       } else {
         return ConfigError("'eval_backdoor." + key +
@@ -114,7 +116,8 @@ std::vector<TensorView> ViewsOf(const ParameterLayout& layout,
   std::vector<TensorView> views;
   const float* base = flat.data_ptr<float>();
   for (const auto& e : layout.entries) {
-    views.push_back(TensorView{e.name, DType::kF32, e.shape, {}, base + e.offset});
+    views.push_back(
+        TensorView{e.name, DType::kF32, e.shape, {}, base + e.offset});
   }
   return views;
 }
@@ -164,14 +167,16 @@ Status Simulation::Impl::Init() {
   at::set_num_threads(c.threads);
   FLS_RETURN_IF_ERROR(CheckSpecs(c));
 
-  FLS_ASSIGN_OR_RETURN(Dataset train, LoadFashionMnist(c.dataset_dir, Split::kTrain));
+  FLS_ASSIGN_OR_RETURN(Dataset train,
+                       LoadFashionMnist(c.dataset_dir, Split::kTrain));
   FLS_ASSIGN_OR_RETURN(test, LoadFashionMnist(c.dataset_dir, Split::kTest));
   if (c.train_examples > 0 && c.train_examples < train.size()) {
-    at::Generator gen = at::detail::createCPUGenerator(Seed(c.seed, kTrainSubset));
-    torch::Tensor keep = std::get<0>(
-        torch::randperm(train.size(), gen, torch::kInt64)
-            .narrow(0, 0, c.train_examples)
-            .sort());
+    at::Generator gen =
+        at::detail::createCPUGenerator(Seed(c.seed, kTrainSubset));
+    torch::Tensor keep =
+        std::get<0>(torch::randperm(train.size(), gen, torch::kInt64)
+                        .narrow(0, 0, c.train_examples)
+                        .sort());
     train = Dataset{train.images.index_select(0, keep),
                     train.labels.index_select(0, keep)};
   }
@@ -185,7 +190,8 @@ Status Simulation::Impl::Init() {
       Partition parts,
       c.partition == "iid"
           ? PartitionIid(train.labels, c.clients, partition_seed)
-          : PartitionDirichlet(train.labels, c.clients, c.alpha, partition_seed));
+          : PartitionDirichlet(train.labels, c.clients, c.alpha,
+                               partition_seed));
   for (const auto& indices : parts) {
     torch::Tensor idx = torch::tensor(indices, torch::kInt64);
     images.push_back(train.images.index_select(0, idx));
@@ -204,21 +210,23 @@ Status Simulation::Impl::Init() {
   poisoned_labels.resize(labels.size());
   double poison_fraction = 0.0;
   if (c.attack.type == "backdoor") {
-    FLS_ASSIGN_OR_RETURN(trigger,
-                         BackdoorTriggerFromParams(c.attack.params, &poison_fraction));
+    FLS_ASSIGN_OR_RETURN(
+        trigger, BackdoorTriggerFromParams(c.attack.params, &poison_fraction));
   } else if (c.eval_backdoor) {
     double unused = 0.0;
-    FLS_ASSIGN_OR_RETURN(trigger, BackdoorTriggerFromParams(*c.eval_backdoor, &unused));
+    FLS_ASSIGN_OR_RETURN(trigger,
+                         BackdoorTriggerFromParams(*c.eval_backdoor, &unused));
   }
   for (size_t k = 0; k < images.size(); ++k) {
     if (!malicious[k]) continue;
     if (c.attack.type == "label_flip") {
       poisoned_images[k] = images[k];
-      FLS_ASSIGN_OR_RETURN(poisoned_labels[k], FlipLabels(labels[k], c.attack.params));
+      FLS_ASSIGN_OR_RETURN(poisoned_labels[k],
+                           FlipLabels(labels[k], c.attack.params));
     } else if (c.attack.type == "backdoor") {
-      std::tie(poisoned_images[k], poisoned_labels[k]) = PoisonWithBackdoor(
-          images[k], labels[k], *trigger, poison_fraction,
-          Seed(c.seed, kPoisonData, k));
+      std::tie(poisoned_images[k], poisoned_labels[k]) =
+          PoisonWithBackdoor(images[k], labels[k], *trigger, poison_fraction,
+                             Seed(c.seed, kPoisonData, k));
     }
   }
 
@@ -228,8 +236,9 @@ Status Simulation::Impl::Init() {
   global = FlattenParameters(*model);
 
   if (!options.plugin_path.empty()) {
-    FLS_ASSIGN_OR_RETURN(filter, FilterClient::Load(options.plugin_path,
-                                                    options.filter_config_path));
+    FLS_ASSIGN_OR_RETURN(
+        filter,
+        FilterClient::Load(options.plugin_path, options.filter_config_path));
   } else if (!options.filter_config_path.empty()) {
     return InvalidArgument("a filter config needs --plugin");
   }
@@ -292,9 +301,9 @@ Status Simulation::Impl::ApplyModelPoisoning(
     const int client = participants[i];
     if (type == "nonfinite") {
       torch::Tensor bad = updates[i].delta.clone();
-      const auto count = static_cast<int64_t>(config.attack.params.count("count")
-                                                  ? config.attack.params.at("count")
-                                                  : 1.0);
+      const auto count = static_cast<int64_t>(
+          config.attack.params.count("count") ? config.attack.params.at("count")
+                                              : 1.0);
       std::mt19937_64 rng(Seed(config.seed, kNonfinite, round, client));
       float* data = bad.data_ptr<float>();
       for (int64_t k = 0; k < std::min(count, bad.numel()); ++k) {
@@ -305,12 +314,13 @@ Status Simulation::Impl::ApplyModelPoisoning(
     }
     ctx.seed = Seed(config.seed, kAttackNoise, round, client);
     try {
-      crafted.push_back(CraftMaliciousUpdate(type, params, updates[i].delta, ctx)
-                            .contiguous());
+      crafted.push_back(
+          CraftMaliciousUpdate(type, params, updates[i].delta, ctx)
+              .contiguous());
     } catch (const std::exception& e) {
       return InternalError("round " + std::to_string(round) + ": attack " +
-                           type + " failed for " + updates[i].client_id +
-                           ": " + e.what());
+                           type + " failed for " + updates[i].client_id + ": " +
+                           e.what());
     }
   }
   for (size_t j = 0; j < attackers.size(); ++j) {
@@ -342,8 +352,9 @@ Status Simulation::Impl::Record(const std::vector<ClientUpdate>& updates,
   return archive->FinishRound();
 }
 
-Status Simulation::Impl::Export(const std::vector<ClientUpdate>& updates,
-                                const std::vector<ClientOutcome>& outcomes) const {
+Status Simulation::Impl::Export(
+    const std::vector<ClientUpdate>& updates,
+    const std::vector<ClientOutcome>& outcomes) const {
   if (options.export_dir.empty()) return Status::Ok();
   for (size_t i = 0; i < updates.size(); ++i) {
     if (outcomes[i].malicious && !options.export_all) continue;
@@ -380,10 +391,12 @@ Result<RoundResult> Simulation::Impl::Run() {
     FLS_RETURN_IF_ERROR(LoadFlatParameters(*model, global));
     const bool poisoned = result.attack_active && malicious[client] &&
                           IsDataPoisoning(attack.type);
-    const torch::Tensor& x = poisoned ? poisoned_images[client] : images[client];
-    const torch::Tensor& y = poisoned ? poisoned_labels[client] : labels[client];
-    train_loss_sum +=
-        TrainLocal(*model, x, y, local, Seed(config.seed, kLocalTraining, round, client));
+    const torch::Tensor& x =
+        poisoned ? poisoned_images[client] : images[client];
+    const torch::Tensor& y =
+        poisoned ? poisoned_labels[client] : labels[client];
+    train_loss_sum += TrainLocal(
+        *model, x, y, local, Seed(config.seed, kLocalTraining, round, client));
     updates.push_back({ClientId(client), static_cast<uint64_t>(y.size(0)),
                        (FlattenParameters(*model) - global).contiguous()});
   }
@@ -409,7 +422,8 @@ Result<RoundResult> Simulation::Impl::Run() {
   if (filter) {
     auto decisions = filter->FilterRound(static_cast<uint64_t>(round), layout,
                                          global, updates);
-    if (!decisions.ok() && decisions.status().code() != ErrorCode::kUnsupported) {
+    if (!decisions.ok() &&
+        decisions.status().code() != ErrorCode::kUnsupported) {
       return decisions.status();
     }
     if (!decisions.ok()) {
@@ -426,7 +440,8 @@ Result<RoundResult> Simulation::Impl::Run() {
         o.action = aggfilter::action_name(d.action);
         o.weight = d.action == AGGF_ACTION_DROP
                        ? 0.0
-                       : std::clamp(std::isfinite(d.weight) ? d.weight : 0.0, 0.0, 1.0);
+                       : std::clamp(std::isfinite(d.weight) ? d.weight : 0.0,
+                                    0.0, 1.0);
         if (d.action != AGGF_ACTION_DROP && o.weight == 0.0) o.action = "drop";
         o.score = d.score;
         o.reason = d.reason;
@@ -462,9 +477,10 @@ Result<RoundResult> Simulation::Impl::Run() {
         step = Aggregate(config.aggregator.type, config.aggregator.params, kept,
                          weights);
       } catch (const std::exception& e) {
-        return InternalError("round " + std::to_string(round) + ": aggregator " +
-                             config.aggregator.type + " failed on " +
-                             std::to_string(kept.size()) + " updates: " + e.what());
+        return InternalError("round " + std::to_string(round) +
+                             ": aggregator " + config.aggregator.type +
+                             " failed on " + std::to_string(kept.size()) +
+                             " updates: " + e.what());
       }
     }
     global = (global + step).contiguous();
@@ -508,7 +524,9 @@ Result<RoundResult> Simulation::RunRound() {
 }
 
 int Simulation::rounds_done() const { return impl_->round; }
-torch::Tensor Simulation::GlobalParameters() const { return impl_->global.clone(); }
+torch::Tensor Simulation::GlobalParameters() const {
+  return impl_->global.clone();
+}
 const ParameterLayout& Simulation::layout() const { return impl_->layout; }
 
 std::vector<std::string> Simulation::MaliciousClients() const {

@@ -25,16 +25,16 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "filter_client.h"
 #include "sim_config.h"
-#include "base/status.h"
 
 namespace flsentry::sim {
 
 struct RunOptions {
-  std::string plugin_path;          // "" = no filter
-  std::string filter_config_path;   // policy YAML for the plugin
-  std::string record_dir;           // "" = no round archive
+  std::string plugin_path;         // "" = no filter
+  std::string filter_config_path;  // policy YAML for the plugin
+  std::string record_dir;          // "" = no round archive
   // Each round's updates as a flat folder of .pth files
   // (r<round>_<client>.pth), for `flsentry train`. Only the updates of
   // honest clients unless export_all.
@@ -49,18 +49,18 @@ struct RunOptions {
 struct ClientOutcome {
   std::string client_id;
   uint64_t num_examples = 0;
-  bool malicious = false;   // this update was attacked (ground truth)
-  std::string attack;       // the attack type when malicious
+  bool malicious = false;         // this update was attacked (ground truth)
+  std::string attack;             // the attack type when malicious
   std::string action = "accept";  // accept | downweight | drop
-  double weight = 1.0;      // multiplier of num_examples in the average
-  double score = 0.0;       // the filter's score (NaN without a filter)
-  std::string reason;       // the filter's reason ("" without a filter)
-  double delta_norm = 0.0;  // L2 norm of the update sent
+  double weight = 1.0;            // multiplier of num_examples in the average
+  double score = 0.0;             // the filter's score (NaN without a filter)
+  std::string reason;             // the filter's reason ("" without a filter)
+  double delta_norm = 0.0;        // L2 norm of the update sent
 };
 
 struct RoundResult {
   int round = 0;
-  double accuracy = 0.0;   // global model after this round, on the test set
+  double accuracy = 0.0;  // global model after this round, on the test set
   double test_loss = 0.0;
   // When a backdoor attack runs, or config.eval_backdoor is set.
   std::optional<double> backdoor_success;

@@ -150,7 +150,8 @@ std::pair<torch::Tensor, torch::Tensor> PoisonWithBackdoor(
   const int64_t n = labels.size(0);
   const auto k = static_cast<int64_t>(std::lround(poison_fraction * n));
   at::Generator gen = SeededGenerator(seed);
-  const torch::Tensor chosen = torch::randperm(n, gen, torch::kInt64).narrow(0, 0, k);
+  const torch::Tensor chosen =
+      torch::randperm(n, gen, torch::kInt64).narrow(0, 0, k);
   torch::Tensor out_images = images.clone();
   torch::Tensor out_labels = labels.clone();
   out_images.index_copy_(0, chosen,
@@ -166,8 +167,8 @@ double BackdoorSuccessRate(Model& model, const torch::Tensor& images,
   if (keep.numel() == 0) return 0.0;
   const torch::Tensor triggered =
       StampTrigger(images.index_select(0, keep), trigger);
-  const torch::Tensor target = torch::full({keep.numel()}, trigger.target,
-                                           torch::kInt64);
+  const torch::Tensor target =
+      torch::full({keep.numel()}, trigger.target, torch::kInt64);
   return Evaluate(model, triggered, target).accuracy;
 }
 

@@ -12,10 +12,10 @@
 
 #include <cstdint>
 
+#include "base/status.h"
 #include "fashion_mnist.h"
 #include "models.h"
 #include "sim_config.h"
-#include "base/status.h"
 
 namespace flsentry::sim {
 

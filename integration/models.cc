@@ -95,8 +95,8 @@ torch::Tensor FlattenParameters(torch::nn::Module& model) {
 
 Status LoadFlatParameters(torch::nn::Module& model, const torch::Tensor& flat) {
   const ParameterLayout layout = ParameterLayout::Of(model);
-  if (!flat.defined() || flat.dim() != 1 || flat.scalar_type() != torch::kFloat32 ||
-      flat.numel() != layout.total) {
+  if (!flat.defined() || flat.dim() != 1 ||
+      flat.scalar_type() != torch::kFloat32 || flat.numel() != layout.total) {
     return InvalidArgument("flat parameters must be float32 [" +
                            std::to_string(layout.total) + "]");
   }

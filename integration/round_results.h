@@ -6,7 +6,6 @@
 #define FLSENTRY_INTEGRATION_ROUND_RESULTS_H_
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 

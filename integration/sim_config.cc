@@ -37,7 +37,8 @@ class MapReader {
                          "')");
     }
     if constexpr (std::is_floating_point_v<T>) {
-      if (!std::isfinite(*out)) return ConfigError(Where(key) + "must be finite");
+      if (!std::isfinite(*out))
+        return ConfigError(Where(key) + "must be finite");
     }
     return Status::Ok();
   }
@@ -51,13 +52,16 @@ class MapReader {
   Status RejectUnknown() const {
     for (const auto& kv : node_) {
       const std::string key = kv.first.as<std::string>();
-      if (!seen_.count(key)) return ConfigError(Where(key) + "is not a known key");
+      if (!seen_.count(key))
+        return ConfigError(Where(key) + "is not a known key");
     }
     return Status::Ok();
   }
 
   std::string Where(const std::string& key) const {
-    std::string full = path_.empty() ? key : key.empty() ? path_ : path_ + "." + key;
+    std::string full = path_.empty() ? key
+                       : key.empty() ? path_
+                                     : path_ + "." + key;
     return "'" + full + "' ";
   }
 
@@ -159,14 +163,16 @@ Status Validate(const SimConfig& c) {
                                  "momentum", "must be in [0, 1)"));
   FLS_RETURN_IF_ERROR(CheckRange(c.batch_size >= 1 && c.batch_size <= 65536,
                                  "batch_size", "must be in 1..65536"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.participation > 0.0 && c.participation <= 1.0,
-                                 "participation", "must be in (0, 1]"));
+  FLS_RETURN_IF_ERROR(
+      CheckRange(c.participation > 0.0 && c.participation <= 1.0,
+                 "participation", "must be in (0, 1]"));
   FLS_RETURN_IF_ERROR(CheckRange(c.rounds >= 1 && c.rounds <= kMaxRounds,
                                  "rounds", "must be in 1..100000"));
+  FLS_RETURN_IF_ERROR(CheckRange(c.threads >= 1 && c.threads <= 256, "threads",
+                                 "must be in 1..256"));
   FLS_RETURN_IF_ERROR(
-      CheckRange(c.threads >= 1 && c.threads <= 256, "threads", "must be in 1..256"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.attack.fraction >= 0.0 && c.attack.fraction < 1.0,
-                                 "attack.fraction", "must be in [0, 1)"));
+      CheckRange(c.attack.fraction >= 0.0 && c.attack.fraction < 1.0,
+                 "attack.fraction", "must be in [0, 1)"));
   FLS_RETURN_IF_ERROR(CheckRange(c.attack.start_round >= 1,
                                  "attack.start_round", "must be >= 1"));
   FLS_RETURN_IF_ERROR(CheckRange(

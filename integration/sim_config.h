@@ -11,8 +11,8 @@
 #include <optional>
 #include <string>
 
-#include "models.h"
 #include "base/status.h"
+#include "models.h"
 
 namespace flsentry::sim {
 

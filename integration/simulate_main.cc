@@ -70,7 +70,8 @@ flsentry::Status ApplyOverrides(const Args& a, sim::SimConfig* c) {
     try {
       size_t used = 0;
       const double v = std::stod(kv.substr(eq + 1), &used);
-      if (used != kv.size() - eq - 1 || !std::isfinite(v)) throw std::invalid_argument(kv);
+      if (used != kv.size() - eq - 1 || !std::isfinite(v))
+        throw std::invalid_argument(kv);
       c->aggregator.params[kv.substr(0, eq)] = v;
     } catch (const std::exception&) {
       return flsentry::ConfigError("--aggregator-param '" + kv +
@@ -93,7 +94,8 @@ void PrintProgress(const sim::RoundResult& r, int total, bool tty) {
   int dropped = 0;
   for (const auto& c : r.clients) dropped += c.weight <= 0.0;
   if (tty) {
-    std::fprintf(stderr, "\r[%s] round %d/%d  accuracy %5.1f%%%s  dropped %d  %.1fs ",
+    std::fprintf(stderr,
+                 "\r[%s] round %d/%d  accuracy %5.1f%%%s  dropped %d  %.1fs ",
                  bar.c_str(), r.round, total, 100.0 * r.accuracy, backdoor,
                  dropped, r.seconds);
     if (r.round == total) std::fprintf(stderr, "\n");
@@ -139,9 +141,9 @@ int Run(const Args& a) {
     if (!a.quiet) PrintProgress(*result, config->rounds, tty);
     results.push_back(std::move(*result));
   }
-  const nlohmann::json summary = sim::SummaryToJson(
-      *config, (*simulation)->FilterDescription(),
-      (*simulation)->MaliciousClients(), results);
+  const nlohmann::json summary =
+      sim::SummaryToJson(*config, (*simulation)->FilterDescription(),
+                         (*simulation)->MaliciousClients(), results);
   if (!a.out.empty()) {
     std::ofstream out(std::filesystem::path(a.out) / "summary.json",
                       std::ios::binary | std::ios::trunc);
@@ -164,22 +166,31 @@ int main(int argc, char** argv) {
       "attackers, an optional filter plugin and a choice of aggregator"};
   app.name("flsentry simulate");
   Args a;
-  app.add_option("--config", a.config_path, "simulation config (configs/sim/*.yaml)")
+  app.add_option("--config", a.config_path,
+                 "simulation config (configs/sim/*.yaml)")
       ->required();
-  app.add_option("--plugin", a.plugin, "filter plugin (.so) loaded through host_api/");
-  app.add_option("--filter-config", a.filter_config, "filter policy YAML for the plugin");
+  app.add_option("--plugin", a.plugin,
+                 "filter plugin (.so) loaded through host_api/");
+  app.add_option("--filter-config", a.filter_config,
+                 "filter policy YAML for the plugin");
   app.add_option("--aggregator", a.aggregator, "overrides aggregator.type")
-      ->check(CLI::IsMember({"fedavg", "median", "trimmed_mean", "multikrum", "normclip"}));
+      ->check(CLI::IsMember(
+          {"fedavg", "median", "trimmed_mean", "multikrum", "normclip"}));
   app.add_option("--aggregator-param", a.aggregator_params,
                  "aggregator parameter key=value (repeatable), e.g. f=2");
-  app.add_option("--record", a.record, "write a round archive into this directory");
+  app.add_option("--record", a.record,
+                 "write a round archive into this directory");
   app.add_option("--out", a.out, "write rounds.jsonl and summary.json here");
-  app.add_option("--export-updates", a.export_updates,
-                 "write honest clients' updates as a flat folder of .pth files");
-  app.add_flag("--export-all", a.export_all, "--export-updates writes malicious ones too");
+  app.add_option(
+      "--export-updates", a.export_updates,
+      "write honest clients' updates as a flat folder of .pth files");
+  app.add_flag("--export-all", a.export_all,
+               "--export-updates writes malicious ones too");
   app.add_option("--rounds", a.rounds, "overrides rounds");
-  app.add_option("--seed", a.seed, "overrides seed")->check(CLI::NonNegativeNumber);
-  app.add_option("--threads", a.threads, "overrides threads (LibTorch intra-op)");
+  app.add_option("--seed", a.seed, "overrides seed")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", a.threads,
+                 "overrides threads (LibTorch intra-op)");
   app.add_flag("-q,--quiet", a.quiet, "no per-round lines");
   try {
     app.parse(argc, argv);

@@ -9,8 +9,8 @@ PACKAGES=(
   # libraries
   libtorch-dev libopenblas0-pthread libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev libminizip-dev zlib1g-dev doctest-dev libbenchmark-dev
-  # fuzzing (clang's libFuzzer runtime)
-  clang libclang-rt-14-dev
+  # fuzzing (clang's libFuzzer runtime); style and lint (scripts/lint.sh)
+  clang libclang-rt-14-dev clang-format clang-tidy
   # data for real training runs, fixtures from real PyTorch, browser test
   dataset-fashion-mnist python3-torch chromium
   # tests and tools: nm (binutils), /usr/bin/time

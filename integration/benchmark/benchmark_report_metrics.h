@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "benchmark_report_protocol.h"
 #include "base/status.h"
+#include "benchmark_report_protocol.h"
 
 namespace flsentry::bench {
 

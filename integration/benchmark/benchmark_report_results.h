@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "benchmark_report_metrics.h"
 #include "benchmark_report_protocol.h"
-#include "base/status.h"
 
 namespace flsentry::bench {
 

@@ -34,11 +34,11 @@
 #include <string>
 #include <vector>
 
+#include "archive/round_archive.h"
 #include "detector/detector.h"
 #include "detector/detector_train.h"
 #include "policy/policy.h"
 #include "policy/policy_config.h"
-#include "archive/round_archive.h"
 #include "tensor/tensor_file.h"
 
 namespace {
@@ -74,11 +74,11 @@ struct Scored {
   std::string client;
   bool malicious;
   std::string attack;
-  double raw;        // autoencoder score; +inf when not scored
-  double central;    // UpdateScore::centrality; -2 when not computed
-  double policy;     // Decision::suspicion; +inf when not judged
+  double raw;          // autoencoder score; +inf when not scored
+  double central;      // UpdateScore::centrality; -2 when not computed
+  double policy;       // Decision::suspicion; +inf when not judged
   std::string reason;  // the policy's
-  bool flagged;      // not accepted with weight 1
+  bool flagged;        // not accepted with weight 1
 };
 
 Result<PolicyConfig> LoadPolicy(const std::string& path) {
@@ -92,7 +92,8 @@ Result<PolicyConfig> LoadPolicy(const std::string& path) {
 
 Result<std::vector<Scored>> Replay(const RoundArchive& archive,
                                    const std::string& detector_dir,
-                                   bool refresh, const PolicyConfig& policy_config,
+                                   bool refresh,
+                                   const PolicyConfig& policy_config,
                                    const Options& o) {
   DetectorConfig config = policy_config.detector;
   config.path = detector_dir;
@@ -129,24 +130,24 @@ Result<std::vector<Scored>> Replay(const RoundArchive& archive,
                          det->ScoreRound(round, eligible));
     std::vector<PolicyInput> inputs;
     for (size_t i = 0; i < scores.size(); ++i) {
-      inputs.push_back({r.clients[i].id, r.clients[i].num_examples, scores[i], 0, ""});
+      inputs.push_back(
+          {r.clients[i].id, r.clients[i].num_examples, scores[i], 0, ""});
     }
-    FLS_ASSIGN_OR_RETURN(RoundOutcome outcome,
-                         policy.DecideRound(r.number, inputs,
-                                            &det->calibration()));
+    FLS_ASSIGN_OR_RETURN(
+        RoundOutcome outcome,
+        policy.DecideRound(r.number, inputs, &det->calibration()));
     std::vector<size_t> accepted;
     std::vector<std::string> ids;
     for (size_t i = 0; i < scores.size(); ++i) {
       const Decision& d = outcome.decisions[i];
       const double central = scores[i].centrality;
-      out.push_back({r.number, r.clients[i].id,
-                     r.clients[i].label == ArchiveLabel::kMalicious,
-                     r.clients[i].attack,
-                     scores[i].scored ? scores[i].score : INFINITY,
-                     std::isfinite(central) ? central : -2.0,
-                     std::isfinite(d.suspicion) ? d.suspicion : INFINITY,
-                     d.reason,
-                     !(d.action == Action::kAccept && d.weight == 1.0)});
+      out.push_back(
+          {r.number, r.clients[i].id,
+           r.clients[i].label == ArchiveLabel::kMalicious, r.clients[i].attack,
+           scores[i].scored ? scores[i].score : INFINITY,
+           std::isfinite(central) ? central : -2.0,
+           std::isfinite(d.suspicion) ? d.suspicion : INFINITY, d.reason,
+           !(d.action == Action::kAccept && d.weight == 1.0)});
       // What the plugin learns from (filter_engine.cc, step 4).
       if (d.action != Action::kDrop && !(d.flags & kFlagQuarantined) &&
           scores[i].scored) {
@@ -331,9 +332,11 @@ int main(int argc, char** argv) {
                  "policy YAML whose thresholds, guards, quarantine and "
                  "refresh settings judge the rounds (its detector path and "
                  "bootstrap are ignored)");
-  app.add_option("--epochs", o.epochs, "refresh epochs per round (default: the policy's)")
+  app.add_option("--epochs", o.epochs,
+                 "refresh epochs per round (default: the policy's)")
       ->check(CLI::Range(0, 1000));
-  app.add_option("--window", o.window, "refresh window in rounds (default: the policy's)")
+  app.add_option("--window", o.window,
+                 "refresh window in rounds (default: the policy's)")
       ->check(CLI::Range(1, 1000));
   app.add_option("--threads", o.threads, "LibTorch threads")
       ->check(CLI::Range(1, 256));
@@ -345,7 +348,8 @@ int main(int argc, char** argv) {
                  "append per-update rows (JSON lines) to this file");
   CLI11_PARSE(app, argc, argv);
   auto policy_config = LoadPolicy(o.policy);
-  if (!policy_config.ok()) return Fail(o.policy + ": " + policy_config.status().message());
+  if (!policy_config.ok())
+    return Fail(o.policy + ": " + policy_config.status().message());
   nlohmann::ordered_json all = nlohmann::ordered_json::object();
   for (const std::string& path : o.archives) {
     auto archive = OpenRoundArchive(path);

@@ -103,7 +103,9 @@ struct Updates {
   int64_t d = 0;
   int n = 0;
   int tensors = 4;
-  const float* at(int update, int tensor) const { return data[update * tensors + tensor].data(); }
+  const float* at(int update, int tensor) const {
+    return data[update * tensors + tensor].data();
+  }
 };
 
 Updates MakeUpdates(int n, int64_t d, uint64_t seed) {
@@ -126,14 +128,17 @@ Updates MakeUpdates(int n, int64_t d, uint64_t seed) {
     direction.push_back(std::move(v));
   }
   for (int k = 0; k < n; ++k) {
-    const float scale = 0.8f + 0.4f * static_cast<float>(k) / static_cast<float>(n);
+    const float scale =
+        0.8f + 0.4f * static_cast<float>(k) / static_cast<float>(n);
     for (int t = 0; t < u.tensors; ++t) {
       std::vector<float> v(direction[t]);
-      // Cheap per-client noise: a client-seeded LCG (normal() on 5e8 values is slow).
+      // Cheap per-client noise: a client-seeded LCG (normal() on 5e8 values is
+      // slow).
       uint32_t s = static_cast<uint32_t>(k * 7919 + t * 104729 + 1);
       for (float& x : v) {
         s = s * 1664525u + 1013904223u;
-        x = x * scale + (static_cast<float>(s >> 8) * (1.0f / 16777216.0f) - 0.5f) * 0.01f;
+        x = x * scale +
+            (static_cast<float>(s >> 8) * (1.0f / 16777216.0f) - 0.5f) * 0.01f;
       }
       u.data.push_back(std::move(v));
     }
@@ -144,7 +149,8 @@ Updates MakeUpdates(int n, int64_t d, uint64_t seed) {
 std::vector<TensorView> Views(const Updates& u, int k) {
   std::vector<TensorView> v;
   for (int t = 0; t < u.tensors; ++t) {
-    v.push_back({u.names[t], flsentry::DType::kF32, u.shapes[t], {}, u.at(k, t)});
+    v.push_back(
+        {u.names[t], flsentry::DType::kF32, u.shapes[t], {}, u.at(k, t)});
   }
   return v;
 }
@@ -162,18 +168,22 @@ void WriteDetector(const Updates& u, const std::string& dir, int64_t sketch_dim,
   for (int k = 0; k < u.n; ++k) {
     flsentry::UpdateInput in;
     in.tensors = Views(u, k);
-    auto f = fx->Embed(in, {}, std::span<float>(rows.data() + k * sketch_dim, sketch_dim));
+    auto f = fx->Embed(
+        in, {}, std::span<float>(rows.data() + k * sketch_dim, sketch_dim));
     if (!f.ok()) throw std::runtime_error(f.status().message());
   }
-  auto net = flsentry::Autoencoder::Create({sketch_dim, 256, 64, 256, sketch_dim}, 1);
+  auto net =
+      flsentry::Autoencoder::Create({sketch_dim, 256, 64, 256, sketch_dim}, 1);
   flsentry::TrainOptions options;
   options.max_epochs = 30;
   auto report = (*net)->Train(rows, u.n, options);
   if (!report.ok()) throw std::runtime_error(report.status().message());
   std::vector<float> held;
   for (int64_t i : report->validation_indices)
-    held.insert(held.end(), rows.begin() + i * sketch_dim, rows.begin() + (i + 1) * sketch_dim);
-  auto scores = (*net)->Score(held, static_cast<int64_t>(report->validation_indices.size()), 1);
+    held.insert(held.end(), rows.begin() + i * sketch_dim,
+                rows.begin() + (i + 1) * sketch_dim);
+  auto scores = (*net)->Score(
+      held, static_cast<int64_t>(report->validation_indices.size()), 1);
   flsentry::DetectorMetadata meta;
   meta.features = settings;
   meta.layout = *layout;
@@ -199,7 +209,8 @@ struct Options {
   bool json = false;
 };
 
-nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64_t d) {
+nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin,
+                              int64_t d) {
   const auto t0 = Clock::now();
   Updates u = MakeUpdates(o.n, d, 42);
   const std::string det_dir = o.work_dir + "/detector_d" + std::to_string(d);
@@ -242,9 +253,10 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64
   fedavg_once(0);  // allocates the output before memory is measured
 
   // (c) the plugin through the C interface
-  const std::string policy = "detector:\n  path: " + det_dir + "\n  threads: " +
-                             std::to_string(o.threads) + "\n  refresh:\n    enabled: " +
-                             (o.refresh ? "true" : "false") + "\n";
+  const std::string policy =
+      "detector:\n  path: " + det_dir +
+      "\n  threads: " + std::to_string(o.threads) +
+      "\n  refresh:\n    enabled: " + (o.refresh ? "true" : "false") + "\n";
   aggfilter::Instance filter = plugin.create(policy);
   std::vector<std::vector<aggf_tensor>> tensors(u.n);
   std::vector<std::string> ids(u.n);
@@ -252,9 +264,15 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64
   for (int k = 0; k < u.n; ++k) {
     ids[k] = "client_" + std::to_string(k);
     for (int t = 0; t < u.tensors; ++t)
-      tensors[k].push_back(aggfilter::make_tensor(u.names[t], AGGF_DTYPE_F32, u.shapes[t], u.at(k, t)));
-    updates[k] = {ids[k].c_str(), static_cast<uint32_t>(ids[k].size()), AGGF_UPDATE_DELTA, 600,
-                  tensors[k].data(), static_cast<uint32_t>(u.tensors), 0};
+      tensors[k].push_back(aggfilter::make_tensor(u.names[t], AGGF_DTYPE_F32,
+                                                  u.shapes[t], u.at(k, t)));
+    updates[k] = {ids[k].c_str(),
+                  static_cast<uint32_t>(ids[k].size()),
+                  AGGF_UPDATE_DELTA,
+                  600,
+                  tensors[k].data(),
+                  static_cast<uint32_t>(u.tensors),
+                  0};
   }
   int dropped = 0;
   bool scored = false;
@@ -286,7 +304,8 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin, int64
     c_over_b.push_back(tc.back() / tb.back());
   }
   const int64_t plugin_extra = PeakRssBytes() - rss_before;
-  const double t_read = MedianOf(ta), t_fedavg = MedianOf(tb), t_plugin = MedianOf(tc);
+  const double t_read = MedianOf(ta), t_fedavg = MedianOf(tb),
+               t_plugin = MedianOf(tc);
 
   // (d) Detector::ScoreRound directly
   flsentry::DetectorConfig config;
@@ -338,19 +357,27 @@ int main(int argc, char** argv) {
   CLI::App app{"flsentry-benchmark: filtering cost vs. reading and FedAvg"};
   app.add_option("--plugin", o.plugin, "libflsentry_filter.so");
   app.add_option("--dims", o.dims, "parameter counts d")->delimiter(',');
-  app.add_option("-n,--updates", o.n, "updates per round")->check(CLI::Range(2, 1000));
-  app.add_option("--repeat", o.repeat, "runs per measurement (median)")->check(CLI::Range(1, 100));
-  app.add_option("--threads", o.threads, "detector threads")->check(CLI::Range(1, 256));
-  app.add_option("--sketch-version", o.sketch_version, "the detector's sketch placement (1 or 2)")
+  app.add_option("-n,--updates", o.n, "updates per round")
+      ->check(CLI::Range(2, 1000));
+  app.add_option("--repeat", o.repeat, "runs per measurement (median)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--threads", o.threads, "detector threads")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--sketch-version", o.sketch_version,
+                 "the detector's sketch placement (1 or 2)")
       ->check(CLI::Range(1, 2));
-  app.add_flag("--refresh", o.refresh, "leave continual refresh on in the plugin");
-  app.add_option("--work-dir", o.work_dir, "where detectors are written (default: a temp dir)");
+  app.add_flag("--refresh", o.refresh,
+               "leave continual refresh on in the plugin");
+  app.add_option("--work-dir", o.work_dir,
+                 "where detectors are written (default: a temp dir)");
   app.add_flag("--json", o.json, "print JSON");
   CLI11_PARSE(app, argc, argv);
   try {
     bool temp = false;
     if (o.work_dir.empty()) {
-      std::string pattern = (std::filesystem::temp_directory_path() / "flsentry_bench_XXXXXX").string();
+      std::string pattern =
+          (std::filesystem::temp_directory_path() / "flsentry_bench_XXXXXX")
+              .string();
       if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
       o.work_dir = pattern;
       temp = true;
@@ -358,20 +385,29 @@ int main(int argc, char** argv) {
     aggfilter::Plugin plugin(o.plugin);
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     if (!o.json) {
-      std::printf("%5s %10s %9s %9s %9s %9s %6s %6s %6s %11s %7s\n", "n", "d", "read s", "fedavg s",
-                  "plugin s", "detect s", "c/a", "c/b", "d/b", "plugin +MB", "+share");
+      std::printf("%5s %10s %9s %9s %9s %9s %6s %6s %6s %11s %7s\n", "n", "d",
+                  "read s", "fedavg s", "plugin s", "detect s", "c/a", "c/b",
+                  "d/b", "plugin +MB", "+share");
     }
     for (double dd : o.dims) {
       auto row = RunOne(o, plugin, static_cast<int64_t>(dd));
       if (!o.json) {
-        std::printf("%5d %10lld %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %11.1f %6.1f%%\n",
-                    row["n"].get<int>(), static_cast<long long>(row["d"].get<int64_t>()),
-                    row["read_s"].get<double>(), row["fedavg_s"].get<double>(),
-                    row["plugin_s"].get<double>(), row["detector_s"].get<double>(),
-                    row["plugin_over_read"].get<double>(), row["plugin_over_fedavg"].get<double>(),
-                    row["detector_over_fedavg"].get<double>(),
-                    row["plugin_extra_rss_mb"].is_number() ? row["plugin_extra_rss_mb"].get<double>() : NAN,
-                    row["plugin_extra_rss_share"].is_number() ? 100 * row["plugin_extra_rss_share"].get<double>() : NAN);
+        std::printf(
+            "%5d %10lld %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %11.1f "
+            "%6.1f%%\n",
+            row["n"].get<int>(),
+            static_cast<long long>(row["d"].get<int64_t>()),
+            row["read_s"].get<double>(), row["fedavg_s"].get<double>(),
+            row["plugin_s"].get<double>(), row["detector_s"].get<double>(),
+            row["plugin_over_read"].get<double>(),
+            row["plugin_over_fedavg"].get<double>(),
+            row["detector_over_fedavg"].get<double>(),
+            row["plugin_extra_rss_mb"].is_number()
+                ? row["plugin_extra_rss_mb"].get<double>()
+                : NAN,
+            row["plugin_extra_rss_share"].is_number()
+                ? 100 * row["plugin_extra_rss_share"].get<double>()
+                : NAN);
         std::fflush(stdout);
       }
       rows.push_back(std::move(row));

@@ -9,9 +9,9 @@
 #include <memory>
 #include <string>
 
-#include "aggfilter.h"
 #include "abi/c_guard.h"
 #include "abi/c_round.h"
+#include "aggfilter.h"
 #include "engine/filter_engine.h"
 
 // The table layout is ABI: pin every offset so an accidental reorder fails
@@ -60,9 +60,12 @@ void CopyText(const std::string& text, char* buffer, uint32_t size) {
 
 aggf_action ToCAction(Action action) {
   switch (action) {
-    case Action::kAccept: return AGGF_ACTION_ACCEPT;
-    case Action::kDownweight: return AGGF_ACTION_DOWNWEIGHT;
-    case Action::kDrop: return AGGF_ACTION_DROP;
+    case Action::kAccept:
+      return AGGF_ACTION_ACCEPT;
+    case Action::kDownweight:
+      return AGGF_ACTION_DOWNWEIGHT;
+    case Action::kDrop:
+      return AGGF_ACTION_DROP;
   }
   return AGGF_ACTION_DROP;
 }
@@ -100,17 +103,16 @@ aggf_status Create(const char* config, uint64_t config_len,
     LogFn log;
     if (callbacks.callback_log != nullptr) {
       log = [callbacks](LogLevel level, std::string_view message) {
-        callbacks.callback_log(callbacks.user_data,
-                               static_cast<aggf_log_level>(level),
-                               message.data(),
-                               static_cast<uint32_t>(message.size()));
+        callbacks.callback_log(
+            callbacks.user_data, static_cast<aggf_log_level>(level),
+            message.data(), static_cast<uint32_t>(message.size()));
       };
     }
     std::string_view text(config == nullptr ? "" : config,
                           static_cast<size_t>(config_len));
-    FLS_ASSIGN_OR_RETURN(instance->engine,
-                         FilterEngine::Create(text, base_dir ? base_dir : "",
-                                              std::move(log)));
+    FLS_ASSIGN_OR_RETURN(
+        instance->engine,
+        FilterEngine::Create(text, base_dir ? base_dir : "", std::move(log)));
     *out_instance = instance.release();
     return Status::Ok();
   });
@@ -121,7 +123,8 @@ aggf_status Create(const char* config, uint64_t config_len,
 void Destroy(aggf_instance* instance) { delete instance; }
 
 const char* LastError(const aggf_instance* instance) {
-  return instance == nullptr ? "instance is null" : instance->last_error.c_str();
+  return instance == nullptr ? "instance is null"
+                             : instance->last_error.c_str();
 }
 
 aggf_status FilterRoundC(aggf_instance* instance, const aggf_round* round,
@@ -171,33 +174,24 @@ aggf_status StateLoad(aggf_instance* instance, const uint8_t* data,
                       uint64_t size) {
   if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
   return CallGuarded(&instance->last_error, [&]() -> Status {
-    if (data == nullptr && size > 0) return InvalidArgument("state data is null");
+    if (data == nullptr && size > 0)
+      return InvalidArgument("state data is null");
     return instance->engine->LoadState(std::string_view(
         reinterpret_cast<const char*>(data), static_cast<size_t>(size)));
   });
 }
 
 const aggf_api kApiV1 = {
-    sizeof(aggf_api),
-    AGGF_ABI_MAJOR,
-    AGGF_ABI_MINOR,
-    0,
-    "flsentry",
-    "0.1.0",
-    &Create,
-    &Destroy,
-    &LastError,
-    &FilterRoundC,
-    &StateSave,
-    &StateLoad,
+    sizeof(aggf_api), AGGF_ABI_MAJOR, AGGF_ABI_MINOR, 0,
+    "flsentry",       "0.1.0",        &Create,        &Destroy,
+    &LastError,       &FilterRoundC,  &StateSave,     &StateLoad,
 };
 
 }  // namespace
 }  // namespace flsentry
 
-extern "C" AGGF_EXPORT const aggf_api* aggf_get_api(uint32_t abi_major,
-                                                    char* error_buffer,
-                                                    uint32_t error_buffer_size) {
+extern "C" AGGF_EXPORT const aggf_api* aggf_get_api(
+    uint32_t abi_major, char* error_buffer, uint32_t error_buffer_size) {
   if (abi_major == 1) return &flsentry::kApiV1;
   char message[96];
   std::snprintf(message, sizeof message,

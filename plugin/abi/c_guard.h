@@ -16,16 +16,22 @@ namespace flsentry {
 
 inline aggf_status ToCStatus(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return AGGF_OK;
-    case ErrorCode::kInvalidArgument: return AGGF_ERR_INVALID_ARGUMENT;
+    case ErrorCode::kOk:
+      return AGGF_OK;
+    case ErrorCode::kInvalidArgument:
+      return AGGF_ERR_INVALID_ARGUMENT;
     case ErrorCode::kConfig:
     case ErrorCode::kNotFound:
     case ErrorCode::kCorrupt:
-    case ErrorCode::kUnsupported: return AGGF_ERR_CONFIG;
-    case ErrorCode::kState: return AGGF_ERR_STATE;
+    case ErrorCode::kUnsupported:
+      return AGGF_ERR_CONFIG;
+    case ErrorCode::kState:
+      return AGGF_ERR_STATE;
     case ErrorCode::kIo:
-    case ErrorCode::kRoundFailed: return AGGF_ERR_ROUND_FAILED;
-    case ErrorCode::kInternal: return AGGF_ERR_INTERNAL;
+    case ErrorCode::kRoundFailed:
+      return AGGF_ERR_ROUND_FAILED;
+    case ErrorCode::kInternal:
+      return AGGF_ERR_INTERNAL;
   }
   return AGGF_ERR_INTERNAL;
 }

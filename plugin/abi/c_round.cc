@@ -9,11 +9,16 @@ namespace {
 
 std::optional<DType> DTypeFromC(aggf_dtype code) {
   switch (code) {
-    case AGGF_DTYPE_F32: return DType::kF32;
-    case AGGF_DTYPE_F64: return DType::kF64;
-    case AGGF_DTYPE_F16: return DType::kF16;
-    case AGGF_DTYPE_BF16: return DType::kBF16;
-    default: return std::nullopt;
+    case AGGF_DTYPE_F32:
+      return DType::kF32;
+    case AGGF_DTYPE_F64:
+      return DType::kF64;
+    case AGGF_DTYPE_F16:
+      return DType::kF16;
+    case AGGF_DTYPE_BF16:
+      return DType::kBF16;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -117,10 +122,9 @@ bool IsValidUtf8(const char* data, size_t size) {
 Status ConvertRound(const aggf_round* round, RoundInput* out) {
   if (round == nullptr) return InvalidArgument("round is null");
   if (round->struct_size < sizeof(aggf_round)) {
-    return InvalidArgument("round.struct_size " +
-                           std::to_string(round->struct_size) +
-                           " is smaller than " +
-                           std::to_string(sizeof(aggf_round)));
+    return InvalidArgument(
+        "round.struct_size " + std::to_string(round->struct_size) +
+        " is smaller than " + std::to_string(sizeof(aggf_round)));
   }
   if (round->reserved0 != 0) {
     return InvalidArgument("round.reserved0 is not 0");
@@ -158,17 +162,17 @@ Status ConvertRound(const aggf_round* round, RoundInput* out) {
     }
     update.client_id.assign(u.client_id, u.client_id_len);
     if (!seen_clients.insert(update.client_id).second) {
-      update.invalid_reason = where + ": duplicate client id '" +
-                              update.client_id + "'";
+      update.invalid_reason =
+          where + ": duplicate client id '" + update.client_id + "'";
       continue;
     }
     if (u.kind != AGGF_UPDATE_DELTA && u.kind != AGGF_UPDATE_WEIGHTS) {
-      update.invalid_reason = where + ": unknown update kind " +
-                              std::to_string(u.kind);
+      update.invalid_reason =
+          where + ": unknown update kind " + std::to_string(u.kind);
       continue;
     }
-    update.kind = u.kind == AGGF_UPDATE_DELTA ? UpdateKind::kDelta
-                                              : UpdateKind::kWeights;
+    update.kind =
+        u.kind == AGGF_UPDATE_DELTA ? UpdateKind::kDelta : UpdateKind::kWeights;
     if (u.reserved0 != 0) {
       update.invalid_reason = where + ": reserved0 is not 0";
       continue;
@@ -179,8 +183,8 @@ Status ConvertRound(const aggf_round* round, RoundInput* out) {
     }
     Status status = ConvertTensors(u.tensors, u.num_tensors, &update.tensors);
     if (!status.ok()) {
-      update.invalid_reason = where + " (client '" + update.client_id +
-                              "'): " + status.message();
+      update.invalid_reason =
+          where + " (client '" + update.client_id + "'): " + status.message();
       update.tensors.clear();
     }
   }

@@ -4,8 +4,8 @@
 #define FLSENTRY_ABI_C_ROUND_H_
 
 #include "aggfilter.h"
-#include "features/round_input.h"
 #include "base/status.h"
+#include "features/round_input.h"
 
 namespace flsentry {
 

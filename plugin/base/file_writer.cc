@@ -54,8 +54,8 @@ Status FileWriter::Commit() {
     return IoError(path_ + ": write failed: " + std::strerror(err));
   }
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
-    return IoError(path_ + ": cannot rename into place: " +
-                   std::strerror(errno));
+    return IoError(path_ +
+                   ": cannot rename into place: " + std::strerror(errno));
   }
   committed_ = true;
   return Status::Ok();

@@ -54,8 +54,6 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::Open(
       new MappedFile(path, static_cast<const uint8_t*>(addr), size));
 }
 
-MappedFile::~MappedFile() {
-  ::munmap(const_cast<uint8_t*>(data_), size_);
-}
+MappedFile::~MappedFile() { ::munmap(const_cast<uint8_t*>(data_), size_); }
 
 }  // namespace flsentry

@@ -21,7 +21,8 @@ class MappedFile {
   // regular file, kCorrupt when it is empty. Messages name the path.
   // OWNERSHIP: the mapping lives until the last shared_ptr is released; put
   // it in TensorSet::backing to keep views into it valid.
-  static Result<std::shared_ptr<const MappedFile>> Open(const std::string& path);
+  static Result<std::shared_ptr<const MappedFile>> Open(
+      const std::string& path);
 
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;

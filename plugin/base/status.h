@@ -100,10 +100,10 @@ class [[nodiscard]] Result {
 }  // namespace flsentry
 
 // Returns early from the enclosing function when `expr` is an error Status.
-#define FLS_RETURN_IF_ERROR(expr)                  \
-  do {                                             \
-    ::flsentry::Status fls_status_ = (expr);       \
-    if (!fls_status_.ok()) return fls_status_;     \
+#define FLS_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::flsentry::Status fls_status_ = (expr);   \
+    if (!fls_status_.ok()) return fls_status_; \
   } while (0)
 
 #define FLS_CONCAT_INNER_(a, b) a##b
@@ -112,9 +112,12 @@ class [[nodiscard]] Result {
 // error.
 #define FLS_ASSIGN_OR_RETURN(lhs, expr) \
   FLS_ASSIGN_OR_RETURN_IMPL_(FLS_CONCAT_(fls_result_, __LINE__), lhs, expr)
+// `tmp` and `lhs` are a name and a declaration: they cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define FLS_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                               \
   if (!tmp.ok()) return tmp.status();              \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // FLSENTRY_BASE_STATUS_H_

@@ -7,9 +7,8 @@
 //   {"in", "out", "format", "tensors", "bytes"}
 #include <cstdio>
 #include <map>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "cli/commands.h"
 #include "tensor/tensor_file.h"
@@ -26,7 +25,8 @@ std::string ScalarString(const ScalarValue& value) {
   return buf;
 }
 
-void RunConvert(const std::string& in, const std::string& out, const std::string& key) {
+void RunConvert(const std::string& in, const std::string& out,
+                const std::string& key) {
   Result<TensorFileFormat> out_format = FormatFromExtension(out);
   if (!out_format.ok()) return Fail(out_format.status().message());
   Result<TensorSet> set = ReadTensorFile(in, {key});
@@ -47,7 +47,9 @@ void RunConvert(const std::string& in, const std::string& out, const std::string
   summary["tensors"] = views.size();
   summary["bytes"] = bytes;
   std::printf("%s\n",
-              summary.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+              summary
+                  .dump(-1, ' ', false,
+                        nlohmann::ordered_json::error_handler_t::replace)
                   .c_str());
 }
 

@@ -14,14 +14,13 @@
 // found.
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "archive/round_archive.h"
 #include "cli/commands.h"
 #include "detector/detector.h"
-#include "archive/round_archive.h"
 #include "tensor/tensor_file.h"
 
 namespace flsentry::cli {
@@ -44,7 +43,8 @@ void RunDetect(const Options& o) {
   if (std::isnan(threshold)) {
     threshold = (*detector)->calibration().Quantile(o.quantile);
     if (std::isnan(threshold)) {
-      return Fail(o.detector + ": the detector has no calibration; pass --threshold");
+      return Fail(o.detector +
+                  ": the detector has no calibration; pass --threshold");
     }
   }
   auto archive = OpenRoundArchive(o.input);
@@ -63,7 +63,8 @@ void RunDetect(const Options& o) {
       auto set = ReadArchiveClient(r, i);
       UpdateInput u;
       u.client_id = r.clients[i].id;
-      u.kind = r.kind == ArchiveKind::kWeights ? UpdateKind::kWeights : UpdateKind::kDelta;
+      u.kind = r.kind == ArchiveKind::kWeights ? UpdateKind::kWeights
+                                               : UpdateKind::kDelta;
       if (set.ok()) {
         sets[i] = std::move(set).value();
         u.tensors = sets[i].Views();
@@ -75,7 +76,8 @@ void RunDetect(const Options& o) {
     }
     auto scores = (*detector)->ScoreRound(round, eligible);
     if (!scores.ok()) return Fail(r.dir + ": " + scores.status().message());
-    const std::string prefix = archive->flat ? "" : (RoundDirName(r.number) + "/");
+    const std::string prefix =
+        archive->flat ? "" : (RoundDirName(r.number) + "/");
     for (size_t i = 0; i < r.clients.size(); ++i) {
       const UpdateScore& s = (*scores)[i];
       std::string error = !read_errors[i].empty() ? read_errors[i] : s.error;
@@ -88,19 +90,23 @@ void RunDetect(const Options& o) {
         reason = "norm";
       }
       const std::string file = prefix + r.clients[i].file;
-      nlohmann::ordered_json j = {{"file", file},
-                                  {"score", std::isfinite(s.score) ? nlohmann::ordered_json(s.score)
-                                                                   : nlohmann::ordered_json(nullptr)},
-                                  {"threshold", threshold},
-                                  {"anomaly", !reason.empty()}};
+      nlohmann::ordered_json j = {
+          {"file", file},
+          {"score", std::isfinite(s.score) ? nlohmann::ordered_json(s.score)
+                                           : nlohmann::ordered_json(nullptr)},
+          {"threshold", threshold},
+          {"anomaly", !reason.empty()}};
       if (!reason.empty()) j["reason"] = reason;
       if (!error.empty()) j["error"] = error;
       if (o.json) {
         out.push_back(std::move(j));
       } else {
-        std::printf("%s  score %.6g  threshold %.6g  %s%s\n", file.c_str(), s.score, threshold,
-                    reason.empty() ? "ok" : "ANOMALY",
-                    reason.empty() ? "" : (" (" + (error.empty() ? reason : error) + ")").c_str());
+        std::printf(
+            "%s  score %.6g  threshold %.6g  %s%s\n", file.c_str(), s.score,
+            threshold, reason.empty() ? "ok" : "ANOMALY",
+            reason.empty()
+                ? ""
+                : (" (" + (error.empty() ? reason : error) + ")").c_str());
       }
     }
   }
@@ -110,13 +116,17 @@ void RunDetect(const Options& o) {
 }  // namespace
 
 void AddDetectCommand(CLI::App& app) {
-  auto* cmd = app.add_subcommand("detect", "score updates with a trained detector");
+  auto* cmd =
+      app.add_subcommand("detect", "score updates with a trained detector");
   auto o = std::make_shared<Options>();
-  cmd->add_option("DIR", o->input, "folder of updates or round archive")->required();
+  cmd->add_option("DIR", o->input, "folder of updates or round archive")
+      ->required();
   cmd->add_option("--detector", o->detector, "detector directory")->required();
   cmd->add_flag("--json", o->json, "print a JSON array");
-  cmd->add_option("--threshold", o->threshold, "score threshold (default: calibrated quantile)");
-  cmd->add_option("--quantile", o->quantile, "calibration quantile used as threshold")
+  cmd->add_option("--threshold", o->threshold,
+                  "score threshold (default: calibrated quantile)");
+  cmd->add_option("--quantile", o->quantile,
+                  "calibration quantile used as threshold")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--max-norm-ratio", o->max_norm_ratio,
                   "flag norms this many times away from the round median")

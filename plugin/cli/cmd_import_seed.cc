@@ -15,8 +15,9 @@
 namespace flsentry::cli {
 namespace {
 
-void RunImportSeed(const std::string& pth, const std::string& out, const std::string& reference,
-                   const std::string& calibrate, bool json) {
+void RunImportSeed(const std::string& pth, const std::string& out,
+                   const std::string& reference, const std::string& calibrate,
+                   bool json) {
   auto summary = ImportSeedAutoencoder(pth, reference, calibrate, out);
   if (!summary.ok()) return Fail(summary.status().message());
   if (json) {
@@ -34,19 +35,25 @@ void RunImportSeed(const std::string& pth, const std::string& out, const std::st
 }  // namespace
 
 void AddImportSeedCommand(CLI::App& app) {
-  auto* cmd = app.add_subcommand("import-seed",
-                                 "import an autoencoder.pth from the original Python tool");
+  auto* cmd = app.add_subcommand(
+      "import-seed", "import an autoencoder.pth from the original Python tool");
   auto pth = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto reference = std::make_shared<std::string>();
   auto calibrate = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
-  cmd->add_option("AUTOENCODER", *pth, "autoencoder.pth (state_dict)")->required();
-  cmd->add_option("-o,--output", *out, "detector directory to write")->required();
-  cmd->add_option("--reference", *reference, "one model update giving the layout")->required();
-  cmd->add_option("--calibrate", *calibrate, "folder of benign updates to calibrate on");
+  cmd->add_option("AUTOENCODER", *pth, "autoencoder.pth (state_dict)")
+      ->required();
+  cmd->add_option("-o,--output", *out, "detector directory to write")
+      ->required();
+  cmd->add_option("--reference", *reference,
+                  "one model update giving the layout")
+      ->required();
+  cmd->add_option("--calibrate", *calibrate,
+                  "folder of benign updates to calibrate on");
   cmd->add_flag("--json", *json, "print the summary as JSON");
-  cmd->callback([=] { RunImportSeed(*pth, *out, *reference, *calibrate, *json); });
+  cmd->callback(
+      [=] { RunImportSeed(*pth, *out, *reference, *calibrate, *json); });
 }
 
 }  // namespace flsentry::cli

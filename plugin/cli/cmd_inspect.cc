@@ -15,9 +15,8 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "cli/commands.h"
 #include "tensor/tensor_file.h"
@@ -83,7 +82,8 @@ void RunInspect(const std::string& path, const std::string& key, bool json) {
   for (size_t i = 0; i < set->tensors.size(); ++i) {
     const OwnedTensor& tensor = set->tensors[i];
     if (progress) {
-      std::fprintf(stderr, "\rinspecting tensor %zu/%zu", i + 1, set->tensors.size());
+      std::fprintf(stderr, "\rinspecting tensor %zu/%zu", i + 1,
+                   set->tensors.size());
     }
     Result<TensorSummary> s = Summarize(tensor.view());
     if (!s.ok()) return Fail(path + ": " + s.status().message());
@@ -102,7 +102,8 @@ void RunInspect(const std::string& path, const std::string& key, bool json) {
     } else {
       text += tensor.name + "  " + std::string(TorchName(tensor.dtype)) + "  " +
               ShapeText(tensor.shape) + "  numel=" + std::to_string(s->numel) +
-              "  sum=" + Number(s->sum) + "  min=" + (any ? Number(s->min) : "-") +
+              "  sum=" + Number(s->sum) +
+              "  min=" + (any ? Number(s->min) : "-") +
               "  max=" + (any ? Number(s->max) : "-") +
               "  nonfinite=" + std::to_string(s->nonfinite) + "\n";
     }
@@ -116,16 +117,18 @@ void RunInspect(const std::string& path, const std::string& key, bool json) {
     OJson scalars = OJson::object();
     for (const auto& [k, v] : set->scalars) scalars[k] = ScalarJson(v);
     out["scalars"] = std::move(scalars);
-    std::printf("%s\n", out.dump(-1, ' ', false,
-                                 nlohmann::ordered_json::error_handler_t::replace)
-                            .c_str());
+    std::printf("%s\n",
+                out.dump(-1, ' ', false,
+                         nlohmann::ordered_json::error_handler_t::replace)
+                    .c_str());
     return;
   }
   std::printf("%s", text.c_str());
   for (const auto& [k, v] : set->scalars) {
     std::printf("scalar  %s = %s\n", k.c_str(),
-                OJson(ScalarJson(v)).dump(-1, ' ', false,
-                                          OJson::error_handler_t::replace).c_str());
+                OJson(ScalarJson(v))
+                    .dump(-1, ' ', false, OJson::error_handler_t::replace)
+                    .c_str());
   }
 }
 
@@ -137,7 +140,8 @@ void AddInspectCommand(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto key = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
-  cmd->add_option("FILE", *path, "tensor file (.pth or .safetensors)")->required();
+  cmd->add_option("FILE", *path, "tensor file (.pth or .safetensors)")
+      ->required();
   cmd->add_option("--key", *key,
                   "dotted key path of the tensor dict in a nested checkpoint "
                   "(e.g. model)");

@@ -17,12 +17,12 @@
 #include <vector>
 
 #include "aggfilter_host.hpp"
+#include "archive/round_archive.h"
 #include "cli/commands.h"
 #include "replay/replay_runner.h"
 #include "replay/replay_summary.h"
 #include "replay/replay_table.h"
 #include "replay/report_html.h"
-#include "archive/round_archive.h"
 
 namespace flsentry::cli {
 namespace {

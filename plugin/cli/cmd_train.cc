@@ -19,8 +19,8 @@
 namespace flsentry::cli {
 namespace {
 
-void RunTrain(const std::string& input, const std::string& out, const std::string& config_path,
-              bool json) {
+void RunTrain(const std::string& input, const std::string& out,
+              const std::string& config_path, bool json) {
   std::string text;
   if (!config_path.empty()) {
     std::ifstream in(config_path, std::ios::binary);
@@ -30,7 +30,9 @@ void RunTrain(const std::string& input, const std::string& out, const std::strin
     text = buf.str();
   }
   auto config = ParseTrainConfigYaml(text);
-  if (!config.ok()) return Fail((config_path.empty() ? "" : config_path + ": ") + config.status().message());
+  if (!config.ok())
+    return Fail((config_path.empty() ? "" : config_path + ": ") +
+                config.status().message());
   auto summary = TrainDetector(input, *config, out, ::isatty(STDERR_FILENO));
   if (!summary.ok()) return Fail(summary.status().message());
   const auto& s = *summary;
@@ -43,13 +45,17 @@ void RunTrain(const std::string& input, const std::string& out, const std::strin
                  skipped["file"].get<std::string>().c_str(),
                  skipped["reason"].get<std::string>().c_str());
   }
-  std::printf("trained on %lld updates (%lld held out for validation, %zu skipped)\n",
-              static_cast<long long>(s["updates_used"].get<int64_t>()),
-              static_cast<long long>(s["validation_rows"].get<int64_t>()), s["skipped"].size());
-  std::printf("epochs %d (best %d), validation loss %.6g, %.2f s\n", s["epochs_run"].get<int>(),
-              s["best_epoch"].get<int>(), s["best_validation_loss"].get<double>(),
+  std::printf(
+      "trained on %lld updates (%lld held out for validation, %zu skipped)\n",
+      static_cast<long long>(s["updates_used"].get<int64_t>()),
+      static_cast<long long>(s["validation_rows"].get<int64_t>()),
+      s["skipped"].size());
+  std::printf("epochs %d (best %d), validation loss %.6g, %.2f s\n",
+              s["epochs_run"].get<int>(), s["best_epoch"].get<int>(),
+              s["best_validation_loss"].get<double>(),
               s["training_seconds"].get<double>());
-  std::printf("calibration on %s: %s\n", s["calibration_source"].get<std::string>().c_str(),
+  std::printf("calibration on %s: %s\n",
+              s["calibration_source"].get<std::string>().c_str(),
               s["calibration"].dump().c_str());
   std::printf("wrote %s\n", out.c_str());
 }
@@ -62,9 +68,12 @@ void AddTrainCommand(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto config = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
-  cmd->add_option("DIR", *input, "folder of updates or round archive")->required();
-  cmd->add_option("-o,--output", *out, "detector directory to write")->required();
-  cmd->add_option("--config", *config, "train.yaml (default: built-in defaults)");
+  cmd->add_option("DIR", *input, "folder of updates or round archive")
+      ->required();
+  cmd->add_option("-o,--output", *out, "detector directory to write")
+      ->required();
+  cmd->add_option("--config", *config,
+                  "train.yaml (default: built-in defaults)");
   cmd->add_flag("--json", *json, "print the summary as JSON");
   cmd->callback([=] { RunTrain(*input, *out, *config, *json); });
 }

@@ -49,15 +49,14 @@ void ExecExternalCommand(int argc, char** argv) {
   std::exit(127);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   CLI::App app{
       "flsentry: learned filtering of federated-learning client updates"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "flsentry 0.1.0");
   app.footer(
-      "More subcommands run executables named flsentry-<name> beside this one,\n"
+      "More subcommands run executables named flsentry-<name> beside this "
+      "one,\n"
       "e.g. `flsentry simulate` (the reference FL server, from integration/).");
   namespace cli = flsentry::cli;
   // Registered subcommands (one file each under plugin/cli/).
@@ -77,4 +76,17 @@ int main(int argc, char** argv) {
     cli::Fail(e.what());
   }
   return cli::ExitCode();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flsentry: error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "flsentry: error: unknown exception\n");
+  }
+  return 1;
 }

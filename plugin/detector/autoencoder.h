@@ -32,7 +32,9 @@ struct WeightArray {
   std::vector<int64_t> shape;
   std::vector<float> data;
   // OWNERSHIP: borrows *this; valid while it lives unmoved.
-  TensorView view() const { return {name, DType::kF32, shape, {}, data.data()}; }
+  TensorView view() const {
+    return {name, DType::kF32, shape, {}, data.data()};
+  }
 };
 
 struct TrainOptions {

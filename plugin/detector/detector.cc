@@ -43,13 +43,15 @@ std::string FloatsToBase64(std::span<const float> values) {
   return out;
 }
 
-Result<std::vector<float>> Base64ToFloats(const std::string& text, size_t expected) {
+Result<std::vector<float>> Base64ToFloats(const std::string& text,
+                                          size_t expected) {
   if (text.size() % 4 != 0 || text.size() / 4 * 3 < expected * sizeof(float)) {
     return StateError("base64 data has the wrong length");
   }
   int8_t decode[256];
   std::memset(decode, -1, sizeof decode);
-  for (int i = 0; i < 64; ++i) decode[static_cast<unsigned char>(kB64[i])] = static_cast<int8_t>(i);
+  for (int i = 0; i < 64; ++i)
+    decode[static_cast<unsigned char>(kB64[i])] = static_cast<int8_t>(i);
   std::vector<unsigned char> bytes;
   bytes.reserve(text.size() / 4 * 3);
   for (size_t i = 0; i < text.size(); i += 4) {
@@ -62,14 +64,17 @@ Result<std::vector<float>> Base64ToFloats(const std::string& text, size_t expect
         v <<= 6;
         continue;
       }
-      if (pad || decode[static_cast<unsigned char>(c)] < 0) return StateError("invalid base64 data");
-      v = (v << 6) | static_cast<uint32_t>(decode[static_cast<unsigned char>(c)]);
+      if (pad || decode[static_cast<unsigned char>(c)] < 0)
+        return StateError("invalid base64 data");
+      v = (v << 6) |
+          static_cast<uint32_t>(decode[static_cast<unsigned char>(c)]);
     }
     bytes.push_back(static_cast<unsigned char>(v >> 16));
     if (pad < 2) bytes.push_back(static_cast<unsigned char>(v >> 8));
     if (pad < 1) bytes.push_back(static_cast<unsigned char>(v));
   }
-  if (bytes.size() != expected * sizeof(float)) return StateError("base64 data has the wrong length");
+  if (bytes.size() != expected * sizeof(float))
+    return StateError("base64 data has the wrong length");
   std::vector<float> out(expected);
   std::memcpy(out.data(), bytes.data(), bytes.size());
   return out;
@@ -86,7 +91,8 @@ double Median(std::vector<double> v) {
 
 // median + max(k robust standard deviations (1.4826 MAD), min_width x median)
 // of `values`. REQUIRES: values non-empty.
-double RobustUpperLimit(const std::vector<double>& values, double k, double min_width) {
+double RobustUpperLimit(const std::vector<double>& values, double k,
+                        double min_width) {
   const double median = Median(values);
   std::vector<double> deviations;
   for (double v : values) deviations.push_back(std::fabs(v - median));
@@ -96,8 +102,8 @@ double RobustUpperLimit(const std::vector<double>& values, double k, double min_
 // For each of `rows` rows (row-major, `dim` wide): the highest cosine
 // similarity to another row; NaN for a single row or a zero row. O(rows^2 dim)
 // in double precision.
-std::vector<double> MaxCosineSimilarity(std::span<const float> data, int64_t rows,
-                                        int64_t dim) {
+std::vector<double> MaxCosineSimilarity(std::span<const float> data,
+                                        int64_t rows, int64_t dim) {
   std::vector<double> norms(rows), best(rows, NAN);
   auto row = [&](int64_t r) { return data.subspan(r * dim, dim); };
   for (int64_t r = 0; r < rows; ++r) {
@@ -131,34 +137,39 @@ Result<std::unique_ptr<Detector>> Detector::Load(const std::string& path,
   d->config_ = config;
   d->metadata_ = std::move(files.metadata);
   auto net = Autoencoder::FromWeights(files.weights.Views());
-  if (!net.ok()) return net.status().WithContext(path + "/" + kDetectorWeightsName);
+  if (!net.ok())
+    return net.status().WithContext(path + "/" + kDetectorWeightsName);
   if ((*net)->layer_sizes() != d->metadata_.layer_sizes) {
-    return Corrupt(path + ": weights do not match architecture.layer_sizes in " +
+    return Corrupt(path +
+                   ": weights do not match architecture.layer_sizes in " +
                    kDetectorJsonName);
   }
   FLS_RETURN_IF_ERROR(d->Init(std::move(net).value(), path));
   return d;
 }
 
-Status Detector::Init(std::unique_ptr<Autoencoder> net, const std::string& context) {
+Status Detector::Init(std::unique_ptr<Autoencoder> net,
+                      const std::string& context) {
   auto fx = FeatureExtractor::Create(metadata_.features, metadata_.layout);
   if (!fx.ok()) return fx.status().WithContext(context);
   if (fx->dim() != net->input_dim()) {
     return Corrupt(context + ": the autoencoder's input size " +
-                   std::to_string(net->input_dim()) + " is not the embedding's " +
-                   std::to_string(fx->dim()));
+                   std::to_string(net->input_dim()) +
+                   " is not the embedding's " + std::to_string(fx->dim()));
   }
   features_ = std::make_unique<FeatureExtractor>(std::move(fx).value());
   net_ = std::move(net);
   return Status::Ok();
 }
 
-Result<std::unique_ptr<Detector>> Detector::Bootstrap(const RoundInput& round,
-                                                      std::span<const size_t> eligible,
-                                                      const DetectorConfig& config) {
-  if (eligible.empty()) return InvalidArgument("bootstrap: no well-formed update in the round");
+Result<std::unique_ptr<Detector>> Detector::Bootstrap(
+    const RoundInput& round, std::span<const size_t> eligible,
+    const DetectorConfig& config) {
+  if (eligible.empty())
+    return InvalidArgument("bootstrap: no well-formed update in the round");
   const std::vector<TensorView>& reference =
-      round.global.empty() ? round.updates[eligible.front()].tensors : round.global;
+      round.global.empty() ? round.updates[eligible.front()].tensors
+                           : round.global;
   std::unique_ptr<Detector> d(new Detector());
   d->config_ = config;
   d->bootstrapped_ = true;
@@ -171,26 +182,30 @@ Result<std::unique_ptr<Detector>> Detector::Bootstrap(const RoundInput& round,
   d->metadata_.layout = std::move(layout).value();
   std::vector<int64_t>& sizes = d->metadata_.layer_sizes;
   sizes.push_back(features.sketch_dim);
-  sizes.insert(sizes.end(), config.bootstrap.hidden.begin(), config.bootstrap.hidden.end());
+  sizes.insert(sizes.end(), config.bootstrap.hidden.begin(),
+               config.bootstrap.hidden.end());
   sizes.push_back(features.sketch_dim);
   d->metadata_.provenance = {{"bootstrap", true},
                              {"first_round", round.round},
                              {"seed", config.seed},
                              {"warmup_rounds", config.refresh.warmup_rounds}};
-  FLS_ASSIGN_OR_RETURN(std::unique_ptr<Autoencoder> net, Autoencoder::Create(sizes, config.seed));
+  FLS_ASSIGN_OR_RETURN(std::unique_ptr<Autoencoder> net,
+                       Autoencoder::Create(sizes, config.seed));
   FLS_RETURN_IF_ERROR(d->Init(std::move(net), "bootstrap"));
   return d;
 }
 
-Result<std::unique_ptr<Detector>> Detector::FromBootstrapState(const nlohmann::json& state,
-                                                               const DetectorConfig& config) {
+Result<std::unique_ptr<Detector>> Detector::FromBootstrapState(
+    const nlohmann::json& state, const DetectorConfig& config) {
   if (!state.is_object() || !state.contains("metadata")) {
     return StateError("detector state: no metadata of a bootstrapped detector");
   }
   auto metadata = DetectorMetadataFromJson(state.at("metadata"));
-  if (!metadata.ok()) return StateError("detector state: " + metadata.status().message());
+  if (!metadata.ok())
+    return StateError("detector state: " + metadata.status().message());
   if (metadata->layer_sizes.size() < 3) {
-    return StateError("detector state: bad architecture of a bootstrapped detector");
+    return StateError(
+        "detector state: bad architecture of a bootstrapped detector");
   }
   std::unique_ptr<Detector> d(new Detector());
   d->config_ = config;
@@ -206,18 +221,23 @@ Result<std::unique_ptr<Detector>> Detector::FromBootstrapState(const nlohmann::j
 
 bool Detector::in_warmup() const {
   return config_.refresh.enabled &&
-         rounds_learned_ < static_cast<uint64_t>(std::max(0, config_.refresh.warmup_rounds));
+         rounds_learned_ <
+             static_cast<uint64_t>(std::max(0, config_.refresh.warmup_rounds));
 }
 
-const Calibration& Detector::calibration() const { return metadata_.calibration; }
+const Calibration& Detector::calibration() const {
+  return metadata_.calibration;
+}
 const DetectorMetadata& Detector::metadata() const { return metadata_; }
 uint64_t Detector::rounds_learned() const { return rounds_learned_; }
 
-Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
-                                                      std::span<const size_t> eligible) {
+Result<std::vector<UpdateScore>> Detector::ScoreRound(
+    const RoundInput& round, std::span<const size_t> eligible) {
   const size_t n = round.updates.size();
   for (size_t i : eligible) {
-    if (i >= n) return InvalidArgument("eligible index " + std::to_string(i) + " out of range");
+    if (i >= n)
+      return InvalidArgument("eligible index " + std::to_string(i) +
+                             " out of range");
   }
   std::vector<UpdateScore> scores(n);
   have_last_ = false;
@@ -233,30 +253,35 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
 
   // The round's layout must be the detector's.
   const std::vector<TensorView>& reference =
-      round.global.empty() ? round.updates[eligible.front()].tensors : round.global;
+      round.global.empty() ? round.updates[eligible.front()].tensors
+                           : round.global;
   FeatureSettings select = metadata_.features;
   select.mode = EmbeddingMode::kSketch;  // only the selection matters here
   auto layout = SelectLayout(select, reference);
   if (!layout.ok() || layout->signature != metadata_.layout.signature) {
-    std::string got = layout.ok() ? layout->signature : layout.status().message();
+    std::string got =
+        layout.ok() ? layout->signature : layout.status().message();
     if (got.size() > 200) got = got.substr(0, 200) + "...";
     std::string want = metadata_.layout.signature;
     if (want.size() > 200) want = want.substr(0, 200) + "...";
-    return InvalidArgument("the round's model layout does not match the detector's: got " +
-                           got + ", detector expects " + want);
+    return InvalidArgument(
+        "the round's model layout does not match the detector's: got " + got +
+        ", detector expects " + want);
   }
 
   const int64_t dim = features_->dim();
   std::vector<float> rows(eligible.size() * static_cast<size_t>(dim));
-  std::vector<Result<UpdateFeatures>> measured(eligible.size(), UpdateFeatures{});
+  std::vector<Result<UpdateFeatures>> measured(eligible.size(),
+                                               UpdateFeatures{});
   const int threads = std::max(1, config_.threads);
   // Embedding is plain C++ (FeatureExtractor::Embed is const and
   // thread-safe): own threads, so LibTorch's pools are not resized per round.
   const int64_t total = static_cast<int64_t>(eligible.size());
   auto embed_rows = [&](int64_t first, int64_t step) {
     for (int64_t r = first; r < total; r += step) {
-      measured[r] = features_->Embed(round.updates[eligible[r]], round.global,
-                                     std::span<float>(rows.data() + r * dim, dim));
+      measured[r] =
+          features_->Embed(round.updates[eligible[r]], round.global,
+                           std::span<float>(rows.data() + r * dim, dim));
     }
   };
   const int64_t workers = std::min<int64_t>(threads, total);
@@ -264,7 +289,8 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
     embed_rows(0, 1);
   } else {
     std::vector<std::thread> pool;
-    for (int64_t w = 1; w < workers; ++w) pool.emplace_back(embed_rows, w, workers);
+    for (int64_t w = 1; w < workers; ++w)
+      pool.emplace_back(embed_rows, w, workers);
     embed_rows(0, workers);
     for (std::thread& t : pool) t.join();
   }
@@ -294,15 +320,17 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
     }
     norms.push_back(f.norm);
     batch_updates.push_back(eligible[r]);
-    batch.insert(batch.end(), rows.begin() + r * dim, rows.begin() + (r + 1) * dim);
+    batch.insert(batch.end(), rows.begin() + r * dim,
+                 rows.begin() + (r + 1) * dim);
   }
   const double median = Median(norms);
-  const std::vector<double> similarity =
-      MaxCosineSimilarity(batch, static_cast<int64_t>(batch_updates.size()), dim);
-  const std::vector<double> centrality =
-      LeaveOneOutCentrality(batch, static_cast<int64_t>(batch_updates.size()), dim);
-  FLS_ASSIGN_OR_RETURN(std::vector<double> errors,
-                       net_->Score(batch, static_cast<int64_t>(batch_updates.size()), threads));
+  const std::vector<double> similarity = MaxCosineSimilarity(
+      batch, static_cast<int64_t>(batch_updates.size()), dim);
+  const std::vector<double> centrality = LeaveOneOutCentrality(
+      batch, static_cast<int64_t>(batch_updates.size()), dim);
+  FLS_ASSIGN_OR_RETURN(
+      std::vector<double> errors,
+      net_->Score(batch, static_cast<int64_t>(batch_updates.size()), threads));
   for (size_t b = 0; b < batch_updates.size(); ++b) {
     const size_t i = batch_updates[b];
     scores[i].score = errors[b];
@@ -310,7 +338,8 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
     scores[i].log_norm_ratio = std::log(scores[i].norm / median);
     scores[i].max_similarity = similarity[b];
     scores[i].centrality = centrality[b];
-    last_embeddings_[i].assign(batch.begin() + b * dim, batch.begin() + (b + 1) * dim);
+    last_embeddings_[i].assign(batch.begin() + b * dim,
+                               batch.begin() + (b + 1) * dim);
     last_scores_[i] = errors[b];
   }
   have_last_ = true;
@@ -318,10 +347,12 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(const RoundInput& round,
   return scores;
 }
 
-Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted,
+Status Detector::LearnFromRound(uint64_t round,
+                                std::span<const size_t> accepted,
                                 std::span<const std::string> client_ids) {
   if (accepted.size() != client_ids.size()) {
-    return InvalidArgument("LearnFromRound: accepted and client_ids differ in length");
+    return InvalidArgument(
+        "LearnFromRound: accepted and client_ids differ in length");
   }
   if (!have_last_ || round != last_round_) {
     return InvalidArgument("LearnFromRound: round " + std::to_string(round) +
@@ -331,7 +362,8 @@ Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted
   const bool warmup = in_warmup();
   std::vector<std::pair<size_t, std::string>> learn;
   if (warmup) {
-    for (size_t i = 0; i < last_embeddings_.size(); ++i) learn.emplace_back(i, last_clients_[i]);
+    for (size_t i = 0; i < last_embeddings_.size(); ++i)
+      learn.emplace_back(i, last_clients_[i]);
   } else {
     for (size_t k = 0; k < accepted.size(); ++k) {
       if (accepted[k] >= last_embeddings_.size()) {
@@ -350,13 +382,15 @@ Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted
     for (double s : last_scores_) {
       if (std::isfinite(s)) round_scores.push_back(s);
     }
-    if (round_scores.size() >= 3) learn_limit = RobustUpperLimit(round_scores, kLearnMadK, 0.0);
+    if (round_scores.size() >= 3)
+      learn_limit = RobustUpperLimit(round_scores, kLearnMadK, 0.0);
     std::vector<double> window_scores;
     for (const WindowRow& r : window_) {
       if (std::isfinite(r.score)) window_scores.push_back(r.score);
     }
     if (window_scores.size() >= 3) {
-      learn_limit = std::min(learn_limit, RobustUpperLimit(window_scores, kAnchorMadK, 0.5));
+      learn_limit = std::min(learn_limit,
+                             RobustUpperLimit(window_scores, kAnchorMadK, 0.5));
     }
   }
   // One row per client per round: a client that sent two updates counts once.
@@ -366,20 +400,24 @@ Status Detector::LearnFromRound(uint64_t round, std::span<const size_t> accepted
         !seen.insert(client).second) {
       continue;
     }
-    window_.push_back({round, client, last_embeddings_[i], warmup ? NAN : last_scores_[i]});
+    window_.push_back(
+        {round, client, last_embeddings_[i], warmup ? NAN : last_scores_[i]});
   }
   ++rounds_learned_;
   have_last_ = false;
-  return Refresh(round, warmup ? config_.refresh.warmup_epochs : config_.refresh.epochs);
+  return Refresh(
+      round, warmup ? config_.refresh.warmup_epochs : config_.refresh.epochs);
 }
 
 Status Detector::Refresh(uint64_t round, int epochs) {
   // Keep the rows of the last window_rounds distinct rounds.
   std::set<uint64_t> rounds;
   for (const auto& r : window_) rounds.insert(r.round);
-  const size_t keep = static_cast<size_t>(std::max(1, config_.refresh.window_rounds));
+  const size_t keep =
+      static_cast<size_t>(std::max(1, config_.refresh.window_rounds));
   while (rounds.size() > keep) rounds.erase(rounds.begin());
-  std::erase_if(window_, [&](const WindowRow& r) { return !rounds.count(r.round); });
+  std::erase_if(window_,
+                [&](const WindowRow& r) { return !rounds.count(r.round); });
   if (window_.empty() || epochs <= 0) return Status::Ok();
 
   // At most max_client_share of the rows from one client (its newest ones).
@@ -395,62 +433,72 @@ Status Detector::Refresh(uint64_t round, int epochs) {
     ++rows;
   }
   const uint64_t seed = config_.seed ^ (round * 0x9e3779b97f4a7c15ULL);
-  return net_->FineTune(data, rows, epochs, config_.refresh.learning_rate,
-                        32, seed, std::max(1, config_.threads));
+  return net_->FineTune(data, rows, epochs, config_.refresh.learning_rate, 32,
+                        seed, std::max(1, config_.threads));
 }
 
 nlohmann::json Detector::SaveState() const {
   nlohmann::json weights = nlohmann::json::array();
   for (const WeightArray& w : net_->ExportWeights()) {
-    weights.push_back({{"name", w.name}, {"shape", w.shape}, {"data", FloatsToBase64(w.data)}});
+    weights.push_back({{"name", w.name},
+                       {"shape", w.shape},
+                       {"data", FloatsToBase64(w.data)}});
   }
   nlohmann::json window = nlohmann::json::array();
   for (const WindowRow& r : window_) {
-    nlohmann::json row = {{"round", r.round}, {"client", r.client},
+    nlohmann::json row = {{"round", r.round},
+                          {"client", r.client},
                           {"embedding", FloatsToBase64(r.embedding)}};
     if (std::isfinite(r.score)) row["score"] = r.score;
     window.push_back(std::move(row));
   }
   nlohmann::json state = {{"format", kDetectorStateFormat},
-                           {"layout_signature", metadata_.layout.signature},
-                           {"rounds_learned", rounds_learned_},
-                           {"weights", weights},
-                           {"window", window}};
+                          {"layout_signature", metadata_.layout.signature},
+                          {"rounds_learned", rounds_learned_},
+                          {"weights", weights},
+                          {"window", window}};
   if (bootstrapped_) state["metadata"] = DetectorMetadataToJson(metadata_);
   return state;
 }
 
 Status Detector::LoadState(const nlohmann::json& state) {
   if (!state.is_object() || state.value("format", "") != kDetectorStateFormat) {
-    return StateError("detector state: expected format " + std::string(kDetectorStateFormat));
+    return StateError("detector state: expected format " +
+                      std::string(kDetectorStateFormat));
   }
   if (state.value("layout_signature", "") != metadata_.layout.signature) {
     return StateError("detector state: saved for another model layout");
   }
-  if (!state.contains("rounds_learned") || !state.at("rounds_learned").is_number_unsigned() ||
+  if (!state.contains("rounds_learned") ||
+      !state.at("rounds_learned").is_number_unsigned() ||
       !state.contains("weights") || !state.at("weights").is_array() ||
       !state.contains("window") || !state.at("window").is_array()) {
-    return StateError("detector state: missing rounds_learned, weights or window");
+    return StateError(
+        "detector state: missing rounds_learned, weights or window");
   }
   std::vector<WeightArray> arrays;
   for (const auto& w : state.at("weights")) {
     if (!w.is_object() || !w.contains("name") || !w.at("name").is_string() ||
-        !w.contains("shape") || !w.at("shape").is_array() || w.at("shape").size() > 2 ||
-        !w.contains("data") || !w.at("data").is_string()) {
+        !w.contains("shape") || !w.at("shape").is_array() ||
+        w.at("shape").size() > 2 || !w.contains("data") ||
+        !w.at("data").is_string()) {
       return StateError("detector state: malformed weight entry");
     }
     WeightArray a;
     a.name = w.at("name").get<std::string>();
     int64_t numel = 1;
     for (const auto& d : w.at("shape")) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > (1 << 24)) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 1 ||
+          d.get<int64_t>() > (1 << 24)) {
         return StateError("detector state: bad shape of '" + a.name + "'");
       }
       a.shape.push_back(d.get<int64_t>());
       numel *= d.get<int64_t>();
     }
-    if (numel > (int64_t{1} << 30)) return StateError("detector state: '" + a.name + "' too large");
-    FLS_ASSIGN_OR_RETURN(a.data, Base64ToFloats(w.at("data").get<std::string>(), numel));
+    if (numel > (int64_t{1} << 30))
+      return StateError("detector state: '" + a.name + "' too large");
+    FLS_ASSIGN_OR_RETURN(
+        a.data, Base64ToFloats(w.at("data").get<std::string>(), numel));
     arrays.push_back(std::move(a));
   }
   std::vector<TensorView> views;
@@ -463,17 +511,21 @@ Status Detector::LoadState(const nlohmann::json& state) {
   std::vector<WindowRow> window;
   const int64_t dim = features_->dim();
   for (const auto& r : state.at("window")) {
-    if (!r.is_object() || !r.contains("round") || !r.at("round").is_number_unsigned() ||
-        !r.contains("client") || !r.at("client").is_string() || !r.contains("embedding") ||
+    if (!r.is_object() || !r.contains("round") ||
+        !r.at("round").is_number_unsigned() || !r.contains("client") ||
+        !r.at("client").is_string() || !r.contains("embedding") ||
         !r.at("embedding").is_string()) {
       return StateError("detector state: malformed window row");
     }
     WindowRow row;
     row.round = r.at("round").get<uint64_t>();
     row.client = r.at("client").get<std::string>();
-    FLS_ASSIGN_OR_RETURN(row.embedding, Base64ToFloats(r.at("embedding").get<std::string>(), dim));
+    FLS_ASSIGN_OR_RETURN(
+        row.embedding,
+        Base64ToFloats(r.at("embedding").get<std::string>(), dim));
     if (r.contains("score")) {
-      if (!r.at("score").is_number()) return StateError("detector state: malformed window row");
+      if (!r.at("score").is_number())
+        return StateError("detector state: malformed window row");
       row.score = r.at("score").get<double>();
     }
     window.push_back(std::move(row));

@@ -25,24 +25,24 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "features/round_input.h"
+#include "base/status.h"
 #include "detector/detector_config.h"
 #include "detector/detector_file.h"
+#include "features/round_input.h"
 #include "features/scoring.h"
-#include "base/status.h"
 
 namespace flsentry {
 
 class Autoencoder;
 
 // The saved-state document's "format".
-inline constexpr std::string_view kDetectorStateFormat = "flsentry-detector-state/1";
+inline constexpr std::string_view kDetectorStateFormat =
+    "flsentry-detector-state/1";
 
 class Detector {
  public:
@@ -62,14 +62,14 @@ class Detector {
   // empty or nothing can be selected.
   // REQUIRES: config.bootstrap.enabled; every index in `eligible` <
   // round.updates.size().
-  static Result<std::unique_ptr<Detector>> Bootstrap(const RoundInput& round,
-                                                     std::span<const size_t> eligible,
-                                                     const DetectorConfig& config);
+  static Result<std::unique_ptr<Detector>> Bootstrap(
+      const RoundInput& round, std::span<const size_t> eligible,
+      const DetectorConfig& config);
 
   // A bootstrapped detector restored from SaveState's output (which holds
   // its metadata). Errors: kState naming what is wrong.
-  static Result<std::unique_ptr<Detector>> FromBootstrapState(const nlohmann::json& state,
-                                                              const DetectorConfig& config);
+  static Result<std::unique_ptr<Detector>> FromBootstrapState(
+      const nlohmann::json& state, const DetectorConfig& config);
 
   // Embeds every update whose index is in `eligible` and scores them in one
   // batched forward pass (InferenceMode, config.threads). Returns one

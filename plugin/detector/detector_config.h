@@ -11,14 +11,14 @@
 namespace flsentry {
 
 struct RefreshConfig {
-  bool enabled = true;         // false: a frozen, audited detector
-  int window_rounds = 3;       // learn from updates accepted in the last N rounds
-  int epochs = 20;             // passes over the window before each round
-  double learning_rate = 5e-3; // Adam's step size during refresh
+  bool enabled = true;    // false: a frozen, audited detector
+  int window_rounds = 3;  // learn from updates accepted in the last N rounds
+  int epochs = 20;        // passes over the window before each round
+  double learning_rate = 5e-3;  // Adam's step size during refresh
   // At most this share of a refresh's training set may come from one client.
   double max_client_share = 0.34;
-  int warmup_rounds = 0;       // first N rounds are trusted and only learned from
-  int warmup_epochs = 300;     // passes over the window after each warm-up round
+  int warmup_rounds = 0;    // first N rounds are trusted and only learned from
+  int warmup_epochs = 300;  // passes over the window after each warm-up round
 };
 
 // A detector built inside the plugin when no trained one is named: on the
@@ -41,8 +41,8 @@ struct DetectorConfig {
   std::string path;
   RefreshConfig refresh;
   BootstrapConfig bootstrap;  // only with an empty `path`
-  int threads = 1;        // LibTorch intra-op threads during a round
-  uint64_t seed = 1;      // seeds refresh training, for replayable runs
+  int threads = 1;            // LibTorch intra-op threads during a round
+  uint64_t seed = 1;          // seeds refresh training, for replayable runs
 };
 
 }  // namespace flsentry

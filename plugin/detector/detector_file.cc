@@ -21,7 +21,8 @@ nlohmann::json NumberOrNull(double v) {
 
 Result<double> ReadNumberOrNull(const nlohmann::json& j, const char* key) {
   if (!j.contains(key) || j.at(key).is_null()) return NAN;
-  if (!j.at(key).is_number()) return Corrupt(std::string("calibration.") + key + ": expected a number");
+  if (!j.at(key).is_number())
+    return Corrupt(std::string("calibration.") + key + ": expected a number");
   return j.at(key).get<double>();
 }
 
@@ -51,12 +52,14 @@ Result<Calibration> CalibrationFromJson(const nlohmann::json& j) {
   FLS_ASSIGN_OR_RETURN(c.mean, ReadNumberOrNull(j, "mean"));
   FLS_ASSIGN_OR_RETURN(c.stddev, ReadNumberOrNull(j, "stddev"));
   if (j.contains("quantiles")) {
-    if (!j.at("quantiles").is_object()) return Corrupt("calibration.quantiles: expected an object");
+    if (!j.at("quantiles").is_object())
+      return Corrupt("calibration.quantiles: expected an object");
     for (const auto& [key, value] : j.at("quantiles").items()) {
       char* end = nullptr;
       const double level = std::strtod(key.c_str(), &end);
       if (key.empty() || *end != '\0' || !(level >= 0.0 && level <= 1.0)) {
-        return Corrupt("calibration.quantiles: level '" + key + "' is not in [0, 1]");
+        return Corrupt("calibration.quantiles: level '" + key +
+                       "' is not in [0, 1]");
       }
       if (!value.is_number()) continue;  // null: not computed
       c.quantiles[level] = value.get<double>();
@@ -118,12 +121,15 @@ Result<DetectorMetadata> DetectorMetadataFromJson(const nlohmann::json& j) {
     return Corrupt("missing object 'architecture'");
   }
   const auto& arch = j.at("architecture");
-  if (arch.value("type", "") != "mlp_autoencoder" || arch.value("activation", "") != "relu") {
-    return Unsupported("architecture: only type mlp_autoencoder with relu is supported");
+  if (arch.value("type", "") != "mlp_autoencoder" ||
+      arch.value("activation", "") != "relu") {
+    return Unsupported(
+        "architecture: only type mlp_autoencoder with relu is supported");
   }
   if (!arch.contains("layer_sizes") || !arch.at("layer_sizes").is_array() ||
       arch.at("layer_sizes").size() < 2) {
-    return Corrupt("architecture.layer_sizes: expected an array of at least 2 sizes");
+    return Corrupt(
+        "architecture.layer_sizes: expected an array of at least 2 sizes");
   }
   for (const auto& s : arch.at("layer_sizes")) {
     if (!s.is_number_integer() || s.get<int64_t>() < 1) {
@@ -134,54 +140,70 @@ Result<DetectorMetadata> DetectorMetadataFromJson(const nlohmann::json& j) {
   const int64_t embedding_dim = m.features.mode == EmbeddingMode::kSketch
                                     ? m.features.sketch_dim
                                     : m.layout.num_coordinates;
-  if (m.layer_sizes.front() != embedding_dim || m.layer_sizes.back() != embedding_dim) {
-    return Corrupt("architecture.layer_sizes: input/output size must equal the embedding size " +
-                   std::to_string(embedding_dim));
+  if (m.layer_sizes.front() != embedding_dim ||
+      m.layer_sizes.back() != embedding_dim) {
+    return Corrupt(
+        "architecture.layer_sizes: input/output size must equal the embedding "
+        "size " +
+        std::to_string(embedding_dim));
   }
   if (j.contains("calibration")) {
-    FLS_ASSIGN_OR_RETURN(m.calibration, CalibrationFromJson(j.at("calibration")));
+    FLS_ASSIGN_OR_RETURN(m.calibration,
+                         CalibrationFromJson(j.at("calibration")));
   }
   if (j.contains("provenance")) m.provenance = j.at("provenance");
   return m;
 }
 
-Status WriteDetectorDir(const std::string& dir, const DetectorMetadata& metadata,
+Status WriteDetectorDir(const std::string& dir,
+                        const DetectorMetadata& metadata,
                         std::span<const TensorView> weights) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return IoError(dir + ": cannot create directory: " + ec.message());
-  const std::string weights_path = (std::filesystem::path(dir) / kDetectorWeightsName).string();
-  FLS_RETURN_IF_ERROR(WriteTensorFile(weights_path, weights,
-                                      {{"format", std::string(kDetectorFormat)}}));
+  const std::string weights_path =
+      (std::filesystem::path(dir) / kDetectorWeightsName).string();
+  FLS_RETURN_IF_ERROR(WriteTensorFile(
+      weights_path, weights, {{"format", std::string(kDetectorFormat)}}));
   FileWriter json_file;
-  const std::string json_path = (std::filesystem::path(dir) / kDetectorJsonName).string();
+  const std::string json_path =
+      (std::filesystem::path(dir) / kDetectorJsonName).string();
   FLS_RETURN_IF_ERROR(json_file.Open(json_path));
-  FLS_RETURN_IF_ERROR(json_file.Write(DetectorMetadataToJson(metadata).dump(2) + "\n"));
+  FLS_RETURN_IF_ERROR(
+      json_file.Write(DetectorMetadataToJson(metadata).dump(2) + "\n"));
   return json_file.Commit();
 }
 
 Result<DetectorFiles> ReadDetectorDir(const std::string& dir) {
   std::error_code ec;
-  if (!std::filesystem::exists(dir, ec)) return NotFound(dir + ": no such detector");
+  if (!std::filesystem::exists(dir, ec))
+    return NotFound(dir + ": no such detector");
   if (!std::filesystem::is_directory(dir, ec)) {
     return InvalidArgument(dir + ": a detector is a directory holding " +
                            kDetectorJsonName + " and " + kDetectorWeightsName);
   }
-  const std::string json_path = (std::filesystem::path(dir) / kDetectorJsonName).string();
-  if (!std::filesystem::exists(json_path, ec)) return NotFound(json_path + ": missing");
+  const std::string json_path =
+      (std::filesystem::path(dir) / kDetectorJsonName).string();
+  if (!std::filesystem::exists(json_path, ec))
+    return NotFound(json_path + ": missing");
   const auto size = std::filesystem::file_size(json_path, ec);
-  if (ec || size > kMaxDetectorJsonBytes) return Corrupt(json_path + ": unreadable or too large");
+  if (ec || size > kMaxDetectorJsonBytes)
+    return Corrupt(json_path + ": unreadable or too large");
   std::ifstream in(json_path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) return IoError(json_path + ": read failed");
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json j =
+      nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Corrupt(json_path + ": not valid JSON");
   DetectorFiles files;
   auto metadata = DetectorMetadataFromJson(j);
   if (!metadata.ok()) return metadata.status().WithContext(json_path);
   files.metadata = std::move(metadata).value();
-  const std::string weights_path = (std::filesystem::path(dir) / kDetectorWeightsName).string();
-  if (!std::filesystem::exists(weights_path, ec)) return NotFound(weights_path + ": missing");
+  const std::string weights_path =
+      (std::filesystem::path(dir) / kDetectorWeightsName).string();
+  if (!std::filesystem::exists(weights_path, ec))
+    return NotFound(weights_path + ": missing");
   FLS_ASSIGN_OR_RETURN(files.weights, ReadTensorFile(weights_path));
   return files;
 }

@@ -9,16 +9,15 @@
 #define FLSENTRY_DETECTOR_DETECTOR_FILE_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "base/status.h"
 #include "features/feature_extractor.h"
 #include "features/scoring.h"
-#include "base/status.h"
 #include "tensor/tensor_set.h"
 
 namespace flsentry {
@@ -56,7 +55,8 @@ Calibration CalibrationFromScores(std::vector<double> scores);
 
 // Writes `dir` (created if missing; existing detector files replaced, each
 // atomically). Errors: kIo naming the path.
-Status WriteDetectorDir(const std::string& dir, const DetectorMetadata& metadata,
+Status WriteDetectorDir(const std::string& dir,
+                        const DetectorMetadata& metadata,
                         std::span<const TensorView> weights);
 
 struct DetectorFiles {

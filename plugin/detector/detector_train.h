@@ -10,14 +10,13 @@
 
 #include <cstdint>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "base/status.h"
 #include "detector/autoencoder.h"
 #include "features/feature_extractor.h"
-#include "base/status.h"
 
 namespace flsentry {
 

@@ -3,18 +3,17 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <set>
 
-#include <nlohmann/json.hpp>
-
-#include "engine/audit_log.h"
 #include "detector/detector.h"
+#include "engine/audit_log.h"
+#include "engine/state_store.h"
 #include "features/layout_check.h"
+#include "features/update_stats.h"
 #include "policy/policy.h"
 #include "policy/policy_config.h"
-#include "engine/state_store.h"
 #include "policy/thresholds.h"
-#include "features/update_stats.h"
 
 namespace flsentry {
 namespace {
@@ -34,7 +33,8 @@ int64_t NonFiniteOutside(const UpdateInput& update,
   UpdateInput rest;
   rest.kind = update.kind;
   for (const TensorView& t : update.tensors) {
-    if (IsFloating(t.dtype) && !selected.count(t.name)) rest.tensors.push_back(t);
+    if (IsFloating(t.dtype) && !selected.count(t.name))
+      rest.tensors.push_back(t);
   }
   if (rest.tensors.empty()) return 0;
   return ComputeUpdateStats(rest, global).nonfinite;
@@ -83,7 +83,8 @@ struct FilterEngine::Impl {
     auto detector_state = state.find("detector");
     if (config.detector.bootstrap.enabled && detector_state != state.end()) {
       // A bootstrapped detector lives in the state alone.
-      auto restored = Detector::FromBootstrapState(*detector_state, config.detector);
+      auto restored =
+          Detector::FromBootstrapState(*detector_state, config.detector);
       if (!restored.ok()) {
         (void)policy->LoadState(old_policy);
         return restored.status();
@@ -112,7 +113,8 @@ struct FilterEngine::Impl {
     std::vector<UpdateScore> scores(round.updates.size());
     std::vector<double> norms;
     for (size_t i : eligible) {
-      const UpdateStats stats = ComputeUpdateStats(round.updates[i], round.global);
+      const UpdateStats stats =
+          ComputeUpdateStats(round.updates[i], round.global);
       scores[i].norm = stats.l2_norm;
       // Without a detector the update's L2 norm is the score the policy's
       // thresholds judge (documented in configs/README.md).
@@ -130,7 +132,8 @@ struct FilterEngine::Impl {
   }
 };
 
-FilterEngine::FilterEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FilterEngine::FilterEngine(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
 FilterEngine::~FilterEngine() = default;
 
 Result<std::unique_ptr<FilterEngine>> FilterEngine::Create(
@@ -167,7 +170,8 @@ Result<std::unique_ptr<FilterEngine>> FilterEngine::Create(
   return std::unique_ptr<FilterEngine>(new FilterEngine(std::move(impl)));
 }
 
-Result<std::vector<Decision>> FilterEngine::FilterRound(const RoundInput& round) {
+Result<std::vector<Decision>> FilterEngine::FilterRound(
+    const RoundInput& round) {
   Impl& m = *impl_;
   const size_t n = round.updates.size();
 
@@ -205,10 +209,11 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(const RoundInput& round)
     auto built = Detector::Bootstrap(round, eligible, m.config.detector);
     if (built.ok()) {
       m.SetDetector(std::move(built).value());
-      m.Log(LogLevel::kInfo, "round " + std::to_string(round.round) +
-                                 ": bootstrapped a detector; learning from " +
-                                 std::to_string(m.config.detector.refresh.warmup_rounds) +
-                                 " warm-up rounds");
+      m.Log(LogLevel::kInfo,
+            "round " + std::to_string(round.round) +
+                ": bootstrapped a detector; learning from " +
+                std::to_string(m.config.detector.refresh.warmup_rounds) +
+                " warm-up rounds");
     } else {
       m.Log(LogLevel::kError, "round " + std::to_string(round.round) +
                                   ": bootstrapping the detector failed: " +
@@ -217,12 +222,14 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(const RoundInput& round)
   }
   std::vector<UpdateScore> scores;
   if (m.detector && !eligible.empty()) {
-    Result<std::vector<UpdateScore>> scored = m.detector->ScoreRound(round, eligible);
+    Result<std::vector<UpdateScore>> scored =
+        m.detector->ScoreRound(round, eligible);
     if (scored.ok()) {
       scores = std::move(scored).value();
     } else {
-      m.Log(LogLevel::kError, "round " + std::to_string(round.round) +
-                                  ": scoring failed: " + scored.status().message());
+      m.Log(LogLevel::kError,
+            "round " + std::to_string(round.round) +
+                ": scoring failed: " + scored.status().message());
       scores = m.ScoreWithoutDetector(round, eligible);
       for (size_t i : eligible) scores[i].error = scored.status().message();
     }
@@ -233,8 +240,8 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(const RoundInput& round)
   // judged: the norm is the score, as without a detector. When warm-up ends
   // the pooled history of norm scores is forgotten.
   const bool warmup = m.detector && m.detector->in_warmup();
-  const uint64_t warmup_rounds =
-      static_cast<uint64_t>(std::max(0, m.config.detector.refresh.warmup_rounds));
+  const uint64_t warmup_rounds = static_cast<uint64_t>(
+      std::max(0, m.config.detector.refresh.warmup_rounds));
   if (m.detector && !warmup && warmup_rounds > 0 &&
       m.detector->rounds_learned() == warmup_rounds) {
     m.policy->ForgetScoreHistory();
@@ -246,7 +253,8 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(const RoundInput& round)
       s.scored = false;
     }
     if (m.detector && s.nonfinite == 0) {
-      s.nonfinite = NonFiniteOutside(round.updates[i], round.global, m.detector_tensors);
+      s.nonfinite =
+          NonFiniteOutside(round.updates[i], round.global, m.detector_tensors);
     }
     if (s.nonfinite > 0) {
       inputs[i].guard_flags = kFlagNonFinite;
@@ -268,8 +276,9 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(const RoundInput& round)
   }
   RoundOutcome outcome = std::move(decided).value();
   if (outcome.suspicious) {
-    m.Log(LogLevel::kWarning, "round " + std::to_string(round.round) +
-                                  ": a fail-safe limited the drops (suspicious round)");
+    m.Log(LogLevel::kWarning,
+          "round " + std::to_string(round.round) +
+              ": a fail-safe limited the drops (suspicious round)");
   }
 
   // 4. Continual refresh from what was accepted (never quarantined clients).
@@ -286,8 +295,9 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(const RoundInput& round)
     }
     Status learned = m.detector->LearnFromRound(round.round, accepted, clients);
     if (!learned.ok()) {
-      m.Log(LogLevel::kWarning, "round " + std::to_string(round.round) +
-                                    ": detector refresh skipped: " + learned.message());
+      m.Log(LogLevel::kWarning,
+            "round " + std::to_string(round.round) +
+                ": detector refresh skipped: " + learned.message());
     }
   }
   m.has_round = true;

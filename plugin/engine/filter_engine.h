@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "features/round_input.h"
 #include "policy/decision.h"
-#include "base/status.h"
 
 namespace flsentry {
 

@@ -19,8 +19,8 @@
 #include <string>
 #include <string_view>
 
-#include "policy/policy_config.h"
 #include "base/status.h"
+#include "policy/policy_config.h"
 
 namespace flsentry {
 

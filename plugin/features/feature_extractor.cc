@@ -11,8 +11,9 @@
 namespace flsentry {
 namespace {
 
-constexpr int64_t kBlock = 64;       // sketch block: consecutive elements
-constexpr int64_t kV2Patterns = 32;  // sketch_version 2: patterns per tensor seed
+constexpr int64_t kBlock = 64;  // sketch block: consecutive elements
+constexpr int64_t kV2Patterns =
+    32;  // sketch_version 2: patterns per tensor seed
 constexpr int64_t kChunk = 64 * 64;  // elements converted at a time (slow path)
 
 uint64_t SplitMix64(uint64_t x) {
@@ -34,12 +35,12 @@ uint64_t Fnv1a(std::string_view text) {
 // Per-tensor state while streaming: where blocks go, and the 64 lanes of the
 // sum of squares (f64; a fixed lane order keeps results deterministic).
 struct SketchTarget {
-  float* acc = nullptr;       // k floats
+  float* acc = nullptr;  // k floats
   int64_t k = 0;
-  uint64_t key = 0;           // seed ^ Fnv1a(name)
+  uint64_t key = 0;  // seed ^ Fnv1a(name)
   // Patterns: pattern q at patterns + 128 q, its negation 64 floats later.
   const float* patterns = nullptr;
-  uint64_t pattern_mask = 0;  // q = (u >> 32) & pattern_mask
+  uint64_t pattern_mask = 0;         // q = (u >> 32) & pattern_mask
   int64_t start_mask = ~int64_t{0};  // block start & start_mask
 };
 
@@ -47,8 +48,8 @@ struct SketchTarget {
 // is element `first` of its tensor (REQUIRES first % 64 == 0) into the
 // sketch, and their squares into sq[8] (per block: f32 sums of two squares
 // in 32 lanes, folded to 8, then f64 accumulation in a fixed lane order, so
-// results are deterministic). The hot loop of the product: compiled for AVX2 and a
-// baseline, chosen at load time.
+// results are deterministic). The hot loop of the product: compiled for AVX2
+// and a baseline, chosen at load time.
 __attribute__((target_clones("avx2", "default"))) void SketchRun(
     const float* __restrict x, const float* __restrict g, int64_t n,
     int64_t first, const SketchTarget& t, double* __restrict sq) {
@@ -63,7 +64,8 @@ __attribute__((target_clones("avx2", "default"))) void SketchRun(
       for (int64_t j = 0; j < len; ++j) delta[j] = v[j] - gv[j];
       v = delta;
     }
-    const uint64_t u = SplitMix64(t.key + static_cast<uint64_t>((first + done) / kBlock));
+    const uint64_t u =
+        SplitMix64(t.key + static_cast<uint64_t>((first + done) / kBlock));
     const int64_t start =
         static_cast<int64_t>(((u & 0xffffffffULL) * k) >> 32) & t.start_mask;
     const float* __restrict p = t.patterns +
@@ -92,7 +94,8 @@ __attribute__((target_clones("avx2", "default"))) void SketchRun(
       t.acc[slot] += p[j] * v[j];
       b[j & 31] += v[j] * v[j];
     }
-    for (int l = 0; l < 8; ++l) s[l] += (b[l] + b[l + 8]) + (b[l + 16] + b[l + 24]);
+    for (int l = 0; l < 8; ++l)
+      s[l] += (b[l] + b[l + 8]) + (b[l + 16] + b[l + 24]);
   }
   for (int l = 0; l < 8; ++l) sq[l] += s[l];
 }
@@ -231,8 +234,9 @@ int64_t CountNonFinite(const TensorView& x, const TensorView* g, int64_t n) {
     bool nonfinite = IsNonFinite(xd + xw.offset(), x.dtype);
     if (!nonfinite && g) nonfinite = IsNonFinite(gd + gw.offset(), g->dtype);
     if (!nonfinite && g) {
-      const double d = static_cast<double>(LoadAsFloat(xd + xw.offset(), x.dtype)) -
-                       LoadAsFloat(gd + gw.offset(), g->dtype);
+      const double d =
+          static_cast<double>(LoadAsFloat(xd + xw.offset(), x.dtype)) -
+          LoadAsFloat(gd + gw.offset(), g->dtype);
       nonfinite = !std::isfinite(d);
     }
     bad += nonfinite;
@@ -259,7 +263,9 @@ bool MatchesAny(const std::vector<std::string>& patterns,
 // Checks that `t` can stand for layout entry `e`.
 Status CheckTensor(const FeatureLayout::Entry& e, const TensorView* t,
                    const char* what) {
-  if (!t) return InvalidArgument(std::string(what) + " lacks tensor '" + e.name + "'");
+  if (!t)
+    return InvalidArgument(std::string(what) + " lacks tensor '" + e.name +
+                           "'");
   if (!std::equal(t->shape.begin(), t->shape.end(), e.shape.begin(),
                   e.shape.end())) {
     return InvalidArgument(std::string(what) + " tensor '" + e.name +
@@ -272,10 +278,12 @@ Status CheckTensor(const FeatureLayout::Entry& e, const TensorView* t,
                            ", expected a floating type");
   }
   int64_t numel = 0, extent = 0;
-  FLS_RETURN_IF_ERROR(ValidateView(*t, &numel, &extent)
-                          .WithContext(std::string(what) + " tensor '" + e.name + "'"));
+  FLS_RETURN_IF_ERROR(
+      ValidateView(*t, &numel, &extent)
+          .WithContext(std::string(what) + " tensor '" + e.name + "'"));
   if (numel > 0 && !t->data) {
-    return InvalidArgument(std::string(what) + " tensor '" + e.name + "' has no data");
+    return InvalidArgument(std::string(what) + " tensor '" + e.name +
+                           "' has no data");
   }
   return Status::Ok();
 }
@@ -300,13 +308,18 @@ nlohmann::json FeatureSettingsToJson(const FeatureSettings& s) {
 Result<FeatureSettings> FeatureSettingsFromJson(const nlohmann::json& json) {
   if (!json.is_object()) return Corrupt("features: expected an object");
   FeatureSettings s;
-  auto patterns = [&](const char* key, std::vector<std::string>* out) -> Status {
+  auto patterns = [&](const char* key,
+                      std::vector<std::string>* out) -> Status {
     if (!json.contains(key)) return Status::Ok();
     const auto& v = json.at(key);
-    if (!v.is_array()) return Corrupt(std::string("features.") + key + ": expected an array of strings");
+    if (!v.is_array())
+      return Corrupt(std::string("features.") + key +
+                     ": expected an array of strings");
     out->clear();
     for (const auto& p : v) {
-      if (!p.is_string()) return Corrupt(std::string("features.") + key + ": expected an array of strings");
+      if (!p.is_string())
+        return Corrupt(std::string("features.") + key +
+                       ": expected an array of strings");
       out->push_back(p.get<std::string>());
     }
     return Status::Ok();
@@ -315,7 +328,9 @@ Result<FeatureSettings> FeatureSettingsFromJson(const nlohmann::json& json) {
   FLS_RETURN_IF_ERROR(patterns("exclude", &s.exclude));
   auto boolean = [&](const char* key, bool* out) -> Status {
     if (!json.contains(key)) return Status::Ok();
-    if (!json.at(key).is_boolean()) return Corrupt(std::string("features.") + key + ": expected true or false");
+    if (!json.at(key).is_boolean())
+      return Corrupt(std::string("features.") + key +
+                     ": expected true or false");
     *out = json.at(key).get<bool>();
     return Status::Ok();
   };
@@ -343,13 +358,15 @@ Result<FeatureSettings> FeatureSettingsFromJson(const nlohmann::json& json) {
   }
   if (json.contains("seed")) {
     const auto& v = json.at("seed");
-    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
+    if (!v.is_number_unsigned() &&
+        !(v.is_number_integer() && v.get<int64_t>() >= 0))
       return Corrupt("features.seed: expected a non-negative integer");
     s.seed = v.get<uint64_t>();
   }
   if (json.contains("sketch_version")) {
     const auto& v = json.at("sketch_version");
-    if (!v.is_number_integer() || (v.get<int64_t>() != 1 && v.get<int64_t>() != 2))
+    if (!v.is_number_integer() ||
+        (v.get<int64_t>() != 1 && v.get<int64_t>() != 2))
       return Corrupt("features.sketch_version: expected 1 or 2");
     s.sketch_version = v.get<int>();
   }
@@ -369,20 +386,25 @@ nlohmann::json FeatureLayoutToJson(const FeatureLayout& layout) {
 Result<FeatureLayout> FeatureLayoutFromJson(const nlohmann::json& json) {
   if (!json.is_object() || !json.contains("tensors") ||
       !json.at("tensors").is_array() || json.at("tensors").empty()) {
-    return Corrupt("layout: expected an object with a non-empty 'tensors' array");
+    return Corrupt(
+        "layout: expected an object with a non-empty 'tensors' array");
   }
   FeatureLayout layout;
   for (const auto& t : json.at("tensors")) {
     if (!t.is_object() || !t.contains("name") || !t.at("name").is_string() ||
-        !t.contains("shape") || !t.at("shape").is_array() || t.at("shape").size() > 8) {
-      return Corrupt("layout.tensors: each entry needs a string 'name' and a 'shape' array");
+        !t.contains("shape") || !t.at("shape").is_array() ||
+        t.at("shape").size() > 8) {
+      return Corrupt(
+          "layout.tensors: each entry needs a string 'name' and a 'shape' "
+          "array");
     }
     FeatureLayout::Entry e;
     e.name = t.at("name").get<std::string>();
     int64_t numel = 1;
     for (const auto& d : t.at("shape")) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0 ||
-          (d.get<int64_t>() > 0 && numel > (int64_t{1} << 40) / d.get<int64_t>())) {
+          (d.get<int64_t>() > 0 &&
+           numel > (int64_t{1} << 40) / d.get<int64_t>())) {
         return Corrupt("layout.tensors: bad shape of '" + e.name + "'");
       }
       e.shape.push_back(d.get<int64_t>());
@@ -394,7 +416,8 @@ Result<FeatureLayout> FeatureLayoutFromJson(const nlohmann::json& json) {
     layout.tensors.push_back(std::move(e));
   }
   std::vector<TensorView> views;
-  for (const auto& e : layout.tensors) views.push_back({e.name, DType::kF32, e.shape, {}, nullptr});
+  for (const auto& e : layout.tensors)
+    views.push_back({e.name, DType::kF32, e.shape, {}, nullptr});
   layout.signature = LayoutSignature(views);
   if (json.contains("signature") && json.at("signature") != layout.signature) {
     return Corrupt("layout.signature does not match layout.tensors");
@@ -408,13 +431,16 @@ Result<FeatureLayout> SelectLayout(const FeatureSettings& settings,
   std::vector<TensorView> selected;
   for (const TensorView& t : reference) {
     const std::string name(t.name);
-    if (!settings.include.empty() && !MatchesAny(settings.include, name)) continue;
+    if (!settings.include.empty() && !MatchesAny(settings.include, name))
+      continue;
     if (MatchesAny(settings.exclude, name)) continue;
     if (!IsFloating(t.dtype) && !settings.include_integer) continue;
     int64_t numel = 0, extent = 0;
-    FLS_RETURN_IF_ERROR(ValidateView(t, &numel, &extent).WithContext("tensor '" + name + "'"));
+    FLS_RETURN_IF_ERROR(
+        ValidateView(t, &numel, &extent).WithContext("tensor '" + name + "'"));
     for (const auto& e : layout.tensors) {
-      if (e.name == name) return InvalidArgument("tensor '" + name + "' appears twice");
+      if (e.name == name)
+        return InvalidArgument("tensor '" + name + "' appears twice");
     }
     FeatureLayout::Entry e;
     e.name = name;
@@ -426,34 +452,37 @@ Result<FeatureLayout> SelectLayout(const FeatureSettings& settings,
     selected.push_back(t);
   }
   if (layout.tensors.empty() || layout.num_coordinates == 0) {
-    return InvalidArgument("the feature selection keeps no tensor with elements (" +
-                           std::to_string(reference.size()) + " tensors seen)");
+    return InvalidArgument(
+        "the feature selection keeps no tensor with elements (" +
+        std::to_string(reference.size()) + " tensors seen)");
   }
   if (settings.mode == EmbeddingMode::kIdentity &&
       layout.num_coordinates > kMaxIdentityCoordinates) {
-    return InvalidArgument("identity mode would embed " +
-                           std::to_string(layout.num_coordinates) +
-                           " coordinates (limit " +
-                           std::to_string(kMaxIdentityCoordinates) +
-                           "); use mode sketch");
+    return InvalidArgument(
+        "identity mode would embed " + std::to_string(layout.num_coordinates) +
+        " coordinates (limit " + std::to_string(kMaxIdentityCoordinates) +
+        "); use mode sketch");
   }
   layout.signature = LayoutSignature(selected);
   return layout;
 }
 
-FeatureExtractor::FeatureExtractor(FeatureSettings settings, FeatureLayout layout)
+FeatureExtractor::FeatureExtractor(FeatureSettings settings,
+                                   FeatureLayout layout)
     : settings_(std::move(settings)), layout_(std::move(layout)) {}
 
 Result<FeatureExtractor> FeatureExtractor::Create(FeatureSettings settings,
                                                   FeatureLayout layout) {
   if (settings.sketch_version != 1 && settings.sketch_version != 2) {
-    return InvalidArgument("sketch_version " + std::to_string(settings.sketch_version) +
+    return InvalidArgument("sketch_version " +
+                           std::to_string(settings.sketch_version) +
                            ": expected 1 or 2");
   }
-  if (settings.sketch_dim < kMinSketchDim || settings.sketch_dim > kMaxSketchDim) {
+  if (settings.sketch_dim < kMinSketchDim ||
+      settings.sketch_dim > kMaxSketchDim) {
     return InvalidArgument("sketch_dim " + std::to_string(settings.sketch_dim) +
-                           " is outside [" + std::to_string(kMinSketchDim) + ", " +
-                           std::to_string(kMaxSketchDim) + "]");
+                           " is outside [" + std::to_string(kMinSketchDim) +
+                           ", " + std::to_string(kMaxSketchDim) + "]");
   }
   if (layout.tensors.empty() || layout.num_coordinates <= 0) {
     return InvalidArgument("the feature layout selects no tensor");
@@ -461,7 +490,8 @@ Result<FeatureExtractor> FeatureExtractor::Create(FeatureSettings settings,
   if (settings.mode == EmbeddingMode::kIdentity &&
       layout.num_coordinates > kMaxIdentityCoordinates) {
     return InvalidArgument("identity mode limited to " +
-                           std::to_string(kMaxIdentityCoordinates) + " coordinates");
+                           std::to_string(kMaxIdentityCoordinates) +
+                           " coordinates");
   }
   FeatureExtractor fx(std::move(settings), std::move(layout));
   for (const auto& e : fx.layout_.tensors) {
@@ -470,7 +500,8 @@ Result<FeatureExtractor> FeatureExtractor::Create(FeatureSettings settings,
   const int64_t patterns = fx.settings_.sketch_version == 2 ? kV2Patterns : 1;
   fx.pattern_.resize(static_cast<size_t>(patterns * 2 * kBlock));
   for (int64_t q = 0; q < patterns; ++q) {
-    const uint64_t bits = SplitMix64(fx.settings_.seed + static_cast<uint64_t>(q));
+    const uint64_t bits =
+        SplitMix64(fx.settings_.seed + static_cast<uint64_t>(q));
     for (int64_t j = 0; j < kBlock; ++j) {
       const float p = ((bits >> j) & 1) ? -1.0f : 1.0f;
       fx.pattern_[q * 2 * kBlock + j] = p;
@@ -485,9 +516,9 @@ int64_t FeatureExtractor::dim() const {
                                                   : layout_.num_coordinates;
 }
 
-Result<UpdateFeatures> FeatureExtractor::Embed(const UpdateInput& update,
-                                               std::span<const TensorView> global,
-                                               std::span<float> out) const {
+Result<UpdateFeatures> FeatureExtractor::Embed(
+    const UpdateInput& update, std::span<const TensorView> global,
+    std::span<float> out) const {
   if (static_cast<int64_t>(out.size()) != dim()) {
     return InternalError("embedding buffer has " + std::to_string(out.size()) +
                          " floats, expected " + std::to_string(dim()));
@@ -514,24 +545,29 @@ Result<UpdateFeatures> FeatureExtractor::Embed(const UpdateInput& update,
     double sq[8] = {};
     if (settings_.mode == EmbeddingMode::kSketch) {
       const bool v2 = settings_.sketch_version == 2;
-      SketchTarget target{out.data(), settings_.sketch_dim, name_hashes_[i],
+      SketchTarget target{out.data(),
+                          settings_.sketch_dim,
+                          name_hashes_[i],
                           pattern_.data(),
                           v2 ? static_cast<uint64_t>(kV2Patterns - 1) : 0,
                           v2 ? ~(kBlock - 1) : ~int64_t{0}};
-      StreamTensor(*xs[i], gs[i], e.numel,
-                   [&](const float* x, const float* g, int64_t n, int64_t first) {
-                     SketchRun(x, g, n, first, target, sq);
-                   });
+      StreamTensor(
+          *xs[i], gs[i], e.numel,
+          [&](const float* x, const float* g, int64_t n, int64_t first) {
+            SketchRun(x, g, n, first, target, sq);
+          });
     } else {
       float* dst = out.data() + e.offset;
-      StreamTensor(*xs[i], gs[i], e.numel,
-                   [&](const float* x, const float* g, int64_t n, int64_t first) {
-                     IdentityRun(x, g, n, dst + first, sq);
-                   });
+      StreamTensor(
+          *xs[i], gs[i], e.numel,
+          [&](const float* x, const float* g, int64_t n, int64_t first) {
+            IdentityRun(x, g, n, dst + first, sq);
+          });
     }
     double tensor_sq = 0.0;
     for (double s : sq) tensor_sq += s;
-    if (!std::isfinite(tensor_sq)) f.nonfinite += CountNonFinite(*xs[i], gs[i], e.numel);
+    if (!std::isfinite(tensor_sq))
+      f.nonfinite += CountNonFinite(*xs[i], gs[i], e.numel);
     total_sq += tensor_sq;
     f.numel += e.numel;
   }
@@ -541,17 +577,19 @@ Result<UpdateFeatures> FeatureExtractor::Embed(const UpdateInput& update,
     return f;
   }
   if (settings_.normalize) {
-    const float scale = static_cast<float>(std::sqrt(static_cast<double>(dim())) / f.norm);
+    const float scale =
+        static_cast<float>(std::sqrt(static_cast<double>(dim())) / f.norm);
     for (float& v : out) v *= scale;
   }
   f.embedded = true;
   return f;
 }
 
-std::vector<double> LeaveOneOutCentrality(std::span<const float> rows, int64_t n,
-                                          int64_t dim) {
+std::vector<double> LeaveOneOutCentrality(std::span<const float> rows,
+                                          int64_t n, int64_t dim) {
   std::vector<double> out(static_cast<size_t>(std::max<int64_t>(n, 0)), NAN);
-  if (n <= 0 || dim <= 0 || rows.size() != static_cast<size_t>(n * dim)) return out;
+  if (n <= 0 || dim <= 0 || rows.size() != static_cast<size_t>(n * dim))
+    return out;
   // inv_norm[i] = 1 / ||row i||, 0 for rows that cannot be normalised.
   std::vector<double> inv_norm(static_cast<size_t>(n), 0.0);
   std::vector<double> sum(static_cast<size_t>(dim), 0.0);  // sum of unit rows
@@ -573,7 +611,8 @@ std::vector<double> LeaveOneOutCentrality(std::span<const float> rows, int64_t n
     const float* r = rows.data() + i * dim;
     double dot = 0.0;  // <u_i, sum>
     for (int64_t j = 0; j < dim; ++j) dot += r[j] * inv_norm[i] * sum[j];
-    // others = sum - u_i: <u_i, others> = dot - 1, ||others||^2 = sum_sq - 2 dot + 1.
+    // others = sum - u_i: <u_i, others> = dot - 1, ||others||^2 = sum_sq - 2
+    // dot + 1.
     const double others_sq = sum_sq - 2.0 * dot + 1.0;
     out[i] = others_sq > 1e-24 ? (dot - 1.0) / std::sqrt(others_sq) : NAN;
   }

@@ -10,26 +10,26 @@
 // With `normalize`, the embedding is of the unit-normalised update, scaled by
 // sqrt(dim) so its entries are O(1): direction only; size is a separate
 // signal (the norm). No LibTorch. The same code runs in training and in the
-// plugin; tests/unit/feature_extractor_test.cc pins the mapping with golden values.
+// plugin; tests/unit/feature_extractor_test.cc pins the mapping with golden
+// values.
 //
 // The sketch, for coordinate j (0..63) of block b (64 consecutive elements of
 // one tensor, in row-major order): u = SplitMix64((seed ^ Fnv1a(name)) + b),
 // start = ((u mod 2^32) * k) div 2^32, sign = (bit 63 of u) ? -1 : +1, and
 //   embedding[(start + j) mod k] += sign * pattern[j] * x
-// where pattern[j] = bit j of SplitMix64(seed) ? -1 : +1. Unbiased for inner products
-// (E <Sx, Sy> = <x, y>) when k >= 64.
+// where pattern[j] = bit j of SplitMix64(seed) ? -1 : +1. Unbiased for inner
+// products (E <Sx, Sy> = <x, y>) when k >= 64.
 #ifndef FLSENTRY_FEATURES_FEATURE_EXTRACTOR_H_
 #define FLSENTRY_FEATURES_FEATURE_EXTRACTOR_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "features/round_input.h"
 #include "base/status.h"
+#include "features/round_input.h"
 #include "tensor/tensor_view.h"
 
 namespace flsentry {
@@ -54,9 +54,9 @@ struct FeatureSettings {
   bool include_integer = false;      // integer/bool tensors (e.g. BatchNorm's
                                      // num_batches_tracked) are left out
   EmbeddingMode mode = EmbeddingMode::kSketch;
-  int64_t sketch_dim = 1024;         // k, for mode kSketch
-  uint64_t seed = 0x5eed2024;        // sketch hash seed
-  bool normalize = true;             // embed x * sqrt(dim) / ||x||
+  int64_t sketch_dim = 1024;   // k, for mode kSketch
+  uint64_t seed = 0x5eed2024;  // sketch hash seed
+  bool normalize = true;       // embed x * sqrt(dim) / ||x||
   // The sketch's block placement (docs/detector.md, "Features"):
   //   1 (default): a block starts at any offset and carries one seeded +-1
   //      pattern;
@@ -155,8 +155,8 @@ class FeatureExtractor {
 // or non-finite norm (it is also left out of the others' means) and for
 // every row when fewer than 2 other rows have a norm. Pure; thread-safe.
 // REQUIRES: rows.size() == n * dim.
-std::vector<double> LeaveOneOutCentrality(std::span<const float> rows, int64_t n,
-                                          int64_t dim);
+std::vector<double> LeaveOneOutCentrality(std::span<const float> rows,
+                                          int64_t n, int64_t dim);
 
 }  // namespace flsentry
 

@@ -25,7 +25,8 @@ std::string Describe(const Layout& got, const Layout& want) {
     }
   }
   for (const auto& [name, shape] : got) {
-    if (!want.count(name)) return "unexpected tensor '" + std::string(name) + "'";
+    if (!want.count(name))
+      return "unexpected tensor '" + std::string(name) + "'";
   }
   return "";
 }
@@ -60,8 +61,8 @@ std::vector<std::string> FindLayoutMismatches(const RoundInput& round) {
     std::map<std::string, std::pair<int, size_t>> votes;  // count, first
     for (size_t i = 0; i < round.updates.size(); ++i) {
       if (!round.updates[i].invalid_reason.empty()) continue;
-      auto [it, inserted] = votes.try_emplace(
-          LayoutSignature(round.updates[i].tensors), 0, i);
+      auto [it, inserted] =
+          votes.try_emplace(LayoutSignature(round.updates[i].tensors), 0, i);
       ++it->second.first;
     }
     if (votes.empty()) return result;

@@ -15,8 +15,10 @@ double Load(const unsigned char* p) {
 
 double LoadAny(const unsigned char* p, DType dtype) {
   switch (dtype) {
-    case DType::kF32: return Load<float>(p);
-    case DType::kF64: return Load<double>(p);
+    case DType::kF32:
+      return Load<float>(p);
+    case DType::kF64:
+      return Load<double>(p);
     case DType::kF16: {
       uint16_t bits;
       std::memcpy(&bits, p, 2);
@@ -27,7 +29,8 @@ double LoadAny(const unsigned char* p, DType dtype) {
       std::memcpy(&bits, p, 2);
       return BFloat16ToFloat(bits);
     }
-    default: return ElementAsDouble(p, dtype, 0);
+    default:
+      return ElementAsDouble(p, dtype, 0);
   }
 }
 
@@ -61,8 +64,9 @@ UpdateStats ComputeUpdateStats(const UpdateInput& update,
                                const std::vector<TensorView>& global) {
   UpdateStats stats;
   for (const TensorView& t : update.tensors) {
-    const TensorView* base =
-        update.kind == UpdateKind::kWeights ? FindByName(global, t.name) : nullptr;
+    const TensorView* base = update.kind == UpdateKind::kWeights
+                                 ? FindByName(global, t.name)
+                                 : nullptr;
     const int64_t n = t.numel();
     stats.numel += n;
     if (!base && t.dtype == DType::kF32 && t.IsContiguous()) {

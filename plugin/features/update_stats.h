@@ -13,9 +13,9 @@
 namespace flsentry {
 
 struct UpdateStats {
-  double l2_norm = 0.0;     // sqrt of the sum of squares, accumulated in f64
-  int64_t nonfinite = 0;    // NaN or +-Inf elements in the update
-  int64_t numel = 0;        // elements visited
+  double l2_norm = 0.0;   // sqrt of the sum of squares, accumulated in f64
+  int64_t nonfinite = 0;  // NaN or +-Inf elements in the update
+  int64_t numel = 0;      // elements visited
 };
 
 // REQUIRES: the update's layout matches `global` when kind is kWeights (run

@@ -40,9 +40,9 @@ std::vector<std::string> FlagNames(uint32_t flags);
 struct Decision {
   Action action = Action::kAccept;
   uint32_t flags = 0;
-  double weight = 1.0;      // in [0, 1]
-  double score = NAN;       // NaN when not scored
-  double threshold = NAN;   // NaN when no threshold applied
+  double weight = 1.0;     // in [0, 1]
+  double score = NAN;      // NaN when not scored
+  double threshold = NAN;  // NaN when no threshold applied
   // The largest ratio of the update's signals to the policy's limits for
   // them (score / threshold, norm / norm-guard limit, (1 - duplicate limit)
   // / (1 - similarity), typicality / centrality limit); a signal fires above

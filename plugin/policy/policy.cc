@@ -19,12 +19,12 @@ enum class DropKind { kNone, kMandatory, kByScore };
 struct Working {
   Decision decision;
   DropKind drop = DropKind::kNone;
-  double severity = 0.0;      // Decision::suspicion; restores least severe first
+  double severity = 0.0;  // Decision::suspicion; restores least severe first
   bool strike_event = false;  // an event listed in quarantine.strike_on
   bool restored = false;      // a fail-safe undid a drop
   bool listed = false;        // allow- or deny-listed: never a strike
   ClientStatus status = ClientStatus::kNormal;  // at the start of the round
-  double typicality = NAN;  // for the audit record
+  double typicality = NAN;                      // for the audit record
 };
 
 // How many times closer to the others' mean direction than the round's
@@ -57,8 +57,8 @@ double Suspicion(double score, double threshold, double norm, double norm_limit,
           ? (1.0 - max_similarity) / std::max(1.0 - similarity, 1e-12)
           : NAN;
   double out = NAN;
-  for (double r : {Ratio(score, threshold), Ratio(norm, norm_limit),
-                   closeness, Ratio(typicality, max_typicality)}) {
+  for (double r : {Ratio(score, threshold), Ratio(norm, norm_limit), closeness,
+                   Ratio(typicality, max_typicality)}) {
     if (std::isfinite(r) && !(r <= out)) out = r;
   }
   return out;

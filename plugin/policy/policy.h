@@ -27,13 +27,13 @@
 // same restoration runs while fewer than min(min_accepted, n) updates keep a
 // weight > 0. Drops from steps 1-4 are never restored.
 // Then client memory: a strike is an event listed in quarantine.strike_on
-// (anomalous, guard, norm_guard, duplicate, central) on an update that was not restored by a
-// fail-safe, not allow- or deny-listed and not already quarantined; at most
-// one per client per round. S strikes within the last W rounds (or
-// strikes_to_requarantine strikes during probation) quarantine the client
-// from this round on for Q rounds — this round's update becomes a drop with
-// reason "quarantined" even if that exceeds max_drop_fraction — followed by
-// P rounds of probation; entering quarantine clears the strikes. Without a
+// (anomalous, guard, norm_guard, duplicate, central) on an update that was not
+// restored by a fail-safe, not allow- or deny-listed and not already
+// quarantined; at most one per client per round. S strikes within the last W
+// rounds (or strikes_to_requarantine strikes during probation) quarantine the
+// client from this round on for Q rounds — this round's update becomes a drop
+// with reason "quarantined" even if that exceeds max_drop_fraction — followed
+// by P rounds of probation; entering quarantine clears the strikes. Without a
 // detector (scores NaN) strikes come only from guards and the norm guard.
 // Clients that skip rounds keep their record; quarantine and probation
 // count host rounds, not rounds the client took part in.
@@ -48,11 +48,11 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
+#include "features/scoring.h"
 #include "policy/decision.h"
 #include "policy/policy_config.h"
 #include "policy/policy_state.h"
-#include "features/scoring.h"
-#include "base/status.h"
 
 namespace flsentry {
 

@@ -206,7 +206,7 @@ Status ReadMap(const YAML::Node& node, const std::string& path,
   return Status::Ok();
 }
 
-FieldReader Double(double* out, std::function<bool(double)> valid,
+FieldReader Double(double* out, const std::function<bool(double)>& valid,
                    const char* requirement) {
   return [=](const YAML::Node& n, const std::string& p) {
     FLS_RETURN_IF_ERROR(ReadDouble(n, p, out));
@@ -317,9 +317,10 @@ Status ReadDetector(const YAML::Node& node, const std::string& path,
                    "a bootstrapped detector needs an empty detector.path");
   }
   if (!r->enabled || r->warmup_rounds < 1) {
-    return ErrorAt(at, at_path,
-                   "a bootstrapped detector needs refresh.enabled and "
-                   "refresh.warmup_rounds >= 1 (it learns from trusted rounds)");
+    return ErrorAt(
+        at, at_path,
+        "a bootstrapped detector needs refresh.enabled and "
+        "refresh.warmup_rounds >= 1 (it learns from trusted rounds)");
   }
   return Status::Ok();
 }
@@ -511,8 +512,7 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
   NormGuardConfig* ng = &c->guards.norm;
   Fields norm = {
       {"enabled", Bool(&ng->enabled)},
-      {"k", Double(
-                &ng->k, AboveOne, "must be > 1")},
+      {"k", Double(&ng->k, AboveOne, "must be > 1")},
       {"mode", Enum<NormGuardMode>(&ng->mode,
                                    {{"clip", NormGuardMode::kClip},
                                     {"downweight", NormGuardMode::kDownweight},
@@ -522,14 +522,13 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
   DuplicateGuardConfig* dg = &c->guards.duplicate;
   Fields duplicate = {
       {"enabled", Bool(&dg->enabled)},
-      {"max_similarity", Double(&dg->max_similarity, UnitOpenLow, "must be in (0, 1]")},
+      {"max_similarity",
+       Double(&dg->max_similarity, UnitOpenLow, "must be in (0, 1]")},
   };
   CentralityGuardConfig* cg = &c->guards.centrality;
   Fields centrality = {
       {"enabled", Bool(&cg->enabled)},
-      {"max_typicality", Double(
-                             &cg->max_typicality, AboveOne,
-                             "must be > 1")},
+      {"max_typicality", Double(&cg->max_typicality, AboveOne, "must be > 1")},
       {"min_round_size", Int(&cg->min_round_size, 3, 100000)},
   };
   FailSafesConfig* fs = &c->fail_safes;
@@ -559,17 +558,20 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
                }}});
        }},
       {"guards",
-       [norm, duplicate, centrality](const YAML::Node& n, const std::string& p) {
+       [norm, duplicate, centrality](const YAML::Node& n,
+                                     const std::string& p) {
          return ReadMap(
              n, p,
              {{"norm",
                [norm](const YAML::Node& m, const std::string& q) {
                  return ReadMap(m, q, norm);
                }},
-              {"duplicate", [duplicate](const YAML::Node& m, const std::string& q) {
+              {"duplicate",
+               [duplicate](const YAML::Node& m, const std::string& q) {
                  return ReadMap(m, q, duplicate);
                }},
-              {"centrality", [centrality](const YAML::Node& m, const std::string& q) {
+              {"centrality",
+               [centrality](const YAML::Node& m, const std::string& q) {
                  return ReadMap(m, q, centrality);
                }}});
        }},

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include "detector/detector_config.h"
 #include "base/status.h"
+#include "detector/detector_config.h"
 
 namespace flsentry {
 
@@ -44,9 +44,9 @@ struct ThresholdRule {
   // kCalibratedMeanStd (stddevs, default 3), kRoundRobust (MADs, default 8),
   // kRoundRatio (times the median, default 2).
   double k = 8.0;
-  // kRoundRobust, kRoundRatio: fewer scored updates than this in the round -> pool the
-  // scores of up to `history_rounds` earlier rounds; still fewer -> the rule
-  // abstains (see thresholds.h).
+  // kRoundRobust, kRoundRatio: fewer scored updates than this in the round ->
+  // pool the scores of up to `history_rounds` earlier rounds; still fewer ->
+  // the rule abstains (see thresholds.h).
   int min_round_size = 5;
   int history_rounds = 3;
   // kRoundRobust: the spread used is max(MAD, min_relative_spread * median),

@@ -33,8 +33,8 @@
 #include <string>
 #include <vector>
 
-#include "policy/policy_config.h"
 #include "features/scoring.h"
+#include "policy/policy_config.h"
 
 namespace flsentry {
 

@@ -1,6 +1,5 @@
 #include "replay/replay_runner.h"
 
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -9,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
@@ -235,11 +235,13 @@ void RankBySuspicion(const std::string& audit_path, PolicyRun* run) {
   while (std::getline(in, line)) {
     const nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
     if (!record.is_object() || !record.contains("suspicion") ||
-        !record["round"].is_number_unsigned() || !record["client"].is_string()) {
+        !record["round"].is_number_unsigned() ||
+        !record["client"].is_string()) {
       continue;
     }
     const nlohmann::json& value = record["suspicion"];
-    suspicion[{record["round"].get<uint64_t>(), record["client"].get<std::string>()}] =
+    suspicion[{record["round"].get<uint64_t>(),
+               record["client"].get<std::string>()}] =
         value.is_number() ? value.get<double>() : NAN;
   }
   if (suspicion.empty()) return;

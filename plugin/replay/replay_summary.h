@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "replay/replay_metrics.h"
 #include "replay/replay_runner.h"
-#include "base/status.h"
 
 namespace flsentry::cli {
 

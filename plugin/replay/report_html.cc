@@ -459,9 +459,7 @@ std::string HtmlEscape(std::string_view text) {
           out += "&#39;";
           break;
         default:
-          if (c < 0x20 && c != '\t' && c != '\n')
-            out += "\xEF\xBF\xBD";
-          else if (c == 0x7f)
+          if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
             out += "\xEF\xBF\xBD";
           else
             out += static_cast<char>(c);
@@ -533,10 +531,11 @@ std::string RenderReportHtml(const PolicyRun& run,
       h += "<p>Needs both malicious and benign labelled updates.</p>\n";
     } else {
       h += "<p class=\"meta\">Malicious is the positive class; updates ranked "
-           "by " + std::string(run.ranked_by == "suspicion"
-                                   ? "the policy's suspicion (audit log: every "
-                                     "signal over its limit) "
-                                   : "score ") +
+           "by " +
+           std::string(run.ranked_by == "suspicion"
+                           ? "the policy's suspicion (audit log: every "
+                             "signal over its limit) "
+                           : "score ") +
            "(unscored updates that were dropped or down-weighted rank "
            "highest).</p>\n" +
            RocChart(curve, overall.auc) + "\n";

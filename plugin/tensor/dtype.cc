@@ -31,7 +31,8 @@ const DTypeInfo& Info(DType dtype) { return kInfo[static_cast<size_t>(dtype)]; }
 template <typename T>
 T Load(const void* data, size_t index) {
   T value;
-  std::memcpy(&value, static_cast<const unsigned char*>(data) + index * sizeof(T),
+  std::memcpy(&value,
+              static_cast<const unsigned char*>(data) + index * sizeof(T),
               sizeof(T));
   return value;
 }
@@ -92,16 +93,26 @@ float BFloat16ToFloat(uint16_t h) {
 
 double ElementAsDouble(const void* data, DType dtype, size_t index) {
   switch (dtype) {
-    case DType::kF32: return Load<float>(data, index);
-    case DType::kF64: return Load<double>(data, index);
-    case DType::kF16: return HalfToFloat(Load<uint16_t>(data, index));
-    case DType::kBF16: return BFloat16ToFloat(Load<uint16_t>(data, index));
-    case DType::kI64: return static_cast<double>(Load<int64_t>(data, index));
-    case DType::kI32: return Load<int32_t>(data, index);
-    case DType::kI16: return Load<int16_t>(data, index);
-    case DType::kI8: return Load<int8_t>(data, index);
-    case DType::kU8: return Load<uint8_t>(data, index);
-    case DType::kBool: return Load<uint8_t>(data, index) != 0 ? 1.0 : 0.0;
+    case DType::kF32:
+      return Load<float>(data, index);
+    case DType::kF64:
+      return Load<double>(data, index);
+    case DType::kF16:
+      return HalfToFloat(Load<uint16_t>(data, index));
+    case DType::kBF16:
+      return BFloat16ToFloat(Load<uint16_t>(data, index));
+    case DType::kI64:
+      return static_cast<double>(Load<int64_t>(data, index));
+    case DType::kI32:
+      return Load<int32_t>(data, index);
+    case DType::kI16:
+      return Load<int16_t>(data, index);
+    case DType::kI8:
+      return Load<int8_t>(data, index);
+    case DType::kU8:
+      return Load<uint8_t>(data, index);
+    case DType::kBool:
+      return Load<uint8_t>(data, index) != 0 ? 1.0 : 0.0;
   }
   return 0.0;
 }

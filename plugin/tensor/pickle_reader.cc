@@ -43,7 +43,8 @@ class Unpickler {
                    OpDescription());
   }
   std::string OpDescription() const {
-    return Hex(op_) + " '" + OpName(op_) + "' at byte " + std::to_string(op_pos_);
+    return Hex(op_) + " '" + OpName(op_) + "' at byte " +
+           std::to_string(op_pos_);
   }
   template <typename T>
   Status ReadLe(T* out) {
@@ -59,7 +60,8 @@ class Unpickler {
     const size_t limit = std::min(program_.size(), pos_ + 256);
     for (size_t i = pos_; i < limit; ++i) {
       if (program_[i] == '\n') {
-        out->assign(reinterpret_cast<const char*>(program_.data() + pos_), i - pos_);
+        out->assign(reinterpret_cast<const char*>(program_.data() + pos_),
+                    i - pos_);
         pos_ = i + 1;
         return Status::Ok();
       }
@@ -86,7 +88,7 @@ class Unpickler {
     return Status::Ok();
   }
   Status PushNew(PickleKind kind, PickleValue** out = nullptr) {
-    FLS_ASSIGN_OR_RETURN(PickleValue* v, New(kind));
+    FLS_ASSIGN_OR_RETURN(PickleValue * v, New(kind));
     if (out != nullptr) *out = v;
     return Push(v);
   }
@@ -114,8 +116,8 @@ class Unpickler {
     }
     const size_t mark = marks_.back();
     marks_.pop_back();
-    std::vector<PickleValue*> items(stack_.begin() + static_cast<ptrdiff_t>(mark),
-                                    stack_.end());
+    std::vector<PickleValue*> items(
+        stack_.begin() + static_cast<ptrdiff_t>(mark), stack_.end());
     stack_.resize(mark);
     return items;
   }
@@ -178,7 +180,7 @@ Status Unpickler::Step() {
       return ReadLe(&ignored);
     }
     case kStop: {
-      FLS_ASSIGN_OR_RETURN(PickleValue* root, Pop());
+      FLS_ASSIGN_OR_RETURN(PickleValue * root, Pop());
       doc_.set_root(root);
       stopped_ = true;
       return Status::Ok();
@@ -189,13 +191,16 @@ Status Unpickler::Step() {
       }
       marks_.push_back(stack_.size());
       return Status::Ok();
-    case kPop: return Pop().status();
-    case kPopMark: return PopToMark().status();
+    case kPop:
+      return Pop().status();
+    case kPopMark:
+      return PopToMark().status();
     case kDup: {
-      FLS_ASSIGN_OR_RETURN(PickleValue* top, Top());
+      FLS_ASSIGN_OR_RETURN(PickleValue * top, Top());
       return Push(top);
     }
-    case kNone: return PushNew(PickleKind::kNone);
+    case kNone:
+      return PushNew(PickleKind::kNone);
     case kNewTrue:
     case kNewFalse: {
       PickleValue* v;
@@ -254,21 +259,25 @@ Status Unpickler::Step() {
     case kShortBinBytes: {
       uint8_t n = 0;
       FLS_RETURN_IF_ERROR(ReadLe(&n));
-      return PushString(op_ == kShortBinBytes ? PickleKind::kBytes : PickleKind::kString, n);
+      return PushString(
+          op_ == kShortBinBytes ? PickleKind::kBytes : PickleKind::kString, n);
     }
     case kBinUnicode:
     case kBinBytes: {
       uint32_t n = 0;
       FLS_RETURN_IF_ERROR(ReadLe(&n));
-      return PushString(op_ == kBinBytes ? PickleKind::kBytes : PickleKind::kString, n);
+      return PushString(
+          op_ == kBinBytes ? PickleKind::kBytes : PickleKind::kString, n);
     }
     case kBinUnicode8:
     case kBinBytes8: {
       uint64_t n = 0;
       FLS_RETURN_IF_ERROR(ReadLe(&n));
-      return PushString(op_ == kBinBytes8 ? PickleKind::kBytes : PickleKind::kString, n);
+      return PushString(
+          op_ == kBinBytes8 ? PickleKind::kBytes : PickleKind::kString, n);
     }
-    case kEmptyTuple: return PushNew(PickleKind::kTuple);
+    case kEmptyTuple:
+      return PushNew(PickleKind::kTuple);
     case kTuple1:
     case kTuple2:
     case kTuple3: {
@@ -291,8 +300,10 @@ Status Unpickler::Step() {
       v->items = std::move(items);
       return Status::Ok();
     }
-    case kEmptyList: return PushNew(PickleKind::kList);
-    case kEmptyDict: return PushNew(PickleKind::kDict);
+    case kEmptyList:
+      return PushNew(PickleKind::kList);
+    case kEmptyDict:
+      return PushNew(PickleKind::kDict);
     case kDict: {
       FLS_ASSIGN_OR_RETURN(std::vector<PickleValue*> flat, PopToMark());
       PickleValue* v;
@@ -303,14 +314,15 @@ Status Unpickler::Step() {
     case kAppends: {
       std::vector<PickleValue*> items;
       if (op_ == kAppend) {
-        FLS_ASSIGN_OR_RETURN(PickleValue* item, Pop());
+        FLS_ASSIGN_OR_RETURN(PickleValue * item, Pop());
         items.push_back(item);
       } else {
         FLS_ASSIGN_OR_RETURN(items, PopToMark());
       }
-      FLS_ASSIGN_OR_RETURN(PickleValue* list, Top());
+      FLS_ASSIGN_OR_RETURN(PickleValue * list, Top());
       if (list->kind != PickleKind::kList) {
-        return TypeError(std::string("appends to a ") + PickleKindName(list->kind));
+        return TypeError(std::string("appends to a ") +
+                         PickleKindName(list->kind));
       }
       list->items.insert(list->items.end(), items.begin(), items.end());
       return Status::Ok();
@@ -319,13 +331,13 @@ Status Unpickler::Step() {
     case kSetItems: {
       std::vector<PickleValue*> flat;
       if (op_ == kSetItem) {
-        FLS_ASSIGN_OR_RETURN(PickleValue* value, Pop());
-        FLS_ASSIGN_OR_RETURN(PickleValue* key, Pop());
+        FLS_ASSIGN_OR_RETURN(PickleValue * value, Pop());
+        FLS_ASSIGN_OR_RETURN(PickleValue * key, Pop());
         flat = {key, value};
       } else {
         FLS_ASSIGN_OR_RETURN(flat, PopToMark());
       }
-      FLS_ASSIGN_OR_RETURN(PickleValue* dict, Top());
+      FLS_ASSIGN_OR_RETURN(PickleValue * dict, Top());
       return SetItems(dict, flat);
     }
     case kBinPut: {
@@ -338,7 +350,8 @@ Status Unpickler::Step() {
       FLS_RETURN_IF_ERROR(ReadLe(&index));
       return Memoize(index);
     }
-    case kMemoize: return Memoize(memo_.size());
+    case kMemoize:
+      return Memoize(memo_.size());
     case kBinGet: {
       uint8_t index = 0;
       FLS_RETURN_IF_ERROR(ReadLe(&index));
@@ -356,42 +369,46 @@ Status Unpickler::Step() {
       return PushGlobal(module, name);
     }
     case kStackGlobal: {
-      FLS_ASSIGN_OR_RETURN(PickleValue* name, Pop());
-      FLS_ASSIGN_OR_RETURN(PickleValue* module, Pop());
-      if (name->kind != PickleKind::kString || module->kind != PickleKind::kString) {
+      FLS_ASSIGN_OR_RETURN(PickleValue * name, Pop());
+      FLS_ASSIGN_OR_RETURN(PickleValue * module, Pop());
+      if (name->kind != PickleKind::kString ||
+          module->kind != PickleKind::kString) {
         return TypeError("module and name are not strings");
       }
       return PushGlobal(module->text, name->text);
     }
     case kReduce: {
-      FLS_ASSIGN_OR_RETURN(PickleValue* args, Pop());
-      FLS_ASSIGN_OR_RETURN(PickleValue* callable, Pop());
+      FLS_ASSIGN_OR_RETURN(PickleValue * args, Pop());
+      FLS_ASSIGN_OR_RETURN(PickleValue * callable, Pop());
       return Call(callable, args);
     }
     case kNewObj: {
-      FLS_ASSIGN_OR_RETURN(PickleValue* args, Pop());
-      FLS_ASSIGN_OR_RETURN(PickleValue* cls, Pop());
+      FLS_ASSIGN_OR_RETURN(PickleValue * args, Pop());
+      FLS_ASSIGN_OR_RETURN(PickleValue * cls, Pop());
       const AllowedGlobal* g = GlobalOf(cls);
       if (g == nullptr || g->callable != Callable::kOrderedDict) {
-        return Refuse(std::string("instantiating a ") + PickleKindName(cls->kind) +
-                      (cls->kind == PickleKind::kGlobal ? " '" + cls->text + "'" : ""));
+        return Refuse(
+            std::string("instantiating a ") + PickleKindName(cls->kind) +
+            (cls->kind == PickleKind::kGlobal ? " '" + cls->text + "'" : ""));
       }
       return Call(cls, args);
     }
     case kBuild: {
-      FLS_ASSIGN_OR_RETURN(PickleValue* state, Pop());
-      FLS_ASSIGN_OR_RETURN(PickleValue* target, Top());
+      FLS_ASSIGN_OR_RETURN(PickleValue * state, Pop());
+      FLS_ASSIGN_OR_RETURN(PickleValue * target, Top());
       (void)state;
       // state_dict()'s OrderedDict carries `_metadata` (module versions) as
       // instance state, and tensors may carry Python attributes: neither
       // changes tensor data, so the state is dropped.
-      if (target->kind != PickleKind::kDict && target->kind != PickleKind::kTensor) {
-        return Refuse(std::string("BUILD on a ") + PickleKindName(target->kind));
+      if (target->kind != PickleKind::kDict &&
+          target->kind != PickleKind::kTensor) {
+        return Refuse(std::string("BUILD on a ") +
+                      PickleKindName(target->kind));
       }
       return Status::Ok();
     }
     case kBinPersId: {
-      FLS_ASSIGN_OR_RETURN(PickleValue* pid, Pop());
+      FLS_ASSIGN_OR_RETURN(PickleValue * pid, Pop());
       return PersistentLoad(pid);
     }
     default:
@@ -432,10 +449,10 @@ Status Unpickler::PushInteger(std::span<const uint8_t> le) {
 }
 
 Status Unpickler::Memoize(uint64_t index) {
-  FLS_ASSIGN_OR_RETURN(PickleValue* top, Top());
+  FLS_ASSIGN_OR_RETURN(PickleValue * top, Top());
   if (memo_.size() >= limits_.max_memo && memo_.find(index) == memo_.end()) {
-    return Corrupt("pickle memo grows beyond " + std::to_string(limits_.max_memo) +
-                   " entries");
+    return Corrupt("pickle memo grows beyond " +
+                   std::to_string(limits_.max_memo) + " entries");
   }
   memo_[index] = top;
   return Status::Ok();
@@ -450,11 +467,13 @@ Status Unpickler::Recall(uint64_t index) {
   return Push(it->second);
 }
 
-Status Unpickler::PushGlobal(const std::string& module, const std::string& name) {
+Status Unpickler::PushGlobal(const std::string& module,
+                             const std::string& name) {
   if (FindGlobal(module, name) == nullptr) {
-    return Unsupported("pickle imports forbidden global '" + module + "." + name +
-                       "' (opcode " + OpDescription() +
-                       "); only tensors, storages and plain containers are read");
+    return Unsupported(
+        "pickle imports forbidden global '" + module + "." + name +
+        "' (opcode " + OpDescription() +
+        "); only tensors, storages and plain containers are read");
   }
   PickleValue* v;
   FLS_RETURN_IF_ERROR(PushNew(PickleKind::kGlobal, &v));
@@ -462,9 +481,11 @@ Status Unpickler::PushGlobal(const std::string& module, const std::string& name)
   return Status::Ok();
 }
 
-Status Unpickler::SetItems(PickleValue* dict, const std::vector<PickleValue*>& flat) {
+Status Unpickler::SetItems(PickleValue* dict,
+                           const std::vector<PickleValue*>& flat) {
   if (dict->kind != PickleKind::kDict) {
-    return TypeError(std::string("sets items on a ") + PickleKindName(dict->kind));
+    return TypeError(std::string("sets items on a ") +
+                     PickleKindName(dict->kind));
   }
   if (flat.size() % 2 != 0) return TypeError("odd number of keys and values");
   for (size_t i = 0; i < flat.size(); i += 2) {
@@ -491,7 +512,8 @@ Status Unpickler::Call(PickleValue* callable, PickleValue* args) {
     case Callable::kRebuildParameter:
     case Callable::kRebuildParameterWithState:
       if (a.size() < 3 || a[0]->kind != PickleKind::kTensor) {
-        return TypeError("'" + callable->text + "' expects (tensor, requires_grad, hooks)");
+        return TypeError("'" + callable->text +
+                         "' expects (tensor, requires_grad, hooks)");
       }
       a[0]->tensor.is_parameter = true;
       return Push(a[0]);
@@ -514,8 +536,8 @@ Status Unpickler::Call(PickleValue* callable, PickleValue* args) {
         if (c < 0x80) {
           v->text.push_back(static_cast<char>(c));
         } else if ((c == 0xc2 || c == 0xc3) && i + 1 < s.size()) {
-          v->text.push_back(static_cast<char>(((c & 0x03) << 6) |
-                                              (static_cast<uint8_t>(s[++i]) & 0x3f)));
+          v->text.push_back(static_cast<char>(
+              ((c & 0x03) << 6) | (static_cast<uint8_t>(s[++i]) & 0x3f)));
         } else {
           return TypeError("_codecs.encode: text is not latin-1");
         }
@@ -533,8 +555,9 @@ Status Unpickler::RebuildTensor(const PickleValue* args) {
   if (a.size() < 6 || a.size() > 7 || a[0]->kind != PickleKind::kStorage ||
       a[1]->kind != PickleKind::kInt || a[2]->kind != PickleKind::kTuple ||
       a[3]->kind != PickleKind::kTuple) {
-    return TypeError("_rebuild_tensor_v2 expects (storage, offset, size, "
-                     "stride, requires_grad, hooks[, metadata])");
+    return TypeError(
+        "_rebuild_tensor_v2 expects (storage, offset, size, "
+        "stride, requires_grad, hooks[, metadata])");
   }
   if (a[2]->items.size() != a[3]->items.size()) {
     return TypeError("_rebuild_tensor_v2 size and stride differ in length");
@@ -559,7 +582,8 @@ Status Unpickler::PersistentLoad(const PickleValue* pid) {
   const auto& a = pid->items;
   if (pid->kind != PickleKind::kTuple || a.size() != 5 ||
       a[0]->kind != PickleKind::kString || a[0]->text != "storage") {
-    return TypeError("persistent id is not ('storage', type, key, location, numel)");
+    return TypeError(
+        "persistent id is not ('storage', type, key, location, numel)");
   }
   const AllowedGlobal* g = GlobalOf(a[1]);
   if (g == nullptr || g->callable != Callable::kStorageClass) {
@@ -582,18 +606,30 @@ Status Unpickler::PersistentLoad(const PickleValue* pid) {
 
 const char* PickleKindName(PickleKind kind) {
   switch (kind) {
-    case PickleKind::kNone: return "None";
-    case PickleKind::kBool: return "bool";
-    case PickleKind::kInt: return "int";
-    case PickleKind::kFloat: return "float";
-    case PickleKind::kString: return "str";
-    case PickleKind::kBytes: return "bytes";
-    case PickleKind::kTuple: return "tuple";
-    case PickleKind::kList: return "list";
-    case PickleKind::kDict: return "dict";
-    case PickleKind::kGlobal: return "global";
-    case PickleKind::kStorage: return "storage";
-    case PickleKind::kTensor: return "tensor";
+    case PickleKind::kNone:
+      return "None";
+    case PickleKind::kBool:
+      return "bool";
+    case PickleKind::kInt:
+      return "int";
+    case PickleKind::kFloat:
+      return "float";
+    case PickleKind::kString:
+      return "str";
+    case PickleKind::kBytes:
+      return "bytes";
+    case PickleKind::kTuple:
+      return "tuple";
+    case PickleKind::kList:
+      return "list";
+    case PickleKind::kDict:
+      return "dict";
+    case PickleKind::kGlobal:
+      return "global";
+    case PickleKind::kStorage:
+      return "storage";
+    case PickleKind::kTensor:
+      return "tensor";
   }
   return "unknown";
 }

@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "tensor/dtype.h"
 #include "base/status.h"
+#include "tensor/dtype.h"
 
 namespace flsentry {
 
@@ -28,8 +28,8 @@ enum class PickleKind : uint8_t {
   kBool,
   kInt,
   kFloat,
-  kString,   // str
-  kBytes,    // bytes
+  kString,  // str
+  kBytes,   // bytes
   kTuple,
   kList,
   kDict,     // dict or collections.OrderedDict; insertion order kept
@@ -65,21 +65,21 @@ struct PickleValue {
   bool boolean = false;
   int64_t integer = 0;
   double real = 0;
-  std::string text;                        // kString, kBytes; kGlobal's
-                                           // "module.name"
-  std::vector<PickleValue*> items;         // kTuple, kList
+  std::string text;                 // kString, kBytes; kGlobal's
+                                    // "module.name"
+  std::vector<PickleValue*> items;  // kTuple, kList
   std::vector<std::pair<PickleValue*, PickleValue*>> entries;  // kDict
-  PickleStorage storage;                   // kStorage
-  PickleTensor tensor;                     // kTensor
+  PickleStorage storage;                                       // kStorage
+  PickleTensor tensor;                                         // kTensor
 };
 
 // Bounds on what one program may build, so hostile input cannot exhaust
 // memory. Defaults comfortably fit state_dicts with tens of thousands of
 // tensors.
 struct PickleLimits {
-  size_t max_values = size_t{1} << 20;       // values created (~300 B each)
-  size_t max_stack = size_t{1} << 20;        // stack entries, all marks
-  size_t max_memo = size_t{4} << 20;         // memo entries
+  size_t max_values = size_t{1} << 20;        // values created (~300 B each)
+  size_t max_stack = size_t{1} << 20;         // stack entries, all marks
+  size_t max_memo = size_t{4} << 20;          // memo entries
   size_t max_string_bytes = size_t{1} << 28;  // one str/bytes value
 };
 
@@ -104,7 +104,6 @@ class PickleDocument {
   size_t max_values_ = 0;
   const PickleValue* root_ = nullptr;
 };
-
 
 // Runs `program` (the bytes of a data.pkl). Returns kCorrupt for malformed
 // or truncated programs and kUnsupported for an opcode or global outside the

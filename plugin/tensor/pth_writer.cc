@@ -5,10 +5,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/file_writer.h"
 #include "tensor/pth_file.h"
@@ -71,16 +70,26 @@ class PickleWriter {
 
 std::string_view StorageClass(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "FloatStorage";
-    case DType::kF64: return "DoubleStorage";
-    case DType::kF16: return "HalfStorage";
-    case DType::kBF16: return "BFloat16Storage";
-    case DType::kI64: return "LongStorage";
-    case DType::kI32: return "IntStorage";
-    case DType::kI16: return "ShortStorage";
-    case DType::kI8: return "CharStorage";
-    case DType::kU8: return "ByteStorage";
-    case DType::kBool: return "BoolStorage";
+    case DType::kF32:
+      return "FloatStorage";
+    case DType::kF64:
+      return "DoubleStorage";
+    case DType::kF16:
+      return "HalfStorage";
+    case DType::kBF16:
+      return "BFloat16Storage";
+    case DType::kI64:
+      return "LongStorage";
+    case DType::kI32:
+      return "IntStorage";
+    case DType::kI16:
+      return "ShortStorage";
+    case DType::kI8:
+      return "CharStorage";
+    case DType::kU8:
+      return "ByteStorage";
+    case DType::kBool:
+      return "BoolStorage";
   }
   return "FloatStorage";
 }
@@ -108,7 +117,7 @@ std::string StateDictPickle(std::span<const TensorView> tensors) {
     p.IntTuple(view.shape);
     const std::vector<int64_t> strides = ContiguousStrides(view.shape);
     p.IntTuple(strides);
-    p.Op('\x89');  // requires_grad = False
+    p.Op('\x89');          // requires_grad = False
     p.EmptyOrderedDict();  // backward hooks
     p.Op('t');
     p.Op('R');
@@ -126,7 +135,9 @@ struct ZipSink {
   Status error;
 };
 
-voidpf SinkOpen(voidpf, const void* sink, int) { return const_cast<void*>(sink); }
+voidpf SinkOpen(voidpf, const void* sink, int) {
+  return const_cast<void*>(sink);
+}
 uLong SinkRead(voidpf, voidpf, void*, uLong) { return 0; }
 uLong SinkWrite(voidpf, voidpf stream, const void* buf, uLong size) {
   auto* sink = static_cast<ZipSink*>(stream);
@@ -184,9 +195,11 @@ class ZipWriter {
   Status AddEntry(const std::string& name, uint64_t size,
                   const std::function<Status()>& produce) {
     const bool zip64 = size >= 0xffffffffu;
-    const uint64_t header_end = sink_.writer->position() + kZipLocalHeaderBytes +
-                                name.size() + 4 + (zip64 ? kZip64LocalExtraBytes : 0);
-    const uint64_t padding = (kAlignment - header_end % kAlignment) % kAlignment;
+    const uint64_t header_end = sink_.writer->position() +
+                                kZipLocalHeaderBytes + name.size() + 4 +
+                                (zip64 ? kZip64LocalExtraBytes : 0);
+    const uint64_t padding =
+        (kAlignment - header_end % kAlignment) % kAlignment;
     std::string extra;
     extra += static_cast<char>(kPaddingExtraId & 0xff);
     extra += static_cast<char>(kPaddingExtraId >> 8);
@@ -194,23 +207,25 @@ class ZipWriter {
     extra += static_cast<char>(padding >> 8);
     extra.append(padding, 'Z');
     zip_fileinfo info{};
-    if (zipOpenNewFileInZip4_64(zip_, name.c_str(), &info, extra.data(),
-                                static_cast<uInt>(extra.size()), nullptr, 0,
-                                nullptr, /*method=*/0, /*level=*/0, /*raw=*/0,
-                                -MAX_WBITS, DEF_MEM_LEVEL, Z_DEFAULT_STRATEGY,
-                                nullptr, 0, /*versionMadeBy=*/0,
-                                /*flagBase=*/0x800 /* UTF-8 names */,
-                                zip64 ? 1 : 0) != ZIP_OK) {
+    if (zipOpenNewFileInZip4_64(
+            zip_, name.c_str(), &info, extra.data(),
+            static_cast<uInt>(extra.size()), nullptr, 0, nullptr, /*method=*/0,
+            /*level=*/0, /*raw=*/0, -MAX_WBITS, DEF_MEM_LEVEL,
+            Z_DEFAULT_STRATEGY, nullptr, 0, /*versionMadeBy=*/0,
+            /*flagBase=*/0x800 /* UTF-8 names */, zip64 ? 1 : 0) != ZIP_OK) {
       return Failure("cannot add entry '" + name + "'");
     }
     const uint64_t data_start = sink_.writer->position();
     if (data_start % kAlignment != 0) {
-      return InternalError("zip entry '" + name + "' data is not 64-byte aligned");
+      return InternalError("zip entry '" + name +
+                           "' data is not 64-byte aligned");
     }
     FLS_RETURN_IF_ERROR(produce());
-    if (zipCloseFileInZip(zip_) != ZIP_OK) return Failure("cannot finish entry '" + name + "'");
+    if (zipCloseFileInZip(zip_) != ZIP_OK)
+      return Failure("cannot finish entry '" + name + "'");
     if (sink_.writer->position() - data_start != size) {
-      return InternalError("zip entry '" + name + "' size differs from its plan");
+      return InternalError("zip entry '" + name +
+                           "' size differs from its plan");
     }
     return Status::Ok();
   }
@@ -218,7 +233,8 @@ class ZipWriter {
   Status WriteData(std::span<const uint8_t> bytes) {
     while (!bytes.empty()) {
       const size_t step = std::min<size_t>(bytes.size(), 1u << 30);
-      if (zipWriteInFileInZip(zip_, bytes.data(), static_cast<unsigned>(step)) != ZIP_OK) {
+      if (zipWriteInFileInZip(zip_, bytes.data(),
+                              static_cast<unsigned>(step)) != ZIP_OK) {
         return Failure("write failed");
       }
       bytes = bytes.subspan(step);
@@ -242,15 +258,18 @@ class ZipWriter {
   zipFile zip_ = nullptr;
 };
 
-Status WriteString(ZipWriter* zip, const std::string& name, const std::string& text) {
+Status WriteString(ZipWriter* zip, const std::string& name,
+                   const std::string& text) {
   return zip->AddEntry(name, text.size(), [&] {
-    return zip->WriteData({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+    return zip->WriteData(
+        {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
   });
 }
 
 }  // namespace
 
-Status WritePthFile(const std::string& path, std::span<const TensorView> tensors,
+Status WritePthFile(const std::string& path,
+                    std::span<const TensorView> tensors,
                     const std::map<std::string, std::string>& metadata) {
   try {
     std::set<std::string_view> names;
@@ -269,7 +288,8 @@ Status WritePthFile(const std::string& path, std::span<const TensorView> tensors
     ZipWriter zip(&file);
     FLS_RETURN_IF_ERROR(zip.Open());
     const std::string archive = kArchive;
-    FLS_RETURN_IF_ERROR(WriteString(&zip, archive + "/data.pkl", StateDictPickle(tensors)));
+    FLS_RETURN_IF_ERROR(
+        WriteString(&zip, archive + "/data.pkl", StateDictPickle(tensors)));
     FLS_RETURN_IF_ERROR(WriteString(&zip, archive + "/byteorder", "little"));
     for (size_t i = 0; i < tensors.size(); ++i) {
       const TensorView& view = tensors[i];
@@ -283,8 +303,8 @@ Status WritePthFile(const std::string& path, std::span<const TensorView> tensors
     }
     if (!metadata.empty()) {
       const nlohmann::json json(metadata);
-      FLS_RETURN_IF_ERROR(WriteString(&zip, archive + "/extra/flsentry_metadata.json",
-                                      json.dump()));
+      FLS_RETURN_IF_ERROR(WriteString(
+          &zip, archive + "/extra/flsentry_metadata.json", json.dump()));
     }
     FLS_RETURN_IF_ERROR(WriteString(&zip, archive + "/version", "3\n"));
     FLS_RETURN_IF_ERROR(zip.Close());

@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/file_writer.h"
 #include "base/mapped_file.h"
@@ -55,7 +54,8 @@ bool AsNonNegativeInt64(const json& value, int64_t* out) {
 
 Result<Entry> ParseEntry(const std::string& name, const json& info) {
   const std::string who = "tensor '" + name + "'";
-  if (!info.is_object()) return Corrupt(who + ": header entry is not an object");
+  if (!info.is_object())
+    return Corrupt(who + ": header entry is not an object");
   const auto dtype_it = info.find("dtype");
   const auto shape_it = info.find("shape");
   const auto offsets_it = info.find("data_offsets");
@@ -73,7 +73,8 @@ Result<Entry> ParseEntry(const std::string& name, const json& info) {
   entry.name = name;
   const std::string dtype_name = dtype_it->get<std::string>();
   const auto dtype = FromSafetensorsName(dtype_name);
-  if (!dtype) return Unsupported(who + ": unsupported dtype \"" + dtype_name + "\"");
+  if (!dtype)
+    return Unsupported(who + ": unsupported dtype \"" + dtype_name + "\"");
   entry.dtype = *dtype;
   if (shape_it->size() > kMaxRank) {
     return Corrupt(who + ": rank " + std::to_string(shape_it->size()) +
@@ -91,8 +92,8 @@ Result<Entry> ParseEntry(const std::string& name, const json& info) {
     entry.shape.push_back(size);
   }
   int64_t nbytes = 0;
-  if (__builtin_mul_overflow(numel, static_cast<int64_t>(DTypeSize(entry.dtype)),
-                             &nbytes)) {
+  if (__builtin_mul_overflow(
+          numel, static_cast<int64_t>(DTypeSize(entry.dtype)), &nbytes)) {
     return Corrupt(who + ": byte size overflows");
   }
   int64_t begin = 0;
@@ -148,8 +149,10 @@ Result<TensorSet> ParseUnchecked(std::span<const uint8_t> bytes,
   }
   json header = json::parse(header_begin, header_begin + header_len,
                             /*cb=*/nullptr, /*allow_exceptions=*/false);
-  if (header.is_discarded()) return Corrupt("safetensors header is not valid JSON");
-  if (!header.is_object()) return Corrupt("safetensors header is not a JSON object");
+  if (header.is_discarded())
+    return Corrupt("safetensors header is not valid JSON");
+  if (!header.is_object())
+    return Corrupt("safetensors header is not a JSON object");
 
   TensorSet set;
   std::vector<Entry> entries;
@@ -170,7 +173,8 @@ Result<TensorSet> ParseUnchecked(std::span<const uint8_t> bytes,
   for (const Entry& entry : entries) {
     if (entry.begin != expected) {
       return Corrupt("tensor '" + entry.name + "': data starts at " +
-                     std::to_string(entry.begin) + " but the previous tensor ends at " +
+                     std::to_string(entry.begin) +
+                     " but the previous tensor ends at " +
                      std::to_string(expected) +
                      (entry.begin < expected ? " (overlap)" : " (gap)"));
     }
@@ -228,9 +232,9 @@ Result<TensorSet> ReadSafetensorsFile(const std::string& path) {
   return set;
 }
 
-Status WriteSafetensorsFile(const std::string& path,
-                            std::span<const TensorView> tensors,
-                            const std::map<std::string, std::string>& metadata) {
+Status WriteSafetensorsFile(
+    const std::string& path, std::span<const TensorView> tensors,
+    const std::map<std::string, std::string>& metadata) {
   try {
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     if (!metadata.empty()) {
@@ -243,7 +247,8 @@ Status WriteSafetensorsFile(const std::string& path,
     for (const TensorView& view : tensors) {
       const std::string name(view.name);
       if (name == kMetadataKey) {
-        return InvalidArgument(path + ": a tensor may not be named \"__metadata__\"");
+        return InvalidArgument(path +
+                               ": a tensor may not be named \"__metadata__\"");
       }
       if (!names.insert(view.name).second) {
         return InvalidArgument(path + ": duplicate tensor name '" + name + "'");
@@ -253,27 +258,30 @@ Status WriteSafetensorsFile(const std::string& path,
       Status valid = ValidateView(view, &numel, &extent);
       if (!valid.ok()) return valid.WithContext(path);
       const uint64_t nbytes = static_cast<uint64_t>(ContiguousByteSize(view));
-      header[name] = {{"dtype", SafetensorsName(view.dtype)},
-                      {"shape", std::vector<int64_t>(view.shape.begin(),
-                                                     view.shape.end())},
-                      {"data_offsets", {offset, offset + nbytes}}};
+      header[name] = {
+          {"dtype", SafetensorsName(view.dtype)},
+          {"shape", std::vector<int64_t>(view.shape.begin(), view.shape.end())},
+          {"data_offsets", {offset, offset + nbytes}}};
       offset += nbytes;
     }
     std::string text = header.dump();
     text.append((8 - text.size() % 8) % 8, ' ');
     if (text.size() > kMaxSafetensorsHeaderBytes) {
       return InvalidArgument(path + ": safetensors header would exceed " +
-                             std::to_string(kMaxSafetensorsHeaderBytes) + " bytes");
+                             std::to_string(kMaxSafetensorsHeaderBytes) +
+                             " bytes");
     }
     FileWriter writer;
     FLS_RETURN_IF_ERROR(writer.Open(path));
     uint8_t length[8];
-    for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(text.size() >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      length[i] = static_cast<uint8_t>(text.size() >> (8 * i));
     FLS_RETURN_IF_ERROR(writer.Write(length));
     FLS_RETURN_IF_ERROR(writer.Write(text));
     for (const TensorView& view : tensors) {
       FLS_RETURN_IF_ERROR(StreamViewBytes(
-          view, [&](std::span<const uint8_t> chunk) { return writer.Write(chunk); }));
+          view,
+          [&](std::span<const uint8_t> chunk) { return writer.Write(chunk); }));
     }
     return writer.Commit();
   } catch (const std::exception& e) {

@@ -17,8 +17,9 @@ bool EndsWith(std::string_view text, std::string_view suffix) {
 
 std::string Lowercase(std::string_view text) {
   std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
+    return static_cast<char>(std::tolower(c));
+  });
   return out;
 }
 
@@ -44,8 +45,10 @@ Status SelectByPrefix(const std::string& key_path, TensorSet* set) {
 
 std::string_view FormatName(TensorFileFormat format) {
   switch (format) {
-    case TensorFileFormat::kPth: return "pth";
-    case TensorFileFormat::kSafetensors: return "safetensors";
+    case TensorFileFormat::kPth:
+      return "pth";
+    case TensorFileFormat::kSafetensors:
+      return "safetensors";
   }
   return "unknown";
 }
@@ -92,12 +95,12 @@ Result<TensorSet> ReadTensorFile(const std::string& path,
     detected = *by_name;
   }
   if (format != nullptr) *format = *detected;
-  Result<TensorSet> set =
-      *detected == TensorFileFormat::kPth
-          ? ParsePth(bytes, file, options.key_path)
-          : ParseSafetensors(bytes, file);
+  Result<TensorSet> set = *detected == TensorFileFormat::kPth
+                              ? ParsePth(bytes, file, options.key_path)
+                              : ParseSafetensors(bytes, file);
   if (!set.ok()) return set.status().WithContext(path);
-  if (*detected == TensorFileFormat::kSafetensors && !options.key_path.empty()) {
+  if (*detected == TensorFileFormat::kSafetensors &&
+      !options.key_path.empty()) {
     Status selected = SelectByPrefix(options.key_path, &set.value());
     if (!selected.ok()) return selected.WithContext(path);
   }

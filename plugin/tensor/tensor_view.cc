@@ -25,10 +25,9 @@ bool TensorView::IsContiguous() const {
 
 OffsetWalker::OffsetWalker(const TensorView& view)
     : shape_(view.shape.begin(), view.shape.end()),
-      strides_(view.strides.empty()
-                   ? ContiguousStrides(view.shape)
-                   : std::vector<int64_t>(view.strides.begin(),
-                                          view.strides.end())),
+      strides_(view.strides.empty() ? ContiguousStrides(view.shape)
+                                    : std::vector<int64_t>(view.strides.begin(),
+                                                           view.strides.end())),
       index_(view.shape.size(), 0),
       element_size_(static_cast<int64_t>(DTypeSize(view.dtype))) {}
 
@@ -67,8 +66,7 @@ Status ValidateView(const TensorView& view, int64_t* numel,
   int64_t last = 0;  // largest element offset touched
   if (n > 0) {
     for (size_t d = 0; d < view.shape.size(); ++d) {
-      const int64_t stride =
-          view.strides.empty() ? 0 : view.strides[d];
+      const int64_t stride = view.strides.empty() ? 0 : view.strides[d];
       if (stride < 0) {
         return InvalidArgument(who + ": negative stride in dimension " +
                                std::to_string(d));
@@ -89,7 +87,9 @@ Status ValidateView(const TensorView& view, int64_t* numel,
   if (n > 0 && view.data == nullptr) {
     return InvalidArgument(who + ": data is null");
   }
-  if (n > 0 && reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(esize) != 0) {
+  if (n > 0 &&
+      reinterpret_cast<uintptr_t>(view.data) % static_cast<uintptr_t>(esize) !=
+          0) {
     return InvalidArgument(who + ": data is not aligned to its element size");
   }
   *numel = n;

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "tensor/dtype.h"
 #include "base/status.h"
+#include "tensor/dtype.h"
 
 namespace flsentry {
 

@@ -26,7 +26,8 @@ uLong ReadStream(voidpf, voidpf stream, void* buffer, uLong size) {
   auto* s = static_cast<MemoryStream*>(stream);
   const uint64_t available = s->position < s->size ? s->size - s->position : 0;
   const uint64_t n = std::min<uint64_t>(size, available);
-  if (n > 0) std::copy_n(s->data + s->position, n, static_cast<uint8_t*>(buffer));
+  if (n > 0)
+    std::copy_n(s->data + s->position, n, static_cast<uint8_t*>(buffer));
   s->position += n;
   return static_cast<uLong>(n);
 }
@@ -41,10 +42,17 @@ long SeekStream(voidpf, voidpf stream, ZPOS64_T offset, int origin) {
   auto* s = static_cast<MemoryStream*>(stream);
   uint64_t base = 0;
   switch (origin) {
-    case ZLIB_FILEFUNC_SEEK_SET: base = 0; break;
-    case ZLIB_FILEFUNC_SEEK_CUR: base = s->position; break;
-    case ZLIB_FILEFUNC_SEEK_END: base = s->size; break;
-    default: return -1;
+    case ZLIB_FILEFUNC_SEEK_SET:
+      base = 0;
+      break;
+    case ZLIB_FILEFUNC_SEEK_CUR:
+      base = s->position;
+      break;
+    case ZLIB_FILEFUNC_SEEK_END:
+      base = s->size;
+      break;
+    default:
+      return -1;
   }
   uint64_t target = 0;
   if (__builtin_add_overflow(base, offset, &target) || target > s->size) {
@@ -85,16 +93,18 @@ Status CheckEndRecord(std::span<const uint8_t> archive) {
     return Corrupt("file of " + std::to_string(archive.size()) +
                    " bytes is too short to be a zip");
   }
-  const size_t lowest =
-      archive.size() > kEndRecordBytes + 0xffff ? archive.size() - kEndRecordBytes - 0xffff : 0;
+  const size_t lowest = archive.size() > kEndRecordBytes + 0xffff
+                            ? archive.size() - kEndRecordBytes - 0xffff
+                            : 0;
   for (size_t pos = archive.size() - kEndRecordBytes + 1; pos-- > lowest;) {
     const uint8_t* p = archive.data() + pos;
     if (p[0] != 'P' || p[1] != 'K' || p[2] != 5 || p[3] != 6) continue;
     const size_t comment = p[20] | (p[21] << 8);
     if (pos + kEndRecordBytes + comment == archive.size()) return Status::Ok();
   }
-  return Corrupt("zip has no end-of-central-directory record at its end "
-                 "(truncated, or trailing bytes)");
+  return Corrupt(
+      "zip has no end-of-central-directory record at its end "
+      "(truncated, or trailing bytes)");
 }
 
 }  // namespace
@@ -114,8 +124,9 @@ Result<std::unique_ptr<ZipReader>> ZipReader::Open(
   io.zerror_file = ErrorStream;
   impl->zip = unzOpen2_64(&impl->stream, &io);
   if (impl->zip == nullptr) {
-    return Corrupt("not a readable zip archive (no valid central directory; "
-                   "truncated?)");
+    return Corrupt(
+        "not a readable zip archive (no valid central directory; "
+        "truncated?)");
   }
   std::unique_ptr<ZipReader> reader(new ZipReader(std::move(impl)));
   unzFile zip = reader->impl_->zip;
@@ -131,7 +142,8 @@ Result<std::unique_ptr<ZipReader>> ZipReader::Open(
     if (unzGetCurrentFileInfo64(zip, &info, name, sizeof name, nullptr, 0,
                                 nullptr, 0) != UNZ_OK) {
       return Corrupt("zip central directory entry " +
-                     std::to_string(reader->entries_.size()) + " is unreadable");
+                     std::to_string(reader->entries_.size()) +
+                     " is unreadable");
     }
     if (info.size_filename >= sizeof name) {
       return Corrupt("zip entry name longer than " +
@@ -154,7 +166,8 @@ Result<std::unique_ptr<ZipReader>> ZipReader::Open(
     entry.crc32 = static_cast<uint32_t>(info.crc);
     unz64_file_pos pos{};
     if (unzGetFilePos64(zip, &pos) != UNZ_OK) {
-      return Corrupt("zip entry '" + entry.name + "' has no directory position");
+      return Corrupt("zip entry '" + entry.name +
+                     "' has no directory position");
     }
     entry.directory_position = pos.pos_in_zip_directory;
     entry.directory_file_number = pos.num_of_file;
@@ -178,7 +191,8 @@ const ZipEntry* ZipReader::Find(std::string_view name) const {
   return nullptr;
 }
 
-Result<ZipEntryBytes> ZipReader::Read(const ZipEntry& entry, uint64_t max_bytes) {
+Result<ZipEntryBytes> ZipReader::Read(const ZipEntry& entry,
+                                      uint64_t max_bytes) {
   const std::string who = "zip entry '" + entry.name + "'";
   if (entry.uncompressed_size > max_bytes) {
     return Corrupt(who + " claims " + std::to_string(entry.uncompressed_size) +
@@ -197,7 +211,8 @@ Result<ZipEntryBytes> ZipReader::Read(const ZipEntry& entry, uint64_t max_bytes)
     return Corrupt(who + ": cannot seek to its directory record");
   }
   if (unzOpenCurrentFile(zip) != UNZ_OK) {
-    return Corrupt(who + ": local header is missing or disagrees with the "
+    return Corrupt(who +
+                   ": local header is missing or disagrees with the "
                    "central directory");
   }
   struct Closer {
@@ -215,7 +230,8 @@ Result<ZipEntryBytes> ZipReader::Read(const ZipEntry& entry, uint64_t max_bytes)
     uint64_t end = 0;
     if (__builtin_add_overflow(offset, entry.uncompressed_size, &end) ||
         end > archive_size) {
-      return Corrupt(who + " claims " + std::to_string(entry.uncompressed_size) +
+      return Corrupt(who + " claims " +
+                     std::to_string(entry.uncompressed_size) +
                      " bytes at offset " + std::to_string(offset) +
                      ", past the end of the " + std::to_string(archive_size) +
                      "-byte file (truncated?)");
@@ -224,12 +240,14 @@ Result<ZipEntryBytes> ZipReader::Read(const ZipEntry& entry, uint64_t max_bytes)
                  static_cast<size_t>(entry.uncompressed_size)};
   } else {
     const uint64_t ratio_limit =
-        entry.compressed_size > std::numeric_limits<uint64_t>::max() / kMaxInflateRatio
+        entry.compressed_size >
+                std::numeric_limits<uint64_t>::max() / kMaxInflateRatio
             ? std::numeric_limits<uint64_t>::max()
             : entry.compressed_size * kMaxInflateRatio + 64;
     if (entry.uncompressed_size > ratio_limit) {
-      return Corrupt(who + " claims " + std::to_string(entry.uncompressed_size) +
-                     " bytes from " + std::to_string(entry.compressed_size) +
+      return Corrupt(who + " claims " +
+                     std::to_string(entry.uncompressed_size) + " bytes from " +
+                     std::to_string(entry.compressed_size) +
                      " compressed bytes, beyond what deflate can produce");
     }
     out.owned = std::make_shared<std::vector<uint8_t>>(

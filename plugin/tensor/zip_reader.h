@@ -45,7 +45,8 @@ class ZipReader {
   // `archive` outlives the reader and every span it returns. Returns
   // kCorrupt when it is not a zip, lists more than kMaxEntries entries,
   // repeats a name or uses encryption or a method other than stored/deflate.
-  static Result<std::unique_ptr<ZipReader>> Open(std::span<const uint8_t> archive);
+  static Result<std::unique_ptr<ZipReader>> Open(
+      std::span<const uint8_t> archive);
 
   ~ZipReader();
   ZipReader(const ZipReader&) = delete;

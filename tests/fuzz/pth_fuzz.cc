@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> bytes(data, size);
   (void)flsentry::Unpickle(bytes);
   for (const char* key_path : {"", "model"}) {
-    flsentry::Result<flsentry::TensorSet> set = flsentry::ParsePth(bytes, nullptr, key_path);
+    flsentry::Result<flsentry::TensorSet> set =
+        flsentry::ParsePth(bytes, nullptr, key_path);
     if (!set.ok()) continue;
     // Touch every element the views claim, so out-of-bounds views show up.
     for (const flsentry::TensorView& view : set->Views()) {

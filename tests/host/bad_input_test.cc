@@ -32,11 +32,12 @@ TEST_CASE("whole-round errors: code plus last-error text") {
     const char* message;
   };
   const Case cases[] = {
-      {"struct_size too small", [](aggf_round& r, uint32_t&) { r.struct_size = 8; },
-       "struct_size"},
+      {"struct_size too small",
+       [](aggf_round& r, uint32_t&) { r.struct_size = 8; }, "struct_size"},
       {"reserved field set", [](aggf_round& r, uint32_t&) { r.reserved0 = 1; },
        "reserved0"},
-      {"null updates with a count", [](aggf_round& r, uint32_t&) { r.updates = nullptr; },
+      {"null updates with a count",
+       [](aggf_round& r, uint32_t&) { r.updates = nullptr; },
        "updates is null"},
       {"decision count differs", [](aggf_round&, uint32_t& n) { n = 1; },
        "num_decisions"},
@@ -63,8 +64,9 @@ TEST_CASE("whole-round errors: code plus last-error text") {
       CHECK(status == AGGF_ERR_INVALID_ARGUMENT);
     } else {
       CHECK(status == AGGF_ERR_INVALID_ARGUMENT);
-      CHECK(std::string(Api().on_instance_last_error(instance)).find(c.message) !=
-            std::string::npos);
+      CHECK(
+          std::string(Api().on_instance_last_error(instance)).find(c.message) !=
+          std::string::npos);
     }
     Api().on_instance_destroy(instance);
   }
@@ -73,14 +75,18 @@ TEST_CASE("whole-round errors: code plus last-error text") {
 TEST_CASE("null pointers at every entry point are refused, not dereferenced") {
   aggf_instance* instance = NewInstance();
   aggf_decision d;
-  CHECK(Api().on_round_filter(instance, nullptr, &d, 1) == AGGF_ERR_INVALID_ARGUMENT);
-  CHECK(Api().on_round_filter(nullptr, nullptr, &d, 1) == AGGF_ERR_INVALID_ARGUMENT);
-  CHECK(Api().on_state_save(instance, nullptr, nullptr) == AGGF_ERR_INVALID_ARGUMENT);
-  CHECK(Api().on_state_save(nullptr, nullptr, nullptr) == AGGF_ERR_INVALID_ARGUMENT);
+  CHECK(Api().on_round_filter(instance, nullptr, &d, 1) ==
+        AGGF_ERR_INVALID_ARGUMENT);
+  CHECK(Api().on_round_filter(nullptr, nullptr, &d, 1) ==
+        AGGF_ERR_INVALID_ARGUMENT);
+  CHECK(Api().on_state_save(instance, nullptr, nullptr) ==
+        AGGF_ERR_INVALID_ARGUMENT);
+  CHECK(Api().on_state_save(nullptr, nullptr, nullptr) ==
+        AGGF_ERR_INVALID_ARGUMENT);
   CHECK(Api().on_state_load(instance, nullptr, 5) == AGGF_ERR_INVALID_ARGUMENT);
   CHECK(Api().on_state_load(nullptr, nullptr, 0) == AGGF_ERR_INVALID_ARGUMENT);
-  CHECK(Api().on_instance_create("", 0, nullptr, nullptr, nullptr, nullptr, 0) ==
-        AGGF_ERR_INVALID_ARGUMENT);
+  CHECK(Api().on_instance_create("", 0, nullptr, nullptr, nullptr, nullptr,
+                                 0) == AGGF_ERR_INVALID_ARGUMENT);
   char error[64];
   aggf_instance* out = nullptr;
   CHECK(Api().on_instance_create(nullptr, 10, nullptr, nullptr, &out, error,
@@ -88,7 +94,8 @@ TEST_CASE("null pointers at every entry point are refused, not dereferenced") {
   CHECK(out == nullptr);
   CHECK(std::string(error).find("config is null") != std::string::npos);
   Api().on_instance_destroy(nullptr);  // allowed
-  CHECK(std::string(Api().on_instance_last_error(nullptr)) == "instance is null");
+  CHECK(std::string(Api().on_instance_last_error(nullptr)) ==
+        "instance is null");
   Api().on_instance_destroy(instance);
 }
 
@@ -100,7 +107,8 @@ TEST_CASE("zero updates is a valid, empty round") {
   Api().on_instance_destroy(instance);
 }
 
-TEST_CASE("per-update problems drop that update with a reason; the round goes on") {
+TEST_CASE(
+    "per-update problems drop that update with a reason; the round goes on") {
   struct Case {
     const char* name;
     std::function<void(testhost::RoundBuilder&)> corrupt;
@@ -113,11 +121,13 @@ TEST_CASE("per-update problems drop that update with a reason; the round goes on
       {"zero tensors", [](auto& rb) { rb.update(1).num_tensors = 0; }},
       {"null tensor array", [](auto& rb) { rb.update(1).tensors = nullptr; }},
       {"empty client id", [](auto& rb) { rb.update(1).client_id_len = 0; }},
-      {"duplicate client id", [](auto& rb) {
+      {"duplicate client id",
+       [](auto& rb) {
          rb.update(1).client_id = rb.update(0).client_id;
          rb.update(1).client_id_len = rb.update(0).client_id_len;
        }},
-      {"invalid UTF-8 client id", [](auto& rb) {
+      {"invalid UTF-8 client id",
+       [](auto& rb) {
          rb.update(1).client_id = "\xff\xfe";
          rb.update(1).client_id_len = 2;
        }},
@@ -126,16 +136,20 @@ TEST_CASE("per-update problems drop that update with a reason; the round goes on
       {"negative rank", [](auto& rb) { rb.tensor(1, 0).rank = -1; }},
       {"rank above 8", [](auto& rb) { rb.tensor(1, 0).rank = 9; }},
       {"negative shape", [](auto& rb) { rb.tensor(1, 0).shape = kNegative; }},
-      {"shape product overflows", [](auto& rb) { rb.tensor(1, 0).shape = kHuge; }},
-      {"negative strides", [](auto& rb) { rb.tensor(1, 0).strides = kNegativeStrides; }},
+      {"shape product overflows",
+       [](auto& rb) { rb.tensor(1, 0).shape = kHuge; }},
+      {"negative strides",
+       [](auto& rb) { rb.tensor(1, 0).strides = kNegativeStrides; }},
       {"null shape", [](auto& rb) { rb.tensor(1, 0).shape = nullptr; }},
       {"null data", [](auto& rb) { rb.tensor(1, 0).data = nullptr; }},
-      {"misaligned data", [](auto& rb) {
+      {"misaligned data",
+       [](auto& rb) {
          rb.tensor(1, 0).data = reinterpret_cast<const char*>(kUnaligned) + 1;
        }},
       {"null tensor name", [](auto& rb) { rb.tensor(1, 0).name = nullptr; }},
       {"empty tensor name", [](auto& rb) { rb.tensor(1, 0).name_len = 0; }},
-      {"duplicate tensor name", [](auto& rb) {
+      {"duplicate tensor name",
+       [](auto& rb) {
          rb.tensor(1, 1).name = rb.tensor(1, 0).name;
          rb.tensor(1, 1).name_len = rb.tensor(1, 0).name_len;
        }},
@@ -164,14 +178,15 @@ TEST_CASE("per-update problems drop that update with a reason; the round goes on
 }
 
 TEST_CASE("invalid configuration fails create with a message, never a crash") {
-  const char* configs[] = {"{unclosed", "- a list\n- not a map\n", "key: [1, 2\n",
-                           "\t\tbad: indentation:\n x"};
+  const char* configs[] = {"{unclosed", "- a list\n- not a map\n",
+                           "key: [1, 2\n", "\t\tbad: indentation:\n x"};
   for (const char* yaml : configs) {
     CAPTURE(yaml);
     aggf_instance* instance = reinterpret_cast<aggf_instance*>(0x1);
     char error[256] = {0};
-    aggf_status status = Api().on_instance_create(
-        yaml, std::strlen(yaml), nullptr, nullptr, &instance, error, sizeof error);
+    aggf_status status =
+        Api().on_instance_create(yaml, std::strlen(yaml), nullptr, nullptr,
+                                 &instance, error, sizeof error);
     CHECK(status == AGGF_ERR_CONFIG);
     CHECK(instance == nullptr);
     CHECK(std::strlen(error) > 0);

@@ -27,8 +27,9 @@ TEST_CASE("every kind of exception is contained") {
   CHECK(CallGuarded(&error, []() -> Status { throw std::bad_alloc(); }) ==
         AGGF_ERR_OUT_OF_MEMORY);
   CHECK(error == "out of memory");
-  CHECK(CallGuarded(&error, []() -> Status { throw std::out_of_range("idx"); }) ==
-        AGGF_ERR_INTERNAL);
+  CHECK(CallGuarded(&error, []() -> Status {
+          throw std::out_of_range("idx");
+        }) == AGGF_ERR_INTERNAL);
   CHECK(error.find("idx") != std::string::npos);
   CHECK(CallGuarded(&error, []() -> Status { throw 42; }) == AGGF_ERR_INTERNAL);
   CHECK(error.find("unknown exception") != std::string::npos);

@@ -17,7 +17,8 @@ aggfilter::Instance NewFilter(const std::string& yaml = "") {
 
 }  // namespace
 
-TEST_CASE("honest updates are accepted with weight 1 and their L2 norm as score") {
+TEST_CASE(
+    "honest updates are accepted with weight 1 and their L2 norm as score") {
   auto filter = NewFilter();
   testhost::RoundBuilder rb;
   rb.AddUpdate("a", {{"w", {2}, {3.0f, 4.0f}}});
@@ -57,8 +58,8 @@ TEST_CASE("layout differing from the round's majority is shape_mismatch") {
   testhost::RoundBuilder rb;
   rb.AddUpdate("a", testhost::SmallModel());
   rb.AddUpdate("b", testhost::SmallModel());
-  rb.AddUpdate("wrong_shape", {{"w", {3, 2}, {1, 2, 3, 4, 5, 6}},
-                               {"b", {3}, {1, 2, 3}}});
+  rb.AddUpdate("wrong_shape",
+               {{"w", {3, 2}, {1, 2, 3, 4, 5, 6}}, {"b", {3}, {1, 2, 3}}});
   rb.AddUpdate("missing_layer", {{"w", {2, 3}, {1, 2, 3, 4, 5, 6}}});
   rb.AddUpdate("extra_layer", {{"w", {2, 3}, {1, 2, 3, 4, 5, 6}},
                                {"b", {3}, {1, 2, 3}},
@@ -75,7 +76,9 @@ TEST_CASE("layout differing from the round's majority is shape_mismatch") {
   }
 }
 
-TEST_CASE("the global model is the reference layout and the base of full-weight updates") {
+TEST_CASE(
+    "the global model is the reference layout and the base of full-weight "
+    "updates") {
   auto filter = NewFilter();
   testhost::RoundBuilder rb;
   rb.SetGlobal({{"w", {2}, {1.0f, 1.0f}}});

@@ -14,9 +14,9 @@ struct aggf_instance {
   char error[128];
 };
 
-static aggf_status create(const char* config, uint64_t len, const char* base_dir,
-                          const aggf_host_callbacks* host, aggf_instance** out,
-                          char* err, uint32_t err_size) {
+static aggf_status create(const char* config, uint64_t len,
+                          const char* base_dir, const aggf_host_callbacks* host,
+                          aggf_instance** out, char* err, uint32_t err_size) {
   char text[64] = "1.0";
   char* end;
   aggf_instance* inst;
@@ -27,7 +27,8 @@ static aggf_status create(const char* config, uint64_t len, const char* base_dir
   if (!inst) return AGGF_ERR_OUT_OF_MEMORY;
   inst->max_norm = strtod(text, &end);
   if (end == text || !(inst->max_norm > 0)) {
-    if (err && err_size) snprintf(err, err_size, "max_norm must be a positive number");
+    if (err && err_size)
+      snprintf(err, err_size, "max_norm must be a positive number");
     free(inst);
     return AGGF_ERR_CONFIG;
   }
@@ -58,26 +59,32 @@ static aggf_status filter(aggf_instance* inst, const aggf_round* round,
     memset(&out[u], 0, sizeof out[u]);
     out[u].score = sqrt(sum);
     out[u].threshold = inst->max_norm;
-    out[u].action = out[u].score > inst->max_norm ? AGGF_ACTION_DROP : AGGF_ACTION_ACCEPT;
+    out[u].action =
+        out[u].score > inst->max_norm ? AGGF_ACTION_DROP : AGGF_ACTION_ACCEPT;
     out[u].weight = out[u].action == AGGF_ACTION_DROP ? 0.0 : 1.0;
     strcpy(out[u].reason, out[u].action == AGGF_ACTION_DROP ? "norm" : "ok");
   }
   return AGGF_OK;
 }
 
-static aggf_status save(aggf_instance* inst, aggf_callback_write write, void* user) {
-  return write(user, (const uint8_t*)&inst->max_norm, sizeof inst->max_norm) == 0
-             ? AGGF_OK : AGGF_ERR_STATE;
+static aggf_status save(aggf_instance* inst, aggf_callback_write write,
+                        void* user) {
+  return write(user, (const uint8_t*)&inst->max_norm, sizeof inst->max_norm) ==
+                 0
+             ? AGGF_OK
+             : AGGF_ERR_STATE;
 }
 
-static aggf_status load(aggf_instance* inst, const uint8_t* data, uint64_t size) {
+static aggf_status load(aggf_instance* inst, const uint8_t* data,
+                        uint64_t size) {
   if (size != sizeof inst->max_norm) return AGGF_ERR_STATE;
   memcpy(&inst->max_norm, data, size);
   return AGGF_OK;
 }
 
-static const aggf_api kApi = {sizeof(aggf_api), 1, 0, 0, "norm-filter", "1.0",
-                              create, destroy, last_error, filter, save, load};
+static const aggf_api kApi = {sizeof(aggf_api), 1,      0,      0,
+                              "norm-filter",    "1.0",  create, destroy,
+                              last_error,       filter, save,   load};
 
 const aggf_api* aggf_get_api(uint32_t abi_major, char* err, uint32_t err_size) {
   if (abi_major == 1) return &kApi;

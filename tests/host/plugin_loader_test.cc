@@ -16,9 +16,11 @@ TEST_CASE("flsentry plugin loads and names itself") {
 
 TEST_CASE("an unknown ABI major version gets NULL and a reason") {
   aggfilter::Plugin plugin(FLSENTRY_PLUGIN_PATH);  // keeps it loaded
-  void* handle = dlopen(FLSENTRY_PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+  void* handle =
+      dlopen(FLSENTRY_PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
   REQUIRE(handle != nullptr);
-  auto get_api = reinterpret_cast<aggf_get_api_fn>(dlsym(handle, AGGF_ENTRY_SYMBOL));
+  auto get_api =
+      reinterpret_cast<aggf_get_api_fn>(dlsym(handle, AGGF_ENTRY_SYMBOL));
   const bool found = get_api != nullptr;
   REQUIRE(found);
   char error[128] = {0};
@@ -45,12 +47,14 @@ TEST_CASE("loader errors name the plugin and the problem") {
 }
 
 // The same host code drives both plugins: the interface is generic.
-TEST_CASE("a second plugin (L2 norm threshold, in C) runs through the same host code") {
+TEST_CASE(
+    "a second plugin (L2 norm threshold, in C) runs through the same host "
+    "code") {
   for (const char* path : {NORM_PLUGIN_PATH, FLSENTRY_PLUGIN_PATH}) {
     CAPTURE(path);
     aggfilter::Plugin plugin(path);
-    aggfilter::Instance filter = plugin.create(
-        std::string(path) == NORM_PLUGIN_PATH ? "0.5" : "");
+    aggfilter::Instance filter =
+        plugin.create(std::string(path) == NORM_PLUGIN_PATH ? "0.5" : "");
     testhost::RoundBuilder rb;
     rb.AddUpdate("small", testhost::SmallModel(0.1f));
     rb.AddUpdate("medium", testhost::SmallModel(0.15f));

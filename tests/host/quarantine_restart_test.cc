@@ -72,15 +72,18 @@ std::string ReadFile(const std::filesystem::path& path) {
 std::string DecisionText(const std::vector<aggfilter::Decision>& decisions) {
   std::string text;
   for (const auto& d : decisions) {
-    text += std::string(aggfilter::action_name(d.action)) + "/" + d.reason + "/" +
-            std::to_string(d.weight) + "/" + std::to_string(d.flags) + ";";
+    text += std::string(aggfilter::action_name(d.action)) + "/" + d.reason +
+            "/" + std::to_string(d.weight) + "/" + std::to_string(d.flags) +
+            ";";
   }
   return text;
 }
 
 }  // namespace
 
-TEST_CASE("quarantine across rounds, in decisions, audit log and state; restart-safe") {
+TEST_CASE(
+    "quarantine across rounds, in decisions, audit log and state; "
+    "restart-safe") {
   const auto root = std::filesystem::temp_directory_path() /
                     ("flsentry_quarantine_" + std::to_string(getpid()));
   std::filesystem::remove_all(root);
@@ -92,20 +95,23 @@ TEST_CASE("quarantine across rounds, in decisions, audit log and state; restart-
   // Host A runs rounds 1..8 without interruption.
   std::vector<std::string> expected(9);
   {
-    aggfilter::Instance filter = Plugin().create(kPolicy, uninterrupted.string());
+    aggfilter::Instance filter =
+        Plugin().create(kPolicy, uninterrupted.string());
     for (int r = 1; r <= 8; ++r) {
       auto d = RunRound(filter, r);
       expected[r] = DecisionText(d);
       const aggfilter::Decision& mallory = d.back();
       CAPTURE(r);
-      for (size_t i = 0; i + 1 < d.size(); ++i) CHECK(d[i].action == AGGF_ACTION_ACCEPT);
+      for (size_t i = 0; i + 1 < d.size(); ++i)
+        CHECK(d[i].action == AGGF_ACTION_ACCEPT);
       if (r <= 2) CHECK(mallory.action == AGGF_ACTION_ACCEPT);
       if (r == 3 || r == 4) {
         CHECK(mallory.action == AGGF_ACTION_DROP);
         CHECK(mallory.has_flag(AGGF_FLAG_ANOMALOUS));
         CHECK_FALSE(mallory.has_flag(AGGF_FLAG_QUARANTINED));
       }
-      if (r == 5 || r == 6) {  // third strike in round 5: quarantined for 2 rounds
+      if (r == 5 ||
+          r == 6) {  // third strike in round 5: quarantined for 2 rounds
         CHECK(mallory.action == AGGF_ACTION_DROP);
         CHECK(mallory.reason == "quarantined");
         CHECK(mallory.has_flag(AGGF_FLAG_QUARANTINED));
@@ -141,9 +147,11 @@ TEST_CASE("quarantine across rounds, in decisions, audit log and state; restart-
   // Same audit trail and same final state, byte for byte.
   const std::string audit = ReadFile(uninterrupted / "audit.jsonl");
   CHECK(audit == ReadFile(restarted / "audit.jsonl"));
-  CHECK(ReadFile(uninterrupted / "state.json") == ReadFile(restarted / "state.json"));
-  CHECK(audit.find("\"client\":\"mallory\",\"client_status\":\"quarantined\"") !=
-        std::string::npos);
+  CHECK(ReadFile(uninterrupted / "state.json") ==
+        ReadFile(restarted / "state.json"));
+  CHECK(
+      audit.find("\"client\":\"mallory\",\"client_status\":\"quarantined\"") !=
+      std::string::npos);
   CHECK(audit.find("\"client_status\":\"probation\"") != std::string::npos);
   const std::string state = ReadFile(uninterrupted / "state.json");
   CHECK(state.find("mallory") != std::string::npos);

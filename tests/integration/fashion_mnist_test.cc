@@ -86,8 +86,9 @@ TEST_CASE("PartitionDirichlet covers every example and skews labels") {
     for (const auto& p : parts) {
       std::vector<int> count(kNumClasses, 0);
       for (int64_t i : p) ++count[static_cast<size_t>(i % kNumClasses)];
-      sum += static_cast<double>(*std::max_element(count.begin(), count.end())) /
-             static_cast<double>(p.size());
+      sum +=
+          static_cast<double>(*std::max_element(count.begin(), count.end())) /
+          static_cast<double>(p.size());
     }
     return sum / static_cast<double>(parts.size());
   };
@@ -98,7 +99,8 @@ TEST_CASE("PartitionDirichlet covers every example and skews labels") {
 
 TEST_CASE("Partitions refuse impossible requests") {
   const auto labels = LabelsCycling(100);
-  CHECK(PartitionIid(labels, 0, 1).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(PartitionIid(labels, 0, 1).status().code() ==
+        ErrorCode::kInvalidArgument);
   CHECK(PartitionIid(labels, 101, 1).status().code() ==
         ErrorCode::kInvalidArgument);
   CHECK_FALSE(PartitionDirichlet(labels, 5, 0.0, 1).ok());

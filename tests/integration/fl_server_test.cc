@@ -9,11 +9,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "archive/round_archive.h"
 #include "attacks.h"
 #include "fashion_mnist.h"
 #include "local_training.h"
 #include "models.h"
-#include "archive/round_archive.h"
 #include "tensor/tensor_file.h"
 
 namespace flsentry::sim {
@@ -45,7 +45,8 @@ std::string InspectJson(const std::string& file) {
   REQUIRE(pipe != nullptr);
   std::string out;
   char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
+    out.append(buf, n);
   return ::pclose(pipe) == 0 ? out : "";
 }
 
@@ -75,11 +76,13 @@ TEST_CASE("The smoke configuration trains in a few seconds") {
   const SimConfig config = SmokeConfig();
   const auto results = RunAll(config, {});
   const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   REQUIRE(results.size() == 2);
   // Far better than chance (0.1) after two rounds on a few thousand images.
   CHECK(results.back().accuracy > 0.5);
-  CHECK(results[0].clients.size() == static_cast<size_t>(config.ClientsPerRound()));
+  CHECK(results[0].clients.size() ==
+        static_cast<size_t>(config.ClientsPerRound()));
   CHECK(results[0].aggregated == config.ClientsPerRound());
   CHECK(seconds < 30.0);
 }
@@ -135,12 +138,15 @@ TEST_CASE("ALIE in a round its attackers dominate uses z_max with s = 1") {
   config.attack = {"alie", 4.0 / 6.0, 1, {}};
   std::vector<ClientUpdate> sent;
   RunOptions options;
-  options.on_updates = [&](int, const std::vector<ClientUpdate>& u) { sent = u; };
+  options.on_updates = [&](int, const std::vector<ClientUpdate>& u) {
+    sent = u;
+  };
   const auto results = RunAll(config, options);
   REQUIRE(sent.size() == 6);
   std::vector<torch::Tensor> benign, crafted;
   for (size_t i = 0; i < sent.size(); ++i) {
-    (results[0].clients[i].malicious ? crafted : benign).push_back(sent[i].delta);
+    (results[0].clients[i].malicious ? crafted : benign)
+        .push_back(sent[i].delta);
   }
   REQUIRE(benign.size() == 2);
   REQUIRE(crafted.size() == 4);
@@ -159,7 +165,8 @@ TEST_CASE("The recorded archive equals the live updates byte for byte") {
   std::map<std::pair<int, std::string>, torch::Tensor> live;
   RunOptions options;
   options.record_dir = dir.string();
-  options.on_updates = [&](int round, const std::vector<ClientUpdate>& updates) {
+  options.on_updates = [&](int round,
+                           const std::vector<ClientUpdate>& updates) {
     for (const auto& u : updates) live[{round, u.client_id}] = u.delta.clone();
   };
   torch::Tensor final_global;
@@ -191,7 +198,8 @@ TEST_CASE("The recorded archive equals the live updates byte for byte") {
       CHECK(ac.attack == outcome.attack);
       auto set = ReadArchiveClient(round, i);
       REQUIRE_MESSAGE(set.ok(), set.status().message());
-      const torch::Tensor& delta = live.at({static_cast<int>(round.number), ac.id});
+      const torch::Tensor& delta =
+          live.at({static_cast<int>(round.number), ac.id});
       REQUIRE(set->tensors.size() == layout.entries.size());
       for (size_t t = 0; t < layout.entries.size(); ++t) {
         const auto& e = layout.entries[t];
@@ -214,7 +222,8 @@ TEST_CASE("The recorded archive equals the live updates byte for byte") {
   for (const ArchiveRound& round : archive->rounds) {
     for (size_t i = 0; i < round.clients.size(); ++i) {
       const std::string out = InspectJson(round.ClientPath(i));
-      REQUIRE_MESSAGE(!out.empty(), "flsentry inspect failed on " << round.ClientPath(i));
+      REQUIRE_MESSAGE(!out.empty(),
+                      "flsentry inspect failed on " << round.ClientPath(i));
       const nlohmann::json j = nlohmann::json::parse(out);
       CHECK(j.at("format") == "safetensors");
       const auto& tensors = j.at("tensors");
@@ -275,7 +284,8 @@ TEST_CASE("The filter plugin's decisions drive aggregation") {
         CHECK(c.weight == 0.0);
         // Dropped by the guard, and after 2 such strikes quarantined.
         if (r.round == 1) {
-          CHECK_MESSAGE(c.reason.find("nonfinite") != std::string::npos, c.reason);
+          CHECK_MESSAGE(c.reason.find("nonfinite") != std::string::npos,
+                        c.reason);
         } else {
           CHECK_MESSAGE(c.reason == "quarantined", c.reason);
         }

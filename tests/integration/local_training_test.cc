@@ -52,8 +52,10 @@ TEST_CASE("BackdoorTriggerFromParams validates its parameters") {
   REQUIRE(t.ok());
   CHECK(t->target == 4);
   CHECK(fraction == 0.25);
-  CHECK_FALSE(BackdoorTriggerFromParams({{"poison_fraction", 0}}, &fraction).ok());
-  CHECK_FALSE(BackdoorTriggerFromParams({{"trigger_size", 30}}, &fraction).ok());
+  CHECK_FALSE(
+      BackdoorTriggerFromParams({{"poison_fraction", 0}}, &fraction).ok());
+  CHECK_FALSE(
+      BackdoorTriggerFromParams({{"trigger_size", 30}}, &fraction).ok());
   CHECK_FALSE(BackdoorTriggerFromParams({{"lambda", 3}}, &fraction).ok());
 }
 
@@ -63,10 +65,10 @@ TEST_CASE("TrainLocal lowers the loss and is reproducible from the seed") {
   REQUIRE(model.ok());
   const torch::Tensor start = FlattenParameters(**model);
   // Two separable classes: bright vs dark images.
-  auto images = torch::cat({torch::full({64, 1, 28, 28}, 0.9),
-                            torch::full({64, 1, 28, 28}, 0.1)});
-  auto labels = torch::cat({torch::full({64}, 1, torch::kInt64),
-                            torch::zeros({64}, torch::kInt64)});
+  auto images = torch::cat(
+      {torch::full({64, 1, 28, 28}, 0.9), torch::full({64, 1, 28, 28}, 0.1)});
+  auto labels = torch::cat(
+      {torch::full({64}, 1, torch::kInt64), torch::zeros({64}, torch::kInt64)});
   const double before = Evaluate(**model, images, labels).loss;
   TrainLocal(**model, images, labels, {3, 0.1, 0.0, 16}, 5);
   const Evaluation after = Evaluate(**model, images, labels);

@@ -54,7 +54,8 @@ TEST_CASE("LoadFlatParameters refuses a vector of the wrong size or type") {
   REQUIRE(model.ok());
   const int64_t n = ParameterLayout::Of(**model).total;
   CHECK_FALSE(LoadFlatParameters(**model, torch::zeros({n + 1})).ok());
-  CHECK_FALSE(LoadFlatParameters(**model, torch::zeros({n}, torch::kFloat64)).ok());
+  CHECK_FALSE(
+      LoadFlatParameters(**model, torch::zeros({n}, torch::kFloat64)).ok());
   CHECK_FALSE(LoadFlatParameters(**model, torch::zeros({1, n})).ok());
   CHECK(LoadFlatParameters(**model, torch::zeros({n})).ok());
 }

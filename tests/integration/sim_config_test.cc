@@ -29,7 +29,8 @@ train_examples: 5000
 test_examples: 1000
 attack: {type: alie, fraction: 0.2, start_round: 3, params: {z_max: 1.5}}
 aggregator: {type: trimmed_mean, params: {beta: 0.2}}
-)", "t.yaml");
+)",
+                          "t.yaml");
   REQUIRE_MESSAGE(c.ok(), c.status().message());
   CHECK(c->model.kind == "cnn");
   CHECK(c->model.hidden == 32);
@@ -57,8 +58,9 @@ TEST_CASE("ParseSimConfig reads eval_backdoor") {
   CHECK(c->eval_backdoor.has_value());
   CHECK(Parse("eval_backdoor: 3\n").message().find("eval_backdoor") !=
         std::string::npos);
-  CHECK(Parse("eval_backdoor: {target: zero}\n").message().find(
-            "eval_backdoor.target") != std::string::npos);
+  CHECK(Parse("eval_backdoor: {target: zero}\n")
+            .message()
+            .find("eval_backdoor.target") != std::string::npos);
 }
 
 TEST_CASE("ParseSimConfig rejects unknown keys, naming them") {
@@ -72,7 +74,8 @@ TEST_CASE("ParseSimConfig rejects unknown keys, naming them") {
 }
 
 TEST_CASE("ParseSimConfig rejects wrong types and out-of-range values") {
-  CHECK(Parse("clients: many\n").message().find("'clients'") != std::string::npos);
+  CHECK(Parse("clients: many\n").message().find("'clients'") !=
+        std::string::npos);
   CHECK_FALSE(Parse("clients: 0\n").ok());
   CHECK_FALSE(Parse("participation: 1.5\n").ok());
   CHECK_FALSE(Parse("alpha: -1\n").ok());
@@ -96,7 +99,8 @@ TEST_CASE("The bundled configs parse") {
     ++count;
   }
   CHECK(count >= 3);
-  CHECK(LoadSimConfig("/nonexistent.yaml").status().code() == ErrorCode::kNotFound);
+  CHECK(LoadSimConfig("/nonexistent.yaml").status().code() ==
+        ErrorCode::kNotFound);
 }
 
 }  // namespace

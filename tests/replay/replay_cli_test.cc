@@ -232,7 +232,8 @@ TEST_CASE(
 
 }  // namespace
 
-TEST_CASE("the ROC ranks by the audit log's suspicion when the policy writes one") {
+TEST_CASE(
+    "the ROC ranks by the audit log's suspicion when the policy writes one") {
   TempDir dir;
   MakeArchive(dir / "archive");
   WriteFile(dir / "audited.yaml", "audit: {path: live_audit.jsonl}\n");
@@ -249,6 +250,6 @@ TEST_CASE("the ROC ranks by the audit log's suspicion when the policy writes one
   // The live server's audit file is untouched; replay's copy was read.
   CHECK_FALSE(fs::exists(dir / "live_audit.jsonl"));
   CHECK(CountLines(ReadFile(dir / "out/audited/replay_audit.jsonl")) == 24);
-  CHECK(ReadFile(dir / "out/audited/report.html").find("the policy's suspicion") !=
-        std::string::npos);
+  CHECK(ReadFile(dir / "out/audited/report.html")
+            .find("the policy's suspicion") != std::string::npos);
 }

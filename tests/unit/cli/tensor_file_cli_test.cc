@@ -34,7 +34,8 @@ Run Execute(const std::string& command) {
   static TempDir dir;
   const std::string out = dir.File("stdout");
   const std::string err = dir.File("stderr");
-  const int status = std::system((command + " >" + Quote(out) + " 2>" + Quote(err)).c_str());
+  const int status =
+      std::system((command + " >" + Quote(out) + " 2>" + Quote(err)).c_str());
   Run run;
   if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
   run.out = Slurp(out);
@@ -43,14 +44,16 @@ Run Execute(const std::string& command) {
 }
 
 Run Flsentry(const std::string& args) {
-  std::string command = Quote(std::string(FLSENTRY_BINARY_DIR) + "/plugin/flsentry");
+  std::string command =
+      Quote(std::string(FLSENTRY_BINARY_DIR) + "/plugin/flsentry");
   command += " ";
   command += args;
   return Execute(command);
 }
 
 json InspectJson(const std::string& path, const std::string& key = "") {
-  Run run = Flsentry("inspect --json " + Quote(path) + (key.empty() ? "" : " --key " + key));
+  Run run = Flsentry("inspect --json " + Quote(path) +
+                     (key.empty() ? "" : " --key " + key));
   INFO(run.err);
   REQUIRE(run.exit_code == 0);
   return json::parse(run.out);
@@ -69,12 +72,14 @@ TEST_CASE("inspect --json reports what PyTorch computed, with stable fields") {
     for (size_t i = 0; i < want["tensors"].size(); ++i) {
       const json& g = got["tensors"][i];
       const json& w = want["tensors"][i];
-      for (const char* field : {"name", "dtype", "shape", "numel", "min", "max", "nonfinite"}) {
+      for (const char* field :
+           {"name", "dtype", "shape", "numel", "min", "max", "nonfinite"}) {
         CAPTURE(std::string(field));
         CHECK(g[field] == w[field]);
       }
       const double sum = g["sum"].get<double>();
-      CHECK(std::fabs(sum - w["sum"].get<double>()) <= 1e-9 * (1 + std::fabs(sum)));
+      CHECK(std::fabs(sum - w["sum"].get<double>()) <=
+            1e-9 * (1 + std::fabs(sum)));
       CHECK(g.size() == 8);  // exactly the contract's fields
     }
     for (const auto& [key, value] : want["scalars"].items()) {
@@ -85,11 +90,13 @@ TEST_CASE("inspect --json reports what PyTorch computed, with stable fields") {
 }
 
 TEST_CASE("inspect prints one line per tensor and scalar") {
-  Run run = Flsentry("inspect " + Quote(FixturePath("nested_checkpoint.pth")) + " --key model");
+  Run run = Flsentry("inspect " + Quote(FixturePath("nested_checkpoint.pth")) +
+                     " --key model");
   REQUIRE(run.exit_code == 0);
-  const size_t lines = static_cast<size_t>(std::count(run.out.begin(), run.out.end(), '\n'));
+  const size_t lines =
+      static_cast<size_t>(std::count(run.out.begin(), run.out.end(), '\n'));
   CHECK(lines == 9 + 7);  // 9 tensors; scalars: num_examples, round, lr,
-                           // client, finished, history.0, history.1
+                          // client, finished, history.0, history.1
   CHECK(run.out.find("bn.num_batches_tracked  int64  []  numel=1  sum=3") !=
         std::string::npos);
   CHECK(run.out.find("scalar  num_examples = 600") != std::string::npos);
@@ -98,12 +105,15 @@ TEST_CASE("inspect prints one line per tensor and scalar") {
 TEST_CASE("bad input: non-zero exit and one error line naming the file") {
   TempDir dir;
   testing::WriteBytes(dir.File("empty.pth"), {});
-  std::vector<uint8_t> pth = testing::ReadBytes(FixturePath("cnn_state_dict.pth"));
+  std::vector<uint8_t> pth =
+      testing::ReadBytes(FixturePath("cnn_state_dict.pth"));
   pth.resize(pth.size() / 3);
   testing::WriteBytes(dir.File("truncated.pth"), pth);
   std::vector<std::string> files = {dir.File("empty.pth"), dir.path(),
-                                    dir.File("truncated.pth"), dir.File("absent.pth")};
-  for (const auto& entry : std::filesystem::directory_iterator(FixturePath("bad"))) {
+                                    dir.File("truncated.pth"),
+                                    dir.File("absent.pth")};
+  for (const auto& entry :
+       std::filesystem::directory_iterator(FixturePath("bad"))) {
     files.push_back(entry.path().string());
   }
   REQUIRE(files.size() >= 15);
@@ -131,7 +141,8 @@ TEST_CASE("convert round-trips through both formats and refuses unknown ones") {
   TempDir dir;
   const std::string st = dir.File("cnn.safetensors");
   const std::string pth = dir.File("cnn.pth");
-  Run run = Flsentry("convert " + Quote(FixturePath("shared_views.pth")) + " " + Quote(st));
+  Run run = Flsentry("convert " + Quote(FixturePath("shared_views.pth")) + " " +
+                     Quote(st));
   REQUIRE(run.exit_code == 0);
   const json summary = json::parse(run.out);
   CHECK(summary["format"] == "safetensors");
@@ -147,7 +158,8 @@ TEST_CASE("convert round-trips through both formats and refuses unknown ones") {
   CHECK(run.err.find("unknown tensor file extension") != std::string::npos);
 }
 
-TEST_CASE("convert output loads in real PyTorch (skipped without python torch)") {
+TEST_CASE(
+    "convert output loads in real PyTorch (skipped without python torch)") {
   if (Execute("/usr/bin/python3 -c 'import torch'").exit_code != 0) {
     MESSAGE("python3 with torch not found: skipping the PyTorch load check");
     return;
@@ -155,12 +167,13 @@ TEST_CASE("convert output loads in real PyTorch (skipped without python torch)")
   TempDir dir;
   std::ifstream in(FixturePath("expected.json"));
   const json expected = json::parse(in)["cases"];
-  for (const char* name : {"cnn_state_dict.pth", "all_dtypes.pth", "shared_views.pth",
-                           "scalar_tensors.pth"}) {
+  for (const char* name : {"cnn_state_dict.pth", "all_dtypes.pth",
+                           "shared_views.pth", "scalar_tensors.pth"}) {
     CAPTURE(std::string(name));
     const std::string st = dir.File("out.safetensors");
     const std::string pth = dir.File("out.pth");
-    REQUIRE(Flsentry("convert " + Quote(FixturePath(name)) + " " + Quote(st)).exit_code == 0);
+    REQUIRE(Flsentry("convert " + Quote(FixturePath(name)) + " " + Quote(st))
+                .exit_code == 0);
     REQUIRE(Flsentry("convert " + Quote(st) + " " + Quote(pth)).exit_code == 0);
     Run run = Execute("/usr/bin/python3 " +
                       Quote(std::string(FLSENTRY_SOURCE_DIR) +

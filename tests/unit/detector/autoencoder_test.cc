@@ -18,7 +18,9 @@ std::vector<float> SubspaceRows(int rows, uint64_t seed) {
   };
   for (int r = 0; r < rows; ++r) {
     const float a = next(), b = next();
-    for (int j = 0; j < 16; ++j) data.push_back(a * std::sin(j * 0.5f) + b * std::cos(j * 0.3f) + 0.01f * next());
+    for (int j = 0; j < 16; ++j)
+      data.push_back(a * std::sin(j * 0.5f) + b * std::cos(j * 0.3f) +
+                     0.01f * next());
   }
   return data;
 }
@@ -105,7 +107,8 @@ TEST_CASE("weights round-trip through ExportWeights / FromWeights") {
     std::vector<TensorView> first(views.begin(), views.begin() + 2);
     auto r = Autoencoder::FromWeights(first);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.status().message().find("differs from its input size") != std::string::npos);
+    CHECK(r.status().message().find("differs from its input size") !=
+          std::string::npos);
   }
 }
 

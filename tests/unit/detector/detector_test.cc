@@ -22,18 +22,21 @@ namespace fs = std::filesystem;
 
 const Status& StatusOf(const Status& s) { return s; }
 template <typename T>
-const Status& StatusOf(const Result<T>& r) { return r.status(); }
+const Status& StatusOf(const Result<T>& r) {
+  return r.status();
+}
 // REQUIRE that a Status / Result is OK, showing its message when not.
-#define REQUIRE_OK(expr)                      \
-  do {                                        \
-    const auto& req_ok_ = (expr);             \
-    INFO(StatusOf(req_ok_).message());        \
-    REQUIRE(StatusOf(req_ok_).ok());          \
+#define REQUIRE_OK(expr)               \
+  do {                                 \
+    const auto& req_ok_ = (expr);      \
+    INFO(StatusOf(req_ok_).message()); \
+    REQUIRE(StatusOf(req_ok_).ok());   \
   } while (0)
 const std::string kFixtures = std::string(FLSENTRY_FIXTURES) + "/detector";
 
 std::string TempDir() {
-  std::string pattern = (fs::temp_directory_path() / "flsentry_detector_XXXXXX").string();
+  std::string pattern =
+      (fs::temp_directory_path() / "flsentry_detector_XXXXXX").string();
   REQUIRE(mkdtemp(pattern.data()) != nullptr);
   return pattern;
 }
@@ -55,7 +58,8 @@ struct LoadedRound {
   std::vector<size_t> all;
 };
 
-LoadedRound LoadFiles(const std::vector<std::string>& files, uint64_t number = 1) {
+LoadedRound LoadFiles(const std::vector<std::string>& files,
+                      uint64_t number = 1) {
   LoadedRound r;
   r.round.round = number;
   for (const std::string& f : files) {
@@ -75,7 +79,9 @@ LoadedRound LoadFiles(const std::vector<std::string>& files, uint64_t number = 1
 
 std::vector<std::string> BenignFiles() {
   std::vector<std::string> f;
-  for (int i = 0; i < 12; ++i) f.push_back("updates/update_" + std::string(i < 10 ? "0" : "") + std::to_string(i) + ".pth");
+  for (int i = 0; i < 12; ++i)
+    f.push_back("updates/update_" + std::string(i < 10 ? "0" : "") +
+                std::to_string(i) + ".pth");
   return f;
 }
 
@@ -83,7 +89,8 @@ std::vector<std::string> BenignFiles() {
 const std::string& TrainedDetector() {
   static const std::string dir = [] {
     std::string d = TempDir() + "/det";
-    auto summary = TrainDetector(kFixtures + "/updates", SmallConfig(), d, false);
+    auto summary =
+        TrainDetector(kFixtures + "/updates", SmallConfig(), d, false);
     REQUIRE_OK(summary);
     return d;
   }();
@@ -96,7 +103,8 @@ TEST_CASE("train writes a detector whose metadata reads back") {
   const DetectorMetadata& m = files->metadata;
   CHECK(m.layer_sizes == std::vector<int64_t>{64, 16, 4, 16, 64});
   CHECK(m.layout.num_coordinates == 75);
-  CHECK(m.layout.signature == "fc1.bias[6];fc1.weight[6,8];fc2.bias[3];fc2.weight[3,6]");
+  CHECK(m.layout.signature ==
+        "fc1.bias[6];fc1.weight[6,8];fc2.bias[3];fc2.weight[3,6]");
   CHECK(m.calibration.count == 12);  // fewer than 20 held out: every row
   CHECK(m.provenance["validation_rows"] == 3);
   CHECK(m.calibration.Quantile(1.0) >= m.calibration.Quantile(0.5));
@@ -105,11 +113,14 @@ TEST_CASE("train writes a detector whose metadata reads back") {
   CHECK(files->weights.tensors.size() == 8);
 }
 
-TEST_CASE("scores: benign low, sign-flip and noise high, scaling in the norm signal") {
+TEST_CASE(
+    "scores: benign low, sign-flip and noise high, scaling in the norm "
+    "signal") {
   auto d = Detector::Load(TrainedDetector(), DetectorConfig{});
   REQUIRE_OK(d);
   std::vector<std::string> files = BenignFiles();
-  files.insert(files.end(), {"odd/odd_00.pth", "odd/odd_01.pth", "odd/odd_02.pth"});
+  files.insert(files.end(),
+               {"odd/odd_00.pth", "odd/odd_01.pth", "odd/odd_02.pth"});
   LoadedRound r = LoadFiles(files);
   auto scores = (*d)->ScoreRound(r.round, r.all);
   REQUIRE_OK(scores);
@@ -120,15 +131,16 @@ TEST_CASE("scores: benign low, sign-flip and noise high, scaling in the norm sig
     CHECK(std::fabs((*scores)[i].log_norm_ratio) < 0.5);
     max_benign = std::max(max_benign, (*scores)[i].score);
   }
-  CHECK((*scores)[12].score > max_benign);  // sign flip
-  CHECK((*scores)[13].score > max_benign);  // noise
+  CHECK((*scores)[12].score > max_benign);               // sign flip
+  CHECK((*scores)[13].score > max_benign);               // noise
   CHECK((*scores)[14].log_norm_ratio > std::log(10.0));  // x20 scaled
 }
 
 TEST_CASE("only eligible updates are scored; bad updates get a reason") {
   auto d = Detector::Load(TrainedDetector(), DetectorConfig{});
   REQUIRE_OK(d);
-  LoadedRound r = LoadFiles({"updates/update_00.pth", "updates/update_01.pth", "updates/update_02.pth"});
+  LoadedRound r = LoadFiles({"updates/update_00.pth", "updates/update_01.pth",
+                             "updates/update_02.pth"});
   std::vector<float> nan_data(48, NAN), zeros(48, 0.0f);
   // Update 1 with a NaN-filled fc1.weight, update 2 all zeros (same layout).
   UpdateInput& nan_update = r.round.updates[1];
@@ -170,7 +182,8 @@ TEST_CASE("a round of another model is refused with both layouts named") {
   auto scores = (*d)->ScoreRound(round, eligible);
   REQUIRE_FALSE(scores.ok());
   CHECK(scores.status().code() == ErrorCode::kInvalidArgument);
-  CHECK(scores.status().message().find("does not match the detector's") != std::string::npos);
+  CHECK(scores.status().message().find("does not match the detector's") !=
+        std::string::npos);
   CHECK(scores.status().message().find("fc1.weight[6,8]") != std::string::npos);
 }
 
@@ -212,7 +225,9 @@ TEST_CASE("refresh learns from accepted updates; saved state resumes exactly") {
   SUBCASE("learning from a round other than the last scored is refused") {
     CHECK_FALSE((*a)->LearnFromRound(7, accepted, ids).ok());
   }
-  SUBCASE("state of another layout or corrupt state is refused, detector unchanged") {
+  SUBCASE(
+      "state of another layout or corrupt state is refused, detector "
+      "unchanged") {
     nlohmann::json bad = saved;
     bad["layout_signature"] = "x[1]";
     CHECK((*b)->LoadState(bad).code() == ErrorCode::kState);
@@ -223,7 +238,8 @@ TEST_CASE("refresh learns from accepted updates; saved state resumes exactly") {
   }
 }
 
-TEST_CASE("a frozen detector does not change; the window honours the client share") {
+TEST_CASE(
+    "a frozen detector does not change; the window honours the client share") {
   DetectorConfig frozen;
   frozen.refresh.enabled = false;
   auto d = Detector::Load(TrainedDetector(), frozen);
@@ -263,15 +279,19 @@ TEST_CASE("detector directories with problems give errors naming them") {
   fs::remove(copy + "/weights.safetensors");
   auto no_weights = Detector::Load(copy, DetectorConfig{});
   REQUIRE_FALSE(no_weights.ok());
-  CHECK(no_weights.status().message().find("weights.safetensors: missing") != std::string::npos);
+  CHECK(no_weights.status().message().find("weights.safetensors: missing") !=
+        std::string::npos);
 
-  fs::copy(TrainedDetector() + "/weights.safetensors", copy + "/weights.safetensors");
-  std::ofstream(copy + "/detector.json") << "{\"format\": \"flsentry-detector/1\", \"features\": ";
+  fs::copy(TrainedDetector() + "/weights.safetensors",
+           copy + "/weights.safetensors");
+  std::ofstream(copy + "/detector.json")
+      << "{\"format\": \"flsentry-detector/1\", \"features\": ";
   auto corrupt = Detector::Load(copy, DetectorConfig{});
   REQUIRE_FALSE(corrupt.ok());
   CHECK(corrupt.status().message().find("not valid JSON") != std::string::npos);
 
-  std::ofstream(copy + "/detector.json") << "{\"format\": \"flsentry-detector/9\"}";
+  std::ofstream(copy + "/detector.json")
+      << "{\"format\": \"flsentry-detector/9\"}";
   auto future = Detector::Load(copy, DetectorConfig{});
   REQUIRE_FALSE(future.ok());
   CHECK(future.status().code() == ErrorCode::kUnsupported);
@@ -280,13 +300,16 @@ TEST_CASE("detector directories with problems give errors naming them") {
 TEST_CASE("training on an empty folder or a single update is a clear error") {
   const std::string dir = TempDir();
   fs::create_directories(dir + "/empty");
-  auto empty = TrainDetector(dir + "/empty", SmallConfig(), dir + "/out", false);
+  auto empty =
+      TrainDetector(dir + "/empty", SmallConfig(), dir + "/out", false);
   REQUIRE_FALSE(empty.ok());
   fs::create_directories(dir + "/one");
   fs::copy(kFixtures + "/updates/update_00.pth", dir + "/one/update_00.pth");
   auto one = TrainDetector(dir + "/one", SmallConfig(), dir + "/out", false);
   REQUIRE_FALSE(one.ok());
-  CHECK(one.status().message().find("1 usable update(s); training needs at least 2") != std::string::npos);
+  CHECK(one.status().message().find(
+            "1 usable update(s); training needs at least 2") !=
+        std::string::npos);
   CHECK_FALSE(fs::exists(dir + "/out/detector.json"));
 }
 
@@ -296,7 +319,8 @@ TEST_CASE("train.yaml: defaults, values, and errors naming the key") {
   CHECK(defaults->features.sketch_dim == 1024);
   CHECK(defaults->hidden == std::vector<int64_t>{256, 64});
   auto c = ParseTrainConfigYaml(
-      "features:\n  mode: identity\n  exclude: ['*.bias']\nautoencoder:\n  hidden: [32, 8]\n"
+      "features:\n  mode: identity\n  exclude: ['*.bias']\nautoencoder:\n  "
+      "hidden: [32, 8]\n"
       "  max_epochs: 5\ninput:\n  last_round: 6\n");
   REQUIRE_OK(c);
   CHECK(c->features.mode == EmbeddingMode::kIdentity);
@@ -306,10 +330,12 @@ TEST_CASE("train.yaml: defaults, values, and errors naming the key") {
   CHECK(c->last_round == 6);
   auto unknown = ParseTrainConfigYaml("autoencoder:\n  epochz: 3\n");
   REQUIRE_FALSE(unknown.ok());
-  CHECK(unknown.status().message() == "train config: autoencoder.epochz (line 2, column 3): unknown key");
+  CHECK(unknown.status().message() ==
+        "train config: autoencoder.epochz (line 2, column 3): unknown key");
   auto range = ParseTrainConfigYaml("features:\n  sketch_dim: 3\n");
   REQUIRE_FALSE(range.ok());
-  CHECK(range.status().message().find("features.sketch_dim") != std::string::npos);
+  CHECK(range.status().message().find("features.sketch_dim") !=
+        std::string::npos);
   CHECK_FALSE(ParseTrainConfigYaml("features: [").ok());
 }
 
@@ -332,13 +358,17 @@ TEST_CASE("import-seed reproduces PyTorch's reconstruction errors") {
   REQUIRE_OK(scores);
   for (size_t i = 0; i < files.size(); ++i) {
     INFO(files[i]);
-    CHECK((*scores)[i].score == doctest::Approx(expected["mse"][files[i]].get<double>()).epsilon(1e-4));
+    CHECK(
+        (*scores)[i].score ==
+        doctest::Approx(expected["mse"][files[i]].get<double>()).epsilon(1e-4));
   }
   SUBCASE("a reference model of another size is refused") {
-    auto bad = ImportSeedAutoencoder(kFixtures + "/autoencoder.pth",
-                                     kFixtures + "/autoencoder.pth", "", dir + "2");
+    auto bad =
+        ImportSeedAutoencoder(kFixtures + "/autoencoder.pth",
+                              kFixtures + "/autoencoder.pth", "", dir + "2");
     REQUIRE_FALSE(bad.ok());
-    CHECK(bad.status().message().find("input size 75 differs") != std::string::npos);
+    CHECK(bad.status().message().find("input size 75 differs") !=
+          std::string::npos);
   }
 }
 

@@ -43,10 +43,13 @@ std::unique_ptr<SyntheticRound> MakeRound(uint64_t number, int n,
   r->b.resize(n);
   for (int i = 0; i < n; ++i) {
     const float sign =
-        std::find(flipped.begin(), flipped.end(), i) != flipped.end() ? -1.f : 1.f;
+        std::find(flipped.begin(), flipped.end(), i) != flipped.end() ? -1.f
+                                                                      : 1.f;
     const float size = 0.5f + 0.1f * static_cast<float>(i % 3);
-    for (float v : common_w) r->w[i].push_back(sign * size * (v + 0.3f * normal(rng)));
-    for (float v : common_b) r->b[i].push_back(sign * size * (v + 0.3f * normal(rng)));
+    for (float v : common_w)
+      r->w[i].push_back(sign * size * (v + 0.3f * normal(rng)));
+    for (float v : common_b)
+      r->b[i].push_back(sign * size * (v + 0.3f * normal(rng)));
   }
   r->round.round = number;
   r->w_shape = {shape_rows, kCols};
@@ -105,7 +108,8 @@ TEST_CASE("without a detector the update's L2 norm is the score") {
   CHECK_FALSE(nlohmann::json::parse(*state).contains("detector"));
 }
 
-TEST_CASE("a bootstrapped detector learns from the warm-up rounds, then scores") {
+TEST_CASE(
+    "a bootstrapped detector learns from the warm-up rounds, then scores") {
   auto engine = MakeEngine(kBootstrapPolicy);
   for (uint64_t round = 1; round <= 3; ++round) {
     // Warm-up rounds are trusted: judged by norm, every update learned from.
@@ -140,9 +144,12 @@ TEST_CASE("a bootstrapped detector learns from the warm-up rounds, then scores")
   }
 }
 
-TEST_CASE("a round with a malicious majority does not teach the detector the attack") {
+TEST_CASE(
+    "a round with a malicious majority does not teach the detector the "
+    "attack") {
   auto engine = MakeEngine(kBootstrapPolicy);
-  for (uint64_t round = 1; round <= 3; ++round) Filter(*engine, *MakeRound(round, 10));
+  for (uint64_t round = 1; round <= 3; ++round)
+    Filter(*engine, *MakeRound(round, 10));
   Filter(*engine, *MakeRound(4, 10, {1}));
   // Round 5: six of ten flip their sign, so the round's median is theirs.
   Filter(*engine, *MakeRound(5, 10, {0, 2, 3, 5, 7, 9}));
@@ -156,9 +163,11 @@ TEST_CASE("a round with a malicious majority does not teach the detector the att
   }
 }
 
-TEST_CASE("colluding clients sending the same update are dropped as duplicates") {
+TEST_CASE(
+    "colluding clients sending the same update are dropped as duplicates") {
   auto engine = MakeEngine(kBootstrapPolicy);
-  for (uint64_t round = 1; round <= 3; ++round) Filter(*engine, *MakeRound(round, 8));
+  for (uint64_t round = 1; round <= 3; ++round)
+    Filter(*engine, *MakeRound(round, 8));
   auto r = MakeRound(4, 8);
   r->w[5] = r->w[3];  // clients 3 and 5 send the same update
   r->b[5] = r->b[3];
@@ -180,7 +189,8 @@ TEST_CASE("a restarted engine continues a bootstrapped detector exactly") {
   std::vector<std::vector<Decision>> expected;
   std::string saved;
   for (uint64_t round = 1; round <= 5; ++round) {
-    auto r = MakeRound(round, 8, round >= 4 ? std::vector<int>{1} : std::vector<int>{});
+    auto r = MakeRound(round, 8,
+                       round >= 4 ? std::vector<int>{1} : std::vector<int>{});
     expected.push_back(Filter(*straight, *r));
     if (round <= 3) {
       Filter(*first, *r);
@@ -206,9 +216,11 @@ TEST_CASE("a restarted engine continues a bootstrapped detector exactly") {
   }
 }
 
-TEST_CASE("a bootstrapped detector drops a round of another model with a reason") {
+TEST_CASE(
+    "a bootstrapped detector drops a round of another model with a reason") {
   auto engine = MakeEngine(kBootstrapPolicy);
-  for (uint64_t round = 1; round <= 3; ++round) Filter(*engine, *MakeRound(round, 6));
+  for (uint64_t round = 1; round <= 3; ++round)
+    Filter(*engine, *MakeRound(round, 6));
   auto other = MakeRound(4, 6, {}, /*shape_rows=*/40);
   const std::vector<Decision> d = Filter(*engine, *other);
   for (const Decision& decision : d) {

@@ -22,8 +22,9 @@ uint64_t RefFnv1a(const std::string& s) {
   for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
   return h;
 }
-void RefSketch(const std::string& name, const std::vector<double>& x, uint64_t seed,
-               int64_t k, int version, std::vector<double>* out) {
+void RefSketch(const std::string& name, const std::vector<double>& x,
+               uint64_t seed, int64_t k, int version,
+               std::vector<double>* out) {
   for (size_t i = 0; i < x.size(); ++i) {
     const uint64_t b = i / 64, j = i % 64;
     const uint64_t u = RefSplitMix64((seed ^ RefFnv1a(name)) + b);
@@ -82,32 +83,33 @@ FeatureExtractor MakeExtractor(const FeatureSettings& s, const Model& m) {
 
 TEST_CASE("sketch equals the documented mapping, including wrap-around") {
   for (int version : {1, 2}) {
-  for (int64_t k : {100, 256}) {  // 100: not a multiple of 64, blocks wrap
-  CAPTURE(version);
-  CAPTURE(k);
-  Model m = MakeModel(0.5f);
-  FeatureSettings s;
-  s.sketch_dim = k;
-  s.seed = 42;
-  s.normalize = false;
-  s.sketch_version = version;
-  FeatureExtractor fx = MakeExtractor(s, m);
-  std::vector<float> out(fx.dim());
-  auto f = fx.Embed(MakeUpdate(m), {}, out);
-  REQUIRE(f.ok());
-  std::vector<double> ref(k, 0.0);
-  double sq = 0;
-  for (size_t t = 0; t < m.names.size(); ++t) {
-    std::vector<double> x(m.data[t].begin(), m.data[t].end());
-    for (double v : x) sq += v * v;
-    RefSketch(m.names[t], x, 42, k, version, &ref);
-  }
-  for (int i = 0; i < k; ++i) CHECK(out[i] == doctest::Approx(ref[i]).epsilon(1e-5));
-  CHECK(f->norm == doctest::Approx(std::sqrt(sq)).epsilon(1e-6));
-  CHECK(f->numel == 210 + 30 + 90);
-  CHECK(f->nonfinite == 0);
-  CHECK(f->embedded);
-  }
+    for (int64_t k : {100, 256}) {  // 100: not a multiple of 64, blocks wrap
+      CAPTURE(version);
+      CAPTURE(k);
+      Model m = MakeModel(0.5f);
+      FeatureSettings s;
+      s.sketch_dim = k;
+      s.seed = 42;
+      s.normalize = false;
+      s.sketch_version = version;
+      FeatureExtractor fx = MakeExtractor(s, m);
+      std::vector<float> out(fx.dim());
+      auto f = fx.Embed(MakeUpdate(m), {}, out);
+      REQUIRE(f.ok());
+      std::vector<double> ref(k, 0.0);
+      double sq = 0;
+      for (size_t t = 0; t < m.names.size(); ++t) {
+        std::vector<double> x(m.data[t].begin(), m.data[t].end());
+        for (double v : x) sq += v * v;
+        RefSketch(m.names[t], x, 42, k, version, &ref);
+      }
+      for (int i = 0; i < k; ++i)
+        CHECK(out[i] == doctest::Approx(ref[i]).epsilon(1e-5));
+      CHECK(f->norm == doctest::Approx(std::sqrt(sq)).epsilon(1e-6));
+      CHECK(f->numel == 210 + 30 + 90);
+      CHECK(f->nonfinite == 0);
+      CHECK(f->embedded);
+    }
   }
 }
 
@@ -123,10 +125,11 @@ TEST_CASE("golden values pin sketch_version 1, the default mapping") {
   // Indices with a non-zero entry, and their values, recorded from this
   // implementation. A change here means existing detectors stop matching.
   const std::vector<std::pair<int, float>> golden = {
-      {0, 2.375641f},     {1, 1.943038f},     {111, 2.261218f},
-      {148, -1.9216f},    {407, -2.168159f},  {444, 0.1696768f},
-      {666, -2.399872f},  {703, 1.642181f},   {851, -0.8693061f}};
-  for (const auto& [i, v] : golden) CHECK(out[i] == doctest::Approx(v).epsilon(1e-4));
+      {0, 2.375641f},    {1, 1.943038f},    {111, 2.261218f},
+      {148, -1.9216f},   {407, -2.168159f}, {444, 0.1696768f},
+      {666, -2.399872f}, {703, 1.642181f},  {851, -0.8693061f}};
+  for (const auto& [i, v] : golden)
+    CHECK(out[i] == doctest::Approx(v).epsilon(1e-4));
   CHECK(f->norm == doctest::Approx(1.2842432911065196).epsilon(1e-9));
   double sq = 0;
   for (float v : out) sq += double(v) * v;
@@ -146,10 +149,11 @@ TEST_CASE("golden values pin sketch_version 2, the opt-in mapping") {
   // A change here means detectors written with sketch_version 2 stop
   // matching.
   const std::vector<std::pair<int, float>> golden = {
-      {64, -2.474396f},  {97, -2.421315f},  {384, 0.5828755f},
-      {388, -2.465478f}, {640, 2.337092f},  {679, 2.385666f},
+      {64, -2.474396f},   {97, -2.421315f},  {384, 0.5828755f},
+      {388, -2.465478f},  {640, 2.337092f},  {679, 2.385666f},
       {776, -0.4499988f}, {960, -2.474396f}, {970, 1.943038f}};
-  for (const auto& [i, v] : golden) CHECK(out[i] == doctest::Approx(v).epsilon(1e-4));
+  for (const auto& [i, v] : golden)
+    CHECK(out[i] == doctest::Approx(v).epsilon(1e-4));
   CHECK(f->norm == doctest::Approx(1.2842432911065196).epsilon(1e-9));
   double sq = 0;
   for (float v : out) sq += double(v) * v;
@@ -174,7 +178,8 @@ TEST_CASE("every float dtype and strided views give the f32 embedding") {
     }
     std::vector<float> got(fx.dim());
     REQUIRE(fx.Embed(u, {}, got).ok());
-    for (int64_t i = 0; i < fx.dim(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
+    for (int64_t i = 0; i < fx.dim(); ++i)
+      CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
   }
   SUBCASE("bf16 is read in place (values exactly representable)") {
     Model r = m;  // round the f32 values to bf16 first
@@ -199,7 +204,8 @@ TEST_CASE("every float dtype and strided views give the f32 embedding") {
     }
     std::vector<float> got(fx.dim());
     REQUIRE(fx.Embed(u, {}, got).ok());
-    for (int64_t i = 0; i < fx.dim(); ++i) CHECK(got[i] == doctest::Approx(want_r[i]).epsilon(1e-5));
+    for (int64_t i = 0; i < fx.dim(); ++i)
+      CHECK(got[i] == doctest::Approx(want_r[i]).epsilon(1e-5));
   }
   SUBCASE("a transposed (strided) view") {
     // fc1.weight [30,7] stored transposed as [7,30] with strides {1, 30}.
@@ -212,14 +218,16 @@ TEST_CASE("every float dtype and strided views give the f32 embedding") {
     u.tensors[0].strides = strides;
     std::vector<float> got(fx.dim());
     REQUIRE(fx.Embed(u, {}, got).ok());
-    for (int64_t i = 0; i < fx.dim(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
+    for (int64_t i = 0; i < fx.dim(); ++i)
+      CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
   }
 }
 
 TEST_CASE("full weights are embedded as their delta from the global model") {
   Model global = MakeModel(0.0f), delta = MakeModel(2.0f), weights = global;
   for (size_t t = 0; t < weights.data.size(); ++t)
-    for (size_t i = 0; i < weights.data[t].size(); ++i) weights.data[t][i] += delta.data[t][i];
+    for (size_t i = 0; i < weights.data[t].size(); ++i)
+      weights.data[t][i] += delta.data[t][i];
   FeatureSettings s;
   FeatureExtractor fx = MakeExtractor(s, global);
   std::vector<float> want(fx.dim()), got(fx.dim());
@@ -229,11 +237,13 @@ TEST_CASE("full weights are embedded as their delta from the global model") {
   REQUIRE(a.ok());
   REQUIRE(b.ok());
   CHECK(b->norm == doctest::Approx(a->norm).epsilon(1e-5));
-  for (int64_t i = 0; i < fx.dim(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-3));
+  for (int64_t i = 0; i < fx.dim(); ++i)
+    CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-3));
   SUBCASE("weights without a global model are refused, naming the tensor") {
     auto r = fx.Embed(MakeUpdate(weights, UpdateKind::kWeights), {}, got);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.status().message().find("global model lacks tensor 'fc1.weight'") != std::string::npos);
+    CHECK(r.status().message().find("global model lacks tensor 'fc1.weight'") !=
+          std::string::npos);
   }
 }
 
@@ -246,7 +256,8 @@ TEST_CASE("direction only: a scaled update has the same embedding") {
   auto fa = fx.Embed(MakeUpdate(m), {}, a);
   auto fb = fx.Embed(MakeUpdate(big), {}, b);
   CHECK(fb->norm == doctest::Approx(8 * fa->norm));
-  for (int64_t i = 0; i < fx.dim(); ++i) CHECK(b[i] == doctest::Approx(a[i]).epsilon(1e-5));
+  for (int64_t i = 0; i < fx.dim(); ++i)
+    CHECK(b[i] == doctest::Approx(a[i]).epsilon(1e-5));
 }
 
 TEST_CASE("inner products are preserved on average (sketch of large vectors)") {
@@ -255,7 +266,8 @@ TEST_CASE("inner products are preserved on average (sketch of large vectors)") {
   m.shapes = {{200000}};
   m.data.emplace_back(200000);
   uint64_t st = 9;
-  for (float& x : m.data[0]) x = float(int64_t(RefSplitMix64(st++) % 2001) - 1000) / 1000.0f;
+  for (float& x : m.data[0])
+    x = float(int64_t(RefSplitMix64(st++) % 2001) - 1000) / 1000.0f;
   FeatureSettings s;
   s.normalize = false;
   FeatureExtractor fx = MakeExtractor(s, m);
@@ -309,7 +321,8 @@ TEST_CASE("layer selection: patterns, integer tensors, errors") {
   std::vector<int64_t> count = {5};
   const std::vector<int64_t> scalar_shape;
   auto views = m.Views();
-  views.push_back({"bn.num_batches_tracked", DType::kI64, scalar_shape, {}, count.data()});
+  views.push_back(
+      {"bn.num_batches_tracked", DType::kI64, scalar_shape, {}, count.data()});
   FeatureSettings s;
   auto all = SelectLayout(s, views);
   REQUIRE(all.ok());
@@ -338,7 +351,8 @@ TEST_CASE("layer selection: patterns, integer tensors, errors") {
   u.tensors[0].shape = wrong;
   auto shape = fx.Embed(u, {}, out);
   REQUIRE_FALSE(shape.ok());
-  CHECK(shape.status().message() == "update tensor 'fc1.weight' has shape [10,21], expected [30,7]");
+  CHECK(shape.status().message() ==
+        "update tensor 'fc1.weight' has shape [10,21], expected [30,7]");
 }
 
 TEST_CASE("settings and layout round-trip through JSON; bad JSON is refused") {
@@ -386,7 +400,8 @@ TEST_CASE("settings and layout round-trip through JSON; bad JSON is refused") {
   CHECK_FALSE(FeatureLayoutFromJson(bad).ok());
 }
 
-TEST_CASE("leave-one-out centrality: cosine with the mean direction of the others") {
+TEST_CASE(
+    "leave-one-out centrality: cosine with the mean direction of the others") {
   // Rows (dim 2): e1, 5*e1, e2. Row 0's others are e1 + e2 -> cos 1/sqrt(2);
   // row 2's others are 2*e1 -> cos 0. Scale does not matter.
   const std::vector<float> rows = {1, 0, 5, 0, 0, 1};
@@ -398,16 +413,18 @@ TEST_CASE("leave-one-out centrality: cosine with the mean direction of the other
 
   // An update crafted as the mean of the others is perfectly central; a
   // flipped one is at -1; honest spread-out ones lie in between.
-  const std::vector<float> round = {1, 0, 0,  0, 1, 0,  0, 0, 1,  1, 1, 1,  -1, -1, -1};
+  const std::vector<float> round = {1, 0, 0, 0, 1,  0,  0, 0,
+                                    1, 1, 1, 1, -1, -1, -1};
   const std::vector<double> r = LeaveOneOutCentrality(round, 5, 3);
   CHECK(r[0] > -1.0);
   CHECK(r[0] < 0.7);
   CHECK(r[3] > r[0]);
   CHECK(r[4] < r[0]);
-  const std::vector<float> mean_row = {1, 0, 0,  0, 1, 0,  0, 0, 1,  1, 1, 1};
+  const std::vector<float> mean_row = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1};
   CHECK(LeaveOneOutCentrality(mean_row, 4, 3)[3] == doctest::Approx(1.0));
-  CHECK(LeaveOneOutCentrality(std::vector<float>{1, 0, 0,  0, 1, 0,  0, 0, 1,  -1, -1, -1}, 4, 3)[3] ==
-        doctest::Approx(-1.0));
+  CHECK(LeaveOneOutCentrality(
+            std::vector<float>{1, 0, 0, 0, 1, 0, 0, 0, 1, -1, -1, -1}, 4,
+            3)[3] == doctest::Approx(-1.0));
 }
 
 TEST_CASE("leave-one-out centrality: zero rows and too few rows give NaN") {
@@ -418,10 +435,12 @@ TEST_CASE("leave-one-out centrality: zero rows and too few rows give NaN") {
   CHECK(c[0] == doctest::Approx(0.0));  // others: 2 * e2
   CHECK(c[2] == doctest::Approx(1 / std::sqrt(2.0)));
   // Two usable rows: no row has two others.
-  for (double v : LeaveOneOutCentrality(std::vector<float>{1, 0, 0, 1, 0, 0}, 3, 2))
+  for (double v :
+       LeaveOneOutCentrality(std::vector<float>{1, 0, 0, 1, 0, 0}, 3, 2))
     CHECK(std::isnan(v));
   // Size mismatch and empty input.
-  for (double v : LeaveOneOutCentrality(std::vector<float>{1, 0, 0}, 2, 2)) CHECK(std::isnan(v));
+  for (double v : LeaveOneOutCentrality(std::vector<float>{1, 0, 0}, 2, 2))
+    CHECK(std::isnan(v));
   CHECK(LeaveOneOutCentrality({}, 0, 4).empty());
   const float inf = INFINITY;
   const std::vector<double> d =

@@ -12,7 +12,8 @@ TEST_CASE("norm of a delta over several tensors and dtypes") {
   float a[2] = {3, 0};
   uint16_t half_four[1] = {0x4400};  // 4.0 in binary16
   UpdateInput u;
-  u.tensors = {{"a", DType::kF32, s2, {}, a}, {"h", DType::kF16, s1, {}, half_four}};
+  u.tensors = {{"a", DType::kF32, s2, {}, a},
+               {"h", DType::kF16, s1, {}, half_four}};
   UpdateStats s = ComputeUpdateStats(u, {});
   CHECK(s.l2_norm == doctest::Approx(5.0));
   CHECK(s.nonfinite == 0);

@@ -33,8 +33,9 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->quarantine.rounds == 15);
     CHECK(c->quarantine.probation.threshold_scale == 1.0);
     CHECK(c->quarantine.enabled);
-    CHECK(c->quarantine.strike_on == (kStrikeAnomalous | kStrikeGuard | kStrikeNormGuard |
-                                      kStrikeDuplicate | kStrikeCentral));
+    CHECK(c->quarantine.strike_on ==
+          (kStrikeAnomalous | kStrikeGuard | kStrikeNormGuard |
+           kStrikeDuplicate | kStrikeCentral));
     CHECK(c->guards.duplicate.enabled);
     CHECK(c->guards.duplicate.max_similarity == 0.99);
     CHECK(c->fail_safes.on_error == OnScoreError::kDrop);

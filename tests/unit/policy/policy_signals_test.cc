@@ -40,9 +40,9 @@ PolicyInput In(std::string id, double score, double norm, double centrality) {
 // Five honest updates around centrality 0.5 and one at 0.95: typicality
 // (1 - 0.5) / (1 - 0.95) = 10.
 std::vector<PolicyInput> Round(double last_centrality = 0.95) {
-  return {In("a", 0.5, 1, 0.5),  In("b", 0.2, 1, 0.4),  In("c", 0.3, 1, 0.6),
-          In("d", 0.4, 1, 0.5),  In("e", 0.3, 1, 0.45),
-          In("z", 0.1, 1, last_centrality)};
+  return {In("a", 0.5, 1, 0.5),  In("b", 0.2, 1, 0.4),
+          In("c", 0.3, 1, 0.6),  In("d", 0.4, 1, 0.5),
+          In("e", 0.3, 1, 0.45), In("z", 0.1, 1, last_centrality)};
 }
 
 RoundOutcome Decide(Policy& policy, uint64_t round,
@@ -61,9 +61,12 @@ TEST_CASE("centrality guard: the update closest to the others' mean") {
   CHECK(z.action == Action::kDrop);
   CHECK(z.reason == "central");
   CHECK(FlagNames(z.flags) == std::vector<std::string>{"central"});
-  CHECK(out.audit_records[5]["typicality"].get<double>() == doctest::Approx(10.0));
-  CHECK(out.audit_records[5]["centrality"].get<double>() == doctest::Approx(0.95));
-  for (size_t i = 0; i < 5; ++i) CHECK(out.decisions[i].action == Action::kAccept);
+  CHECK(out.audit_records[5]["typicality"].get<double>() ==
+        doctest::Approx(10.0));
+  CHECK(out.audit_records[5]["centrality"].get<double>() ==
+        doctest::Approx(0.95));
+  for (size_t i = 0; i < 5; ++i)
+    CHECK(out.decisions[i].action == Action::kAccept);
   // A strike, by default.
   CHECK(out.audit_records[5]["strikes"].get<int>() == 1);
 }
@@ -74,15 +77,19 @@ TEST_CASE("centrality guard: limits, abstention and switching off") {
     CHECK(Decide(policy, 1, Round(1.0 - 0.5 / 3)).decisions[5].reason == "ok");
   }
   SUBCASE("own limit") {
-    Policy policy = Make(kIsolated + "guards: {centrality: {max_typicality: 2}}\n");
-    CHECK(Decide(policy, 1, Round(1.0 - 0.5 / 3)).decisions[5].reason == "central");
+    Policy policy =
+        Make(kIsolated + "guards: {centrality: {max_typicality: 2}}\n");
+    CHECK(Decide(policy, 1, Round(1.0 - 0.5 / 3)).decisions[5].reason ==
+          "central");
   }
   SUBCASE("too few centralities") {
-    Policy policy = Make(kIsolated + "guards: {centrality: {min_round_size: 7}}\n");
+    Policy policy =
+        Make(kIsolated + "guards: {centrality: {min_round_size: 7}}\n");
     CHECK(Decide(policy, 1, Round()).decisions[5].reason == "ok");
   }
   SUBCASE("disabled") {
-    Policy policy = Make(kIsolated + "guards: {centrality: {enabled: false}}\n");
+    Policy policy =
+        Make(kIsolated + "guards: {centrality: {enabled: false}}\n");
     RoundOutcome out = Decide(policy, 1, Round());
     CHECK(out.decisions[5].reason == "ok");
     CHECK(out.audit_records[5]["typicality"].is_null());
@@ -92,7 +99,8 @@ TEST_CASE("centrality guard: limits, abstention and switching off") {
         "thresholds: {rules: [{kind: static, value: 1.0}]}\n"
         "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
         "quarantine: {enabled: false, strike_on: [anomalous]}\n");
-    CHECK(Decide(policy, 1, Round()).audit_records[5]["strikes"].get<int>() == 0);
+    CHECK(Decide(policy, 1, Round()).audit_records[5]["strikes"].get<int>() ==
+          0);
   }
   SUBCASE("a limit of 1 or less is refused") {
     auto c = ParsePolicyYaml("guards: {centrality: {max_typicality: 1}}\n");
@@ -117,10 +125,12 @@ TEST_CASE("suspicion: the largest ratio of a signal to its limit") {
   CHECK(out.decisions[1].suspicion == doctest::Approx(2.0));
   CHECK(out.decisions[2].suspicion == doctest::Approx(1.0 / 3));  // its norm
   inputs[2].score.max_similarity = 0.995;
-  CHECK(Decide(policy, 2, inputs).decisions[2].suspicion == doctest::Approx(2.0));
+  CHECK(Decide(policy, 2, inputs).decisions[2].suspicion ==
+        doctest::Approx(2.0));
   CHECK(out.decisions[5].suspicion == doctest::Approx(10.0 / 4.0));
   CHECK(std::isnan(out.decisions[6].suspicion));  // not judged
-  CHECK(out.audit_records[1]["suspicion"].get<double>() == doctest::Approx(2.0));
+  CHECK(out.audit_records[1]["suspicion"].get<double>() ==
+        doctest::Approx(2.0));
   // Above 1 exactly when some signal fired.
   for (size_t i = 0; i < 6; ++i) {
     CAPTURE(i);

@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-
 using namespace flsentry;
 
 namespace {
@@ -151,8 +150,9 @@ TEST_CASE("guards: engine flags, norm guard modes") {
     in.score.max_similarity = similarity;
     return in;
   };
-  const std::vector<PolicyInput> similar = {Similar("a", 0.5), Similar("b", 0.995),
-                                            Similar("c", 0.995), Similar("d", 0.99)};
+  const std::vector<PolicyInput> similar = {
+      Similar("a", 0.5), Similar("b", 0.995), Similar("c", 0.995),
+      Similar("d", 0.99)};
   auto norm_yaml = [](const char* mode) {
     return std::string("guards: {norm: {enabled: true, k: 2, mode: ") + mode +
            ", min_round_size: 4}}\n";

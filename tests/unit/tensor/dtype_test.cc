@@ -8,8 +8,9 @@
 using namespace flsentry;
 
 TEST_CASE("names round-trip for every dtype") {
-  for (DType d : {DType::kF32, DType::kF64, DType::kF16, DType::kBF16, DType::kI64,
-                  DType::kI32, DType::kI16, DType::kI8, DType::kU8, DType::kBool}) {
+  for (DType d :
+       {DType::kF32, DType::kF64, DType::kF16, DType::kBF16, DType::kI64,
+        DType::kI32, DType::kI16, DType::kI8, DType::kU8, DType::kBool}) {
     CHECK(FromTorchName(TorchName(d)) == d);
     CHECK(FromSafetensorsName(SafetensorsName(d)) == d);
   }
@@ -22,7 +23,8 @@ TEST_CASE("names round-trip for every dtype") {
   CHECK_FALSE(IsFloating(DType::kI8));
 }
 
-TEST_CASE("half precision converts exactly, including subnormals and specials") {
+TEST_CASE(
+    "half precision converts exactly, including subnormals and specials") {
   CHECK(HalfToFloat(0x3c00) == 1.0f);
   CHECK(HalfToFloat(0xc000) == -2.0f);
   CHECK(HalfToFloat(0x7bff) == 65504.0f);

@@ -9,9 +9,11 @@ namespace {
 
 using namespace std::string_literals;
 
-Result<PickleDocument> Run(const std::string& program, const PickleLimits& limits = {}) {
-  return Unpickle({reinterpret_cast<const uint8_t*>(program.data()), program.size()},
-                  limits);
+Result<PickleDocument> Run(const std::string& program,
+                           const PickleLimits& limits = {}) {
+  return Unpickle(
+      {reinterpret_cast<const uint8_t*>(program.data()), program.size()},
+      limits);
 }
 
 std::string Str(const std::string& s) {  // SHORT_BINUNICODE
@@ -26,10 +28,11 @@ void CheckRefused(const std::string& program, const std::string& message_part) {
 
 TEST_CASE("reads the containers and scalars torch.save emits") {
   // {"a"s: [1, -2, 300, 2**40, 1.5, True, None], "b"s: ("x"s, b"yz"s)}
-  const std::string program =
-      std::string("\x80\x02}q\x00("s) + Str("a"s) + "](K\x01J\xfe\xff\xff\xffM\x2c\x01"s +
-      "\x8a\x06\x00\x00\x00\x00\x00\x01"s + "G\x3f\xf8\x00\x00\x00\x00\x00\x00"s +
-      "\x88Ne"s + Str("b"s) + Str("x"s) + "C\x02yz\x86u."s;
+  const std::string program = std::string("\x80\x02}q\x00("s) + Str("a"s) +
+                              "](K\x01J\xfe\xff\xff\xffM\x2c\x01"s +
+                              "\x8a\x06\x00\x00\x00\x00\x00\x01"s +
+                              "G\x3f\xf8\x00\x00\x00\x00\x00\x00"s + "\x88Ne"s +
+                              Str("b"s) + Str("x"s) + "C\x02yz\x86u."s;
   Result<PickleDocument> doc = Run(program);
   REQUIRE_MESSAGE(doc.ok(), doc.status().message());
   const PickleValue* root = doc->root();
@@ -60,15 +63,15 @@ TEST_CASE("negative LONG1 values are sign-extended") {
 
 TEST_CASE("rebuilds tensors from persistent-id storages") {
   const std::string program =
-      std::string("\x80\x02"s) + "ccollections\nOrderedDict\nq\x00)R("s + Str("w"s) +
-      "ctorch._utils\n_rebuild_tensor_v2\n(("s + Str("storage"s) +
+      std::string("\x80\x02"s) + "ccollections\nOrderedDict\nq\x00)R("s +
+      Str("w"s) + "ctorch._utils\n_rebuild_tensor_v2\n(("s + Str("storage"s) +
       "ctorch\nHalfStorage\n"s + Str("7"s) + Str("cpu"s) + "K\x0ctQ"s +
       "K\x02K\x03K\x02\x86K\x01K\x03\x86\x89h\x00)Rt"s + "R"s +
       // an nn.Parameter wrapping the same tensor type
       Str("p"s) + "ctorch._utils\n_rebuild_parameter\n"s +
       "ctorch._utils\n_rebuild_tensor_v2\n(("s + Str("storage"s) +
-      "ctorch\nBoolStorage\n"s + Str("8"s) + Str("cpu"s) + "K\x01tQK\x00))\x89h\x00)Rt"s +
-      "R\x88h\x00)R\x87Ru}b."s;
+      "ctorch\nBoolStorage\n"s + Str("8"s) + Str("cpu"s) +
+      "K\x01tQK\x00))\x89h\x00)Rt"s + "R\x88h\x00)R\x87Ru}b."s;
   Result<PickleDocument> doc = Run(program);
   REQUIRE_MESSAGE(doc.ok(), doc.status().message());
   const PickleValue* root = doc->root();
@@ -91,8 +94,12 @@ TEST_CASE("rebuilds tensors from persistent-id storages") {
 
 TEST_CASE("forbidden globals are refused by name before anything is called") {
   CheckRefused("\x80\x02\x63os\nsystem\n"s, "forbidden global 'os.system'"s);
-  CheckRefused("\x80\x02\x63posix\nsystem\n"s, "forbidden global 'posix.system'"s);
-  CheckRefused("\x80\x02\x63"s "builtins\neval\n"s, "forbidden global 'builtins.eval'"s);
+  CheckRefused("\x80\x02\x63posix\nsystem\n"s,
+               "forbidden global 'posix.system'"s);
+  CheckRefused(
+      "\x80\x02\x63"s
+      "builtins\neval\n"s,
+      "forbidden global 'builtins.eval'"s);
   CheckRefused("\x80\x04"s + Str("subprocess"s) + Str("Popen"s) + "\x93"s,
                "forbidden global 'subprocess.Popen'"s);
   CheckRefused("\x80\x02\x63torch\nload\n"s, "'torch.load'"s);
@@ -112,11 +119,15 @@ TEST_CASE("opcodes outside the allow-list are refused by name") {
 TEST_CASE("allowed globals cannot be used for anything but their purpose") {
   // Calling a storage class, REDUCE on a non-global, NEWOBJ of a tensor
   // builder, BUILD on a list.
-  CheckRefused("\x80\x02\x63torch\nFloatStorage\n)R."s, "constructing storage"s);
+  CheckRefused("\x80\x02\x63torch\nFloatStorage\n)R."s,
+               "constructing storage"s);
   CheckRefused("\x80\x02K\x01)R."s, "calling a int"s);
-  CheckRefused("\x80\x02\x63torch._utils\n_rebuild_tensor_v2\n)\x81."s, "instantiating"s);
+  CheckRefused("\x80\x02\x63torch._utils\n_rebuild_tensor_v2\n)\x81."s,
+               "instantiating"s);
   CheckRefused("\x80\x02]}b."s, "BUILD on a list"s);
-  CheckRefused("\x80\x02("s + Str("storage"s) + "\x63"s "collections\nOrderedDict\n"s +
+  CheckRefused("\x80\x02("s + Str("storage"s) +
+                   "\x63"s
+                   "collections\nOrderedDict\n"s +
                    Str("0"s) + Str("cpu"s) + "K\x01tQ."s,
                "not a torch.*Storage"s);
 }
@@ -129,9 +140,13 @@ TEST_CASE("malformed programs are corrupt, not crashes") {
   CheckRefused("\x80\x02t."s, "no MARK"s);
   CheckRefused("\x80\x02h\x05."s, "never stored"s);
   CheckRefused("\x80\x02K\x01K\x01K\x02s."s, "sets items on a int"s);
-  CheckRefused("\x80\x02K\x01K\x02" "a."s, "appends to a int"s);
+  CheckRefused(
+      "\x80\x02K\x01K\x02"
+      "a."s,
+      "appends to a int"s);
   CheckRefused("\x80\x02}(K\x01u."s, "odd number"s);
-  CheckRefused("\x80\x02\x8a\x09\x01\x02\x03\x04\x05\x06\x07\x08\x09."s, "64 bits"s);
+  CheckRefused("\x80\x02\x8a\x09\x01\x02\x03\x04\x05\x06\x07\x08\x09."s,
+               "64 bits"s);
   CheckRefused("\x80\x02\x63os"s, "newline"s);
   CheckRefused("\x80\x02))R."s, "calling a tuple"s);
 }
@@ -152,20 +167,25 @@ TEST_CASE("limits bound what a hostile program can build") {
 
   limits = {};
   limits.max_string_bytes = 4;
-  CHECK(Run("\x80\x02"s + Str("hello"s) + "."s, limits).status().message().find(
-            "exceeds the limit"s) != std::string::npos);
+  CHECK(Run("\x80\x02"s + Str("hello"s) + "."s, limits)
+            .status()
+            .message()
+            .find("exceeds the limit"s) != std::string::npos);
 }
 
 TEST_CASE("self-referencing containers parse without recursion") {
   // l = []; l.append(l)
-  Result<PickleDocument> doc = Run("\x80\x02]q\x00h\x00" "a."s);
+  Result<PickleDocument> doc =
+      Run("\x80\x02]q\x00h\x00"
+          "a."s);
   REQUIRE(doc.ok());
   CHECK(doc->root()->items.at(0) == doc->root());
 }
 
 TEST_CASE("_codecs.encode rebuilds latin-1 bytes") {
   Result<PickleDocument> doc =
-      Run("\x80\x02\x63_codecs\nencode\n"s + Str("a\xc3\xbf"s) + Str("latin1"s) + "\x86R."s);
+      Run("\x80\x02\x63_codecs\nencode\n"s + Str("a\xc3\xbf"s) +
+          Str("latin1"s) + "\x86R."s);
   REQUIRE_MESSAGE(doc.ok(), doc.status().message());
   CHECK(doc->root()->kind == PickleKind::kBytes);
   CHECK(doc->root()->text == std::string("a\xff"s));

@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include "base/mapped_file.h"
-#include "tensor_test_util.h"
 #include "tensor/zip_reader.h"
+#include "tensor_test_util.h"
 
 namespace flsentry {
 namespace {
@@ -15,7 +15,8 @@ using testing::FixturePath;
 using testing::ReadBytes;
 using testing::TempDir;
 
-Result<TensorSet> Parse(const std::string& path, const std::string& key_path = "") {
+Result<TensorSet> Parse(const std::string& path,
+                        const std::string& key_path = "") {
   auto file = MappedFile::Open(path);
   if (!file.ok()) return file.status();
   return ParsePth((*file)->bytes(), *file, key_path);
@@ -78,12 +79,15 @@ TEST_CASE("writer output: 64-byte aligned stored entries that read back") {
   CHECK(set->tensors[1].dtype == DType::kBool);
 }
 
-TEST_CASE("writer refuses duplicates and invalid views without leaving a file") {
+TEST_CASE(
+    "writer refuses duplicates and invalid views without leaving a file") {
   TempDir dir;
   const float x = 0;
   const std::vector<int64_t> negative = {-1};
-  const TensorView dup[] = {{"a", DType::kF32, {}, {}, &x}, {"a", DType::kF32, {}, {}, &x}};
-  CHECK(WritePthFile(dir.File("d.pth"), dup, {}).code() == ErrorCode::kInvalidArgument);
+  const TensorView dup[] = {{"a", DType::kF32, {}, {}, &x},
+                            {"a", DType::kF32, {}, {}, &x}};
+  CHECK(WritePthFile(dir.File("d.pth"), dup, {}).code() ==
+        ErrorCode::kInvalidArgument);
   const TensorView bad{"n", DType::kF32, negative, {}, &x};
   CHECK(WritePthFile(dir.File("n.pth"), {&bad, 1}, {}).code() ==
         ErrorCode::kInvalidArgument);
@@ -94,7 +98,8 @@ TEST_CASE("big-endian storages are byte-swapped into host order") {
   Result<TensorSet> set = Parse(FixturePath("big_endian.pth"));
   REQUIRE(set.ok());
   const auto* a = static_cast<const int64_t*>(set->tensors.at(0).data);
-  CHECK(std::vector<int64_t>(a, a + 4) == std::vector<int64_t>{0, 1000, 2000, 3000});
+  CHECK(std::vector<int64_t>(a, a + 4) ==
+        std::vector<int64_t>{0, 1000, 2000, 3000});
 }
 
 TEST_CASE("legacy files get instructions to re-save") {
@@ -108,8 +113,9 @@ TEST_CASE("legacy files get instructions to re-save") {
 TEST_CASE("forbidden globals name data.pkl and the global") {
   Result<TensorSet> set = Parse(FixturePath("bad/forbidden_global.pth"));
   REQUIRE_FALSE(set.ok());
-  CHECK(set.status().message().find("archive/data.pkl: pickle imports forbidden "
-                                    "global 'posix.system'") == 0);
+  CHECK(
+      set.status().message().find("archive/data.pkl: pickle imports forbidden "
+                                  "global 'posix.system'") == 0);
 }
 
 }  // namespace

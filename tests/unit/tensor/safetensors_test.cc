@@ -123,25 +123,33 @@ TEST_CASE("malformed headers are refused with a message saying why") {
   const BadCase cases[] = {
       {"not json", "{nope", 0, "not valid JSON"},
       {"array", "[1,2] ", 0, "does not start with '{'"},
-      {"unknown dtype", R"({"a":{"dtype":"F8","shape":[1],"data_offsets":[0,1]}})",
-       1, "unsupported dtype"},
-      {"missing shape", R"({"a":{"dtype":"U8","data_offsets":[0,1]}})", 1, "shape"},
-      {"negative dim", R"({"a":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}})",
-       1, "not a size"},
+      {"unknown dtype",
+       R"({"a":{"dtype":"F8","shape":[1],"data_offsets":[0,1]}})", 1,
+       "unsupported dtype"},
+      {"missing shape", R"({"a":{"dtype":"U8","data_offsets":[0,1]}})", 1,
+       "shape"},
+      {"negative dim",
+       R"({"a":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}})", 1,
+       "not a size"},
       {"overflowing shape",
        R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})",
        4, "overflows"},
-      {"byte count mismatch", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})",
-       4, "needs 8"},
-      {"gap", R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})", 2, "gap"},
+      {"byte count mismatch",
+       R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4,
+       "needs 8"},
+      {"gap", R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})", 2,
+       "gap"},
       {"overlap",
        R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}})",
        3, "overlap"},
-      {"trailing bytes", R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
-       2, "file holds 2"},
-      {"truncated data", R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})",
-       2, "truncated"},
-      {"metadata not strings", R"({"__metadata__":{"k":1}})", 0, "not a string"},
+      {"trailing bytes",
+       R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", 2,
+       "file holds 2"},
+      {"truncated data",
+       R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})", 2,
+       "truncated"},
+      {"metadata not strings", R"({"__metadata__":{"k":1}})", 0,
+       "not a string"},
       {"rank 9",
        R"({"a":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}})",
        1, "rank 9"},
@@ -157,7 +165,8 @@ TEST_CASE("malformed headers are refused with a message saying why") {
 TEST_CASE("header lengths beyond the limit or the file are refused up front") {
   std::vector<uint8_t> terabyte(16, ' ');
   const uint64_t claimed = uint64_t{1} << 40;
-  for (int i = 0; i < 8; ++i) terabyte[i] = static_cast<uint8_t>(claimed >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    terabyte[i] = static_cast<uint8_t>(claimed >> (8 * i));
   Result<TensorSet> set = Parse(terabyte);
   REQUIRE_FALSE(set.ok());
   CHECK(set.status().message().find("exceeds the limit") != std::string::npos);

@@ -40,7 +40,8 @@ void CheckAgainstPyTorch(const std::string& case_name, const json& expected,
     CHECK(numel == want["numel"].get<int64_t>());
     const testing::Summary s = testing::Summarize(got.view());
     // Same values, summed in a different order: float64 rounding only.
-    CHECK(std::fabs(s.sum - want["sum"].get<double>()) <= 1e-12 * s.sum_abs + 1e-300);
+    CHECK(std::fabs(s.sum - want["sum"].get<double>()) <=
+          1e-12 * s.sum_abs + 1e-300);
     if (want["min"].is_null()) {
       CHECK(s.min == std::numeric_limits<double>::infinity());
     } else {
@@ -72,11 +73,11 @@ TEST_CASE("every fixture reads with PyTorch's names, dtypes, shapes and sums") {
   const json expected = Expected();
   REQUIRE(expected["cases"].size() >= 12);
   for (const auto& [case_name, want] : expected["cases"].items()) {
-    const std::string file = want.contains("file") ? want["file"].get<std::string>()
-                                                   : case_name;
+    const std::string file =
+        want.contains("file") ? want["file"].get<std::string>() : case_name;
     TensorFileFormat format;
-    Result<TensorSet> set =
-        ReadTensorFile(FixturePath(file), {want["key_path"].get<std::string>()}, &format);
+    Result<TensorSet> set = ReadTensorFile(
+        FixturePath(file), {want["key_path"].get<std::string>()}, &format);
     CAPTURE(case_name);
     REQUIRE_MESSAGE(set.ok(), set.status().message());
     CHECK(FormatName(format) == want["format"].get<std::string>());
@@ -87,7 +88,8 @@ TEST_CASE("every fixture reads with PyTorch's names, dtypes, shapes and sums") {
 TEST_CASE("pth tensors are zero-copy views into the mapped file") {
   Result<TensorSet> set = ReadTensorFile(FixturePath("cnn_state_dict.pth"));
   REQUIRE(set.ok());
-  const std::vector<uint8_t> file = ReadBytes(FixturePath("cnn_state_dict.pth"));
+  const std::vector<uint8_t> file =
+      ReadBytes(FixturePath("cnn_state_dict.pth"));
   const OwnedTensor* fc = set->Find("fc.weight");
   REQUIRE(fc != nullptr);
   // The bytes equal the file's bytes at a 64-byte aligned offset: torch.save
@@ -101,8 +103,9 @@ TEST_CASE("pth tensors are zero-copy views into the mapped file") {
 
 TEST_CASE("round trips pth -> safetensors -> pth keep every byte") {
   TempDir dir;
-  for (const char* name : {"cnn_state_dict.pth", "shared_views.pth", "all_dtypes.pth",
-                           "scalar_tensors.pth", "parameters.pth", "big_endian.pth"}) {
+  for (const char* name :
+       {"cnn_state_dict.pth", "shared_views.pth", "all_dtypes.pth",
+        "scalar_tensors.pth", "parameters.pth", "big_endian.pth"}) {
     CAPTURE(std::string(name));
     Result<TensorSet> original = ReadTensorFile(FixturePath(name));
     REQUIRE(original.ok());
@@ -121,7 +124,8 @@ TEST_CASE("round trips pth -> safetensors -> pth keep every byte") {
       CHECK(a.name == b.name);
       CHECK(a.dtype == b.dtype);
       CHECK(a.shape == b.shape);
-      CHECK(testing::RowMajorBytes(a.view()) == testing::RowMajorBytes(b.view()));
+      CHECK(testing::RowMajorBytes(a.view()) ==
+            testing::RowMajorBytes(b.view()));
       CHECK(b.view().IsContiguous());
     }
   }
@@ -155,12 +159,15 @@ TEST_CASE("format comes from magic bytes, not the extension") {
   REQUIRE(set.ok());
   CHECK(format == TensorFileFormat::kPth);
 
-  CHECK(FormatFromExtension("x.txt").status().code() == ErrorCode::kInvalidArgument);
-  CHECK(WriteTensorFile(dir.File("x.npz"), {}).code() == ErrorCode::kInvalidArgument);
+  CHECK(FormatFromExtension("x.txt").status().code() ==
+        ErrorCode::kInvalidArgument);
+  CHECK(WriteTensorFile(dir.File("x.npz"), {}).code() ==
+        ErrorCode::kInvalidArgument);
 }
 
 TEST_CASE("key paths select a sub-tree; misses name the available keys") {
-  Result<TensorSet> set = ReadTensorFile(FixturePath("nested_checkpoint.pth"), {"model"});
+  Result<TensorSet> set =
+      ReadTensorFile(FixturePath("nested_checkpoint.pth"), {"model"});
   REQUIRE(set.ok());
   CHECK(set->tensors.front().name == "conv.weight");
   CHECK(std::get<int64_t>(set->scalars.at("num_examples")) == 600);
@@ -169,7 +176,8 @@ TEST_CASE("key paths select a sub-tree; misses name the available keys") {
   set = ReadTensorFile(FixturePath("nested_checkpoint.pth"), {"optimizer"});
   REQUIRE_FALSE(set.ok());
   CHECK(set.status().code() == ErrorCode::kNotFound);
-  CHECK(set.status().message().find("has: model, num_examples") != std::string::npos);
+  CHECK(set.status().message().find("has: model, num_examples") !=
+        std::string::npos);
 
   set = ReadTensorFile(FixturePath("nested_checkpoint.pth"), {"round"});
   REQUIRE_FALSE(set.ok());
@@ -198,11 +206,13 @@ std::vector<BadInput> BadInputs(const TempDir& dir) {
   WriteBytes(dir.File("empty.pth"), {});
   std::vector<uint8_t> pth = ReadBytes(FixturePath("cnn_state_dict.pth"));
   std::vector<uint8_t> st = ReadBytes(FixturePath("all_dtypes.safetensors"));
-  WriteBytes(dir.File("truncated_half.pth"),
-             {pth.begin(), pth.begin() + static_cast<ptrdiff_t>(pth.size() / 2)});
+  WriteBytes(
+      dir.File("truncated_half.pth"),
+      {pth.begin(), pth.begin() + static_cast<ptrdiff_t>(pth.size() / 2)});
   WriteBytes(dir.File("truncated_tail.pth"), {pth.begin(), pth.end() - 1});
   WriteBytes(dir.File("truncated.safetensors"), {st.begin(), st.end() - 3});
-  WriteBytes(dir.File("truncated_header.safetensors"), {st.begin(), st.begin() + 40});
+  WriteBytes(dir.File("truncated_header.safetensors"),
+             {st.begin(), st.begin() + 40});
   std::vector<uint8_t> flipped = st;
   flipped[10] ^= 0x40;  // inside the JSON header
   WriteBytes(dir.File("flipped_header.safetensors"), flipped);
@@ -214,24 +224,29 @@ std::vector<BadInput> BadInputs(const TempDir& dir) {
       {"missing file", dir.File("absent.pth"), "no such file"},
       {"truncated pth (half)", dir.File("truncated_half.pth"), "zip"},
       {"truncated pth (last byte)", dir.File("truncated_tail.pth"), "zip"},
-      {"truncated safetensors data", dir.File("truncated.safetensors"), "truncated"},
+      {"truncated safetensors data", dir.File("truncated.safetensors"),
+       "truncated"},
       {"truncated safetensors header", dir.File("truncated_header.safetensors"),
        "past the end"},
-      {"flipped byte in safetensors header", dir.File("flipped_header.safetensors"),
-       "JSON"},
+      {"flipped byte in safetensors header",
+       dir.File("flipped_header.safetensors"), "JSON"},
       {"flipped byte in pth storage", bad + "flipped_storage_byte.pth", "CRC"},
-      {"zip lies about an entry's size", bad + "zip_lies_about_size.pth", "holds 1073741824"},
+      {"zip lies about an entry's size", bad + "zip_lies_about_size.pth",
+       "holds 1073741824"},
       {"zip local header disagrees", bad + "zip_local_header_mismatch.pth",
        "local header"},
       {"forbidden global (os.system)", bad + "forbidden_global.pth",
        "forbidden global 'posix.system'"},
       {"pth shape overflows", bad + "shape_overflow.pth", "overflows"},
-      {"safetensors shape overflows", bad + "shape_overflow.safetensors", "overflows"},
-      {"safetensors header claims a terabyte", bad + "terabyte_header.safetensors",
-       "exceeds the limit"},
+      {"safetensors shape overflows", bad + "shape_overflow.safetensors",
+       "overflows"},
+      {"safetensors header claims a terabyte",
+       bad + "terabyte_header.safetensors", "exceeds the limit"},
       {"safetensors tensors overlap", bad + "overlap.safetensors", "overlap"},
-      {"view reaches past its storage", bad + "view_past_storage.pth", "storage of 16 bytes"},
-      {"storage shorter than declared", bad + "storage_too_short.pth", "holds 8 bytes"},
+      {"view reaches past its storage", bad + "view_past_storage.pth",
+       "storage of 16 bytes"},
+      {"storage shorter than declared", bad + "storage_too_short.pth",
+       "holds 8 bytes"},
       {"legacy pre-1.6 format", bad + "legacy_format.pth",
        "_use_new_zipfile_serialization=True"},
       {"TorchScript archive", bad + "torchscript.pth", "TorchScript"},
@@ -253,7 +268,8 @@ TEST_CASE("bad input gives one clear error line naming the file") {
   }
 }
 
-TEST_CASE("every single-byte corruption of small files fails cleanly or reads") {
+TEST_CASE(
+    "every single-byte corruption of small files fails cleanly or reads") {
   TempDir dir;
   for (const char* name : {"one_fp16.pth", "all_dtypes.safetensors"}) {
     const std::vector<uint8_t> good = ReadBytes(FixturePath(name));

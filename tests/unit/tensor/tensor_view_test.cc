@@ -25,21 +25,30 @@ TEST_CASE("ValidateView refuses overflow, negatives, high rank and null data") {
   int64_t numel, extent;
   float one = 0;
   std::vector<int64_t> huge = {int64_t{1} << 62, 4};
-  CHECK(ValidateView({"h", DType::kF32, huge, {}, &one}, &numel, &extent).code() ==
-        ErrorCode::kInvalidArgument);
+  CHECK(ValidateView({"h", DType::kF32, huge, {}, &one}, &numel, &extent)
+            .code() == ErrorCode::kInvalidArgument);
   std::vector<int64_t> negative = {-1};
-  CHECK_FALSE(ValidateView({"n", DType::kF32, negative, {}, &one}, &numel, &extent).ok());
+  CHECK_FALSE(
+      ValidateView({"n", DType::kF32, negative, {}, &one}, &numel, &extent)
+          .ok());
   std::vector<int64_t> rank9(9, 1);
-  CHECK_FALSE(ValidateView({"r", DType::kF32, rank9, {}, &one}, &numel, &extent).ok());
+  CHECK_FALSE(
+      ValidateView({"r", DType::kF32, rank9, {}, &one}, &numel, &extent).ok());
   std::vector<int64_t> shape = {2};
-  CHECK_FALSE(ValidateView({"z", DType::kF32, shape, {}, nullptr}, &numel, &extent).ok());
+  CHECK_FALSE(
+      ValidateView({"z", DType::kF32, shape, {}, nullptr}, &numel, &extent)
+          .ok());
   std::vector<int64_t> empty_shape = {0, 5};
-  CHECK(ValidateView({"e", DType::kF32, empty_shape, {}, nullptr}, &numel, &extent).ok());
+  CHECK(ValidateView({"e", DType::kF32, empty_shape, {}, nullptr}, &numel,
+                     &extent)
+            .ok());
   CHECK(numel == 0);
   CHECK(extent == 0);
   std::vector<int64_t> big_stride = {2};
   std::vector<int64_t> stride = {int64_t{1} << 62};
-  CHECK_FALSE(ValidateView({"s", DType::kF64, big_stride, stride, &one}, &numel, &extent).ok());
+  CHECK_FALSE(ValidateView({"s", DType::kF64, big_stride, stride, &one}, &numel,
+                           &extent)
+                  .ok());
 }
 
 TEST_CASE("OffsetWalker visits strided elements in row-major order") {

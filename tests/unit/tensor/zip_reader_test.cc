@@ -18,7 +18,8 @@ TEST_CASE("lists entries and returns stored ones in place, CRC-checked") {
   REQUIRE(zip.ok());
   std::vector<std::string> names;
   for (const ZipEntry& e : (*zip)->entries()) names.push_back(e.name);
-  CHECK(names == std::vector<std::string>{"one_fp16/data.pkl", "one_fp16/data/0",
+  CHECK(names == std::vector<std::string>{"one_fp16/data.pkl",
+                                          "one_fp16/data/0",
                                           "one_fp16/version"});
   const ZipEntry* data = (*zip)->Find("one_fp16/data/0");
   REQUIRE(data != nullptr);
@@ -53,9 +54,11 @@ TEST_CASE("entries larger than the caller allows are refused before reading") {
   const std::vector<uint8_t> archive = ReadBytes(FixturePath("one_fp16.pth"));
   Result<std::unique_ptr<ZipReader>> zip = ZipReader::Open(archive);
   REQUIRE(zip.ok());
-  Result<ZipEntryBytes> bytes = (*zip)->Read(*(*zip)->Find("one_fp16/data/0"), 10);
+  Result<ZipEntryBytes> bytes =
+      (*zip)->Read(*(*zip)->Find("one_fp16/data/0"), 10);
   REQUIRE_FALSE(bytes.ok());
-  CHECK(bytes.status().message().find("more than the 10 allowed") != std::string::npos);
+  CHECK(bytes.status().message().find("more than the 10 allowed") !=
+        std::string::npos);
 }
 
 TEST_CASE("sizes that lie are refused") {
@@ -72,10 +75,12 @@ TEST_CASE("sizes that lie are refused") {
 }
 
 TEST_CASE("a flipped data byte fails the CRC check") {
-  const std::vector<uint8_t> archive = ReadBytes(FixturePath("bad/flipped_storage_byte.pth"));
+  const std::vector<uint8_t> archive =
+      ReadBytes(FixturePath("bad/flipped_storage_byte.pth"));
   Result<std::unique_ptr<ZipReader>> zip = ZipReader::Open(archive);
   REQUIRE(zip.ok());
-  Result<ZipEntryBytes> bytes = (*zip)->Read(*(*zip)->Find("one_fp16/data/0"), 1 << 20);
+  Result<ZipEntryBytes> bytes =
+      (*zip)->Read(*(*zip)->Find("one_fp16/data/0"), 1 << 20);
   REQUIRE_FALSE(bytes.ok());
   CHECK(bytes.status().message().find("CRC") != std::string::npos);
 }
@@ -87,7 +92,8 @@ TEST_CASE("non-zips and truncated zips are refused") {
   REQUIRE(archive.size() > 100);
   for (size_t cut : {1, 10, 22, 100}) {
     CAPTURE(cut);
-    const std::span<const uint8_t> truncated(archive.data(), archive.size() - cut);
+    const std::span<const uint8_t> truncated(archive.data(),
+                                             archive.size() - cut);
     CHECK(ZipReader::Open(truncated).status().code() == ErrorCode::kCorrupt);
   }
 }
