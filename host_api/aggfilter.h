@@ -53,7 +53,7 @@ extern "C" {
 
 /* The ABI version this header describes. */
 #define AGGF_ABI_MAJOR 1
-#define AGGF_ABI_MINOR 0
+#define AGGF_ABI_MINOR 1
 
 /* The name of the one symbol a plugin exports. */
 #define AGGF_ENTRY_SYMBOL "aggf_get_api"
@@ -129,6 +129,38 @@ enum {
 #define AGGF_FLAG_DUPLICATE ((uint32_t)1u << 11)
 /* Closer to the round's mean direction than honest updates are (ALIE). */
 #define AGGF_FLAG_CENTRAL ((uint32_t)1u << 12)
+/* Since 1.1. The client's claimed num_examples is implausible against the
+ * round's claims or its own earlier claims; the weight is capped (or the
+ * update dropped) per the filter's policy. */
+#define AGGF_FLAG_NUM_EXAMPLES ((uint32_t)1u << 13)
+/* Since 1.1. Set on every decision of a round in which no update keeps a
+ * positive num_examples x weight: there is nothing to average, and the host
+ * should keep its global model for this round. */
+#define AGGF_FLAG_NO_AVERAGE ((uint32_t)1u << 14)
+/* Since 1.1. The update points away from the client's own last accepted
+ * update (a reversed direction: sign flip, inner-product manipulation). */
+#define AGGF_FLAG_INCONSISTENT ((uint32_t)1u << 15)
+
+/* Every flag with its stable name, in bit order. Expand with a macro
+ * X(flag, name) to build tables; the names are the ones audit logs and
+ * tools print. */
+#define AGGF_FLAG_NAMES(X)                      \
+  X(AGGF_FLAG_NONFINITE, "nonfinite")           \
+  X(AGGF_FLAG_SHAPE_MISMATCH, "shape_mismatch") \
+  X(AGGF_FLAG_ANOMALOUS, "anomalous")           \
+  X(AGGF_FLAG_NORM_GUARD, "norm_guard")         \
+  X(AGGF_FLAG_QUARANTINED, "quarantined")       \
+  X(AGGF_FLAG_PROBATION, "probation")           \
+  X(AGGF_FLAG_ALLOWLISTED, "allowlisted")       \
+  X(AGGF_FLAG_DENYLISTED, "denylisted")         \
+  X(AGGF_FLAG_SCORE_FAILED, "score_failed")     \
+  X(AGGF_FLAG_FAILSAFE, "failsafe")             \
+  X(AGGF_FLAG_INVALID, "invalid")               \
+  X(AGGF_FLAG_DUPLICATE, "duplicate")           \
+  X(AGGF_FLAG_CENTRAL, "central")               \
+  X(AGGF_FLAG_NUM_EXAMPLES, "num_examples")     \
+  X(AGGF_FLAG_NO_AVERAGE, "no_average")         \
+  X(AGGF_FLAG_INCONSISTENT, "inconsistent")
 
 /* Largest tensor rank accepted. */
 #define AGGF_MAX_RANK 8

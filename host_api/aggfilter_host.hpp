@@ -64,25 +64,15 @@ inline const char* action_name(aggf_action action) {
   }
 }
 
-// The names of the bits set in `flags`, e.g. {"nonfinite", "quarantined"}.
+// The names of the bits set in `flags`, in bit order, e.g. {"nonfinite",
+// "quarantined"} (aggfilter.h's AGGF_FLAG_NAMES). Bits this header does not
+// know are left out.
 inline std::vector<std::string> flag_names(uint32_t flags) {
-  static const std::pair<uint32_t, const char*> kNames[] = {
-      {AGGF_FLAG_NONFINITE, "nonfinite"},
-      {AGGF_FLAG_SHAPE_MISMATCH, "shape_mismatch"},
-      {AGGF_FLAG_ANOMALOUS, "anomalous"},
-      {AGGF_FLAG_NORM_GUARD, "norm_guard"},
-      {AGGF_FLAG_QUARANTINED, "quarantined"},
-      {AGGF_FLAG_PROBATION, "probation"},
-      {AGGF_FLAG_ALLOWLISTED, "allowlisted"},
-      {AGGF_FLAG_DENYLISTED, "denylisted"},
-      {AGGF_FLAG_SCORE_FAILED, "score_failed"},
-      {AGGF_FLAG_FAILSAFE, "failsafe"},
-      {AGGF_FLAG_INVALID, "invalid"},
-  };
   std::vector<std::string> names;
-  for (const auto& [bit, name] : kNames) {
-    if (flags & bit) names.emplace_back(name);
-  }
+#define AGGF_HOST_FLAG_NAME_(bit, name) \
+  if (flags & (bit)) names.emplace_back(name);
+  AGGF_FLAG_NAMES(AGGF_HOST_FLAG_NAME_)
+#undef AGGF_HOST_FLAG_NAME_
   return names;
 }
 

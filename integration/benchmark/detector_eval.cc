@@ -149,13 +149,14 @@ Result<std::vector<Scored>> Replay(const RoundArchive& archive,
            std::isfinite(d.suspicion) ? d.suspicion : INFINITY, d.reason,
            !(d.action == Action::kAccept && d.weight == 1.0)});
       // What the plugin learns from (filter_engine.cc, step 4).
-      if (d.action != Action::kDrop && !(d.flags & kFlagQuarantined) &&
-          scores[i].scored) {
+      if (KeptClean(d) && scores[i].scored) {
         accepted.push_back(i);
         ids.push_back(r.clients[i].id);
       }
     }
-    FLS_RETURN_IF_ERROR(det->LearnFromRound(r.number, accepted, ids));
+    FLS_ASSIGN_OR_RETURN(LearnReport learned,
+                         det->LearnFromRound(r.number, accepted, ids));
+    (void)learned;
   }
   return out;
 }

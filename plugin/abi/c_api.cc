@@ -28,20 +28,6 @@ static_assert(offsetof(aggf_api, on_round_filter) == 56);
 static_assert(offsetof(aggf_api, on_state_save) == 64);
 static_assert(offsetof(aggf_api, on_state_load) == 72);
 static_assert(sizeof(aggf_api) == 80);
-static_assert(flsentry::kFlagInvalid == AGGF_FLAG_INVALID &&
-              flsentry::kFlagDuplicate == AGGF_FLAG_DUPLICATE &&
-              flsentry::kFlagCentral == AGGF_FLAG_CENTRAL &&
-              flsentry::kFlagNonFinite == AGGF_FLAG_NONFINITE &&
-              flsentry::kFlagShapeMismatch == AGGF_FLAG_SHAPE_MISMATCH &&
-              flsentry::kFlagAnomalous == AGGF_FLAG_ANOMALOUS &&
-              flsentry::kFlagNormGuard == AGGF_FLAG_NORM_GUARD &&
-              flsentry::kFlagQuarantined == AGGF_FLAG_QUARANTINED &&
-              flsentry::kFlagProbation == AGGF_FLAG_PROBATION &&
-              flsentry::kFlagAllowlisted == AGGF_FLAG_ALLOWLISTED &&
-              flsentry::kFlagDenylisted == AGGF_FLAG_DENYLISTED &&
-              flsentry::kFlagScoreFailed == AGGF_FLAG_SCORE_FAILED &&
-              flsentry::kFlagFailsafe == AGGF_FLAG_FAILSAFE);
-
 struct aggf_instance {
   std::unique_ptr<flsentry::FilterEngine> engine;
   aggf_host_callbacks host{};

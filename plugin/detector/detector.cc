@@ -1,103 +1,23 @@
 #include "detector/detector.h"
 
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
 #include <thread>
 
+#include "base/robust_stats.h"
 #include "detector/autoencoder.h"
 #include "features/feature_extractor.h"
 
 namespace flsentry {
 namespace {
 
-// Refresh learns only from updates scoring within this many robust standard
-// deviations above their round's median score (outside warm-up)...
-constexpr double kLearnMadK = 1.0;
-// ...and within this many (at least half the anchor) above the median score
-// the window's rows had when they were learned (the anchor; see detector.h).
-constexpr double kAnchorMadK = 4.0;
-
-constexpr char kB64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-// Floats as base64 of their little-endian bytes (the state file is JSON).
-std::string FloatsToBase64(std::span<const float> values) {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
-  const size_t n = values.size() * sizeof(float);
-  std::string out;
-  out.reserve((n + 2) / 3 * 4);
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = uint32_t{bytes[i]} << 16;
-    if (i + 1 < n) v |= uint32_t{bytes[i + 1]} << 8;
-    if (i + 2 < n) v |= bytes[i + 2];
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += i + 1 < n ? kB64[(v >> 6) & 63] : '=';
-    out += i + 2 < n ? kB64[v & 63] : '=';
-  }
-  return out;
-}
-
-Result<std::vector<float>> Base64ToFloats(const std::string& text,
-                                          size_t expected) {
-  if (text.size() % 4 != 0 || text.size() / 4 * 3 < expected * sizeof(float)) {
-    return StateError("base64 data has the wrong length");
-  }
-  int8_t decode[256];
-  std::memset(decode, -1, sizeof decode);
-  for (int i = 0; i < 64; ++i)
-    decode[static_cast<unsigned char>(kB64[i])] = static_cast<int8_t>(i);
-  std::vector<unsigned char> bytes;
-  bytes.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    uint32_t v = 0;
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = text[i + k];
-      if (c == '=' && i + 4 == text.size() && k >= 2) {
-        ++pad;
-        v <<= 6;
-        continue;
-      }
-      if (pad || decode[static_cast<unsigned char>(c)] < 0)
-        return StateError("invalid base64 data");
-      v = (v << 6) |
-          static_cast<uint32_t>(decode[static_cast<unsigned char>(c)]);
-    }
-    bytes.push_back(static_cast<unsigned char>(v >> 16));
-    if (pad < 2) bytes.push_back(static_cast<unsigned char>(v >> 8));
-    if (pad < 1) bytes.push_back(static_cast<unsigned char>(v));
-  }
-  if (bytes.size() != expected * sizeof(float))
-    return StateError("base64 data has the wrong length");
-  std::vector<float> out(expected);
-  std::memcpy(out.data(), bytes.data(), bytes.size());
-  return out;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  const size_t mid = v.size() / 2;
-  std::nth_element(v.begin(), v.begin() + mid, v.end());
-  const double hi = v[mid];
-  if (v.size() % 2) return hi;
-  return 0.5 * (hi + *std::max_element(v.begin(), v.begin() + mid));
-}
-
-// median + max(k robust standard deviations (1.4826 MAD), min_width x median)
-// of `values`. REQUIRES: values non-empty.
-double RobustUpperLimit(const std::vector<double>& values, double k,
-                        double min_width) {
-  const double median = Median(values);
-  std::vector<double> deviations;
-  for (double v : values) deviations.push_back(std::fabs(v - median));
-  return median + std::max(k * 1.4826 * Median(deviations), min_width * median);
-}
+// A round whose median score is above this many times the median score the
+// window's rows had when they were learned teaches nothing (see detector.h).
+constexpr double kRoundGate = 2.0;
 
 // For each of `rows` rows (row-major, `dim` wide): the highest cosine
 // similarity to another row; NaN for a single row or a zero row. O(rows^2 dim)
@@ -158,6 +78,7 @@ Status Detector::Init(std::unique_ptr<Autoencoder> net,
                    " is not the embedding's " + std::to_string(fx->dim()));
   }
   features_ = std::make_unique<FeatureExtractor>(std::move(fx).value());
+  references_ = ClientReferences(features_->dim());
   net_ = std::move(net);
   return Status::Ok();
 }
@@ -340,6 +261,8 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
     scores[i].centrality = centrality[b];
     last_embeddings_[i].assign(batch.begin() + b * dim,
                                batch.begin() + (b + 1) * dim);
+    scores[i].consistency = references_.Consistency(round.updates[i].client_id,
+                                                    last_embeddings_[i]);
     last_scores_[i] = errors[b];
   }
   have_last_ = true;
@@ -347,70 +270,79 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
   return scores;
 }
 
-Status Detector::LearnFromRound(uint64_t round,
-                                std::span<const size_t> accepted,
-                                std::span<const std::string> client_ids) {
-  if (accepted.size() != client_ids.size()) {
+Result<LearnReport> Detector::LearnFromRound(
+    uint64_t round, std::span<const size_t> clean,
+    std::span<const std::string> client_ids) {
+  if (clean.size() != client_ids.size()) {
     return InvalidArgument(
-        "LearnFromRound: accepted and client_ids differ in length");
+        "LearnFromRound: clean and client_ids differ in length");
   }
   if (!have_last_ || round != last_round_) {
     return InvalidArgument("LearnFromRound: round " + std::to_string(round) +
                            " is not the round last scored");
   }
-  if (!config_.refresh.enabled) return Status::Ok();
+  for (size_t i : clean) {
+    if (i >= last_embeddings_.size()) {
+      return InvalidArgument("LearnFromRound: index out of range");
+    }
+  }
+  have_last_ = false;
+  LearnReport report;
+  if (!config_.refresh.enabled) return report;
   const bool warmup = in_warmup();
   std::vector<std::pair<size_t, std::string>> learn;
   if (warmup) {
     for (size_t i = 0; i < last_embeddings_.size(); ++i)
       learn.emplace_back(i, last_clients_[i]);
   } else {
-    for (size_t k = 0; k < accepted.size(); ++k) {
-      if (accepted[k] >= last_embeddings_.size()) {
-        return InvalidArgument("LearnFromRound: accepted index out of range");
-      }
-      learn.emplace_back(accepted[k], client_ids[k]);
+    report.note = RoundGateNote(round);
+    if (!report.note.empty()) {
+      report.gated = true;
+      AgeWindow();
+      return report;
     }
-  }
-  // Outside warm-up only typical updates teach: score <= round median +
-  // kLearnMadK robust standard deviations (1.4826 MAD) of the round's
-  // scores, so accepted-but-borderline updates (a poisoner staying under the
-  // policy's threshold) do not pull the detector toward themselves.
-  double learn_limit = INFINITY;
-  if (!warmup) {
-    std::vector<double> round_scores;
-    for (double s : last_scores_) {
-      if (std::isfinite(s)) round_scores.push_back(s);
-    }
-    if (round_scores.size() >= 3)
-      learn_limit = RobustUpperLimit(round_scores, kLearnMadK, 0.0);
-    std::vector<double> window_scores;
-    for (const WindowRow& r : window_) {
-      if (std::isfinite(r.score)) window_scores.push_back(r.score);
-    }
-    if (window_scores.size() >= 3) {
-      learn_limit = std::min(learn_limit,
-                             RobustUpperLimit(window_scores, kAnchorMadK, 0.5));
+    for (size_t k = 0; k < clean.size(); ++k) {
+      learn.emplace_back(clean[k], client_ids[k]);
     }
   }
   // One row per client per round: a client that sent two updates counts once.
   std::set<std::string> seen;
   for (const auto& [i, client] : learn) {
-    if (last_embeddings_[i].empty() || !(last_scores_[i] <= learn_limit) ||
-        !seen.insert(client).second) {
-      continue;
-    }
+    if (last_embeddings_[i].empty() || !seen.insert(client).second) continue;
     window_.push_back(
         {round, client, last_embeddings_[i], warmup ? NAN : last_scores_[i]});
+    references_.Update(client, round, last_embeddings_[i]);
+    ++report.rows_learned;
   }
   ++rounds_learned_;
-  have_last_ = false;
-  return Refresh(
-      round, warmup ? config_.refresh.warmup_epochs : config_.refresh.epochs);
+  FLS_RETURN_IF_ERROR(Refresh(
+      round, warmup ? config_.refresh.warmup_epochs : config_.refresh.epochs));
+  return report;
 }
 
-Status Detector::Refresh(uint64_t round, int epochs) {
-  // Keep the rows of the last window_rounds distinct rounds.
+std::string Detector::RoundGateNote(uint64_t round) const {
+  std::vector<double> round_scores, window_scores;
+  for (double s : last_scores_) {
+    if (std::isfinite(s)) round_scores.push_back(s);
+  }
+  for (const WindowRow& r : window_) {
+    if (std::isfinite(r.score)) window_scores.push_back(r.score);
+  }
+  if (round_scores.empty() || window_scores.size() < 3) return "";
+  const double round_median = Median(round_scores);
+  const double window_median = Median(window_scores);
+  if (!(round_median > kRoundGate * window_median)) return "";
+  char text[200];
+  std::snprintf(text, sizeof text,
+                "round %llu not learned: its median score %.3g is %.2g x the "
+                "median the detector learned (%.3g); most of the round may be "
+                "one attack",
+                static_cast<unsigned long long>(round), round_median,
+                round_median / window_median, window_median);
+  return text;
+}
+
+void Detector::AgeWindow() {
   std::set<uint64_t> rounds;
   for (const auto& r : window_) rounds.insert(r.round);
   const size_t keep =
@@ -418,6 +350,10 @@ Status Detector::Refresh(uint64_t round, int epochs) {
   while (rounds.size() > keep) rounds.erase(rounds.begin());
   std::erase_if(window_,
                 [&](const WindowRow& r) { return !rounds.count(r.round); });
+}
+
+Status Detector::Refresh(uint64_t round, int epochs) {
+  AgeWindow();
   if (window_.empty() || epochs <= 0) return Status::Ok();
 
   // At most max_client_share of the rows from one client (its newest ones).
@@ -435,106 +371,6 @@ Status Detector::Refresh(uint64_t round, int epochs) {
   const uint64_t seed = config_.seed ^ (round * 0x9e3779b97f4a7c15ULL);
   return net_->FineTune(data, rows, epochs, config_.refresh.learning_rate, 32,
                         seed, std::max(1, config_.threads));
-}
-
-nlohmann::json Detector::SaveState() const {
-  nlohmann::json weights = nlohmann::json::array();
-  for (const WeightArray& w : net_->ExportWeights()) {
-    weights.push_back({{"name", w.name},
-                       {"shape", w.shape},
-                       {"data", FloatsToBase64(w.data)}});
-  }
-  nlohmann::json window = nlohmann::json::array();
-  for (const WindowRow& r : window_) {
-    nlohmann::json row = {{"round", r.round},
-                          {"client", r.client},
-                          {"embedding", FloatsToBase64(r.embedding)}};
-    if (std::isfinite(r.score)) row["score"] = r.score;
-    window.push_back(std::move(row));
-  }
-  nlohmann::json state = {{"format", kDetectorStateFormat},
-                          {"layout_signature", metadata_.layout.signature},
-                          {"rounds_learned", rounds_learned_},
-                          {"weights", weights},
-                          {"window", window}};
-  if (bootstrapped_) state["metadata"] = DetectorMetadataToJson(metadata_);
-  return state;
-}
-
-Status Detector::LoadState(const nlohmann::json& state) {
-  if (!state.is_object() || state.value("format", "") != kDetectorStateFormat) {
-    return StateError("detector state: expected format " +
-                      std::string(kDetectorStateFormat));
-  }
-  if (state.value("layout_signature", "") != metadata_.layout.signature) {
-    return StateError("detector state: saved for another model layout");
-  }
-  if (!state.contains("rounds_learned") ||
-      !state.at("rounds_learned").is_number_unsigned() ||
-      !state.contains("weights") || !state.at("weights").is_array() ||
-      !state.contains("window") || !state.at("window").is_array()) {
-    return StateError(
-        "detector state: missing rounds_learned, weights or window");
-  }
-  std::vector<WeightArray> arrays;
-  for (const auto& w : state.at("weights")) {
-    if (!w.is_object() || !w.contains("name") || !w.at("name").is_string() ||
-        !w.contains("shape") || !w.at("shape").is_array() ||
-        w.at("shape").size() > 2 || !w.contains("data") ||
-        !w.at("data").is_string()) {
-      return StateError("detector state: malformed weight entry");
-    }
-    WeightArray a;
-    a.name = w.at("name").get<std::string>();
-    int64_t numel = 1;
-    for (const auto& d : w.at("shape")) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 1 ||
-          d.get<int64_t>() > (1 << 24)) {
-        return StateError("detector state: bad shape of '" + a.name + "'");
-      }
-      a.shape.push_back(d.get<int64_t>());
-      numel *= d.get<int64_t>();
-    }
-    if (numel > (int64_t{1} << 30))
-      return StateError("detector state: '" + a.name + "' too large");
-    FLS_ASSIGN_OR_RETURN(
-        a.data, Base64ToFloats(w.at("data").get<std::string>(), numel));
-    arrays.push_back(std::move(a));
-  }
-  std::vector<TensorView> views;
-  for (const auto& a : arrays) views.push_back(a.view());
-  auto net = Autoencoder::FromWeights(views);
-  if (!net.ok()) return StateError("detector state: " + net.status().message());
-  if ((*net)->layer_sizes() != metadata_.layer_sizes) {
-    return StateError("detector state: weights of another architecture");
-  }
-  std::vector<WindowRow> window;
-  const int64_t dim = features_->dim();
-  for (const auto& r : state.at("window")) {
-    if (!r.is_object() || !r.contains("round") ||
-        !r.at("round").is_number_unsigned() || !r.contains("client") ||
-        !r.at("client").is_string() || !r.contains("embedding") ||
-        !r.at("embedding").is_string()) {
-      return StateError("detector state: malformed window row");
-    }
-    WindowRow row;
-    row.round = r.at("round").get<uint64_t>();
-    row.client = r.at("client").get<std::string>();
-    FLS_ASSIGN_OR_RETURN(
-        row.embedding,
-        Base64ToFloats(r.at("embedding").get<std::string>(), dim));
-    if (r.contains("score")) {
-      if (!r.at("score").is_number())
-        return StateError("detector state: malformed window row");
-      row.score = r.at("score").get<double>();
-    }
-    window.push_back(std::move(row));
-  }
-  net_ = std::move(net).value();
-  window_ = std::move(window);
-  rounds_learned_ = state.at("rounds_learned").get<uint64_t>();
-  have_last_ = false;
-  return Status::Ok();
 }
 
 }  // namespace flsentry

@@ -1,25 +1,30 @@
 // detector.h — the learned detector inside the plugin: embeds each update of
 // a round (feature_extractor.h), scores all of them in one batched forward
-// pass of the autoencoder, and keeps learning from the updates the policy
-// accepted (continual refresh), guarded against poisoning:
-//   * only updates the engine reports as accepted (never quarantined ones:
-//     the engine leaves them out of `accepted`), and of those only the ones
-//     scoring at most the round's median + 1 robust std (1.4826 MAD) of the
-//     round's scores: typical updates teach, borderline ones do not,
-//   * and, once the window holds scored rows, only ones scoring at most
-//     their median + 4 robust std: a round where attackers are the majority
-//     (so its median is theirs) cannot teach the detector their direction;
-//     rows age out after window_rounds, so a lasting shift is learned later,
+// pass of the autoencoder, measures each update's cosine with its client's
+// own reference direction (client_references.h), and keeps learning from
+// what the policy kept cleanly (continual refresh):
+//   * outside the trusted warm-up it learns exactly the updates the engine
+//     passes as clean: kept without any flag (never quarantined, clipped,
+//     down-weighted, restored or flagged ones). An honest client with
+//     unusual data is learned like any other, so it does not drift away
+//     from what the detector knows (an earlier rule learned only updates
+//     near the round's median, and with every client in every round the
+//     ones it left out ended up quarantined);
+//   * a round whose median score is more than kRoundGate (2) times the
+//     median score the window's rows had when they were learned teaches
+//     nothing, neither rows nor references: when attackers are most of a
+//     round its median is theirs, and it must not become "normal". The
+//     window still ages, so a lasting shift is learned after window_rounds;
 //   * at most refresh.max_client_share of a refresh's rows from one client,
 //   * a window of the last refresh.window_rounds rounds,
 //   * refresh.enabled = false freezes the detector (audited weights);
 //   * the first refresh.warmup_rounds rounds are trusted: every well-formed
 //     update of them is learned from.
-// The refreshed weights and the window are part of SaveState, so a restarted
-// server or a replay continues exactly where it left off.
+// The refreshed weights, the window and the client references are part of
+// SaveState, so a restarted server or a replay continues exactly where it
+// left off.
 //
 // Threading: not thread-safe; the engine calls it from one thread per round.
-// LibTorch stays inside detector.cc / autoencoder.cc.
 #ifndef FLSENTRY_DETECTOR_DETECTOR_H_
 #define FLSENTRY_DETECTOR_DETECTOR_H_
 
@@ -31,6 +36,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "detector/client_references.h"
 #include "detector/detector_config.h"
 #include "detector/detector_file.h"
 #include "features/round_input.h"
@@ -39,6 +45,13 @@
 namespace flsentry {
 
 class Autoencoder;
+
+// What LearnFromRound did.
+struct LearnReport {
+  size_t rows_learned = 0;  // rows added to the window (and references)
+  bool gated = false;       // the round gate held the round back
+  std::string note;         // why, when gated; "" otherwise
+};
 
 // The saved-state document's "format".
 inline constexpr std::string_view kDetectorStateFormat =
@@ -83,14 +96,18 @@ class Detector {
   Result<std::vector<UpdateScore>> ScoreRound(const RoundInput& round,
                                               std::span<const size_t> eligible);
 
-  // After the policy decided the round last scored: adds the accepted,
-  // non-quarantined updates (indices into that round; client ids alongside,
-  // same length) to the refresh window and fine-tunes per config.refresh.
-  // During warm-up every embedded update of the round is learned from.
-  // A no-op when refresh is disabled. Errors: kInvalidArgument when `round`
-  // is not the round last scored or the spans differ in length.
-  Status LearnFromRound(uint64_t round, std::span<const size_t> accepted,
-                        std::span<const std::string> client_ids);
+  // After the policy decided the round last scored: adds the clean updates
+  // (indices into that round, client ids alongside; kept without any flag)
+  // to the refresh window, makes them their clients' references and
+  // fine-tunes per config.refresh — unless the round gate holds the round
+  // back (report.gated, with a note saying why). During warm-up every
+  // embedded update of the round is learned from. Nothing is learned when
+  // refresh is disabled. Errors: kInvalidArgument when `round` is not the
+  // round last scored, the spans differ in length or an index is out of
+  // range; the autoencoder's on a failed fine-tune.
+  Result<LearnReport> LearnFromRound(uint64_t round,
+                                     std::span<const size_t> clean,
+                                     std::span<const std::string> client_ids);
 
   const Calibration& calibration() const;
   const DetectorMetadata& metadata() const;
@@ -119,6 +136,10 @@ class Detector {
   // Fine-tunes for `epochs` passes over the window (after dropping rows
   // older than refresh.window_rounds).
   Status Refresh(uint64_t round, int epochs);
+  // "" when the round last scored may teach; else why not (kRoundGate).
+  std::string RoundGateNote(uint64_t round) const;
+  // Drops window rows older than refresh.window_rounds distinct rounds.
+  void AgeWindow();
   // Builds features_ from metadata_ and a fresh or given network.
   Status Init(std::unique_ptr<Autoencoder> net, const std::string& context);
 
@@ -128,6 +149,7 @@ class Detector {
   std::unique_ptr<Autoencoder> net_;
   std::unique_ptr<FeatureExtractor> features_;
   std::vector<WindowRow> window_;
+  ClientReferences references_{0};
   uint64_t rounds_learned_ = 0;
   // The round last scored: its number, and per update index the embedding
   // (empty when not embedded).

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/robust_stats.h"
 #include "detector/detector.h"
 #include "engine/audit_log.h"
 #include "engine/state_store.h"
@@ -275,29 +276,29 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(
                        decided.status().message());
   }
   RoundOutcome outcome = std::move(decided).value();
-  if (outcome.suspicious) {
+  for (const std::string& note : outcome.notes) {
     m.Log(LogLevel::kWarning,
-          "round " + std::to_string(round.round) +
-              ": a fail-safe limited the drops (suspicious round)");
+          "round " + std::to_string(round.round) + ": " + note);
   }
 
-  // 4. Continual refresh from what was accepted (never quarantined clients).
+  // 4. Continual refresh from what the policy kept cleanly (no flag at all).
   if (m.detector) {
-    std::vector<size_t> accepted;
+    std::vector<size_t> clean;
     std::vector<std::string> clients;
     for (size_t i : eligible) {
       const Decision& d = outcome.decisions[i];
-      if (d.action != Action::kDrop && !(d.flags & kFlagQuarantined) &&
-          scores[i].scored) {
-        accepted.push_back(i);
+      if (KeptClean(d) && scores[i].scored) {
+        clean.push_back(i);
         clients.push_back(round.updates[i].client_id);
       }
     }
-    Status learned = m.detector->LearnFromRound(round.round, accepted, clients);
+    auto learned = m.detector->LearnFromRound(round.round, clean, clients);
     if (!learned.ok()) {
       m.Log(LogLevel::kWarning,
             "round " + std::to_string(round.round) +
-                ": detector refresh skipped: " + learned.message());
+                ": detector refresh skipped: " + learned.status().message());
+    } else if (!learned->note.empty()) {
+      m.Log(LogLevel::kWarning, learned->note);
     }
   }
   m.has_round = true;

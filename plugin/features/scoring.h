@@ -43,6 +43,12 @@ struct UpdateScore {
   // when fewer than 3 updates were embedded. Updates crafted from the
   // round's statistics (ALIE) sit closer to the mean than any honest one.
   double centrality = NAN;
+  // Cosine of this update's embedding with the client's own reference: the
+  // embedding of its last update kept without any flag (Detector keeps one
+  // per client id), in [-1, 1]. NaN when not embedded or the client has no
+  // reference yet. An honest client's updates keep pointing the same way
+  // (its data does not change); a sign flip reverses them.
+  double consistency = NAN;
   int64_t nonfinite = 0;  // NaN/Inf elements seen
   bool scored = false;    // true when `score` came from the detector
   std::string error;      // non-empty when scoring this update failed

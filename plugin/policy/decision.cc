@@ -15,15 +15,11 @@ const char* ActionName(Action action) {
 }
 
 std::vector<std::string> FlagNames(uint32_t flags) {
-  static const char* const kNames[] = {
-      "nonfinite",    "shape_mismatch", "anomalous",   "norm_guard",
-      "quarantined",  "probation",      "allowlisted", "denylisted",
-      "score_failed", "failsafe",       "invalid",     "duplicate",
-      "central"};
   std::vector<std::string> names;
-  for (uint32_t bit = 0; bit < sizeof kNames / sizeof kNames[0]; ++bit) {
-    if (flags & (1u << bit)) names.emplace_back(kNames[bit]);
-  }
+#define FLS_FLAG_NAME_(bit, name) \
+  if (flags & (bit)) names.emplace_back(name);
+  AGGF_FLAG_NAMES(FLS_FLAG_NAME_)
+#undef FLS_FLAG_NAME_
   return names;
 }
 

@@ -1,6 +1,6 @@
 // decision.h — what flsentry decides for one update, as a C++ value. The C
 // interface layer (abi/c_api.cc) converts it to aggfilter.h's aggf_decision;
-// nothing here depends on that header.
+// the flag bits and their names are aggfilter.h's own.
 #ifndef FLSENTRY_POLICY_DECISION_H_
 #define FLSENTRY_POLICY_DECISION_H_
 
@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "aggfilter.h"
+
 namespace flsentry {
 
 enum class Action { kAccept, kDownweight, kDrop };
@@ -16,22 +18,25 @@ enum class Action { kAccept, kDownweight, kDrop };
 // "accept", "downweight", "drop".
 const char* ActionName(Action action);
 
-// Bits of Decision::flags. Values equal aggfilter.h's AGGF_FLAG_* (pinned by
-// a static_assert in c_api.cc).
+// Bits of Decision::flags: aggfilter.h's AGGF_FLAG_* (the C interface's
+// bits and names are the single definition; see AGGF_FLAG_NAMES).
 enum Flag : uint32_t {
-  kFlagNonFinite = 1u << 0,
-  kFlagShapeMismatch = 1u << 1,
-  kFlagAnomalous = 1u << 2,
-  kFlagNormGuard = 1u << 3,
-  kFlagQuarantined = 1u << 4,
-  kFlagProbation = 1u << 5,
-  kFlagAllowlisted = 1u << 6,
-  kFlagDenylisted = 1u << 7,
-  kFlagScoreFailed = 1u << 8,
-  kFlagFailsafe = 1u << 9,
-  kFlagInvalid = 1u << 10,
-  kFlagDuplicate = 1u << 11,
-  kFlagCentral = 1u << 12,
+  kFlagNonFinite = AGGF_FLAG_NONFINITE,
+  kFlagShapeMismatch = AGGF_FLAG_SHAPE_MISMATCH,
+  kFlagAnomalous = AGGF_FLAG_ANOMALOUS,
+  kFlagNormGuard = AGGF_FLAG_NORM_GUARD,
+  kFlagQuarantined = AGGF_FLAG_QUARANTINED,
+  kFlagProbation = AGGF_FLAG_PROBATION,
+  kFlagAllowlisted = AGGF_FLAG_ALLOWLISTED,
+  kFlagDenylisted = AGGF_FLAG_DENYLISTED,
+  kFlagScoreFailed = AGGF_FLAG_SCORE_FAILED,
+  kFlagFailsafe = AGGF_FLAG_FAILSAFE,
+  kFlagInvalid = AGGF_FLAG_INVALID,
+  kFlagDuplicate = AGGF_FLAG_DUPLICATE,
+  kFlagCentral = AGGF_FLAG_CENTRAL,
+  kFlagNumExamples = AGGF_FLAG_NUM_EXAMPLES,
+  kFlagNoAverage = AGGF_FLAG_NO_AVERAGE,
+  kFlagInconsistent = AGGF_FLAG_INCONSISTENT,
 };
 
 // Names of the bits set in `flags`, in bit order, e.g. {"nonfinite"}.
@@ -51,6 +56,13 @@ struct Decision {
   double suspicion = NAN;
   std::string reason = "ok";  // short, stable, machine-readable
 };
+
+// Kept without any flag: accepted at weight 1 with no condition seen. The
+// only updates the detector learns from and that feed a client's own
+// history (policy.h, detector.h).
+inline bool KeptClean(const Decision& d) {
+  return d.action == Action::kAccept && d.flags == 0;
+}
 
 }  // namespace flsentry
 

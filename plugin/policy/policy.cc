@@ -3,66 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <utility>
 
+#include "policy/policy_judge.h"
 #include "policy/thresholds.h"
 
 namespace flsentry {
 
 namespace {
-
-// Why an update is dropped, for the fail-safes: only score and norm drops
-// may be restored.
-enum class DropKind { kNone, kMandatory, kByScore };
-
-struct Working {
-  Decision decision;
-  DropKind drop = DropKind::kNone;
-  double severity = 0.0;  // Decision::suspicion; restores least severe first
-  bool strike_event = false;  // an event listed in quarantine.strike_on
-  bool restored = false;      // a fail-safe undid a drop
-  bool listed = false;        // allow- or deny-listed: never a strike
-  ClientStatus status = ClientStatus::kNormal;  // at the start of the round
-  double typicality = NAN;                      // for the audit record
-};
-
-// How many times closer to the others' mean direction than the round's
-// median update: (1 - median) / (1 - centrality). NaN when either is NaN.
-double Typicality(double centrality, double median_centrality) {
-  if (!std::isfinite(centrality) || !std::isfinite(median_centrality)) {
-    return NAN;
-  }
-  const double distance = std::max(1.0 - centrality, 1e-12);
-  return std::max(1.0 - median_centrality, 0.0) / distance;
-}
-
-// value / limit, the form every rule fires on (> 1); NaN when either is
-// missing. A limit <= 0 (a threshold of a round of zero scores) maps the
-// excess instead, so that ordering is kept.
-double Ratio(double value, double limit) {
-  if (!std::isfinite(value) || !std::isfinite(limit)) return NAN;
-  return limit > 0 ? value / limit : 1.0 + (value - limit);
-}
-
-// Decision::suspicion: the largest ratio of an update's signals to their
-// limits, ignoring the signals that abstained. Similarity enters as a ratio
-// of distances, (1 - limit) / (1 - similarity), like typicality: honest
-// updates' similarities of 0.6-0.9 would otherwise rank near the limit.
-double Suspicion(double score, double threshold, double norm, double norm_limit,
-                 double similarity, double max_similarity, double typicality,
-                 double max_typicality) {
-  const double closeness =
-      std::isfinite(similarity)
-          ? (1.0 - max_similarity) / std::max(1.0 - similarity, 1e-12)
-          : NAN;
-  double out = NAN;
-  for (double r : {Ratio(score, threshold), Ratio(norm, norm_limit), closeness,
-                   Ratio(typicality, max_typicality)}) {
-    if (std::isfinite(r) && !(r <= out)) out = r;
-  }
-  return out;
-}
 
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
   return a > std::numeric_limits<uint64_t>::max() - b
@@ -72,23 +22,6 @@ uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
 
 nlohmann::json NumberOrNull(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-}
-
-void Drop(Working& w, DropKind kind, const std::string& reason) {
-  w.decision.action = Action::kDrop;
-  w.decision.weight = 0.0;
-  w.decision.reason = reason;
-  w.drop = kind;
-}
-
-// Lowers the weight (never raises it); a drop stays a drop.
-void CapWeight(Working& w, double weight, const char* reason) {
-  if (w.decision.action == Action::kDrop || !(weight < w.decision.weight)) {
-    return;
-  }
-  w.decision.weight = weight;
-  w.decision.action = Action::kDownweight;
-  if (w.decision.reason == "ok") w.decision.reason = reason;
 }
 
 // Keeps `size` evenly spaced order statistics of `scores`.
@@ -114,33 +47,140 @@ size_t HistoryRoundsNeeded(const ThresholdsConfig& config) {
   return std::min(rounds, kMaxHistoryRounds);
 }
 
-// Undoes score/norm drops, least severe first, while `more` says so.
-template <typename Pred>
-bool RestoreDrops(std::vector<Working>& work, double probation_cap, Pred more) {
-  std::vector<size_t> order;
-  for (size_t i = 0; i < work.size(); ++i) {
-    if (work[i].drop == DropKind::kByScore) order.push_back(i);
+template <typename T>
+void PushBounded(std::vector<T>& values, T value, size_t max_size) {
+  values.push_back(value);
+  if (values.size() > max_size) {
+    values.erase(values.begin(), values.end() - max_size);
   }
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return work[a].severity < work[b].severity;
+}
+
+// The client-memory half of a round for one update (policy.h): strikes,
+// quarantine, probation, reputation and the client's own history.
+void UpdateClient(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
+                  Working& w, ClientRecord& r) {
+  const QuarantineConfig& q = c.quarantine;
+  const ProbationConfig& probation = q.probation;
+  const double weight =
+      w.status == ClientStatus::kQuarantined ? 0.0 : StrikeWeight(c, w);
+  const bool strike =
+      weight > 0 && (r.strikes.empty() || r.strikes.back().round < round);
+  if (strike) {
+    w.strike_weight = weight;
+    r.strikes.push_back({round, weight});
+    if (w.status == ClientStatus::kProbation) r.probation_strikes += weight;
+  }
+  std::erase_if(r.strikes, [&](const Strike& s) {
+    return SaturatingAdd(s.round, static_cast<uint64_t>(q.window_rounds)) <=
+               round ||
+           s.round > round;
   });
-  bool changed = false;
-  for (size_t i : order) {
-    if (!more()) break;
-    Working& w = work[i];
-    w.drop = DropKind::kNone;
-    w.restored = true;
-    w.decision.action = Action::kAccept;
-    w.decision.weight = 1.0;
-    w.decision.reason = "failsafe_kept";
-    w.decision.flags |= kFlagFailsafe;
-    if (w.status == ClientStatus::kProbation) {
-      w.decision.weight = probation_cap;
-      if (probation_cap < 1.0) w.decision.action = Action::kDownweight;
-    }
-    changed = true;
+  // Sums of weights in [0.25, 1] compared with a configured number: a
+  // tolerance absorbs the rounding of e.g. 0.7 + 0.3.
+  constexpr double kTolerance = 1e-9;
+  const bool requarantine =
+      w.status == ClientStatus::kProbation &&
+      r.probation_strikes + kTolerance >= probation.strikes_to_requarantine;
+  if (strike && q.enabled &&
+      (r.StrikeWeight() + kTolerance >= q.strikes || requarantine)) {
+    r.quarantine_end = SaturatingAdd(round, static_cast<uint64_t>(q.rounds));
+    r.probation_end = SaturatingAdd(r.quarantine_end,
+                                    static_cast<uint64_t>(probation.rounds));
+    r.strikes.clear();
+    r.probation_strikes = 0;
+    ++r.quarantines;
+    w.decision.flags = (w.decision.flags & ~kFlagProbation) | kFlagQuarantined;
+    w.decision.action = Action::kDrop;
+    w.decision.weight = 0.0;
+    w.decision.reason = "quarantined";
   }
-  return changed;
+  if (r.StatusAt(round) != ClientStatus::kProbation) r.probation_strikes = 0;
+  const ReputationConfig& rep = c.reputation;
+  const bool bad =
+      (w.strike_events & q.strike_on) != 0 && w.failsafe == nullptr;
+  r.reputation = std::clamp(
+      (1.0 - rep.rate) * r.reputation + rep.rate * (bad ? 0.0 : 1.0), 0.0, 1.0);
+  r.last_round = round;
+  r.rounds_seen = SaturatingAdd(r.rounds_seen, 1);
+  // The client's own history learns from what the policy kept cleanly.
+  const Decision& d = w.decision;
+  if (KeptClean(d) && std::isfinite(w.score_ratio)) {
+    PushBounded(r.score_ratios, w.score_ratio,
+                static_cast<size_t>(kMaxClientBaselineRounds));
+  }
+  if (in.guard_flags == 0 && in.num_examples > 0 && d.action != Action::kDrop &&
+      !(d.flags & kFlagNumExamples)) {
+    PushBounded(r.claims, in.num_examples, kMaxClaimHistory);
+  }
+}
+
+// One audit record (docs/audit-log.md).
+nlohmann::json AuditRecord(uint64_t round, const PolicyInput& in,
+                           const Working& w, const ClientRecord& r,
+                           const nlohmann::json& rule_values, bool suspicious) {
+  const Decision& d = w.decision;
+  nlohmann::json record = {
+      {"round", round},
+      {"client", in.client_id},
+      {"num_examples", in.num_examples},
+      {"examples_limit", NumberOrNull(w.examples_limit)},
+      {"score", NumberOrNull(d.score)},
+      {"score_ratio", NumberOrNull(w.score_ratio)},
+      {"client_factor", w.client_factor},
+      {"norm", NumberOrNull(in.score.norm)},
+      {"max_similarity", NumberOrNull(in.score.max_similarity)},
+      {"centrality", NumberOrNull(in.score.centrality)},
+      {"typicality", NumberOrNull(w.typicality)},
+      {"consistency", NumberOrNull(in.score.consistency)},
+      {"suspicion", NumberOrNull(d.suspicion)},
+      {"thresholds", rule_values},
+      {"threshold", NumberOrNull(d.threshold)},
+      {"action", ActionName(d.action)},
+      {"weight", d.weight},
+      {"reason", d.reason},
+      {"flags", FlagNames(d.flags)},
+      {"failsafe", w.failsafe ? nlohmann::json(w.failsafe) : nlohmann::json()},
+      {"strike_weight", w.strike_weight},
+      {"client_status", ClientStatusName(r.StatusAt(round))},
+      {"quarantine_end", r.quarantine_end},
+      {"probation_end", r.probation_end},
+      {"strikes", r.StrikeWeight()},
+      {"reputation", r.reputation},
+      {"suspicious_round", suspicious},
+  };
+  if (!in.score.error.empty()) record["score_error"] = in.score.error;
+  return record;
+}
+
+// Sets kFlagNoAverage on every decision when no update keeps a positive
+// num_examples x weight; returns the note saying why, or "".
+std::string CheckSomethingToAverage(std::span<const PolicyInput> inputs,
+                                    std::vector<Working>& work) {
+  if (work.empty()) return "";
+  std::map<std::string, size_t> dropped;
+  size_t zero_claims = 0;
+  for (size_t i = 0; i < work.size(); ++i) {
+    const Decision& d = work[i].decision;
+    if (d.weight > 0 && inputs[i].num_examples > 0) return "";
+    if (d.action == Action::kDrop) {
+      ++dropped[d.reason.substr(0, d.reason.find(':'))];
+    } else {
+      ++zero_claims;
+    }
+  }
+  std::string why;
+  for (const auto& [reason, count] : dropped) {
+    why += (why.empty() ? "" : ", ") + std::to_string(count) + " " + reason;
+  }
+  if (zero_claims > 0) {
+    why += (why.empty() ? "" : ", ") + std::to_string(zero_claims) +
+           " kept but claiming 0 examples";
+  }
+  for (Working& w : work) w.decision.flags |= kFlagNoAverage;
+  return "no update can be averaged (nothing keeps a positive num_examples "
+         "x weight): " +
+         std::to_string(work.size()) + " update(s): " + why +
+         "; keep the global model for this round";
 }
 
 }  // namespace
@@ -162,8 +202,6 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
     uint64_t round, std::span<const PolicyInput> inputs,
     const Calibration* calibration) {
   const PolicyConfig& c = config_;
-  const size_t n = inputs.size();
-
   // Scoring errors that fail the round are checked before anything changes.
   if (c.fail_safes.on_error == OnScoreError::kFailRound) {
     for (const PolicyInput& in : inputs) {
@@ -174,265 +212,54 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
       }
     }
   }
+  const RoundLimits limits =
+      ComputeRoundLimits(c, inputs, state_.score_history, calibration);
 
-  // Round-level statistics over well-formed updates.
-  std::vector<double> round_scores;
-  std::vector<double> norms;
-  std::vector<double> centralities;
-  for (const PolicyInput& in : inputs) {
-    if (in.guard_flags != 0) continue;
-    if (in.score.error.empty() && std::isfinite(in.score.score)) {
-      round_scores.push_back(in.score.score);
-    }
-    if (std::isfinite(in.score.norm)) norms.push_back(in.score.norm);
-    if (std::isfinite(in.score.centrality)) {
-      centralities.push_back(in.score.centrality);
-    }
+  // Per-update decisions (no state changes yet), then the fail-safes.
+  std::vector<Working> work(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto record = state_.clients.find(inputs[i].client_id);
+    const ClientRecord* r =
+        record == state_.clients.end() ? nullptr : &record->second;
+    work[i].status = r ? r->StatusAt(round) : ClientStatus::kNormal;
+    JudgeUpdate(c, inputs[i], limits, r, work[i]);
   }
-  const RoundThresholds thresholds = ComputeThresholds(
-      c.thresholds, round_scores, state_.score_history, calibration);
-  const NormGuardConfig& ng = c.guards.norm;
-  double norm_limit = NAN;
-  if (ng.enabled && norms.size() >= static_cast<size_t>(ng.min_round_size)) {
-    const double median = Median(norms);
-    if (median > 0) norm_limit = ng.k * median;
-  }
-  const CentralityGuardConfig& cg = c.guards.centrality;
-  double median_centrality = NAN;
-  if (cg.enabled &&
-      centralities.size() >= static_cast<size_t>(cg.min_round_size)) {
-    median_centrality = Median(centralities);
-  }
-  const DuplicateGuardConfig& dg = c.guards.duplicate;
-  const ProbationConfig& probation = c.quarantine.probation;
-
-  // Per-update decisions (no state changes yet).
-  std::vector<Working> work(n);
-  for (size_t i = 0; i < n; ++i) {
-    const PolicyInput& in = inputs[i];
-    Working& w = work[i];
-    Decision& d = w.decision;
-    auto record = state_.clients.find(in.client_id);
-    w.status = record == state_.clients.end() ? ClientStatus::kNormal
-                                              : record->second.StatusAt(round);
-    d.score = in.score.score;
-    d.threshold = thresholds.effective;
-    if (w.status == ClientStatus::kProbation) {
-      d.threshold *= probation.threshold_scale;
-      d.flags |= kFlagProbation;
-    }
-    const bool score_failed = in.guard_flags == 0 && !in.score.error.empty();
-    const bool anomalous = in.guard_flags == 0 && !score_failed &&
-                           std::isfinite(d.score) && d.score > d.threshold;
-    const bool norm_fired = in.guard_flags == 0 && std::isfinite(norm_limit) &&
-                            std::isfinite(in.score.norm) &&
-                            in.score.norm > norm_limit;
-    const bool duplicate = in.guard_flags == 0 && dg.enabled &&
-                           std::isfinite(in.score.max_similarity) &&
-                           in.score.max_similarity > dg.max_similarity;
-    const double typicality =
-        Typicality(in.score.centrality, median_centrality);
-    const bool central = in.guard_flags == 0 && std::isfinite(typicality) &&
-                         typicality > cg.max_typicality;
-    if (in.guard_flags == 0) {
-      d.suspicion = Suspicion(d.score, d.threshold, in.score.norm, norm_limit,
-                              dg.enabled ? in.score.max_similarity : NAN,
-                              dg.max_similarity, typicality, cg.max_typicality);
-      w.severity = std::isfinite(d.suspicion) ? d.suspicion : 0.0;
-    }
-    w.typicality = typicality;
-    if (anomalous) d.flags |= kFlagAnomalous;
-    if (duplicate) d.flags |= kFlagDuplicate;
-    if (central) d.flags |= kFlagCentral;
-    if (norm_fired) d.flags |= kFlagNormGuard;
-    if (score_failed) d.flags |= kFlagScoreFailed;
-    const uint32_t strike_on = c.quarantine.strike_on;
-    w.strike_event = (anomalous && (strike_on & kStrikeAnomalous)) ||
-                     (in.guard_flags != 0 && (strike_on & kStrikeGuard)) ||
-                     (norm_fired && (strike_on & kStrikeNormGuard)) ||
-                     (duplicate && (strike_on & kStrikeDuplicate)) ||
-                     (central && (strike_on & kStrikeCentral));
-
-    if (in.guard_flags != 0) {
-      d.flags |= in.guard_flags;
-      Drop(w, DropKind::kMandatory,
-           in.guard_reason.empty() ? "invalid" : in.guard_reason);
-      continue;
-    }
-    if (c.lists.deny.count(in.client_id)) {
-      d.flags |= kFlagDenylisted;
-      w.listed = true;
-      Drop(w, DropKind::kMandatory, "denylisted");
-      continue;
-    }
-    if (w.status == ClientStatus::kQuarantined) {
-      d.flags |= kFlagQuarantined;
-      Drop(w, DropKind::kMandatory, "quarantined");
-      continue;
-    }
-    if (score_failed) {
-      if (c.fail_safes.on_error == OnScoreError::kDrop) {
-        Drop(w, DropKind::kMandatory, "score_failed");
-        continue;
-      }
-      d.reason = "score_failed_accepted";
-    }
-    if (c.lists.allow.count(in.client_id)) {
-      d.flags |= kFlagAllowlisted;
-      w.listed = true;
-      d.reason = "allowlisted";
-      continue;
-    }
-    if (anomalous) {
-      if (c.actions.on_anomalous == AnomalyAction::kDrop) {
-        Drop(w, DropKind::kByScore, "anomalous");
-      } else {
-        CapWeight(
-            w, DownweightMultiplier(c.actions.downweight, d.score, d.threshold),
-            "anomalous");
-      }
-    }
-    if (duplicate && d.action != Action::kDrop) {
-      Drop(w, DropKind::kByScore, "duplicate");
-    }
-    if (central && d.action != Action::kDrop) {
-      Drop(w, DropKind::kByScore, "central");
-    }
-    if (norm_fired && d.action != Action::kDrop) {
-      switch (ng.mode) {
-        case NormGuardMode::kClip:
-          CapWeight(w, norm_limit / in.score.norm, "norm_guard");
-          break;
-        case NormGuardMode::kDownweight:
-          CapWeight(w,
-                    DownweightMultiplier(c.actions.downweight, in.score.norm,
-                                         norm_limit),
-                    "norm_guard");
-          break;
-        case NormGuardMode::kDrop:
-          Drop(w, DropKind::kByScore, "norm_guard");
-          break;
-      }
-    }
-    if (w.status == ClientStatus::kProbation) {
-      CapWeight(w, probation.max_weight, "probation");
-    }
-  }
-
-  // Fail-safes.
-  bool suspicious = false;
-  auto drops = [&] {
-    return static_cast<size_t>(std::count_if(
-        work.begin(), work.end(),
-        [](const Working& w) { return w.decision.action == Action::kDrop; }));
-  };
-  const size_t max_drops = static_cast<size_t>(
-      std::floor(c.fail_safes.max_drop_fraction * static_cast<double>(n)));
-  if (drops() > max_drops) {
-    suspicious = true;
-    RestoreDrops(work, probation.max_weight,
-                 [&] { return drops() > max_drops; });
-  }
-  const size_t min_kept =
-      std::min(static_cast<size_t>(c.fail_safes.min_accepted), n);
-  if (n - drops() < min_kept) {
-    suspicious = true;
-    RestoreDrops(work, probation.max_weight,
-                 [&] { return n - drops() < min_kept; });
-  }
+  RoundOutcome out;
+  out.notes = ApplyFailSafes(c, inputs, work);
+  out.suspicious = !out.notes.empty();
 
   // Client memory.
-  const QuarantineConfig& q = c.quarantine;
-  const ReputationConfig& rep = c.reputation;
-  for (size_t i = 0; i < n; ++i) {
-    Working& w = work[i];
-    const PolicyInput& in = inputs[i];
-    auto [it, inserted] = state_.clients.try_emplace(in.client_id);
-    ClientRecord& r = it->second;
-    if (inserted) r.reputation = rep.initial;
-    const bool bad = w.strike_event && !w.restored;
-    const bool strike = bad && !w.listed &&
-                        w.status != ClientStatus::kQuarantined &&
-                        (r.strikes.empty() || r.strikes.back() < round);
-    if (strike) {
-      r.strikes.push_back(round);
-      if (w.status == ClientStatus::kProbation) ++r.probation_strikes;
-    }
-    std::erase_if(r.strikes, [&](uint64_t s) {
-      return SaturatingAdd(s, static_cast<uint64_t>(q.window_rounds)) <=
-                 round ||
-             s > round;
-    });
-    const bool requarantine =
-        w.status == ClientStatus::kProbation &&
-        r.probation_strikes >= probation.strikes_to_requarantine;
-    if (strike && q.enabled &&
-        (r.strikes.size() >= static_cast<size_t>(q.strikes) || requarantine)) {
-      r.quarantine_end = SaturatingAdd(round, static_cast<uint64_t>(q.rounds));
-      r.probation_end = SaturatingAdd(r.quarantine_end,
-                                      static_cast<uint64_t>(probation.rounds));
-      r.strikes.clear();
-      r.probation_strikes = 0;
-      ++r.quarantines;
-      w.decision.flags =
-          (w.decision.flags & ~kFlagProbation) | kFlagQuarantined;
-      Drop(w, DropKind::kMandatory, "quarantined");
-    }
-    if (r.StatusAt(round) != ClientStatus::kProbation) r.probation_strikes = 0;
-    r.reputation = std::clamp(
-        (1.0 - rep.rate) * r.reputation + rep.rate * (bad ? 0.0 : 1.0), 0.0,
-        1.0);
-    r.last_round = round;
-    r.rounds_seen = SaturatingAdd(r.rounds_seen, 1);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto [it, inserted] = state_.clients.try_emplace(inputs[i].client_id);
+    if (inserted) it->second.reputation = c.reputation.initial;
+    UpdateClient(c, round, inputs[i], work[i], it->second);
+  }
+  const std::string nothing = CheckSomethingToAverage(inputs, work);
+  if (!nothing.empty()) {
+    out.notes.push_back(nothing);
+    out.no_average = true;
   }
 
   // Scores kept for small later rounds.
   const size_t keep_rounds = HistoryRoundsNeeded(c.thresholds);
-  if (keep_rounds > 0 && !round_scores.empty()) {
+  if (keep_rounds > 0 && !limits.scores.empty()) {
     state_.score_history.push_back(
-        {round, SampleScores(round_scores, kMaxHistoryScores)});
+        {round, SampleScores(limits.scores, kMaxHistoryScores)});
   }
   while (state_.score_history.size() > keep_rounds) {
     state_.score_history.pop_front();
   }
   state_.last_round = round;
 
-  RoundOutcome out;
-  out.suspicious = suspicious;
   nlohmann::json rule_values = nlohmann::json::object();
-  for (const RuleThreshold& t : thresholds.rules) {
+  for (const RuleThreshold& t : limits.thresholds.rules) {
     rule_values[t.name] = NumberOrNull(t.value);
   }
-  for (size_t i = 0; i < n; ++i) {
-    const PolicyInput& in = inputs[i];
-    const Decision& d = work[i].decision;
-    const ClientRecord& r = state_.clients.at(in.client_id);
-    nlohmann::json record = {
-        {"round", round},
-        {"client", in.client_id},
-        {"num_examples", in.num_examples},
-        {"score", NumberOrNull(d.score)},
-        {"norm", NumberOrNull(in.score.norm)},
-        {"max_similarity", NumberOrNull(in.score.max_similarity)},
-        {"centrality", NumberOrNull(in.score.centrality)},
-        {"typicality", NumberOrNull(work[i].typicality)},
-        {"suspicion", NumberOrNull(d.suspicion)},
-        {"thresholds", rule_values},
-        {"threshold", NumberOrNull(d.threshold)},
-        {"action", ActionName(d.action)},
-        {"weight", d.weight},
-        {"reason", d.reason},
-        {"flags", FlagNames(d.flags)},
-        {"client_status", ClientStatusName(r.StatusAt(round))},
-        {"quarantine_end", r.quarantine_end},
-        {"probation_end", r.probation_end},
-        {"strikes", r.strikes.size()},
-        {"reputation", r.reputation},
-        {"suspicious_round", suspicious},
-    };
-    if (!in.score.error.empty()) record["score_error"] = in.score.error;
-    out.audit_records.push_back(std::move(record));
-    out.decisions.push_back(d);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ClientRecord& r = state_.clients.at(inputs[i].client_id);
+    out.audit_records.push_back(
+        AuditRecord(round, inputs[i], work[i], r, rule_values, out.suspicious));
+    out.decisions.push_back(work[i].decision);
   }
   return out;
 }

@@ -1,7 +1,11 @@
 // policy.h — turns one round's scores into decisions and carries per-client
-// memory (strikes, quarantine, probation, reputation) across rounds.
+// memory (strikes, quarantine, probation, reputation, the client's own
+// history) across rounds.
 //
-// Per update, in this order (the first that applies sets action and reason):
+// First the round's limits: the thresholds of the score rules (thresholds.h),
+// the norm guard's k x median norm, the median centrality, the median claim
+// of num_examples. Then per update, in this order (the first rule that drops
+// sets the reason; later rules only lower the weight):
 //   1. guard flags from the engine (nonfinite, shape_mismatch, invalid):
 //      drop, reason = the engine's guard_reason. Guards win over allow-list.
 //   2. deny-listed: drop, "denylisted".
@@ -11,32 +15,49 @@
 //      round fails (DecideRound returns kInvalidArgument, state unchanged).
 //   5. allow-listed: accept, "allowlisted" (still scored and flagged; never
 //      a strike).
-//   6. score above the effective threshold (x probation.threshold_scale on
-//      probation): flag anomalous; drop or down-weight ("anomalous").
-//   7. duplicate guard: similarity to another update above the limit: drop
+//   6. score above the client's threshold: the round's effective threshold
+//      (x probation.threshold_scale on probation) x the client's baseline
+//      factor (thresholds.client_baseline: how unusual its clean updates
+//      usually are, when this one points its usual way): flag anomalous;
+//      drop or down-weight ("anomalous").
+//   7. consistency guard: the update points away from the client's own last
+//      clean update (cosine below the limit): drop ("inconsistent").
+//   8. duplicate guard: similarity to another update above the limit: drop
 //      ("duplicate").
-//   8. centrality guard: typicality above the limit: drop ("central").
-//   9. norm guard (when enabled): flag norm_guard; clip, down-weight or drop
+//   9. centrality guard: typicality above the limit: drop ("central").
+//  10. norm guard (when enabled): flag norm_guard; clip, down-weight or drop
 //      ("norm_guard").
-//  10. probation: weight capped at probation.max_weight ("probation").
-// Every judged update (steps 5-10) gets Decision::suspicion, the largest
+//  11. num_examples guard: the claim above its limit: flag num_examples;
+//      cap the weight to limit / claim, only flag, or drop ("num_examples").
+//  12. probation: weight capped at probation.max_weight ("probation").
+// Every judged update (steps 5-12) gets Decision::suspicion, the largest
 // ratio of its signals to their limits (> 1 exactly when one fired).
-// Then the fail-safes over the round: drops of steps 6-9 beyond
-// floor(max_drop_fraction * n) are restored, least suspicious first, to
-// accept ("failsafe_kept", flag failsafe) and the round is suspicious; the
+// Then the fail-safes over the round: drops of steps 6-11 beyond
+// floor(max_drop_fraction * n) are restored, least suspicious first, and the
 // same restoration runs while fewer than min(min_accepted, n) updates keep a
-// weight > 0. Drops from steps 1-4 are never restored.
+// weight > 0. A restored update keeps weight min(1, 1 / suspicion) (as if
+// clipped to the limit it exceeded), reason "failsafe_kept", flag failsafe;
+// the round is suspicious and a note says what was restored. Drops from
+// steps 1-4 are never restored.
 // Then client memory: a strike is an event listed in quarantine.strike_on
-// (anomalous, guard, norm_guard, duplicate, central) on an update that was not
-// restored by a fail-safe, not allow- or deny-listed and not already
-// quarantined; at most one per client per round. S strikes within the last W
-// rounds (or strikes_to_requarantine strikes during probation) quarantine the
-// client from this round on for Q rounds — this round's update becomes a drop
-// with reason "quarantined" even if that exceeds max_drop_fraction — followed
-// by P rounds of probation; entering quarantine clears the strikes. Without a
-// detector (scores NaN) strikes come only from guards and the norm guard.
-// Clients that skip rounds keep their record; quarantine and probation
-// count host rounds, not rounds the client took part in.
+// on an update that is not allow- or deny-listed and not already
+// quarantined, at most one per client per round. It weighs 1 for a guard's
+// event and clamp((score / threshold - 1) / (full_at - 1), min_weight, 1)
+// for the score alone (quarantine.strike_weight). A restored update still
+// earns its strike when its suspicion is at least fail_safes.
+// severe_suspicion. Strike weight of at least S within the last W rounds
+// (or strikes_to_requarantine during probation) quarantines the client from
+// this round on for Q rounds — this round's update becomes a drop with
+// reason "quarantined" even if that exceeds max_drop_fraction — followed by
+// P rounds of probation; entering quarantine clears the strikes. An update
+// kept without any flag adds its score / round median score to the
+// client's baseline; an accepted claim that did not fire the num_examples
+// guard adds to its claim history. Without a detector (scores NaN) strikes
+// come only from guards. Clients that skip rounds keep their record;
+// quarantine and probation count host rounds, not rounds the client took
+// part in.
+// Last, when no update keeps a positive num_examples x weight, every
+// decision gets flag no_average and a note says why.
 //
 // Threading: not thread-safe; one DecideRound at a time.
 #ifndef FLSENTRY_POLICY_POLICY_H_
@@ -69,7 +90,11 @@ struct PolicyInput {
 
 struct RoundOutcome {
   std::vector<Decision> decisions;  // one per input, same order
-  bool suspicious = false;          // a fail-safe changed the round
+  bool suspicious = false;          // a fail-safe restored an update
+  bool no_average = false;          // nothing keeps num_examples x weight > 0
+  // What the round's fail-safes did and why nothing can be averaged, one
+  // sentence each, for the host's log (empty in an ordinary round).
+  std::vector<std::string> notes;
   // One audit record per input, same order; fields in docs/audit-log.md.
   std::vector<nlohmann::json> audit_records;
 };

@@ -1,16 +1,12 @@
 #include "policy/policy_config.h"
 
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
-#include <charconv>
 #include <cmath>
-#include <functional>
 #include <limits>
-#include <map>
-#include <sstream>
+#include <set>
 #include <utility>
+
+#include "base/yaml_reader.h"
 
 namespace flsentry {
 
@@ -40,204 +36,25 @@ const char* ThresholdKindName(ThresholdKind kind) {
 
 namespace {
 
+using yaml::Bool;
+using yaml::CheckRange;
+using yaml::Double;
+using yaml::Enum;
+using yaml::ErrorAt;
+using yaml::FieldReader;
+using yaml::Fields;
+using yaml::Int;
+using yaml::Join;
+using yaml::Map;
+using yaml::ReadDouble;
+using yaml::ReadEnum;
+using yaml::ReadInt;
+using yaml::ReadMap;
+using yaml::ReadString;
+using yaml::String;
+
 constexpr size_t kMaxRules = 16;
 constexpr size_t kMaxListEntries = 100000;
-constexpr size_t kMaxStringBytes = 4096;
-
-// "policy: <path>: <problem> (line L, column C)".
-Status ErrorAt(const YAML::Node& node, const std::string& path,
-               const std::string& problem) {
-  std::string message = "policy: " + path + ": " + problem;
-  const YAML::Mark mark = node.Mark();
-  if (!mark.is_null()) {
-    message += " (line " + std::to_string(mark.line + 1) + ", column " +
-               std::to_string(mark.column + 1) + ")";
-  }
-  return ConfigError(std::move(message));
-}
-
-std::string Join(const std::string& path, const std::string& key) {
-  return path.empty() ? key : path + "." + key;
-}
-
-// A quoted scalar ("1", '1') carries the non-specific tag "!".
-bool IsQuoted(const YAML::Node& node) { return node.Tag() == "!"; }
-
-Status ReadDouble(const YAML::Node& node, const std::string& path,
-                  double* out) {
-  if (!node.IsScalar() || IsQuoted(node)) {
-    return ErrorAt(node, path, "expected a number");
-  }
-  std::string text = node.Scalar();
-  if (!text.empty() && text[0] == '+') text.erase(0, 1);
-  double value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || text.empty()) {
-    return ErrorAt(node, path,
-                   "expected a number, got '" + node.Scalar() + "'");
-  }
-  if (!std::isfinite(value)) return ErrorAt(node, path, "must be finite");
-  *out = value;
-  return Status::Ok();
-}
-
-Status ReadInt(const YAML::Node& node, const std::string& path, int64_t lo,
-               int64_t hi, int64_t* out) {
-  if (!node.IsScalar() || IsQuoted(node)) {
-    return ErrorAt(node, path, "expected an integer");
-  }
-  std::string text = node.Scalar();
-  if (!text.empty() && text[0] == '+') text.erase(0, 1);
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec == std::errc::result_out_of_range) {
-    return ErrorAt(node, path, "integer out of range");
-  }
-  if (ec != std::errc() || ptr != end || text.empty()) {
-    return ErrorAt(node, path,
-                   "expected an integer, got '" + node.Scalar() + "'");
-  }
-  if (value < lo || value > hi) {
-    return ErrorAt(
-        node, path,
-        "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  }
-  *out = value;
-  return Status::Ok();
-}
-
-Status ReadIntField(const YAML::Node& node, const std::string& path, int lo,
-                    int hi, int* out) {
-  int64_t value = 0;
-  FLS_RETURN_IF_ERROR(ReadInt(node, path, lo, hi, &value));
-  *out = static_cast<int>(value);
-  return Status::Ok();
-}
-
-Status ReadBool(const YAML::Node& node, const std::string& path, bool* out) {
-  if (!node.IsScalar() || IsQuoted(node)) {
-    return ErrorAt(node, path, "expected true or false");
-  }
-  std::string text = node.Scalar();
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  if (text == "true" || text == "yes" || text == "on") {
-    *out = true;
-  } else if (text == "false" || text == "no" || text == "off") {
-    *out = false;
-  } else {
-    return ErrorAt(node, path,
-                   "expected true or false, got '" + node.Scalar() + "'");
-  }
-  return Status::Ok();
-}
-
-Status ReadString(const YAML::Node& node, const std::string& path,
-                  std::string* out) {
-  if (!node.IsScalar()) return ErrorAt(node, path, "expected a string");
-  if (node.Scalar().size() > kMaxStringBytes) {
-    return ErrorAt(node, path, "longer than 4096 bytes");
-  }
-  if (node.Scalar().find('\0') != std::string::npos) {
-    return ErrorAt(node, path, "contains a NUL character");
-  }
-  *out = node.Scalar();
-  return Status::Ok();
-}
-
-// Reads one of `choices` (name -> value) into *out.
-template <typename E>
-Status ReadEnum(const YAML::Node& node, const std::string& path,
-                const std::vector<std::pair<const char*, E>>& choices, E* out) {
-  std::string names;
-  for (const auto& [name, value] : choices) {
-    if (node.IsScalar() && node.Scalar() == name) {
-      *out = value;
-      return Status::Ok();
-    }
-    names += names.empty() ? name : std::string(", ") + name;
-  }
-  return ErrorAt(node, path, "must be one of: " + names);
-}
-
-Status CheckRange(bool ok, const YAML::Node& node, const std::string& path,
-                  const char* requirement) {
-  return ok ? Status::Ok() : ErrorAt(node, path, requirement);
-}
-
-using FieldReader =
-    std::function<Status(const YAML::Node&, const std::string&)>;
-using Fields = std::vector<std::pair<const char*, FieldReader>>;
-
-// Walks a mapping: every key must be one of `fields` and appear once. A null
-// node (a key with nothing after it) reads as an empty mapping.
-Status ReadMap(const YAML::Node& node, const std::string& path,
-               const Fields& fields) {
-  if (node.IsNull()) return Status::Ok();
-  if (!node.IsMap()) {
-    return ErrorAt(node, path.empty() ? "(document)" : path,
-                   "expected a mapping of keys");
-  }
-  std::set<std::string> seen;
-  for (const auto& entry : node) {
-    const YAML::Node& key = entry.first;
-    if (!key.IsScalar()) {
-      return ErrorAt(key, path.empty() ? "(document)" : path,
-                     "keys must be plain strings");
-    }
-    const std::string& name = key.Scalar();
-    const std::string key_path = Join(path, name);
-    auto field = std::find_if(fields.begin(), fields.end(),
-                              [&](const auto& f) { return name == f.first; });
-    if (field == fields.end()) {
-      std::string known;
-      for (const auto& f : fields) {
-        known += known.empty() ? f.first : std::string(", ") + f.first;
-      }
-      return ErrorAt(key, key_path, "unknown key (known here: " + known + ")");
-    }
-    if (!seen.insert(name).second) {
-      return ErrorAt(key, key_path, "key given twice");
-    }
-    FLS_RETURN_IF_ERROR(field->second(entry.second, key_path));
-  }
-  return Status::Ok();
-}
-
-FieldReader Double(double* out, const std::function<bool(double)>& valid,
-                   const char* requirement) {
-  return [=](const YAML::Node& n, const std::string& p) {
-    FLS_RETURN_IF_ERROR(ReadDouble(n, p, out));
-    return CheckRange(valid(*out), n, p, requirement);
-  };
-}
-
-FieldReader Int(int* out, int lo, int hi) {
-  return [=](const YAML::Node& n, const std::string& p) {
-    return ReadIntField(n, p, lo, hi, out);
-  };
-}
-
-FieldReader Bool(bool* out) {
-  return [=](const YAML::Node& n, const std::string& p) {
-    return ReadBool(n, p, out);
-  };
-}
-
-FieldReader String(std::string* out) {
-  return [=](const YAML::Node& n, const std::string& p) {
-    return ReadString(n, p, out);
-  };
-}
-
-template <typename E>
-FieldReader Enum(E* out, std::vector<std::pair<const char*, E>> choices) {
-  return [=](const YAML::Node& n, const std::string& p) {
-    return ReadEnum(n, p, choices, out);
-  };
-}
 
 bool Positive(double v) { return v > 0; }
 bool UnitClosed(double v) { return v >= 0 && v <= 1; }
@@ -391,35 +208,59 @@ Status ReadRule(const YAML::Node& node, const std::string& path,
   return Status::Ok();
 }
 
+Status ReadClientBaseline(const YAML::Node& node, const std::string& path,
+                          ClientBaselineConfig* b) {
+  FLS_RETURN_IF_ERROR(ReadMap(
+      node, path,
+      {{"enabled", Bool(&b->enabled)},
+       {"rounds", Int(&b->rounds, 1, kMaxClientBaselineRounds)},
+       {"min_rounds", Int(&b->min_rounds, 1, kMaxClientBaselineRounds)},
+       {"max_factor",
+        Double(
+            &b->max_factor, [](double v) { return v >= 1; }, "must be >= 1")},
+       {"min_consistency",
+        Double(
+            &b->min_consistency, [](double v) { return v >= -1 && v <= 1; },
+            "must be in [-1, 1]")}}));
+  if (b->min_rounds > b->rounds) {
+    return ErrorAt(node, Join(path, "min_rounds"), "must be <= rounds");
+  }
+  return Status::Ok();
+}
+
+Status ReadRules(const YAML::Node& n, const std::string& p,
+                 ThresholdsConfig* t) {
+  if (!n.IsSequence() && !n.IsNull()) {
+    return ErrorAt(n, p, "expected a list of rules");
+  }
+  if (n.size() > kMaxRules) return ErrorAt(n, p, "more than 16 rules");
+  t->rules.clear();
+  std::set<std::string> names;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string rule_path = p + "[" + std::to_string(i) + "]";
+    ThresholdRule rule;
+    FLS_RETURN_IF_ERROR(ReadRule(n[i], rule_path, &rule));
+    if (!names.insert(rule.name).second) {
+      return ErrorAt(n[i], rule_path,
+                     "rule name '" + rule.name +
+                         "' used twice (give each rule a distinct 'name')");
+    }
+    t->rules.push_back(std::move(rule));
+  }
+  return Status::Ok();
+}
+
 Status ReadThresholds(const YAML::Node& node, const std::string& path,
                       ThresholdsConfig* t) {
-  Fields fields = {
-      {"combine", Enum<Combine>(&t->combine, {{"any", Combine::kAny},
-                                              {"all", Combine::kAll}})},
-      {"rules",
-       [t](const YAML::Node& n, const std::string& p) {
-         if (!n.IsSequence() && !n.IsNull()) {
-           return ErrorAt(n, p, "expected a list of rules");
-         }
-         if (n.size() > kMaxRules) return ErrorAt(n, p, "more than 16 rules");
-         t->rules.clear();
-         std::set<std::string> names;
-         for (size_t i = 0; i < n.size(); ++i) {
-           const std::string rule_path = p + "[" + std::to_string(i) + "]";
-           ThresholdRule rule;
-           FLS_RETURN_IF_ERROR(ReadRule(n[i], rule_path, &rule));
-           if (!names.insert(rule.name).second) {
-             return ErrorAt(n[i], rule_path,
-                            "rule name '" + rule.name +
-                                "' used twice (give each rule a distinct "
-                                "'name')");
-           }
-           t->rules.push_back(std::move(rule));
-         }
-         return Status::Ok();
-       }},
-  };
-  return ReadMap(node, path, fields);
+  return ReadMap(
+      node, path,
+      {{"combine", Enum<Combine>(&t->combine, {{"any", Combine::kAny},
+                                               {"all", Combine::kAll}})},
+       {"rules", [t](const YAML::Node& n,
+                     const std::string& p) { return ReadRules(n, p, t); }},
+       {"client_baseline", [t](const YAML::Node& n, const std::string& p) {
+          return ReadClientBaseline(n, p, &t->client_baseline);
+        }}});
 }
 
 Status ReadIdList(const YAML::Node& node, const std::string& path,
@@ -440,45 +281,59 @@ Status ReadIdList(const YAML::Node& node, const std::string& path,
   return Status::Ok();
 }
 
+Status ReadStrikeOn(const YAML::Node& n, const std::string& p,
+                    uint32_t* strike_on) {
+  if (!n.IsSequence() && !n.IsNull()) {
+    return ErrorAt(n, p, "expected a list of events");
+  }
+  *strike_on = 0;
+  for (size_t i = 0; i < n.size(); ++i) {
+    StrikeEvent event = kStrikeAnomalous;
+    FLS_RETURN_IF_ERROR(
+        ReadEnum<StrikeEvent>(n[i], p + "[" + std::to_string(i) + "]",
+                              {{"anomalous", kStrikeAnomalous},
+                               {"guard", kStrikeGuard},
+                               {"norm_guard", kStrikeNormGuard},
+                               {"duplicate", kStrikeDuplicate},
+                               {"central", kStrikeCentral},
+                               {"inconsistent", kStrikeInconsistent},
+                               {"num_examples", kStrikeNumExamples}},
+                              &event));
+    *strike_on |= event;
+  }
+  return Status::Ok();
+}
+
 Status ReadQuarantine(const YAML::Node& node, const std::string& path,
                       QuarantineConfig* q) {
   ProbationConfig* pr = &q->probation;
+  auto at_least_quarter = [](double v) { return v >= 0.25 && v <= 10000; };
   Fields probation = {
       {"rounds", Int(&pr->rounds, 0, 100000)},
       {"threshold_scale",
        Double(&pr->threshold_scale, UnitOpenLow, "must be in (0, 1]")},
       {"max_weight", Double(&pr->max_weight, UnitOpenLow, "must be in (0, 1]")},
-      {"strikes_to_requarantine", Int(&pr->strikes_to_requarantine, 1, 1000)},
+      {"strikes_to_requarantine",
+       Double(&pr->strikes_to_requarantine, at_least_quarter,
+              "must be in [0.25, 10000]")},
+  };
+  StrikeWeightConfig* sw = &q->strike_weight;
+  Fields strike_weight = {
+      {"full_at", Double(&sw->full_at, AboveOne, "must be > 1")},
+      {"min_weight", Double(&sw->min_weight, UnitOpenLow, "must be in (0, 1]")},
   };
   Fields fields = {
       {"enabled", Bool(&q->enabled)},
       {"window_rounds", Int(&q->window_rounds, 1, 10000)},
-      {"strikes", Int(&q->strikes, 1, 10000)},
+      {"strikes",
+       Double(&q->strikes, at_least_quarter, "must be in [0.25, 10000]")},
       {"rounds", Int(&q->rounds, 1, 100000)},
       {"strike_on",
        [q](const YAML::Node& n, const std::string& p) {
-         if (!n.IsSequence() && !n.IsNull()) {
-           return ErrorAt(n, p, "expected a list of events");
-         }
-         q->strike_on = 0;
-         for (size_t i = 0; i < n.size(); ++i) {
-           StrikeEvent event = kStrikeAnomalous;
-           FLS_RETURN_IF_ERROR(
-               ReadEnum<StrikeEvent>(n[i], p + "[" + std::to_string(i) + "]",
-                                     {{"anomalous", kStrikeAnomalous},
-                                      {"guard", kStrikeGuard},
-                                      {"norm_guard", kStrikeNormGuard},
-                                      {"duplicate", kStrikeDuplicate},
-                                      {"central", kStrikeCentral}},
-                                     &event));
-           q->strike_on |= event;
-         }
-         return Status::Ok();
+         return ReadStrikeOn(n, p, &q->strike_on);
        }},
-      {"probation",
-       [probation](const YAML::Node& n, const std::string& p) {
-         return ReadMap(n, p, probation);
-       }},
+      {"strike_weight", Map(strike_weight)},
+      {"probation", Map(probation)},
   };
   FLS_RETURN_IF_ERROR(ReadMap(node, path, fields));
   if (q->strikes > q->window_rounds) {
@@ -488,8 +343,8 @@ Status ReadQuarantine(const YAML::Node& node, const std::string& path,
   return Status::Ok();
 }
 
-Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
-  DownweightConfig* dw = &c->actions.downweight;
+FieldReader Actions(ActionsConfig* a) {
+  DownweightConfig* dw = &a->downweight;
   Fields downweight = {
       {"function",
        Enum<DownweightFunction>(
@@ -499,17 +354,16 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
       {"rate", Double(&dw->rate, Positive, "must be > 0")},
       {"floor", Double(&dw->floor, UnitOpenLow, "must be in (0, 1]")},
   };
-  Fields actions = {
-      {"on_anomalous",
-       Enum<AnomalyAction>(&c->actions.on_anomalous,
-                           {{"drop", AnomalyAction::kDrop},
-                            {"downweight", AnomalyAction::kDownweight}})},
-      {"downweight",
-       [downweight](const YAML::Node& n, const std::string& p) {
-         return ReadMap(n, p, downweight);
-       }},
-  };
-  NormGuardConfig* ng = &c->guards.norm;
+  return Map(
+      {{"on_anomalous",
+        Enum<AnomalyAction>(&a->on_anomalous,
+                            {{"drop", AnomalyAction::kDrop},
+                             {"downweight", AnomalyAction::kDownweight}})},
+       {"downweight", Map(downweight)}});
+}
+
+FieldReader Guards(GuardsConfig* g) {
+  NormGuardConfig* ng = &g->norm;
   Fields norm = {
       {"enabled", Bool(&ng->enabled)},
       {"k", Double(&ng->k, AboveOne, "must be > 1")},
@@ -519,106 +373,72 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
                                     {"drop", NormGuardMode::kDrop}})},
       {"min_round_size", Int(&ng->min_round_size, 2, 100000)},
   };
-  DuplicateGuardConfig* dg = &c->guards.duplicate;
+  DuplicateGuardConfig* dg = &g->duplicate;
   Fields duplicate = {
       {"enabled", Bool(&dg->enabled)},
       {"max_similarity",
        Double(&dg->max_similarity, UnitOpenLow, "must be in (0, 1]")},
   };
-  CentralityGuardConfig* cg = &c->guards.centrality;
+  CentralityGuardConfig* cg = &g->centrality;
   Fields centrality = {
       {"enabled", Bool(&cg->enabled)},
       {"max_typicality", Double(&cg->max_typicality, AboveOne, "must be > 1")},
       {"min_round_size", Int(&cg->min_round_size, 3, 100000)},
   };
-  FailSafesConfig* fs = &c->fail_safes;
-  Fields fields = {
-      {"detector",
-       [c](const YAML::Node& n, const std::string& p) {
-         return ReadDetector(n, p, &c->detector);
-       }},
-      {"thresholds",
-       [c](const YAML::Node& n, const std::string& p) {
-         return ReadThresholds(n, p, &c->thresholds);
-       }},
-      {"actions",
-       [actions](const YAML::Node& n, const std::string& p) {
-         return ReadMap(n, p, actions);
-       }},
-      {"lists",
-       [c](const YAML::Node& n, const std::string& p) {
-         return ReadMap(
-             n, p,
-             {{"allow",
-               [c](const YAML::Node& m, const std::string& q) {
-                 return ReadIdList(m, q, &c->lists.allow);
-               }},
-              {"deny", [c](const YAML::Node& m, const std::string& q) {
-                 return ReadIdList(m, q, &c->lists.deny);
-               }}});
-       }},
-      {"guards",
-       [norm, duplicate, centrality](const YAML::Node& n,
-                                     const std::string& p) {
-         return ReadMap(
-             n, p,
-             {{"norm",
-               [norm](const YAML::Node& m, const std::string& q) {
-                 return ReadMap(m, q, norm);
-               }},
-              {"duplicate",
-               [duplicate](const YAML::Node& m, const std::string& q) {
-                 return ReadMap(m, q, duplicate);
-               }},
-              {"centrality",
-               [centrality](const YAML::Node& m, const std::string& q) {
-                 return ReadMap(m, q, centrality);
-               }}});
-       }},
-      {"fail_safes",
-       [fs](const YAML::Node& n, const std::string& p) {
-         return ReadMap(
-             n, p,
-             {{"max_drop_fraction",
+  ConsistencyGuardConfig* sg = &g->consistency;
+  Fields consistency = {
+      {"enabled", Bool(&sg->enabled)},
+      {"min_cosine",
+       Double(
+           &sg->min_cosine, [](double v) { return v >= -1 && v < 1; },
+           "must be in [-1, 1)")},
+  };
+  ExamplesGuardConfig* eg = &g->num_examples;
+  Fields examples = {
+      {"enabled", Bool(&eg->enabled)},
+      {"k", Double(&eg->k, AboveOne, "must be > 1")},
+      {"history_k", Double(&eg->history_k, AboveOne, "must be > 1")},
+      {"mode", Enum<ExamplesGuardMode>(&eg->mode,
+                                       {{"cap", ExamplesGuardMode::kCap},
+                                        {"flag", ExamplesGuardMode::kFlag},
+                                        {"drop", ExamplesGuardMode::kDrop}})},
+      {"min_round_size", Int(&eg->min_round_size, 1, 100000)},
+  };
+  return Map({{"norm", Map(norm)},
+              {"duplicate", Map(duplicate)},
+              {"centrality", Map(centrality)},
+              {"consistency", Map(consistency)},
+              {"num_examples", Map(examples)}});
+}
+
+FieldReader FailSafes(FailSafesConfig* fs) {
+  return Map({{"max_drop_fraction",
                Double(&fs->max_drop_fraction, UnitClosed, "must be in [0, 1]")},
               {"min_accepted", Int(&fs->min_accepted, 0, 1000000)},
-              {"on_error", Enum<OnScoreError>(
-                               &fs->on_error,
-                               {{"accept", OnScoreError::kAccept},
-                                {"drop", OnScoreError::kDrop},
-                                {"fail_round", OnScoreError::kFailRound}})}});
-       }},
-      {"quarantine",
-       [c](const YAML::Node& n, const std::string& p) {
-         return ReadQuarantine(n, p, &c->quarantine);
-       }},
-      {"reputation",
-       [c](const YAML::Node& n, const std::string& p) {
-         return ReadMap(n, p,
-                        {{"initial", Double(&c->reputation.initial, UnitClosed,
-                                            "must be in [0, 1]")},
-                         {"rate", Double(&c->reputation.rate, UnitOpenLow,
-                                         "must be in (0, 1]")}});
-       }},
-      {"state",
-       [c](const YAML::Node& n, const std::string& p) {
-         return ReadMap(
-             n, p,
-             {{"path", String(&c->state.path)},
-              {"on_corrupt", Enum<OnCorrupt>(&c->state.on_corrupt,
-                                             {{"fail", OnCorrupt::kFail},
-                                              {"reset", OnCorrupt::kReset}})}});
-       }},
-      {"audit",
-       [c](const YAML::Node& n, const std::string& p) {
-         return ReadMap(n, p, {{"path", String(&c->audit.path)}});
-       }},
-  };
-  FLS_RETURN_IF_ERROR(ReadMap(root, "", fields));
+              {"on_error",
+               Enum<OnScoreError>(&fs->on_error,
+                                  {{"accept", OnScoreError::kAccept},
+                                   {"drop", OnScoreError::kDrop},
+                                   {"fail_round", OnScoreError::kFailRound}})},
+              {"severe_suspicion",
+               Double(&fs->severe_suspicion, AboveOne, "must be > 1")}});
+}
 
-  if (c->detector.bootstrap.enabled) {
-    for (size_t i = 0; i < c->thresholds.rules.size(); ++i) {
-      const ThresholdKind kind = c->thresholds.rules[i].kind;
+FieldReader Lists(ListsConfig* l) {
+  return Map({{"allow",
+               [l](const YAML::Node& m, const std::string& q) {
+                 return ReadIdList(m, q, &l->allow);
+               }},
+              {"deny", [l](const YAML::Node& m, const std::string& q) {
+                 return ReadIdList(m, q, &l->deny);
+               }}});
+}
+
+// Checks across sections, after every key was read.
+Status CheckRoot(const YAML::Node& root, const PolicyConfig& c) {
+  if (c.detector.bootstrap.enabled) {
+    for (size_t i = 0; i < c.thresholds.rules.size(); ++i) {
+      const ThresholdKind kind = c.thresholds.rules[i].kind;
       if (kind != ThresholdKind::kCalibratedQuantile &&
           kind != ThresholdKind::kCalibratedMeanStd) {
         continue;
@@ -631,10 +451,9 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
                          "bootstrapped detector (detector.bootstrap) has none");
     }
   }
-
   const YAML::Node lists = root.IsMap() ? root["lists"] : YAML::Node();
-  for (const std::string& id : c->lists.deny) {
-    if (c->lists.allow.count(id)) {
+  for (const std::string& id : c.lists.deny) {
+    if (c.lists.allow.count(id)) {
       return ErrorAt(lists ? lists["deny"] : root, "lists.deny",
                      "client '" + id + "' is on both the allow and deny list");
     }
@@ -642,56 +461,48 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
   return Status::Ok();
 }
 
-// Documents in `text`, counting up to 2. (YAML::LoadAll is not used: on
-// some malformed input yaml-cpp 0.7 reports empty documents without end,
-// found by tests/fuzz/policy_yaml_fuzz.cc.) Throws YAML::Exception.
-int CountDocuments(const std::string& text) {
-  struct Ignore : YAML::EventHandler {
-    void OnDocumentStart(const YAML::Mark&) override {}
-    void OnDocumentEnd() override {}
-    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  const std::string&) override {}
-    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                         YAML::EmitterStyle::value) override {}
-    void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                    YAML::EmitterStyle::value) override {}
-    void OnMapEnd() override {}
-  } ignore;
-  std::istringstream stream(text);
-  YAML::Parser parser(stream);
-  int documents = 0;
-  while (documents < 2 && parser.HandleNextDocument(ignore)) ++documents;
-  return documents;
+Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
+  Fields fields = {
+      {"detector",
+       [c](const YAML::Node& n, const std::string& p) {
+         return ReadDetector(n, p, &c->detector);
+       }},
+      {"thresholds",
+       [c](const YAML::Node& n, const std::string& p) {
+         return ReadThresholds(n, p, &c->thresholds);
+       }},
+      {"actions", Actions(&c->actions)},
+      {"lists", Lists(&c->lists)},
+      {"guards", Guards(&c->guards)},
+      {"fail_safes", FailSafes(&c->fail_safes)},
+      {"quarantine",
+       [c](const YAML::Node& n, const std::string& p) {
+         return ReadQuarantine(n, p, &c->quarantine);
+       }},
+      {"reputation", Map({{"initial", Double(&c->reputation.initial, UnitClosed,
+                                             "must be in [0, 1]")},
+                          {"rate", Double(&c->reputation.rate, UnitOpenLow,
+                                          "must be in (0, 1]")}})},
+      {"state",
+       Map({{"path", String(&c->state.path)},
+            {"on_corrupt", Enum<OnCorrupt>(&c->state.on_corrupt,
+                                           {{"fail", OnCorrupt::kFail},
+                                            {"reset", OnCorrupt::kReset}})}})},
+      {"audit", Map({{"path", String(&c->audit.path)}})},
+  };
+  FLS_RETURN_IF_ERROR(ReadMap(root, "", fields));
+  return CheckRoot(root, *c);
 }
 
 }  // namespace
 
 Result<PolicyConfig> ParsePolicyYaml(std::string_view yaml_text) {
-  if (yaml_text.size() > kMaxPolicyBytes) {
-    return ConfigError("policy: larger than 1 MiB");
-  }
-  try {
-    const std::string text(yaml_text);
-    const YAML::Node root = YAML::Load(text);
-    if (CountDocuments(text) > 1) {
-      return ConfigError("policy: holds more than one YAML document");
-    }
-    PolicyConfig config;
-    FLS_RETURN_IF_ERROR(ReadRoot(root, &config));
-    return config;
-  } catch (const YAML::Exception& e) {
-    std::string message = "policy: invalid YAML: " + e.msg;
-    if (!e.mark.is_null()) {
-      message += " (line " + std::to_string(e.mark.line + 1) + ", column " +
-                 std::to_string(e.mark.column + 1) + ")";
-    }
-    return ConfigError(std::move(message));
-  } catch (const std::exception& e) {
-    return ConfigError(std::string("policy: could not be read: ") + e.what());
-  }
+  auto root = yaml::LoadDocument(yaml_text, kMaxPolicyBytes);
+  if (!root.ok()) return root.status().WithContext("policy");
+  PolicyConfig config;
+  Status status = ReadRoot(*root, &config);
+  if (!status.ok()) return status.WithContext("policy");
+  return config;
 }
 
 }  // namespace flsentry

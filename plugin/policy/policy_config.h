@@ -59,9 +59,30 @@ enum class Combine { kAny, kAll };
 // The default rule: kRoundRatio, k = 3.
 ThresholdRule DefaultThresholdRule();
 
+// Each client judged against its own history as well as the round: a client
+// whose clean updates (kept without any flag) have scored b times the round's
+// median score in its last `rounds` judged rounds (median over them, at least
+// `min_rounds`) gets its effective threshold multiplied by
+// clamp(b, 1, max_factor), but only for an update whose embedding points the
+// way the client's last clean update did (UpdateScore::consistency >=
+// min_consistency). An honest client with unusual data keeps scoring above
+// the median round after round; an update that changes direction is judged
+// by the round alone. Guards are never relaxed.
+// Largest ClientBaselineConfig::rounds (clean ratios kept per client).
+inline constexpr int kMaxClientBaselineRounds = 64;
+
+struct ClientBaselineConfig {
+  bool enabled = true;
+  int rounds = 5;                // in [1, 64]: clean ratios remembered
+  int min_rounds = 3;            // in [1, rounds]: fewer -> no relaxation
+  double max_factor = 3.0;       // >= 1: the threshold grows at most this much
+  double min_consistency = 0.5;  // in [-1, 1]
+};
+
 struct ThresholdsConfig {
   Combine combine = Combine::kAny;
   std::vector<ThresholdRule> rules = {DefaultThresholdRule()};
+  ClientBaselineConfig client_baseline;
 };
 
 // ---- actions ----------------------------------------------------------------
@@ -130,10 +151,46 @@ struct CentralityGuardConfig {
   int min_round_size = 5;
 };
 
+// Flags updates that point away from the client's own last clean update
+// (kept without any flag): UpdateScore::consistency, the cosine of the two
+// embeddings, below min_cosine. An honest client's consecutive updates come
+// from the same data and keep a positive cosine (lowest seen on recorded
+// runs: 0.04 over 10,373 honest updates); a sign flip or an inner-product
+// manipulation reverses it. Needs a detector (the embedding) and a previous
+// clean update of the client; abstains otherwise.
+struct ConsistencyGuardConfig {
+  bool enabled = true;
+  double min_cosine = 0.0;  // in [-1, 1)
+};
+
+enum class ExamplesGuardMode { kCap, kFlag, kDrop };
+
+// Judges num_examples, the client's own claim of how many examples it
+// trained on (its FedAvg weight is num_examples x weight). The claim's limit
+// is the smaller of
+//   k x the median positive claim of the round's well-formed updates (when
+//   the round has at least min_round_size of them), and
+//   history_k x the median of the client's last accepted claims (when it
+//   has any),
+// and the guard abstains when neither exists. Above the limit: kCap lowers
+// the weight so that num_examples x weight equals the limit; kFlag only
+// flags; kDrop drops. It always flags (num_examples) and is a strike event.
+// A claim of 0 never fires (it carries no weight). Members that really hold
+// more than k x the median member's data need a larger k (or the allow list).
+struct ExamplesGuardConfig {
+  bool enabled = true;
+  double k = 10.0;         // > 1
+  double history_k = 2.0;  // > 1
+  ExamplesGuardMode mode = ExamplesGuardMode::kCap;
+  int min_round_size = 3;  // >= 1
+};
+
 struct GuardsConfig {
   NormGuardConfig norm;
   DuplicateGuardConfig duplicate;
   CentralityGuardConfig centrality;
+  ConsistencyGuardConfig consistency;
+  ExamplesGuardConfig num_examples;
 };
 
 // ---- fail-safes -------------------------------------------------------------
@@ -148,24 +205,40 @@ struct FailSafesConfig {
   // drops are restored and the round is suspicious.
   int min_accepted = 1;
   OnScoreError on_error = OnScoreError::kDrop;
+  // A restored update keeps a weight of min(1, 1 / suspicion): as if clipped
+  // to the limit of the signal that fired. One whose suspicion is at least
+  // severe_suspicion still counts as a strike (with its strike weight).
+  double severe_suspicion = 2.0;  // > 1
 };
 
 // ---- quarantine, probation, reputation --------------------------------------
 
 // Events that count as a strike against a client.
 enum StrikeEvent : uint32_t {
-  kStrikeAnomalous = 1u << 0,  // score over the threshold
-  kStrikeGuard = 1u << 1,      // nonfinite, shape mismatch, invalid
-  kStrikeNormGuard = 1u << 2,  // norm guard fired
-  kStrikeDuplicate = 1u << 3,  // duplicate guard fired
-  kStrikeCentral = 1u << 4,    // centrality guard fired
+  kStrikeAnomalous = 1u << 0,     // score over the threshold
+  kStrikeGuard = 1u << 1,         // nonfinite, shape mismatch, invalid
+  kStrikeNormGuard = 1u << 2,     // norm guard fired
+  kStrikeDuplicate = 1u << 3,     // duplicate guard fired
+  kStrikeCentral = 1u << 4,       // centrality guard fired
+  kStrikeInconsistent = 1u << 5,  // consistency guard fired
+  kStrikeNumExamples = 1u << 6,   // num_examples guard fired
+};
+
+// How much one strike weighs. An event of a guard (or the engine's guards)
+// weighs 1. An update flagged by its score alone weighs
+// clamp((suspicion - 1) / (full_at - 1), min_weight, 1): a score barely over
+// its threshold is a fraction of a strike, one at full_at x the threshold a
+// whole one. Quarantine compares the sum of weights with `strikes`.
+struct StrikeWeightConfig {
+  double full_at = 2.0;      // > 1
+  double min_weight = 0.25;  // in (0, 1]
 };
 
 struct ProbationConfig {
-  int rounds = 5;                   // >= 0; 0 disables probation
-  double threshold_scale = 1.0;     // in (0, 1]: threshold multiplier
-  double max_weight = 0.5;          // in (0, 1]: weight cap
-  int strikes_to_requarantine = 2;  // >= 1: strikes during probation
+  int rounds = 5;                      // >= 0; 0 disables probation
+  double threshold_scale = 1.0;        // in (0, 1]: threshold multiplier
+  double max_weight = 0.5;             // in (0, 1]: weight cap
+  double strikes_to_requarantine = 2;  // >= 0.25: strike weight on probation
 };
 
 struct QuarantineConfig {
@@ -174,10 +247,12 @@ struct QuarantineConfig {
   // clients sampled per round a client is seen about every 5 rounds, so the
   // window must span several of its turns.
   int window_rounds = 15;  // W: strikes counted over the last W rounds
-  int strikes = 2;         // S: strikes in the window that quarantine
+  double strikes = 2;      // S: strike weight in the window that quarantines
   int rounds = 15;         // Q: quarantine length, starting the striking round
   uint32_t strike_on = kStrikeAnomalous | kStrikeGuard | kStrikeNormGuard |
-                       kStrikeDuplicate | kStrikeCentral;
+                       kStrikeDuplicate | kStrikeCentral | kStrikeInconsistent |
+                       kStrikeNumExamples;
+  StrikeWeightConfig strike_weight;
   ProbationConfig probation;
 };
 

@@ -1,6 +1,7 @@
 #include "policy/policy_state.h"
 
 #include <cmath>
+#include <cstdio>
 
 namespace flsentry {
 
@@ -16,6 +17,12 @@ const char* ClientStatusName(ClientStatus status) {
   return "unknown";
 }
 
+double ClientRecord::StrikeWeight() const {
+  double sum = 0;
+  for (const Strike& s : strikes) sum += s.weight;
+  return sum;
+}
+
 ClientStatus ClientRecord::StatusAt(uint64_t round) const {
   if (round < quarantine_end) return ClientStatus::kQuarantined;
   if (round < probation_end) return ClientStatus::kProbation;
@@ -25,14 +32,20 @@ ClientStatus ClientRecord::StatusAt(uint64_t round) const {
 nlohmann::json PolicyStateToJson(const PolicyState& state) {
   nlohmann::json clients = nlohmann::json::object();
   for (const auto& [id, r] : state.clients) {
-    clients[id] = {{"strikes", r.strikes},
+    nlohmann::json strikes = nlohmann::json::array();
+    for (const Strike& s : r.strikes) {
+      strikes.push_back(nlohmann::json::array({s.round, s.weight}));
+    }
+    clients[id] = {{"strikes", std::move(strikes)},
                    {"quarantine_end", r.quarantine_end},
                    {"probation_end", r.probation_end},
                    {"probation_strikes", r.probation_strikes},
                    {"reputation", r.reputation},
                    {"last_round", r.last_round},
                    {"rounds_seen", r.rounds_seen},
-                   {"quarantines", r.quarantines}};
+                   {"quarantines", r.quarantines},
+                   {"score_ratios", r.score_ratios},
+                   {"claims", r.claims}};
   }
   nlohmann::json history = nlohmann::json::array();
   for (const RoundScores& h : state.score_history) {
@@ -81,35 +94,101 @@ Status GetUnitDouble(const nlohmann::json& obj, const std::string& key,
   return Status::Ok();
 }
 
-Result<ClientRecord> ClientFromJson(const nlohmann::json& j,
-                                    const std::string& path) {
-  if (!j.is_object()) return Bad(path, "must be an object");
-  ClientRecord r;
+// A non-negative number at most `max`.
+Status GetWeight(const nlohmann::json& obj, const std::string& key,
+                 const std::string& path, double max, double* out) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return Bad(path + "." + key, "missing");
+  if (!it->is_number()) return Bad(path + "." + key, "must be a number");
+  const double v = it->get<double>();
+  if (!(v >= 0.0 && v <= max)) {
+    char text[32];
+    std::snprintf(text, sizeof text, "must be in [0, %g]", max);
+    return Bad(path + "." + key, text);
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+// "strikes": rounds (weight 1, the format before strike weights) or
+// [round, weight] pairs, rounds strictly ascending, weights in (0, 1].
+Status StrikesFromJson(const nlohmann::json& j, const std::string& path,
+                       std::vector<Strike>* out) {
   auto strikes = j.find("strikes");
   if (strikes == j.end() || !strikes->is_array()) {
-    return Bad(path + ".strikes", "must be an array of rounds");
+    return Bad(path + ".strikes", "must be an array of strikes");
   }
   if (strikes->size() > kMaxStoredStrikes) {
     return Bad(path + ".strikes", "more than 10000 entries");
   }
   for (const auto& s : *strikes) {
-    if (!IsNonNegativeInteger(s)) {
-      return Bad(path + ".strikes", "entries must be non-negative integers");
+    Strike strike;
+    if (IsNonNegativeInteger(s)) {
+      strike.round = s.get<uint64_t>();
+    } else if (s.is_array() && s.size() == 2 && IsNonNegativeInteger(s[0]) &&
+               s[1].is_number() && s[1].get<double>() > 0 &&
+               s[1].get<double>() <= 1) {
+      strike.round = s[0].get<uint64_t>();
+      strike.weight = s[1].get<double>();
+    } else {
+      return Bad(path + ".strikes",
+                 "entries must be rounds or [round, weight in (0, 1]]");
     }
-    const uint64_t round = s.get<uint64_t>();
-    if (!r.strikes.empty() && round <= r.strikes.back()) {
+    if (!out->empty() && strike.round <= out->back().round) {
       return Bad(path + ".strikes", "rounds must be strictly ascending");
     }
-    r.strikes.push_back(round);
+    out->push_back(strike);
   }
-  uint64_t probation_strikes = 0;
+  return Status::Ok();
+}
+
+// Optional (absent in states written before they existed).
+Status OptionalRatios(const nlohmann::json& j, const std::string& path,
+                      std::vector<double>* out) {
+  auto it = j.find("score_ratios");
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_array() ||
+      it->size() > static_cast<size_t>(kMaxClientBaselineRounds)) {
+    return Bad(path + ".score_ratios",
+               "must be an array of at most 64 numbers");
+  }
+  for (const auto& v : *it) {
+    if (!v.is_number() || !(v.get<double>() >= 0) ||
+        !std::isfinite(v.get<double>())) {
+      return Bad(path + ".score_ratios",
+                 "entries must be finite non-negative numbers");
+    }
+    out->push_back(v.get<double>());
+  }
+  return Status::Ok();
+}
+
+Status OptionalClaims(const nlohmann::json& j, const std::string& path,
+                      std::vector<uint64_t>* out) {
+  auto it = j.find("claims");
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_array() || it->size() > kMaxClaimHistory) {
+    return Bad(path + ".claims", "must be an array of at most 8 integers");
+  }
+  for (const auto& v : *it) {
+    if (!IsNonNegativeInteger(v)) {
+      return Bad(path + ".claims", "entries must be non-negative integers");
+    }
+    out->push_back(v.get<uint64_t>());
+  }
+  return Status::Ok();
+}
+
+Result<ClientRecord> ClientFromJson(const nlohmann::json& j,
+                                    const std::string& path) {
+  if (!j.is_object()) return Bad(path, "must be an object");
+  ClientRecord r;
+  FLS_RETURN_IF_ERROR(StrikesFromJson(j, path, &r.strikes));
   FLS_RETURN_IF_ERROR(GetU64(j, "quarantine_end", path, &r.quarantine_end));
   FLS_RETURN_IF_ERROR(GetU64(j, "probation_end", path, &r.probation_end));
-  FLS_RETURN_IF_ERROR(GetU64(j, "probation_strikes", path, &probation_strikes));
-  if (probation_strikes > kMaxStoredStrikes) {
-    return Bad(path + ".probation_strikes", "too large");
-  }
-  r.probation_strikes = static_cast<int>(probation_strikes);
+  FLS_RETURN_IF_ERROR(GetWeight(j, "probation_strikes", path,
+                                static_cast<double>(kMaxStoredStrikes),
+                                &r.probation_strikes));
   FLS_RETURN_IF_ERROR(GetUnitDouble(j, "reputation", path, &r.reputation));
   FLS_RETURN_IF_ERROR(GetU64(j, "last_round", path, &r.last_round));
   FLS_RETURN_IF_ERROR(GetU64(j, "rounds_seen", path, &r.rounds_seen));
@@ -117,6 +196,8 @@ Result<ClientRecord> ClientFromJson(const nlohmann::json& j,
   if (r.probation_end != 0 && r.probation_end < r.quarantine_end) {
     return Bad(path + ".probation_end", "must not be before quarantine_end");
   }
+  FLS_RETURN_IF_ERROR(OptionalRatios(j, path, &r.score_ratios));
+  FLS_RETURN_IF_ERROR(OptionalClaims(j, path, &r.claims));
   return r;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "policy/policy_config.h"
 #include "policy/thresholds.h"
 
 namespace flsentry {
@@ -24,19 +25,36 @@ enum class ClientStatus { kNormal, kQuarantined, kProbation };
 // "normal", "quarantined", "probation".
 const char* ClientStatusName(ClientStatus status);
 
+// One strike: the round it came in and its weight in (0, 1]
+// (QuarantineConfig::strike_weight).
+struct Strike {
+  uint64_t round = 0;
+  double weight = 1.0;
+  bool operator==(const Strike&) const = default;
+};
+
 // Round numbers are the host's; ends are exclusive (the first round after).
 struct ClientRecord {
-  std::vector<uint64_t> strikes;  // rounds with a strike, ascending, in window
-  uint64_t quarantine_end = 0;    // quarantined while round < quarantine_end
-  uint64_t probation_end = 0;     // on probation while quarantine_end <= round
-                                  // < probation_end
-  int probation_strikes = 0;      // strikes since the current probation began
-  double reputation = 1.0;        // in [0, 1]
-  uint64_t last_round = 0;        // last round the client sent an update
-  uint64_t rounds_seen = 0;       // rounds the client sent an update in
-  uint64_t quarantines = 0;       // times the client entered quarantine
+  std::vector<Strike> strikes;   // ascending rounds, inside the window
+  uint64_t quarantine_end = 0;   // quarantined while round < quarantine_end
+  uint64_t probation_end = 0;    // on probation while quarantine_end <= round
+                                 // < probation_end
+  double probation_strikes = 0;  // strike weight since probation began
+  double reputation = 1.0;       // in [0, 1]
+  uint64_t last_round = 0;       // last round the client sent an update
+  uint64_t rounds_seen = 0;      // rounds the client sent an update in
+  uint64_t quarantines = 0;      // times the client entered quarantine
+  // Score / round median score of the client's last clean updates (kept
+  // without any flag, in judged rounds), oldest first; at most
+  // kMaxClientBaselineRounds.
+  std::vector<double> score_ratios;
+  // num_examples of the client's last accepted claims (the num_examples
+  // guard did not fire), oldest first; at most kMaxClaimHistory.
+  std::vector<uint64_t> claims;
 
   ClientStatus StatusAt(uint64_t round) const;
+  // Sum of the weights of `strikes`.
+  double StrikeWeight() const;
 };
 
 struct PolicyState {
@@ -50,6 +68,7 @@ inline constexpr size_t kMaxStoredClients = 10'000'000;
 inline constexpr size_t kMaxStoredStrikes = 10'000;
 inline constexpr size_t kMaxHistoryRounds = 100;
 inline constexpr size_t kMaxHistoryScores = 1024;  // per round
+inline constexpr size_t kMaxClaimHistory = 8;
 
 // Deterministic: the same state gives the same JSON text.
 nlohmann::json PolicyStateToJson(const PolicyState& state);

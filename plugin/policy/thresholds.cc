@@ -5,24 +5,6 @@
 
 namespace flsentry {
 
-double Median(std::vector<double> values) {
-  if (values.empty()) return NAN;
-  const size_t mid = values.size() / 2;
-  std::nth_element(values.begin(), values.begin() + mid, values.end());
-  const double upper = values[mid];
-  if (values.size() % 2 == 1) return upper;
-  const double lower = *std::max_element(values.begin(), values.begin() + mid);
-  return lower + (upper - lower) / 2;
-}
-
-double MedianAbsoluteDeviation(const std::vector<double>& values,
-                               double median) {
-  std::vector<double> deviations;
-  deviations.reserve(values.size());
-  for (double v : values) deviations.push_back(std::fabs(v - median));
-  return Median(std::move(deviations));
-}
-
 namespace {
 
 // round_robust and round_ratio: the round's scores, pooled with earlier

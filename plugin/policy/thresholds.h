@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "base/robust_stats.h"
 #include "features/scoring.h"
 #include "policy/policy_config.h"
 
@@ -54,14 +55,6 @@ struct RoundThresholds {
   std::vector<RuleThreshold> rules;  // one per configured rule, in order
   double effective = NAN;            // combined; NaN when all abstained
 };
-
-// Median of `values` (mean of the middle two for an even count); NaN when
-// empty. Takes a copy: reorders it.
-double Median(std::vector<double> values);
-
-// Median absolute deviation from `median`; NaN when empty.
-double MedianAbsoluteDeviation(const std::vector<double>& values,
-                               double median);
 
 // Computes every rule's threshold and the combined one for a round.
 // round_scores: the finite scores of this round's scored updates (any

@@ -149,9 +149,8 @@ TEST_CASE(
   CHECK(audit == ReadFile(restarted / "audit.jsonl"));
   CHECK(ReadFile(uninterrupted / "state.json") ==
         ReadFile(restarted / "state.json"));
-  CHECK(
-      audit.find("\"client\":\"mallory\",\"client_status\":\"quarantined\"") !=
-      std::string::npos);
+  CHECK(audit.find("\"client\":\"mallory\",\"client_factor\":1.0,"
+                   "\"client_status\":\"quarantined\"") != std::string::npos);
   CHECK(audit.find("\"client_status\":\"probation\"") != std::string::npos);
   const std::string state = ReadFile(uninterrupted / "state.json");
   CHECK(state.find("mallory") != std::string::npos);

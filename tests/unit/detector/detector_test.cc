@@ -257,14 +257,126 @@ TEST_CASE(
   for (uint64_t round = 1; round <= 4; ++round) {
     LoadedRound rr = LoadFiles(BenignFiles(), round);
     REQUIRE_OK((*w)->ScoreRound(rr.round, rr.all));
-    // The same client twice in one round counts once.
-    std::vector<size_t> acc = {0, 1, 2};
-    std::vector<std::string> who = {"x", "x", "y"};
-    REQUIRE_OK((*w)->LearnFromRound(round, acc, who));
+    // The same client twice in one round counts once: 11 distinct clients.
+    std::vector<size_t> acc;
+    std::vector<std::string> who;
+    for (size_t i = 0; i < rr.all.size(); ++i) {
+      acc.push_back(i);
+      who.push_back(i == 1 ? "c0" : "c" + std::to_string(i));
+    }
+    auto learned = (*w)->LearnFromRound(round, acc, who);
+    REQUIRE_OK(learned);
+    CHECK_FALSE(learned->gated);
+    CHECK(learned->rows_learned == 11);
   }
   const nlohmann::json state = (*w)->SaveState();
-  REQUIRE(state["window"].size() == 4);  // 2 rounds x 2 distinct clients
+  REQUIRE(state["window"].size() == 22);  // 2 rounds x 11 distinct clients
   CHECK(state["window"][0]["round"] == 3);
+  CHECK(state["references"].size() == 11);
+}
+
+// A round of one-tensor updates built in memory: client i sends `rows[i]`.
+struct SyntheticRound {
+  std::vector<std::vector<float>> rows;
+  std::vector<std::string> ids;
+  const std::vector<int64_t> shape = {256};
+  RoundInput round;
+  std::vector<size_t> all;
+
+  SyntheticRound(uint64_t number, std::vector<std::vector<float>> data,
+                 std::vector<std::string> clients)
+      : rows(std::move(data)), ids(std::move(clients)) {
+    round.round = number;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      UpdateInput u;
+      u.client_id = ids[i];
+      u.tensors.push_back({"w", DType::kF32, shape, {}, rows[i].data()});
+      round.updates.push_back(std::move(u));
+      all.push_back(i);
+    }
+  }
+};
+
+// Client c's own direction (seeded), scaled by `sign`, plus noise.
+std::vector<float> Direction(int c, float sign, uint64_t noise_seed) {
+  std::vector<float> v(256);
+  uint64_t s = 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(c + 1);
+  uint64_t n = noise_seed * 0xbf58476d1ce4e5b9ULL + 1;
+  for (float& x : v) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    n ^= n << 13, n ^= n >> 7, n ^= n << 17;
+    x = sign * (static_cast<float>(s % 2001) / 1000.0f - 1.0f) +
+        0.05f * (static_cast<float>(n % 2001) / 1000.0f - 1.0f);
+  }
+  return v;
+}
+
+std::unique_ptr<Detector> BootstrapSmall(const SyntheticRound& first) {
+  DetectorConfig config;
+  config.bootstrap.enabled = true;
+  config.bootstrap.sketch_dim = 64;
+  config.bootstrap.hidden = {32, 16};
+  config.refresh.warmup_rounds = 1;
+  config.refresh.warmup_epochs = 300;
+  config.refresh.epochs = 5;
+  auto d = Detector::Bootstrap(first.round, first.all, config);
+  REQUIRE_OK(d);
+  return std::move(d).value();
+}
+
+TEST_CASE("consistency: the cosine with the client's last clean update") {
+  std::vector<std::string> ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
+  std::vector<std::vector<float>> rows;
+  for (int c = 0; c < 6; ++c) rows.push_back(Direction(c, 1, 1));
+  SyntheticRound r1(1, rows, ids);
+  std::unique_ptr<Detector> d = BootstrapSmall(r1);
+  auto first = d->ScoreRound(r1.round, r1.all);
+  REQUIRE_OK(first);
+  CHECK(std::isnan((*first)[0].consistency));  // no reference yet
+  REQUIRE_OK(d->LearnFromRound(1, {}, {}));    // warm-up: learns every update
+  // Round 2: c0 flips its sign, c1 carries on, a newcomer has no reference.
+  rows = {Direction(0, -1, 2), Direction(1, 1, 2), Direction(2, 1, 2),
+          Direction(3, 1, 2),  Direction(4, 1, 2), Direction(9, 1, 2)};
+  SyntheticRound r2(2, rows, {"c0", "c1", "c2", "c3", "c4", "new"});
+  auto second = d->ScoreRound(r2.round, r2.all);
+  REQUIRE_OK(second);
+  CHECK((*second)[0].consistency < -0.9);
+  CHECK((*second)[1].consistency > 0.9);
+  CHECK(std::isnan((*second)[5].consistency));
+  CHECK(d->SaveState()["references"].size() == 6);
+}
+
+TEST_CASE(
+    "round gate: a round scoring far above what was learned teaches "
+    "nothing") {
+  std::vector<std::string> ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
+  auto round_of = [&](uint64_t number, int offset, uint64_t seed) {
+    std::vector<std::vector<float>> rows;
+    for (int c = 0; c < 6; ++c) rows.push_back(Direction(c + offset, 1, seed));
+    return SyntheticRound(number, rows, ids);
+  };
+  SyntheticRound r1 = round_of(1, 0, 1);
+  std::unique_ptr<Detector> d = BootstrapSmall(r1);
+  REQUIRE_OK(d->ScoreRound(r1.round, r1.all));
+  REQUIRE_OK(d->LearnFromRound(1, {}, {}));
+  // Round 2 as learned: clean updates teach (scored rows enter the window).
+  SyntheticRound r2 = round_of(2, 0, 2);
+  REQUIRE_OK(d->ScoreRound(r2.round, r2.all));
+  auto learned = d->LearnFromRound(2, r2.all, r2.ids);
+  REQUIRE_OK(learned);
+  CHECK_FALSE(learned->gated);
+  CHECK(learned->rows_learned == 6);
+  // Round 3: every client sends a direction never seen: held back.
+  SyntheticRound r3 = round_of(3, 50, 3);
+  REQUIRE_OK(d->ScoreRound(r3.round, r3.all));
+  const nlohmann::json before = d->SaveState();
+  auto gated = d->LearnFromRound(3, r3.all, r3.ids);
+  REQUIRE_OK(gated);
+  CHECK(gated->gated);
+  CHECK(gated->rows_learned == 0);
+  CHECK(gated->note.find("round 3 not learned") == 0);
+  CHECK(d->SaveState()["references"] == before["references"]);
+  CHECK(d->SaveState()["weights"] == before["weights"]);
 }
 
 TEST_CASE("detector directories with problems give errors naming them") {

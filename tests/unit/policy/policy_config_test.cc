@@ -35,7 +35,23 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->quarantine.enabled);
     CHECK(c->quarantine.strike_on ==
           (kStrikeAnomalous | kStrikeGuard | kStrikeNormGuard |
-           kStrikeDuplicate | kStrikeCentral));
+           kStrikeDuplicate | kStrikeCentral | kStrikeInconsistent |
+           kStrikeNumExamples));
+    CHECK(c->quarantine.strikes == 2.0);
+    CHECK(c->quarantine.strike_weight.full_at == 2.0);
+    CHECK(c->quarantine.strike_weight.min_weight == 0.25);
+    CHECK(c->guards.consistency.enabled);
+    CHECK(c->guards.consistency.min_cosine == 0.0);
+    CHECK(c->guards.num_examples.enabled);
+    CHECK(c->guards.num_examples.k == 10.0);
+    CHECK(c->guards.num_examples.history_k == 2.0);
+    CHECK(c->guards.num_examples.mode == ExamplesGuardMode::kCap);
+    CHECK(c->thresholds.client_baseline.enabled);
+    CHECK(c->thresholds.client_baseline.rounds == 5);
+    CHECK(c->thresholds.client_baseline.min_rounds == 3);
+    CHECK(c->thresholds.client_baseline.max_factor == 3.0);
+    CHECK(c->thresholds.client_baseline.min_consistency == 0.5);
+    CHECK(c->fail_safes.severe_suspicion == 2.0);
     CHECK(c->guards.duplicate.enabled);
     CHECK(c->guards.duplicate.max_similarity == 0.99);
     CHECK(c->fail_safes.on_error == OnScoreError::kDrop);
@@ -133,8 +149,8 @@ TEST_CASE("errors name the key path, line and column") {
        "policy: thresholds.rules[0].k: must be > 1 (line 4, column 10)"},
       {"quarantine:\n  strikes: 3\n  windw_rounds: 5\n",
        "policy: quarantine.windw_rounds: unknown key (known here: enabled, "
-       "window_rounds, strikes, rounds, strike_on, probation) (line 3, "
-       "column 3)"},
+       "window_rounds, strikes, rounds, strike_on, strike_weight, "
+       "probation) (line 3, column 3)"},
       {"fail_safes:\n  max_drop_fraction: lots\n",
        "policy: fail_safes.max_drop_fraction: expected a number, got 'lots' "
        "(line 2, column 22)"},
@@ -318,6 +334,29 @@ TEST_CASE("shipped config files load") {
   CHECK(a.quarantine.strikes == b.quarantine.strikes);
   CHECK(a.quarantine.rounds == b.quarantine.rounds);
   CHECK(a.quarantine.strike_on == b.quarantine.strike_on);
+  CHECK(a.quarantine.strike_weight.full_at ==
+        b.quarantine.strike_weight.full_at);
+  CHECK(a.quarantine.strike_weight.min_weight ==
+        b.quarantine.strike_weight.min_weight);
+  CHECK(a.guards.consistency.enabled == b.guards.consistency.enabled);
+  CHECK(a.guards.consistency.min_cosine == b.guards.consistency.min_cosine);
+  CHECK(a.guards.num_examples.enabled == b.guards.num_examples.enabled);
+  CHECK(a.guards.num_examples.k == b.guards.num_examples.k);
+  CHECK(a.guards.num_examples.history_k == b.guards.num_examples.history_k);
+  CHECK(a.guards.num_examples.mode == b.guards.num_examples.mode);
+  CHECK(a.guards.num_examples.min_round_size ==
+        b.guards.num_examples.min_round_size);
+  CHECK(a.thresholds.client_baseline.enabled ==
+        b.thresholds.client_baseline.enabled);
+  CHECK(a.thresholds.client_baseline.rounds ==
+        b.thresholds.client_baseline.rounds);
+  CHECK(a.thresholds.client_baseline.min_rounds ==
+        b.thresholds.client_baseline.min_rounds);
+  CHECK(a.thresholds.client_baseline.max_factor ==
+        b.thresholds.client_baseline.max_factor);
+  CHECK(a.thresholds.client_baseline.min_consistency ==
+        b.thresholds.client_baseline.min_consistency);
+  CHECK(a.fail_safes.severe_suspicion == b.fail_safes.severe_suspicion);
   CHECK(a.quarantine.probation.rounds == b.quarantine.probation.rounds);
   CHECK(a.quarantine.probation.threshold_scale ==
         b.quarantine.probation.threshold_scale);

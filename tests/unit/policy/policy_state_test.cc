@@ -8,12 +8,23 @@ namespace {
 
 nlohmann::json ValidState() {
   return nlohmann::json::parse(R"({
+    "clients": {"c1": {"strikes": [[3, 1.0], [4, 0.25]], "quarantine_end": 0,
+                       "probation_end": 0, "probation_strikes": 0.0,
+                       "reputation": 0.64, "last_round": 4,
+                       "rounds_seen": 4, "quarantines": 0,
+                       "score_ratios": [1.5, 2.25], "claims": [600, 610]}},
+    "score_history": [{"round": 4, "scores": [1.0, 1.5]}],
+    "last_round": 4})");
+}
+
+// The format before strike weights and client histories.
+nlohmann::json OldState() {
+  return nlohmann::json::parse(R"({
     "clients": {"c1": {"strikes": [3, 4], "quarantine_end": 0,
                        "probation_end": 0, "probation_strikes": 0,
                        "reputation": 0.64, "last_round": 4,
                        "rounds_seen": 4, "quarantines": 0}},
-    "score_history": [{"round": 4, "scores": [1.0, 1.5]}],
-    "last_round": 4})");
+    "score_history": [], "last_round": 4})");
 }
 
 }  // namespace
@@ -33,13 +44,26 @@ TEST_CASE("client status follows the round ends") {
 TEST_CASE("state round-trips through JSON") {
   auto state = PolicyStateFromJson(ValidState());
   REQUIRE(state.ok());
-  CHECK(state->clients.at("c1").strikes == std::vector<uint64_t>{3, 4});
+  const ClientRecord& c1 = state->clients.at("c1");
+  CHECK(c1.strikes == std::vector<Strike>{{3, 1.0}, {4, 0.25}});
+  CHECK(c1.StrikeWeight() == 1.25);
+  CHECK(c1.score_ratios == std::vector<double>{1.5, 2.25});
+  CHECK(c1.claims == std::vector<uint64_t>{600, 610});
   CHECK(state->score_history.size() == 1);
   CHECK(state->last_round == 4u);
   CHECK(PolicyStateToJson(*state) == ValidState());
   PolicyState empty;
   CHECK(PolicyStateToJson(empty)["last_round"].is_null());
   CHECK(PolicyStateFromJson(PolicyStateToJson(empty)).ok());
+}
+
+TEST_CASE("a state from before strike weights reads as whole strikes") {
+  auto state = PolicyStateFromJson(OldState());
+  REQUIRE_MESSAGE(state.ok(), state.status().message());
+  const ClientRecord& c1 = state->clients.at("c1");
+  CHECK(c1.strikes == std::vector<Strike>{{3, 1.0}, {4, 1.0}});
+  CHECK(c1.score_ratios.empty());
+  CHECK(c1.claims.empty());
 }
 
 TEST_CASE("malformed state values are kState errors naming the member") {
@@ -53,10 +77,26 @@ TEST_CASE("malformed state values are kState errors naming the member") {
        "policy.clients[\"c1\"].reputation: must be in [0, 1]"},
       {"/clients/c1/reputation", "high",
        "policy.clients[\"c1\"].reputation: must be a number"},
+      {"/clients/c1/strikes", nlohmann::json::parse("[[3, 0]]"),
+       "policy.clients[\"c1\"].strikes: entries must be rounds or [round, "
+       "weight in (0, 1]]"},
+      {"/clients/c1/strikes", nlohmann::json::parse("[[3, 1.5]]"),
+       "policy.clients[\"c1\"].strikes: entries must be rounds or [round, "
+       "weight in (0, 1]]"},
+      {"/clients/c1/score_ratios", nlohmann::json::parse("[-1]"),
+       "policy.clients[\"c1\"].score_ratios: entries must be finite "
+       "non-negative numbers"},
+      {"/clients/c1/claims", nlohmann::json::parse("[1,2,3,4,5,6,7,8,9]"),
+       "policy.clients[\"c1\"].claims: must be an array of at most 8 "
+       "integers"},
+      {"/clients/c1/probation_strikes", -0.5,
+       "policy.clients[\"c1\"].probation_strikes: must be in [0, 10000]"},
       {"/clients/c1/strikes", nlohmann::json({4, 3}),
        "policy.clients[\"c1\"].strikes: rounds must be strictly ascending"},
       {"/clients/c1/strikes", nlohmann::json({-1}),
-       "policy.clients[\"c1\"].strikes: entries must be non-negative integers"},
+       "policy.clients[\"c1\"].strikes: entries must be rounds or [round, "
+       "weight "
+       "in (0, 1]]"},
       {"/clients/c1/quarantine_end", -3,
        "policy.clients[\"c1\"].quarantine_end: must be a non-negative integer"},
       {"/clients/c1", 5, "policy.clients[\"c1\"]: must be an object"},

@@ -54,11 +54,13 @@ struct Expect {
   uint32_t flags;
 };
 
+// Flags are compared without no_average, the round-level flag (a round of
+// one dropped update has nothing to average); its own cases test it.
 void CheckDecision(const Decision& d, const Expect& e) {
   CHECK(ActionName(d.action) == std::string(ActionName(e.action)));
   CHECK(d.weight == doctest::Approx(e.weight));
   CHECK(d.reason == e.reason);
-  CHECK(FlagNames(d.flags) == FlagNames(e.flags));
+  CHECK(FlagNames(d.flags & ~kFlagNoAverage) == FlagNames(e.flags));
 }
 
 RoundOutcome Decide(Policy& policy, uint64_t round,
@@ -262,8 +264,11 @@ TEST_CASE("fail-safes: max_drop_fraction, min_accepted, on_error") {
   const std::string drop =
       "thresholds: {rules: [{kind: static, value: 1.0}]}\n"
       "quarantine: {enabled: false}\nactions: {on_anomalous: drop}\n";
-  const Expect kept{Action::kAccept, 1, "failsafe_kept",
-                    kFlagAnomalous | kFlagFailsafe};
+  // A restored update keeps min(1, 1 / suspicion); suspicion = score / 1.
+  auto kept = [](double score) {
+    return Expect{Action::kDownweight, 1 / score, "failsafe_kept",
+                  kFlagAnomalous | kFlagFailsafe};
+  };
   const Expect dropped{Action::kDrop, 0, "anomalous", kFlagAnomalous};
   const Expect ok{Action::kAccept, 1, "ok", 0};
   const Expect nonfinite{Action::kDrop, 0, "nonfinite", kFlagNonFinite};
@@ -284,24 +289,24 @@ TEST_CASE("fail-safes: max_drop_fraction, min_accepted, on_error") {
        "{max_drop_fraction: 0.25, min_accepted: 0}",
        {In("a", 3), In("b", 0.5), In("c", 5), In("d", 2), In("e", 0.5),
         In("f", 0.5), In("g", 4), In("h", 0.5)},
-       {kept, ok, dropped, kept, ok, ok, dropped, ok},
+       {kept(3), ok, dropped, kept(2), ok, ok, dropped, ok},
        true},
       {"guard drops count and are never restored",
        "{max_drop_fraction: 0.25, min_accepted: 0}",
        {Guarded("a", kFlagNonFinite, "nonfinite"), In("b", 3), In("c", 0.5),
         Guarded("d", kFlagNonFinite, "nonfinite"), In("e", 0.5), In("f", 9),
         In("g", 0.5), In("h", 0.5)},
-       {nonfinite, kept, ok, nonfinite, ok, kept, ok, ok},
+       {nonfinite, kept(3), ok, nonfinite, ok, kept(9), ok, ok},
        true},
       {"min_accepted restores the least anomalous",
        "{max_drop_fraction: 1, min_accepted: 2}",
        {In("a", 3), In("b", 2), In("c", 5)},
-       {kept, kept, dropped},  // b (2) then a (3); c (5) stays dropped
+       {kept(3), kept(2), dropped},  // b (2) then a (3); c (5) stays dropped
        true},
       {"min_accepted above the round size keeps everything",
        "{max_drop_fraction: 1, min_accepted: 5}",
        {In("a", 3), In("b", 2)},
-       {kept, kept},
+       {kept(3), kept(2)},
        true},
   };
   for (const Case& c : cases) {
@@ -518,7 +523,7 @@ TEST_CASE(
   Decide(policy, 3, round_with(3, {}, {}));
   Decide(policy, 4, round_with(4, {}, {}));
   CHECK(policy.SaveState()["clients"]["returner"]["strikes"] ==
-        nlohmann::json({1, 2}));
+        nlohmann::json::parse("[[1, 1.0], [2, 1.0]]"));
   RoundOutcome out =
       Decide(policy, 5, round_with(5, {"returner"}, {"returner"}));
   CHECK(out.decisions.back().reason == "quarantined");
@@ -527,7 +532,7 @@ TEST_CASE(
   CHECK(out.decisions.back().reason == "anomalous");
   CHECK(out.audit_records.back()["strikes"] == 2);
   CHECK(policy.SaveState()["clients"]["slow"]["strikes"] ==
-        nlohmann::json({2, 6}));
+        nlohmann::json::parse("[[2, 1.0], [6, 1.0]]"));
 }
 
 TEST_CASE("a strike on probation quarantines again") {
@@ -561,15 +566,36 @@ TEST_CASE("without a detector, guard drops strike and quarantine") {
   }
 }
 
-TEST_CASE("updates a fail-safe kept are not strikes") {
-  Policy policy(
-      Config("thresholds: {rules: [{kind: static, value: 1}]}\n"
-             "actions: {on_anomalous: drop}\n"
-             "fail_safes: {max_drop_fraction: 0}\n"
-             "quarantine: {window_rounds: 3, strikes: 1, rounds: 2}\n"));
-  RoundOutcome out = Decide(policy, 1, {In("a", 5), In("b", 0.5)});
-  CHECK(out.suspicious);
-  CHECK(out.decisions[0].reason == "failsafe_kept");
-  CHECK(policy.SaveState()["clients"]["a"]["strikes"].empty());
-  CHECK(policy.SaveState()["clients"]["a"]["reputation"] == 1.0);
+TEST_CASE("a fail-safe restores at 1/suspicion; severe restores still strike") {
+  const std::string yaml =
+      "thresholds: {rules: [{kind: static, value: 1}]}\n"
+      "actions: {on_anomalous: drop}\n"
+      "fail_safes: {max_drop_fraction: 0, severe_suspicion: 2}\n"
+      "quarantine: {window_rounds: 3, strikes: 1, rounds: 2}\n";
+  SUBCASE("mild: restored at 1/1.5, no strike") {
+    Policy policy(Config(yaml));
+    RoundOutcome out = Decide(policy, 1, {In("a", 1.5), In("b", 0.5)});
+    CHECK(out.suspicious);
+    CheckDecision(out.decisions[0],
+                  {Action::kDownweight, 1 / 1.5, "failsafe_kept",
+                   kFlagAnomalous | kFlagFailsafe});
+    CHECK(out.audit_records[0]["failsafe"] == "max_drop_fraction");
+    CHECK(out.audit_records[0]["strike_weight"] == 0.0);
+    CHECK(policy.SaveState()["clients"]["a"]["strikes"].empty());
+    CHECK(policy.SaveState()["clients"]["a"]["reputation"] == 1.0);
+    REQUIRE(out.notes.size() == 1);
+    CHECK(out.notes[0].find("max_drop_fraction restored 1") !=
+          std::string::npos);
+    CHECK(out.notes[0].find("a at weight 0.667") != std::string::npos);
+  }
+  SUBCASE("severe: restored at 1/5 but struck, and a strike quarantines") {
+    Policy policy(Config(yaml));
+    RoundOutcome out = Decide(policy, 1, {In("a", 5), In("b", 0.5)});
+    CHECK(out.suspicious);
+    // The strike quarantines at once (strikes: 1): the update is dropped.
+    CheckDecision(out.decisions[0],
+                  {Action::kDrop, 0, "quarantined",
+                   kFlagAnomalous | kFlagFailsafe | kFlagQuarantined});
+    CHECK(out.audit_records[0]["strike_weight"] == 1.0);
+  }
 }

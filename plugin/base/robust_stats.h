@@ -1,0 +1,27 @@
+// robust_stats.h — the robust statistics every layer uses: median, median
+// absolute deviation and a robust upper limit. One implementation for the
+// whole plugin. Pure functions; thread-safe.
+#ifndef FLSENTRY_BASE_ROBUST_STATS_H_
+#define FLSENTRY_BASE_ROBUST_STATS_H_
+
+#include <vector>
+
+namespace flsentry {
+
+// Median of `values` (the mean of the middle two for an even count); NaN
+// when empty. Takes a copy: reorders it.
+double Median(std::vector<double> values);
+
+// Median absolute deviation of `values` from `median` (unscaled); NaN when
+// empty.
+double MedianAbsoluteDeviation(const std::vector<double>& values,
+                               double median);
+
+// median + max(k robust standard deviations (1.4826 x MAD, the normal
+// distribution's scale), min_width x |median|) of `values`; NaN when empty.
+double RobustUpperLimit(const std::vector<double>& values, double k,
+                        double min_width);
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_BASE_ROBUST_STATS_H_

@@ -1,0 +1,100 @@
+#include "detector/client_references.h"
+
+#include <cmath>
+
+#include "base/base64.h"
+
+namespace flsentry {
+namespace {
+
+double Norm(std::span<const float> v) {
+  double s = 0;
+  for (float x : v) s += double{x} * x;
+  return std::sqrt(s);
+}
+
+}  // namespace
+
+double ClientReferences::Consistency(const std::string& client,
+                                     std::span<const float> embedding) const {
+  auto it = refs_.find(client);
+  if (it == refs_.end() || embedding.size() != static_cast<size_t>(dim_)) {
+    return NAN;
+  }
+  const Reference& ref = it->second;
+  const double norm = Norm(embedding);
+  if (!(norm > 0) || !(ref.norm > 0)) return NAN;
+  double dot = 0;
+  for (size_t k = 0; k < embedding.size(); ++k) {
+    dot += double{embedding[k]} * ref.embedding[k];
+  }
+  return std::clamp(dot / (norm * ref.norm), -1.0, 1.0);
+}
+
+void ClientReferences::Update(const std::string& client, uint64_t round,
+                              std::span<const float> embedding) {
+  if (embedding.size() != static_cast<size_t>(dim_)) return;
+  Reference& ref = refs_[client];
+  ref.round = round;
+  ref.embedding.assign(embedding.begin(), embedding.end());
+  ref.norm = Norm(embedding);
+  while (refs_.size() > kMaxClientReferences) EvictOldest();
+}
+
+void ClientReferences::EvictOldest() {
+  auto oldest = refs_.begin();
+  for (auto it = refs_.begin(); it != refs_.end(); ++it) {
+    if (it->second.round < oldest->second.round) oldest = it;
+  }
+  refs_.erase(oldest);
+}
+
+nlohmann::json ClientReferences::ToJson() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [client, ref] : refs_) {
+    out.push_back({{"client", client},
+                   {"round", ref.round},
+                   {"embedding", FloatsToBase64(ref.embedding)}});
+  }
+  return out;
+}
+
+Status ClientReferences::FromJson(const nlohmann::json& json) {
+  if (!json.is_array()) {
+    return StateError("detector state: references must be an array");
+  }
+  if (json.size() > kMaxClientReferences) {
+    return StateError("detector state: more than " +
+                      std::to_string(kMaxClientReferences) + " references");
+  }
+  std::map<std::string, Reference> refs;
+  for (const auto& r : json) {
+    if (!r.is_object() || !r.contains("client") ||
+        !r.at("client").is_string() || !r.contains("round") ||
+        !r.at("round").is_number_unsigned() || !r.contains("embedding") ||
+        !r.at("embedding").is_string()) {
+      return StateError("detector state: malformed reference");
+    }
+    Reference ref;
+    ref.round = r.at("round").get<uint64_t>();
+    auto embedding = Base64ToFloats(r.at("embedding").get<std::string>(),
+                                    static_cast<size_t>(dim_));
+    if (!embedding.ok()) {
+      return StateError("detector state: reference: " +
+                        embedding.status().message());
+    }
+    ref.embedding = std::move(embedding).value();
+    ref.norm = Norm(ref.embedding);
+    if (!std::isfinite(ref.norm)) {
+      return StateError("detector state: reference with non-finite values");
+    }
+    if (!refs.emplace(r.at("client").get<std::string>(), std::move(ref))
+             .second) {
+      return StateError("detector state: a client has two references");
+    }
+  }
+  refs_ = std::move(refs);
+  return Status::Ok();
+}
+
+}  // namespace flsentry

@@ -1,0 +1,70 @@
+// client_references.h — each client's reference direction: the embedding of
+// its last update that the policy kept without any flag (or, in the trusted
+// warm-up, its last well-formed one). An honest client trains on the same
+// data round after round, so its updates keep pointing its way (the lowest
+// cosine of an honest update with its client's previous one on recorded
+// runs: 0.04 over 10,373 updates); a sign flip or an inner-product
+// manipulation reverses it. Consistency() gives the cosine that
+// UpdateScore::consistency reports and the policy's consistency guard and
+// client baseline judge.
+//
+// Bounded: at most kMaxClientReferences clients; past that, the clients
+// whose reference is oldest (smallest round, then smallest id) are
+// forgotten first. Cross-silo federations (5-100 members) never reach it;
+// cross-device clients that return rarely lose theirs.
+//
+// Threading: not thread-safe (the detector's own rules). Plain C++.
+#ifndef FLSENTRY_DETECTOR_CLIENT_REFERENCES_H_
+#define FLSENTRY_DETECTOR_CLIENT_REFERENCES_H_
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace flsentry {
+
+inline constexpr size_t kMaxClientReferences = 4096;
+
+class ClientReferences {
+ public:
+  // dim: the embedding's size (> 0).
+  explicit ClientReferences(int64_t dim) : dim_(dim) {}
+
+  // Cosine of `embedding` (dim floats) with the client's reference, in
+  // [-1, 1]; NaN when the client has none or either vector is zero.
+  double Consistency(const std::string& client,
+                     std::span<const float> embedding) const;
+
+  // Makes `embedding` (dim floats) the client's reference as of `round`.
+  void Update(const std::string& client, uint64_t round,
+              std::span<const float> embedding);
+
+  size_t size() const { return refs_.size(); }
+
+  // [{"client", "round", "embedding" (base64 floats)}], sorted by client.
+  nlohmann::json ToJson() const;
+  // Replaces the contents. Errors: kState naming what is wrong (not an
+  // array, a malformed entry, a wrong-sized embedding, a client twice, more
+  // than kMaxClientReferences). Unchanged on error.
+  Status FromJson(const nlohmann::json& json);
+
+ private:
+  struct Reference {
+    uint64_t round = 0;
+    std::vector<float> embedding;
+    double norm = 0;  // L2 norm of `embedding`
+  };
+  void EvictOldest();
+
+  int64_t dim_;
+  std::map<std::string, Reference> refs_;
+};
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_DETECTOR_CLIENT_REFERENCES_H_

@@ -1,0 +1,86 @@
+// policy_judge.h — the steps of Policy::DecideRound (policy.h documents the
+// rules they implement): the round's limits, the signals and the action of
+// one update, the fail-safes over the round, and the strike an update earns.
+// Internal to the policy layer; pure functions over plain values, no state
+// of their own. Thread-compatible.
+#ifndef FLSENTRY_POLICY_POLICY_JUDGE_H_
+#define FLSENTRY_POLICY_POLICY_JUDGE_H_
+
+#include <cmath>
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "features/scoring.h"
+#include "policy/decision.h"
+#include "policy/policy_config.h"
+#include "policy/policy_state.h"
+#include "policy/thresholds.h"
+
+namespace flsentry {
+
+struct PolicyInput;
+
+// Why an update is dropped, for the fail-safes: only signal drops (score,
+// guards of the policy) may be restored.
+enum class DropKind { kNone, kMandatory, kBySignal };
+
+// One update while its round is decided.
+struct Working {
+  Decision decision;
+  DropKind drop = DropKind::kNone;
+  ClientStatus status = ClientStatus::kNormal;  // at the start of the round
+  uint32_t strike_events = 0;  // StrikeEvent bits that fired (any, listed or
+                               // not in quarantine.strike_on)
+  double score_ratio = NAN;    // score / the round's median score
+  double score_excess = NAN;   // score / the client's threshold
+  double client_factor = 1.0;  // ClientBaselineConfig's threshold multiplier
+  double typicality = NAN;
+  double examples_limit = NAN;     // the num_examples guard's limit
+  bool listed = false;             // allow- or deny-listed: never a strike
+  const char* failsafe = nullptr;  // the fail-safe that restored it, if any
+  double strike_weight = 0.0;      // the strike it earns; 0 for none
+
+  // Decision::suspicion, 0 when not judged: the fail-safes' ordering.
+  double severity() const {
+    return std::isfinite(decision.suspicion) ? decision.suspicion : 0.0;
+  }
+};
+
+// What the round's statistics set before any update is judged.
+struct RoundLimits {
+  RoundThresholds thresholds;
+  std::vector<double> scores;  // the finite scores of well-formed updates
+  double median_score = NAN;   // of `scores`; NaN below 3 scores
+  double norm_limit = NAN;     // the norm guard's; NaN when it abstains
+  double median_centrality = NAN;
+  double median_claim = NAN;  // positive claims; NaN below min_round_size
+};
+
+RoundLimits ComputeRoundLimits(const PolicyConfig& config,
+                               std::span<const PolicyInput> inputs,
+                               const std::deque<RoundScores>& history,
+                               const Calibration* calibration);
+
+// Judges one update: its threshold, signals, flags, suspicion and the
+// action of the first rule that applies (policy.h's order). `record` is the
+// client's record at the start of the round (null for a new client).
+void JudgeUpdate(const PolicyConfig& config, const PolicyInput& in,
+                 const RoundLimits& limits, const ClientRecord* record,
+                 Working& w);
+
+// The fail-safes over the round (policy.h). Returns one note per fail-safe
+// that restored updates, saying what it did; empty when none did.
+std::vector<std::string> ApplyFailSafes(const PolicyConfig& config,
+                                        std::span<const PolicyInput> inputs,
+                                        std::vector<Working>& work);
+
+// The strike weight an update earns (0: none), per quarantine.strike_on,
+// strike_weight and fail_safes.severe_suspicion.
+double StrikeWeight(const PolicyConfig& config, const Working& w);
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_POLICY_POLICY_JUDGE_H_

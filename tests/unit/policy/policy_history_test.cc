@@ -1,0 +1,266 @@
+// The policy's judgement of each client against its own history (policy.h):
+// the client baseline, the consistency guard, weighted strikes, the
+// num_examples guard, the fail-safes' restore weight and the round outcome
+// when nothing can be averaged. policy_test.cc and policy_signals_test.cc
+// cover the rest of policy.h.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "policy/policy.h"
+
+using namespace flsentry;
+
+namespace {
+
+Policy Make(const std::string& yaml) {
+  auto c = ParsePolicyYaml(yaml);
+  REQUIRE_MESSAGE(c.ok(), c.status().message());
+  return Policy(*c);
+}
+
+PolicyInput In(std::string id, double score, uint64_t examples = 100,
+               double consistency = NAN) {
+  PolicyInput in;
+  in.client_id = std::move(id);
+  in.num_examples = examples;
+  in.score.score = score;
+  in.score.scored = std::isfinite(score);
+  in.score.norm = 1.0;
+  in.score.consistency = consistency;
+  return in;
+}
+
+RoundOutcome Decide(Policy& policy, uint64_t round,
+                    const std::vector<PolicyInput>& inputs) {
+  auto r = policy.DecideRound(round, inputs, nullptr);
+  REQUIRE_MESSAGE(r.ok(), r.status().message());
+  REQUIRE(r->decisions.size() == inputs.size());
+  return std::move(r).value();
+}
+
+// Six clients; the round's median score is 1, so round_ratio (k 3) puts the
+// threshold at 3. "odd" scores `odd_score` and points its usual way
+// (consistency `odd_consistency`).
+std::vector<PolicyInput> SkewedRound(double odd_score, double odd_consistency) {
+  return {In("a", 1.0, 100, 0.8), In("b", 0.9, 100, 0.8),
+          In("c", 1.1, 100, 0.8), In("d", 1.0, 100, 0.8),
+          In("e", 0.8, 100, 0.8), In("odd", odd_score, 100, odd_consistency)};
+}
+
+const char* kNoFailSafes =
+    "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n";
+
+}  // namespace
+
+TEST_CASE("client baseline: an honest outlier is judged against its history") {
+  Policy policy = Make(kNoFailSafes);
+  // Three clean rounds at 2.5 x the median (under 3 x): the baseline grows.
+  for (uint64_t r = 1; r <= 3; ++r) {
+    RoundOutcome out = Decide(policy, r, SkewedRound(2.5, 0.7));
+    CHECK(out.decisions[5].reason == "ok");
+    CHECK(out.audit_records[5]["score_ratio"] == doctest::Approx(2.5));
+  }
+  CHECK(policy.state().clients.at("odd").score_ratios ==
+        std::vector<double>{2.5, 2.5, 2.5});
+  SUBCASE("pointing its usual way: threshold x 2.5") {
+    RoundOutcome out = Decide(policy, 4, SkewedRound(4.0, 0.7));
+    CHECK(out.decisions[5].reason == "ok");
+    CHECK(out.decisions[5].threshold == doctest::Approx(7.5));
+    CHECK(out.audit_records[5]["client_factor"] == doctest::Approx(2.5));
+  }
+  SUBCASE("pointing elsewhere: the round alone judges it") {
+    RoundOutcome out = Decide(policy, 4, SkewedRound(4.0, 0.3));
+    CHECK(out.decisions[5].reason == "anomalous");
+    CHECK(out.decisions[5].threshold == doctest::Approx(3.0));
+  }
+  SUBCASE("the factor is capped at max_factor") {
+    Policy capped = Make(std::string(kNoFailSafes) +
+                         "thresholds: {client_baseline: {max_factor: 1.5}}\n");
+    for (uint64_t r = 1; r <= 3; ++r) Decide(capped, r, SkewedRound(2.5, 0.7));
+    RoundOutcome out = Decide(capped, 4, SkewedRound(5.0, 0.7));
+    CHECK(out.decisions[5].reason == "anomalous");
+    CHECK(out.decisions[5].threshold == doctest::Approx(4.5));
+  }
+}
+
+TEST_CASE(
+    "client baseline: needs min_rounds clean updates; flagged ones do "
+    "not count") {
+  Policy policy = Make(kNoFailSafes);
+  Decide(policy, 1, SkewedRound(2.5, 0.7));
+  Decide(policy, 2, SkewedRound(2.5, 0.7));
+  RoundOutcome out = Decide(policy, 3, SkewedRound(5.0, 0.7));  // flagged
+  CHECK(out.decisions[5].reason == "anomalous");
+  CHECK(policy.state().clients.at("odd").score_ratios.size() == 2);
+  out = Decide(policy, 4, SkewedRound(3.5, 0.7));  // still 2 clean: no factor
+  CHECK(out.decisions[5].threshold == doctest::Approx(3.0));
+  CHECK(out.decisions[5].reason == "anomalous");
+}
+
+TEST_CASE("consistency guard: an update reversing the client's direction") {
+  Policy policy = Make(kNoFailSafes);
+  std::vector<PolicyInput> round = SkewedRound(1.0, -0.4);
+  RoundOutcome out = Decide(policy, 1, round);
+  const Decision& d = out.decisions[5];
+  CHECK(d.action == Action::kDrop);
+  CHECK(d.reason == "inconsistent");
+  CHECK(d.flags == kFlagInconsistent);
+  // (1 - (-0.4)) / (1 - 0) = 1.4
+  CHECK(d.suspicion == doctest::Approx(1.4));
+  CHECK(out.audit_records[5]["consistency"] == doctest::Approx(-0.4));
+  CHECK(out.audit_records[5]["strike_weight"] == 1.0);
+  SUBCASE("no reference: abstains") {
+    Policy fresh = Make(kNoFailSafes);
+    RoundOutcome plain = Decide(fresh, 1, SkewedRound(1.0, NAN));
+    CHECK(plain.decisions[5].reason == "ok");
+  }
+  SUBCASE("disabled") {
+    Policy off = Make(std::string(kNoFailSafes) +
+                      "guards: {consistency: {enabled: false}}\n");
+    CHECK(Decide(off, 1, round).decisions[5].reason == "ok");
+  }
+}
+
+TEST_CASE("strike weights: a score barely over its threshold is a fraction") {
+  Policy policy = Make(kNoFailSafes);
+  struct Case {
+    double score;  // threshold 3: excess score / 3
+    double weight;
+  };
+  // clamp((excess - 1) / (2 - 1), 0.25, 1)
+  const Case cases[] = {{3.3, 0.25}, {4.5, 0.5}, {6.0, 1.0}, {30.0, 1.0}};
+  for (const Case& c : cases) {
+    CAPTURE(c.score);
+    Policy fresh = Make(kNoFailSafes);
+    RoundOutcome out = Decide(fresh, 1, SkewedRound(c.score, 0.7));
+    CHECK(out.decisions[5].reason == "anomalous");
+    CHECK(out.audit_records[5]["strike_weight"] == doctest::Approx(c.weight));
+  }
+  // Two mild offences (0.5 each) do not quarantine; a third full one does.
+  Decide(policy, 1, SkewedRound(4.5, 0.7));
+  RoundOutcome out = Decide(policy, 2, SkewedRound(4.5, 0.7));
+  CHECK(out.audit_records[5]["strikes"] == doctest::Approx(1.0));
+  CHECK(out.decisions[5].reason == "anomalous");
+  out = Decide(policy, 3, SkewedRound(30, 0.7));
+  CHECK(out.decisions[5].reason == "quarantined");
+}
+
+TEST_CASE("num_examples guard: a claim far above the round's is capped") {
+  Policy policy = Make(kNoFailSafes);
+  std::vector<PolicyInput> round = SkewedRound(1.0, 0.7);
+  round[5].num_examples = 1'000'000'000'000;  // 10^12
+  RoundOutcome out = Decide(policy, 1, round);
+  const Decision& d = out.decisions[5];
+  // limit 10 x median claim 100 = 1000: weight 1000 / 10^12
+  CHECK(d.action == Action::kDownweight);
+  CHECK(d.reason == "num_examples");
+  CHECK(d.flags == kFlagNumExamples);
+  CHECK(d.weight == doctest::Approx(1e-9));
+  CHECK(out.audit_records[5]["examples_limit"] == doctest::Approx(1000));
+  CHECK(out.audit_records[5]["strike_weight"] == 1.0);
+  CHECK(policy.state().clients.at("odd").claims.empty());
+  CHECK(policy.state().clients.at("a").claims == std::vector<uint64_t>{100});
+  SUBCASE("drop and flag modes") {
+    Policy drop = Make(std::string(kNoFailSafes) +
+                       "guards: {num_examples: {mode: drop}}\n");
+    CHECK(Decide(drop, 1, round).decisions[5].reason == "num_examples");
+    CHECK(Decide(drop, 2, round).decisions[5].action == Action::kDrop);
+    Policy flag = Make(std::string(kNoFailSafes) +
+                       "guards: {num_examples: {mode: flag}}\n");
+    const Decision f = Decide(flag, 1, round).decisions[5];
+    CHECK(f.weight == 1.0);
+    CHECK(f.flags == kFlagNumExamples);
+  }
+}
+
+TEST_CASE("num_examples guard: the client's own history limits it too") {
+  Policy policy = Make(kNoFailSafes);
+  for (uint64_t r = 1; r <= 2; ++r) Decide(policy, r, SkewedRound(1.0, 0.7));
+  // 900 is under 10 x the round's median (1000) but over 2 x its own 100.
+  std::vector<PolicyInput> round = SkewedRound(1.0, 0.7);
+  round[5].num_examples = 900;
+  RoundOutcome out = Decide(policy, 3, round);
+  CHECK(out.decisions[5].reason == "num_examples");
+  CHECK(out.decisions[5].weight == doctest::Approx(200.0 / 900));
+  SUBCASE("alone in a round, only its history judges") {
+    RoundOutcome alone = Decide(policy, 4, {round[5]});
+    CHECK((alone.decisions[0].flags & kFlagNumExamples) != 0);
+    CHECK(alone.audit_records[0]["examples_limit"] == doctest::Approx(200));
+    // Its second strike in two rounds quarantines it.
+    CHECK(alone.decisions[0].reason == "quarantined");
+  }
+  SUBCASE("a claim of 0 never fires") {
+    round[5].num_examples = 0;
+    CHECK(Decide(policy, 4, round).decisions[5].reason == "ok");
+  }
+}
+
+TEST_CASE("a lone update far over its threshold: restored clipped, struck") {
+  // One update scoring 17 x its threshold, alone in its round: the
+  // fail-safes keep it (min_accepted 1), at weight 1/17, and it is a strike.
+  Policy policy = Make(
+      "thresholds: {rules: [{kind: static, value: 1.0}]}\n"
+      "quarantine: {strikes: 2}\n");
+  RoundOutcome out = Decide(policy, 1, {In("late", 17.0)});
+  const Decision& d = out.decisions[0];
+  CHECK(d.action == Action::kDownweight);
+  CHECK(d.reason == "failsafe_kept");
+  CHECK(d.weight == doctest::Approx(1.0 / 17));
+  CHECK(d.flags == (kFlagAnomalous | kFlagFailsafe));
+  CHECK(out.suspicious);
+  CHECK(out.audit_records[0]["strike_weight"] == 1.0);
+  CHECK(out.audit_records[0]["failsafe"] == "max_drop_fraction");
+  REQUIRE(out.notes.size() == 1);
+  CHECK(out.notes[0].find("late at weight 0.0588") != std::string::npos);
+  // The second such round quarantines it.
+  out = Decide(policy, 2, {In("late", 17.0)});
+  CHECK(out.decisions[0].reason == "quarantined");
+  CHECK(out.no_average);
+  CHECK((out.decisions[0].flags & kFlagNoAverage) != 0);
+}
+
+TEST_CASE("a round of only non-finite updates: nothing to average, said so") {
+  Policy policy = Make("");
+  std::vector<PolicyInput> round;
+  for (const char* id : {"a", "b", "c"}) {
+    PolicyInput in = In(id, NAN);
+    in.guard_flags = kFlagNonFinite;
+    in.guard_reason = "nonfinite";
+    round.push_back(in);
+  }
+  RoundOutcome out = Decide(policy, 1, round);
+  for (const Decision& d : out.decisions) {
+    CHECK(d.action == Action::kDrop);
+    CHECK(d.reason == "nonfinite");
+    CHECK(d.flags == (kFlagNonFinite | kFlagNoAverage));
+  }
+  CHECK_FALSE(out.suspicious);  // no fail-safe restored anything
+  CHECK(out.no_average);
+  REQUIRE(out.notes.size() == 1);
+  CHECK(out.notes[0] ==
+        "no update can be averaged (nothing keeps a positive num_examples x "
+        "weight): 3 update(s): 3 nonfinite; keep the global model for this "
+        "round");
+  for (const auto& record : out.audit_records) {
+    CHECK(record["suspicious_round"] == false);
+    CHECK(record["strike_weight"] == 1.0);  // a guard event is a strike
+  }
+}
+
+TEST_CASE("kept updates claiming 0 examples leave nothing to average") {
+  Policy policy = Make("");
+  RoundOutcome out = Decide(policy, 1, {In("a", 1.0, 0), In("b", 1.0, 0)});
+  CHECK(out.no_average);
+  CHECK(out.decisions[0].action == Action::kAccept);
+  CHECK(out.decisions[0].flags == kFlagNoAverage);
+  REQUIRE(out.notes.size() == 1);
+  CHECK(out.notes[0].find("2 kept but claiming 0 examples") !=
+        std::string::npos);
+  // One positive claim is enough.
+  out = Decide(policy, 2, {In("a", 1.0, 0), In("b", 1.0, 5)});
+  CHECK_FALSE(out.no_average);
+  CHECK(out.notes.empty());
+}
