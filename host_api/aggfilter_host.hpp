@@ -65,14 +65,20 @@ inline const char* action_name(aggf_action action) {
 }
 
 // The names of the bits set in `flags`, in bit order, e.g. {"nonfinite",
-// "quarantined"} (aggfilter.h's AGGF_FLAG_NAMES). Bits this header does not
-// know are left out.
+// "quarantined"}: aggfilter.h's AGGF_FLAG_NAMES; a bit this header does not
+// know yet (a newer plugin's) as "bit<N>".
 inline std::vector<std::string> flag_names(uint32_t flags) {
   std::vector<std::string> names;
-#define AGGF_HOST_FLAG_NAME_(bit, name) \
-  if (flags & (bit)) names.emplace_back(name);
-  AGGF_FLAG_NAMES(AGGF_HOST_FLAG_NAME_)
+  for (uint32_t bit = 0; bit < 32; ++bit) {
+    const uint32_t mask = uint32_t{1} << bit;
+    if (!(flags & mask)) continue;
+    const char* name = nullptr;
+#define AGGF_HOST_FLAG_NAME_(flag, text) \
+  if ((flag) == mask) name = (text);
+    AGGF_FLAG_NAMES(AGGF_HOST_FLAG_NAME_)
 #undef AGGF_HOST_FLAG_NAME_
+    names.push_back(name != nullptr ? name : "bit" + std::to_string(bit));
+  }
   return names;
 }
 

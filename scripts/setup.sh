@@ -17,6 +17,13 @@ PACKAGES=(
   binutils time
   # the benchmark test checks its SVG plots with xmllint
   libxml2-utils
+  # packaging tests: the .deb (CPack runs dpkg-shlibdeps, file, strip)
+  dpkg-dev file
+  # the Python package (python/): pytest, an offline pip install into a venv
+  # (setuptools and wheel from Debian), and Flower 1.6's dependencies for the
+  # real-Flower tests (Flower itself: ../shared/flower)
+  python3-numpy python3-pytest python3-venv python3-pip python3-setuptools python3-wheel
+  python3-grpcio python3-protobuf python3-cryptography python3-pycryptodome
 )
 
 missing=()

@@ -39,11 +39,25 @@ struct ReplayArgs {
   bool json = false;
 };
 
+#ifndef FLSENTRY_PLUGIN_RELDIR
+#define FLSENTRY_PLUGIN_RELDIR "../lib/flsentry"
+#endif
+
+// The plugin beside this executable (the build tree), else in the installed
+// plugin folder relative to it (FLSENTRY_PLUGIN_RELDIR, set by CMake from
+// GNUInstallDirs: bin/ -> lib/flsentry/), so an installed or unpacked tree
+// works wherever it lies.
 std::string DefaultPluginPath() {
+  constexpr const char* kName = "libflsentry_filter.so";
   std::error_code ec;
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "libflsentry_filter.so";
-  return (self.parent_path() / "libflsentry_filter.so").string();
+  if (ec) return kName;
+  fs::path beside = self.parent_path() / kName;
+  if (fs::exists(beside, ec)) return beside.string();
+  fs::path installed =
+      (self.parent_path() / FLSENTRY_PLUGIN_RELDIR / kName).lexically_normal();
+  if (fs::exists(installed, ec)) return installed.string();
+  return beside.string();
 }
 
 // Names for the policies: file stems, made unique and safe as directory
@@ -178,7 +192,8 @@ void AddReplayCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option(
       "--plugin", args->plugin,
-      "Filter plugin (default: libflsentry_filter.so beside flsentry)");
+      "Filter plugin (default: libflsentry_filter.so beside flsentry, "
+      "else in the installed plugin folder)");
   cmd->add_option("--on-unreadable", args->on_unreadable,
                   "What to do with an unreadable client file: drop (decision "
                   "drop, reason unreadable), skip (leave it out), fail")

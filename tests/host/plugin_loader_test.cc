@@ -2,6 +2,9 @@
 // broken plugins, and a second, unrelated plugin run by the same host code.
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <regex>
+#include <sstream>
 #include <string>
 
 #include "aggfilter_host.hpp"
@@ -78,4 +81,27 @@ TEST_CASE(
   CHECK(decisions[0].reason == "norm");
   CHECK(decisions[1].action == AGGF_ACTION_ACCEPT);
   CHECK_THROWS_AS(norm.create("-3"), aggfilter::Error);
+}
+
+TEST_CASE("aggfilter.h names every flag here") {
+  // Every `#define AGGF_FLAG_<NAME> ((uint32_t)1u << <bit>)` of the header
+  // is named <name> by flag_names (replay and hosts print these names; the
+  // Python package reads the same table from the header).
+  std::ifstream in(FLSENTRY_SOURCE_DIR "/host_api/aggfilter.h");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string header = text.str();
+  const std::regex define(
+      R"(#define AGGF_FLAG_(\w+) \(\(uint32_t\)1u << (\d+)\))");
+  int count = 0;
+  for (std::sregex_iterator it(header.begin(), header.end(), define), end;
+       it != end; ++it, ++count) {
+    std::string name = (*it)[1].str();
+    for (char& c : name) c = static_cast<char>(std::tolower(c));
+    const uint32_t bit = uint32_t{1} << std::stoi((*it)[2].str());
+    CHECK(aggfilter::flag_names(bit) == std::vector<std::string>{name});
+  }
+  CHECK(count >= 13);
+  CHECK(aggfilter::flag_names(AGGF_FLAG_NONFINITE | (uint32_t{1} << 30)) ==
+        std::vector<std::string>{"nonfinite", "bit30"});
 }
