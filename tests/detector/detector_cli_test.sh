@@ -18,7 +18,10 @@ grep -q "trained on 12 updates" "$TMP/train.out" || fail "train summary: $(cat "
 mkdir "$TMP/all"
 cp "$FIX"/updates/*.pth "$FIX"/odd/*.pth "$TMP/all/"
 "$FLSENTRY" detect "$TMP/all" --detector "$TMP/det" > "$TMP/detect.out" 2>&1 || fail "detect: $(cat "$TMP/detect.out")"
-[ "$(wc -l < "$TMP/detect.out")" -eq 15 ] || fail "15 lines expected: $(cat "$TMP/detect.out")"
+[ "$(wc -l < "$TMP/detect.out")" -eq 16 ] || fail "16 lines expected: $(cat "$TMP/detect.out")"
+# By default the folder is judged relative to itself, and the output says so.
+head -1 "$TMP/detect.out" | grep -q "^# updates: threshold .* (round-relative: 3 x the round's median score)$" \
+  || fail "round-relative header: $(head -1 "$TMP/detect.out")"
 for f in odd_00 odd_01 odd_02; do
   grep -q "^$f.pth  score .* threshold .*  ANOMALY" "$TMP/detect.out" || fail "$f not flagged: $(cat "$TMP/detect.out")"
 done
@@ -30,6 +33,15 @@ benign_ok=$(grep -c "^update_.*  ok$" "$TMP/detect.out")
 grep -q '"file": "odd_00.pth"' "$TMP/detect.json" || fail "json file field"
 grep -q '"anomaly": true' "$TMP/detect.json" || fail "json anomaly field"
 [ "$(grep -c '"threshold":' "$TMP/detect.json")" -eq 15 ] || fail "json threshold fields"
+[ "$(grep -c '"threshold_kind": "round-relative"' "$TMP/detect.json")" -eq 15 ] || fail "json threshold_kind"
+# The scaled update (odd_02) is caught by its norm although its direction
+# scores like a benign one, and suspicion ranks all three odd updates first.
+grep -q "^odd_02.pth .*ANOMALY (norm)$" "$TMP/detect.out" || fail "odd_02 by norm: $(cat "$TMP/detect.out")"
+top3=$(python3 -c "import json,sys; a=json.load(open(sys.argv[1])); print(' '.join(sorted(r['file'] for r in sorted(a, key=lambda r: -(r['suspicion'] or 0))[:3])))" "$TMP/detect.json")
+[ "$top3" = "odd_00.pth odd_01.pth odd_02.pth" ] || fail "odd updates should rank first by suspicion, got $top3"
+# --quantile: the detector's calibrated quantile, fixed, as the original tool.
+"$FLSENTRY" detect "$TMP/all" --detector "$TMP/det" --quantile 0.99 > "$TMP/q.out" || fail "detect --quantile"
+head -1 "$TMP/q.out" | grep -q "(calibrated quantile)" || fail "quantile header: $(head -1 "$TMP/q.out")"
 
 # bad input: clear one-line errors, exit code 1
 mkdir "$TMP/empty"

@@ -46,4 +46,33 @@ grep -q '"fpr"' "$TMP/eval.json" || fail "no fpr in the report"
 [ $? -eq 3 ] || fail "an unreachable minimum did not fail"
 "$EVAL" "$TMP/alie" --sketch-dim 256 --policy "$HERE/../../configs/default.yaml" --min-auroc frozen.raw.sign_flip=0.5 > /dev/null 2>&1
 [ $? -eq 2 ] || fail "a check matching no attack was not refused"
+
+# The seed's path (`flsentry train` on the first rounds, `flsentry detect` on
+# later ones, as the original autoencoder.py / detect_anomalies.py): a round
+# is judged relative to itself by default, so the scaled updates are caught
+# by their norm and (almost) no benign update is flagged, where the trained
+# detector's fixed 99th percentile flags more and more benign ones.
+FLSENTRY="$(dirname "$EVAL")/flsentry"
+mkdir "$TMP/early" "$TMP/late"
+cp -r "$TMP/scaling"/round_000[1-3] "$TMP/early/"
+cp -r "$TMP/scaling"/round_000[4-7] "$TMP/late/"
+"$FLSENTRY" train "$TMP/early" -o "$TMP/det" > "$TMP/train.log" 2>&1 || fail "train: $(tail -3 "$TMP/train.log")"
+"$FLSENTRY" detect "$TMP/late" --detector "$TMP/det" --json > "$TMP/detect.json" || fail "detect"
+python3 - "$TMP/detect.json" "$TMP/late" <<'PY' || fail "seed path"
+import glob, json, sys
+decisions = json.load(open(sys.argv[1]))
+label = {}
+for manifest in glob.glob(sys.argv[2] + "/round_*/manifest.json"):
+    round_dir = manifest.split("/")[-2]
+    for c in json.load(open(manifest))["clients"]:
+        label[round_dir + "/" + c["file"]] = c.get("label")
+mal = [d for d in decisions if label[d["file"]] == "malicious"]
+ben = [d for d in decisions if label[d["file"]] != "malicious"]
+caught = sum(d["anomaly"] for d in mal)
+flagged = sum(d["anomaly"] for d in ben)
+print(f"seed path: scaled caught {caught}/{len(mal)}, benign flagged {flagged}/{len(ben)}")
+assert mal and all(d["threshold_kind"] == "round-relative" for d in decisions)
+assert caught == len(mal), "every scaled update is caught"
+assert flagged <= 1, "at most one benign update flagged"
+PY
 echo "PASS"
