@@ -5,6 +5,7 @@
 #define FLSENTRY_BASE_STATUS_H_
 
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <variant>
@@ -75,24 +76,55 @@ inline Status InternalError(std::string m) {
   return Status(ErrorCode::kInternal, std::move(m));
 }
 
-// A value or an error. REQUIRES: value() only when ok(); status() is OK
-// when ok().
+// Thrown by Result<T>::value() on an error: a bug in the caller, which
+// should have checked ok(). The C interface's guard (abi/c_guard.h) turns it
+// into AGGF_ERR_INTERNAL; it never escapes the plugin.
+class BadResultAccess : public std::logic_error {
+ public:
+  explicit BadResultAccess(const Status& status)
+      : std::logic_error("Result::value() on an error: " + status.message()) {}
+};
+
+// A value or an error, with abseil StatusOr's contract:
+//   - constructed from a value: ok(), status() is OK;
+//   - constructed from an error Status: !ok(), status() is that error;
+//   - constructed from an OK Status (a bug: there is no value): !ok(), and
+//     status() is kInternal saying so;
+//   - value() checks: on an error it throws BadResultAccess (see above);
+//     operator* and operator-> do not check (REQUIRES: ok()).
 template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status status) : status_(std::move(status)) {}  // NOLINT
+  Result(Status status)                          // NOLINT: implicit by design
+      : status_(status.ok()
+                    ? InternalError("Result constructed from an OK status "
+                                    "without a value")
+                    : std::move(status)) {}
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
+  T& value() & {
+    Check();
+    return *value_;
+  }
+  const T& value() const& {
+    Check();
+    return *value_;
+  }
+  T&& value() && {
+    Check();
+    return std::move(*value_);
+  }
   T* operator->() { return &*value_; }
   const T* operator->() const { return &*value_; }
   T& operator*() & { return *value_; }
   const T& operator*() const& { return *value_; }
 
  private:
+  void Check() const {
+    if (!value_.has_value()) throw BadResultAccess(status_);
+  }
+
   std::optional<T> value_;
   Status status_;
 };
