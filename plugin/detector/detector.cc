@@ -6,8 +6,8 @@
 #include <cstring>
 #include <map>
 #include <set>
-#include <thread>
 
+#include "base/parallel.h"
 #include "base/robust_stats.h"
 #include "detector/autoencoder.h"
 #include "features/feature_extractor.h"
@@ -192,29 +192,25 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
 
   const int64_t dim = features_->dim();
   std::vector<float> rows(eligible.size() * static_cast<size_t>(dim));
-  std::vector<Result<UpdateFeatures>> measured(eligible.size(),
-                                               UpdateFeatures{});
-  const int threads = std::max(1, config_.threads);
+  // An update whose embedding did not finish (see below) keeps this error.
+  std::vector<Result<UpdateFeatures>> measured(
+      eligible.size(), InternalError("embedding did not finish"));
   // Embedding is plain C++ (FeatureExtractor::Embed is const and
-  // thread-safe): own threads, so LibTorch's pools are not resized per round.
-  const int64_t total = static_cast<int64_t>(eligible.size());
-  auto embed_rows = [&](int64_t first, int64_t step) {
-    for (int64_t r = first; r < total; r += step) {
-      measured[r] =
-          features_->Embed(round.updates[eligible[r]], round.global,
-                           std::span<float>(rows.data() + r * dim, dim));
-    }
-  };
-  const int64_t workers = std::min<int64_t>(threads, total);
-  if (workers <= 1) {
-    embed_rows(0, 1);
-  } else {
-    std::vector<std::thread> pool;
-    for (int64_t w = 1; w < workers; ++w)
-      pool.emplace_back(embed_rows, w, workers);
-    embed_rows(0, workers);
-    for (std::thread& t : pool) t.join();
-  }
+  // thread-safe), on plain threads; ParallelFor lets no exception or failed
+  // thread start terminate the host, and an update whose embedding throws
+  // (e.g. out of memory) gets the error, not the round.
+  (void)ParallelFor(
+      eligible.size(), std::max(1, config_.threads), [&](size_t r) {
+        try {
+          measured[r] =
+              features_->Embed(round.updates[eligible[r]], round.global,
+                               std::span<float>(rows.data() + r * dim, dim));
+        } catch (const std::exception& e) {
+          measured[r] =
+              InternalError(std::string("embedding failed: ") + e.what());
+        }
+      });
+  const int threads = std::max(1, config_.threads);
 
   // Rows that embedded cleanly are scored together; the rest explain why not.
   std::vector<float> batch;
