@@ -6,11 +6,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "tensor/tensor_set.h"
 
@@ -280,6 +282,48 @@ bool ParseOnUnreadable(std::string_view text, OnUnreadable* mode) {
   return true;
 }
 
+namespace {
+
+// The byte range [begin, end) of the scalar `node` in `text` as written:
+// from its mark, a quoted scalar to its closing quote, a plain one for the
+// length of its value (a path written plainly is its own text). Nullopt
+// when the text at the mark does not hold the value as expected.
+std::optional<std::pair<size_t, size_t>> ScalarRange(std::string_view text,
+                                                     const YAML::Node& node) {
+  const size_t begin = static_cast<size_t>(node.Mark().pos);
+  if (node.Mark().is_null() || begin >= text.size()) return std::nullopt;
+  const char quote = text[begin];
+  if (quote == '"' || quote == '\'') {
+    for (size_t i = begin + 1; i < text.size(); ++i) {
+      if (quote == '"' && text[i] == '\\') {
+        ++i;
+      } else if (text[i] == quote) {
+        if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+          ++i;  // '' is an escaped ' in a single-quoted scalar
+          continue;
+        }
+        return std::pair{begin, i + 1};
+      }
+    }
+    return std::nullopt;
+  }
+  const std::string& value = node.Scalar();
+  if (text.substr(begin, value.size()) != value) return std::nullopt;
+  return std::pair{begin, begin + value.size()};
+}
+
+// `value` as a double-quoted YAML scalar.
+std::string Quoted(const std::string& value) {
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
 Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
                                      const std::string& work_dir) {
   PreparedPolicy prepared{std::string(policy_text), {}, {}};
@@ -292,34 +336,39 @@ Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
   if (!root.IsMap()) return prepared;
   static const std::pair<const char*, const char*> kRedirects[] = {
       {"state", "replay_state.json"}, {"audit", kAuditFile}};
-  bool changed = false;
+  // (begin, end, replacement) per redirected path, spliced from the end so
+  // that earlier offsets stay valid.
+  std::vector<std::tuple<size_t, size_t, std::string>> splices;
   try {
     for (const auto& [section, file] : kRedirects) {
       const YAML::Node& const_root = root;
-      YAML::Node node = const_root[section];
-      if (!node || !node.IsMap()) continue;
-      const YAML::Node& const_node = node;
-      if (!const_node["path"] || !const_node["path"].IsScalar()) continue;
+      const YAML::Node node = const_root[section];
+      if (!node || !node.IsMap() || !node["path"] || !node["path"].IsScalar()) {
+        continue;
+      }
       const std::string target = (fs::path(work_dir) / file).string();
       std::error_code ec;
       fs::remove(target, ec);
       if (ec) return IoError("cannot remove " + target + ": " + ec.message());
+      auto range = ScalarRange(policy_text, node["path"]);
+      if (!range) {
+        return ConfigError(std::string("cannot redirect the policy's ") +
+                           section + ".path: write it on one line");
+      }
+      const std::string absolute = fs::absolute(target, ec).string();
       prepared.redirects.push_back(std::string(section) + ".path " +
-                                   const_node["path"].as<std::string>() +
-                                   " -> " + target);
-      node["path"] = fs::absolute(target, ec).string();
+                                   node["path"].Scalar() + " -> " + target);
+      splices.emplace_back(range->first, range->second, Quoted(absolute));
       if (std::string(section) == "audit") prepared.audit_path = target;
-      changed = true;
-    }
-    if (changed) {
-      YAML::Emitter emitter;
-      emitter << root;
-      prepared.text = std::string(emitter.c_str()) + "\n";
     }
   } catch (const std::exception& e) {
     return ConfigError(
         std::string("cannot redirect the policy's state/audit paths: ") +
         e.what());
+  }
+  std::sort(splices.begin(), splices.end(), std::greater<>());
+  for (const auto& [begin, end, text] : splices) {
+    prepared.text.replace(begin, end - begin, text);
   }
   return prepared;
 }

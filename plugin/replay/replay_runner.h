@@ -82,12 +82,16 @@ struct PreparedPolicy {
 };
 
 // A replay must neither read nor clobber a live server's files: when the
-// policy is a YAML map with `state.path` or `audit.path`, those are pointed
-// at `work_dir`/replay_state.json and `work_dir`/replay_audit.jsonl, and any
-// such file left by an earlier replay is removed first (so every replay
-// starts from fresh state). Text that is not YAML, or has neither key, is
-// returned unchanged (the plugin judges it). Errors: kIo when an old file
-// cannot be removed.
+// policy is a YAML map with `state.path` or `audit.path`, those two scalars
+// — and no other byte of the operator's text — are replaced by the
+// double-quoted absolute paths `work_dir`/replay_state.json and
+// `work_dir`/replay_audit.jsonl, and any such file left by an earlier
+// replay is removed first (so every replay starts from fresh state). The
+// plugin thus judges the same bytes a live server gave it (a policy it
+// refuses live, it refuses in replay). Text that is not YAML, or has neither
+// key, is returned unchanged (the plugin judges it). Errors: kIo when an old
+// file cannot be removed; kConfig when a path scalar is not where its YAML
+// mark says (a multi-line path).
 Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
                                      const std::string& work_dir);
 

@@ -228,6 +228,17 @@ TEST_CASE(
                              dir / "bad.yaml", "--plugin", dir / "nothing.so"});
   CHECK(no_plugin.exit_code == 1);
   CHECK(no_plugin.err.find("cannot load filter plugin") != std::string::npos);
+  // Replay hands the plugin the operator's bytes (only state and audit
+  // paths are moved): a quoted number the plugin refuses live is refused
+  // here too (a yaml-cpp round trip used to unquote it and accept it).
+  WriteFile(dir / "quoted.yaml",
+            "thresholds: {rules: [{kind: round_ratio, k: \"5\"}]}\n"
+            "state: {path: state.json}\naudit: {path: audit.jsonl}\n");
+  RunResult quoted = Run({kFlsentry, "replay", dir / "archive", "--config",
+                          dir / "quoted.yaml", "--out", dir / "out"});
+  CHECK(quoted.exit_code == 1);
+  CHECK(quoted.err.find("thresholds.rules[0].k: expected a number") !=
+        std::string::npos);
 }
 
 }  // namespace

@@ -38,6 +38,37 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "only the two path scalars change: every other byte is the "
+    "operator's") {
+  char tmpl[] = "/tmp/flsentry_prepare_XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  // A quoted number the plugin refuses live must reach it as written (a
+  // yaml-cpp round trip would have unquoted it); comments and flow style
+  // stay; quoted and plain paths are both found.
+  const std::string policy =
+      "# live\nthresholds: {rules: [{kind: round_ratio, k: \"5\"}]}  # why\n"
+      "state: {path: 'st''ate.json', on_corrupt: reset}\n"
+      "audit:\n  path: logs/audit.jsonl   # rotated nightly\n";
+  auto prepared = PreparePolicy(policy, dir);
+  REQUIRE(prepared.ok());
+  const std::string state = "\"" + dir + "/replay_state.json\"";
+  const std::string audit = "\"" + dir + "/replay_audit.jsonl\"";
+  CHECK(prepared->text ==
+        "# live\nthresholds: {rules: [{kind: round_ratio, k: \"5\"}]}  # why\n"
+        "state: {path: " +
+            state +
+            ", on_corrupt: reset}\n"
+            "audit:\n  path: " +
+            audit + "   # rotated nightly\n");
+  YAML::Node node = YAML::Load(prepared->text);
+  CHECK(node["state"]["path"].as<std::string>() == dir + "/replay_state.json");
+  CHECK(prepared->redirects[0] ==
+        "state.path st'ate.json -> " + dir + "/replay_state.json");
+  CHECK(prepared->audit_path == dir + "/replay_audit.jsonl");
+  fs::remove_all(dir);
+}
+
+TEST_CASE(
     "policies without state/audit paths, or not YAML maps, pass unchanged") {
   for (const std::string& text :
        {std::string("thresholds: {k: 3}\n"), std::string("1.5"),
