@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/json_reader.h"
 #include "tensor/tensor_file.h"
 
 namespace flsentry {
@@ -277,14 +278,14 @@ std::string RoundDirName(uint64_t number) {
 Result<ArchiveRound> ParseRoundManifest(std::string_view text,
                                         const std::string& round_dir,
                                         const std::string& manifest_path) {
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    return ManifestError(manifest_path, std::string("bad JSON: ") + e.what());
-  } catch (const std::exception& e) {
-    return ManifestError(manifest_path, std::string("bad JSON: ") + e.what());
+  auto parsed = ParseJsonStrict(text);
+  if (!parsed.ok()) {
+    const std::string& why = parsed.status().message();
+    return ManifestError(manifest_path, why.rfind("not valid JSON", 0) == 0
+                                            ? "bad JSON: " + why
+                                            : why);
   }
+  const Json j = std::move(parsed).value();
   try {
     return ParseManifestJson(j, round_dir, manifest_path);
   } catch (const std::exception& e) {

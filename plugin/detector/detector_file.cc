@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "base/file_writer.h"
+#include "base/json_reader.h"
 #include "tensor/tensor_file.h"
 
 namespace flsentry {
@@ -193,9 +194,9 @@ Result<DetectorFiles> ReadDetectorDir(const std::string& dir) {
   std::string text((std::istreambuf_iterator<char>(in)),
                    std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) return IoError(json_path + ": read failed");
-  nlohmann::json j =
-      nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Corrupt(json_path + ": not valid JSON");
+  auto parsed = ParseJsonStrict(text);
+  if (!parsed.ok()) return parsed.status().WithContext(json_path);
+  const nlohmann::json j = std::move(parsed).value();
   DetectorFiles files;
   auto metadata = DetectorMetadataFromJson(j);
   if (!metadata.ok()) return metadata.status().WithContext(json_path);

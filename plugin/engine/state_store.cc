@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <utility>
 
+#include "base/json_reader.h"
+
 namespace flsentry {
 
 namespace {
@@ -119,9 +121,9 @@ Result<nlohmann::json> ParseState(std::string_view bytes,
   if (bytes.size() > kMaxStateBytes) {
     return StateError(where + ": larger than 1 GiB");
   }
-  nlohmann::json state =
-      nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  if (state.is_discarded()) return StateError(where + ": not valid JSON");
+  auto parsed = ParseJsonStrict(bytes);
+  if (!parsed.ok()) return StateError(where + ": " + parsed.status().message());
+  nlohmann::json state = std::move(parsed).value();
   if (!state.is_object()) return StateError(where + ": not a JSON object");
   auto format = state.find("format");
   if (format == state.end() || !format->is_string()) {

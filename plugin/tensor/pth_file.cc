@@ -8,6 +8,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "base/json_reader.h"
 #include "tensor/pickle_reader.h"
 #include "tensor/zip_reader.h"
 
@@ -230,8 +231,10 @@ Status AddMetadataScalars(ZipReader* zip, const std::string& prefix,
   if (entry == nullptr) return Status::Ok();
   FLS_ASSIGN_OR_RETURN(ZipEntryBytes data,
                        zip->Read(*entry, kMaxMetadataBytes));
-  const auto json = nlohmann::json::parse(data.bytes.begin(), data.bytes.end(),
-                                          nullptr, /*allow_exceptions=*/false);
+  auto parsed = ParseJsonStrict(std::string_view(
+      reinterpret_cast<const char*>(data.bytes.data()), data.bytes.size()));
+  if (!parsed.ok()) return parsed.status().WithContext(entry->name);
+  const nlohmann::json json = std::move(parsed).value();
   if (!json.is_object()) return Corrupt(entry->name + " is not a JSON object");
   for (const auto& [key, value] : json.items()) {
     if (!value.is_string())

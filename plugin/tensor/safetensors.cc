@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/file_writer.h"
+#include "base/json_reader.h"
 #include "base/mapped_file.h"
 #include "tensor/view_bytes.h"
 
@@ -147,10 +148,15 @@ Result<TensorSet> ParseUnchecked(std::span<const uint8_t> bytes,
   if (header_len < 2 || header_begin[0] != '{') {
     return Corrupt("safetensors header does not start with '{'");
   }
-  json header = json::parse(header_begin, header_begin + header_len,
-                            /*cb=*/nullptr, /*allow_exceptions=*/false);
-  if (header.is_discarded())
-    return Corrupt("safetensors header is not valid JSON");
+  auto parsed = ParseJsonStrict(
+      std::string_view(header_begin, static_cast<size_t>(header_len)));
+  if (!parsed.ok()) {
+    const std::string& why = parsed.status().message();
+    return Corrupt(why.rfind("not valid JSON", 0) == 0
+                       ? "safetensors header is not valid JSON"
+                       : "safetensors header: " + why);
+  }
+  json header = std::move(parsed).value();
   if (!header.is_object())
     return Corrupt("safetensors header is not a JSON object");
 

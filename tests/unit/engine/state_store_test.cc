@@ -157,7 +157,8 @@ TEST_CASE("ParseState checks bytes from the C interface the same way") {
       ParseState(R"({"format":"flsentry-state/1","round":2})", "buffer").ok());
   auto bad = ParseState("{", "state buffer");
   REQUIRE_FALSE(bad.ok());
-  CHECK(bad.status().message() == "state buffer: not valid JSON");
+  CHECK(bad.status().message().rfind(
+            "state buffer: not valid JSON: parse error at line 1", 0) == 0);
   auto text = SerializeState({{"round", 1}});
   REQUIRE(text.ok());
   CHECK(ParseState(*text, "x").ok());
