@@ -5,8 +5,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/file_reader.h"
+
 namespace flsentry::sim {
 namespace {
+
+// Largest policy file read (the plugin refuses more than 1 MiB itself).
+constexpr uint64_t kMaxPolicyFileBytes = 16ull << 20;
 
 // The plugin's log lines at warning level and above go to stderr.
 void LogToStderr(void* /*user_data*/, aggf_log_level level, const char* message,
@@ -36,11 +41,9 @@ Result<std::unique_ptr<FilterClient>> FilterClient::Load(
   std::string config;
   std::string base_dir;
   if (!policy_path.empty()) {
-    std::ifstream in(policy_path, std::ios::binary);
-    if (!in) return NotFound(policy_path + ": cannot open the filter policy");
-    std::ostringstream text;
-    text << in.rdbuf();
-    config = text.str();
+    auto text = ReadWholeFile(policy_path, kMaxPolicyFileBytes);
+    if (!text.ok()) return text.status().WithContext("filter policy");
+    config = std::move(text).value();
     base_dir = std::filesystem::absolute(policy_path).parent_path().string();
   }
   std::unique_ptr<FilterClient> client(new FilterClient());

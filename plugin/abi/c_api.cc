@@ -12,6 +12,7 @@
 #include "abi/c_guard.h"
 #include "abi/c_round.h"
 #include "aggfilter.h"
+#include "base/version.h"
 #include "engine/filter_engine.h"
 
 // The table layout is ABI: pin every offset so an accidental reorder fails
@@ -169,7 +170,7 @@ aggf_status StateLoad(aggf_instance* instance, const uint8_t* data,
 
 const aggf_api kApiV1 = {
     sizeof(aggf_api), AGGF_ABI_MAJOR, AGGF_ABI_MINOR, 0,
-    "flsentry",       "0.1.0",        &Create,        &Destroy,
+    "flsentry",       kVersion,       &Create,        &Destroy,
     &LastError,       &FilterRoundC,  &StateSave,     &StateLoad,
 };
 

@@ -1,11 +1,32 @@
 #include "base/file_writer.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 namespace flsentry {
+namespace {
+
+// fsyncs the directory holding `path`, so that a rename into it is durable.
+// EINVAL: the filesystem cannot fsync directories; nothing more to do there.
+Status SyncParentDirectory(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return IoError(dir + ": cannot open: " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && err != EINVAL) {
+    return IoError(dir + ": fsync failed: " + std::strerror(err));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 FileWriter::~FileWriter() {
   if (file_ != nullptr) std::fclose(file_);
@@ -58,7 +79,15 @@ Status FileWriter::Commit() {
                    ": cannot rename into place: " + std::strerror(errno));
   }
   committed_ = true;
-  return Status::Ok();
+  return SyncParentDirectory(path_);
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
+  FileWriter writer;
+  FLS_RETURN_IF_ERROR(writer.Open(path));
+  FLS_RETURN_IF_ERROR(writer.Write(
+      {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}));
+  return writer.Commit();
 }
 
 }  // namespace flsentry

@@ -1,6 +1,8 @@
-// file_writer.h — writes a new file through a temporary sibling
-// ("<path>.tmp.<pid>") that is renamed over `path` only by Commit(), so a
-// failed or abandoned write never leaves a partial file at `path`.
+// file_writer.h — the one atomic writer: a new file is written through a
+// temporary sibling ("<path>.tmp.<pid>"), fsync'd, renamed over `path` and
+// the directory fsync'd, only by Commit(); so after a crash at any point
+// `path` holds either its old bytes or all of the new ones, and a failed or
+// abandoned write never leaves a partial file at `path`.
 // Not thread-safe; one writer per file.
 #ifndef FLSENTRY_BASE_FILE_WRITER_H_
 #define FLSENTRY_BASE_FILE_WRITER_H_
@@ -9,6 +11,7 @@
 #include <cstdio>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 
@@ -33,7 +36,10 @@ class FileWriter {
   uint64_t position() const { return position_; }
   // Repositions for rewriting earlier bytes (used by the zip writer).
   Status Seek(uint64_t offset);
-  // Flushes, closes and renames the temporary file to `path`.
+  // Flushes and fsyncs the temporary file, renames it to `path`, fsyncs the
+  // directory. kIo naming `path` on any failure (`path` then unchanged,
+  // unless only the directory fsync failed: the rename is then done but
+  // may not survive a power loss).
   Status Commit();
   const std::string& path() const { return path_; }
 
@@ -44,6 +50,9 @@ class FileWriter {
   uint64_t position_ = 0;
   bool committed_ = false;
 };
+
+// Writes `bytes` to `path` with a FileWriter (the guarantees above).
+Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 
 }  // namespace flsentry
 

@@ -134,6 +134,26 @@ Status ReadInt(const YAML::Node& node, const std::string& path, int64_t lo,
   return Status::Ok();
 }
 
+Status ReadUint64(const YAML::Node& node, const std::string& path,
+                  uint64_t* out) {
+  if (!node.IsScalar() || IsQuoted(node)) {
+    return ErrorAt(node, path, "expected an integer");
+  }
+  const std::string& text = node.Scalar();
+  uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec == std::errc::result_out_of_range) {
+    return ErrorAt(node, path, "integer out of range [0, 2^64 - 1]");
+  }
+  if (ec != std::errc() || ptr != end || text.empty()) {
+    return ErrorAt(node, path,
+                   "expected a non-negative integer, got '" + text + "'");
+  }
+  *out = value;
+  return Status::Ok();
+}
+
 Status ReadBool(const YAML::Node& node, const std::string& path, bool* out) {
   if (!node.IsScalar() || IsQuoted(node)) {
     return ErrorAt(node, path, "expected true or false");
@@ -225,6 +245,47 @@ FieldReader Int(int* out, int lo, int hi) {
 FieldReader Int64(int64_t* out, int64_t lo, int64_t hi) {
   return [=](const YAML::Node& n, const std::string& p) {
     return ReadInt(n, p, lo, hi, out);
+  };
+}
+
+FieldReader Uint64(uint64_t* out) {
+  return [=](const YAML::Node& n, const std::string& p) {
+    return ReadUint64(n, p, out);
+  };
+}
+
+FieldReader IntList(std::vector<int64_t>* out, size_t min_count,
+                    size_t max_count, int64_t lo, int64_t hi) {
+  return [=](const YAML::Node& n, const std::string& p) {
+    if (!n.IsSequence() || n.size() < min_count || n.size() > max_count) {
+      return ErrorAt(n, p,
+                     "expected a list of " + std::to_string(min_count) +
+                         " to " + std::to_string(max_count) + " integers");
+    }
+    std::vector<int64_t> values(n.size());
+    for (size_t i = 0; i < n.size(); ++i) {
+      FLS_RETURN_IF_ERROR(
+          ReadInt(n[i], p + "[" + std::to_string(i) + "]", lo, hi, &values[i]));
+    }
+    *out = std::move(values);
+    return Status::Ok();
+  };
+}
+
+FieldReader StringList(std::vector<std::string>* out, size_t max_count) {
+  return [=](const YAML::Node& n, const std::string& p) {
+    if (!n.IsSequence() || n.size() > max_count) {
+      return ErrorAt(n, p,
+                     "expected a list of at most " + std::to_string(max_count) +
+                         " strings");
+    }
+    std::vector<std::string> values(n.size());
+    for (size_t i = 0; i < n.size(); ++i) {
+      FLS_RETURN_IF_ERROR(
+          ReadString(n[i], p + "[" + std::to_string(i) + "]", &values[i]));
+    }
+    *out = std::move(values);
+    return Status::Ok();
   };
 }
 

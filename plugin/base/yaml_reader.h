@@ -41,6 +41,8 @@ Status ReadDouble(const YAML::Node& node, const std::string& path,
                   double* out);  // finite
 Status ReadInt(const YAML::Node& node, const std::string& path, int64_t lo,
                int64_t hi, int64_t* out);  // in [lo, hi]
+Status ReadUint64(const YAML::Node& node, const std::string& path,
+                  uint64_t* out);  // [0, 2^64 - 1], no sign
 Status ReadBool(const YAML::Node& node, const std::string& path,
                 bool* out);  // true/false/yes/no/on/off, unquoted
 Status ReadString(const YAML::Node& node, const std::string& path,
@@ -80,8 +82,14 @@ FieldReader Double(double* out, const std::function<bool(double)>& valid,
                    const char* requirement);
 FieldReader Int(int* out, int lo, int hi);
 FieldReader Int64(int64_t* out, int64_t lo, int64_t hi);
+FieldReader Uint64(uint64_t* out);
 FieldReader Bool(bool* out);
 FieldReader String(std::string* out);
+// A list of [min_count, max_count] integers, each in [lo, hi].
+FieldReader IntList(std::vector<int64_t>* out, size_t min_count,
+                    size_t max_count, int64_t lo, int64_t hi);
+// A list of at most `max_count` strings (each as ReadString).
+FieldReader StringList(std::vector<std::string>* out, size_t max_count);
 template <typename E>
 FieldReader Enum(E* out, std::vector<std::pair<const char*, E>> choices) {
   return [=](const YAML::Node& n, const std::string& p) {

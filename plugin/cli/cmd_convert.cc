@@ -25,17 +25,17 @@ std::string ScalarString(const ScalarValue& value) {
   return buf;
 }
 
-void RunConvert(const std::string& in, const std::string& out,
-                const std::string& key) {
+Status RunConvert(const std::string& in, const std::string& out,
+                  const std::string& key) {
   Result<TensorFileFormat> out_format = FormatFromExtension(out);
-  if (!out_format.ok()) return Fail(out_format.status().message());
+  if (!out_format.ok()) return out_format.status();
   Result<TensorSet> set = ReadTensorFile(in, {key});
-  if (!set.ok()) return Fail(set.status().message());
+  if (!set.ok()) return set.status();
   std::map<std::string, std::string> metadata;
   for (const auto& [k, v] : set->scalars) metadata[k] = ScalarString(v);
   const std::vector<TensorView> views = set->Views();
   Status written = WriteTensorFile(out, views, metadata);
-  if (!written.ok()) return Fail(written.message());
+  if (!written.ok()) return written;
   int64_t bytes = 0;
   for (const TensorView& v : views) {
     bytes += v.numel() * static_cast<int64_t>(DTypeSize(v.dtype));
@@ -51,11 +51,12 @@ void RunConvert(const std::string& in, const std::string& out,
                   .dump(-1, ' ', false,
                         nlohmann::ordered_json::error_handler_t::replace)
                   .c_str());
+  return Status::Ok();
 }
 
 }  // namespace
 
-void AddConvertCommand(CLI::App& app) {
+void AddConvertCommand(CLI::App& app, Status* result) {
   auto* cmd = app.add_subcommand(
       "convert", "Convert a tensor file between .pth and .safetensors");
   auto in = std::make_shared<std::string>();
@@ -65,7 +66,8 @@ void AddConvertCommand(CLI::App& app) {
   cmd->add_option("OUT", *out, "output file; its extension picks the format")
       ->required();
   cmd->add_option("--key", *key, "dotted key path of the tensor dict to keep");
-  cmd->callback([in, out, key] { RunConvert(*in, *out, *key); });
+  cmd->callback(
+      [result, in, out, key] { *result = RunConvert(*in, *out, *key); });
 }
 
 }  // namespace flsentry::cli

@@ -194,7 +194,7 @@ Status RunDetect(const Options& o) {
 
 }  // namespace
 
-void AddDetectCommand(CLI::App& app) {
+void AddDetectCommand(CLI::App& app, Status* result) {
   auto* cmd =
       app.add_subcommand("detect", "score updates with a trained detector");
   auto o = std::make_shared<Options>();
@@ -213,10 +213,7 @@ void AddDetectCommand(CLI::App& app) {
   cmd->add_option("--max-norm-ratio", o->max_norm_ratio,
                   "flag norms this many times away from the round median")
       ->check(CLI::Range(1.0, 1e300));
-  cmd->callback([o] {
-    Status status = RunDetect(*o);
-    if (!status.ok()) Fail(status.message());
-  });
+  cmd->callback([result, o] { *result = RunDetect(*o); });
 }
 
 }  // namespace flsentry::cli

@@ -15,14 +15,14 @@
 namespace flsentry::cli {
 namespace {
 
-void RunImportSeed(const std::string& pth, const std::string& out,
-                   const std::string& reference, const std::string& calibrate,
-                   bool json) {
+Status RunImportSeed(const std::string& pth, const std::string& out,
+                     const std::string& reference, const std::string& calibrate,
+                     bool json) {
   auto summary = ImportSeedAutoencoder(pth, reference, calibrate, out);
-  if (!summary.ok()) return Fail(summary.status().message());
+  if (!summary.ok()) return summary.status();
   if (json) {
     std::printf("%s\n", summary->dump(2).c_str());
-    return;
+    return Status::Ok();
   }
   std::printf("imported %s: layers %s, identity mode\n", pth.c_str(),
               (*summary)["layer_sizes"].dump().c_str());
@@ -30,11 +30,12 @@ void RunImportSeed(const std::string& pth, const std::string& out,
     std::printf("calibration: %s\n", (*summary)["calibration"].dump().c_str());
   }
   std::printf("wrote %s\n", out.c_str());
+  return Status::Ok();
 }
 
 }  // namespace
 
-void AddImportSeedCommand(CLI::App& app) {
+void AddImportSeedCommand(CLI::App& app, Status* result) {
   auto* cmd = app.add_subcommand(
       "import-seed", "import an autoencoder.pth from the original Python tool");
   auto pth = std::make_shared<std::string>();
@@ -52,8 +53,9 @@ void AddImportSeedCommand(CLI::App& app) {
   cmd->add_option("--calibrate", *calibrate,
                   "folder of benign updates to calibrate on");
   cmd->add_flag("--json", *json, "print the summary as JSON");
-  cmd->callback(
-      [=] { RunImportSeed(*pth, *out, *reference, *calibrate, *json); });
+  cmd->callback([=] {
+    *result = RunImportSeed(*pth, *out, *reference, *calibrate, *json);
+  });
 }
 
 }  // namespace flsentry::cli

@@ -72,10 +72,10 @@ std::string Number(double x) {
   return buf;
 }
 
-void RunInspect(const std::string& path, const std::string& key, bool json) {
+Status RunInspect(const std::string& path, const std::string& key, bool json) {
   TensorFileFormat format = TensorFileFormat::kPth;
   Result<TensorSet> set = ReadTensorFile(path, {key}, &format);
-  if (!set.ok()) return Fail(set.status().message());
+  if (!set.ok()) return set.status();
   const bool progress = ::isatty(STDERR_FILENO) && set->tensors.size() > 1;
   OJson tensors = OJson::array();
   std::string text;
@@ -86,7 +86,7 @@ void RunInspect(const std::string& path, const std::string& key, bool json) {
                    set->tensors.size());
     }
     Result<TensorSummary> s = Summarize(tensor.view());
-    if (!s.ok()) return Fail(path + ": " + s.status().message());
+    if (!s.ok()) return InvalidArgument(path + ": " + s.status().message());
     const bool any = s->finite > 0;
     if (json) {
       OJson t;
@@ -121,7 +121,7 @@ void RunInspect(const std::string& path, const std::string& key, bool json) {
                 out.dump(-1, ' ', false,
                          nlohmann::ordered_json::error_handler_t::replace)
                     .c_str());
-    return;
+    return Status::Ok();
   }
   std::printf("%s", text.c_str());
   for (const auto& [k, v] : set->scalars) {
@@ -130,11 +130,12 @@ void RunInspect(const std::string& path, const std::string& key, bool json) {
                     .dump(-1, ' ', false, OJson::error_handler_t::replace)
                     .c_str());
   }
+  return Status::Ok();
 }
 
 }  // namespace
 
-void AddInspectCommand(CLI::App& app) {
+void AddInspectCommand(CLI::App& app, Status* result) {
   auto* cmd = app.add_subcommand(
       "inspect", "Print the tensors in a .pth or .safetensors file with sums");
   auto path = std::make_shared<std::string>();
@@ -146,7 +147,8 @@ void AddInspectCommand(CLI::App& app) {
                   "dotted key path of the tensor dict in a nested checkpoint "
                   "(e.g. model)");
   cmd->add_flag("--json", *json, "print one JSON object");
-  cmd->callback([path, key, json] { RunInspect(*path, *key, *json); });
+  cmd->callback(
+      [result, path, key, json] { *result = RunInspect(*path, *key, *json); });
 }
 
 }  // namespace flsentry::cli

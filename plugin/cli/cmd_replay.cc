@@ -18,6 +18,7 @@
 
 #include "aggfilter_host.hpp"
 #include "archive/round_archive.h"
+#include "base/file_writer.h"
 #include "cli/commands.h"
 #include "replay/replay_runner.h"
 #include "replay/replay_summary.h"
@@ -76,24 +77,25 @@ std::vector<std::string> PolicyLabels(const std::vector<std::string>& configs) {
 Status WriteRunOutputs(const PolicyRun& run, const std::string& dir,
                        const std::string& archive, const std::string& plugin,
                        OnUnreadable on_unreadable) {
-  FLS_RETURN_IF_ERROR(WriteTextFile(
+  FLS_RETURN_IF_ERROR(WriteFileAtomically(
       (fs::path(dir) / "decisions.jsonl").string(), DecisionsJsonl(run)));
   const OJson summary = SummaryJson(run, archive, plugin, on_unreadable);
-  FLS_RETURN_IF_ERROR(WriteTextFile(
+  FLS_RETURN_IF_ERROR(WriteFileAtomically(
       (fs::path(dir) / "summary.json").string(),
       summary.dump(2, ' ', false, OJson::error_handler_t::replace) + "\n"));
-  return WriteTextFile((fs::path(dir) / "report.html").string(),
-                       RenderReportHtml(run, archive, plugin));
+  return WriteFileAtomically((fs::path(dir) / "report.html").string(),
+                             RenderReportHtml(run, archive, plugin));
 }
 
-void RunReplay(const ReplayArgs& args) {
+Status RunReplay(const ReplayArgs& args) {
   OnUnreadable on_unreadable;
   if (!ParseOnUnreadable(args.on_unreadable, &on_unreadable)) {
-    return Fail("--on-unreadable must be drop, skip or fail, not \"" +
-                args.on_unreadable + "\"");
+    return InvalidArgument(
+        "--on-unreadable must be drop, skip or fail, not \"" +
+        args.on_unreadable + "\"");
   }
   Result<RoundArchive> archive = OpenRoundArchive(args.archive);
-  if (!archive.ok()) return Fail(archive.status().message());
+  if (!archive.ok()) return archive.status();
 
   const std::string plugin_path =
       args.plugin.empty() ? DefaultPluginPath() : args.plugin;
@@ -101,7 +103,7 @@ void RunReplay(const ReplayArgs& args) {
   try {
     plugin.emplace(plugin_path);
   } catch (const aggfilter::Error& e) {
-    return Fail(e.what());
+    return InvalidArgument(e.what());
   }
   const std::string plugin_description =
       plugin->name() + " " + plugin->version() + " (" + plugin_path + ")";
@@ -116,7 +118,8 @@ void RunReplay(const ReplayArgs& args) {
         several ? (fs::path(args.out) / labels[i]).string() : args.out;
     std::error_code ec;
     fs::create_directories(dir, ec);
-    if (ec) return Fail("cannot create " + dir + ": " + ec.message());
+    if (ec)
+      return InvalidArgument("cannot create " + dir + ": " + ec.message());
     ReplayOptions options;
     options.on_unreadable = on_unreadable;
     options.work_dir = dir;
@@ -135,14 +138,14 @@ void RunReplay(const ReplayArgs& args) {
         ReplayArchive(*plugin, archive.value(), args.configs[i], options);
     if (!run.ok()) {
       bar.Clear();
-      return Fail(run.status().message());
+      return run.status();
     }
     run->label = labels[i];
     Status written = WriteRunOutputs(run.value(), dir, args.archive,
                                      plugin_description, on_unreadable);
     if (!written.ok()) {
       bar.Clear();
-      return Fail(written.message());
+      return written;
     }
     runs.push_back(std::move(run).value());
     dirs.push_back(dir);
@@ -157,26 +160,27 @@ void RunReplay(const ReplayArgs& args) {
     comparison[runs[i].label] = std::move(entry);
   }
   if (several) {
-    Status written = WriteTextFile(
+    Status written = WriteFileAtomically(
         (fs::path(args.out) / "comparison.json").string(),
         comparison.dump(2, ' ', false, OJson::error_handler_t::replace) + "\n");
-    if (!written.ok()) return Fail(written.message());
+    if (!written.ok()) return written;
   }
   if (args.json) {
     std::cout << comparison.dump(2, ' ', false, OJson::error_handler_t::replace)
               << "\n";
-    return;
+    return Status::Ok();
   }
   std::cout << FormatReplayTable(runs);
   for (size_t i = 0; i < runs.size(); ++i) {
     std::cout << "report: " << (fs::path(dirs[i]) / "report.html").string()
               << "\n";
   }
+  return Status::Ok();
 }
 
 }  // namespace
 
-void AddReplayCommand(CLI::App& app) {
+void AddReplayCommand(CLI::App& app, Status* result) {
   auto args = std::make_shared<ReplayArgs>();
   CLI::App* cmd = app.add_subcommand(
       "replay", "Replay a round archive through the filter plugin and report");
@@ -200,7 +204,7 @@ void AddReplayCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--json", args->json,
                 "Print the overall results as JSON instead of the table");
-  cmd->callback([args] { RunReplay(*args); });
+  cmd->callback([result, args] { *result = RunReplay(*args); });
 }
 
 }  // namespace flsentry::cli

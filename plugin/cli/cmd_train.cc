@@ -13,32 +13,32 @@
 #include <sstream>
 #include <string>
 
+#include "base/file_reader.h"
 #include "cli/commands.h"
 #include "detector/detector_train.h"
 
 namespace flsentry::cli {
 namespace {
 
-void RunTrain(const std::string& input, const std::string& out,
-              const std::string& config_path, bool json) {
+Status RunTrain(const std::string& input, const std::string& out,
+                const std::string& config_path, bool json) {
   std::string text;
   if (!config_path.empty()) {
-    std::ifstream in(config_path, std::ios::binary);
-    if (!in) return Fail(config_path + ": cannot read the train config");
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    text = buf.str();
+    auto read = ReadWholeFile(config_path, kMaxTrainConfigBytes);
+    if (!read.ok()) return read.status().WithContext("train config");
+    text = std::move(read).value();
   }
   auto config = ParseTrainConfigYaml(text);
-  if (!config.ok())
-    return Fail((config_path.empty() ? "" : config_path + ": ") +
-                config.status().message());
+  if (!config.ok()) {
+    return config_path.empty() ? config.status()
+                               : config.status().WithContext(config_path);
+  }
   auto summary = TrainDetector(input, *config, out, ::isatty(STDERR_FILENO));
-  if (!summary.ok()) return Fail(summary.status().message());
+  if (!summary.ok()) return summary.status();
   const auto& s = *summary;
   if (json) {
     std::printf("%s\n", s.dump(2).c_str());
-    return;
+    return Status::Ok();
   }
   for (const auto& skipped : s["skipped"]) {
     std::fprintf(stderr, "flsentry: warning: skipped %s: %s\n",
@@ -58,11 +58,12 @@ void RunTrain(const std::string& input, const std::string& out,
               s["calibration_source"].get<std::string>().c_str(),
               s["calibration"].dump().c_str());
   std::printf("wrote %s\n", out.c_str());
+  return Status::Ok();
 }
 
 }  // namespace
 
-void AddTrainCommand(CLI::App& app) {
+void AddTrainCommand(CLI::App& app, Status* result) {
   auto* cmd = app.add_subcommand("train", "train a detector on benign updates");
   auto input = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
@@ -75,7 +76,7 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("--config", *config,
                   "train.yaml (default: built-in defaults)");
   cmd->add_flag("--json", *json, "print the summary as JSON");
-  cmd->callback([=] { RunTrain(*input, *out, *config, *json); });
+  cmd->callback([=] { *result = RunTrain(*input, *out, *config, *json); });
 }
 
 }  // namespace flsentry::cli

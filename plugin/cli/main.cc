@@ -12,21 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "base/version.h"
 #include "cli/commands.h"
-
-namespace flsentry::cli {
-namespace {
-int g_exit_code = 0;
-}  // namespace
-
-void SetExitCode(int code) { g_exit_code = code; }
-int ExitCode() { return g_exit_code; }
-void Fail(const std::string& message) {
-  std::fprintf(stderr, "flsentry: error: %s\n", message.c_str());
-  g_exit_code = 1;
-}
-
-}  // namespace flsentry::cli
 
 namespace {
 
@@ -53,29 +40,31 @@ int Run(int argc, char** argv) {
   CLI::App app{
       "flsentry: learned filtering of federated-learning client updates"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "flsentry 0.1.0");
+  app.set_version_flag("--version",
+                       std::string("flsentry ") + flsentry::kVersion);
   app.footer(
       "More subcommands run executables named flsentry-<name> beside this "
       "one,\n"
       "e.g. `flsentry simulate` (the reference FL server, from integration/).");
   namespace cli = flsentry::cli;
   // Registered subcommands (one file each under plugin/cli/).
-  cli::AddInspectCommand(app);
-  cli::AddConvertCommand(app);
-  cli::AddReplayCommand(app);
-  cli::AddTrainCommand(app);
-  cli::AddDetectCommand(app);
-  cli::AddImportSeedCommand(app);
+  flsentry::Status result;
+  cli::AddInspectCommand(app, &result);
+  cli::AddConvertCommand(app, &result);
+  cli::AddReplayCommand(app, &result);
+  cli::AddTrainCommand(app, &result);
+  cli::AddDetectCommand(app, &result);
+  cli::AddImportSeedCommand(app, &result);
 
   ExecExternalCommand(argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const std::exception& e) {
-    cli::Fail(e.what());
   }
-  return cli::ExitCode();
+  if (result.ok()) return 0;
+  std::fprintf(stderr, "flsentry: error: %s\n", result.message().c_str());
+  return 1;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/file_reader.h"
 #include "base/file_writer.h"
 #include "base/json_reader.h"
 #include "tensor/tensor_file.h"
@@ -185,16 +186,13 @@ Result<DetectorFiles> ReadDetectorDir(const std::string& dir) {
   }
   const std::string json_path =
       (std::filesystem::path(dir) / kDetectorJsonName).string();
-  if (!std::filesystem::exists(json_path, ec))
-    return NotFound(json_path + ": missing");
-  const auto size = std::filesystem::file_size(json_path, ec);
-  if (ec || size > kMaxDetectorJsonBytes)
-    return Corrupt(json_path + ": unreadable or too large");
-  std::ifstream in(json_path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)),
-                   std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return IoError(json_path + ": read failed");
-  auto parsed = ParseJsonStrict(text);
+  auto text = ReadWholeFile(json_path, kMaxDetectorJsonBytes);
+  if (!text.ok()) {
+    if (text.status().code() == ErrorCode::kInvalidArgument)
+      return Corrupt(text.status().message());
+    return text.status();
+  }
+  auto parsed = ParseJsonStrict(*text);
   if (!parsed.ok()) return parsed.status().WithContext(json_path);
   const nlohmann::json j = std::move(parsed).value();
   DetectorFiles files;

@@ -1,7 +1,6 @@
 #include "detector/detector_train.h"
 
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <cmath>
@@ -11,171 +10,62 @@
 #include <set>
 
 #include "archive/round_archive.h"
+#include "base/version.h"
+#include "base/yaml_reader.h"
 #include "detector/detector_file.h"
 #include "tensor/tensor_file.h"
 
 namespace flsentry {
 namespace {
 
-const char* kVersion = "flsentry 0.1.0";
 // Held-out rows below which calibration scores every row instead.
 constexpr int64_t kMinHeldOut = 20;
+// Bounds on what a train config may hold.
+constexpr size_t kMaxPatterns = 10000;
 
-std::string Where(const YAML::Node& node, const std::string& key) {
-  const YAML::Mark m = node.Mark();
-  return "train config: " + key + " (line " + std::to_string(m.line + 1) +
-         ", column " + std::to_string(m.column + 1) + ")";
-}
-
-// Reads node[key] as T into *out when present. Refuses unknown keys of
-// `node` against `known`.
-class Section {
- public:
-  Section(const YAML::Node& node, std::string path)
-      : node_(node), path_(std::move(path)) {}
-
-  Status CheckKeys(const std::set<std::string>& known) const {
-    if (!node_ || node_.IsNull()) return Status::Ok();
-    if (!node_.IsMap())
-      return ConfigError(Where(node_, path_) + ": expected a mapping");
-    for (const auto& kv : node_) {
-      const std::string key = kv.first.as<std::string>();
-      if (!known.count(key))
-        return ConfigError(Where(kv.first, Prefix() + key) + ": unknown key");
-    }
-    return Status::Ok();
-  }
-
-  template <typename T>
-  Status Get(const std::string& key, T* out, T min, T max) const {
-    if (!node_ || !node_.IsMap() || !node_[key]) return Status::Ok();
-    const YAML::Node v = node_[key];
-    T value;
-    if (!v.IsScalar() || !YAML::convert<T>::decode(v, value)) {
-      return ConfigError(Where(v, Prefix() + key) + ": wrong type");
-    }
-    if (!(value >= min && value <= max)) {
-      return ConfigError(Where(v, Prefix() + key) + ": out of range");
-    }
-    *out = value;
-    return Status::Ok();
-  }
-
-  Status GetBool(const std::string& key, bool* out) const {
-    if (!node_ || !node_.IsMap() || !node_[key]) return Status::Ok();
-    const YAML::Node v = node_[key];
-    if (!v.IsScalar() || !YAML::convert<bool>::decode(v, *out)) {
-      return ConfigError(Where(v, Prefix() + key) + ": expected true or false");
-    }
-    return Status::Ok();
-  }
-
-  Status GetString(const std::string& key, std::string* out) const {
-    if (!node_ || !node_.IsMap() || !node_[key]) return Status::Ok();
-    const YAML::Node v = node_[key];
-    if (!v.IsScalar())
-      return ConfigError(Where(v, Prefix() + key) + ": expected a string");
-    *out = v.Scalar();
-    return Status::Ok();
-  }
-
-  Status GetStrings(const std::string& key,
-                    std::vector<std::string>* out) const {
-    if (!node_ || !node_.IsMap() || !node_[key]) return Status::Ok();
-    const YAML::Node v = node_[key];
-    if (!v.IsSequence())
-      return ConfigError(Where(v, Prefix() + key) + ": expected a list");
-    out->clear();
-    for (const auto& e : v) {
-      if (!e.IsScalar())
-        return ConfigError(Where(e, Prefix() + key) + ": expected strings");
-      out->push_back(e.Scalar());
-    }
-    return Status::Ok();
-  }
-
-  Section Child(const std::string& key) const {
-    return Section(node_ && node_.IsMap() ? node_[key] : YAML::Node(),
-                   Prefix() + key);
-  }
-
- private:
-  std::string Prefix() const { return path_.empty() ? "" : path_ + "."; }
-  YAML::Node node_;
-  std::string path_;
-};
-
+// Reads the train config's document (docs/detector.md) into *c with the
+// strict YAML reader: unknown or repeated keys and quoted numbers refused.
 Status ParseInto(const YAML::Node& root, DetectorTrainConfig* c) {
-  Section top(root, "");
-  FLS_RETURN_IF_ERROR(top.CheckKeys({"features", "autoencoder", "input"}));
-  Section f = top.Child("features");
-  FLS_RETURN_IF_ERROR(
-      f.CheckKeys({"mode", "sketch_dim", "seed", "include", "exclude",
-                   "include_integer", "normalize", "sketch_version"}));
-  std::string mode = EmbeddingModeName(c->features.mode);
-  FLS_RETURN_IF_ERROR(f.GetString("mode", &mode));
-  if (mode == "identity") {
-    c->features.mode = EmbeddingMode::kIdentity;
-  } else if (mode == "sketch") {
-    c->features.mode = EmbeddingMode::kSketch;
-  } else {
-    return ConfigError(
-        "train config: features.mode must be identity or sketch");
-  }
-  FLS_RETURN_IF_ERROR(f.Get<int64_t>("sketch_dim", &c->features.sketch_dim,
-                                     kMinSketchDim, kMaxSketchDim));
-  FLS_RETURN_IF_ERROR(
-      f.Get<uint64_t>("seed", &c->features.seed, 0, UINT64_MAX));
-  FLS_RETURN_IF_ERROR(f.GetStrings("include", &c->features.include));
-  FLS_RETURN_IF_ERROR(f.GetStrings("exclude", &c->features.exclude));
-  FLS_RETURN_IF_ERROR(
-      f.GetBool("include_integer", &c->features.include_integer));
-  FLS_RETURN_IF_ERROR(f.GetBool("normalize", &c->features.normalize));
-  FLS_RETURN_IF_ERROR(
-      f.Get<int>("sketch_version", &c->features.sketch_version, 1, 2));
-
-  Section a = top.Child("autoencoder");
-  FLS_RETURN_IF_ERROR(a.CheckKeys(
-      {"hidden", "max_epochs", "batch_size", "learning_rate", "weight_decay",
-       "validation_fraction", "patience", "seed", "threads"}));
-  std::vector<std::string> hidden;
-  FLS_RETURN_IF_ERROR(a.GetStrings("hidden", &hidden));
-  if (!hidden.empty()) {
-    c->hidden.clear();
-    for (const std::string& h : hidden) {
-      char* end = nullptr;
-      const long long v = std::strtoll(h.c_str(), &end, 10);
-      if (h.empty() || *end || v < 1 || v > 65536) {
-        return ConfigError(
-            "train config: autoencoder.hidden: sizes must be integers in [1, "
-            "65536]");
-      }
-      c->hidden.push_back(v);
-    }
-  }
+  using namespace yaml;  // NOLINT(google-build-using-namespace): readers
+  FeatureSettings& f = c->features;
   TrainOptions& t = c->train;
-  FLS_RETURN_IF_ERROR(a.Get<int>("max_epochs", &t.max_epochs, 1, 100000));
-  FLS_RETURN_IF_ERROR(a.Get<int>("batch_size", &t.batch_size, 1, 1 << 20));
-  FLS_RETURN_IF_ERROR(
-      a.Get<double>("learning_rate", &t.learning_rate, 1e-8, 10.0));
-  FLS_RETURN_IF_ERROR(
-      a.Get<double>("weight_decay", &t.weight_decay, 0.0, 10.0));
-  FLS_RETURN_IF_ERROR(
-      a.Get<double>("validation_fraction", &t.validation_fraction, 0.01, 0.9));
-  FLS_RETURN_IF_ERROR(a.Get<int>("patience", &t.patience, 1, 100000));
-  FLS_RETURN_IF_ERROR(a.Get<uint64_t>("seed", &t.seed, 0, UINT64_MAX));
-  FLS_RETURN_IF_ERROR(a.Get<int>("threads", &t.threads, 1, 1024));
-
-  Section in = top.Child("input");
-  FLS_RETURN_IF_ERROR(in.CheckKeys({"first_round", "last_round", "key_path"}));
-  FLS_RETURN_IF_ERROR(
-      in.Get<uint64_t>("first_round", &c->first_round, 0, UINT64_MAX));
-  FLS_RETURN_IF_ERROR(
-      in.Get<uint64_t>("last_round", &c->last_round, 0, UINT64_MAX));
-  FLS_RETURN_IF_ERROR(in.GetString("key_path", &c->key_path));
+  const auto positive = [](double v) { return v >= 1e-8 && v <= 10.0; };
+  const auto decay = [](double v) { return v >= 0.0 && v <= 10.0; };
+  const auto fraction = [](double v) { return v >= 0.01 && v <= 0.9; };
+  const Fields features = {
+      {"mode", Enum(&f.mode, {{"identity", EmbeddingMode::kIdentity},
+                              {"sketch", EmbeddingMode::kSketch}})},
+      {"sketch_dim", Int64(&f.sketch_dim, kMinSketchDim, kMaxSketchDim)},
+      {"seed", Uint64(&f.seed)},
+      {"include", StringList(&f.include, kMaxPatterns)},
+      {"exclude", StringList(&f.exclude, kMaxPatterns)},
+      {"include_integer", Bool(&f.include_integer)},
+      {"normalize", Bool(&f.normalize)},
+      {"sketch_version", Int(&f.sketch_version, 1, 2)},
+  };
+  const Fields autoencoder = {
+      {"hidden", IntList(&c->hidden, 1, 8, 1, 65536)},
+      {"max_epochs", Int(&t.max_epochs, 1, 100000)},
+      {"batch_size", Int(&t.batch_size, 1, 1 << 20)},
+      {"learning_rate", Double(&t.learning_rate, positive, "in [1e-8, 10]")},
+      {"weight_decay", Double(&t.weight_decay, decay, "in [0, 10]")},
+      {"validation_fraction",
+       Double(&t.validation_fraction, fraction, "in [0.01, 0.9]")},
+      {"patience", Int(&t.patience, 1, 100000)},
+      {"seed", Uint64(&t.seed)},
+      {"threads", Int(&t.threads, 1, 1024)},
+  };
+  const Fields input = {
+      {"first_round", Uint64(&c->first_round)},
+      {"last_round", Uint64(&c->last_round)},
+      {"key_path", String(&c->key_path)},
+  };
+  FLS_RETURN_IF_ERROR(ReadMap(root, "",
+                              {{"features", Map(features)},
+                               {"autoencoder", Map(autoencoder)},
+                               {"input", Map(input)}}));
   if (c->first_round > c->last_round) {
-    return ConfigError(
-        "train config: input.first_round is after input.last_round");
+    return ConfigError("input.first_round is after input.last_round");
   }
   return Status::Ok();
 }
@@ -283,13 +173,10 @@ Result<EmbeddedSet> EmbedArchive(const RoundArchive& archive,
 }  // namespace
 
 Result<DetectorTrainConfig> ParseTrainConfigYaml(const std::string& text) {
+  auto root = yaml::LoadDocument(text, kMaxTrainConfigBytes);
+  if (!root.ok()) return root.status().WithContext("train config");
   DetectorTrainConfig config;
-  try {
-    const YAML::Node root = YAML::Load(text);
-    if (root && !root.IsNull()) FLS_RETURN_IF_ERROR(ParseInto(root, &config));
-  } catch (const YAML::Exception& e) {
-    return ConfigError(std::string("train config: ") + e.what());
-  }
+  FLS_RETURN_IF_ERROR(ParseInto(*root, &config).WithContext("train config"));
   return config;
 }
 
@@ -348,7 +235,7 @@ Result<nlohmann::json> TrainDetector(const std::string& input,
   meta.layer_sizes = sizes;
   meta.calibration = CalibrationFromScores(held_scores);
   meta.provenance = {
-      {"tool", kVersion},
+      {"tool", std::string("flsentry ") + kVersion},
       {"created", UtcNow()},
       {"input", input},
       {"rounds", set.rounds},
@@ -442,7 +329,7 @@ Result<nlohmann::json> ImportSeedAutoencoder(const std::string& pth_path,
   meta.features = settings;
   meta.layout = layout;
   meta.layer_sizes = (*net)->layer_sizes();
-  meta.provenance = {{"tool", kVersion},
+  meta.provenance = {{"tool", std::string("flsentry ") + kVersion},
                      {"created", UtcNow()},
                      {"imported_from", pth_path},
                      {"layout_from", reference}};

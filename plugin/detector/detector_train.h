@@ -33,9 +33,13 @@ struct DetectorTrainConfig {
   std::string key_path;
 };
 
-// Parses train.yaml text. Unknown keys, wrong types and out-of-range values
-// are kConfig errors naming the key (and line). Empty text gives defaults.
-// Never throws.
+// Largest train config accepted, in bytes.
+inline constexpr size_t kMaxTrainConfigBytes = 1u << 20;
+
+// Parses train.yaml text with the strict YAML reader (base/yaml_reader.h):
+// unknown or repeated keys, wrong types, quoted numbers and out-of-range
+// values are kConfig errors "train config: <key path>: <problem> (line L,
+// column C)". Empty text gives defaults. Never throws.
 Result<DetectorTrainConfig> ParseTrainConfigYaml(const std::string& text);
 
 // Trains a detector on the updates under `input` (see OpenRoundArchive for

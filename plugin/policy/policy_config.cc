@@ -62,20 +62,6 @@ bool UnitOpenLow(double v) { return v > 0 && v <= 1; }
 bool AboveOne(double v) { return v > 1; }
 
 // Hidden layer sizes of an autoencoder: 1 to 8 sizes, each in [1, 65536].
-Status ReadLayerSizes(const YAML::Node& node, const std::string& path,
-                      std::vector<int64_t>* out) {
-  if (!node.IsSequence() || node.size() < 1 || node.size() > 8) {
-    return ErrorAt(node, path, "expected a list of 1 to 8 layer sizes");
-  }
-  std::vector<int64_t> sizes(node.size());
-  for (size_t i = 0; i < node.size(); ++i) {
-    FLS_RETURN_IF_ERROR(ReadInt(node[i], path + "[" + std::to_string(i) + "]",
-                                1, 65536, &sizes[i]));
-  }
-  *out = std::move(sizes);
-  return Status::Ok();
-}
-
 Status ReadDetector(const YAML::Node& node, const std::string& path,
                     DetectorConfig* d) {
   RefreshConfig* r = &d->refresh;
@@ -100,10 +86,7 @@ Status ReadDetector(const YAML::Node& node, const std::string& path,
          return ReadInt(n, p, 64, 65536, &b->sketch_dim);
        }},
       {"sketch_version", Int(&b->sketch_version, 1, 2)},
-      {"hidden",
-       [b](const YAML::Node& n, const std::string& p) {
-         return ReadLayerSizes(n, p, &b->hidden);
-       }},
+      {"hidden", yaml::IntList(&b->hidden, 1, 8, 1, 65536)},
   };
   Fields fields = {
       {"path", String(&d->path)},

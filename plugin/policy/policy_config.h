@@ -42,7 +42,7 @@ struct ThresholdRule {
   double level = 0.99;                // kCalibratedQuantile, in (0, 1]
   double scale = 1.0;                 // kCalibratedQuantile, > 0
   // kCalibratedMeanStd (stddevs, default 3), kRoundRobust (MADs, default 8),
-  // kRoundRatio (times the median, default 2).
+  // kRoundRatio (times the median, default DefaultThresholdRule().k).
   double k = 8.0;
   // kRoundRobust, kRoundRatio: fewer scored updates than this in the round ->
   // pool the scores of up to `history_rounds` earlier rounds; still fewer ->

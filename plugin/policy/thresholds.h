@@ -39,7 +39,8 @@
 
 namespace flsentry {
 
-// The finite scores of one earlier round, kept for round_robust pooling.
+// The finite scores of one earlier round, kept for the pooling of
+// round_robust and round_ratio.
 struct RoundScores {
   uint64_t round = 0;
   std::vector<double> scores;
@@ -48,7 +49,8 @@ struct RoundScores {
 struct RuleThreshold {
   std::string name;         // ThresholdRule::name
   double value = NAN;       // NaN when the rule abstained
-  int64_t sample_size = 0;  // round_robust: scores the median came from
+  int64_t sample_size = 0;  // round_robust, round_ratio: scores the median
+                            // came from (this round's plus pooled ones)
 };
 
 struct RoundThresholds {
@@ -58,7 +60,8 @@ struct RoundThresholds {
 
 // Computes every rule's threshold and the combined one for a round.
 // round_scores: the finite scores of this round's scored updates (any
-// order). history: earlier rounds, oldest first; only used by round_robust.
+// order). history: earlier rounds, oldest first; used by round_robust and
+// round_ratio to pool.
 // calibration: may be null (no detector / no calibration).
 RoundThresholds ComputeThresholds(const ThresholdsConfig& config,
                                   std::span<const double> round_scores,

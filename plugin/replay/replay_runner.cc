@@ -14,6 +14,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "base/file_reader.h"
 #include "tensor/tensor_set.h"
 
 namespace flsentry::cli {
@@ -24,18 +25,9 @@ namespace fs = std::filesystem;
 constexpr uint64_t kMaxPolicyBytes = 16ull << 20;
 
 Result<std::string> ReadPolicyFile(const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec))
-    return NotFound("no such policy file: " + path);
-  const uintmax_t size = fs::file_size(path, ec);
-  if (ec) return IoError("cannot read " + path + ": " + ec.message());
-  if (size > kMaxPolicyBytes)
-    return ConfigError(path + ": policy file larger than 16 MiB");
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in && !in.eof()) return IoError("cannot read " + path);
-  return text.str();
+  auto text = ReadWholeFile(path, kMaxPolicyBytes);
+  if (!text.ok()) return text.status().WithContext("policy file");
+  return text;
 }
 
 std::optional<aggf_dtype> ToAggfDtype(DType dtype) {

@@ -147,19 +147,4 @@ OJson SummaryJson(const PolicyRun& run, const std::string& archive_path,
   return j;
 }
 
-Status WriteTextFile(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return IoError("cannot create " + tmp);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.flush();
-    if (!out) return IoError("cannot write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return IoError("cannot write " + path + ": " + ec.message());
-  return Status::Ok();
-}
-
 }  // namespace flsentry::cli

@@ -62,9 +62,6 @@ nlohmann::ordered_json SummaryJson(const PolicyRun& run,
 // The counts object used inside SummaryJson.
 nlohmann::ordered_json CountsJson(const DecisionCounts& counts);
 
-// Writes `text` to `path` (temporary file + rename). Errors: kIo.
-Status WriteTextFile(const std::string& path, const std::string& text);
-
 }  // namespace flsentry::cli
 
 #endif  // FLSENTRY_REPLAY_REPLAY_SUMMARY_H_

@@ -223,7 +223,8 @@ TEST_CASE(
   RunResult missing =
       Run({kFlsentry, "replay", dir / "archive", "--config", dir / "no.yaml"});
   CHECK(missing.exit_code == 1);
-  CHECK(missing.err.find("no such policy file") != std::string::npos);
+  CHECK(missing.err.find("policy file: ") != std::string::npos);
+  CHECK(missing.err.find(": no such file") != std::string::npos);
   RunResult no_plugin = Run({kFlsentry, "replay", dir / "archive", "--config",
                              dir / "bad.yaml", "--plugin", dir / "nothing.so"});
   CHECK(no_plugin.exit_code == 1);

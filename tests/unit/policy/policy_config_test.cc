@@ -215,8 +215,8 @@ TEST_CASE("errors name the key path, line and column") {
        "detector's calibration; a bootstrapped detector (detector.bootstrap) "
        "has none (line 2, column 29)"},
       {"detector: {bootstrap: {hidden: []}}\n",
-       "policy: detector.bootstrap.hidden: expected a list of 1 to 8 layer "
-       "sizes (line 1, column 32)"},
+       "policy: detector.bootstrap.hidden: expected a list of 1 to 8 "
+       "integers (line 1, column 32)"},
       {"detector: {bootstrap: {sketch_dim: 8}}\n",
        "policy: detector.bootstrap.sketch_dim: must be in [64, 65536] (line 1, "
        "column 36)"},
