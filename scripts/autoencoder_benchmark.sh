@@ -4,8 +4,9 @@
 # sitting: flsentry-autoencoder-benchmark built twice from the same source,
 # once against plugin/detector/ and once against the LibTorch autoencoder.cc
 # of REV; the two run in turn (A B, then B A, ...), one process per
-# measurement, and the table gives medians of each and of the per-pair
-# ratios (docs/performance.md, "Autoencoder kernel").
+# measurement, each with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set to
+# the thread count measured; the table gives medians of each and of the
+# per-pair ratios (docs/performance.md, "Autoencoder kernel").
 #
 # Usage: scripts/autoencoder_benchmark.sh [--rounds N] [--threads "1 2"]
 #          [--rows 32,320,3200] [--epochs 20] [--ref REV]
@@ -52,7 +53,9 @@ for round in $(seq "$rounds"); do
       for impl in $order; do
         bin="$plain"
         [[ "$impl" == reference ]] && bin="$reference"
-        line="$("$bin" --rows "$r" --threads "$t" --epochs "$epochs" --repeat 1)"
+        # LibTorch's pools (OpenMP, OpenBLAS's own) get exactly t threads.
+        line="$(OMP_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" "$bin" \
+                --rows "$r" --threads "$t" --epochs "$epochs" --repeat 1)"
         echo "{\"impl\":\"$impl\",\"round\":$round,${line:1}" >> "$out"
         echo "round $round threads $t rows $r $impl: $line" >&2
       done
