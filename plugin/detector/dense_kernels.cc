@@ -227,12 +227,14 @@ KernelIsa ChooseKernelIsa() {
 // ---- WorkerPool -----------------------------------------------------------
 
 WorkerPool::WorkerPool(int threads) {
-  for (int t = 1; t < threads; ++t) {
-    try {
+  // A thread that cannot be started (or no room to hold it) leaves the pool
+  // with fewer: the same results, less parallelism. Started threads are
+  // always joined by the destructor.
+  try {
+    workers_.reserve(static_cast<size_t>(std::max(0, threads - 1)));
+    for (int t = 1; t < threads; ++t)
       workers_.emplace_back([this] { WorkerLoop(); });
-    } catch (...) {
-      break;  // fewer threads: same results, less parallelism
-    }
+  } catch (...) {
   }
 }
 

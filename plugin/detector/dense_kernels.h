@@ -63,7 +63,10 @@ using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
 
 // Runs tasks on the calling thread plus threads - 1 workers that live as
 // long as the pool. If a worker cannot be started the pool runs with fewer
-// (results never depend on the thread count). Not copyable.
+// (results never depend on the thread count); the constructor never
+// throws. Not copyable. (base/parallel.h's ParallelFor starts its threads
+// per call; a training step runs about 15 parallel sections of well under
+// a millisecond each, so the autoencoder keeps one pool per call instead.)
 class WorkerPool {
  public:
   explicit WorkerPool(int threads);
