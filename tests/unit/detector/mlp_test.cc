@@ -1,13 +1,18 @@
 // Tests of mlp.h: the forward pass and the gradient against a plain
 // double-precision reference (the gradient by central finite differences),
-// Adam against torch.optim.Adam's update written out.
+// Adam against torch.optim.Adam's update written out, and training steps
+// with weight decay against PyTorch's own (tests/fixtures/detector/
+// adam_steps.pth, made by tests/fixtures/make_adam_fixture.py).
 #include "detector/mlp.h"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
+
+#include "tensor/tensor_file.h"
 
 namespace flsentry {
 namespace {
@@ -151,6 +156,76 @@ TEST_CASE("Adam follows torch.optim.Adam, weight decay as L2") {
   adam.Step(p, {1e-4f, -100.0f}, {KernelIsa::kBaseline, &pool});
   CHECK(p[0] == doctest::Approx(-0.01).epsilon(1e-4));
   CHECK(p[1] == doctest::Approx(0.01).epsilon(1e-4));
+}
+
+// Loss and weights along full-batch steps of Adam with weight decay, from
+// PyTorch's initial weights, against torch.optim.Adam's. Tolerances as in
+// autoencoder_test.cc's FineTune comparison: summation order moves the
+// gradient's last bits, Adam's step is about lr (5e-3 here) whatever the
+// gradient; measured after 10 steps: 6e-8 (one float ulp), bound 1e-6.
+// The loss (double here, float in PyTorch) to 1e-5 relative.
+TEST_CASE("steps with weight decay match PyTorch's from the same weights") {
+  auto fixture = ReadTensorFile(std::string(FLSENTRY_FIXTURES) +
+                                "/detector/adam_steps.pth");
+  REQUIRE(fixture.ok());
+  auto floats = [&](const std::string& name) {
+    const OwnedTensor* t = fixture->Find(name);
+    REQUIRE(t);
+    return static_cast<const float*>(t->data);
+  };
+  const float* hyper = floats("hyper");
+  const int steps = static_cast<int>(hyper[2]);
+  const double lr = hyper[3], wd = hyper[4];
+  const OwnedTensor* data = fixture->Find("data");
+  REQUIRE(data);
+  const int64_t rows = data->shape[0];
+  std::vector<int64_t> sizes = {data->shape[1]};
+  for (int l = 0; fixture->Find("init.layers." + std::to_string(l) + ".bias");
+       ++l) {
+    sizes.push_back(
+        fixture->Find("init.layers." + std::to_string(l) + ".bias")->shape[0]);
+  }
+  REQUIRE(sizes == std::vector<int64_t>{37, 20, 5, 20, 37});
+  Mlp net(sizes);
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    const std::string name = "init.layers." + std::to_string(l);
+    net.SetWeight(l, floats(name + ".weight"));
+    std::copy_n(floats(name + ".bias"), sizes[l + 1],
+                net.params().begin() + net.bias_offset(l));
+  }
+  const float* want_loss = floats("decay.loss");
+  for (int threads : {1, 3}) {
+    Mlp run = net;
+    WorkerPool pool(threads);
+    const KernelContext ctx{ChooseKernelIsa(), &pool};
+    MlpWorkspace ws(run, rows);
+    AlignedFloats grad(run.params().size());
+    Adam adam(run.params().size(), lr, wd);
+    for (int step = 0; step < steps; ++step) {
+      const double loss = LossAndGradient(
+          run, static_cast<const float*>(data->data), rows, ws, grad, ctx);
+      INFO("threads " << threads << " step " << step);
+      CHECK(loss == doctest::Approx(want_loss[step]).epsilon(1e-5));
+      adam.Step(run.params(), grad, ctx);
+    }
+    double worst = 0;
+    for (size_t l = 0; l < run.num_layers(); ++l) {
+      const std::string name = "decay.layers." + std::to_string(l);
+      std::vector<float> weight(static_cast<size_t>(sizes[l] * sizes[l + 1]));
+      run.GetWeight(l, weight.data());
+      const float* want_w = floats(name + ".weight");
+      for (size_t k = 0; k < weight.size(); ++k)
+        worst = std::max(worst, std::fabs(double{weight[k]} - want_w[k]));
+      const float* want_b = floats(name + ".bias");
+      for (int64_t o = 0; o < sizes[l + 1]; ++o) {
+        worst = std::max(worst, std::fabs(double{run.bias(l)[o]} - want_b[o]));
+      }
+    }
+    MESSAGE("threads " << threads << ": largest |C++ - PyTorch| parameter "
+                       << worst << " after " << steps << " steps, lr " << lr
+                       << ", weight decay " << wd);
+    CHECK(worst < 1e-6);
+  }
 }
 
 }  // namespace
