@@ -1,9 +1,12 @@
 # Fails if `readelf -d LIB` lists a NEEDED library whose name matches
-# FORBIDDEN (default: LibTorch's and PyTorch's libraries). With
+# FORBIDDEN (default: LibTorch's and PyTorch's libraries, and what they
+# bring along: the OpenMP runtime and BLAS/LAPACK, whose per-CPU kernels the
+# plugin's arithmetic must not depend on). With
 # -DEXPECT_FAILURE=ON the verdict is inverted: the self-test, proving that
 # the check finds a library that is there.
 if(NOT DEFINED FORBIDDEN)
-  set(FORBIDDEN "^lib(torch|torch_cpu|torch_global_deps|c10|shm|caffe2)[._]")
+  set(FORBIDDEN
+      "^lib(torch|torch_cpu|torch_global_deps|c10|shm|caffe2|gomp|iomp5|openblas|blas|lapack)[._]")
 endif()
 execute_process(COMMAND readelf -d ${LIB}
                 OUTPUT_VARIABLE out RESULT_VARIABLE rc)
