@@ -3,8 +3,7 @@
 #   1. clang-format --dry-run -Werror (the project's .clang-format) on every
 #      C/C++ source of the tree;
 #   2. clang-tidy (.clang-tidy: a small set of bug-finding checks, every
-#      finding an error) on plugin/ and host_api/ sources, except detector/
-#      (LibTorch headers take clang-tidy minutes per file).
+#      finding an error) on plugin/ and host_api/ sources.
 # Usage: scripts/lint.sh [BUILD_DIR]   (default build/release; needs its
 #        compile_commands.json, i.e. a configured build)
 set -euo pipefail
@@ -17,7 +16,7 @@ mapfile -t sources < <(find plugin host_api integration tests \
 echo "lint: clang-format on ${#sources[@]} files"
 clang-format --dry-run -Werror "${sources[@]}"
 
-mapfile -t tidy < <(find plugin host_api -name '*.cc' -not -path 'plugin/detector/*' | sort)
+mapfile -t tidy < <(find plugin host_api -name '*.cc' | sort)
 echo "lint: clang-tidy on ${#tidy[@]} files"
 start=$(date +%s)
 printf '%s\n' "${tidy[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p "$build" --quiet \

@@ -1,7 +1,7 @@
 // c_guard.h — the one wrapper around every entry point of the C interface:
 // runs a body that returns Status, and turns every outcome, including any
-// C++ exception (std::bad_alloc, c10::Error, yaml or json errors, anything
-// thrown), into an aggf_status plus error text. Nothing escapes it.
+// C++ exception (std::bad_alloc, yaml or json errors, anything thrown),
+// into an aggf_status plus error text. Nothing escapes it.
 #ifndef FLSENTRY_ABI_C_GUARD_H_
 #define FLSENTRY_ABI_C_GUARD_H_
 

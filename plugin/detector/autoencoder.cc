@@ -1,82 +1,67 @@
 #include "detector/autoencoder.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
-
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <limits>
+#include <numeric>
+#include <optional>
+
+#include "detector/mlp.h"
 
 namespace flsentry {
 
 struct Autoencoder::Impl {
-  std::vector<int64_t> sizes;
-  std::vector<torch::Tensor> weights;  // [out, in]
-  std::vector<torch::Tensor> biases;   // [out]
-
-  std::vector<torch::Tensor> Parameters() const {
-    std::vector<torch::Tensor> p;
-    for (size_t i = 0; i < weights.size(); ++i) {
-      p.push_back(weights[i]);
-      p.push_back(biases[i]);
-    }
-    return p;
-  }
-
-  torch::Tensor Forward(torch::Tensor x) const {
-    for (size_t i = 0; i < weights.size(); ++i) {
-      x = torch::addmm(biases[i], x, weights[i].t());
-      if (i + 1 < weights.size()) x = torch::relu(x);
-    }
-    return x;
-  }
-
-  // One epoch of Adam over `x` in the order of a fresh permutation drawn from
-  // `gen`; returns the mean training loss.
-  double RunEpoch(torch::optim::Adam& adam, const torch::Tensor& x,
-                  int batch_size, at::Generator& gen) const {
-    const int64_t n = x.size(0);
-    torch::Tensor order = torch::randperm(n, gen, torch::kLong);
-    double total = 0.0;
-    for (int64_t start = 0; start < n; start += batch_size) {
-      const int64_t end = std::min<int64_t>(n, start + batch_size);
-      torch::Tensor batch = x.index_select(0, order.slice(0, start, end));
-      adam.zero_grad();
-      torch::Tensor loss = torch::mse_loss(Forward(batch), batch);
-      loss.backward();
-      adam.step();
-      total += loss.item<double>() * static_cast<double>(end - start);
-    }
-    return total / static_cast<double>(n);
-  }
-
-  double MeanLoss(const torch::Tensor& x) const {
-    c10::InferenceMode guard;
-    return torch::mse_loss(Forward(x), x).item<double>();
-  }
+  explicit Impl(std::vector<int64_t> sizes) : net(std::move(sizes)) {}
+  Mlp net;
 };
 
 namespace {
 
 constexpr int64_t kMaxLayerSize = int64_t{1} << 24;
+// Rows per forward pass when scoring or validating (bounds the scratch
+// memory; rows are independent, so the split does not change a result).
+constexpr int64_t kScoreChunk = 256;
 
-// Sets LibTorch's process-wide intra-op thread count for a scope and puts
-// the host's setting back afterwards (the host may compute with LibTorch).
-class ScopedThreads {
+// SplitMix64 (Steele, Lea, Flood 2014): the generator behind every random
+// number here, seeded by the caller; `stream` separates the uses of a seed.
+class Rng {
  public:
-  explicit ScopedThreads(int threads) : saved_(at::get_num_threads()) {
-    if (threads != saved_) at::set_num_threads(std::max(1, threads));
+  Rng(uint64_t seed, uint64_t stream)
+      : state_(seed ^ (stream * 0xd1342543de82ef95ULL)) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
   }
-  ~ScopedThreads() {
-    if (at::get_num_threads() != saved_) at::set_num_threads(saved_);
+  // Uniform in [0, 1), 53 random bits.
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+  // Uniform in [0, n), n >= 1 (multiply-shift; bias below n / 2^64).
+  int64_t Below(int64_t n) {
+    return static_cast<int64_t>(
+        (static_cast<unsigned __int128>(Next()) * static_cast<uint64_t>(n)) >>
+        64);
+  }
+  // A random permutation of 0..n-1 (Fisher-Yates).
+  std::vector<int64_t> Permutation(int64_t n) {
+    std::vector<int64_t> p(static_cast<size_t>(n));
+    std::iota(p.begin(), p.end(), int64_t{0});
+    for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[Below(i + 1)]);
+    return p;
   }
 
  private:
-  int saved_;
+  uint64_t state_;
 };
 
-// Runs `fn` and converts any library exception into a Status.
+constexpr uint64_t kInitStream = 1;
+constexpr uint64_t kTrainStream = 2;
+
+// Runs `fn` and converts any exception (std::bad_alloc above all) into a
+// Status.
 template <typename Fn>
 Status Guarded(const char* what, Fn&& fn) {
   try {
@@ -86,13 +71,19 @@ Status Guarded(const char* what, Fn&& fn) {
   }
 }
 
+// Whether data holds exactly rows x dim floats (without overflowing).
+bool SizeMatches(std::span<const float> data, int64_t rows, int64_t dim) {
+  return rows >= 0 && dim > 0 && data.size() % static_cast<size_t>(dim) == 0 &&
+         data.size() / static_cast<size_t>(dim) == static_cast<size_t>(rows);
+}
+
 Status CheckData(std::span<const float> data, int64_t rows, int64_t dim,
                  int64_t min_rows) {
   if (rows < min_rows) {
     return InvalidArgument("need at least " + std::to_string(min_rows) +
                            " rows to train, got " + std::to_string(rows));
   }
-  if (static_cast<int64_t>(data.size()) != rows * dim) {
+  if (!SizeMatches(data, rows, dim)) {
     return InvalidArgument("data holds " + std::to_string(data.size()) +
                            " floats, expected " + std::to_string(rows) + " x " +
                            std::to_string(dim));
@@ -104,10 +95,87 @@ Status CheckData(std::span<const float> data, int64_t rows, int64_t dim,
   return Status::Ok();
 }
 
-torch::Tensor Wrap(std::span<const float> data, int64_t rows, int64_t dim) {
-  return torch::from_blob(const_cast<float*>(data.data()), {rows, dim},
-                          torch::kFloat32);
+// Rows `index` of data (dim floats each), gathered in that order.
+AlignedFloats Gather(std::span<const float> data, int64_t dim,
+                     std::span<const int64_t> index) {
+  AlignedFloats out(index.size() * static_cast<size_t>(dim));
+  for (size_t r = 0; r < index.size(); ++r) {
+    std::copy_n(data.begin() + index[r] * dim, dim,
+                out.begin() + static_cast<int64_t>(r) * dim);
+  }
+  return out;
 }
+
+// Per-row squared reconstruction errors of `rows` rows of x, forward passes
+// of at most kScoreChunk rows.
+void RowErrors(const Mlp& net, const float* x, int64_t rows,
+               const KernelContext& ctx, double* out) {
+  const int64_t dim = net.input_dim();
+  MlpWorkspace ws(net, std::min(rows, kScoreChunk));
+  for (int64_t r = 0; r < rows; r += kScoreChunk) {
+    const int64_t n = std::min(kScoreChunk, rows - r);
+    const float* y = Forward(net, x + r * dim, n, ws, ctx);
+    RowSquaredErrors(x + r * dim, y, n, dim, out + r);
+  }
+}
+
+// Mean squared error over every element of x's rows (row sums in order).
+double MeanLoss(const Mlp& net, const AlignedFloats& x, int64_t rows,
+                const KernelContext& ctx) {
+  std::vector<double> errors(static_cast<size_t>(rows));
+  RowErrors(net, x.data(), rows, ctx, errors.data());
+  double total = 0.0;
+  for (double e : errors) total += e;
+  return total /
+         (static_cast<double>(rows) * static_cast<double>(net.input_dim()));
+}
+
+// Minibatch training state shared by Train and FineTune.
+class Trainer {
+ public:
+  Trainer(Mlp& net, double learning_rate, double weight_decay, int batch_size,
+          const KernelContext& ctx)
+      : net_(net),
+        ctx_(ctx),
+        batch_size_(batch_size),
+        adam_(net.params().size(), learning_rate, weight_decay),
+        grad_(net.params().size()) {}
+
+  // One epoch of Adam over the rows of x (rows x dim) in the order of a
+  // fresh permutation drawn from rng; returns the mean training loss (each
+  // batch's loss weighted by its row count).
+  double Epoch(const AlignedFloats& x, int64_t rows, Rng& rng) {
+    const int64_t dim = net_.input_dim();
+    const int64_t batch = std::min<int64_t>(batch_size_, rows);
+    if (!ws_ || ws_->max_rows < batch) {
+      ws_.emplace(net_, batch);
+      batch_.resize(static_cast<size_t>(batch * dim));
+    }
+    const std::vector<int64_t> order = rng.Permutation(rows);
+    double total = 0.0;
+    for (int64_t start = 0; start < rows; start += batch) {
+      const int64_t n = std::min(batch, rows - start);
+      for (int64_t r = 0; r < n; ++r) {
+        std::copy_n(x.begin() + order[start + r] * dim, dim,
+                    batch_.begin() + r * dim);
+      }
+      const double loss =
+          LossAndGradient(net_, batch_.data(), n, *ws_, grad_, ctx_);
+      adam_.Step(net_.params(), grad_, ctx_);
+      total += loss * static_cast<double>(n);
+    }
+    return total / static_cast<double>(rows);
+  }
+
+ private:
+  Mlp& net_;
+  KernelContext ctx_;
+  int batch_size_;
+  Adam adam_;
+  AlignedFloats grad_;
+  AlignedFloats batch_;
+  std::optional<MlpWorkspace> ws_;
+};
 
 }  // namespace
 
@@ -126,23 +194,28 @@ Result<std::unique_ptr<Autoencoder>> Autoencoder::Create(
                              " is outside [1, 2^24]");
     }
   }
-  auto impl = std::make_unique<Impl>();
+  std::unique_ptr<Impl> impl;
   Status st = Guarded("creating the autoencoder", [&]() -> Status {
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i + 1 < layer_sizes.size(); ++i) {
-      const int64_t in = layer_sizes[i], out = layer_sizes[i + 1];
-      // PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)) for both.
+    impl = std::make_unique<Impl>(std::move(layer_sizes));
+    Mlp& net = impl->net;
+    Rng rng(seed, kInitStream);
+    for (size_t l = 0; l < net.num_layers(); ++l) {
+      // PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)) for both,
+      // the weight first, drawn in its [out, in] row-major order.
+      const int64_t in = net.sizes()[l], out = net.sizes()[l + 1];
       const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-      impl->weights.push_back(
-          torch::empty({out, in}).uniform_(-bound, bound, gen));
-      impl->biases.push_back(torch::empty({out}).uniform_(-bound, bound, gen));
+      auto draw = [&] {
+        return static_cast<float>(-bound + 2.0 * bound * rng.Uniform());
+      };
+      std::vector<float> weight(static_cast<size_t>(in * out));
+      for (float& w : weight) w = draw();
+      net.SetWeight(l, weight.data());
+      float* bias = net.params().data() + net.bias_offset(l);
+      for (int64_t o = 0; o < out; ++o) bias[o] = draw();
     }
-    for (auto& p : impl->Parameters()) p.set_requires_grad(true);
     return Status::Ok();
   });
   FLS_RETURN_IF_ERROR(st);
-  impl->sizes = std::move(layer_sizes);
   return std::unique_ptr<Autoencoder>(new Autoencoder(std::move(impl)));
 }
 
@@ -153,7 +226,8 @@ Result<std::unique_ptr<Autoencoder>> Autoencoder::FromWeights(
       if (t.name == name) return &t;
     return nullptr;
   };
-  auto impl = std::make_unique<Impl>();
+  std::vector<int64_t> sizes;
+  std::vector<const TensorView*> tensors;  // weight, bias per layer
   for (size_t i = 0;; ++i) {
     const std::string w_name = "layers." + std::to_string(i) + ".weight";
     const std::string b_name = "layers." + std::to_string(i) + ".bias";
@@ -174,14 +248,14 @@ Result<std::unique_ptr<Autoencoder>> Autoencoder::FromWeights(
                      " has ill-shaped weight or bias");
     }
     if (i == 0) {
-      impl->sizes.push_back(w->shape[1]);
-    } else if (w->shape[1] != impl->sizes.back()) {
+      sizes.push_back(w->shape[1]);
+    } else if (w->shape[1] != sizes.back()) {
       return Corrupt("autoencoder layer " + std::to_string(i) + " expects " +
                      std::to_string(w->shape[1]) +
                      " inputs, previous layer gives " +
-                     std::to_string(impl->sizes.back()));
+                     std::to_string(sizes.back()));
     }
-    impl->sizes.push_back(w->shape[0]);
+    sizes.push_back(w->shape[0]);
     for (const TensorView* t : {w, b}) {
       int64_t numel = 0, extent = 0;
       FLS_RETURN_IF_ERROR(
@@ -195,37 +269,37 @@ Result<std::unique_ptr<Autoencoder>> Autoencoder::FromWeights(
           return Corrupt("autoencoder tensor '" + std::string(t->name) +
                          "' holds non-finite values");
       }
+      tensors.push_back(t);
     }
-    Status st = Guarded("loading autoencoder weights", [&]() -> Status {
-      auto copy = [](const TensorView& t) {
-        std::vector<int64_t> shape(t.shape.begin(), t.shape.end());
-        return torch::from_blob(const_cast<void*>(t.data), shape,
-                                torch::kFloat32)
-            .clone()
-            .set_requires_grad(true);
-      };
-      impl->weights.push_back(copy(*w));
-      impl->biases.push_back(copy(*b));
-      return Status::Ok();
-    });
-    FLS_RETURN_IF_ERROR(st);
   }
-  if (impl->sizes.front() != impl->sizes.back()) {
-    return Corrupt(
-        "autoencoder output size " + std::to_string(impl->sizes.back()) +
-        " differs from its input size " + std::to_string(impl->sizes.front()));
+  if (sizes.front() != sizes.back()) {
+    return Corrupt("autoencoder output size " + std::to_string(sizes.back()) +
+                   " differs from its input size " +
+                   std::to_string(sizes.front()));
   }
+  std::unique_ptr<Impl> impl;
+  Status st = Guarded("loading autoencoder weights", [&]() -> Status {
+    impl = std::make_unique<Impl>(std::move(sizes));
+    Mlp& net = impl->net;
+    for (size_t l = 0; l < net.num_layers(); ++l) {
+      const float* w = static_cast<const float*>(tensors[2 * l]->data);
+      const float* b = static_cast<const float*>(tensors[2 * l + 1]->data);
+      net.SetWeight(l, w);
+      std::copy_n(b, net.sizes()[l + 1],
+                  net.params().begin() + net.bias_offset(l));
+    }
+    return Status::Ok();
+  });
+  FLS_RETURN_IF_ERROR(st);
   return std::unique_ptr<Autoencoder>(new Autoencoder(std::move(impl)));
 }
 
 const std::vector<int64_t>& Autoencoder::layer_sizes() const {
-  return impl_->sizes;
+  return impl_->net.sizes();
 }
-int64_t Autoencoder::input_dim() const { return impl_->sizes.front(); }
+int64_t Autoencoder::input_dim() const { return impl_->net.input_dim(); }
 int64_t Autoencoder::num_parameters() const {
-  int64_t n = 0;
-  for (const auto& p : impl_->Parameters()) n += p.numel();
-  return n;
+  return static_cast<int64_t>(impl_->net.params().size());
 }
 
 Result<TrainReport> Autoencoder::Train(std::span<const float> data,
@@ -241,42 +315,38 @@ Result<TrainReport> Autoencoder::Train(std::span<const float> data,
   TrainReport report;
   const auto started = std::chrono::steady_clock::now();
   Status st = Guarded("training the autoencoder", [&]() -> Status {
-    ScopedThreads scoped_threads(options.threads);
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
-    torch::Tensor all = Wrap(data, rows, input_dim());
+    Mlp& net = impl_->net;
+    WorkerPool pool(std::max(1, options.threads));
+    const KernelContext ctx{ChooseKernelIsa(), &pool};
+    Rng rng(options.seed, kTrainStream);
     // Held-out rows: a seeded permutation's tail.
-    torch::Tensor perm = torch::randperm(rows, gen, torch::kLong);
+    const std::vector<int64_t> perm = rng.Permutation(rows);
     const int64_t n_val = std::clamp<int64_t>(
         std::llround(options.validation_fraction * static_cast<double>(rows)),
         1, rows - 1);
-    torch::Tensor train_idx = perm.slice(0, 0, rows - n_val);
-    torch::Tensor val_idx = perm.slice(0, rows - n_val, rows);
-    torch::Tensor train = all.index_select(0, train_idx);
-    torch::Tensor val = all.index_select(0, val_idx);
+    const std::span<const int64_t> train_idx(perm.data(), rows - n_val);
+    const std::span<const int64_t> val_idx(perm.data() + rows - n_val, n_val);
+    const int64_t dim = input_dim();
+    const AlignedFloats train = Gather(data, dim, train_idx);
+    const AlignedFloats val = Gather(data, dim, val_idx);
     report.train_rows = rows - n_val;
     report.validation_rows = n_val;
-    for (int64_t i = 0; i < n_val; ++i)
-      report.validation_indices.push_back(val_idx[i].item<int64_t>());
+    report.validation_indices.assign(val_idx.begin(), val_idx.end());
 
-    torch::optim::Adam adam(impl_->Parameters(),
-                            torch::optim::AdamOptions(options.learning_rate)
-                                .weight_decay(options.weight_decay));
+    Trainer trainer(net, options.learning_rate, options.weight_decay,
+                    options.batch_size, ctx);
     double best = std::numeric_limits<double>::infinity();
-    std::vector<torch::Tensor> best_params;
+    AlignedFloats best_params;
     int since_best = 0;
     for (int epoch = 1; epoch <= options.max_epochs; ++epoch) {
-      report.final_train_loss =
-          impl_->RunEpoch(adam, train, options.batch_size, gen);
-      const double val_loss = impl_->MeanLoss(val);
+      report.final_train_loss = trainer.Epoch(train, report.train_rows, rng);
+      const double val_loss = MeanLoss(net, val, n_val, ctx);
       report.epochs_run = epoch;
       if (val_loss < best) {
         best = val_loss;
         report.best_epoch = epoch;
         since_best = 0;
-        torch::NoGradGuard no_grad;
-        best_params.clear();
-        for (const auto& p : impl_->Parameters())
-          best_params.push_back(p.detach().clone());
+        best_params = net.params();
       } else {
         ++since_best;
       }
@@ -295,9 +365,7 @@ Result<TrainReport> Autoencoder::Train(std::span<const float> data,
     if (options.progress) std::fprintf(stderr, "\n");
     if (best_params.empty())
       return InternalError("validation loss never finite");
-    torch::NoGradGuard no_grad;
-    auto params = impl_->Parameters();
-    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(best_params[i]);
+    net.params() = std::move(best_params);
     report.best_validation_loss = best;
     return Status::Ok();
   });
@@ -316,14 +384,13 @@ Status Autoencoder::FineTune(std::span<const float> data, int64_t rows,
     return InvalidArgument("fine-tuning options out of range");
   }
   return Guarded("fine-tuning the autoencoder", [&]() -> Status {
-    ScopedThreads scoped_threads(threads);
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    torch::Tensor x = Wrap(data, rows, input_dim());
-    torch::optim::Adam adam(impl_->Parameters(),
-                            torch::optim::AdamOptions(learning_rate));
+    WorkerPool pool(std::max(1, threads));
+    const KernelContext ctx{ChooseKernelIsa(), &pool};
+    Rng rng(seed, kTrainStream);
+    const AlignedFloats x(data.begin(), data.end());
+    Trainer trainer(impl_->net, learning_rate, 0.0, batch_size, ctx);
     for (int e = 0; e < epochs; ++e) {
-      const double loss = impl_->RunEpoch(adam, x, batch_size, gen);
-      if (!std::isfinite(loss))
+      if (!std::isfinite(trainer.Epoch(x, rows, rng)))
         return InternalError("fine-tuning diverged (loss not finite)");
     }
     return Status::Ok();
@@ -333,7 +400,7 @@ Status Autoencoder::FineTune(std::span<const float> data, int64_t rows,
 Result<std::vector<double>> Autoencoder::Score(std::span<const float> data,
                                                int64_t rows,
                                                int threads) const {
-  if (rows < 0 || static_cast<int64_t>(data.size()) != rows * input_dim()) {
+  if (!SizeMatches(data, rows, input_dim())) {
     return InvalidArgument("scoring data holds " + std::to_string(data.size()) +
                            " floats, expected rows x " +
                            std::to_string(input_dim()));
@@ -341,13 +408,11 @@ Result<std::vector<double>> Autoencoder::Score(std::span<const float> data,
   std::vector<double> scores(static_cast<size_t>(rows));
   if (rows == 0) return scores;
   Status st = Guarded("scoring", [&]() -> Status {
-    c10::InferenceMode guard;
-    ScopedThreads scoped_threads(threads);
-    torch::Tensor x = Wrap(data, rows, input_dim());
-    torch::Tensor err =
-        (impl_->Forward(x) - x).pow(2).mean(1).to(torch::kFloat64).contiguous();
-    const double* p = err.data_ptr<double>();
-    for (int64_t i = 0; i < rows; ++i) scores[i] = p[i];
+    WorkerPool pool(std::max(1, threads));
+    const KernelContext ctx{ChooseKernelIsa(), &pool};
+    RowErrors(impl_->net, data.data(), rows, ctx, scores.data());
+    const double dim = static_cast<double>(input_dim());
+    for (double& s : scores) s /= dim;
     return Status::Ok();
   });
   FLS_RETURN_IF_ERROR(st);
@@ -355,19 +420,17 @@ Result<std::vector<double>> Autoencoder::Score(std::span<const float> data,
 }
 
 std::vector<WeightArray> Autoencoder::ExportWeights() const {
+  const Mlp& net = impl_->net;
   std::vector<WeightArray> out;
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < impl_->weights.size(); ++i) {
-    for (int which = 0; which < 2; ++which) {
-      const torch::Tensor t =
-          (which == 0 ? impl_->weights[i] : impl_->biases[i]).contiguous();
-      WeightArray a;
-      a.name =
-          "layers." + std::to_string(i) + (which == 0 ? ".weight" : ".bias");
-      a.shape.assign(t.sizes().begin(), t.sizes().end());
-      a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-      out.push_back(std::move(a));
-    }
+  for (size_t l = 0; l < net.num_layers(); ++l) {
+    const int64_t in = net.sizes()[l], o = net.sizes()[l + 1];
+    WeightArray w{"layers." + std::to_string(l) + ".weight", {o, in}, {}};
+    w.data.resize(static_cast<size_t>(in * o));
+    net.GetWeight(l, w.data.data());
+    WeightArray b{"layers." + std::to_string(l) + ".bias", {o}, {}};
+    b.data.assign(net.bias(l), net.bias(l) + o);
+    out.push_back(std::move(w));
+    out.push_back(std::move(b));
   }
   return out;
 }

@@ -1,17 +1,19 @@
 // autoencoder.h — the MLP autoencoder that scores embeddings by their
-// reconstruction error (LibTorch inside; none in this header). Layers are
-// Linear with ReLU after every layer but the last, sizes
-// layer_sizes = {input, h1, ..., input}; parameters are named
-// "layers.<i>.weight" ([out, in]) and "layers.<i>.bias" ([out]).
+// reconstruction error. Layers are Linear with ReLU after every layer but
+// the last, sizes layer_sizes = {input, h1, ..., input}; parameters are
+// named "layers.<i>.weight" ([out, in]) and "layers.<i>.bias" ([out]).
+// Plain C++ (mlp.h, dense_kernels.h); no LibTorch.
 //
-// Determinism: training and fine-tuning draw every random number from a
-// generator seeded by the caller and run with a fixed intra-op thread count,
-// so the same data, seed and thread count give identical weights on one
-// machine.
+// Determinism: every random number comes from a generator (SplitMix64)
+// seeded by the caller, and every sum has a fixed order with each product
+// and sum rounded on its own (dense_kernels.h). So the same inputs and seed
+// give bit-identical weights and scores on every x86-64 CPU, for every
+// thread count and instruction-set path (FLSENTRY_KERNEL_ISA).
 //
 // Threading: an Autoencoder is not thread-safe; Score may run concurrently
-// with other Score calls only (it does not modify the weights). LibTorch's
-// intra-op thread count is process-wide: each call sets it to its `threads`.
+// with other Score calls only (it does not modify the weights). Each call
+// runs on `threads` threads of its own (the caller's included), which end
+// with the call.
 #ifndef FLSENTRY_DETECTOR_AUTOENCODER_H_
 #define FLSENTRY_DETECTOR_AUTOENCODER_H_
 
@@ -89,9 +91,11 @@ class Autoencoder {
   int64_t num_parameters() const;
 
   // Trains on `rows` rows of `data` (row-major, rows x input_dim()) with
-  // Adam on MSE, holding out a validation split for early stopping and
-  // keeping the best weights seen. Errors: kInvalidArgument when rows < 2,
-  // sizes disagree, or data holds non-finite values.
+  // Adam (torch.optim.Adam's update) on the MSE (mean over elements), in
+  // mini-batches of a seeded shuffle each epoch, holding out a seeded
+  // validation split for early stopping and keeping the best weights seen.
+  // Errors: kInvalidArgument when rows < 2, sizes disagree, or data holds
+  // non-finite values.
   Result<TrainReport> Train(std::span<const float> data, int64_t rows,
                             const TrainOptions& options);
 
@@ -101,8 +105,9 @@ class Autoencoder {
                   double learning_rate, int batch_size, uint64_t seed,
                   int threads);
 
-  // Mean squared reconstruction error of each row, in one batched forward
-  // pass under InferenceMode. Errors: kInvalidArgument on a size mismatch.
+  // Mean squared reconstruction error of each row (its squared errors
+  // summed in double, in column order, divided by input_dim()), from a
+  // batched forward pass. Errors: kInvalidArgument on a size mismatch.
   Result<std::vector<double>> Score(std::span<const float> data, int64_t rows,
                                     int threads) const;
 

@@ -25,6 +25,8 @@
 // left off.
 //
 // Threading: not thread-safe; the engine calls it from one thread per round.
+// Scores and refreshes are the same bits on every x86-64 CPU and for every
+// `threads` (autoencoder.h).
 #ifndef FLSENTRY_DETECTOR_DETECTOR_H_
 #define FLSENTRY_DETECTOR_DETECTOR_H_
 

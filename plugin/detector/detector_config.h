@@ -1,6 +1,6 @@
 // detector_config.h — the `detector:` section of a policy file, as parsed by
 // policy_config (which validates types and ranges) and consumed by the
-// detector. Plain values; no LibTorch, no YAML.
+// detector. Plain values, no YAML.
 #ifndef FLSENTRY_DETECTOR_DETECTOR_CONFIG_H_
 #define FLSENTRY_DETECTOR_DETECTOR_CONFIG_H_
 
@@ -41,8 +41,9 @@ struct DetectorConfig {
   std::string path;
   RefreshConfig refresh;
   BootstrapConfig bootstrap;  // only with an empty `path`
-  int threads = 1;            // LibTorch intra-op threads during a round
-  uint64_t seed = 1;          // seeds refresh training, for replayable runs
+  int threads = 1;    // threads for embedding, scoring and refresh; results
+                      // do not depend on it
+  uint64_t seed = 1;  // seeds refresh training, for replayable runs
 };
 
 }  // namespace flsentry

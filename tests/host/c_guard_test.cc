@@ -1,8 +1,7 @@
-// The boundary wrapper: any exception the inside throws, LibTorch's
-// c10::Error included, becomes a status and a message.
+// The boundary wrapper: any exception the inside throws, a library's own
+// exception types included, becomes a status and a message.
 #include "abi/c_guard.h"
 
-#include <c10/util/Exception.h>
 #include <doctest/doctest.h>
 
 #include <new>
@@ -12,10 +11,18 @@
 using flsentry::CallGuarded;
 using flsentry::Status;
 
-TEST_CASE("c10::Error thrown inside becomes AGGF_ERR_INTERNAL with its text") {
+// A library's exception type, as yaml-cpp's and nlohmann::json's are.
+class LibraryError : public std::exception {
+ public:
+  const char* what() const noexcept override {
+    return "tensor sizes do not match";
+  }
+};
+
+TEST_CASE("a library's exception becomes AGGF_ERR_INTERNAL with its text") {
   std::string error;
   aggf_status status = CallGuarded(&error, []() -> Status {
-    TORCH_CHECK(false, "tensor sizes do not match");
+    throw LibraryError();
     return Status::Ok();
   });
   CHECK(status == AGGF_ERR_INTERNAL);
