@@ -14,7 +14,7 @@ ThresholdRule DefaultThresholdRule() {
   ThresholdRule rule;
   rule.kind = ThresholdKind::kRoundRatio;
   rule.name = "round_ratio";
-  rule.k = 3.0;
+  rule.k = 4.0;
   return rule;
 }
 

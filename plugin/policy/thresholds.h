@@ -14,7 +14,7 @@
 //                        rounds, until it has min_round_size; if it still has
 //                        fewer, it abstains.
 //   round_ratio          threshold = k * median of the round's finite
-//                        scores (k > 1; the default rule, k = 3), pooled
+//                        scores (k > 1; the default rule, k = 4), pooled
 //                        like round_robust. The
 //                        median stays with the honest updates while they are
 //                        the majority; the MAD does not once a few attackers

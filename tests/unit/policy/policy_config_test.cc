@@ -26,7 +26,7 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->thresholds.combine == Combine::kAny);
     REQUIRE(c->thresholds.rules.size() == 1);
     CHECK(c->thresholds.rules[0].kind == ThresholdKind::kRoundRatio);
-    CHECK(c->thresholds.rules[0].k == 3.0);
+    CHECK(c->thresholds.rules[0].k == 4.0);
     CHECK(c->thresholds.rules[0].name == "round_ratio");
     CHECK(c->actions.on_anomalous == AnomalyAction::kDrop);
     CHECK(c->guards.norm.enabled);

@@ -50,8 +50,11 @@ std::vector<PolicyInput> SkewedRound(double odd_score, double odd_consistency) {
           In("e", 0.8, 100, 0.8), In("odd", odd_score, 100, odd_consistency)};
 }
 
+// round_ratio k 3 stated, not the default: the expected thresholds below
+// are multiples of it.
 const char* kNoFailSafes =
-    "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n";
+    "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
+    "thresholds: {rules: [{kind: round_ratio, k: 3}]}\n";
 
 }  // namespace
 
@@ -77,8 +80,10 @@ TEST_CASE("client baseline: an honest outlier is judged against its history") {
     CHECK(out.decisions[5].threshold == doctest::Approx(3.0));
   }
   SUBCASE("the factor is capped at max_factor") {
-    Policy capped = Make(std::string(kNoFailSafes) +
-                         "thresholds: {client_baseline: {max_factor: 1.5}}\n");
+    Policy capped = Make(
+        "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
+        "thresholds: {rules: [{kind: round_ratio, k: 3}],\n"
+        "             client_baseline: {max_factor: 1.5}}\n");
     for (uint64_t r = 1; r <= 3; ++r) Decide(capped, r, SkewedRound(2.5, 0.7));
     RoundOutcome out = Decide(capped, 4, SkewedRound(5.0, 0.7));
     CHECK(out.decisions[5].reason == "anomalous");
