@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "benchmark_report_cells.h"
 #include "benchmark_report_metrics.h"
 #include "benchmark_report_protocol.h"
 #include "benchmark_report_results.h"
@@ -77,6 +78,8 @@ struct ReportArgs {
   std::string commit = "unknown";
   double wall_seconds = 0.0;
   int runs_executed = 0;
+  int jobs = 2;
+  std::string load;
   std::string notes;  // a Markdown file, may be empty
 };
 
@@ -110,8 +113,8 @@ int Report(const ReportArgs& a) {
     bench::RunOutcome outcome;
     outcome.spec = spec;
     const fs::path run_dir = fs::path(a.out) / "runs" / spec.id;
-    auto metrics =
-        bench::LoadRunMetrics(run_dir.string(), plan->protocol.rounds);
+    auto metrics = bench::LoadRunMetrics(
+        run_dir.string(), plan->protocol.rounds, plan->policy_warmup_rounds);
     if (metrics.ok()) {
       outcome.metrics = std::move(*metrics);
     } else {
@@ -133,6 +136,8 @@ int Report(const ReportArgs& a) {
   ctx.date = UtcNow();
   ctx.wall_seconds = a.wall_seconds;
   ctx.runs_executed = a.runs_executed;
+  ctx.jobs = a.jobs;
+  ctx.load = a.load;
   if (!a.notes.empty()) {
     std::ifstream notes(a.notes, std::ios::binary);
     std::ostringstream text;
@@ -193,6 +198,10 @@ int main(int argc, char** argv) {
       ->add_option("--runs-executed", r.runs_executed,
                    "runs simulated (not resumed)")
       ->check(CLI::NonNegativeNumber);
+  report->add_option("--jobs", r.jobs, "simulations that ran at a time")
+      ->check(CLI::Range(1, 99));
+  report->add_option("--load", r.load,
+                     "the load average when the runs ended, printed");
   report->add_option("--notes", r.notes, "Markdown file printed under 'Notes'")
       ->check(CLI::ExistingFile);
   try {
