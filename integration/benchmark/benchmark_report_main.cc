@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/json_reader.h"
 #include "benchmark_report_cells.h"
 #include "benchmark_report_metrics.h"
 #include "benchmark_report_protocol.h"
@@ -98,13 +99,13 @@ int Report(const ReportArgs& a) {
   std::ifstream in(plan_path, std::ios::binary);
   if (!in)
     return Fail(plan_path.string() + ": cannot open (run the plan first)");
-  nlohmann::json plan_json;
-  try {
-    plan_json = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    return Fail(plan_path.string() + ": not JSON (" + e.what() + ")");
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto plan_json = flsentry::ParseJsonStrict(text.str());
+  if (!plan_json.ok()) {
+    return Fail(plan_path.string() + ": " + plan_json.status().message());
   }
-  auto plan = bench::PlanFromJson(plan_json);
+  auto plan = bench::PlanFromJson(*plan_json);
   if (!plan.ok()) return Fail(plan.status().message());
 
   std::vector<bench::RunOutcome> runs;

@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "base/json_reader.h"
+
 namespace flsentry::bench {
 namespace {
 
@@ -101,12 +103,9 @@ Status ParseClient(const json& c, const std::string& where, bool after_warmup,
 
 Status ParseRound(const std::string& line, const std::string& where,
                   int warmup_rounds, RoundMetrics* r, HonestTally* tally) {
-  json j;
-  try {
-    j = json::parse(line);
-  } catch (const json::exception& e) {
-    return Corrupt(where + ": not JSON (" + e.what() + ")");
-  }
+  auto parsed = ParseJsonStrict(line);
+  if (!parsed.ok()) return Corrupt(where + ": " + parsed.status().message());
+  const json& j = *parsed;
   if (!j.is_object()) return Corrupt(where + ": not an object");
   const auto round = j.find("round");
   if (round == j.end() || !round->is_number_integer()) {
@@ -134,12 +133,9 @@ Status ParseRound(const std::string& line, const std::string& where,
 // client's own-distribution accuracy.
 Status ParseSummary(const std::string& text, const std::string& where,
                     RunMetrics* m, HonestTally* tally) {
-  json s;
-  try {
-    s = json::parse(text);
-  } catch (const json::exception& e) {
-    return Corrupt(where + ": not JSON (" + e.what() + ")");
-  }
+  auto parsed = ParseJsonStrict(text);
+  if (!parsed.ok()) return Corrupt(where + ": " + parsed.status().message());
+  const json& s = *parsed;
   if (!s.is_object()) return Corrupt(where + ": not an object");
   FLS_RETURN_IF_ERROR(
       NumberOrNull(s, "final_accuracy", where, &m->final_accuracy));

@@ -104,6 +104,17 @@ TEST_CASE("LoadRunMetrics refuses unfinished and malformed runs") {
         ErrorCode::kNotFound);
 }
 
+TEST_CASE("LoadRunMetrics refuses a key given twice (ParseJsonStrict)") {
+  const fs::path dir = WriteRun();
+  // nlohmann alone would keep the last value and accept the run.
+  std::ofstream(dir / "summary.json") << R"({"final_accuracy": 0.8,
+    "final_accuracy": 0.1, "total_seconds": 1, "malicious_clients": []})";
+  const auto m = LoadRunMetrics(dir.string(), 4, 1);
+  CHECK(m.status().code() == ErrorCode::kCorrupt);
+  CHECK(m.status().message().find("final_accuracy") != std::string::npos);
+  CHECK(m.status().message().find("summary.json") != std::string::npos);
+}
+
 TEST_CASE("WorstDecileMean averages the lowest tenth, at least one value") {
   CHECK(std::isnan(WorstDecileMean({})));
   CHECK(WorstDecileMean({0.7, 0.2, 0.9}) == 0.2);
