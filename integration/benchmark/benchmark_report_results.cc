@@ -173,11 +173,11 @@ void CostSection(const RunIndex& index, std::ostream& out) {
     const Group& g = groups[key];
     const double n = g.measured > 0 ? g.measured : std::nan("");
     out << "| " << key << " | " << g.runs << " | " << g.measured << " | "
-        << Fixed(g.cpu / n, "%.0f") << " | " << Fixed(g.cpu / 60.0, "%.1f")
+        << Fixed(g.cpu / n, "%.1f") << " | " << Fixed(g.cpu / 60.0, "%.1f")
         << " | " << Fixed(g.wall / n, "%.0f") << " |\n";
   }
   out << "\nTotal " << Fixed(total / 60.0, "%.1f") << " CPU min, i.e. about "
-      << Fixed(total / 120.0, "%.0f")
+      << Fixed(total / 120.0, "%.1f")
       << " min on 2 idle cores (runs without `cpu_seconds` in their "
          "summary.json are not counted).\n\n";
 }
