@@ -5,10 +5,12 @@
 #                             [--jobs N]
 #   (default)  the full protocol, integration/benchmark/protocol/full.yaml:
 #              runs under --out (default build/benchmark), report written to
-#              docs/results.md with the plots in docs/results/*.svg.
+#              docs/results.md with the plots in docs/results/*.svg and
+#              every cell's numbers in docs/results/results.json.
 #   --quick    the test suite's reduced protocol, .../protocol/quick.yaml:
 #              runs AND report only under --out (default
-#              build/benchmark-quick): OUT/results.md, OUT/results/*.svg.
+#              build/benchmark-quick): OUT/results.md, OUT/results/*.svg,
+#              OUT/results/results.json.
 #   --protocol FILE  another protocol (same format); like --quick, runs and
 #              report only under --out (default build/benchmark-<file name>).
 #   --build D  use the binaries of the build directory D (D/plugin/
@@ -53,7 +55,7 @@ while (($#)); do
     --out) out="${2:?--out needs a directory}"; shift ;;
     --build) build="${2:?--build needs a directory}"; shift ;;
     --jobs) jobs="${2:?--jobs needs a number}"; shift ;;
-    -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "benchmark: error: unknown argument '$1' (see --help)" >&2; exit 1 ;;
   esac
   shift

@@ -4,9 +4,10 @@
 //          writes one directory per run (sim.yaml, policy.yaml), plan.json
 //          and plan.tsv; prints the number of runs.
 //   report --out DIR --results results.md --svg-dir DIR [--command ...]
-//          reads plan.json and every finished run, writes results.md and the
-//          SVG plots. Unfinished runs are listed in results.md and counted on
-//          stderr; the exit code is 0 when the report was written.
+//          reads plan.json and every finished run, writes results.md, the
+//          SVG plots and results.json (every cell's metrics over its seeds)
+//          into --svg-dir. Unfinished runs are listed in results.md and counted
+//          on stderr; the exit code is 0 when the report was written.
 // Errors: one line "flsentry-benchmark-report: error: ..." and exit 1.
 #include <unistd.h>
 
@@ -156,6 +157,11 @@ int Report(const ReportArgs& a) {
   out << bench::ResultsMarkdown(*plan, index, ctx, *svgs);
   out.flush();
   if (!out) return Fail(a.results + ": write failed");
+  const fs::path json_path = fs::path(a.svg_dir) / "results.json";
+  std::ofstream json_out(json_path, std::ios::binary | std::ios::trunc);
+  json_out << bench::ResultsJson(*plan, index, ctx).dump(1) << '\n';
+  json_out.flush();
+  if (!json_out) return Fail(json_path.string() + ": write failed");
   if (unfinished > 0) {
     std::fprintf(stderr,
                  "flsentry-benchmark-report: %d of %zu runs did not finish "

@@ -22,6 +22,7 @@
 #ifndef FLSENTRY_INTEGRATION_BENCHMARK_BENCHMARK_REPORT_RESULTS_H_
 #define FLSENTRY_INTEGRATION_BENCHMARK_BENCHMARK_REPORT_RESULTS_H_
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -53,6 +54,20 @@ struct ReportContext {
 Result<std::vector<std::string>> WritePlots(const Plan& plan,
                                             const RunIndex& index,
                                             const std::string& svg_dir);
+
+// results.json, beside the plots: {"protocol", "rounds", "seeds",
+// "baseline_seeds", "policy", "warmup_rounds", "command", "commit",
+// "machine", "date", "cells": [{"shape", "fraction", "attack",
+// "aggregator", "agg_params", "runs_planned", "runs_finished", "metrics":
+// {name: {"n", "mean", "sd", "min", "max"}}}]}, one cell per (shape,
+// fraction, attack, aggregator) in plan order. Metrics (shares in [0, 1]
+// unless stated): final_accuracy, last5_accuracy, backdoor_success,
+// honest_flagged (after the warm-up), honest_quarantined (clients),
+// honest_excluded_rounds_mean, attack_tpr, attackers_accepted,
+// own_accuracy_mean, own_accuracy_worst_decile, cpu_seconds. A metric
+// without a finite value has n = 0 and null numbers.
+nlohmann::json ResultsJson(const Plan& plan, const RunIndex& index,
+                           const ReportContext& ctx);
 
 // The whole results.md text. svg_files are linked under ctx.svg_rel_dir.
 std::string ResultsMarkdown(const Plan& plan, const RunIndex& index,

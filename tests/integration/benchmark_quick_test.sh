@@ -55,6 +55,22 @@ grep -q '"own_accuracy"' "$summary" || fail "summary.json lacks clients[].own_ac
 grep -q '"cpu_seconds"' "$summary" || fail "summary.json lacks cpu_seconds"
 grep -q '"seed": 2' "$tmp/out/runs/c4_a01-f00-none-fedavg-s2/sim.yaml" || fail "seed 2 not in its sim.yaml"
 
+# results.json: valid JSON, one cell per (shape, fraction, attack,
+# aggregator), each finished, the filter's no-attack cell over both seeds.
+python3 - "$tmp/out/results/results.json" <<'PY' || fail "results.json is wrong"
+import json, sys
+r = json.load(open(sys.argv[1]))
+cells = r["cells"]
+assert len(cells) == 9, len(cells)
+assert all(c["runs_finished"] == c["runs_planned"] for c in cells)
+f = [c for c in cells if c["shape"] == "base" and c["attack"] == "none"
+     and c["aggregator"] == "filter"][0]
+assert f["metrics"]["final_accuracy"]["n"] == 2
+for name in ("last5_accuracy", "honest_flagged", "honest_quarantined",
+             "attackers_accepted", "own_accuracy_mean", "backdoor_success"):
+    assert name in f["metrics"], name
+PY
+
 svgs=("$tmp"/out/results/*.svg)
 [[ ${#svgs[@]} == 4 ]] || fail "expected 4 SVGs, found ${#svgs[@]}"
 for svg in "${svgs[@]}"; do
