@@ -53,7 +53,7 @@ done
 summary="$tmp/out/runs/c4_a01-f00-none-fedavg-s2/summary.json"
 grep -q '"own_accuracy"' "$summary" || fail "summary.json lacks clients[].own_accuracy"
 grep -q '"cpu_seconds"' "$summary" || fail "summary.json lacks cpu_seconds"
-grep -q '"seed": 2' "$tmp/out/runs/c4_a01-f00-none-fedavg-s2/sim.yaml" || fail "seed 2 not in its sim.yaml"
+grep -qx 'seed: 2' "$tmp/out/runs/c4_a01-f00-none-fedavg-s2/sim.yaml" || fail "seed 2 not in its sim.yaml"
 
 # results.json: valid JSON, one cell per (shape, fraction, attack,
 # aggregator), each finished, the filter's no-attack cell over both seeds.
