@@ -14,6 +14,7 @@
 #include "archive/round_archive.h"
 #include "attacks.h"
 #include "baselines.h"
+#include "claim_attacks.h"
 #include "fashion_mnist.h"
 #include "local_training.h"
 #include "tensor/tensor_file.h"
@@ -47,7 +48,8 @@ uint64_t Seed(uint64_t seed, Stream stream, uint64_t a = 0, uint64_t b = 0) {
 }
 
 bool IsModelPoisoning(const std::string& type) {
-  return type != "none" && type != "nonfinite" && !IsDataPoisoning(type);
+  return type != "none" && type != "nonfinite" && !IsDataPoisoning(type) &&
+         !IsClaimAttack(type);
 }
 
 // Refuses attack and aggregator settings before any training.
@@ -71,6 +73,8 @@ Status CheckSpecs(const SimConfig& config) {
             "nonfinite takes one parameter, 'count' (1..1000000 coordinates)");
       }
     }
+  } else if (IsClaimAttack(a.type)) {
+    FLS_RETURN_IF_ERROR(CheckClaimAttack(a.type, a.params));
   } else if (IsModelPoisoning(a.type)) {
     try {
       CheckAttackSpec(a.type, a.params);
@@ -150,11 +154,16 @@ struct Simulation::Impl {
   std::unique_ptr<FilterClient> filter;
   std::optional<RoundArchiveWriter> archive;
   int round = 0;
+  std::vector<double> class_accuracy;  // of the last round's global model
 
   Status Init();
   std::vector<int> SampleParticipants() const;
   Status ApplyModelPoisoning(const std::vector<int>& participants,
                              std::vector<ClientUpdate>& updates) const;
+  Status ApplyClaimAttack(const std::vector<int>& participants,
+                          std::vector<ClientUpdate>& updates) const;
+  Status FilterAndAggregate(const std::vector<ClientUpdate>& updates,
+                            RoundResult& result);
   Status Record(const std::vector<ClientUpdate>& updates,
                 const std::vector<ClientOutcome>& outcomes);
   Status Export(const std::vector<ClientUpdate>& updates,
@@ -329,6 +338,21 @@ Status Simulation::Impl::ApplyModelPoisoning(
   return Status::Ok();
 }
 
+// The malicious participants keep their honest deltas and claim more
+// examples than they trained on (claim_attacks.h).
+Status Simulation::Impl::ApplyClaimAttack(
+    const std::vector<int>& participants,
+    std::vector<ClientUpdate>& updates) const {
+  for (size_t i = 0; i < participants.size(); ++i) {
+    if (!malicious[participants[i]]) continue;
+    FLS_ASSIGN_OR_RETURN(
+        updates[i].num_examples,
+        ClaimedNumExamples(config.attack.type, config.attack.params,
+                           updates[i].num_examples));
+  }
+  return Status::Ok();
+}
+
 Status Simulation::Impl::Record(const std::vector<ClientUpdate>& updates,
                                 const std::vector<ClientOutcome>& outcomes) {
   if (!archive) return Status::Ok();
@@ -373,52 +397,10 @@ Status Simulation::Impl::Export(
   return Status::Ok();
 }
 
-Result<RoundResult> Simulation::Impl::Run() {
-  const auto start = std::chrono::steady_clock::now();
-  ++round;
-  RoundResult result;
-  result.round = round;
-  const AttackConfig& attack = config.attack;
-  result.attack_active = attack.type != "none" && round >= attack.start_round;
-
-  // Local training from the current global model.
-  const std::vector<int> participants = SampleParticipants();
-  std::vector<ClientUpdate> updates;
-  double train_loss_sum = 0.0;
-  const LocalTrainingOptions local{config.local_epochs, config.lr,
-                                   config.momentum, config.batch_size};
-  for (int client : participants) {
-    FLS_RETURN_IF_ERROR(LoadFlatParameters(*model, global));
-    const bool poisoned = result.attack_active && malicious[client] &&
-                          IsDataPoisoning(attack.type);
-    const torch::Tensor& x =
-        poisoned ? poisoned_images[client] : images[client];
-    const torch::Tensor& y =
-        poisoned ? poisoned_labels[client] : labels[client];
-    train_loss_sum += TrainLocal(
-        *model, x, y, local, Seed(config.seed, kLocalTraining, round, client));
-    updates.push_back({ClientId(client), static_cast<uint64_t>(y.size(0)),
-                       (FlattenParameters(*model) - global).contiguous()});
-  }
-  result.train_loss = train_loss_sum / static_cast<double>(participants.size());
-  if (result.attack_active && !IsDataPoisoning(attack.type)) {
-    FLS_RETURN_IF_ERROR(ApplyModelPoisoning(participants, updates));
-  }
-  for (size_t i = 0; i < participants.size(); ++i) {
-    ClientOutcome o;
-    o.client_id = updates[i].client_id;
-    o.num_examples = updates[i].num_examples;
-    o.malicious = result.attack_active && malicious[participants[i]];
-    o.attack = o.malicious ? attack.type : "";
-    o.score = std::nan("");
-    o.delta_norm = updates[i].delta.norm().item<double>();
-    result.clients.push_back(std::move(o));
-  }
-  if (options.on_updates) options.on_updates(round, updates);
-  FLS_RETURN_IF_ERROR(Record(updates, result.clients));
-  FLS_RETURN_IF_ERROR(Export(updates, result.clients));
-
-  // The filter's decisions, then aggregation of what it let through.
+// The filter's decisions, then aggregation of what it let through into the
+// global model. Fills the outcomes' action, weight, score and reason.
+Status Simulation::Impl::FilterAndAggregate(
+    const std::vector<ClientUpdate>& updates, RoundResult& result) {
   if (filter) {
     auto decisions = filter->FilterRound(static_cast<uint64_t>(round), layout,
                                          global, updates);
@@ -486,10 +468,63 @@ Result<RoundResult> Simulation::Impl::Run() {
     global = (global + step).contiguous();
   }
 
+  return Status::Ok();
+}
+
+Result<RoundResult> Simulation::Impl::Run() {
+  const auto start = std::chrono::steady_clock::now();
+  ++round;
+  RoundResult result;
+  result.round = round;
+  const AttackConfig& attack = config.attack;
+  result.attack_active = attack.type != "none" && round >= attack.start_round;
+
+  // Local training from the current global model.
+  const std::vector<int> participants = SampleParticipants();
+  std::vector<ClientUpdate> updates;
+  double train_loss_sum = 0.0;
+  const LocalTrainingOptions local{config.local_epochs, config.lr,
+                                   config.momentum, config.batch_size};
+  for (int client : participants) {
+    FLS_RETURN_IF_ERROR(LoadFlatParameters(*model, global));
+    const bool poisoned = result.attack_active && malicious[client] &&
+                          IsDataPoisoning(attack.type);
+    const torch::Tensor& x =
+        poisoned ? poisoned_images[client] : images[client];
+    const torch::Tensor& y =
+        poisoned ? poisoned_labels[client] : labels[client];
+    train_loss_sum += TrainLocal(
+        *model, x, y, local, Seed(config.seed, kLocalTraining, round, client));
+    updates.push_back({ClientId(client), static_cast<uint64_t>(y.size(0)),
+                       (FlattenParameters(*model) - global).contiguous()});
+  }
+  result.train_loss = train_loss_sum / static_cast<double>(participants.size());
+  if (result.attack_active && IsClaimAttack(attack.type)) {
+    FLS_RETURN_IF_ERROR(ApplyClaimAttack(participants, updates));
+  } else if (result.attack_active && !IsDataPoisoning(attack.type)) {
+    FLS_RETURN_IF_ERROR(ApplyModelPoisoning(participants, updates));
+  }
+  for (size_t i = 0; i < participants.size(); ++i) {
+    ClientOutcome o;
+    o.client_id = updates[i].client_id;
+    o.num_examples = updates[i].num_examples;
+    o.malicious = result.attack_active && malicious[participants[i]];
+    o.attack = o.malicious ? attack.type : "";
+    o.score = std::nan("");
+    o.delta_norm = updates[i].delta.norm().item<double>();
+    result.clients.push_back(std::move(o));
+  }
+  if (options.on_updates) options.on_updates(round, updates);
+  FLS_RETURN_IF_ERROR(Record(updates, result.clients));
+  FLS_RETURN_IF_ERROR(Export(updates, result.clients));
+
+  FLS_RETURN_IF_ERROR(FilterAndAggregate(updates, result));
+
   FLS_RETURN_IF_ERROR(LoadFlatParameters(*model, global));
   const Evaluation eval = Evaluate(*model, test.images, test.labels);
   result.accuracy = eval.accuracy;
   result.test_loss = eval.loss;
+  class_accuracy = eval.class_accuracy;
   if (trigger) {
     result.backdoor_success =
         BackdoorSuccessRate(*model, test.images, test.labels, *trigger);
@@ -541,6 +576,20 @@ std::vector<int64_t> Simulation::ClientSizes() const {
   std::vector<int64_t> sizes;
   for (const auto& y : impl_->labels) sizes.push_back(y.size(0));
   return sizes;
+}
+
+std::vector<double> Simulation::ClassAccuracy() const {
+  return impl_->class_accuracy;
+}
+
+std::vector<std::vector<int64_t>> Simulation::ClientLabelCounts() const {
+  std::vector<std::vector<int64_t>> counts;
+  for (const auto& y : impl_->labels) {
+    const torch::Tensor c = torch::bincount(y, {}, kNumClasses).contiguous();
+    counts.emplace_back(c.data_ptr<int64_t>(),
+                        c.data_ptr<int64_t>() + c.numel());
+  }
+  return counts;
 }
 
 std::string Simulation::FilterDescription() const {

@@ -94,8 +94,16 @@ class Simulation {
   const ParameterLayout& layout() const;
   // Client ids of the malicious clients, sorted.
   std::vector<std::string> MaliciousClients() const;
-  // Examples held by each client, by client index.
+  // Examples held by each client, by client index (what an honest client
+  // claims as num_examples).
   std::vector<int64_t> ClientSizes() const;
+  // Test accuracy of the global model after the last round, per true class
+  // (kNumClasses shares; NaN for a class without test examples); empty
+  // before the first round.
+  std::vector<double> ClassAccuracy() const;
+  // Each client's training labels counted per class (kNumClasses counts per
+  // client), by client index: its partition, before any poisoning.
+  std::vector<std::vector<int64_t>> ClientLabelCounts() const;
   // "name version (path)" of the loaded filter, "" when none.
   std::string FilterDescription() const;
 

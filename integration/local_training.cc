@@ -76,6 +76,8 @@ Evaluation Evaluate(Model& model, const torch::Tensor& images,
   const int64_t n = labels.size(0);
   int64_t correct = 0;
   double loss_sum = 0.0;
+  torch::Tensor class_total = torch::zeros({kNumClasses}, torch::kInt64);
+  torch::Tensor class_correct = torch::zeros({kNumClasses}, torch::kInt64);
   for (int64_t begin = 0; begin < n; begin += kEvalBatch) {
     const int64_t size = std::min(kEvalBatch, n - begin);
     const torch::Tensor logits = model.forward(images.narrow(0, begin, size));
@@ -85,9 +87,19 @@ Evaluation Evaluate(Model& model, const torch::Tensor& images,
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(
                         torch::kSum))
                     .item<double>();
-    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    const torch::Tensor hit = logits.argmax(1).eq(y);
+    correct += hit.sum().item<int64_t>();
+    class_total += torch::bincount(y, {}, kNumClasses);
+    class_correct += torch::bincount(y.masked_select(hit), {}, kNumClasses);
   }
   Evaluation e;
+  for (int64_t c = 0; c < kNumClasses; ++c) {
+    const int64_t total = class_total[c].item<int64_t>();
+    e.class_accuracy.push_back(
+        total > 0 ? static_cast<double>(class_correct[c].item<int64_t>()) /
+                        static_cast<double>(total)
+                  : std::nan(""));
+  }
   if (n > 0) {
     e.accuracy = static_cast<double>(correct) / static_cast<double>(n);
     e.loss = loss_sum / static_cast<double>(n);

@@ -11,6 +11,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "base/status.h"
 #include "fashion_mnist.h"
@@ -37,6 +38,9 @@ double TrainLocal(Model& model, const torch::Tensor& images,
 struct Evaluation {
   double accuracy = 0.0;  // fraction of examples classified correctly
   double loss = 0.0;      // mean cross-entropy
+  // Per class c (kNumClasses entries): the fraction of the test examples of
+  // true class c classified correctly; NaN for a class with no example.
+  std::vector<double> class_accuracy;
 };
 
 // Evaluates without gradients in batches of 1000.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 namespace flsentry::sim {
 namespace {
@@ -83,10 +84,25 @@ nlohmann::json ConfigToJson(const SimConfig& c) {
   return j;
 }
 
+double OwnDistributionAccuracy(const std::vector<double>& class_accuracy,
+                               const std::vector<int64_t>& label_counts) {
+  double weighted = 0.0;
+  double total = 0.0;
+  const size_t n = std::min(class_accuracy.size(), label_counts.size());
+  for (size_t c = 0; c < n; ++c) {
+    if (!std::isfinite(class_accuracy[c]) || label_counts[c] <= 0) continue;
+    const auto count = static_cast<double>(label_counts[c]);
+    weighted += count * class_accuracy[c];
+    total += count;
+  }
+  return total > 0.0 ? weighted / total : std::nan("");
+}
+
 nlohmann::json SummaryToJson(const SimConfig& config,
                              const std::string& filter_description,
                              const std::vector<std::string>& malicious_clients,
-                             const std::vector<RoundResult>& results) {
+                             const std::vector<RoundResult>& results,
+                             const FinalModelView& final_model) {
   nlohmann::json j;
   j["config"] = ConfigToJson(config);
   j["filter"] = filter_description.empty() ? nlohmann::json(nullptr)
@@ -108,6 +124,27 @@ nlohmann::json SummaryToJson(const SimConfig& config,
   }
   j["total_seconds"] = total_seconds;
   j["accuracy_by_round"] = std::move(by_round);
+  nlohmann::json classes = nlohmann::json::array();
+  for (const double a : final_model.class_accuracy)
+    classes.push_back(Number(a));
+  j["class_accuracy"] = std::move(classes);
+  const std::set<std::string> bad(malicious_clients.begin(),
+                                  malicious_clients.end());
+  nlohmann::json clients = nlohmann::json::array();
+  for (size_t k = 0; k < final_model.label_counts.size(); ++k) {
+    const std::vector<int64_t>& counts = final_model.label_counts[k];
+    const std::string id = ClientId(static_cast<int>(k));
+    int64_t examples = 0;
+    for (const int64_t c : counts) examples += c;
+    clients.push_back(
+        {{"id", id},
+         {"malicious", bad.count(id) > 0},
+         {"examples", examples},
+         {"label_counts", counts},
+         {"own_accuracy", Number(OwnDistributionAccuracy(
+                              final_model.class_accuracy, counts))}});
+  }
+  j["clients"] = std::move(clients);
   return j;
 }
 

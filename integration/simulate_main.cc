@@ -4,6 +4,7 @@
 // plugin and a choice of aggregator; prints per-round accuracy and writes
 // rounds.jsonl + summary.json to --out. Exit code 0 on success, 1 on error
 // (one line "flsentry simulate: error: ..." on stderr).
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -81,6 +82,17 @@ flsentry::Status ApplyOverrides(const Args& a, sim::SimConfig* c) {
   return flsentry::Status::Ok();
 }
 
+// User + system CPU time of this process, in seconds.
+double ProcessCpuSeconds() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return std::nan("");
+  const auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) +
+           1e-6 * static_cast<double>(t.tv_usec);
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 void PrintProgress(const sim::RoundResult& r, int total, bool tty) {
   const int width = 24;
   const int filled = total > 0 ? r.round * width / total : width;
@@ -141,9 +153,14 @@ int Run(const Args& a) {
     if (!a.quiet) PrintProgress(*result, config->rounds, tty);
     results.push_back(std::move(*result));
   }
-  const nlohmann::json summary =
-      sim::SummaryToJson(*config, (*simulation)->FilterDescription(),
-                         (*simulation)->MaliciousClients(), results);
+  const sim::FinalModelView final_model{(*simulation)->ClassAccuracy(),
+                                        (*simulation)->ClientLabelCounts()};
+  nlohmann::json summary = sim::SummaryToJson(
+      *config, (*simulation)->FilterDescription(),
+      (*simulation)->MaliciousClients(), results, final_model);
+  // The process's CPU time so far (data loading included): what the run
+  // costs on an idle machine, whatever the load while it ran.
+  summary["cpu_seconds"] = ProcessCpuSeconds();
   if (!a.out.empty()) {
     std::ofstream out(std::filesystem::path(a.out) / "summary.json",
                       std::ios::binary | std::ios::trunc);

@@ -5,10 +5,12 @@
 #                             [--jobs N]
 #   (default)  the full protocol, integration/benchmark/protocol/full.yaml:
 #              runs under --out (default build/benchmark), report written to
-#              docs/results.md with the plots in docs/results/*.svg.
+#              docs/results.md with the plots in docs/results/*.svg and
+#              every cell's numbers in docs/results/results.json.
 #   --quick    the test suite's reduced protocol, .../protocol/quick.yaml:
 #              runs AND report only under --out (default
-#              build/benchmark-quick): OUT/results.md, OUT/results/*.svg.
+#              build/benchmark-quick): OUT/results.md, OUT/results/*.svg,
+#              OUT/results/results.json.
 #   --protocol FILE  another protocol (same format); like --quick, runs and
 #              report only under --out (default build/benchmark-<file name>).
 #   --build D  use the binaries of the build directory D (D/plugin/
@@ -17,13 +19,17 @@
 #              `scripts/build.sh release`.
 #   --jobs N   simulations at a time (default 2), each with 1 LibTorch thread.
 #
-# A protocol file (YAML, documented at its top) names the base simulation
-# config, rounds, attack start round, malicious fractions, attacks (whose
-# type and params are read from configs/sim/attack_<name>.yaml when this
-# script starts) and aggregators. `flsentry-benchmark-report plan` expands it
-# into OUT/runs/<id>/sim.yaml (+ policy.yaml, a copy of configs/default.yaml,
-# for filter runs, so the filter's state and audit files land in the run's own
-# directory); each run writes rounds.jsonl, summary.json and sim.log there.
+# A protocol file (YAML, documented in full.yaml) names the base simulation
+# config, rounds, attack start round, seeds, malicious fractions, attacks
+# (whose type and params are read from configs/sim/attack_<name>.yaml when
+# this script starts), aggregators, and other shapes (clients, participation,
+# label skew, model) run without attack (honest_shapes) or under the
+# detection attacks (detection_shapes). `flsentry-benchmark-report plan`
+# expands it into OUT/runs/<id>/sim.yaml (+ policy.yaml, a copy of the
+# protocol's policy as it is when the plan is made, for filter runs, so the
+# filter's state and audit files land in the run's own directory); each run
+# writes rounds.jsonl, summary.json and sim.log there. Run ids are
+# <shape>-<fNN>-<attack>-<aggregator>-s<seed>.
 #
 # Resume: a run whose summary.json exists is skipped, so an interrupted
 # benchmark continues where it stopped (the planner refuses if such a run's
@@ -49,7 +55,7 @@ while (($#)); do
     --out) out="${2:?--out needs a directory}"; shift ;;
     --build) build="${2:?--build needs a directory}"; shift ;;
     --jobs) jobs="${2:?--jobs needs a number}"; shift ;;
-    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "benchmark: error: unknown argument '$1' (see --help)" >&2; exit 1 ;;
   esac
   shift
@@ -208,9 +214,12 @@ while ((${#running[@]} > 0)); do reap; done
 trap - INT TERM
 
 wall=$(($(date +%s) - start))
+# The report writes every plot anew; plots of an older protocol would linger.
+rm -f "$svg_dir"/*.svg
 report_args=(--out "$out" --results "$results" --svg-dir "$svg_dir"
   --command "$invocation" --commit "$commit" --wall-seconds "$wall"
-  --runs-executed "$finished")
+  --runs-executed "$finished" --jobs "$jobs"
+  --load "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)")
 # Notes written by hand on a full run's results go under "Notes" in results.md.
 if [[ "$results" == "$repo/docs/results.md" && -f "$repo/docs/results/notes.md" ]]; then
   report_args+=(--notes "$repo/docs/results/notes.md")

@@ -4,9 +4,10 @@
 //          writes one directory per run (sim.yaml, policy.yaml), plan.json
 //          and plan.tsv; prints the number of runs.
 //   report --out DIR --results results.md --svg-dir DIR [--command ...]
-//          reads plan.json and every finished run, writes results.md and the
-//          SVG plots. Unfinished runs are listed in results.md and counted on
-//          stderr; the exit code is 0 when the report was written.
+//          reads plan.json and every finished run, writes results.md, the
+//          SVG plots and results.json (every cell's metrics over its seeds)
+//          into --svg-dir. Unfinished runs are listed in results.md and counted
+//          on stderr; the exit code is 0 when the report was written.
 // Errors: one line "flsentry-benchmark-report: error: ..." and exit 1.
 #include <unistd.h>
 
@@ -18,6 +19,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/json_reader.h"
+#include "benchmark_report_cells.h"
 #include "benchmark_report_metrics.h"
 #include "benchmark_report_protocol.h"
 #include "benchmark_report_results.h"
@@ -77,6 +80,8 @@ struct ReportArgs {
   std::string commit = "unknown";
   double wall_seconds = 0.0;
   int runs_executed = 0;
+  int jobs = 2;
+  std::string load;
   std::string notes;  // a Markdown file, may be empty
 };
 
@@ -95,13 +100,13 @@ int Report(const ReportArgs& a) {
   std::ifstream in(plan_path, std::ios::binary);
   if (!in)
     return Fail(plan_path.string() + ": cannot open (run the plan first)");
-  nlohmann::json plan_json;
-  try {
-    plan_json = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    return Fail(plan_path.string() + ": not JSON (" + e.what() + ")");
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto plan_json = flsentry::ParseJsonStrict(text.str());
+  if (!plan_json.ok()) {
+    return Fail(plan_path.string() + ": " + plan_json.status().message());
   }
-  auto plan = bench::PlanFromJson(plan_json);
+  auto plan = bench::PlanFromJson(*plan_json);
   if (!plan.ok()) return Fail(plan.status().message());
 
   std::vector<bench::RunOutcome> runs;
@@ -110,8 +115,8 @@ int Report(const ReportArgs& a) {
     bench::RunOutcome outcome;
     outcome.spec = spec;
     const fs::path run_dir = fs::path(a.out) / "runs" / spec.id;
-    auto metrics =
-        bench::LoadRunMetrics(run_dir.string(), plan->protocol.rounds);
+    auto metrics = bench::LoadRunMetrics(
+        run_dir.string(), plan->protocol.rounds, plan->policy_warmup_rounds);
     if (metrics.ok()) {
       outcome.metrics = std::move(*metrics);
     } else {
@@ -133,6 +138,8 @@ int Report(const ReportArgs& a) {
   ctx.date = UtcNow();
   ctx.wall_seconds = a.wall_seconds;
   ctx.runs_executed = a.runs_executed;
+  ctx.jobs = a.jobs;
+  ctx.load = a.load;
   if (!a.notes.empty()) {
     std::ifstream notes(a.notes, std::ios::binary);
     std::ostringstream text;
@@ -150,6 +157,11 @@ int Report(const ReportArgs& a) {
   out << bench::ResultsMarkdown(*plan, index, ctx, *svgs);
   out.flush();
   if (!out) return Fail(a.results + ": write failed");
+  const fs::path json_path = fs::path(a.svg_dir) / "results.json";
+  std::ofstream json_out(json_path, std::ios::binary | std::ios::trunc);
+  json_out << bench::ResultsJson(*plan, index, ctx).dump(1) << '\n';
+  json_out.flush();
+  if (!json_out) return Fail(json_path.string() + ": write failed");
   if (unfinished > 0) {
     std::fprintf(stderr,
                  "flsentry-benchmark-report: %d of %zu runs did not finish "
@@ -193,6 +205,10 @@ int main(int argc, char** argv) {
       ->add_option("--runs-executed", r.runs_executed,
                    "runs simulated (not resumed)")
       ->check(CLI::NonNegativeNumber);
+  report->add_option("--jobs", r.jobs, "simulations that ran at a time")
+      ->check(CLI::Range(1, 99));
+  report->add_option("--load", r.load,
+                     "the load average when the runs ended, printed");
   report->add_option("--notes", r.notes, "Markdown file printed under 'Notes'")
       ->check(CLI::ExistingFile);
   try {

@@ -1,4 +1,5 @@
 // WritePlots (declared in benchmark_report_results.h): the report's SVGs.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -22,11 +23,17 @@ std::string ColorOf(const std::string& aggregator) {
   return it == kColors.end() ? "#000000" : it->second;
 }
 
-std::vector<double> AccuracyByRound(const RunMetrics* m, int rounds) {
+// Accuracy by round, the mean over the cell's finished runs; NaN where none.
+std::vector<double> AccuracyByRound(const std::vector<const RunMetrics*>& runs,
+                                    int rounds) {
   std::vector<double> y(static_cast<size_t>(rounds), std::nan(""));
-  if (m == nullptr) return y;
-  for (size_t i = 0; i < m->rounds.size() && i < y.size(); ++i)
-    y[i] = m->rounds[i].accuracy;
+  for (size_t i = 0; i < y.size(); ++i) {
+    std::vector<double> values;
+    for (const RunMetrics* m : runs) {
+      if (i < m->rounds.size()) values.push_back(m->rounds[i].accuracy);
+    }
+    y[i] = Summarize(values).mean;
+  }
   return y;
 }
 
@@ -50,26 +57,22 @@ std::string TargetText(double share) {
 
 }  // namespace
 
-Result<std::vector<std::string>> WritePlots(const Plan& plan,
-                                            const RunIndex& index,
-                                            const std::string& svg_dir) {
-  std::error_code ec;
-  fs::create_directories(svg_dir, ec);
-  if (ec) return IoError(svg_dir + ": " + ec.message());
-  const Protocol& p = plan.protocol;
-  std::vector<std::string> files;
+namespace {
 
-  // Accuracy by round: one panel per attack, one line per aggregator, and
+Status AccuracyPlots(const Plan& plan, const RunIndex& index,
+                     const fs::path& dir, std::vector<std::string>* files) {
+  const Protocol& p = plan.protocol;
+  // One panel per attack, one line per aggregator (mean over seeds), and
   // no-attack FedAvg dashed for reference.
-  const RunMetrics* reference = index.Find(0.0, "none", "fedavg");
+  const auto reference =
+      AccuracyByRound(index.Cell(kBaseShape, 0.0, "none", "fedavg"), p.rounds);
   for (const double f : p.fractions) {
     std::vector<Panel> panels;
-    for (const std::string& attack : AttackRows(plan)) {
+    for (const std::string& attack : p.AttacksAt(f)) {
       Panel panel;
       panel.title = attack;
-      panel.series.push_back({"fedavg, no attack", "#adb5bd",
-                              AccuracyByRound(reference, p.rounds), true,
-                              false});
+      panel.series.push_back(
+          {"fedavg, no attack", "#adb5bd", reference, true, false});
       // The filter is drawn last (on top) and thicker.
       std::vector<std::string> order;
       for (const std::string& agg : p.aggregators) {
@@ -79,65 +82,119 @@ Result<std::vector<std::string>> WritePlots(const Plan& plan,
       for (const std::string& agg : order) {
         panel.series.push_back(
             {agg, ColorOf(agg),
-             AccuracyByRound(index.Find(f, attack, agg), p.rounds), false,
-             agg == "filter"});
+             AccuracyByRound(index.Cell(kBaseShape, f, attack, agg), p.rounds),
+             false, agg == "filter"});
       }
       panels.push_back(std::move(panel));
     }
     const std::string name = "accuracy_by_round_" + FractionTag(f) + ".svg";
     FLS_RETURN_IF_ERROR(WriteFile(
-        fs::path(svg_dir) / name,
-        SmallMultiplesSvg("Test accuracy by round, " + PercentLabel(f) +
+        dir / name,
+        SmallMultiplesSvg("Test accuracy by round (mean over seeds), " +
+                              PercentLabel(f) +
                               " malicious (attacks from round " +
                               std::to_string(p.start_round) + ")",
                           panels, 5)));
-    files.push_back(name);
+    files->push_back(name);
   }
+  return Status::Ok();
+}
 
-  // Final accuracy heat map: rows (fraction, attack), columns aggregators.
+Status FinalAccuracyPlot(const Plan& plan, const RunIndex& index,
+                         const fs::path& dir, std::vector<std::string>* files) {
+  const Protocol& p = plan.protocol;
   HeatMap map;
-  map.title = "Final test accuracy (%) after round " + std::to_string(p.rounds);
+  map.title = "Final test accuracy (%) after round " +
+              std::to_string(p.rounds) + ", mean over seeds";
   map.col_labels = p.aggregators;
   const auto add_row = [&](double f, const std::string& attack) {
     map.row_labels.push_back(PercentLabel(f) + "  " + attack);
     std::vector<double> row;
     for (const std::string& agg : p.aggregators) {
-      const RunMetrics* m = index.Find(f, attack, agg);
-      row.push_back(m ? m->final_accuracy : std::nan(""));
+      row.push_back(index
+                        .Of(kBaseShape, f, attack, agg,
+                            [](const RunMetrics& m) {
+                              return Comparable(m.final_accuracy);
+                            })
+                        .mean);
     }
     map.values.push_back(std::move(row));
   };
   add_row(0.0, "none");
   for (const double f : p.fractions) {
-    for (const std::string& attack : AttackRows(plan)) add_row(f, attack);
+    for (const std::string& attack : p.AttacksAt(f)) add_row(f, attack);
   }
-  FLS_RETURN_IF_ERROR(
-      WriteFile(fs::path(svg_dir) / "final_accuracy.svg", HeatMapSvg(map)));
-  files.push_back("final_accuracy.svg");
+  FLS_RETURN_IF_ERROR(WriteFile(dir / "final_accuracy.svg", HeatMapSvg(map)));
+  files->push_back("final_accuracy.svg");
+  return Status::Ok();
+}
 
-  // The filter's per-round FPR without attack against the target.
-  bool has_filter = false;
-  for (const std::string& agg : p.aggregators)
-    has_filter = has_filter || agg == "filter";
-  if (has_filter) {
-    std::vector<double> fpr(static_cast<size_t>(p.rounds), std::nan(""));
-    if (const RunMetrics* m = index.Find(0.0, "none", "filter")) {
-      for (size_t i = 0; i < m->rounds.size() && i < fpr.size(); ++i) {
-        fpr[i] = m->rounds[i].counts.Fpr();
+// Honest updates flagged per honest shape against the target, and each
+// honest client's own-distribution accuracy with and without the filter.
+Status HonestPlots(const Plan& plan, const RunIndex& index, const fs::path& dir,
+                   std::vector<std::string>* files) {
+  const Protocol& p = plan.protocol;
+  std::vector<double> flagged;
+  HeatMap map;
+  map.title = "Accuracy on each honest client's own data distribution (%)";
+  map.caption = "mean over seeds";
+  map.col_labels = {"mean, filter", "mean, FedAvg", "worst 10%, filter",
+                    "worst 10%, FedAvg"};
+  for (const std::string& shape : p.honest_shapes) {
+    flagged.push_back(
+        index
+            .Of(shape, 0.0, "none", "filter",
+                [](const RunMetrics& m) { return m.after_warmup.Fpr(); })
+            .mean);
+    std::vector<double> row;
+    for (const bool worst : {false, true}) {
+      for (const char* agg : {"filter", "fedavg"}) {
+        row.push_back(index
+                          .Of(shape, 0.0, "none", agg,
+                              [worst](const RunMetrics& m) {
+                                return worst ? m.own_accuracy_worst_decile
+                                             : m.own_accuracy_mean;
+                              })
+                          .mean);
       }
     }
-    double y_max = 0.05;  // rounded up to a multiple of 5%
-    for (const double v : fpr) {
-      if (std::isfinite(v))
-        y_max = std::max(y_max, std::ceil(v * 20.0 - 1e-9) / 20.0);
-    }
-    FLS_RETURN_IF_ERROR(WriteFile(
-        fs::path(svg_dir) / "filter_fpr_no_attack.svg",
-        BarChartSvg("Filter false-positive rate per round, no attack", fpr,
-                    y_max, p.targets.max_fpr_per_round,
-                    "target " + TargetText(p.targets.max_fpr_per_round),
-                    "round", "benign updates flagged (%)")));
-    files.push_back("filter_fpr_no_attack.svg");
+    map.row_labels.push_back(shape);
+    map.values.push_back(std::move(row));
+  }
+  double y_max = std::max(0.05, 2.0 * p.targets.max_honest_flagged);
+  for (const double v : flagged) {
+    if (std::isfinite(v))
+      y_max = std::max(y_max, std::ceil(v * 20.0 - 1e-9) / 20.0);
+  }
+  FLS_RETURN_IF_ERROR(WriteFile(
+      dir / "honest_flagged.svg",
+      BarChartSvg("Honest updates flagged by the filter after warm-up, no "
+                  "attack (mean over seeds)",
+                  flagged, y_max, p.targets.max_honest_flagged,
+                  "target " + TargetText(p.targets.max_honest_flagged), "shape",
+                  "honest updates flagged (%)", p.honest_shapes)));
+  files->push_back("honest_flagged.svg");
+  FLS_RETURN_IF_ERROR(WriteFile(dir / "own_accuracy.svg", HeatMapSvg(map)));
+  files->push_back("own_accuracy.svg");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> WritePlots(const Plan& plan,
+                                            const RunIndex& index,
+                                            const std::string& svg_dir) {
+  std::error_code ec;
+  fs::create_directories(svg_dir, ec);
+  if (ec) return IoError(svg_dir + ": " + ec.message());
+  std::vector<std::string> files;
+  const fs::path dir(svg_dir);
+  FLS_RETURN_IF_ERROR(AccuracyPlots(plan, index, dir, &files));
+  FLS_RETURN_IF_ERROR(FinalAccuracyPlot(plan, index, dir, &files));
+  const auto& aggs = plan.protocol.aggregators;
+  if (std::find(aggs.begin(), aggs.end(), "filter") != aggs.end() &&
+      !plan.protocol.honest_shapes.empty()) {
+    FLS_RETURN_IF_ERROR(HonestPlots(plan, index, dir, &files));
   }
   return files;
 }

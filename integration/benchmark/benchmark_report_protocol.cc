@@ -1,18 +1,17 @@
+// Protocol files and plan.json (benchmark_report_protocol.h); the expansion
+// into runs is in benchmark_report_plan.cc.
 #include "benchmark_report_protocol.h"
 
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 namespace flsentry::bench {
 namespace {
-
-namespace fs = std::filesystem;
 
 const std::set<std::string>& KnownAggregators() {
   static const std::set<std::string> kNames = {
@@ -27,32 +26,8 @@ bool IsPlainName(const std::string& s) {
   });
 }
 
-// Run ids become directory names: letters, digits, '_', '.', '-', no "..".
-bool IsRunId(const std::string& s) {
-  if (s.empty() || s.size() > 200 || s.find("..") != std::string::npos)
-    return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-           c == '.' || c == '-';
-  });
-}
-
-Status ReadText(const fs::path& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path.string() + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError(path.string() + ": read failed");
-  *out = text.str();
-  return Status::Ok();
-}
-
-Status WriteText(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out) return IoError(path.string() + ": write failed");
-  return Status::Ok();
+bool Contains(const std::vector<std::string>& list, const std::string& s) {
+  return std::find(list.begin(), list.end(), s) != list.end();
 }
 
 // yaml-cpp throws on type errors; each accessor converts to a ConfigError
@@ -84,14 +59,44 @@ Status List(const YAML::Node& node, const std::string& key,
   return Status::Ok();
 }
 
+// A mapping of scalar sim keys (overrides). Keys the protocol sets itself
+// are refused.
+Status Overrides(const YAML::Node& node, const std::string& key,
+                 std::map<std::string, std::string>* out) {
+  if (!node.IsMap()) return ConfigError("'" + key + "' must be a mapping");
+  for (const auto& kv : node) {
+    const std::string name = kv.first.as<std::string>();
+    for (const char* own :
+         {"rounds", "threads", "attack", "aggregator", "seed"}) {
+      if (name == own) {
+        return ConfigError("'" + key + "." + name +
+                           "' is set by the protocol itself");
+      }
+    }
+    std::string value;
+    FLS_RETURN_IF_ERROR(Scalar(kv.second, key + "." + name, &value));
+    (*out)[name] = value;
+  }
+  return Status::Ok();
+}
+
 Status ParseTargets(const YAML::Node& node, Targets* t) {
   if (!node.IsMap()) return ConfigError("'targets' must be a mapping");
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
-    double* dst = key == "max_fpr_per_round" ? &t->max_fpr_per_round
-                  : key == "fraction"        ? &t->fraction
-                  : key == "accuracy_points" ? &t->accuracy_points
-                                             : nullptr;
+    if (key == "detection_attacks") {
+      t->detection_attacks.clear();
+      FLS_RETURN_IF_ERROR(
+          List(kv.second, "targets.detection_attacks", &t->detection_attacks));
+      continue;
+    }
+    double* dst = key == "max_honest_flagged"     ? &t->max_honest_flagged
+                  : key == "fraction"             ? &t->fraction
+                  : key == "accuracy_points"      ? &t->accuracy_points
+                  : key == "max_backdoor_success" ? &t->max_backdoor_success
+                  : key == "min_tpr"              ? &t->min_tpr
+                  : key == "max_fpr"              ? &t->max_fpr
+                                                  : nullptr;
     if (dst == nullptr)
       return ConfigError("'targets." + key + "' is not a known key");
     FLS_RETURN_IF_ERROR(Scalar(kv.second, "targets." + key, dst));
@@ -102,43 +107,144 @@ Status ParseTargets(const YAML::Node& node, Targets* t) {
   return Status::Ok();
 }
 
-Status ParseProtocol(const YAML::Node& root, Protocol* p) {
-  if (!root.IsMap()) return ConfigError("the protocol must be a mapping");
-  bool has_rounds = false;
-  for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
-    const YAML::Node& v = kv.second;
-    if (key == "name") {
-      FLS_RETURN_IF_ERROR(Scalar(v, key, &p->name));
-    } else if (key == "base_config") {
-      FLS_RETURN_IF_ERROR(Scalar(v, key, &p->base_config));
-    } else if (key == "policy") {
-      FLS_RETURN_IF_ERROR(Scalar(v, key, &p->policy));
-    } else if (key == "rounds") {
-      FLS_RETURN_IF_ERROR(Scalar(v, key, &p->rounds));
-      has_rounds = true;
-    } else if (key == "start_round") {
-      FLS_RETURN_IF_ERROR(Scalar(v, key, &p->start_round));
-    } else if (key == "overrides") {
-      if (!v.IsMap()) return ConfigError("'overrides' must be a mapping");
-      for (const auto& o : v) {
-        std::string value;
-        FLS_RETURN_IF_ERROR(
-            Scalar(o.second, "overrides." + o.first.as<std::string>(), &value));
-        p->overrides[o.first.as<std::string>()] = value;
-      }
-    } else if (key == "fractions") {
-      FLS_RETURN_IF_ERROR(List(v, key, &p->fractions));
-    } else if (key == "attacks") {
-      FLS_RETURN_IF_ERROR(List(v, key, &p->attacks));
-    } else if (key == "aggregators") {
-      FLS_RETURN_IF_ERROR(List(v, key, &p->aggregators));
-    } else if (key == "targets") {
-      FLS_RETURN_IF_ERROR(ParseTargets(v, &p->targets));
-    } else {
-      return ConfigError("'" + key + "' is not a known key");
+Status ParseShapes(const YAML::Node& node, std::vector<Shape>* out) {
+  if (!node.IsMap()) return ConfigError("'shapes' must be a mapping");
+  for (const auto& kv : node) {
+    Shape shape;
+    shape.name = kv.first.as<std::string>();
+    if (!IsPlainName(shape.name) || shape.name == kBaseShape) {
+      return ConfigError("'shapes': '" + shape.name +
+                         "' is not a plain name other than 'base'");
+    }
+    FLS_RETURN_IF_ERROR(
+        Overrides(kv.second, "shapes." + shape.name, &shape.overrides));
+    out->push_back(std::move(shape));
+  }
+  return Status::Ok();
+}
+
+Status ParseFractionAttacks(
+    const YAML::Node& node,
+    std::map<std::string, std::vector<std::string>>* out) {
+  if (!node.IsMap()) return ConfigError("'fraction_attacks' must be a mapping");
+  for (const auto& kv : node) {
+    const std::string tag = kv.first.as<std::string>();
+    FLS_RETURN_IF_ERROR(
+        List(kv.second, "fraction_attacks." + tag, &(*out)[tag]));
+  }
+  return Status::Ok();
+}
+
+// One top-level key into p; false in *known for a key nobody reads.
+Status ParseKey(const std::string& key, const YAML::Node& v, Protocol* p,
+                bool* known) {
+  *known = true;
+  if (key == "name") return Scalar(v, key, &p->name);
+  if (key == "base_config") return Scalar(v, key, &p->base_config);
+  if (key == "policy") return Scalar(v, key, &p->policy);
+  if (key == "rounds") return Scalar(v, key, &p->rounds);
+  if (key == "start_round") return Scalar(v, key, &p->start_round);
+  if (key == "overrides") return Overrides(v, key, &p->overrides);
+  if (key == "seeds") return List(v, key, &p->seeds);
+  if (key == "baseline_seeds") return List(v, key, &p->baseline_seeds);
+  if (key == "fractions") return List(v, key, &p->fractions);
+  if (key == "attacks") return List(v, key, &p->attacks);
+  if (key == "fraction_attacks")
+    return ParseFractionAttacks(v, &p->fraction_attacks);
+  if (key == "aggregators") return List(v, key, &p->aggregators);
+  if (key == "shapes") return ParseShapes(v, &p->shapes);
+  if (key == "honest_shapes") return List(v, key, &p->honest_shapes);
+  if (key == "detection_shapes") return List(v, key, &p->detection_shapes);
+  if (key == "targets") return ParseTargets(v, &p->targets);
+  *known = false;
+  return Status::Ok();
+}
+
+Status CheckSeeds(const std::vector<int>& seeds, const std::string& key) {
+  std::set<int> seen;
+  for (const int s : seeds) {
+    if (s < 0 || !seen.insert(s).second) {
+      return ConfigError("'" + key + "' must be distinct seeds >= 0");
     }
   }
+  return Status::Ok();
+}
+
+Status CheckNames(const Protocol& p) {
+  std::set<std::string> seen;
+  for (const std::string& a : p.attacks) {
+    if (!IsPlainName(a) || a == "none" || !seen.insert("a:" + a).second) {
+      return ConfigError("'attacks': '" + a + "' is not a plain, unique name");
+    }
+  }
+  for (const std::string& a : p.aggregators) {
+    if (!KnownAggregators().count(a) || !seen.insert("g:" + a).second) {
+      return ConfigError("'aggregators': '" + a +
+                         "' is unknown or repeated (fedavg, filter, median, "
+                         "trimmed_mean, multikrum, normclip)");
+    }
+  }
+  for (const auto& [tag, attacks] : p.fraction_attacks) {
+    const bool listed =
+        std::any_of(p.fractions.begin(), p.fractions.end(),
+                    [&, t = tag](double f) { return FractionTag(f) == t; });
+    if (!listed) {
+      return ConfigError("'fraction_attacks." + tag +
+                         "' names no fraction of 'fractions' (e.g. f40)");
+    }
+    for (const std::string& a : attacks) {
+      if (!Contains(p.attacks, a)) {
+        return ConfigError("'fraction_attacks." + tag + "': '" + a +
+                           "' is not in 'attacks'");
+      }
+    }
+  }
+  for (const std::string& a : p.targets.detection_attacks) {
+    if (!Contains(p.attacks, a)) {
+      return ConfigError("'targets.detection_attacks': '" + a +
+                         "' is not in 'attacks'");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckShapes(const Protocol& p) {
+  std::set<std::string> defined = {kBaseShape};
+  for (const Shape& s : p.shapes) {
+    if (!defined.insert(s.name).second)
+      return ConfigError("'shapes': '" + s.name + "' is repeated");
+  }
+  const bool has_filter = Contains(p.aggregators, "filter");
+  const bool has_fedavg = Contains(p.aggregators, "fedavg");
+  std::set<std::string> seen;
+  for (const std::string& s : p.honest_shapes) {
+    if (!defined.count(s) || !seen.insert("h:" + s).second) {
+      return ConfigError("'honest_shapes': '" + s +
+                         "' is not a defined shape or is repeated");
+    }
+  }
+  for (const std::string& s : p.detection_shapes) {
+    if (s == kBaseShape || !defined.count(s) || !seen.insert("d:" + s).second) {
+      return ConfigError("'detection_shapes': '" + s +
+                         "' is not a defined shape other than base, or is "
+                         "repeated");
+    }
+  }
+  if (!p.honest_shapes.empty() && !(has_filter && has_fedavg)) {
+    return ConfigError(
+        "'honest_shapes' needs the filter and fedavg in "
+        "'aggregators'");
+  }
+  if (!p.detection_shapes.empty() &&
+      (!has_filter || p.targets.detection_attacks.empty())) {
+    return ConfigError(
+        "'detection_shapes' needs the filter in 'aggregators' "
+        "and 'targets.detection_attacks'");
+  }
+  return Status::Ok();
+}
+
+Status Validate(Protocol* p, bool has_rounds) {
   if (!IsPlainName(p->name)) return ConfigError("'name' must be a plain name");
   if (p->base_config.empty()) return ConfigError("'base_config' is required");
   if (p->policy.empty()) return ConfigError("'policy' is required");
@@ -148,148 +254,56 @@ Status ParseProtocol(const YAML::Node& root, Protocol* p) {
   if (p->start_round < 1 || p->start_round > p->rounds) {
     return ConfigError("'start_round' must be in 1..rounds");
   }
-  for (const char* key : {"rounds", "threads", "attack", "aggregator"}) {
-    if (p->overrides.count(key)) {
-      return ConfigError(std::string("'overrides.") + key +
-                         "' is set by the protocol itself");
-    }
+  if (p->fractions.empty() || p->attacks.empty() || p->aggregators.empty() ||
+      p->seeds.empty()) {
+    return ConfigError(
+        "'seeds', 'fractions', 'attacks' and 'aggregators' are required");
   }
-  if (p->fractions.empty() || p->attacks.empty() || p->aggregators.empty()) {
-    return ConfigError("'fractions', 'attacks' and 'aggregators' are required");
-  }
+  if (p->baseline_seeds.empty()) p->baseline_seeds = {p->seeds.front()};
+  FLS_RETURN_IF_ERROR(CheckSeeds(p->seeds, "seeds"));
+  FLS_RETURN_IF_ERROR(CheckSeeds(p->baseline_seeds, "baseline_seeds"));
   for (size_t i = 0; i < p->fractions.size(); ++i) {
     const double f = p->fractions[i];
     if (!(f > 0.0 && f < 1.0) || (i > 0 && !(f > p->fractions[i - 1]))) {
       return ConfigError("'fractions' must be ascending, each in (0, 1)");
     }
   }
-  std::set<std::string> seen;
-  for (const std::string& a : p->attacks) {
-    if (!IsPlainName(a) || !seen.insert("a:" + a).second) {
-      return ConfigError("'attacks': '" + a + "' is not a plain, unique name");
-    }
-  }
-  for (const std::string& a : p->aggregators) {
-    if (!KnownAggregators().count(a) || !seen.insert("g:" + a).second) {
-      return ConfigError("'aggregators': '" + a +
-                         "' is unknown or repeated (fedavg, filter, median, "
-                         "trimmed_mean, multikrum, normclip)");
-    }
-  }
-  return Status::Ok();
+  FLS_RETURN_IF_ERROR(CheckNames(*p));
+  return CheckShapes(*p);
 }
 
-std::string Num(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
-// The attack section of configs/sim/attack_<name>.yaml: type and params.
-Status LoadAttack(const fs::path& repo, const std::string& name,
-                  YAML::Node* type, YAML::Node* params, std::string* details) {
-  const fs::path path = repo / "configs" / "sim" / ("attack_" + name + ".yaml");
-  std::string text;
-  FLS_RETURN_IF_ERROR(ReadText(path, &text));
-  try {
-    const YAML::Node root = YAML::Load(text);
-    const YAML::Node attack = root["attack"];
-    if (!attack || !attack.IsMap() || !attack["type"] ||
-        !attack["type"].IsScalar()) {
-      return ConfigError(path.string() + ": no 'attack.type'");
-    }
-    *type = YAML::Clone(attack["type"]);
-    *params = attack["params"] ? YAML::Clone(attack["params"])
-                               : YAML::Node(YAML::NodeType::Map);
-    if (!params->IsMap())
-      return ConfigError(path.string() + ": 'attack.params' must be a mapping");
-    *details = type->Scalar();
-    for (const auto& kv : *params) {
-      *details +=
-          " " + kv.first.as<std::string>() + "=" + kv.second.as<std::string>();
-    }
-  } catch (const YAML::Exception& e) {
-    return ConfigError(path.string() + ": " + e.what());
+Status ParseProtocol(const YAML::Node& root, Protocol* p) {
+  if (!root.IsMap()) return ConfigError("the protocol must be a mapping");
+  bool has_rounds = false;
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    bool known = false;
+    FLS_RETURN_IF_ERROR(ParseKey(key, kv.second, p, &known));
+    if (!known) return ConfigError("'" + key + "' is not a known key");
+    has_rounds = has_rounds || key == "rounds";
   }
-  return Status::Ok();
-}
-
-// Aggregator type, params node and their description for one fraction.
-Status AggregatorFor(const std::string& name, double fraction, int n,
-                     std::string* type, YAML::Node* params, std::string* text) {
-  *type = name == "filter" ? "fedavg" : name;
-  *params = YAML::Node(YAML::NodeType::Map);
-  text->clear();
-  if (name == "trimmed_mean") {
-    const auto k = static_cast<int>(std::floor(fraction * n));
-    if (n - 2 * k < 1) {
-      return ConfigError("trimmed_mean beta=" + Num(fraction) + " trims all " +
-                         std::to_string(n) + " updates of a round");
-    }
-    (*params)["beta"] = fraction;
-    *text = "beta=" + Num(fraction);
-  } else if (name == "multikrum") {
-    const int wanted = static_cast<int>(std::lround(fraction * n));
-    const int cap = (n - 3) / 2;  // largest f with n > 2f + 2
-    if (cap < 0)
-      return ConfigError("multikrum needs at least 3 updates a round");
-    const int f = std::min(wanted, cap);
-    (*params)["f"] = f;
-    *text = "f=" + std::to_string(f);
-    if (f < wanted) {
-      *text += " (expected " + std::to_string(wanted) +
-               "; Krum needs n > 2f+2, n=" + std::to_string(n) + ")";
-    }
-  } else if (name == "normclip") {
-    *text = "tau = median update norm of the round";
-  }
-  return Status::Ok();
-}
-
-// detector.refresh.warmup_rounds of a policy (0 when absent); the plugin
-// validates the policy itself when it loads it.
-Status ReadWarmupRounds(const std::string& policy_text,
-                        const std::string& source, int* out) {
-  try {
-    const YAML::Node root = YAML::Load(policy_text);
-    const YAML::Node n = root.IsMap() && root["detector"] &&
-                                 root["detector"].IsMap() &&
-                                 root["detector"]["refresh"] &&
-                                 root["detector"]["refresh"].IsMap()
-                             ? root["detector"]["refresh"]["warmup_rounds"]
-                             : YAML::Node();
-    *out = n && n.IsScalar() ? n.as<int>() : 0;
-  } catch (const YAML::Exception& e) {
-    return ConfigError(source + ": " + e.what());
-  }
-  return Status::Ok();
-}
-
-Status WriteRun(const fs::path& dir, const std::string& id,
-                const std::string& sim_yaml, const std::string* policy_text) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return IoError(dir.string() + ": " + ec.message());
-  const bool done = fs::exists(dir / "summary.json", ec);
-  const std::vector<std::pair<std::string, const std::string*>> files = {
-      {"sim.yaml", &sim_yaml}, {"policy.yaml", policy_text}};
-  for (const auto& [file, text] : files) {
-    if (text == nullptr) continue;
-    if (done) {
-      std::string old;
-      if (!ReadText(dir / file, &old).ok() || old != *text) {
-        return StateError("run " + id + " finished with a different " + file +
-                          " than the protocol now makes; delete " +
-                          dir.string() + " to rerun it");
-      }
-      continue;
-    }
-    FLS_RETURN_IF_ERROR(WriteText(dir / file, *text));
-  }
-  return Status::Ok();
+  return Validate(p, has_rounds);
 }
 
 }  // namespace
+
+std::vector<std::string> Protocol::AttacksAt(double fraction) const {
+  if (fraction == 0.0) return {};
+  const auto it = fraction_attacks.find(FractionTag(fraction));
+  if (it == fraction_attacks.end()) return attacks;
+  std::vector<std::string> out;  // in the order of `attacks`
+  for (const std::string& a : attacks) {
+    if (Contains(it->second, a)) out.push_back(a);
+  }
+  return out;
+}
+
+const ShapeInfo* Plan::Shape(const std::string& name) const {
+  for (const ShapeInfo& s : shapes) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
 
 std::string FractionTag(double fraction) {
   char buf[16];
@@ -297,12 +311,23 @@ std::string FractionTag(double fraction) {
   return buf;
 }
 
+bool IsRunId(const std::string& s) {
+  if (s.empty() || s.size() > 200 || s.find("..") != std::string::npos)
+    return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+           c == '.' || c == '-';
+  });
+}
+
 Result<Protocol> LoadProtocol(const std::string& path) {
-  std::string text;
-  FLS_RETURN_IF_ERROR(ReadText(path, &text));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
   Protocol p;
   try {
-    Status s = ParseProtocol(YAML::Load(text), &p);
+    Status s = ParseProtocol(YAML::Load(text.str()), &p);
     if (!s.ok()) return s.WithContext(path);
   } catch (const YAML::Exception& e) {
     return ConfigError(path + ": not valid YAML: " + e.what());
@@ -310,127 +335,31 @@ Result<Protocol> LoadProtocol(const std::string& path) {
   return p;
 }
 
-Result<Plan> WritePlan(const Protocol& protocol, const std::string& repo_root,
-                       const std::string& out_dir) {
-  const fs::path repo(repo_root);
-  const fs::path out = fs::absolute(out_dir);
-  Plan plan;
-  plan.protocol = protocol;
-  std::string base_text, policy_text;
-  FLS_RETURN_IF_ERROR(ReadText(repo / protocol.base_config, &base_text));
-  const bool any_filter = std::count(protocol.aggregators.begin(),
-                                     protocol.aggregators.end(), "filter") > 0;
-  if (any_filter) {
-    FLS_RETURN_IF_ERROR(ReadText(repo / protocol.policy, &policy_text));
-    FLS_RETURN_IF_ERROR(ReadWarmupRounds(policy_text, protocol.policy,
-                                         &plan.policy_warmup_rounds));
-  }
-  try {
-    YAML::Node base = YAML::Load(base_text);
-    if (!base.IsMap())
-      return ConfigError(protocol.base_config + ": not a mapping");
-    for (const auto& [key, value] : protocol.overrides)
-      base[key] = YAML::Load(value);
-    base["rounds"] = protocol.rounds;
-    base["threads"] = 1;
-    const double participation =
-        base["participation"] ? base["participation"].as<double>() : 0.2;
-    plan.clients = base["clients"] ? base["clients"].as<int>() : 50;
-    const auto per_round =
-        static_cast<int>(std::lround(participation * plan.clients));
-    plan.clients_per_round =
-        std::clamp(per_round, 1, std::max(1, plan.clients));
-    plan.model =
-        (base["model"] ? base["model"].as<std::string>() : std::string("mlp")) +
-        " (hidden " +
-        (base["hidden"] ? base["hidden"].as<std::string>() : "64") + ")";
-    for (const char* key :
-         {"dataset_dir", "train_examples", "test_examples", "partition",
-          "alpha", "participation", "local_epochs", "lr", "momentum",
-          "batch_size", "seed"}) {
-      if (!base[key] || !base[key].IsScalar()) continue;
-      if (!plan.setting.empty()) plan.setting += ", ";
-      plan.setting += std::string(key) + "=" + base[key].Scalar();
-    }
-
-    std::vector<double> fractions = {0.0};
-    fractions.insert(fractions.end(), protocol.fractions.begin(),
-                     protocol.fractions.end());
-    std::map<std::string, std::pair<YAML::Node, YAML::Node>> attacks;
-    for (const std::string& name : protocol.attacks) {
-      YAML::Node type, params;
-      FLS_RETURN_IF_ERROR(
-          LoadAttack(repo, name, &type, &params, &plan.attack_details[name]));
-      attacks[name] = {type, params};
-    }
-    std::ostringstream tsv;
-    for (const double fraction : fractions) {
-      const std::vector<std::string> names =
-          fraction == 0.0 ? std::vector<std::string>{"none"} : protocol.attacks;
-      const double defended =
-          fraction == 0.0 ? protocol.fractions.front() : fraction;
-      for (const std::string& attack : names) {
-        for (const std::string& agg : protocol.aggregators) {
-          RunSpec run;
-          run.fraction = fraction;
-          run.attack = attack;
-          run.aggregator = agg;
-          run.uses_filter = agg == "filter";
-          run.id = FractionTag(fraction) + "-" + attack + "-" + agg;
-          YAML::Node config = YAML::Clone(base);
-          YAML::Node attack_node(YAML::NodeType::Map);
-          attack_node["type"] = "none";
-          if (fraction > 0.0) {
-            attack_node["type"] = attacks[attack].first;
-            attack_node["fraction"] = fraction;
-            attack_node["start_round"] = protocol.start_round;
-            attack_node["params"] = attacks[attack].second;
-          }
-          config["attack"] = attack_node;
-          std::string type;
-          YAML::Node params;
-          FLS_RETURN_IF_ERROR(AggregatorFor(agg, defended,
-                                            plan.clients_per_round, &type,
-                                            &params, &run.agg_params));
-          YAML::Node agg_node(YAML::NodeType::Map);
-          agg_node["type"] = type;
-          if (params.size() > 0) agg_node["params"] = params;
-          config["aggregator"] = agg_node;
-          YAML::Emitter emitter;
-          emitter << config;
-          const std::string sim_yaml =
-              "# " + run.id + ": made by flsentry-benchmark-report plan from " +
-              protocol.base_config + " (protocol " + protocol.name + ")\n" +
-              emitter.c_str() + "\n";
-          const fs::path dir = out / "runs" / run.id;
-          FLS_RETURN_IF_ERROR(WriteRun(
-              dir, run.id, sim_yaml, run.uses_filter ? &policy_text : nullptr));
-          tsv << run.id << '\t' << dir.string() << '\t'
-              << (run.uses_filter ? 1 : 0) << '\n';
-          plan.runs.push_back(std::move(run));
-        }
-      }
-    }
-    FLS_RETURN_IF_ERROR(WriteText(out / "plan.tsv", tsv.str()));
-  } catch (const YAML::Exception& e) {
-    return ConfigError(std::string("building the run configs: ") + e.what());
-  }
-  FLS_RETURN_IF_ERROR(
-      WriteText(out / "plan.json", PlanToJson(plan).dump(2) + "\n"));
-  return plan;
-}
-
 nlohmann::json PlanToJson(const Plan& plan) {
   const Protocol& p = plan.protocol;
   nlohmann::json runs = nlohmann::json::array();
   for (const RunSpec& r : plan.runs) {
     runs.push_back({{"id", r.id},
+                    {"shape", r.shape},
                     {"fraction", r.fraction},
                     {"attack", r.attack},
                     {"aggregator", r.aggregator},
                     {"agg_params", r.agg_params},
-                    {"uses_filter", r.uses_filter}});
+                    {"uses_filter", r.uses_filter},
+                    {"seed", r.seed}});
   }
+  nlohmann::json shapes = nlohmann::json::array();
+  for (const ShapeInfo& s : plan.shapes) {
+    shapes.push_back({{"name", s.name},
+                      {"clients", s.clients},
+                      {"clients_per_round", s.clients_per_round},
+                      {"model", s.model},
+                      {"partition", s.partition},
+                      {"setting", s.setting}});
+  }
+  nlohmann::json shape_overrides = nlohmann::json::object();
+  for (const Shape& s : p.shapes) shape_overrides[s.name] = s.overrides;
+  const Targets& t = p.targets;
   return {{"protocol",
            {{"name", p.name},
             {"base_config", p.base_config},
@@ -438,54 +367,89 @@ nlohmann::json PlanToJson(const Plan& plan) {
             {"rounds", p.rounds},
             {"start_round", p.start_round},
             {"overrides", p.overrides},
+            {"seeds", p.seeds},
+            {"baseline_seeds", p.baseline_seeds},
             {"fractions", p.fractions},
             {"attacks", p.attacks},
+            {"fraction_attacks", p.fraction_attacks},
             {"aggregators", p.aggregators},
+            {"shapes", shape_overrides},
+            {"honest_shapes", p.honest_shapes},
+            {"detection_shapes", p.detection_shapes},
             {"targets",
-             {{"max_fpr_per_round", p.targets.max_fpr_per_round},
-              {"fraction", p.targets.fraction},
-              {"accuracy_points", p.targets.accuracy_points}}}}},
-          {"clients", plan.clients},
-          {"clients_per_round", plan.clients_per_round},
-          {"model", plan.model},
-          {"setting", plan.setting},
+             {{"max_honest_flagged", t.max_honest_flagged},
+              {"fraction", t.fraction},
+              {"accuracy_points", t.accuracy_points},
+              {"max_backdoor_success", t.max_backdoor_success},
+              {"detection_attacks", t.detection_attacks},
+              {"min_tpr", t.min_tpr},
+              {"max_fpr", t.max_fpr}}}}},
+          {"shapes", std::move(shapes)},
           {"policy_warmup_rounds", plan.policy_warmup_rounds},
           {"attack_details", plan.attack_details},
           {"runs", std::move(runs)}};
 }
 
+namespace {
+
+void ProtocolFromJson(const nlohmann::json& p, Protocol* q) {
+  p.at("name").get_to(q->name);
+  p.at("base_config").get_to(q->base_config);
+  p.at("policy").get_to(q->policy);
+  p.at("rounds").get_to(q->rounds);
+  p.at("start_round").get_to(q->start_round);
+  p.at("overrides").get_to(q->overrides);
+  p.at("seeds").get_to(q->seeds);
+  p.at("baseline_seeds").get_to(q->baseline_seeds);
+  p.at("fractions").get_to(q->fractions);
+  p.at("attacks").get_to(q->attacks);
+  p.at("fraction_attacks").get_to(q->fraction_attacks);
+  p.at("aggregators").get_to(q->aggregators);
+  for (const auto& [name, overrides] : p.at("shapes").items()) {
+    q->shapes.push_back(
+        {name, overrides.get<std::map<std::string, std::string>>()});
+  }
+  p.at("honest_shapes").get_to(q->honest_shapes);
+  p.at("detection_shapes").get_to(q->detection_shapes);
+  const nlohmann::json& t = p.at("targets");
+  Targets& d = q->targets;
+  t.at("max_honest_flagged").get_to(d.max_honest_flagged);
+  t.at("fraction").get_to(d.fraction);
+  t.at("accuracy_points").get_to(d.accuracy_points);
+  t.at("max_backdoor_success").get_to(d.max_backdoor_success);
+  t.at("detection_attacks").get_to(d.detection_attacks);
+  t.at("min_tpr").get_to(d.min_tpr);
+  t.at("max_fpr").get_to(d.max_fpr);
+}
+
+}  // namespace
+
 Result<Plan> PlanFromJson(const nlohmann::json& j) {
   Plan plan;
   try {
-    const nlohmann::json& p = j.at("protocol");
-    Protocol& q = plan.protocol;
-    p.at("name").get_to(q.name);
-    p.at("base_config").get_to(q.base_config);
-    p.at("policy").get_to(q.policy);
-    p.at("rounds").get_to(q.rounds);
-    p.at("start_round").get_to(q.start_round);
-    p.at("overrides").get_to(q.overrides);
-    p.at("fractions").get_to(q.fractions);
-    p.at("attacks").get_to(q.attacks);
-    p.at("aggregators").get_to(q.aggregators);
-    const nlohmann::json& t = p.at("targets");
-    t.at("max_fpr_per_round").get_to(q.targets.max_fpr_per_round);
-    t.at("fraction").get_to(q.targets.fraction);
-    t.at("accuracy_points").get_to(q.targets.accuracy_points);
-    j.at("clients").get_to(plan.clients);
-    j.at("clients_per_round").get_to(plan.clients_per_round);
-    j.at("model").get_to(plan.model);
-    j.at("setting").get_to(plan.setting);
+    ProtocolFromJson(j.at("protocol"), &plan.protocol);
+    for (const nlohmann::json& s : j.at("shapes")) {
+      ShapeInfo info;
+      s.at("name").get_to(info.name);
+      s.at("clients").get_to(info.clients);
+      s.at("clients_per_round").get_to(info.clients_per_round);
+      s.at("model").get_to(info.model);
+      s.at("partition").get_to(info.partition);
+      s.at("setting").get_to(info.setting);
+      plan.shapes.push_back(std::move(info));
+    }
     j.at("policy_warmup_rounds").get_to(plan.policy_warmup_rounds);
     j.at("attack_details").get_to(plan.attack_details);
     for (const nlohmann::json& r : j.at("runs")) {
       RunSpec run;
       r.at("id").get_to(run.id);
+      r.at("shape").get_to(run.shape);
       r.at("fraction").get_to(run.fraction);
       r.at("attack").get_to(run.attack);
       r.at("aggregator").get_to(run.aggregator);
       r.at("agg_params").get_to(run.agg_params);
       r.at("uses_filter").get_to(run.uses_filter);
+      r.at("seed").get_to(run.seed);
       if (!IsRunId(run.id)) {
         return InvalidArgument("plan.json: run id '" + run.id +
                                "' is not a plain name");
@@ -496,8 +460,15 @@ Result<Plan> PlanFromJson(const nlohmann::json& j) {
     return InvalidArgument(std::string("plan.json: ") + e.what());
   }
   if (plan.protocol.rounds < 1 || plan.protocol.fractions.empty() ||
-      plan.runs.empty()) {
-    return InvalidArgument("plan.json: no rounds, fractions or runs");
+      plan.runs.empty() || plan.Shape(kBaseShape) == nullptr) {
+    return InvalidArgument(
+        "plan.json: no rounds, fractions, runs or base shape");
+  }
+  for (const RunSpec& r : plan.runs) {
+    if (plan.Shape(r.shape) == nullptr) {
+      return InvalidArgument("plan.json: run " + r.id + " has unknown shape '" +
+                             r.shape + "'");
+    }
   }
   return plan;
 }

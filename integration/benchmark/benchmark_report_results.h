@@ -1,54 +1,37 @@
 // benchmark_report_results.h — the benchmark's tables, targets and plots
 // from the finished runs of a plan: docs/results.md and its SVGs.
 //
-// Targets (the protocol's `targets`), each stated MET, MISSED or NOT
-// EVALUATED (a run it needs is missing):
-//   1. no attack: the filter's FPR in every round <= max_fpr_per_round;
-//   2. at targets.fraction: the filter's final accuracy >= no-attack
-//      FedAvg's final accuracy - accuracy_points, under every attack;
-//   3. at every attacked fraction: the filter's worst-case final accuracy
+// Every number is the mean over a cell's seeds (with the sample standard
+// deviation where a cell has several). Targets (the protocol's `targets`),
+// each stated MET, MISSED (with the cells that miss and their numbers) or
+// NOT EVALUATED (a run it needs did not finish):
+//   1. no attack, every honest shape: the filter's honest updates flagged
+//      after the warm-up <= max_honest_flagged, and no honest client
+//      quarantined;
+//   2. at targets.fraction, under every attack: the filter's final accuracy
+//      >= no-attack FedAvg's - accuracy_points;
+//   3. at targets.fraction, where a backdoor runs: the filter's backdoor
+//      success <= max_backdoor_success;
+//   4. at every attacked fraction: the filter's worst-case final accuracy
 //      over the attacks > that of median, trimmed_mean and multikrum (those
-//      in the plan).
+//      in the plan);
+//   5. at targets.fraction, in the base shape and every detection shape,
+//      for every detection attack: TPR >= min_tpr and FPR after the warm-up
+//      <= max_fpr.
 // Threading: none.
 #ifndef FLSENTRY_INTEGRATION_BENCHMARK_BENCHMARK_REPORT_RESULTS_H_
 #define FLSENTRY_INTEGRATION_BENCHMARK_BENCHMARK_REPORT_RESULTS_H_
 
-#include <map>
-#include <optional>
+#include <nlohmann/json.hpp>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
-#include "benchmark_report_metrics.h"
+#include "benchmark_report_cells.h"
 #include "benchmark_report_protocol.h"
 
 namespace flsentry::bench {
-
-// One planned run and what became of it.
-struct RunOutcome {
-  RunSpec spec;
-  std::optional<RunMetrics> metrics;  // empty: not finished or unreadable
-  std::string error;                  // why metrics is empty
-};
-
-// Finished runs by (fraction, attack, aggregator). Borrows `runs`, which must
-// outlive the index.
-class RunIndex {
- public:
-  explicit RunIndex(const std::vector<RunOutcome>& runs);
-  // nullptr when the plan has no such run or it did not finish.
-  const RunMetrics* Find(double fraction, const std::string& attack,
-                         const std::string& aggregator) const;
-  const RunSpec* Spec(double fraction, const std::string& attack,
-                      const std::string& aggregator) const;
-  const std::vector<RunOutcome>& runs() const { return runs_; }
-
- private:
-  static std::string Key(double fraction, const std::string& attack,
-                         const std::string& aggregator);
-  const std::vector<RunOutcome>& runs_;
-  std::map<std::string, const RunOutcome*> by_key_;
-};
 
 // How the report came about, printed at its top.
 struct ReportContext {
@@ -58,24 +41,52 @@ struct ReportContext {
   std::string date;         // UTC, ISO 8601
   double wall_seconds = 0;  // wall time of this invocation
   int runs_executed = 0;    // runs simulated now (the others were resumed)
+  int jobs = 2;             // simulations at a time
+  std::string load;         // /proc/loadavg when the runs ended; may be empty
   std::string svg_rel_dir;  // SVG directory relative to results.md
   std::string notes;        // Markdown printed under "Notes"; may be empty
 };
 
-// The plan's attacks in row order, "none" excluded.
-std::vector<std::string> AttackRows(const Plan& plan);
-
 // Writes the SVG plots into svg_dir (created) and returns their file names:
 //   accuracy_by_round_<fNN>.svg per attacked fraction, final_accuracy.svg,
-//   and filter_fpr_no_attack.svg when the plan has the filter.
+//   and, with the filter, honest_flagged.svg and own_accuracy.svg when the
+//   plan has honest shapes.
 Result<std::vector<std::string>> WritePlots(const Plan& plan,
                                             const RunIndex& index,
                                             const std::string& svg_dir);
+
+// results.json, beside the plots: {"protocol", "rounds", "seeds",
+// "baseline_seeds", "policy", "warmup_rounds", "command", "commit",
+// "machine", "date", "cells": [{"shape", "fraction", "attack",
+// "aggregator", "agg_params", "runs_planned", "runs_finished", "metrics":
+// {name: {"n", "mean", "sd", "min", "max"}}}]}, one cell per (shape,
+// fraction, attack, aggregator) in plan order. Metrics (shares in [0, 1]
+// unless stated): final_accuracy, last5_accuracy, backdoor_success,
+// honest_flagged (after the warm-up), honest_quarantined (clients),
+// honest_excluded_rounds_mean, attack_tpr, attackers_accepted,
+// own_accuracy_mean, own_accuracy_worst_decile, cpu_seconds. A metric
+// without a finite value has n = 0 and null numbers.
+nlohmann::json ResultsJson(const Plan& plan, const RunIndex& index,
+                           const ReportContext& ctx);
 
 // The whole results.md text. svg_files are linked under ctx.svg_rel_dir.
 std::string ResultsMarkdown(const Plan& plan, const RunIndex& index,
                             const ReportContext& ctx,
                             const std::vector<std::string>& svg_files);
+
+// ---- the sections, for ResultsMarkdown ------------------------------------
+
+// "## Targets": one line per target.
+void TargetsSection(const Plan& plan, const RunIndex& index, std::ostream& out);
+// "## Honest clients without attack": the honest shapes.
+void HonestSection(const Plan& plan, const RunIndex& index, std::ostream& out);
+// Accuracy (final, last rounds, worst case), detection and backdoor tables
+// of the attack table and the detection shapes.
+void AttackSections(const Plan& plan, const RunIndex& index, std::ostream& out);
+
+// A shape's one-line description: "20 clients, all every round,
+// dirichlet(0.5), mlp (hidden 64)".
+std::string ShapeText(const ShapeInfo& shape);
 
 }  // namespace flsentry::bench
 

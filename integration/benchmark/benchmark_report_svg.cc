@@ -204,19 +204,21 @@ std::string HeatMapSvg(const HeatMap& map) {
     }
   }
   s += Text(width / 2, height - 12,
-            "final test accuracy (%); colour relative to the best cell",
-            "middle", " font-size=\"11\"");
+            map.caption + "; colour relative to the best cell", "middle",
+            " font-size=\"11\"");
   return s + "</svg>\n";
 }
 
 std::string BarChartSvg(const std::string& title,
                         const std::vector<double>& values, double y_max,
                         double target, const std::string& target_label,
-                        const std::string& x_label,
-                        const std::string& y_label) {
+                        const std::string& x_label, const std::string& y_label,
+                        const std::vector<std::string>& x_labels) {
   const double left = 64, top = 50, h = 220, right = 30;
   const size_t n = std::max<size_t>(1, values.size());
-  const double w = std::clamp(24.0 * static_cast<double>(n), 480.0, 1200.0);
+  const bool named = x_labels.size() == values.size() && !values.empty();
+  const double per_bar = named ? 110.0 : 24.0;
+  const double w = std::clamp(per_bar * static_cast<double>(n), 480.0, 1200.0);
   const double bar = w / static_cast<double>(n);
   const double width = left + w + right, height = top + h + 50;
   const auto Y = [&](double v) {
@@ -231,21 +233,22 @@ std::string BarChartSvg(const std::string& title,
     s += Line(left, Y(v), left + w, Y(v), "#e9ecef");
     s += Text(left - 4, Y(v) + 4, Percent(v), "end", " font-size=\"10\"");
   }
-  const size_t step = std::max<size_t>(1, (values.size() + 11) / 12);
+  const size_t step =
+      named ? 1 : std::max<size_t>(1, (values.size() + 11) / 12);
   for (size_t i = 0; i < values.size(); ++i) {
     const double x = left + bar * static_cast<double>(i);
+    const std::string label = named ? x_labels[i] : std::to_string(i + 1);
     if (std::isfinite(values[i])) {
       s += "<rect x=\"" + Num(x + 1) + "\" y=\"" + Num(Y(values[i])) +
            "\" width=\"" + Num(bar - 2) + "\" height=\"" +
            Num(top + h - Y(values[i])) + "\" fill=\"" +
            (values[i] > target ? "#e03131" : "#1c7ed6") + "\"><title>" +
-           XmlEscape(x_label + " " + std::to_string(i + 1) + ": " +
-                     Percent(values[i]) + "%") +
+           XmlEscape(x_label + " " + label + ": " + Percent(values[i]) + "%") +
            "</title></rect>\n";
     }
     if (i % step == 0) {
-      s += Text(x + bar / 2, top + h + 14, std::to_string(i + 1), "middle",
-                " font-size=\"10\"");
+      s +=
+          Text(x + bar / 2, top + h + 14, label, "middle", " font-size=\"10\"");
     }
   }
   s += Line(left, Y(target), left + w, Y(target), "#e03131",

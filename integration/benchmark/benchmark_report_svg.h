@@ -37,6 +37,7 @@ std::string SmallMultiplesSvg(const std::string& title,
 
 struct HeatMap {
   std::string title;
+  std::string caption = "final test accuracy (%)";  // under the table
   std::vector<std::string> row_labels;
   std::vector<std::string> col_labels;
   std::vector<std::vector<double>> values;  // [row][col], shares; NaN: missing
@@ -46,13 +47,15 @@ struct HeatMap {
 // value printed in each. REQUIRES: values is rows x cols.
 std::string HeatMapSvg(const HeatMap& map);
 
-// Bars at x = 1..values.size() (labelled by the index) up to y_max, with a
-// dashed horizontal line at `target` labelled target_label.
-// REQUIRES: y_max > 0.
+// Bars at x = 1..values.size() up to y_max, labelled by x_labels[i] (by
+// the index i + 1 when x_labels is empty), with a dashed horizontal line at
+// `target` labelled target_label; bars above the target are red.
+// REQUIRES: y_max > 0; x_labels empty or values.size() entries.
 std::string BarChartSvg(const std::string& title,
                         const std::vector<double>& values, double y_max,
                         double target, const std::string& target_label,
-                        const std::string& x_label, const std::string& y_label);
+                        const std::string& x_label, const std::string& y_label,
+                        const std::vector<std::string>& x_labels = {});
 
 }  // namespace flsentry::bench
 

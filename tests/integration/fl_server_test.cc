@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include "fashion_mnist.h"
 #include "local_training.h"
 #include "models.h"
+#include "round_results.h"
 #include "tensor/tensor_file.h"
 
 namespace flsentry::sim {
@@ -155,6 +157,76 @@ TEST_CASE("ALIE in a round its attackers dominate uses z_max with s = 1") {
       stack.mean(0) + AlieZMax(6, 3) * stack.std(0, /*unbiased=*/true);
   for (const auto& c : crafted) {
     CHECK(torch::allclose(c.to(torch::kFloat64), expected, 1e-5, 1e-7));
+  }
+}
+
+// The defining property of sample_inflation: the attacker's update is the
+// honest one, its claim factor x its real number of examples.
+TEST_CASE("sample_inflation sends honest updates with inflated claims") {
+  SimConfig config = SmokeConfig();
+  config.participation = 1.0;
+  config.rounds = 2;
+  std::map<std::string, ClientUpdate> honest, attacked;
+  const auto capture = [](std::map<std::string, ClientUpdate>* into) {
+    RunOptions options;
+    options.on_updates = [into](int round,
+                                const std::vector<ClientUpdate>& updates) {
+      if (round != 2) return;
+      for (const auto& u : updates) (*into)[u.client_id] = u;
+    };
+    return options;
+  };
+  RunAll(config, capture(&honest));
+  config.attack = {"sample_inflation", 0.5, 2, {{"factor", 7}}};
+  auto sim = Simulation::Create(config, capture(&attacked));
+  REQUIRE(sim.ok());
+  REQUIRE((*sim)->RunRound().ok());
+  auto round2 = (*sim)->RunRound();
+  REQUIRE(round2.ok());
+  const auto malicious = (*sim)->MaliciousClients();
+  REQUIRE(malicious.size() == 2);
+  const std::vector<int64_t> sizes = (*sim)->ClientSizes();
+  REQUIRE(attacked.size() == 4);
+  for (int k = 0; k < 4; ++k) {
+    const std::string id = ClientId(k);
+    const bool bad =
+        std::find(malicious.begin(), malicious.end(), id) != malicious.end();
+    const auto real = static_cast<uint64_t>(sizes[static_cast<size_t>(k)]);
+    CHECK(attacked[id].num_examples == (bad ? 7 * real : real));
+    CHECK(honest[id].num_examples == real);
+    CHECK(torch::equal(attacked[id].delta, honest[id].delta));
+    CHECK(round2->clients[static_cast<size_t>(k)].malicious == bad);
+    CHECK(round2->clients[static_cast<size_t>(k)].num_examples ==
+          attacked[id].num_examples);
+  }
+  config.attack.params = {{"factor", 0.5}};
+  CHECK(Simulation::Create(config, {}).status().code() == ErrorCode::kConfig);
+}
+
+TEST_CASE("Each client's own-distribution accuracy follows its labels") {
+  SimConfig config = SmokeConfig();
+  auto sim = Simulation::Create(config, {});
+  REQUIRE(sim.ok());
+  CHECK((*sim)->ClassAccuracy().empty());
+  RoundResult last;
+  for (int r = 0; r < config.rounds; ++r) {
+    auto result = (*sim)->RunRound();
+    REQUIRE(result.ok());
+    last = *result;
+  }
+  const std::vector<double> acc = (*sim)->ClassAccuracy();
+  REQUIRE(acc.size() == static_cast<size_t>(kNumClasses));
+  const auto counts = (*sim)->ClientLabelCounts();
+  const auto sizes = (*sim)->ClientSizes();
+  REQUIRE(counts.size() == sizes.size());
+  for (size_t k = 0; k < counts.size(); ++k) {
+    int64_t total = 0;
+    for (const int64_t c : counts[k]) total += c;
+    CHECK(total == sizes[k]);
+    // IID shards of 1000 images: each client's label mix is close to the
+    // test set's, so its own accuracy is close to the overall accuracy.
+    CHECK(OwnDistributionAccuracy(acc, counts[k]) ==
+          doctest::Approx(last.accuracy).epsilon(0.05));
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 namespace flsentry::sim {
 namespace {
 
@@ -78,6 +80,28 @@ TEST_CASE("TrainLocal lowers the loss and is reproducible from the seed") {
   REQUIRE(LoadFlatParameters(**model, start).ok());
   TrainLocal(**model, images, labels, {3, 0.1, 0.0, 16}, 5);
   CHECK(torch::equal(FlattenParameters(**model), trained));
+}
+
+TEST_CASE("Evaluate reports the accuracy of each true class") {
+  torch::manual_seed(1);
+  auto model = MakeModel({"mlp", 16});
+  REQUIRE(model.ok());
+  // Bright images are class 1, dark ones class 0; then bright images
+  // labelled 2, which the model takes for class 1.
+  auto images = torch::cat(
+      {torch::full({64, 1, 28, 28}, 0.9), torch::full({64, 1, 28, 28}, 0.1)});
+  auto labels = torch::cat(
+      {torch::full({64}, 1, torch::kInt64), torch::zeros({64}, torch::kInt64)});
+  TrainLocal(**model, images, labels, {3, 0.1, 0.0, 16}, 5);
+  const Evaluation e =
+      Evaluate(**model, torch::cat({images, torch::full({16, 1, 28, 28}, 0.9)}),
+               torch::cat({labels, torch::full({16}, 2, torch::kInt64)}));
+  REQUIRE(e.class_accuracy.size() == static_cast<size_t>(kNumClasses));
+  CHECK(e.class_accuracy[0] == 1.0);
+  CHECK(e.class_accuracy[1] == 1.0);
+  CHECK(e.class_accuracy[2] == 0.0);
+  for (int c = 3; c < kNumClasses; ++c) CHECK(std::isnan(e.class_accuracy[c]));
+  CHECK(e.accuracy == doctest::Approx(128.0 / 144.0));
 }
 
 }  // namespace
