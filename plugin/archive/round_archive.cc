@@ -90,8 +90,7 @@ Result<std::string> ReadSmallFile(int root_fd, const std::string& relative,
 
 // Opens a round's file confined to its root and reads it as tensors.
 Result<TensorSet> ReadConfined(const ArchiveRound& round,
-                               const std::string& file,
-                               const std::string& path,
+                               const std::string& file, const std::string& path,
                                const ReadOptions& options) {
   FLS_ASSIGN_OR_RETURN(UniqueFd root, OpenDirectory(round.root));
   const std::string relative =
@@ -247,14 +246,12 @@ Result<ArchiveRound> ReadRoundDir(const std::string& root, int root_fd,
   const std::string dir = name.empty() ? root : JoinPath(root, name);
   const std::string path = JoinPath(dir, std::string(kManifestName));
   if (!EntryExists(path)) return NotFound("missing manifest: " + path);
-  const std::string relative =
-      name.empty() ? std::string(kManifestName)
-                   : name + "/" + std::string(kManifestName);
-  FLS_ASSIGN_OR_RETURN(
-      std::string text,
-      ReadSmallFile(root_fd, relative, path, kMaxManifestBytes));
-  FLS_ASSIGN_OR_RETURN(ArchiveRound round,
-                       ParseRoundManifest(text, dir, path));
+  const std::string relative = name.empty()
+                                   ? std::string(kManifestName)
+                                   : name + "/" + std::string(kManifestName);
+  FLS_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(root_fd, relative, path,
+                                                       kMaxManifestBytes));
+  FLS_ASSIGN_OR_RETURN(ArchiveRound round, ParseRoundManifest(text, dir, path));
   round.root = root;
   round.dir_in_root = name;
   return round;
@@ -349,7 +346,8 @@ Result<RoundArchive> OpenRoundArchive(const std::string& path) {
   archive.root = path;
   FLS_ASSIGN_OR_RETURN(UniqueFd root, OpenDirectory(path));
   if (EntryExists(JoinPath(path, std::string(kManifestName)))) {
-    FLS_ASSIGN_OR_RETURN(ArchiveRound round, ReadRoundDir(path, root.get(), ""));
+    FLS_ASSIGN_OR_RETURN(ArchiveRound round,
+                         ReadRoundDir(path, root.get(), ""));
     archive.rounds.push_back(std::move(round));
     return archive;
   }

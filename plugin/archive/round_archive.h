@@ -67,7 +67,7 @@ struct ArchiveClient {
 struct ArchiveRound {
   uint64_t number = 0;
   ArchiveKind kind = ArchiveKind::kDelta;
-  std::string dir;                     // the round's directory
+  std::string dir;  // the round's directory
   // The directory the round's files are confined to (the archive's root,
   // or `dir` for a round or flat folder opened alone) and `dir` relative to
   // it ("round_0001", or ""). Files are opened below `root` with

@@ -22,8 +22,8 @@ Status OpenError(int err, int parent, const std::string& part,
                            "' is a symbolic link; links are not followed "
                            "(the files of a round must lie inside it)");
   }
-  if (err == ENOTDIR) return InvalidArgument(shown + ": '" + part +
-                                             "' is not a directory");
+  if (err == ENOTDIR)
+    return InvalidArgument(shown + ": '" + part + "' is not a directory");
   return IoError(shown + ": cannot open: " + std::strerror(err));
 }
 
@@ -42,8 +42,8 @@ UniqueFd::~UniqueFd() {
 }
 
 Result<UniqueFd> OpenDirectory(const std::string& dir) {
-  const int fd =
-      ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(),
+                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT) return NotFound(dir + ": no such directory");
@@ -72,8 +72,8 @@ Result<UniqueFd> OpenBeneath(int dir_fd, std::string_view relative,
     const int parent = current.get() >= 0 ? current.get() : dir_fd;
     const bool dir = !last || want_directory;
     // O_NONBLOCK: a FIFO must not block the open; it is refused below.
-    const int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-                      (dir ? O_DIRECTORY : O_NONBLOCK);
+    const int flags =
+        O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (dir ? O_DIRECTORY : O_NONBLOCK);
     const int fd = ::openat(parent, part.c_str(), flags);
     if (fd < 0) return OpenError(errno, parent, part, shown);
     UniqueFd opened(fd);

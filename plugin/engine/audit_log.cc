@@ -102,23 +102,23 @@ Result<std::string> PutAside(int fd, uint64_t from, uint64_t size,
                              const std::string& path) {
   FLS_ASSIGN_OR_RETURN(std::string bytes, ReadRange(fd, from, size, path));
   FLS_ASSIGN_OR_RETURN(std::string aside, FreeAsideName(path, "uncommitted"));
-  const int out = ::open(aside.c_str(),
-                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                         0644);
+  const int out =
+      ::open(aside.c_str(),
+             O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (out < 0) {
-    return IoError("audit log: cannot create " + aside + ": " +
-                   OsError(errno));
+    return IoError("audit log: cannot create " + aside + ": " + OsError(errno));
   }
   Status written = WriteAll(out, bytes, aside);
   if (written.ok() && ::fsync(out) != 0) {
-    written = IoError("audit log: cannot flush " + aside + ": " +
-                      OsError(errno));
+    written =
+        IoError("audit log: cannot flush " + aside + ": " + OsError(errno));
   }
   ::close(out);
   FLS_RETURN_IF_ERROR(written);
   if (::ftruncate(fd, static_cast<off_t>(from)) != 0 || ::fdatasync(fd) != 0) {
-    return IoError("audit log: cannot cut " + path + " after copying its tail to " +
-                   aside + ": " + OsError(errno));
+    return IoError("audit log: cannot cut " + path +
+                   " after copying its tail to " + aside + ": " +
+                   OsError(errno));
   }
   return aside;
 }
@@ -181,8 +181,8 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(
   if (warning != nullptr) warning->clear();
   FLS_ASSIGN_OR_RETURN(std::unique_ptr<FileLock> lock,
                        FileLock::Acquire(path, "audit log"));
-  const int fd = ::open(path.c_str(),
-                        O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int fd =
+      ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     return IoError("audit log: cannot open " + path + ": " + OsError(errno));
   }
@@ -215,8 +215,8 @@ Status AuditLog::AppendRound(std::vector<nlohmann::json> records) {
   if (text.empty()) return Status::Ok();
   Status written = WriteAll(fd_, text, path_);
   if (written.ok() && ::fdatasync(fd_) != 0) {
-    written = IoError("audit log: cannot flush " + path_ + ": " +
-                      OsError(errno));
+    written =
+        IoError("audit log: cannot flush " + path_ + ": " + OsError(errno));
   }
   if (!written.ok()) {
     (void)Truncate(end_);

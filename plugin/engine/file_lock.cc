@@ -62,8 +62,8 @@ Result<std::unique_ptr<FileLock>> FileLock::Acquire(const std::string& path,
     return StateError(
         std::string(what) + " " + path +
         " is in use by another flsentry instance (" +
-        (holder.empty() ? std::string("holder unknown") : holder) +
-        "; lock " + lock_path +
+        (holder.empty() ? std::string("holder unknown") : holder) + "; lock " +
+        lock_path +
         "). One instance per file: give this instance its own path, or "
         "stop the other one first");
   }

@@ -34,8 +34,9 @@ Status Bad(const std::string& where, const std::string& what) {
 Result<Decision> DecisionFromJson(const nlohmann::json& j, size_t index) {
   const std::string where = ".decisions[" + std::to_string(index) + "]";
   if (!j.is_array() || j.size() != 6) {
-    return Bad(where, "expected [action, flags, weight, score, threshold, "
-                      "reason]");
+    return Bad(where,
+               "expected [action, flags, weight, score, threshold, "
+               "reason]");
   }
   Decision d;
   const std::string action = j[0].is_string() ? j[0].get<std::string>() : "";

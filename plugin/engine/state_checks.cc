@@ -73,8 +73,9 @@ Status CheckBootstrapMatches(const DetectorMetadata& metadata,
                              const DetectorConfig& config) {
   const std::vector<int64_t>& sizes = metadata.layer_sizes;
   const std::vector<int64_t> hidden =
-      sizes.size() >= 2 ? std::vector<int64_t>(sizes.begin() + 1, sizes.end() - 1)
-                        : std::vector<int64_t>{};
+      sizes.size() >= 2
+          ? std::vector<int64_t>(sizes.begin() + 1, sizes.end() - 1)
+          : std::vector<int64_t>{};
   const std::vector<int64_t> want_hidden(config.bootstrap.hidden.begin(),
                                          config.bootstrap.hidden.end());
   if (metadata.features.sketch_dim == config.bootstrap.sketch_dim &&

@@ -24,9 +24,9 @@ class Detector;
 // call it is passed to.
 struct DetectorExpectation {
   const DetectorConfig& config;
-  const Detector* loaded;   // from detector.path; null when none
-  std::string path;         // detector.path resolved; "" when none
-  std::string source;       // DetectorSourceId(path); "" when none
+  const Detector* loaded;  // from detector.path; null when none
+  std::string path;        // detector.path resolved; "" when none
+  std::string source;      // DetectorSourceId(path); "" when none
 };
 
 struct DetectorRestore {

@@ -580,10 +580,10 @@ Result<UpdateFeatures> FeatureExtractor::Embed(
     total_sq += tensor_sq;
     f.numel += e.numel;
   }
-  const bool sums_finite =
-      std::isfinite(total_sq) &&
-      std::all_of(out.begin(), out.end(),
-                  [](float v) { return std::isfinite(v); });
+  const bool sums_finite = std::isfinite(total_sq) &&
+                           std::all_of(out.begin(), out.end(), [](float v) {
+                             return std::isfinite(v);
+                           });
   if (f.nonfinite == 0 && !sums_finite) return EmbedWide(xs, gs, out);
   f.norm = std::sqrt(total_sq);
   if (!std::isfinite(f.norm) || (settings_.normalize && f.norm == 0.0)) {
@@ -627,11 +627,10 @@ UpdateFeatures FeatureExtractor::EmbedWide(
         continue;
       }
       if (n % kBlock == 0) {  // the block's placement, as in SketchRun
-        const uint64_t u = SplitMix64(name_hashes_[i] +
-                                      static_cast<uint64_t>(n / kBlock));
-        start = static_cast<int64_t>(((u & 0xffffffffULL) *
-                                      static_cast<uint64_t>(k)) >>
-                                     32) &
+        const uint64_t u =
+            SplitMix64(name_hashes_[i] + static_cast<uint64_t>(n / kBlock));
+        start = static_cast<int64_t>(
+                    ((u & 0xffffffffULL) * static_cast<uint64_t>(k)) >> 32) &
                 (v2 ? ~(kBlock - 1) : ~int64_t{0});
         p = pattern_.data() +
             ((u >> 32) & (v2 ? static_cast<uint64_t>(kV2Patterns - 1) : 0)) *
@@ -649,8 +648,9 @@ UpdateFeatures FeatureExtractor::EmbedWide(
   if (!std::isfinite(f.norm) || (settings_.normalize && f.norm == 0.0)) {
     return f;
   }
-  const double scale =
-      settings_.normalize ? std::sqrt(static_cast<double>(dim())) / f.norm : 1.0;
+  const double scale = settings_.normalize
+                           ? std::sqrt(static_cast<double>(dim())) / f.norm
+                           : 1.0;
   for (size_t j = 0; j < out.size(); ++j) {
     out[j] = static_cast<float>(acc[j] * scale);
     if (!std::isfinite(out[j])) {  // unnormalised values beyond f32

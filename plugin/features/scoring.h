@@ -53,8 +53,8 @@ struct UpdateScore {
   // Hasher value of the embedding's float bits; 0 when not embedded. With
   // the norm, what a retried round is compared by (engine/round_record.h).
   uint64_t embedding_hash = 0;
-  bool scored = false;    // true when `score` came from the detector
-  std::string error;      // non-empty when scoring this update failed
+  bool scored = false;  // true when `score` came from the detector
+  std::string error;    // non-empty when scoring this update failed
 };
 
 }  // namespace flsentry

@@ -27,9 +27,9 @@ const aggf_api& Api() {
 aggf_instance* NewInstance(const std::string& yaml = "") {
   aggf_instance* instance = nullptr;
   char error[512] = {0};
-  const aggf_status status = Api().on_instance_create(
-      yaml.data(), yaml.size(), nullptr, nullptr, &instance, error,
-      sizeof error);
+  const aggf_status status =
+      Api().on_instance_create(yaml.data(), yaml.size(), nullptr, nullptr,
+                               &instance, error, sizeof error);
   INFO(error);
   REQUIRE(status == AGGF_OK);
   return instance;
@@ -183,12 +183,18 @@ TEST_CASE("values of any size are judged") {
       }
       if (u == 3) f64[u][1] = c.value, f32[u][1] = static_cast<float>(c.value);
       ids[u] = std::string("u").append(std::to_string(u));
-      tensors[u] = {"w", 1, c.dtype, 1, 0, shape, nullptr,
+      tensors[u] = {"w",
+                    1,
+                    c.dtype,
+                    1,
+                    0,
+                    shape,
+                    nullptr,
                     c.dtype == AGGF_DTYPE_F64
                         ? static_cast<const void*>(f64[u].data())
                         : static_cast<const void*>(f32[u].data())};
-      updates[u] = {ids[u].c_str(), 2, AGGF_UPDATE_DELTA, 10, &tensors[u], 1,
-                    0};
+      updates[u] = {
+          ids[u].c_str(), 2, AGGF_UPDATE_DELTA, 10, &tensors[u], 1, 0};
     }
     aggf_round round{};
     round.struct_size = sizeof round;
@@ -205,8 +211,8 @@ TEST_CASE("values of any size are judged") {
 }
 
 TEST_CASE("state files: unsavable rounds undone, one instance per file") {
-  const fs::path dir =
-      fs::temp_directory_path() / ("flsentry_hostile_" + std::to_string(getpid()));
+  const fs::path dir = fs::temp_directory_path() /
+                       ("flsentry_hostile_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string yaml = "state: {path: " + (dir / "s.json").string() +
@@ -227,8 +233,8 @@ TEST_CASE("state files: unsavable rounds undone, one instance per file") {
   aggf_instance* second = nullptr;
   char error[512] = {0};
   CHECK(Api().on_instance_create(yaml.data(), yaml.size(), nullptr, nullptr,
-                                 &second, error, sizeof error) ==
-        AGGF_ERR_STATE);
+                                 &second, error,
+                                 sizeof error) == AGGF_ERR_STATE);
   CHECK(second == nullptr);
   CHECK(std::string(error).find((dir / "s.json").string() + " is in use") !=
         std::string::npos);

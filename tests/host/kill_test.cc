@@ -77,10 +77,15 @@ struct Round {
       ids[c] = "client_" + std::to_string(c);
       const float scale = (c + number) % 50 == 0 ? 20.0f : 1.0f;
       for (int k = 0; k < 16; ++k) values[c].push_back(scale * noise(gen));
-      tensors[c] = {"w", 1, AGGF_DTYPE_F32, 1, 0, shape, nullptr,
-                    values[c].data()};
-      updates[c] = {ids[c].c_str(), static_cast<uint32_t>(ids[c].size()),
-                    AGGF_UPDATE_DELTA, 100, &tensors[c], 1, 0};
+      tensors[c] = {"w", 1,     AGGF_DTYPE_F32, 1,
+                    0,   shape, nullptr,        values[c].data()};
+      updates[c] = {ids[c].c_str(),
+                    static_cast<uint32_t>(ids[c].size()),
+                    AGGF_UPDATE_DELTA,
+                    100,
+                    &tensors[c],
+                    1,
+                    0};
     }
     round.struct_size = sizeof round;
     round.num_updates = static_cast<uint32_t>(clients);
@@ -158,8 +163,8 @@ uint64_t CheckAudit(const Options& o, uint64_t offset, uint64_t last,
     }
   }
   if (expect_index != 0) ++counts->torn;
-  if (expect_round <= state_round) counts->missing += static_cast<int>(
-      state_round + 1 - expect_round);
+  if (expect_round <= state_round)
+    counts->missing += static_cast<int>(state_round + 1 - expect_round);
   return offset;
 }
 
@@ -252,8 +257,8 @@ int main(int argc, char** argv) {
   }
   int aside = 0;
   for (const auto& e : fs::directory_iterator(o.dir)) {
-    aside += e.path().filename().string().find(".uncommitted-") !=
-             std::string::npos;
+    aside +=
+        e.path().filename().string().find(".uncommitted-") != std::string::npos;
   }
   std::printf(
       "kill_test: %d trials, %d clients a round, %llu rounds committed; "

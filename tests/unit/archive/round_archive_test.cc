@@ -342,13 +342,14 @@ struct LinkedArchive {
     REQUIRE(writer.ok());
     REQUIRE(writer->BeginRound(1, ArchiveKind::kDelta, {}).ok());
     for (const char* id : {"a", "b", "c"}) {
-      REQUIRE(writer->AddClient({id, 1, ArchiveLabel::kUnknown, ""},
-                                Views(kGlobal))
-                  .ok());
+      REQUIRE(
+          writer->AddClient({id, 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+              .ok());
     }
     REQUIRE(writer->FinishRound().ok());
     WriteText(outside / "secret.txt", "password=hunter2\n");
-    REQUIRE(WriteTensorFile(outside / "model.safetensors", Views(kGlobal)).ok());
+    REQUIRE(
+        WriteTensorFile(outside / "model.safetensors", Views(kGlobal)).ok());
   }
   std::string Round(const std::string& name) const {
     return dir / ("round_0001/" + name);
@@ -380,7 +381,8 @@ TEST_CASE("symbolic links in a round are refused, never followed") {
   }
 }
 
-TEST_CASE("a linked directory on the way, round folder or manifest is refused") {
+TEST_CASE(
+    "a linked directory on the way, round folder or manifest is refused") {
   SUBCASE("a directory on a client's path") {
     LinkedArchive a;
     fs::create_directory_symlink(a.outside.path, a.Round("sub"));
@@ -410,7 +412,8 @@ TEST_CASE("a linked directory on the way, round folder or manifest is refused") 
     fs::create_symlink(a.outside / "manifest.json", a.Round("manifest.json"));
     auto archive = OpenRoundArchive(a.dir.path);
     REQUIRE_FALSE(archive.ok());
-    CHECK(archive.status().message().find("symbolic link") != std::string::npos);
+    CHECK(archive.status().message().find("symbolic link") !=
+          std::string::npos);
     CHECK_FALSE(OpenRoundArchive(a.Round("")).ok());  // opened as one round
   }
   SUBCASE("a file in a flat folder") {

@@ -76,10 +76,10 @@ TEST_CASE("another bootstrap shape refuses the state, saying how to go on") {
       "sketch_dim: 64, hidden: [16, 4], sketch_version: 2"};
   for (const std::string& shape : other_shapes) {
     CAPTURE(shape);
-    auto refused = Open(
-        StateOnly(dir, "detector: {bootstrap: {enabled: true, " + shape +
-                           "}, refresh: {warmup_rounds: 1}}\n"),
-        nullptr);
+    auto refused =
+        Open(StateOnly(dir, "detector: {bootstrap: {enabled: true, " + shape +
+                                "}, refresh: {warmup_rounds: 1}}\n"),
+             nullptr);
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.status().code() == ErrorCode::kState);
     const std::string& message = refused.status().message();
@@ -125,14 +125,15 @@ TEST_CASE("a raised warmup_rounds starts warm-up rounds again") {
 
 TEST_CASE("quarantine switched off: running quarantines end as set, no new") {
   const fs::path dir = FreshDir("quarantine_off");
-  const std::string on =
-      StateOnly(dir, "guards: {norm: {mode: drop}}\n"
-                     "quarantine: {strikes: 1, rounds: 3, "
-                     "probation: {rounds: 0}}\n");
+  const std::string on = StateOnly(dir,
+                                   "guards: {norm: {mode: drop}}\n"
+                                   "quarantine: {strikes: 1, rounds: 3, "
+                                   "probation: {rounds: 0}}\n");
   Filter(*MustOpen(on), *Oversized(1, 3));  // client_3 until round 4
-  auto engine = MustOpen(
-      StateOnly(dir, "guards: {norm: {mode: drop}}\n"
-                     "quarantine: {enabled: false, strikes: 1}\n"));
+  auto engine =
+      MustOpen(StateOnly(dir,
+                         "guards: {norm: {mode: drop}}\n"
+                         "quarantine: {enabled: false, strikes: 1}\n"));
   CHECK(Filter(*engine, *MakeRound(2, 6))[3].reason == "quarantined");
   CHECK(Filter(*engine, *MakeRound(4, 6))[3].action == Action::kAccept);
   const std::vector<Decision> d = Filter(*engine, *Oversized(5, 4));
@@ -146,10 +147,11 @@ TEST_CASE("quarantine switched off: running quarantines end as set, no new") {
 TEST_CASE("quarantine lengths changed: running quarantines keep their end") {
   const fs::path dir = FreshDir("quarantine_len");
   const std::string base = "guards: {norm: {mode: drop}}\n";
-  Filter(*MustOpen(StateOnly(dir, base + "quarantine: {strikes: 1, rounds: 3}")),
-         *Oversized(1, 3));
-  auto engine = MustOpen(
-      StateOnly(dir, base + "quarantine: {strikes: 1, rounds: 10}"));
+  Filter(
+      *MustOpen(StateOnly(dir, base + "quarantine: {strikes: 1, rounds: 3}")),
+      *Oversized(1, 3));
+  auto engine =
+      MustOpen(StateOnly(dir, base + "quarantine: {strikes: 1, rounds: 10}"));
   const std::vector<Decision> d = Filter(*engine, *Oversized(2, 5));
   CHECK(d[5].reason == "quarantined");
   const json clients = Saved(*engine)["policy"]["clients"];

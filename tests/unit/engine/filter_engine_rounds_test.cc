@@ -273,7 +273,8 @@ TEST_CASE("updates sharing a client id are dropped and charged to no client") {
   CHECK(unattributed == 2);
 }
 
-TEST_CASE("a malformed update is not charged to a client named after its index") {
+TEST_CASE(
+    "a malformed update is not charged to a client named after its index") {
   auto engine = MakeEngine("quarantine: {strikes: 1}");
   auto r = MakeRound(1, 6);
   r->round.updates[1].client_id = "#4";  // a real client with that name
@@ -312,9 +313,8 @@ TEST_CASE(
     "says what to do") {
   const fs::path dir = FreshDir("detector_dir");
   const std::string detector = WriteSmallDetector(dir);
-  auto engine =
-      MakeEngine(Persisted(dir, "detector: {path: " + detector +
-                                    ", refresh: {enabled: false}}\n"));
+  auto engine = MakeEngine(Persisted(
+      dir, "detector: {path: " + detector + ", refresh: {enabled: false}}\n"));
   Filter(*engine, *MakeRound(1, 6));
   const std::string state = ReadFile(dir / "state.json");
   const std::string audit = ReadFile(dir / "audit.jsonl");
@@ -378,8 +378,7 @@ TEST_CASE(
     CHECK(d.reason == "oversized");
     CHECK((d.flags & kFlagNormGuard) != 0);
     const json client = PolicyState(**created)["clients"]["client_3"];
-    CHECK(client["strikes"].size() + client["quarantines"].get<size_t>() ==
-          1);
+    CHECK(client["strikes"].size() + client["quarantines"].get<size_t>() == 1);
     CHECK((*decided)[0].action == Action::kAccept);
   }
 }

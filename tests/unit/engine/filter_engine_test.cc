@@ -190,8 +190,8 @@ TEST_CASE(
       }
     }
   }
-  const bool told = std::any_of(
-      warnings.begin(), warnings.end(), [](const std::string& w) {
+  const bool told =
+      std::any_of(warnings.begin(), warnings.end(), [](const std::string& w) {
         return w.find("round 5: the model changed") != std::string::npos &&
                w.find("rebuilt") != std::string::npos &&
                w.find("3 new warm-up rounds") != std::string::npos;

@@ -43,7 +43,8 @@ TEST_CASE("the fingerprint changes with anything a decision is made from") {
   };
   CHECK(differs([](Fixture& f) { f.round.updates[1].client_id = "c"; }));
   CHECK(differs([](Fixture& f) { f.round.updates[0].num_examples = 8; }));
-  CHECK(differs([](Fixture& f) { f.round.updates[0].kind = UpdateKind::kWeights; }));
+  CHECK(differs(
+      [](Fixture& f) { f.round.updates[0].kind = UpdateKind::kWeights; }));
   CHECK(differs([](Fixture& f) { f.shape[0] = 2; }));
   CHECK(differs([](Fixture& f) { f.inputs[1].score.norm = 8.800000001; }));
   CHECK(differs([](Fixture& f) { f.inputs[0].score.embedding_hash = 12; }));
@@ -83,9 +84,12 @@ TEST_CASE("a record survives JSON exactly; malformed records are refused") {
   const std::vector<std::pair<std::string, nlohmann::json>> bad = {
       {"retry: expected an object", nlohmann::json::array()},
       {"retry.round",
-       {{"fingerprint", "0000000000000000"}, {"decisions", nlohmann::json::array()}}},
+       {{"fingerprint", "0000000000000000"},
+        {"decisions", nlohmann::json::array()}}},
       {"retry.fingerprint",
-       {{"round", 1}, {"fingerprint", "xyz"}, {"decisions", nlohmann::json::array()}}},
+       {{"round", 1},
+        {"fingerprint", "xyz"},
+        {"decisions", nlohmann::json::array()}}},
       {"retry.decisions[0]",
        {{"round", 1},
         {"fingerprint", "0000000000000000"},

@@ -35,13 +35,13 @@ std::unique_ptr<Detector> SomeDetector() {
 TEST_CASE("a detector state of another kind of detector is refused") {
   DetectorConfig bootstrap;
   bootstrap.bootstrap.enabled = true;
-  auto from_dir = CheckStateDetector(kFromDirectory, {bootstrap, nullptr, "", ""});
+  auto from_dir =
+      CheckStateDetector(kFromDirectory, {bootstrap, nullptr, "", ""});
   REQUIRE_FALSE(from_dir.ok());
   CHECK(from_dir.status().code() == ErrorCode::kState);
   CHECK(from_dir.status().message().find("now bootstraps its own") !=
         std::string::npos);
-  CHECK(from_dir.status().message().find("del(.detector") !=
-        std::string::npos);
+  CHECK(from_dir.status().message().find("del(.detector") != std::string::npos);
   CHECK(CheckStateDetector(kBootstrapped, {bootstrap, nullptr, "", ""})->kind ==
         DetectorRestore::kBootstrapped);
 
@@ -51,8 +51,8 @@ TEST_CASE("a detector state of another kind of detector is refused") {
                                    "00000000000000aa"};
   auto bootstrapped = CheckStateDetector(kBootstrapped, expect);
   REQUIRE_FALSE(bootstrapped.ok());
-  CHECK(bootstrapped.status().message().find("names a detector directory (/d)") !=
-        std::string::npos);
+  CHECK(bootstrapped.status().message().find(
+            "names a detector directory (/d)") != std::string::npos);
   CHECK(CheckStateDetector(kFromDirectory, expect)->kind ==
         DetectorRestore::kIntoLoaded);
   const DetectorExpectation other{directory, loaded.get(), "/d",
@@ -69,7 +69,8 @@ TEST_CASE("a detector state without a configured detector is dropped, said") {
   REQUIRE(restore.ok());
   CHECK(restore->kind == DetectorRestore::kNone);
   CHECK(restore->warning.find("ignored") != std::string::npos);
-  CHECK(CheckStateDetector(json::object(), {none, nullptr, "", ""})->warning.empty());
+  CHECK(CheckStateDetector(json::object(), {none, nullptr, "", ""})
+            ->warning.empty());
 }
 
 TEST_CASE("a bootstrapped detector must match detector.bootstrap's shape") {

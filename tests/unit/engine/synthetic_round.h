@@ -29,8 +29,8 @@ struct SyntheticRound {
 // listed in `flipped` send the negated update (a sign-flip attack).
 // `shape_rows` other than kRows builds a round of another model.
 inline std::unique_ptr<SyntheticRound> MakeRound(uint64_t number, int n,
-                                          std::vector<int> flipped = {},
-                                          int64_t shape_rows = kRows) {
+                                                 std::vector<int> flipped = {},
+                                                 int64_t shape_rows = kRows) {
   auto r = std::make_unique<SyntheticRound>();
   std::mt19937 rng(static_cast<uint32_t>(1000 + number));
   std::normal_distribution<float> normal(0.0f, 1.0f);

@@ -264,7 +264,8 @@ TEST_CASE(
     "values too large for the f32 sums are embedded in f64: the documented "
     "mapping and the right norm") {
   for (int version : {1, 2}) {
-    for (EmbeddingMode mode : {EmbeddingMode::kSketch, EmbeddingMode::kIdentity}) {
+    for (EmbeddingMode mode :
+         {EmbeddingMode::kSketch, EmbeddingMode::kIdentity}) {
       CAPTURE(version);
       Model m = MakeModel(0.5f), huge = m;
       for (auto& v : huge.data)
@@ -299,7 +300,8 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("f64 values: beyond f32 are embedded, beyond 1e154 overflow the norm") {
+TEST_CASE(
+    "f64 values: beyond f32 are embedded, beyond 1e154 overflow the norm") {
   std::vector<double> values(70, 0.25);
   const std::vector<int64_t> shape = {70};
   TensorView view{"w", DType::kF64, shape, {}, values.data()};
