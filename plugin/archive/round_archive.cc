@@ -99,7 +99,7 @@ Result<TensorSet> ReadConfined(const ArchiveRound& round,
                        OpenBeneath(root.get(), relative, false, path));
   FLS_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> mapped,
                        MappedFile::FromFd(fd.get(), path));
-  return ReadTensorFile(std::move(mapped), options);
+  return ReadTensorFile(mapped, options);
 }
 
 // Whether `p` exists as an entry of its directory (a link counts, followed

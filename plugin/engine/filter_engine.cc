@@ -127,12 +127,12 @@ void FilterEngine::Impl::Guard(const RoundInput& round, RoundWork* w) const {
 // well-formed updates, rebuilt (fresh warm-up) when a bootstrapped
 // detector meets a new model layout. A detector from a directory cannot
 // follow a new layout: the round fails, telling the operator what to do.
-Status FilterEngine::Impl::PrepareDetector(const RoundInput& round,
+Status FilterEngine::Impl::PrepareDetector(const RoundInput& round, bool retry,
                                            RoundWork* w) {
   if (w->eligible.empty()) return Status::Ok();
   if (detector) {
     Status layout = detector->CheckLayout(round, w->eligible);
-    if (layout.ok()) return Status::Ok();
+    if (layout.ok() || retry) return layout;
     if (!detector->bootstrapped()) {
       return RoundFailed(
           RoundText(round.round) + ": the model changed: " + layout.message() +
@@ -149,7 +149,7 @@ Status FilterEngine::Impl::PrepareDetector(const RoundInput& round,
             "learns from " +
             std::to_string(config.detector.refresh.warmup_rounds) +
             " new warm-up rounds, judged by norm meanwhile");
-  } else if (!config.detector.bootstrap.enabled) {
+  } else if (!config.detector.bootstrap.enabled || retry) {
     return Status::Ok();
   }
   auto built = Detector::Bootstrap(round, w->eligible, config.detector);
@@ -198,8 +198,9 @@ std::vector<UpdateScore> FilterEngine::Impl::ScoreWithoutDetector(
 
 // 2. Scores (one pass over each update's bytes), then the guards that need
 // them, then the round's fingerprint.
-Status FilterEngine::Impl::Score(const RoundInput& round, RoundWork* w) {
-  FLS_RETURN_IF_ERROR(PrepareDetector(round, w));
+Status FilterEngine::Impl::Score(const RoundInput& round, bool retry,
+                                 RoundWork* w) {
+  FLS_RETURN_IF_ERROR(PrepareDetector(round, retry, w));
   Detector* d = Active(*w);
   if (d && !w->eligible.empty()) {
     Result<std::vector<UpdateScore>> scored = d->ScoreRound(round, w->eligible);
@@ -387,7 +388,7 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(
   FLS_ASSIGN_OR_RETURN(const bool retry, m.CheckRoundNumber(round.round));
   RoundWork w;
   m.Guard(round, &w);
-  const Status scored = m.Score(round, &w);
+  const Status scored = m.Score(round, retry, &w);
   if (retry) return m.Retry(round, w, scored);
   FLS_RETURN_IF_ERROR(scored);
   PolicyUndo undo(*m.policy);  // steps 3-5 change the policy's memory

@@ -80,8 +80,11 @@ struct FilterEngine::Impl {
   Status ApplyState(const nlohmann::json& state);
   Result<bool> CheckRoundNumber(uint64_t round) const;
   void Guard(const RoundInput& round, RoundWork* w) const;
-  Status PrepareDetector(const RoundInput& round, RoundWork* w);
-  Status Score(const RoundInput& round, RoundWork* w);
+  // retry: the round repeats the last one's number; its detector is the
+  // engine's as it is (no bootstrap, no rebuild; another layout is an
+  // error, which makes it another round).
+  Status PrepareDetector(const RoundInput& round, bool retry, RoundWork* w);
+  Status Score(const RoundInput& round, bool retry, RoundWork* w);
   void ApplyScoreGuards(const RoundInput& round, RoundWork* w) const;
   std::vector<UpdateScore> ScoreWithoutDetector(
       const RoundInput& round, std::span<const size_t> eligible) const;

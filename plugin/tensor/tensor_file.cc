@@ -83,10 +83,10 @@ Result<TensorSet> ReadTensorFile(const std::string& path,
                                  TensorFileFormat* format) {
   FLS_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file,
                        MappedFile::Open(path));
-  return ReadTensorFile(std::move(file), options, format);
+  return ReadTensorFile(file, options, format);
 }
 
-Result<TensorSet> ReadTensorFile(std::shared_ptr<const MappedFile> file,
+Result<TensorSet> ReadTensorFile(const std::shared_ptr<const MappedFile>& file,
                                  const ReadOptions& options,
                                  TensorFileFormat* format) {
   const std::string path = file->path();

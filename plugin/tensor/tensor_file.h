@@ -56,7 +56,7 @@ Result<TensorSet> ReadTensorFile(const std::string& path,
                                  TensorFileFormat* format = nullptr);
 // As ReadTensorFile, for a file already mapped (e.g. opened confined to a
 // directory); messages start with file->path().
-Result<TensorSet> ReadTensorFile(std::shared_ptr<const MappedFile> file,
+Result<TensorSet> ReadTensorFile(const std::shared_ptr<const MappedFile>& file,
                                  const ReadOptions& options = {},
                                  TensorFileFormat* format = nullptr);
 

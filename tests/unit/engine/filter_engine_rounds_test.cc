@@ -247,6 +247,25 @@ TEST_CASE("the same round number with other updates is refused") {
   Filter(*engine, *MakeRound(3, 6));
 }
 
+TEST_CASE(
+    "a repeated round number with another model is refused, the detector "
+    "not rebuilt") {
+  std::vector<std::string> log;
+  auto engine = MakeEngine(
+      "detector: {bootstrap: {enabled: true, sketch_dim: 64, hidden: [8]}, "
+      "refresh: {warmup_rounds: 1, warmup_epochs: 2}}",
+      &log);
+  Filter(*engine, *MakeRound(1, 6));
+  const std::string memory = *engine->SaveState();
+  auto other = engine->FilterRound(MakeRound(1, 6, {}, 40)->round);
+  REQUIRE_FALSE(other.ok());
+  CHECK(other.status().code() == ErrorCode::kRoundNumber);
+  CHECK(*engine->SaveState() == memory);
+  for (const std::string& line : log) {
+    CHECK(line.find("rebuilt") == std::string::npos);
+  }
+}
+
 TEST_CASE("updates sharing a client id are dropped and charged to no client") {
   const fs::path dir = FreshDir("shared_id");
   auto engine = MakeEngine(Persisted(dir, kDropOversized));
