@@ -5,8 +5,8 @@
 // (PolicyStateFromJson), the retry record of the last round
 // (RoundRecordFromJson), the audit log's recorded end, the detector-kind
 // checks and a bootstrapped detector's metadata. (The detector's weights
-// and window are read by Detector::LoadState, which needs LibTorch; its
-// structure checks are exercised by the unit tests.)
+// and window are read by Detector::LoadState, which needs the whole
+// detector library; its structure checks are exercised by the unit tests.)
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
