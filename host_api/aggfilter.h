@@ -68,7 +68,10 @@ enum {
   AGGF_ERR_STATE = 3,            /* saved state could not be loaded */
   AGGF_ERR_ROUND_FAILED = 4,     /* the round cannot be filtered at all */
   AGGF_ERR_OUT_OF_MEMORY = 5,
-  AGGF_ERR_INTERNAL = 6 /* a bug in the plugin; the instance stays usable */
+  AGGF_ERR_INTERNAL = 6, /* a bug in the plugin; the instance stays usable */
+  /* Since ABI 1.1: the round's number is refused (see on_round_filter). A
+   * host built against 1.0 sees an unknown non-zero status: a failure. */
+  AGGF_ERR_ROUND_NUMBER = 7
 };
 
 typedef int32_t aggf_dtype;
@@ -276,7 +279,10 @@ typedef struct aggf_api {
    * error_buffer: may be NULL; on failure receives a NUL-terminated message,
    *   cut to error_buffer_size bytes. OWNERSHIP: host.
    * Returns AGGF_OK, AGGF_ERR_CONFIG, AGGF_ERR_STATE (persisted state
-   * unreadable) or AGGF_ERR_INVALID_ARGUMENT. */
+   * unreadable, or a state file or audit log that another live instance
+   * holds: a plugin may keep one writer per file, and then says which file
+   * and, when it can tell, which process holds it) or
+   * AGGF_ERR_INVALID_ARGUMENT. */
   aggf_status (*on_instance_create)(const char* config, uint64_t config_len,
                                     const char* base_dir,
                                     const aggf_host_callbacks* host,
@@ -297,9 +303,26 @@ typedef struct aggf_api {
    * decisions: OWNERSHIP: host; every entry is written on AGGF_OK.
    * A malformed update (bad dtype, shape, duplicate client id...) does not
    * fail the round: it is dropped with AGGF_FLAG_INVALID and a reason.
+   * Transactions: a call that returns anything but AGGF_OK leaves the
+   * instance as it was before the call (its memory, and for flsentry its
+   * state file and audit log), so the host may fix the cause and call again.
+   * Round numbers (round->round), relative to the last round this instance
+   * (or the state it loaded) filtered, L:
+   *   - above L by at most a plugin-defined gap (flsentry: rounds.max_gap,
+   *     default 1000), or any number when there is no L: a new round;
+   *   - equal to L: a retry of the last round (a host that crashed between
+   *     filtering and averaging). With the same updates (same clients in
+   *     the same order and the same content as far as the filter measures
+   *     it) the decisions of the first call are returned again and nothing
+   *     is recorded twice; with other updates, AGGF_ERR_ROUND_NUMBER;
+   *   - below L, or above L by more than the gap: AGGF_ERR_ROUND_NUMBER.
    * Returns AGGF_OK; AGGF_ERR_INVALID_ARGUMENT when round or decisions is
-   * malformed as a whole; AGGF_ERR_ROUND_FAILED when the configured policy
-   * refuses the round (decisions are then unspecified). */
+   * malformed as a whole; AGGF_ERR_ROUND_NUMBER as above; and
+   * AGGF_ERR_ROUND_FAILED when the round cannot be decided (the configured
+   * policy refuses it, the model changed under a detector that cannot
+   * follow, or saving the state or audit log failed). On any error the
+   * decisions are unspecified and on_instance_last_error says why and what
+   * to do. */
   aggf_status (*on_round_filter)(aggf_instance* instance,
                                  const aggf_round* round,
                                  aggf_decision* decisions,
@@ -317,7 +340,8 @@ typedef struct aggf_api {
    * cannot read. */
   aggf_status (*on_state_load)(aggf_instance* instance, const uint8_t* data,
                                uint64_t size);
-  /* ---- end of ABI 1.0; later entries are appended below this line ---- */
+  /* ---- end of ABI 1.0 (1.1 added a status, no entry); later entries are
+   * appended below this line ---- */
 } aggf_api;
 
 /* The one exported symbol.

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the libFuzzer targets (clang, ASan + UBSan, `fuzz` CMake preset) and
-# runs each parser (.pth, safetensors, policy YAML) for SECONDS (default 300) on its seed corpus.
+# runs each parser (.pth, safetensors, policy YAML, state file) for SECONDS
+# (default 300) on its seed corpus.
 # New interesting inputs go to build/fuzz/corpus/<target>/ (not committed);
 # crashes are written to build/fuzz/ as crash-* files and stop the run.
 #   scripts/fuzz.sh [SECONDS]
@@ -10,8 +11,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build/fuzz"
 cd "$root"
 cmake --preset fuzz >/dev/null
-cmake --build "$build" --target pth_fuzz safetensors_fuzz policy_yaml_fuzz -j2
-for target in pth safetensors policy_yaml; do
+cmake --build "$build" --target pth_fuzz safetensors_fuzz policy_yaml_fuzz state_fuzz -j2
+for target in pth safetensors policy_yaml state; do
   work="$build/corpus/$target"
   mkdir -p "$work"
   echo "== ${target}_fuzz for ${seconds}s"

@@ -32,6 +32,8 @@ inline aggf_status ToCStatus(ErrorCode code) {
       return AGGF_ERR_ROUND_FAILED;
     case ErrorCode::kInternal:
       return AGGF_ERR_INTERNAL;
+    case ErrorCode::kRoundNumber:
+      return AGGF_ERR_ROUND_NUMBER;
   }
   return AGGF_ERR_INTERNAL;
 }

@@ -1,15 +1,19 @@
 #include "archive/round_archive.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/confined_open.h"
 #include "base/json_reader.h"
+#include "base/mapped_file.h"
 #include "tensor/tensor_file.h"
 
 namespace flsentry {
@@ -57,23 +61,52 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
 }
 
-Result<std::string> ReadSmallFile(const std::string& path, uint64_t limit) {
-  std::error_code ec;
-  const uintmax_t size = fs::file_size(path, ec);
-  if (ec) return IoError("cannot read " + path + ": " + ec.message());
+// Reads `relative` below `root_fd` (confined: no symbolic link followed);
+// `path` names it in messages.
+Result<std::string> ReadSmallFile(int root_fd, const std::string& relative,
+                                  const std::string& path, uint64_t limit) {
+  FLS_ASSIGN_OR_RETURN(UniqueFd fd,
+                       OpenBeneath(root_fd, relative, false, path));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return IoError("cannot read " + path + ": " + std::strerror(errno));
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size > limit) {
     return Corrupt(path + ": " + std::to_string(size) +
                    " bytes is larger than the limit of " +
                    std::to_string(limit));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError("cannot open " + path + ": " + std::strerror(errno));
   std::string text(static_cast<size_t>(size), '\0');
-  in.read(text.data(), static_cast<std::streamsize>(size));
-  if (static_cast<uintmax_t>(in.gcount()) != size) {
-    return IoError("short read from " + path);
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return IoError("short read from " + path);
+    done += static_cast<size_t>(n);
   }
   return text;
+}
+
+// Opens a round's file confined to its root and reads it as tensors.
+Result<TensorSet> ReadConfined(const ArchiveRound& round,
+                               const std::string& file, const std::string& path,
+                               const ReadOptions& options) {
+  FLS_ASSIGN_OR_RETURN(UniqueFd root, OpenDirectory(round.root));
+  const std::string relative =
+      round.dir_in_root.empty() ? file : round.dir_in_root + "/" + file;
+  FLS_ASSIGN_OR_RETURN(UniqueFd fd,
+                       OpenBeneath(root.get(), relative, false, path));
+  FLS_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> mapped,
+                       MappedFile::FromFd(fd.get(), path));
+  return ReadTensorFile(mapped, options);
+}
+
+// Whether `p` exists as an entry of its directory (a link counts, followed
+// or not).
+bool EntryExists(const std::string& p) {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(p, ec));
 }
 
 Status ManifestError(const std::string& path, const std::string& what) {
@@ -155,6 +188,7 @@ Result<ArchiveRound> ParseManifestJson(const Json& j,
   }
   ArchiveRound round;
   round.dir = round_dir;
+  round.root = round_dir;
   round.manifest_path = path;
   auto number = j.find("round");
   if (number == j.end()) return ManifestError(path, "\"round\" is missing");
@@ -206,15 +240,21 @@ Result<ArchiveRound> ParseManifestJson(const Json& j,
   return round;
 }
 
-Result<ArchiveRound> ReadRoundDir(const std::string& dir) {
+// Reads the round directory `name` ("" for `root` itself) of `root`.
+Result<ArchiveRound> ReadRoundDir(const std::string& root, int root_fd,
+                                  const std::string& name) {
+  const std::string dir = name.empty() ? root : JoinPath(root, name);
   const std::string path = JoinPath(dir, std::string(kManifestName));
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    return NotFound("missing manifest: " + path);
-  }
-  FLS_ASSIGN_OR_RETURN(std::string text,
-                       ReadSmallFile(path, kMaxManifestBytes));
-  return ParseRoundManifest(text, dir, path);
+  if (!EntryExists(path)) return NotFound("missing manifest: " + path);
+  const std::string relative = name.empty()
+                                   ? std::string(kManifestName)
+                                   : name + "/" + std::string(kManifestName);
+  FLS_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(root_fd, relative, path,
+                                                       kMaxManifestBytes));
+  FLS_ASSIGN_OR_RETURN(ArchiveRound round, ParseRoundManifest(text, dir, path));
+  round.root = root;
+  round.dir_in_root = name;
+  return round;
 }
 
 Result<ArchiveRound> ReadFlatFolder(const std::string& dir,
@@ -223,6 +263,7 @@ Result<ArchiveRound> ReadFlatFolder(const std::string& dir,
   round.number = 1;
   round.kind = ArchiveKind::kDelta;
   round.dir = dir;
+  round.root = dir;
   std::map<std::string, int> stem_count;
   for (const fs::path& f : files) ++stem_count[f.stem().string()];
   for (const fs::path& f : files) {
@@ -303,8 +344,10 @@ Result<RoundArchive> OpenRoundArchive(const std::string& path) {
   }
   RoundArchive archive;
   archive.root = path;
-  if (fs::exists(JoinPath(path, std::string(kManifestName)), ec)) {
-    FLS_ASSIGN_OR_RETURN(ArchiveRound round, ReadRoundDir(path));
+  FLS_ASSIGN_OR_RETURN(UniqueFd root, OpenDirectory(path));
+  if (EntryExists(JoinPath(path, std::string(kManifestName)))) {
+    FLS_ASSIGN_OR_RETURN(ArchiveRound round,
+                         ReadRoundDir(path, root.get(), ""));
     archive.rounds.push_back(std::move(round));
     return archive;
   }
@@ -315,9 +358,17 @@ Result<RoundArchive> OpenRoundArchive(const std::string& path) {
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     const fs::directory_entry& entry = *it;
     const std::string name = entry.path().filename().string();
-    if (entry.is_directory(ec) && IsRoundDirName(name)) {
-      round_dirs.push_back(JoinPath(path, name));
-    } else if (entry.is_regular_file(ec) && IsUpdateFileName(entry.path()) &&
+    // The entry's own type: a symbolic link is never taken for what it
+    // points to.
+    const fs::file_status own = entry.symlink_status(ec);
+    if (IsRoundDirName(name) && fs::is_symlink(own)) {
+      return InvalidArgument(JoinPath(path, name) +
+                             " is a symbolic link; links are not followed "
+                             "(the rounds of an archive must lie inside it)");
+    }
+    if (fs::is_directory(own) && IsRoundDirName(name)) {
+      round_dirs.push_back(name);
+    } else if (fs::is_regular_file(own) && IsUpdateFileName(entry.path()) &&
                name.front() != '.') {
       update_files.push_back(entry.path());
     }
@@ -326,8 +377,10 @@ Result<RoundArchive> OpenRoundArchive(const std::string& path) {
   if (!round_dirs.empty()) {
     std::sort(round_dirs.begin(), round_dirs.end());
     std::map<uint64_t, std::string> seen;
-    for (const std::string& dir : round_dirs) {
-      FLS_ASSIGN_OR_RETURN(ArchiveRound round, ReadRoundDir(dir));
+    for (const std::string& name : round_dirs) {
+      FLS_ASSIGN_OR_RETURN(ArchiveRound round,
+                           ReadRoundDir(path, root.get(), name));
+      const std::string dir = round.dir;
       auto [prev, inserted] = seen.emplace(round.number, dir);
       if (!inserted) {
         return InvalidArgument("round " + std::to_string(round.number) +
@@ -358,8 +411,10 @@ Result<RoundArchive> OpenRoundArchive(const std::string& path) {
                   "manifest.json, or .pth/.safetensors update files");
 }
 
-Result<TensorSet> ReadArchiveClient(const ArchiveRound& round, size_t index) {
-  Result<TensorSet> set = ReadTensorFile(round.ClientPath(index));
+Result<TensorSet> ReadArchiveClient(const ArchiveRound& round, size_t index,
+                                    const ReadOptions& options) {
+  Result<TensorSet> set = ReadConfined(round, round.clients[index].file,
+                                       round.ClientPath(index), options);
   if (!set.ok()) {
     return set.status().WithContext("client \"" + round.clients[index].id +
                                     "\" of round " +
@@ -368,9 +423,11 @@ Result<TensorSet> ReadArchiveClient(const ArchiveRound& round, size_t index) {
   return set;
 }
 
-Result<TensorSet> ReadArchiveGlobal(const ArchiveRound& round) {
+Result<TensorSet> ReadArchiveGlobal(const ArchiveRound& round,
+                                    const ReadOptions& options) {
   if (round.global_file.empty()) return TensorSet();
-  Result<TensorSet> set = ReadTensorFile(round.GlobalPath());
+  Result<TensorSet> set =
+      ReadConfined(round, round.global_file, round.GlobalPath(), options);
   if (!set.ok()) {
     return set.status().WithContext("global model of round " +
                                     std::to_string(round.number));

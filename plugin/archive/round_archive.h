@@ -8,8 +8,11 @@
 //   ARCHIVE/round_0001/global.safetensors
 //   ARCHIVE/round_0001/client_007.safetensors
 //
-// Everything read from disk is untrusted: manifests are validated and file
-// names in them must stay inside their round directory. Client ids given to
+// Everything read from disk is untrusted: manifests are validated, file
+// names in them must stay inside their round directory, and every file of a
+// round (manifest, global model, client updates, and the directories on the
+// way) is opened without following symbolic links, so an archive cannot
+// make flsentry read a file outside it. Client ids given to
 // the writer are untrusted too: file names are derived from them by
 // SanitizeFileStem, never used verbatim.
 //
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "tensor/tensor_file.h"
 #include "tensor/tensor_set.h"
 #include "tensor/tensor_view.h"
 
@@ -63,7 +67,13 @@ struct ArchiveClient {
 struct ArchiveRound {
   uint64_t number = 0;
   ArchiveKind kind = ArchiveKind::kDelta;
-  std::string dir;                     // the round's directory
+  std::string dir;  // the round's directory
+  // The directory the round's files are confined to (the archive's root,
+  // or `dir` for a round or flat folder opened alone) and `dir` relative to
+  // it ("round_0001", or ""). Files are opened below `root` with
+  // OpenBeneath (base/confined_open.h): no symbolic link is followed.
+  std::string root;
+  std::string dir_in_root;
   std::string manifest_path;           // "" for a flat folder (no manifest)
   std::string global_file;             // relative to dir; "" when none
   std::vector<ArchiveClient> clients;  // in manifest order
@@ -114,13 +124,17 @@ Result<ArchiveRound> ParseRoundManifest(std::string_view text,
                                         const std::string& round_dir,
                                         const std::string& manifest_path);
 
-// Reads a client's tensor file (through ReadTensorFile). Errors name the
-// file; callers decide whether one unreadable client is fatal.
+// Reads a client's tensor file (through ReadTensorFile), confined to the
+// round's root. Errors name the file (a symbolic link on the way is
+// kInvalidArgument); callers decide whether one unreadable client is fatal.
 // REQUIRES: index < round.clients.size().
-Result<TensorSet> ReadArchiveClient(const ArchiveRound& round, size_t index);
+Result<TensorSet> ReadArchiveClient(const ArchiveRound& round, size_t index,
+                                    const ReadOptions& options = {});
 
-// Reads the round's global model; an empty TensorSet when it has none.
-Result<TensorSet> ReadArchiveGlobal(const ArchiveRound& round);
+// Reads the round's global model, confined likewise; an empty TensorSet
+// when it has none.
+Result<TensorSet> ReadArchiveGlobal(const ArchiveRound& round,
+                                    const ReadOptions& options = {});
 
 // A file-name stem derived from untrusted text: bytes outside
 // [A-Za-z0-9._-] become '_', a leading '.' becomes '_', cut to 96 bytes; ""

@@ -34,6 +34,11 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::Open(
     return IoError(path + ": cannot open: " + ErrnoText(err));
   }
   FdCloser closer{fd};
+  return FromFd(fd, path);
+}
+
+Result<std::shared_ptr<const MappedFile>> MappedFile::FromFd(
+    int fd, const std::string& path) {
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     return IoError(path + ": cannot stat: " + ErrnoText(errno));

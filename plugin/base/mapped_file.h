@@ -23,6 +23,11 @@ class MappedFile {
   // it in TensorSet::backing to keep views into it valid.
   static Result<std::shared_ptr<const MappedFile>> Open(
       const std::string& path);
+  // As Open, for a file the caller opened (e.g. with OpenBeneath); `path`
+  // names it in messages. OWNERSHIP: fd is borrowed; the caller closes it
+  // (the mapping outlives it).
+  static Result<std::shared_ptr<const MappedFile>> FromFd(
+      int fd, const std::string& path);
 
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;

@@ -23,6 +23,8 @@ enum class ErrorCode {
   kIo,               // the operating system refused a read or write
   kRoundFailed,      // the policy refuses to decide this round at all
   kInternal,         // a bug: an invariant of flsentry itself failed
+  kRoundNumber,      // the round's number is refused (lower, repeated with
+                     // other updates, or too far ahead); nothing changed
 };
 
 // A success or an error code with a human-readable message.
@@ -74,6 +76,9 @@ inline Status RoundFailed(std::string m) {
 }
 inline Status InternalError(std::string m) {
   return Status(ErrorCode::kInternal, std::move(m));
+}
+inline Status RoundNumberError(std::string m) {
+  return Status(ErrorCode::kRoundNumber, std::move(m));
 }
 
 // Thrown by Result<T>::value() on an error: a bug in the caller, which

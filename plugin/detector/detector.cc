@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "base/hash.h"
 #include "base/parallel.h"
 #include "base/robust_stats.h"
 #include "detector/autoencoder.h"
@@ -152,6 +153,52 @@ const Calibration& Detector::calibration() const {
 const DetectorMetadata& Detector::metadata() const { return metadata_; }
 uint64_t Detector::rounds_learned() const { return rounds_learned_; }
 
+Result<std::unique_ptr<Detector>> Detector::Clone() const {
+  std::vector<WeightArray> weights = net_->ExportWeights();
+  std::vector<TensorView> views;
+  for (const WeightArray& w : weights) views.push_back(w.view());
+  auto net = Autoencoder::FromWeights(views);
+  if (!net.ok()) {
+    return InternalError("detector: cannot copy its weights: " +
+                         net.status().message());
+  }
+  std::unique_ptr<Detector> copy(new Detector());
+  copy->bootstrapped_ = bootstrapped_;
+  copy->config_ = config_;
+  copy->metadata_ = metadata_;
+  FLS_RETURN_IF_ERROR(copy->Init(std::move(net).value(), "detector copy"));
+  copy->window_ = window_;
+  copy->references_ = references_;
+  copy->rounds_learned_ = rounds_learned_;
+  copy->have_last_ = have_last_;
+  copy->last_round_ = last_round_;
+  copy->last_embeddings_ = last_embeddings_;
+  copy->last_scores_ = last_scores_;
+  copy->last_clients_ = last_clients_;
+  return copy;
+}
+
+Status Detector::CheckLayout(const RoundInput& round,
+                             std::span<const size_t> eligible) const {
+  if (eligible.empty() && round.global.empty()) return Status::Ok();
+  const std::vector<TensorView>& reference =
+      round.global.empty() ? round.updates[eligible.front()].tensors
+                           : round.global;
+  FeatureSettings select = metadata_.features;
+  select.mode = EmbeddingMode::kSketch;  // only the selection matters here
+  auto layout = SelectLayout(select, reference);
+  if (layout.ok() && layout->signature == metadata_.layout.signature) {
+    return Status::Ok();
+  }
+  std::string got = layout.ok() ? layout->signature : layout.status().message();
+  if (got.size() > 200) got = got.substr(0, 200) + "...";
+  std::string want = metadata_.layout.signature;
+  if (want.size() > 200) want = want.substr(0, 200) + "...";
+  return InvalidArgument(
+      "the round's model layout does not match the detector's: got " + got +
+      ", detector expects " + want);
+}
+
 Result<std::vector<UpdateScore>> Detector::ScoreRound(
     const RoundInput& round, std::span<const size_t> eligible) {
   const size_t n = round.updates.size();
@@ -172,23 +219,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
     return scores;
   }
 
-  // The round's layout must be the detector's.
-  const std::vector<TensorView>& reference =
-      round.global.empty() ? round.updates[eligible.front()].tensors
-                           : round.global;
-  FeatureSettings select = metadata_.features;
-  select.mode = EmbeddingMode::kSketch;  // only the selection matters here
-  auto layout = SelectLayout(select, reference);
-  if (!layout.ok() || layout->signature != metadata_.layout.signature) {
-    std::string got =
-        layout.ok() ? layout->signature : layout.status().message();
-    if (got.size() > 200) got = got.substr(0, 200) + "...";
-    std::string want = metadata_.layout.signature;
-    if (want.size() > 200) want = want.substr(0, 200) + "...";
-    return InvalidArgument(
-        "the round's model layout does not match the detector's: got " + got +
-        ", detector expects " + want);
-  }
+  FLS_RETURN_IF_ERROR(CheckLayout(round, eligible));
 
   const int64_t dim = features_->dim();
   std::vector<float> rows(eligible.size() * static_cast<size_t>(dim));
@@ -259,6 +290,10 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
                                batch.begin() + (b + 1) * dim);
     scores[i].consistency = references_.Consistency(round.updates[i].client_id,
                                                     last_embeddings_[i]);
+    Hasher hash;
+    hash.AddBytes(last_embeddings_[i].data(),
+                  last_embeddings_[i].size() * sizeof(float));
+    scores[i].embedding_hash = hash.value();
     last_scores_[i] = errors[b];
   }
   have_last_ = true;

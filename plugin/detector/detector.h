@@ -86,6 +86,19 @@ class Detector {
   static Result<std::unique_ptr<Detector>> FromBootstrapState(
       const nlohmann::json& state, const DetectorConfig& config);
 
+  // A deep copy: weights, window, counters and the scores of the round last
+  // scored, so that a round can learn on the copy and keep this detector
+  // until the round commits. Errors: kInternal when the weights cannot be
+  // rebuilt (a bug).
+  Result<std::unique_ptr<Detector>> Clone() const;
+
+  // Ok when the round's model layout (its global model, else its first
+  // eligible update) is the one this detector embeds; otherwise
+  // kInvalidArgument naming both layouts (what ScoreRound fails with).
+  // REQUIRES: every index in `eligible` < round.updates.size().
+  Status CheckLayout(const RoundInput& round,
+                     std::span<const size_t> eligible) const;
+
   // Embeds every update whose index is in `eligible` and scores them in one
   // batched forward pass (InferenceMode, config.threads). Returns one
   // UpdateScore per round.updates entry (NaN fields for the others). An

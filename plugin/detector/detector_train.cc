@@ -114,7 +114,7 @@ Result<EmbeddedSet> EmbedArchive(const RoundArchive& archive,
     out.labelled |= labelled;
     TensorSet global;
     if (!r.global_file.empty()) {
-      auto g = ReadTensorFile(r.GlobalPath(), {config.key_path});
+      auto g = ReadArchiveGlobal(r, {config.key_path});
       if (!g.ok()) return g.status();
       global = std::move(g).value();
     }
@@ -128,7 +128,7 @@ Result<EmbeddedSet> EmbedArchive(const RoundArchive& archive,
       auto skip = [&](const std::string& why) {
         out.skipped.push_back({{"file", path}, {"reason", why}});
       };
-      auto set = ReadTensorFile(path, {config.key_path});
+      auto set = ReadArchiveClient(r, i, {config.key_path});
       if (!set.ok()) {
         skip(set.status().message());
         continue;

@@ -2,321 +2,401 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <nlohmann/json.hpp>
-#include <set>
+#include <map>
 
 #include "base/robust_stats.h"
-#include "detector/detector.h"
-#include "engine/audit_log.h"
-#include "engine/state_store.h"
+#include "engine/filter_engine_impl.h"
 #include "features/layout_check.h"
 #include "features/update_stats.h"
-#include "policy/policy.h"
-#include "policy/policy_config.h"
 #include "policy/thresholds.h"
 
 namespace flsentry {
 namespace {
 
-std::string Resolve(const std::string& base_dir, const std::string& path) {
-  if (path.empty() || base_dir.empty()) return path;
-  std::filesystem::path p(path);
-  if (p.is_absolute()) return path;
-  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+std::string RoundText(uint64_t round) {
+  return "round " + std::to_string(round);
 }
 
-// Non-finite values in floating tensors the detector does not read (its
-// layer selection left them out); they are averaged by the host all the same.
-int64_t NonFiniteOutside(const UpdateInput& update,
+// Norm and non-finite count of the floating tensors the detector does not
+// read (its layer selection left them out): the host averages them all the
+// same.
+UpdateStats StatsOutside(const UpdateInput& update,
                          const std::vector<TensorView>& global,
-                         const std::set<std::string, std::less<>>& selected) {
+                         const TensorNames& selected) {
   UpdateInput rest;
   rest.kind = update.kind;
   for (const TensorView& t : update.tensors) {
     if (IsFloating(t.dtype) && !selected.count(t.name))
       rest.tensors.push_back(t);
   }
-  if (rest.tensors.empty()) return 0;
-  return ComputeUpdateStats(rest, global).nonfinite;
+  if (rest.tensors.empty()) return UpdateStats{};
+  return ComputeUpdateStats(rest, global);
 }
+
+// Undoes the policy's changes of a round unless Release() is called.
+class PolicyUndo {
+ public:
+  explicit PolicyUndo(Policy& policy)
+      : policy_(policy), before_(policy.state()) {}
+  ~PolicyUndo() {
+    if (!released_) policy_.RestoreState(std::move(before_));
+  }
+  PolicyUndo(const PolicyUndo&) = delete;
+  PolicyUndo& operator=(const PolicyUndo&) = delete;
+  void Release() { released_ = true; }
+
+ private:
+  Policy& policy_;
+  PolicyState before_;
+  bool released_ = false;
+};
 
 }  // namespace
 
-struct FilterEngine::Impl {
-  LogFn log;
-  PolicyConfig config;
-  std::unique_ptr<Policy> policy;
-  std::unique_ptr<Detector> detector;  // null: guards and norms only
-  std::set<std::string, std::less<>> detector_tensors;
-  std::unique_ptr<StateStore> state_store;  // null: no persistence
-  std::unique_ptr<AuditLog> audit;          // null: no audit log
-  bool has_round = false;
-  uint64_t last_round = 0;
-
-  void Log(LogLevel level, const std::string& message) const {
-    if (log) log(level, message);
+// 0. Round numbers: true for a retry of the last round (see aggfilter.h).
+Result<bool> FilterEngine::Impl::CheckRoundNumber(uint64_t round) const {
+  if (!has_round) return false;
+  if (round == last_round) return true;
+  const std::string last = std::to_string(last_round);
+  const std::string where =
+      state_store ? " (state file " + state_store->path() + ")" : "";
+  if (round < last_round) {
+    return RoundNumberError(
+        RoundText(round) + " is lower than the last round filtered, " + last +
+        where +
+        ": round numbers must increase (a retry repeats the last number). "
+        "To start a new run, give it its own state.path or move the state "
+        "file aside");
   }
-
-  nlohmann::json StateJson() const {
-    nlohmann::json state = nlohmann::json::object();
-    state["round"] = has_round ? nlohmann::json(last_round) : nlohmann::json();
-    state["policy"] = policy->SaveState();
-    if (detector) state["detector"] = detector->SaveState();
-    return state;
+  const uint64_t gap = round - last_round;
+  if (gap > config.rounds.max_gap) {
+    return RoundNumberError(
+        RoundText(round) + " is " + std::to_string(gap) +
+        " rounds after the last round filtered, " + last + where +
+        ", more than rounds.max_gap (" + std::to_string(config.rounds.max_gap) +
+        "): quarantines and strike windows count rounds, so the jump would "
+        "end them at once. Check the host's round numbering; if it is "
+        "right, raise rounds.max_gap in the policy");
   }
+  return false;
+}
 
-  void SetDetector(std::unique_ptr<Detector> d) {
-    detector = std::move(d);
-    detector_tensors.clear();
-    for (const auto& entry : detector->metadata().layout.tensors) {
-      detector_tensors.insert(entry.name);
-    }
+// 1. Guards that need no scores. An id that appears more than once in the
+// round cannot be told apart from a forgery: every update carrying it is
+// dropped, and none is charged to the client.
+void FilterEngine::Impl::Guard(const RoundInput& round, RoundWork* w) const {
+  const size_t n = round.updates.size();
+  w->inputs.assign(n, PolicyInput{});
+  const std::vector<std::string> mismatches = FindLayoutMismatches(round);
+  std::map<std::string_view, int> id_count;
+  for (const UpdateInput& u : round.updates) {
+    if (!u.client_id.empty()) ++id_count[u.client_id];
   }
-
-  // Applies a parsed state document; unchanged on error.
-  Status ApplyState(const nlohmann::json& state) {
-    nlohmann::json old_policy = policy->SaveState();
-    auto policy_state = state.find("policy");
-    if (policy_state != state.end()) {
-      FLS_RETURN_IF_ERROR(policy->LoadState(*policy_state));
+  for (size_t i = 0; i < n; ++i) {
+    const UpdateInput& update = round.updates[i];
+    PolicyInput& in = w->inputs[i];
+    in.client_id = update.client_id;
+    in.num_examples = update.num_examples;
+    const bool shared =
+        !update.client_id.empty() && id_count[update.client_id] > 1;
+    in.no_record = update.client_id.empty() || shared;
+    std::string invalid = update.invalid_reason;
+    if (invalid.empty() && shared) {
+      invalid = "update #" + std::to_string(i) + ": client id '" +
+                update.client_id + "' is shared with another update";
     }
-    auto detector_state = state.find("detector");
-    if (config.detector.bootstrap.enabled && detector_state != state.end()) {
-      // A bootstrapped detector lives in the state alone.
-      auto restored =
-          Detector::FromBootstrapState(*detector_state, config.detector);
-      if (!restored.ok()) {
-        (void)policy->LoadState(old_policy);
-        return restored.status();
-      }
-      SetDetector(std::move(restored).value());
-    } else if (detector && detector_state != state.end()) {
-      Status status = detector->LoadState(*detector_state);
-      if (!status.ok()) {
-        (void)policy->LoadState(old_policy);
-        return status;
-      }
-    }
-    auto round = state.find("round");
-    if (round != state.end() && round->is_number_unsigned()) {
-      has_round = true;
-      last_round = round->get<uint64_t>();
+    if (!invalid.empty()) {
+      Log(LogLevel::kWarning, RoundText(round.round) + ": " + invalid);
+      in.guard_flags = kFlagInvalid;
+      in.guard_reason = "invalid";
+    } else if (update.kind == UpdateKind::kWeights && round.global.empty()) {
+      in.guard_flags = kFlagInvalid;
+      in.guard_reason = "missing_global";
+    } else if (!mismatches[i].empty()) {
+      Log(LogLevel::kWarning, RoundText(round.round) + ": client " +
+                                  update.client_id + ": " + mismatches[i]);
+      in.guard_flags = kFlagShapeMismatch;
+      in.guard_reason = "shape_mismatch";
     } else {
-      has_round = false;
-      last_round = 0;
+      w->eligible.push_back(i);
     }
+  }
+}
+
+// 2a. The detector for this round: bootstrapped on the first round with
+// well-formed updates, rebuilt (fresh warm-up) when a bootstrapped
+// detector meets a new model layout. A detector from a directory cannot
+// follow a new layout: the round fails, telling the operator what to do.
+Status FilterEngine::Impl::PrepareDetector(const RoundInput& round, bool retry,
+                                           RoundWork* w) {
+  if (w->eligible.empty()) return Status::Ok();
+  if (detector) {
+    Status layout = detector->CheckLayout(round, w->eligible);
+    if (layout.ok() || retry) return layout;
+    if (!detector->bootstrapped()) {
+      return RoundFailed(
+          RoundText(round.round) + ": the model changed: " + layout.message() +
+          " (detector directory " + detector_path +
+          "). This round was not filtered and nothing was recorded. Train a "
+          "detector for the new model and point detector.path at it, or "
+          "remove detector.path and enable detector.bootstrap so that "
+          "flsentry rebuilds its own; then restart the host");
+    }
+    w->rebuilt = true;
+    Log(LogLevel::kWarning,
+        RoundText(round.round) + ": the model changed (" + layout.message() +
+            "); the bootstrapped detector is rebuilt for the new layout and "
+            "learns from " +
+            std::to_string(config.detector.refresh.warmup_rounds) +
+            " new warm-up rounds, judged by norm meanwhile");
+  } else if (!config.detector.bootstrap.enabled || retry) {
     return Status::Ok();
   }
+  auto built = Detector::Bootstrap(round, w->eligible, config.detector);
+  if (!built.ok()) {
+    Log(LogLevel::kError,
+        RoundText(round.round) +
+            ": bootstrapping the detector failed: " + built.status().message());
+    return Status::Ok();  // judged without a detector this round
+  }
+  w->detector = std::move(built).value();
+  w->detector_tensors = DetectorTensors(*w->detector);
+  if (!w->rebuilt) {
+    Log(LogLevel::kInfo,
+        RoundText(round.round) + ": bootstrapped a detector; learning from " +
+            std::to_string(config.detector.refresh.warmup_rounds) +
+            " warm-up rounds");
+  }
+  return Status::Ok();
+}
 
-  std::vector<UpdateScore> ScoreWithoutDetector(
-      const RoundInput& round, std::span<const size_t> eligible) const {
-    std::vector<UpdateScore> scores(round.updates.size());
-    std::vector<double> norms;
-    for (size_t i : eligible) {
-      const UpdateStats stats =
-          ComputeUpdateStats(round.updates[i], round.global);
-      scores[i].norm = stats.l2_norm;
-      // Without a detector the update's L2 norm is the score the policy's
-      // thresholds judge (documented in configs/README.md).
-      scores[i].score = stats.l2_norm;
-      scores[i].nonfinite = stats.nonfinite;
-      if (stats.nonfinite == 0) norms.push_back(stats.l2_norm);
+std::vector<UpdateScore> FilterEngine::Impl::ScoreWithoutDetector(
+    const RoundInput& round, std::span<const size_t> eligible) const {
+  std::vector<UpdateScore> scores(round.updates.size());
+  std::vector<double> norms;
+  for (size_t i : eligible) {
+    const UpdateStats stats =
+        ComputeUpdateStats(round.updates[i], round.global);
+    scores[i].norm = stats.l2_norm;
+    // Without a detector the update's L2 norm is the score the policy's
+    // thresholds judge (documented in configs/README.md).
+    scores[i].score = stats.l2_norm;
+    scores[i].nonfinite = stats.nonfinite;
+    if (stats.nonfinite == 0 && std::isfinite(stats.l2_norm)) {
+      norms.push_back(stats.l2_norm);
     }
-    const double median = Median(norms);
-    for (size_t i : eligible) {
-      if (scores[i].nonfinite == 0 && median > 0) {
-        scores[i].log_norm_ratio = std::log(scores[i].norm / median);
+  }
+  const double median = Median(norms);
+  for (size_t i : eligible) {
+    if (scores[i].nonfinite == 0 && std::isfinite(scores[i].norm) &&
+        median > 0) {
+      scores[i].log_norm_ratio = std::log(scores[i].norm / median);
+    }
+  }
+  return scores;
+}
+
+// 2. Scores (one pass over each update's bytes), then the guards that need
+// them, then the round's fingerprint.
+Status FilterEngine::Impl::Score(const RoundInput& round, bool retry,
+                                 RoundWork* w) {
+  FLS_RETURN_IF_ERROR(PrepareDetector(round, retry, w));
+  Detector* d = Active(*w);
+  if (d && !w->eligible.empty()) {
+    Result<std::vector<UpdateScore>> scored = d->ScoreRound(round, w->eligible);
+    if (scored.ok()) {
+      w->scores = std::move(scored).value();
+    } else {
+      Log(LogLevel::kError, RoundText(round.round) + ": scoring failed: " +
+                                scored.status().message());
+      w->scores = ScoreWithoutDetector(round, w->eligible);
+      for (size_t i : w->eligible) {
+        w->scores[i].error = scored.status().message();
       }
     }
-    return scores;
+  } else {
+    w->scores = ScoreWithoutDetector(round, w->eligible);
   }
-};
+  ApplyScoreGuards(round, w);
+  w->fingerprint = RoundFingerprint(round, w->inputs);
+  return Status::Ok();
+}
 
-FilterEngine::FilterEngine(std::unique_ptr<Impl> impl)
-    : impl_(std::move(impl)) {}
-FilterEngine::~FilterEngine() = default;
+// 2b. In warm-up rounds (trusted, learned from) the detector's scores are
+// not judged: the norm is the score, as without a detector. Non-finite
+// values anywhere in a floating tensor, and a norm that overflows f64
+// (oversized), are engine guards.
+void FilterEngine::Impl::ApplyScoreGuards(const RoundInput& round,
+                                          RoundWork* w) const {
+  const Detector* d = Active(*w);
+  const TensorNames& selected =
+      w->detector ? w->detector_tensors : detector_tensors;
+  const bool warmup = d && d->in_warmup();
+  for (size_t i : w->eligible) {
+    UpdateScore& s = w->scores[i];
+    if (warmup && s.scored) {
+      s.score = s.norm;
+      s.scored = false;
+    }
+    bool oversized = std::isinf(s.norm);
+    if (d && s.nonfinite == 0) {
+      const UpdateStats rest =
+          StatsOutside(round.updates[i], round.global, selected);
+      s.nonfinite = rest.nonfinite;
+      oversized = oversized || std::isinf(rest.l2_norm);
+    }
+    PolicyInput& in = w->inputs[i];
+    if (s.nonfinite > 0) {
+      in.guard_flags = kFlagNonFinite;
+      in.guard_reason = "nonfinite";
+    } else if (oversized) {
+      in.guard_flags = kFlagNormGuard;
+      in.guard_reason = "oversized";
+    }
+    if (in.guard_flags != 0) {
+      s.score = NAN;
+      s.error.clear();
+    }
+    in.score = s;
+  }
+}
 
-Result<std::unique_ptr<FilterEngine>> FilterEngine::Create(
-    std::string_view config_yaml, const std::string& base_dir, LogFn log) {
-  FLS_ASSIGN_OR_RETURN(PolicyConfig config, ParsePolicyYaml(config_yaml));
-  auto impl = std::make_unique<Impl>();
-  impl->log = std::move(log);
-  if (!config.detector.path.empty()) {
-    const std::string path = Resolve(base_dir, config.detector.path);
-    FLS_ASSIGN_OR_RETURN(std::unique_ptr<Detector> detector,
-                         Detector::Load(path, config.detector));
-    impl->SetDetector(std::move(detector));
+// A repeated round number: the same updates get the stored decisions;
+// anything else is refused. Nothing changes either way.
+Result<std::vector<Decision>> FilterEngine::Impl::Retry(
+    const RoundInput& round, const RoundWork& w, const Status& scored) const {
+  const std::string number = std::to_string(round.round);
+  if (!last_record) {
+    return RoundNumberError(
+        RoundText(round.round) +
+        " was already filtered, and its decisions were not kept (state "
+        "written by an earlier version): number this round " +
+        std::to_string(round.round + 1));
   }
-  if (!config.state.path.empty()) {
-    impl->state_store = std::make_unique<StateStore>(
-        Resolve(base_dir, config.state.path), config.state.on_corrupt);
+  if (!scored.ok() || w.fingerprint != last_record->fingerprint ||
+      last_record->decisions.size() != round.updates.size()) {
+    return RoundNumberError(
+        RoundText(round.round) +
+        " was already filtered with other updates (clients, sizes or "
+        "contents differ), so this is not a retry of it: a new round needs "
+        "a new number (" +
+        std::to_string(round.round + 1) + " or above)");
   }
-  if (!config.audit.path.empty()) {
-    FLS_ASSIGN_OR_RETURN(impl->audit,
-                         AuditLog::Open(Resolve(base_dir, config.audit.path)));
+  Log(LogLevel::kInfo, RoundText(round.round) +
+                           " repeated with the same updates: its decisions "
+                           "are returned again, nothing is recorded twice");
+  return last_record->decisions;
+}
+
+// 3. Decisions and per-client memory (undone by the caller on error).
+Status FilterEngine::Impl::Decide(const RoundInput& round, RoundWork* w) {
+  const Detector* d = Active(*w);
+  // When warm-up ends, or a new detector starts one, the pooled history of
+  // scores is forgotten (norms and reconstruction errors do not mix).
+  const uint64_t warmup_rounds =
+      static_cast<uint64_t>(std::max(0, config.detector.refresh.warmup_rounds));
+  if (w->rebuilt || (d && !d->in_warmup() && warmup_rounds > 0 &&
+                     d->rounds_learned() == warmup_rounds)) {
+    policy->ForgetScoreHistory();
   }
-  impl->config = config;
-  impl->policy = std::make_unique<Policy>(std::move(config));
-  if (impl->state_store) {
-    FLS_ASSIGN_OR_RETURN(LoadedState loaded, impl->state_store->Load());
-    if (!loaded.warning.empty()) impl->Log(LogLevel::kWarning, loaded.warning);
-    if (loaded.state) {
-      Status status = impl->ApplyState(*loaded.state);
-      if (!status.ok()) {
-        return StateError(impl->state_store->path() + ": " + status.message());
-      }
+  Result<RoundOutcome> decided = policy->DecideRound(
+      round.round, w->inputs, d ? &d->calibration() : nullptr);
+  if (!decided.ok()) {
+    return RoundFailed(RoundText(round.round) + ": " +
+                       decided.status().message());
+  }
+  w->outcome = std::move(decided).value();
+  for (const std::string& note : w->outcome.notes) {
+    Log(LogLevel::kWarning, RoundText(round.round) + ": " + note);
+  }
+  return Status::Ok();
+}
+
+// 4. Continual refresh from what the policy kept cleanly (no flag at all),
+// on a copy of the engine's detector that replaces it on commit. A refresh
+// that fails is skipped: the round goes on with the detector as it was.
+void FilterEngine::Impl::Learn(const RoundInput& round, RoundWork* w) {
+  if (!Active(*w) || !config.detector.refresh.enabled) return;
+  if (!w->detector) {
+    Result<std::unique_ptr<Detector>> copy = detector->Clone();
+    if (!copy.ok()) {
+      Log(LogLevel::kWarning,
+          RoundText(round.round) +
+              ": detector refresh skipped: " + copy.status().message());
+      return;
+    }
+    w->detector = std::move(copy).value();
+    w->detector_tensors = detector_tensors;
+    w->cloned = true;
+  }
+  std::vector<size_t> clean;
+  std::vector<std::string> clients;
+  for (size_t i : w->eligible) {
+    if (KeptClean(w->outcome.decisions[i]) && w->scores[i].scored) {
+      clean.push_back(i);
+      clients.push_back(round.updates[i].client_id);
     }
   }
-  return std::unique_ptr<FilterEngine>(new FilterEngine(std::move(impl)));
+  auto learned = w->detector->LearnFromRound(round.round, clean, clients);
+  if (!learned.ok()) {
+    Log(LogLevel::kWarning,
+        RoundText(round.round) +
+            ": detector refresh skipped: " + learned.status().message());
+    if (w->cloned) w->detector.reset();
+  } else if (!learned->note.empty()) {
+    Log(LogLevel::kWarning, learned->note);
+  }
+}
+
+// 5. Audit first, then the state (which records how far the audit log
+// goes), then memory. A failure at any point leaves the files as before the
+// round; the caller's PolicyUndo restores the policy.
+Status FilterEngine::Impl::Commit(const RoundInput& round, RoundWork* w) {
+  RoundRecord record{round.round, w->fingerprint, w->outcome.decisions};
+  for (Decision& d : record.decisions) d.suspicion = NAN;
+  const uint64_t audit_before = audit ? audit->end() : 0;
+  if (audit) {
+    Status appended = audit->AppendRound(std::move(w->outcome.audit_records));
+    if (!appended.ok()) {
+      return RoundFailed(RoundText(round.round) + ": " + appended.message() +
+                         "; nothing was recorded");
+    }
+  }
+  if (state_store) {
+    Status saved =
+        state_store->Save(StateJson(Active(*w), round.round, &record));
+    if (!saved.ok()) {
+      if (audit) (void)audit->Truncate(audit_before);
+      return RoundFailed(RoundText(round.round) + ": " + saved.message() +
+                         "; nothing was recorded");
+    }
+  }
+  // Nothing below fails.
+  if (w->detector) {
+    detector = std::move(w->detector);
+    detector_tensors.swap(w->detector_tensors);
+  }
+  has_round = true;
+  last_round = round.round;
+  last_record = std::move(record);
+  return Status::Ok();
 }
 
 Result<std::vector<Decision>> FilterEngine::FilterRound(
     const RoundInput& round) {
   Impl& m = *impl_;
-  const size_t n = round.updates.size();
-
-  // 1. Guards that need no scores.
-  std::vector<PolicyInput> inputs(n);
-  const std::vector<std::string> mismatches = FindLayoutMismatches(round);
-  std::vector<size_t> eligible;
-  for (size_t i = 0; i < n; ++i) {
-    const UpdateInput& update = round.updates[i];
-    PolicyInput& in = inputs[i];
-    in.client_id = update.client_id;
-    in.num_examples = update.num_examples;
-    if (!update.invalid_reason.empty()) {
-      m.Log(LogLevel::kWarning, "round " + std::to_string(round.round) + ": " +
-                                    update.invalid_reason);
-      in.guard_flags = kFlagInvalid;
-      in.guard_reason = "invalid";
-      if (in.client_id.empty()) in.client_id = "#" + std::to_string(i);
-    } else if (update.kind == UpdateKind::kWeights && round.global.empty()) {
-      in.guard_flags = kFlagInvalid;
-      in.guard_reason = "missing_global";
-    } else if (!mismatches[i].empty()) {
-      m.Log(LogLevel::kWarning, "round " + std::to_string(round.round) +
-                                    ": client " + update.client_id + ": " +
-                                    mismatches[i]);
-      in.guard_flags = kFlagShapeMismatch;
-      in.guard_reason = "shape_mismatch";
-    } else {
-      eligible.push_back(i);
-    }
-  }
-
-  // 2. Scores (one pass over each update's bytes).
-  if (!m.detector && m.config.detector.bootstrap.enabled && !eligible.empty()) {
-    auto built = Detector::Bootstrap(round, eligible, m.config.detector);
-    if (built.ok()) {
-      m.SetDetector(std::move(built).value());
-      m.Log(LogLevel::kInfo,
-            "round " + std::to_string(round.round) +
-                ": bootstrapped a detector; learning from " +
-                std::to_string(m.config.detector.refresh.warmup_rounds) +
-                " warm-up rounds");
-    } else {
-      m.Log(LogLevel::kError, "round " + std::to_string(round.round) +
-                                  ": bootstrapping the detector failed: " +
-                                  built.status().message());
-    }
-  }
-  std::vector<UpdateScore> scores;
-  if (m.detector && !eligible.empty()) {
-    Result<std::vector<UpdateScore>> scored =
-        m.detector->ScoreRound(round, eligible);
-    if (scored.ok()) {
-      scores = std::move(scored).value();
-    } else {
-      m.Log(LogLevel::kError,
-            "round " + std::to_string(round.round) +
-                ": scoring failed: " + scored.status().message());
-      scores = m.ScoreWithoutDetector(round, eligible);
-      for (size_t i : eligible) scores[i].error = scored.status().message();
-    }
-  } else {
-    scores = m.ScoreWithoutDetector(round, eligible);
-  }
-  // In warm-up rounds (trusted, learned from) the detector's scores are not
-  // judged: the norm is the score, as without a detector. When warm-up ends
-  // the pooled history of norm scores is forgotten.
-  const bool warmup = m.detector && m.detector->in_warmup();
-  const uint64_t warmup_rounds = static_cast<uint64_t>(
-      std::max(0, m.config.detector.refresh.warmup_rounds));
-  if (m.detector && !warmup && warmup_rounds > 0 &&
-      m.detector->rounds_learned() == warmup_rounds) {
-    m.policy->ForgetScoreHistory();
-  }
-  for (size_t i : eligible) {
-    UpdateScore& s = scores[i];
-    if (warmup && s.scored) {
-      s.score = s.norm;
-      s.scored = false;
-    }
-    if (m.detector && s.nonfinite == 0) {
-      s.nonfinite =
-          NonFiniteOutside(round.updates[i], round.global, m.detector_tensors);
-    }
-    if (s.nonfinite > 0) {
-      inputs[i].guard_flags = kFlagNonFinite;
-      inputs[i].guard_reason = "nonfinite";
-      s.score = NAN;
-      s.error.clear();
-    }
-    inputs[i].score = s;
-  }
-
-  // 3. Decisions and per-client memory.
-  const Calibration* calibration =
-      m.detector ? &m.detector->calibration() : nullptr;
-  Result<RoundOutcome> decided =
-      m.policy->DecideRound(round.round, inputs, calibration);
-  if (!decided.ok()) {
-    return RoundFailed("round " + std::to_string(round.round) + ": " +
-                       decided.status().message());
-  }
-  RoundOutcome outcome = std::move(decided).value();
-  for (const std::string& note : outcome.notes) {
-    m.Log(LogLevel::kWarning,
-          "round " + std::to_string(round.round) + ": " + note);
-  }
-
-  // 4. Continual refresh from what the policy kept cleanly (no flag at all).
-  if (m.detector) {
-    std::vector<size_t> clean;
-    std::vector<std::string> clients;
-    for (size_t i : eligible) {
-      const Decision& d = outcome.decisions[i];
-      if (KeptClean(d) && scores[i].scored) {
-        clean.push_back(i);
-        clients.push_back(round.updates[i].client_id);
-      }
-    }
-    auto learned = m.detector->LearnFromRound(round.round, clean, clients);
-    if (!learned.ok()) {
-      m.Log(LogLevel::kWarning,
-            "round " + std::to_string(round.round) +
-                ": detector refresh skipped: " + learned.status().message());
-    } else if (!learned->note.empty()) {
-      m.Log(LogLevel::kWarning, learned->note);
-    }
-  }
-  m.has_round = true;
-  m.last_round = round.round;
-
-  // 5. Persistence and audit.
-  if (m.state_store) FLS_RETURN_IF_ERROR(m.state_store->Save(m.StateJson()));
-  if (m.audit) FLS_RETURN_IF_ERROR(m.audit->AppendRound(outcome.audit_records));
-  return std::move(outcome.decisions);
-}
-
-Result<std::string> FilterEngine::SaveState() const {
-  return SerializeState(impl_->StateJson());
-}
-
-Status FilterEngine::LoadState(std::string_view bytes) {
-  FLS_ASSIGN_OR_RETURN(nlohmann::json state, ParseState(bytes, "state bytes"));
-  return impl_->ApplyState(state);
+  FLS_ASSIGN_OR_RETURN(const bool retry, m.CheckRoundNumber(round.round));
+  RoundWork w;
+  m.Guard(round, &w);
+  const Status scored = m.Score(round, retry, &w);
+  if (retry) return m.Retry(round, w, scored);
+  FLS_RETURN_IF_ERROR(scored);
+  PolicyUndo undo(*m.policy);  // steps 3-5 change the policy's memory
+  FLS_RETURN_IF_ERROR(m.Decide(round, &w));
+  m.Learn(round, &w);
+  FLS_RETURN_IF_ERROR(m.Commit(round, &w));
+  undo.Release();
+  return std::move(w.outcome.decisions);
 }
 
 }  // namespace flsentry

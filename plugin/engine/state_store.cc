@@ -100,6 +100,19 @@ Status ReadFile(const std::string& path, std::string* out, bool* missing) {
 
 }  // namespace
 
+Result<std::string> FreeAsideName(const std::string& path,
+                                  std::string_view tag) {
+  const std::string stamp = UtcTimestamp();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string aside = path;
+    aside.append(".").append(tag).append("-").append(stamp);
+    if (attempt > 0) aside.append("-").append(std::to_string(attempt));
+    struct stat st {};
+    if (::lstat(aside.c_str(), &st) != 0) return aside;  // free
+  }
+  return IoError(path + ": no free name to move it aside");
+}
+
 Result<std::string> SerializeState(nlohmann::json state) {
   if (!state.is_object()) {
     return InvalidArgument("state: the document must be a JSON object");
@@ -162,23 +175,18 @@ Result<LoadedState> StateStore::Load() const {
   }
   if (on_corrupt_ == OnCorrupt::kFail) return read;
 
-  const std::string stamp = UtcTimestamp();
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    std::string aside = path_;
-    aside.append(".corrupt-").append(stamp);
-    if (attempt > 0) aside.append("-").append(std::to_string(attempt));
-    struct stat st {};
-    if (::lstat(aside.c_str(), &st) == 0) continue;  // taken
-    if (::rename(path_.c_str(), aside.c_str()) != 0) {
-      return StateError(read.message() + "; could not be moved aside to " +
-                        aside + ": " + OsError(errno));
-    }
-    (void)FsyncDirectory(DirectoryOf(path_));
-    loaded.warning = read.message() + "; moved aside to " + aside +
-                     " and starting with fresh state (state.on_corrupt: reset)";
-    return loaded;
+  Result<std::string> aside = FreeAsideName(path_, "corrupt");
+  if (!aside.ok()) {
+    return StateError(read.message() + "; no free name to move it aside");
   }
-  return StateError(read.message() + "; no free name to move it aside");
+  if (::rename(path_.c_str(), aside->c_str()) != 0) {
+    return StateError(read.message() + "; could not be moved aside to " +
+                      *aside + ": " + OsError(errno));
+  }
+  (void)FsyncDirectory(DirectoryOf(path_));
+  loaded.warning = read.message() + "; moved aside to " + *aside +
+                   " and starting with fresh state (state.on_corrupt: reset)";
+  return loaded;
 }
 
 Status StateStore::Save(const nlohmann::json& state) const {

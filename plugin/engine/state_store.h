@@ -8,6 +8,8 @@
 // renamed over <path>, and the directory is fsync'ed, so after a crash at
 // any point the file holds either the previous or the new state.
 //
+// One writer: the engine holds "<path>.lock" (file_lock.h) for an
+// instance's life, so no two instances save to one path.
 // Threading: a StateStore is immutable; concurrent Saves to one path from
 // several processes or threads are not supported (they share the temp file).
 #ifndef FLSENTRY_ENGINE_STATE_STORE_H_
@@ -38,6 +40,12 @@ Result<std::string> SerializeState(nlohmann::json state);
 // missing or unknown format, or a bad "round".
 Result<nlohmann::json> ParseState(std::string_view bytes,
                                   std::string_view source);
+
+// A name to move `path` aside to that no file has yet:
+// "<path>.<tag>-<UTC time>", with "-<k>" appended when taken. Returns kIo
+// when 100 candidates are all taken.
+Result<std::string> FreeAsideName(const std::string& path,
+                                  std::string_view tag);
 
 struct LoadedState {
   std::optional<nlohmann::json> state;  // nullopt: start fresh

@@ -138,6 +138,15 @@ float LoadAsFloat(const unsigned char* p, DType dtype) {
   }
 }
 
+double LoadAsDouble(const unsigned char* p, DType dtype) {
+  if (dtype == DType::kF64) {
+    double v;
+    std::memcpy(&v, p, 8);
+    return v;
+  }
+  return LoadAsFloat(p, dtype);
+}
+
 bool IsNonFinite(const unsigned char* p, DType dtype) {
   if (dtype == DType::kF64) {
     double v;
@@ -571,6 +580,11 @@ Result<UpdateFeatures> FeatureExtractor::Embed(
     total_sq += tensor_sq;
     f.numel += e.numel;
   }
+  const bool sums_finite = std::isfinite(total_sq) &&
+                           std::all_of(out.begin(), out.end(), [](float v) {
+                             return std::isfinite(v);
+                           });
+  if (f.nonfinite == 0 && !sums_finite) return EmbedWide(xs, gs, out);
   f.norm = std::sqrt(total_sq);
   if (!std::isfinite(f.norm) || (settings_.normalize && f.norm == 0.0)) {
     std::fill(out.begin(), out.end(), 0.0f);
@@ -580,6 +594,69 @@ Result<UpdateFeatures> FeatureExtractor::Embed(
     const float scale =
         static_cast<float>(std::sqrt(static_cast<double>(dim())) / f.norm);
     for (float& v : out) v *= scale;
+  }
+  f.embedded = true;
+  return f;
+}
+
+UpdateFeatures FeatureExtractor::EmbedWide(
+    const std::vector<const TensorView*>& xs,
+    const std::vector<const TensorView*>& gs, std::span<float> out) const {
+  const bool sketch = settings_.mode == EmbeddingMode::kSketch;
+  const bool v2 = settings_.sketch_version == 2;
+  const int64_t k = settings_.sketch_dim;
+  std::vector<double> acc(out.size(), 0.0);
+  UpdateFeatures f;
+  double total_sq = 0.0;
+  for (size_t i = 0; i < layout_.tensors.size(); ++i) {
+    const auto& e = layout_.tensors[i];
+    const TensorView& x = *xs[i];
+    const TensorView* g = gs[i];
+    const auto* xd = static_cast<const unsigned char*>(x.data);
+    const auto* gd = g ? static_cast<const unsigned char*>(g->data) : nullptr;
+    OffsetWalker xw(x);
+    OffsetWalker gw(g ? *g : x);
+    int64_t start = 0;
+    const float* p = nullptr;
+    for (int64_t n = 0; n < e.numel; ++n, xw.Next(), gw.Next()) {
+      double v = LoadAsDouble(xd + xw.offset(), x.dtype);
+      if (g) v -= LoadAsDouble(gd + gw.offset(), g->dtype);
+      total_sq += v * v;
+      if (!sketch) {
+        acc[static_cast<size_t>(e.offset + n)] = v;
+        continue;
+      }
+      if (n % kBlock == 0) {  // the block's placement, as in SketchRun
+        const uint64_t u =
+            SplitMix64(name_hashes_[i] + static_cast<uint64_t>(n / kBlock));
+        start = static_cast<int64_t>(
+                    ((u & 0xffffffffULL) * static_cast<uint64_t>(k)) >> 32) &
+                (v2 ? ~(kBlock - 1) : ~int64_t{0});
+        p = pattern_.data() +
+            ((u >> 32) & (v2 ? static_cast<uint64_t>(kV2Patterns - 1) : 0)) *
+                2 * kBlock +
+            ((u >> 63) ? kBlock : 0);
+      }
+      int64_t slot = start + n % kBlock;
+      if (slot >= k) slot -= k;
+      acc[static_cast<size_t>(slot)] += p[n % kBlock] * v;
+    }
+    f.numel += e.numel;
+  }
+  std::fill(out.begin(), out.end(), 0.0f);
+  f.norm = std::sqrt(total_sq);
+  if (!std::isfinite(f.norm) || (settings_.normalize && f.norm == 0.0)) {
+    return f;
+  }
+  const double scale = settings_.normalize
+                           ? std::sqrt(static_cast<double>(dim())) / f.norm
+                           : 1.0;
+  for (size_t j = 0; j < out.size(); ++j) {
+    out[j] = static_cast<float>(acc[j] * scale);
+    if (!std::isfinite(out[j])) {  // unnormalised values beyond f32
+      std::fill(out.begin(), out.end(), 0.0f);
+      return f;
+    }
   }
   f.embedded = true;
   return f;

@@ -3,7 +3,7 @@
 //   * layer selection (include/exclude fnmatch patterns; integer and bool
 //     tensors left out unless asked for),
 //   * the delta from the global model, computed on the fly for full weights,
-//   * the update's L2 norm (f64 accumulation) and its non-finite count,
+//   * the update's L2 norm and its non-finite count,
 //   * an embedding: `identity` (the whole flattened update, the original
 //     tool's input; for small models) or `sketch` (a seeded block count-sketch
 //     to k dimensions: O(d) time, O(k) extra memory, no d x k matrix).
@@ -19,6 +19,15 @@
 //   embedding[(start + j) mod k] += sign * pattern[j] * x
 // where pattern[j] = bit j of SplitMix64(seed) ? -1 : +1. Unbiased for inner
 // products (E <Sx, Sy> = <x, y>) when k >= 64.
+//
+// Arithmetic: the fast path reads values as f32, sums squares of pairs in
+// f32 and those sums in f64 (the norm), and accumulates the sketch in f32.
+// An update whose f32 sums overflow although its values are finite (values
+// beyond ~1e19, f64 values beyond the f32 range, deltas that overflow f32)
+// is embedded again in f64 throughout (values, deltas, squares, sketch);
+// its norm is then infinite only when the f64 sum of squares overflows
+// (values beyond ~1e154), and such an update is not embedded. The fast
+// path's results, and so the golden values, are unchanged by this.
 #ifndef FLSENTRY_FEATURES_FEATURE_EXTRACTOR_H_
 #define FLSENTRY_FEATURES_FEATURE_EXTRACTOR_H_
 
@@ -136,6 +145,12 @@ class FeatureExtractor {
 
  private:
   FeatureExtractor(FeatureSettings settings, FeatureLayout layout);
+  // Embed in f64 throughout, for updates whose values overflow the fast
+  // path's f32 sums (see the header comment). xs / gs: the update's (and
+  // global model's, or null) tensor per layout entry.
+  UpdateFeatures EmbedWide(const std::vector<const TensorView*>& xs,
+                           const std::vector<const TensorView*>& gs,
+                           std::span<float> out) const;
 
   FeatureSettings settings_;
   FeatureLayout layout_;

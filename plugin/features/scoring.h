@@ -50,8 +50,11 @@ struct UpdateScore {
   // (its data does not change); a sign flip reverses them.
   double consistency = NAN;
   int64_t nonfinite = 0;  // NaN/Inf elements seen
-  bool scored = false;    // true when `score` came from the detector
-  std::string error;      // non-empty when scoring this update failed
+  // Hasher value of the embedding's float bits; 0 when not embedded. With
+  // the norm, what a retried round is compared by (engine/round_record.h).
+  uint64_t embedding_hash = 0;
+  bool scored = false;  // true when `score` came from the detector
+  std::string error;    // non-empty when scoring this update failed
 };
 
 }  // namespace flsentry

@@ -152,6 +152,22 @@ nlohmann::json AuditRecord(uint64_t round, const PolicyInput& in,
   return record;
 }
 
+// The audit record of an update no client answers for (PolicyInput::
+// no_record): the id it claimed, if any, under "claimed_client".
+nlohmann::json NoRecordAudit(uint64_t round, const PolicyInput& in,
+                             const Decision& d, bool suspicious) {
+  nlohmann::json record = {{"round", round},
+                           {"client", nullptr},
+                           {"num_examples", in.num_examples},
+                           {"action", ActionName(d.action)},
+                           {"weight", d.weight},
+                           {"reason", d.reason},
+                           {"flags", FlagNames(d.flags)},
+                           {"suspicious_round", suspicious}};
+  if (!in.client_id.empty()) record["claimed_client"] = in.client_id;
+  return record;
+}
+
 // Sets kFlagNoAverage on every decision when no update keeps a positive
 // num_examples x weight; returns the note saying why, or "".
 std::string CheckSomethingToAverage(std::span<const PolicyInput> inputs,
@@ -218,7 +234,9 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
   // Per-update decisions (no state changes yet), then the fail-safes.
   std::vector<Working> work(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    auto record = state_.clients.find(inputs[i].client_id);
+    auto record = inputs[i].no_record
+                      ? state_.clients.end()
+                      : state_.clients.find(inputs[i].client_id);
     const ClientRecord* r =
         record == state_.clients.end() ? nullptr : &record->second;
     work[i].status = r ? r->StatusAt(round) : ClientStatus::kNormal;
@@ -230,6 +248,7 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
 
   // Client memory.
   for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].no_record) continue;  // no client answers for it
     auto [it, inserted] = state_.clients.try_emplace(inputs[i].client_id);
     if (inserted) it->second.reputation = c.reputation.initial;
     UpdateClient(c, round, inputs[i], work[i], it->second);
@@ -256,10 +275,15 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
     rule_values[t.name] = NumberOrNull(t.value);
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
+    out.decisions.push_back(work[i].decision);
+    if (inputs[i].no_record) {
+      out.audit_records.push_back(
+          NoRecordAudit(round, inputs[i], work[i].decision, out.suspicious));
+      continue;
+    }
     const ClientRecord& r = state_.clients.at(inputs[i].client_id);
     out.audit_records.push_back(
         AuditRecord(round, inputs[i], work[i], r, rule_values, out.suspicious));
-    out.decisions.push_back(work[i].decision);
   }
   return out;
 }

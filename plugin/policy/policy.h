@@ -86,6 +86,12 @@ struct PolicyInput {
   uint32_t guard_flags = 0;
   // "nonfinite", "shape_mismatch", "invalid: ..." when guard_flags != 0.
   std::string guard_reason;
+  // The update answers for no client (its id is empty or not valid text,
+  // or another update of the round carries it too): decided from its guard
+  // flags (REQUIRES guard_flags != 0) without reading or changing any
+  // client's record; its audit record has "client": null and no client
+  // fields.
+  bool no_record = false;
 };
 
 struct RoundOutcome {
@@ -122,6 +128,10 @@ class Policy {
   // Replaces the state. Returns kState for malformed JSON values; the state
   // is unchanged on error.
   Status LoadState(const nlohmann::json& state);
+
+  // Replaces the state wholesale with one taken from state() earlier: the
+  // engine's undo of a round that failed after DecideRound.
+  void RestoreState(PolicyState state) noexcept { state_ = std::move(state); }
 
   // Forgets the scores of earlier rounds that round-robust rules pool in
   // small rounds: for when the meaning of scores changes (the engine calls

@@ -472,6 +472,14 @@ Status ReadRoot(const YAML::Node& root, PolicyConfig* c) {
                                            {{"fail", OnCorrupt::kFail},
                                             {"reset", OnCorrupt::kReset}})}})},
       {"audit", Map({{"path", String(&c->audit.path)}})},
+      {"rounds", Map({{"max_gap",
+                       [c](const YAML::Node& n, const std::string& p) {
+                         int64_t gap = 0;
+                         FLS_RETURN_IF_ERROR(
+                             ReadInt(n, p, 1, int64_t{1} << 53, &gap));
+                         c->rounds.max_gap = static_cast<uint64_t>(gap);
+                         return Status::Ok();
+                       }}})},
   };
   FLS_RETURN_IF_ERROR(ReadMap(root, "", fields));
   return CheckRoot(root, *c);

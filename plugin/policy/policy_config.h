@@ -278,6 +278,12 @@ struct AuditConfig {
   std::string path;  // "" = no audit log; relative to the host's base_dir
 };
 
+// Round numbers (host_api/aggfilter.h, on_round_filter): a round more than
+// max_gap after the last round filtered is refused (kRoundNumber).
+struct RoundsConfig {
+  uint64_t max_gap = 1000;  // in [1, 2^53]
+};
+
 struct PolicyConfig {
   DetectorConfig detector;
   ThresholdsConfig thresholds;
@@ -289,6 +295,7 @@ struct PolicyConfig {
   ReputationConfig reputation;
   StateConfig state;
   AuditConfig audit;
+  RoundsConfig rounds;
 };
 
 // Largest policy text ParsePolicyYaml accepts, in bytes.

@@ -134,15 +134,20 @@ Result<TensorSet> ParseUnchecked(std::span<const uint8_t> bytes,
                    " bytes is too short for a safetensors header");
   }
   const uint64_t header_len = LoadLe64(bytes.data());
+  // The length read is not echoed: in a file that is not safetensors these
+  // are 8 bytes of its text, which a message must not carry as a number.
   if (header_len > kMaxSafetensorsHeaderBytes) {
-    return Corrupt("safetensors header length " + std::to_string(header_len) +
-                   " exceeds the limit of " +
-                   std::to_string(kMaxSafetensorsHeaderBytes) + " bytes");
+    return Corrupt(
+        "the safetensors header length (the first 8 bytes) exceeds the "
+        "limit of " +
+        std::to_string(kMaxSafetensorsHeaderBytes) +
+        " bytes: not a safetensors file");
   }
   if (header_len > bytes.size() - 8) {
-    return Corrupt("safetensors header length " + std::to_string(header_len) +
-                   " runs past the end of the file (" +
-                   std::to_string(bytes.size()) + " bytes; truncated?)");
+    return Corrupt(
+        "the safetensors header length (the first 8 bytes) runs past the "
+        "end of the file (" +
+        std::to_string(bytes.size()) + " bytes; truncated?)");
   }
   const auto* header_begin = reinterpret_cast<const char*>(bytes.data() + 8);
   if (header_len < 2 || header_begin[0] != '{') {

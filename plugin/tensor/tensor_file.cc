@@ -83,6 +83,13 @@ Result<TensorSet> ReadTensorFile(const std::string& path,
                                  TensorFileFormat* format) {
   FLS_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file,
                        MappedFile::Open(path));
+  return ReadTensorFile(file, options, format);
+}
+
+Result<TensorSet> ReadTensorFile(const std::shared_ptr<const MappedFile>& file,
+                                 const ReadOptions& options,
+                                 TensorFileFormat* format) {
+  const std::string path = file->path();
   const std::span<const uint8_t> bytes = file->bytes();
   std::optional<TensorFileFormat> detected = FormatFromMagic(bytes);
   if (!detected) {

@@ -9,11 +9,13 @@
 #define FLSENTRY_TENSOR_TENSOR_FILE_H_
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "base/mapped_file.h"
 #include "base/status.h"
 #include "tensor/tensor_set.h"
 #include "tensor/tensor_view.h"
@@ -50,6 +52,11 @@ struct ReadOptions {
 // kUnsupported, kInvalidArgument) carry a one-line message starting with
 // the path.
 Result<TensorSet> ReadTensorFile(const std::string& path,
+                                 const ReadOptions& options = {},
+                                 TensorFileFormat* format = nullptr);
+// As ReadTensorFile, for a file already mapped (e.g. opened confined to a
+// directory); messages start with file->path().
+Result<TensorSet> ReadTensorFile(const std::shared_ptr<const MappedFile>& file,
                                  const ReadOptions& options = {},
                                  TensorFileFormat* format = nullptr);
 

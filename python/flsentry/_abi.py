@@ -1,5 +1,6 @@
-"""ctypes mirror of host_api/aggfilter.h, ABI 1.0 (the layouts are fixed by
-the ABI: a new minor version only appends entries to ``aggf_api``).
+"""ctypes mirror of host_api/aggfilter.h, ABI 1.1 (the layouts are fixed by
+the ABI: a new minor version only appends statuses, flags or entries to
+``aggf_api``; 1.1 appended a status and three flags, no entry).
 
 Flag names are read from the header itself (``#define AGGF_FLAG_<NAME>
 ((uint32_t)1u << <bit>)``), so bits appended to the header show up by name
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Dict, Iterable, Optional, Tuple
 
 ABI_MAJOR = 1
-ABI_MINOR = 0
+ABI_MINOR = 1
 ENTRY_SYMBOL = "aggf_get_api"
 MAX_RANK = 8
 REASON_SIZE = 48
@@ -30,6 +31,7 @@ STATUS_NAMES = {
     4: "round_failed",
     5: "out_of_memory",
     6: "internal",
+    7: "round_number",  # since 1.1
 }
 # aggf_dtype
 DTYPE_F32, DTYPE_F64, DTYPE_F16, DTYPE_BF16 = 1, 2, 3, 4
@@ -149,8 +151,8 @@ class Api(ctypes.Structure):
 # Size of the ABI 1.0 table: a plugin must return at least this much.
 API_1_0_SIZE = ctypes.sizeof(Api)
 
-# The ABI 1.0 flags, used only when no aggfilter.h can be found.
-_FLAGS_1_0: Tuple[Tuple[int, str], ...] = (
+# The ABI 1.1 flags, used only when no aggfilter.h can be found.
+_FLAGS_1_1: Tuple[Tuple[int, str], ...] = (
     (0, "nonfinite"),
     (1, "shape_mismatch"),
     (2, "anomalous"),
@@ -164,6 +166,9 @@ _FLAGS_1_0: Tuple[Tuple[int, str], ...] = (
     (10, "invalid"),
     (11, "duplicate"),
     (12, "central"),
+    (13, "num_examples"),
+    (14, "no_average"),
+    (15, "inconsistent"),
 )
 
 _FLAG_RE = re.compile(r"^#define\s+AGGF_FLAG_(\w+)\s+\(\(uint32_t\)1u\s*<<\s*(\d+)\)", re.M)
@@ -193,7 +198,7 @@ def header_candidates(plugin_path: Optional[str] = None) -> Iterable[Path]:
 @functools.lru_cache(maxsize=None)
 def flag_table(plugin_path: Optional[str] = None) -> Tuple[Tuple[int, str], ...]:
     """(bit, name) for every AGGF_FLAG_* of the first aggfilter.h found, the
-    ABI 1.0 table if none is. Bits the table does not name are reported as
+    ABI 1.1 table if none is. Bits the table does not name are reported as
     ``bit<N>`` by :func:`flag_names`."""
     for path in header_candidates(plugin_path):
         try:
@@ -202,7 +207,7 @@ def flag_table(plugin_path: Optional[str] = None) -> Tuple[Tuple[int, str], ...]
             continue
         if flags:
             return tuple(sorted(flags.items()))
-    return _FLAGS_1_0
+    return _FLAGS_1_1
 
 
 def flag_names(bits: int, table: Tuple[Tuple[int, str], ...]) -> Tuple[str, ...]:

@@ -73,12 +73,20 @@ class RoundFailedError(FilterError):
     """The policy refused to filter the round (AGGF_ERR_ROUND_FAILED)."""
 
 
+class RoundNumberError(FilterError):
+    """The round's number was refused (AGGF_ERR_ROUND_NUMBER, ABI 1.1): lower
+    than the last round filtered, equal to it with other updates, or too far
+    ahead (rounds.max_gap). The filter is unchanged and stays usable."""
+
+
 class PluginNotFoundError(FilterError, FileNotFoundError):
     """No plugin at the given path, in $FLSENTRY_PLUGIN or an installed place."""
 
 
 def _error(status: int, message: str) -> FilterError:
-    cls = {2: ConfigError, 3: StateError, 4: RoundFailedError}.get(status, FilterError)
+    cls = {2: ConfigError, 3: StateError, 4: RoundFailedError, 7: RoundNumberError}.get(
+        status, FilterError
+    )
     return cls(status, message)
 
 
@@ -437,13 +445,17 @@ class Filter:
         """Filters one round; one :class:`Decision` per update, in order.
 
         round: the round number, increasing from call to call (the policy's
-          quarantine and windows count these).
+          quarantine and windows count these). The last round's number again
+          with the same updates (a retry after a crash) returns the stored
+          decisions; a lower number, the same number with other updates or
+          a jump beyond rounds.max_gap raises RoundNumberError.
         global_model: the weights the clients started from, the same names
           and shapes as the updates' tensors; required for kind "weights".
         A malformed update (duplicate client id, wrong shape, NaN...) does
         not raise: it is dropped with a flag and reason. Raises TypeError
         for a dtype the interface cannot carry, RoundFailedError when the
-        policy refuses the round, FilterError for other plugin errors.
+        policy refuses the round, RoundNumberError as above, FilterError for
+        other plugin errors; after any of them the filter is as it was.
         """
         buffers = _RoundBuffers()
         c_updates = (_abi.Update * max(1, len(updates)))()

@@ -1,6 +1,8 @@
 """The ctypes binding against the real plugin, with numpy alone."""
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,3 +187,24 @@ def test_flag_names_come_from_the_header():
     assert _abi.flag_names((1 << 0) | (1 << 13) | (1 << 20), table) == ("nonfinite", "num_examples", "bit20")
     real = dict(_abi.flag_table())
     assert real[0] == "nonfinite" and real[12] == "central"
+
+
+def test_round_numbers_are_checked_and_a_retry_gets_the_stored_decisions(plugin_path):
+    f = flsentry.Filter(STRICT_NORM, plugin=plugin_path)
+    first = _round(f, 3, evil_scale=1000.0)
+    retry = _round(f, 3, evil_scale=1000.0)  # same updates: the host crashed
+    assert {c: (d.action, d.flags) for c, d in retry.items()} == {
+        c: (d.action, d.flags) for c, d in first.items()
+    }
+    for number, scale in ((2, 1000.0), (3, 1.0)):  # lower; same with other updates
+        with pytest.raises(flsentry.RoundNumberError) as e:
+            _round(f, number, evil_scale=scale)
+        assert e.value.status == 7 and e.value.status_name == "round_number"
+    assert json.loads(f.save_state())["round"] == 3  # unchanged by the refusals
+    assert _round(f, 4, evil_scale=1.0)["evil"].reason == "quarantined"
+
+
+def test_every_status_of_the_header_has_a_name():
+    header = (Path(__file__).resolve().parents[2] / "host_api" / "aggfilter.h").read_text()
+    codes = {int(v) for v in re.findall(r"^\s*AGGF_(?:OK|ERR_\w+)\s*=\s*(\d+)", header, re.M)}
+    assert 7 in codes and codes == set(_abi.STATUS_NAMES)

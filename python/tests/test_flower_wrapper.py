@@ -22,6 +22,7 @@ from flwr.server.client_manager import SimpleClientManager  # noqa: E402
 from flwr.server.client_proxy import ClientProxy  # noqa: E402
 from flwr.server.strategy import FedAvg  # noqa: E402
 
+import flsentry  # noqa: E402
 from flsentry.flower import FilteredStrategy, parameters_as_arrays  # noqa: E402
 
 # L2 norm of the delta as the score (no detector), static threshold 1.0.
@@ -164,7 +165,11 @@ def test_state_and_rounds_continue_after_a_restart(plugin_path, tmp_path):
     for r in (1, 2):
         run_round(first, r, honest_results(r) + evil(r))
     assert first.last_decisions[3].reason == "quarantined"  # 2nd strike
-    # A new server process: Flower counts from round 1 again.
+    # A new server process: Flower counts from round 1 again. The state file
+    # has one writer at a time, so the old server's filter goes first.
+    with pytest.raises(flsentry.StateError, match="in use by another flsentry instance"):
+        FilteredStrategy(FedAvg(min_fit_clients=1, min_available_clients=1), policy=policy, plugin=plugin_path)
+    first.filter.close()
     second = FilteredStrategy(FedAvg(min_fit_clients=1, min_available_clients=1), policy=policy, plugin=plugin_path)
     assert second.round_offset == 2
     run_round(second, 1, honest_results(3) + evil(3))

@@ -121,11 +121,6 @@ TEST_CASE(
       {"zero tensors", [](auto& rb) { rb.update(1).num_tensors = 0; }},
       {"null tensor array", [](auto& rb) { rb.update(1).tensors = nullptr; }},
       {"empty client id", [](auto& rb) { rb.update(1).client_id_len = 0; }},
-      {"duplicate client id",
-       [](auto& rb) {
-         rb.update(1).client_id = rb.update(0).client_id;
-         rb.update(1).client_id_len = rb.update(0).client_id_len;
-       }},
       {"invalid UTF-8 client id",
        [](auto& rb) {
          rb.update(1).client_id = "\xff\xfe";
@@ -175,6 +170,27 @@ TEST_CASE(
     CHECK(d[2].action == AGGF_ACTION_ACCEPT);
     Api().on_instance_destroy(instance);
   }
+}
+
+TEST_CASE("every update of a client id used twice is dropped, none charged") {
+  aggf_instance* instance = NewInstance();
+  testhost::RoundBuilder rb;
+  rb.AddUpdate("good", testhost::SmallModel());
+  rb.AddUpdate("bad", testhost::SmallModel());
+  rb.AddUpdate("also_good", testhost::SmallModel());
+  rb.update(1).client_id = rb.update(0).client_id;
+  rb.update(1).client_id_len = rb.update(0).client_id_len;
+  aggf_round round = rb.Build();
+  aggf_decision d[3];
+  REQUIRE(Api().on_round_filter(instance, &round, d, 3) == AGGF_OK);
+  for (int i : {0, 1}) {
+    CAPTURE(i);
+    CHECK(d[i].action == AGGF_ACTION_DROP);
+    CHECK((d[i].flags & AGGF_FLAG_INVALID) != 0);
+    CHECK(std::string(d[i].reason) == "invalid");
+  }
+  CHECK(d[2].action == AGGF_ACTION_ACCEPT);
+  Api().on_instance_destroy(instance);
 }
 
 TEST_CASE("invalid configuration fails create with a message, never a crash") {

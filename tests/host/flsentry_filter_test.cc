@@ -34,10 +34,10 @@ TEST_CASE(
 }
 
 TEST_CASE("NaN or Inf anywhere drops the update with reason nonfinite") {
-  auto filter = NewFilter();
   for (float bad : {std::numeric_limits<float>::quiet_NaN(),
                     std::numeric_limits<float>::infinity(),
                     -std::numeric_limits<float>::infinity()}) {
+    auto filter = NewFilter();  // one strike each: no quarantine
     testhost::RoundBuilder rb;
     rb.AddUpdate("good", testhost::SmallModel());
     auto model = testhost::SmallModel();

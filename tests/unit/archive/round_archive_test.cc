@@ -333,6 +333,102 @@ TEST_CASE("other archive-level problems") {
   CHECK(single->rounds[0].number == 4);
 }
 
+// A one-round archive with clients a, b and c, and a tensor file and a
+// text file outside it.
+struct LinkedArchive {
+  TempDir dir, outside;
+  LinkedArchive() {
+    auto writer = RoundArchiveWriter::Open(dir.path);
+    REQUIRE(writer.ok());
+    REQUIRE(writer->BeginRound(1, ArchiveKind::kDelta, {}).ok());
+    for (const char* id : {"a", "b", "c"}) {
+      REQUIRE(
+          writer->AddClient({id, 1, ArchiveLabel::kUnknown, ""}, Views(kGlobal))
+              .ok());
+    }
+    REQUIRE(writer->FinishRound().ok());
+    WriteText(outside / "secret.txt", "password=hunter2\n");
+    REQUIRE(
+        WriteTensorFile(outside / "model.safetensors", Views(kGlobal)).ok());
+  }
+  std::string Round(const std::string& name) const {
+    return dir / ("round_0001/" + name);
+  }
+};
+
+TEST_CASE("symbolic links in a round are refused, never followed") {
+  LinkedArchive a;
+  // b: a link to a text file outside; c: a link to a tensor file outside.
+  fs::remove(a.Round("b.safetensors"));
+  fs::create_symlink(a.outside / "secret.txt", a.Round("b.safetensors"));
+  fs::remove(a.Round("c.safetensors"));
+  fs::create_symlink(a.outside / "model.safetensors", a.Round("c.safetensors"));
+  auto archive = OpenRoundArchive(a.dir.path);
+  REQUIRE(archive.ok());
+  const ArchiveRound& r = archive->rounds[0];
+  CHECK(ReadArchiveClient(r, 0).ok());
+  // The first 8 bytes of the text, read as a safetensors header length.
+  uint64_t as_length = 0;
+  for (int i = 7; i >= 0; --i) as_length = (as_length << 8) | "password"[i];
+  for (size_t i : {1u, 2u}) {
+    CAPTURE(i);
+    auto read = ReadArchiveClient(r, i);
+    REQUIRE_FALSE(read.ok());
+    const std::string& message = read.status().message();
+    CHECK(message.find("symbolic link") != std::string::npos);
+    CHECK(message.find("password") == std::string::npos);
+    CHECK(message.find(std::to_string(as_length)) == std::string::npos);
+  }
+}
+
+TEST_CASE(
+    "a linked directory on the way, round folder or manifest is refused") {
+  SUBCASE("a directory on a client's path") {
+    LinkedArchive a;
+    fs::create_directory_symlink(a.outside.path, a.Round("sub"));
+    WriteText(a.Round("manifest.json"),
+              Manifest("flsentry-round/1",
+                       R"([{"id": "x", "file": "sub/model.safetensors",)"
+                       R"( "num_examples": 1}])"));
+    auto archive = OpenRoundArchive(a.dir.path);
+    REQUIRE(archive.ok());
+    auto read = ReadArchiveClient(archive->rounds[0], 0);
+    REQUIRE_FALSE(read.ok());
+    CHECK(read.status().message().find("'sub' is a symbolic link") !=
+          std::string::npos);
+  }
+  SUBCASE("a round folder") {
+    LinkedArchive a, other;
+    fs::create_directory_symlink(other.Round(""), a.dir / "round_0002");
+    auto archive = OpenRoundArchive(a.dir.path);
+    REQUIRE_FALSE(archive.ok());
+    CHECK(archive.status().message().find("round_0002 is a symbolic link") !=
+          std::string::npos);
+  }
+  SUBCASE("a manifest") {
+    LinkedArchive a;
+    WriteText(a.outside / "manifest.json", Manifest());
+    fs::remove(a.Round("manifest.json"));
+    fs::create_symlink(a.outside / "manifest.json", a.Round("manifest.json"));
+    auto archive = OpenRoundArchive(a.dir.path);
+    REQUIRE_FALSE(archive.ok());
+    CHECK(archive.status().message().find("symbolic link") !=
+          std::string::npos);
+    CHECK_FALSE(OpenRoundArchive(a.Round("")).ok());  // opened as one round
+  }
+  SUBCASE("a file in a flat folder") {
+    LinkedArchive a;
+    TempDir flat;
+    REQUIRE(WriteTensorFile(flat / "own.safetensors", Views(kGlobal)).ok());
+    fs::create_symlink(a.outside / "model.safetensors",
+                       flat / "linked.safetensors");
+    auto archive = OpenRoundArchive(flat.path);
+    REQUIRE(archive.ok());
+    REQUIRE(archive->rounds[0].clients.size() == 1);  // the link is not listed
+    CHECK(archive->rounds[0].clients[0].id == "own");
+  }
+}
+
 TEST_CASE("an unreadable client file fails only that client") {
   TempDir dir;
   auto writer = RoundArchiveWriter::Open(dir.path);

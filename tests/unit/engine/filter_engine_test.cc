@@ -13,64 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/synthetic_round.h"
+
 namespace flsentry {
 namespace {
-
-// A model of two tensors, w [32, 16] and b [16].
-constexpr int64_t kRows = 32, kCols = 16;
-
-// Updates of one round and the buffers they borrow.
-struct SyntheticRound {
-  std::vector<std::vector<float>> w, b;
-  std::vector<int64_t> w_shape, b_shape;
-  RoundInput round;
-};
-
-// `n` updates: a per-round common direction plus client noise; the clients
-// listed in `flipped` send the negated update (a sign-flip attack).
-// `shape_rows` other than kRows builds a round of another model.
-std::unique_ptr<SyntheticRound> MakeRound(uint64_t number, int n,
-                                          std::vector<int> flipped = {},
-                                          int64_t shape_rows = kRows) {
-  auto r = std::make_unique<SyntheticRound>();
-  std::mt19937 rng(static_cast<uint32_t>(1000 + number));
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> common_w(shape_rows * kCols), common_b(kCols);
-  std::mt19937 base(7);  // the shared descent direction, the same every round
-  for (float& v : common_w) v = normal(base);
-  for (float& v : common_b) v = normal(base);
-  r->w.resize(n);
-  r->b.resize(n);
-  for (int i = 0; i < n; ++i) {
-    const float sign =
-        std::find(flipped.begin(), flipped.end(), i) != flipped.end() ? -1.f
-                                                                      : 1.f;
-    const float size = 0.5f + 0.1f * static_cast<float>(i % 3);
-    for (float v : common_w)
-      r->w[i].push_back(sign * size * (v + 0.3f * normal(rng)));
-    for (float v : common_b)
-      r->b[i].push_back(sign * size * (v + 0.3f * normal(rng)));
-  }
-  r->round.round = number;
-  r->w_shape = {shape_rows, kCols};
-  r->b_shape = {kCols};
-  for (int i = 0; i < n; ++i) {
-    UpdateInput u;
-    u.client_id = "client_" + std::to_string(i);
-    u.num_examples = 100;
-    u.tensors.push_back({"w", DType::kF32, r->w_shape, {}, r->w[i].data()});
-    u.tensors.push_back({"b", DType::kF32, r->b_shape, {}, r->b[i].data()});
-    r->round.updates.push_back(std::move(u));
-  }
-  return r;
-}
-
-double Norm(const SyntheticRound& r, size_t i) {
-  double s = 0;
-  for (float v : r.w[i]) s += double{v} * v;
-  for (float v : r.b[i]) s += double{v} * v;
-  return std::sqrt(s);
-}
 
 constexpr const char* kBootstrapPolicy = R"(
 detector:
@@ -217,16 +163,43 @@ TEST_CASE("a restarted engine continues a bootstrapped detector exactly") {
 }
 
 TEST_CASE(
-    "a bootstrapped detector drops a round of another model with a reason") {
-  auto engine = MakeEngine(kBootstrapPolicy);
-  for (uint64_t round = 1; round <= 3; ++round)
-    Filter(*engine, *MakeRound(round, 6));
-  auto other = MakeRound(4, 6, {}, /*shape_rows=*/40);
-  const std::vector<Decision> d = Filter(*engine, *other);
-  for (const Decision& decision : d) {
-    CHECK(decision.action == Action::kDrop);  // fail_safes.on_error: drop
-    CHECK(decision.reason == "score_failed");
+    "a bootstrapped detector meeting another model is rebuilt with a fresh "
+    "warm-up, not a silent drop of every update") {
+  std::vector<std::string> warnings;
+  auto created = FilterEngine::Create(
+      kBootstrapPolicy, "", [&](LogLevel level, std::string_view message) {
+        if (level == LogLevel::kWarning) warnings.emplace_back(message);
+      });
+  REQUIRE(created.ok());
+  FilterEngine& engine = **created;
+  for (uint64_t round = 1; round <= 4; ++round)
+    Filter(engine, *MakeRound(round, 6));
+  // The model grows: rounds 5 on have another layout.
+  for (uint64_t round = 5; round <= 8; ++round) {
+    auto other = MakeRound(round, 6, {}, /*shape_rows=*/40);
+    const std::vector<Decision> d = Filter(engine, *other);
+    for (size_t i = 0; i < d.size(); ++i) {
+      CAPTURE(round);
+      CAPTURE(i);
+      CHECK(d[i].action == Action::kAccept);
+      CHECK((d[i].flags & kFlagScoreFailed) == 0);
+      if (round <= 7) {  // the new detector's warm-up: judged by norm
+        CHECK(d[i].score == doctest::Approx(Norm(*other, i)).epsilon(1e-6));
+      } else {
+        CHECK(d[i].score != doctest::Approx(Norm(*other, i)));
+      }
+    }
   }
+  const bool told =
+      std::any_of(warnings.begin(), warnings.end(), [](const std::string& w) {
+        return w.find("round 5: the model changed") != std::string::npos &&
+               w.find("rebuilt") != std::string::npos &&
+               w.find("3 new warm-up rounds") != std::string::npos;
+      });
+  CHECK(told);
+  const nlohmann::json saved = nlohmann::json::parse(*engine.SaveState());
+  CHECK(saved["detector"]["rounds_learned"] == 4);
+  CHECK(saved["detector"]["layout_signature"] == "b[16];w[40,16]");
 }
 
 TEST_CASE("a corrupt bootstrapped-detector state is refused, state unchanged") {

@@ -260,6 +260,73 @@ TEST_CASE("direction only: a scaled update has the same embedding") {
     CHECK(b[i] == doctest::Approx(a[i]).epsilon(1e-5));
 }
 
+TEST_CASE(
+    "values too large for the f32 sums are embedded in f64: the documented "
+    "mapping and the right norm") {
+  for (int version : {1, 2}) {
+    for (EmbeddingMode mode :
+         {EmbeddingMode::kSketch, EmbeddingMode::kIdentity}) {
+      CAPTURE(version);
+      Model m = MakeModel(0.5f), huge = m;
+      for (auto& v : huge.data)
+        for (float& x : v) x *= 1e25f;  // squares overflow f32, not f64
+      FeatureSettings s;
+      s.sketch_dim = 100;
+      s.seed = 42;
+      s.sketch_version = version;
+      s.mode = mode;
+      FeatureExtractor fx = MakeExtractor(s, m);
+      std::vector<float> a(fx.dim()), b(fx.dim());
+      auto fa = fx.Embed(MakeUpdate(m), {}, a);
+      auto fb = fx.Embed(MakeUpdate(huge), {}, b);
+      REQUIRE(fb.ok());
+      CHECK(fb->embedded);
+      CHECK(fb->nonfinite == 0);
+      CHECK(fb->norm == doctest::Approx(1e25 * fa->norm).epsilon(1e-6));
+      for (int64_t i = 0; i < fx.dim(); ++i)
+        CHECK(b[i] == doctest::Approx(a[i]).epsilon(1e-4));
+      if (mode == EmbeddingMode::kIdentity) continue;
+      s.normalize = false;  // the raw sketch, against the reference
+      FeatureExtractor raw = MakeExtractor(s, m);
+      REQUIRE(raw.Embed(MakeUpdate(huge), {}, b).ok());
+      std::vector<double> ref(100, 0.0);
+      for (size_t t = 0; t < huge.names.size(); ++t) {
+        std::vector<double> x(huge.data[t].begin(), huge.data[t].end());
+        RefSketch(huge.names[t], x, 42, 100, version, &ref);
+      }
+      for (int i = 0; i < 100; ++i)
+        CHECK(b[i] == doctest::Approx(ref[i]).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE(
+    "f64 values: beyond f32 are embedded, beyond 1e154 overflow the norm") {
+  std::vector<double> values(70, 0.25);
+  const std::vector<int64_t> shape = {70};
+  TensorView view{"w", DType::kF64, shape, {}, values.data()};
+  FeatureSettings s;
+  s.sketch_dim = 64;
+  auto layout = SelectLayout(s, std::vector<TensorView>{view});
+  REQUIRE(layout.ok());
+  auto fx = FeatureExtractor::Create(s, *layout);
+  REQUIRE(fx.ok());
+  UpdateInput u;
+  u.tensors = {view};
+  std::vector<float> out(64);
+  values[3] = 1e100;
+  auto big = fx->Embed(u, {}, out);
+  REQUIRE(big.ok());
+  CHECK(big->embedded);
+  CHECK(big->norm == doctest::Approx(1e100));
+  values[3] = 2e154;
+  auto over = fx->Embed(u, {}, out);
+  REQUIRE(over.ok());
+  CHECK_FALSE(over->embedded);
+  CHECK(over->nonfinite == 0);
+  CHECK(std::isinf(over->norm));
+}
+
 TEST_CASE("inner products are preserved on average (sketch of large vectors)") {
   Model m;
   m.names = {"w"};

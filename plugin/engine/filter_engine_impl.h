@@ -1,0 +1,101 @@
+// filter_engine_impl.h — the inside of FilterEngine, shared by its two
+// source files: filter_engine.cc (a round, step by step) and
+// filter_engine_state.cc (create, the state document). Not a module API:
+// included by those two files only.
+#ifndef FLSENTRY_ENGINE_FILTER_ENGINE_IMPL_H_
+#define FLSENTRY_ENGINE_FILTER_ENGINE_IMPL_H_
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "detector/detector.h"
+#include "engine/audit_log.h"
+#include "engine/file_lock.h"
+#include "engine/filter_engine.h"
+#include "engine/round_record.h"
+#include "engine/state_store.h"
+#include "policy/policy.h"
+#include "policy/policy_config.h"
+
+namespace flsentry {
+
+using TensorNames = std::set<std::string, std::less<>>;
+
+// The names of the tensors `detector` embeds.
+TensorNames DetectorTensors(const Detector& detector);
+
+// What one round builds before it commits; thrown away on error.
+struct RoundWork {
+  std::vector<PolicyInput> inputs;  // one per update
+  std::vector<size_t> eligible;     // updates past the engine's first guards
+  std::vector<UpdateScore> scores;  // one per update
+  // The detector this round scores with when it is not the engine's (just
+  // bootstrapped, or rebuilt for a new model layout), or the engine's copy
+  // it learned on; replaces the engine's on commit. Null: unchanged.
+  std::unique_ptr<Detector> detector;
+  TensorNames detector_tensors;  // of `detector`
+  bool cloned = false;           // `detector` is a copy of the engine's
+  bool rebuilt = false;          // `detector` replaces one of another layout
+  uint64_t fingerprint = 0;      // RoundFingerprint
+  RoundOutcome outcome;
+};
+
+struct FilterEngine::Impl {
+  LogFn log;
+  PolicyConfig config;
+  std::string detector_path;    // resolved; "" without a detector directory
+  std::string detector_source;  // DetectorSourceId of that directory
+  std::unique_ptr<Policy> policy;
+  std::unique_ptr<Detector> detector;  // null: guards and norms only
+  TensorNames detector_tensors;
+  std::unique_ptr<FileLock> state_lock;     // held while state_store lives
+  std::unique_ptr<StateStore> state_store;  // null: no persistence
+  std::unique_ptr<AuditLog> audit;          // null: no audit log
+  bool has_round = false;
+  uint64_t last_round = 0;
+  std::optional<RoundRecord> last_record;  // of last_round, for retries
+
+  void Log(LogLevel level, const std::string& message) const {
+    if (log) log(level, message);
+  }
+
+  const Detector* Active(const RoundWork& w) const {
+    return w.detector ? w.detector.get() : detector.get();
+  }
+  Detector* Active(RoundWork& w) {
+    return w.detector ? w.detector.get() : detector.get();
+  }
+
+  // The state document: the policy, `d`'s state, the audit log's end, the
+  // last round and its record.
+  nlohmann::json StateJson(const Detector* d, std::optional<uint64_t> round,
+                           const RoundRecord* record) const;
+  nlohmann::json CurrentStateJson() const;
+
+  Status ApplyState(const nlohmann::json& state);
+  Result<bool> CheckRoundNumber(uint64_t round) const;
+  void Guard(const RoundInput& round, RoundWork* w) const;
+  // retry: the round repeats the last one's number; its detector is the
+  // engine's as it is (no bootstrap, no rebuild; another layout is an
+  // error, which makes it another round).
+  Status PrepareDetector(const RoundInput& round, bool retry, RoundWork* w);
+  Status Score(const RoundInput& round, bool retry, RoundWork* w);
+  void ApplyScoreGuards(const RoundInput& round, RoundWork* w) const;
+  std::vector<UpdateScore> ScoreWithoutDetector(
+      const RoundInput& round, std::span<const size_t> eligible) const;
+  Result<std::vector<Decision>> Retry(const RoundInput& round,
+                                      const RoundWork& w,
+                                      const Status& scored) const;
+  Status Decide(const RoundInput& round, RoundWork* w);
+  void Learn(const RoundInput& round, RoundWork* w);
+  Status Commit(const RoundInput& round, RoundWork* w);
+};
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_ENGINE_FILTER_ENGINE_IMPL_H_
