@@ -13,9 +13,17 @@
  *     host passes the ABI major version it was compiled against
  *     (AGGF_ABI_MAJOR); the plugin returns its function table for that major
  *     version, or NULL when it cannot serve it. Within a major version the
- *     table only ever grows at its end: a host compiled against minor M may
- *     call an entry added in minor N > M only after checking
- *     `api->struct_size > offsetof(aggf_api, entry)`.
+ *     table only ever grows at its end, and each entry says the minor that
+ *     added it ("since 1.N"). A plugin may be older than the host: before
+ *     calling an entry added in minor N, the host checks that the plugin's
+ *     table has it, `api->struct_size > offsetof(aggf_api, entry)`, and
+ *     that it is not NULL (a plugin built against a newer header may leave
+ *     entries it does not implement NULL).
+ *     Structs the host fills that start with `struct_size` grow the same
+ *     way; a plugin accepts such a struct from a host built against an
+ *     older minor (fields it lacks read as zero) and from a newer one as
+ *     long as the fields this plugin does not know are all zero (else
+ *     AGGF_ERR_INVALID_ARGUMENT naming the struct).
  *  2. Naming. Functions the plugin implements start with `on_`; functions the
  *     host provides to the plugin start with `callback_`.
  *  3. Opaque handles. A plugin instance is an `aggf_instance*`; the host never
@@ -231,6 +239,21 @@ typedef struct aggf_decision {
                                     "ok", "nonfinite", "quarantined" */
 } aggf_decision;
 
+/* Since 1.1. More about one decision than aggf_decision carries (an array
+ * of aggf_decision cannot grow). Starts with its own size so that it may
+ * grow: the host sets struct_size to sizeof(aggf_decision_details) as it
+ * knows it; the plugin writes at most that many bytes and sets struct_size
+ * to the number it wrote. Fields a plugin does not compute are NaN. */
+typedef struct aggf_decision_details {
+  uint32_t struct_size; /* in: the host's size; out: bytes written */
+  uint32_t reserved0;   /* written as 0 */
+  /* The largest ratio of the update's signals to the filter's limits for
+   * them (for flsentry: score / threshold, norm / norm limit, similarity and
+   * centrality against theirs); a signal fires above 1. Comparable across
+   * rounds: what to rank updates by. NaN when nothing was judged. */
+  double suspicion;
+} aggf_decision_details;
+
 /* ---- Host callbacks ---------------------------------------------------- */
 
 /* Services the host offers to the plugin. Starts with its own size. */
@@ -278,11 +301,14 @@ typedef struct aggf_api {
    *   on_instance_destroy.
    * error_buffer: may be NULL; on failure receives a NUL-terminated message,
    *   cut to error_buffer_size bytes. OWNERSHIP: host.
-   * Returns AGGF_OK, AGGF_ERR_CONFIG, AGGF_ERR_STATE (persisted state
+   * Returns AGGF_OK; AGGF_ERR_INVALID_ARGUMENT (a NULL out_instance, config
+   * NULL with config_len > 0, a bad host struct); AGGF_ERR_CONFIG (the
+   * configuration is refused, or a file it names cannot be read or written:
+   * detector, audit log, state folder); AGGF_ERR_STATE (persisted state
    * unreadable, or a state file or audit log that another live instance
    * holds: a plugin may keep one writer per file, and then says which file
-   * and, when it can tell, which process holds it) or
-   * AGGF_ERR_INVALID_ARGUMENT. */
+   * and, when it can tell, which process holds it); AGGF_ERR_OUT_OF_MEMORY;
+   * AGGF_ERR_INTERNAL. */
   aggf_status (*on_instance_create)(const char* config, uint64_t config_len,
                                     const char* base_dir,
                                     const aggf_host_callbacks* host,
@@ -320,7 +346,8 @@ typedef struct aggf_api {
    * malformed as a whole; AGGF_ERR_ROUND_NUMBER as above; and
    * AGGF_ERR_ROUND_FAILED when the round cannot be decided (the configured
    * policy refuses it, the model changed under a detector that cannot
-   * follow, or saving the state or audit log failed). On any error the
+   * follow, or saving the state or audit log failed);
+   * AGGF_ERR_OUT_OF_MEMORY; AGGF_ERR_INTERNAL. On any error the
    * decisions are unspecified and on_instance_last_error says why and what
    * to do. */
   aggf_status (*on_round_filter)(aggf_instance* instance,
@@ -330,18 +357,32 @@ typedef struct aggf_api {
 
   /* Serialises the instance's state (versioned bytes, opaque to the host)
    * by calling write(user_data, ...) one or more times during the call.
-   * write: REQUIRED. user_data: OWNERSHIP: host. */
+   * write: REQUIRED. user_data: OWNERSHIP: host.
+   * Returns AGGF_OK; AGGF_ERR_INVALID_ARGUMENT (NULL write); AGGF_ERR_STATE
+   * (write returned non-zero); AGGF_ERR_OUT_OF_MEMORY; AGGF_ERR_INTERNAL. */
   aggf_status (*on_state_save)(aggf_instance* instance,
                                aggf_callback_write write, void* user_data);
 
   /* Replaces the instance's state with bytes from an earlier on_state_save.
    * data: size bytes; may be NULL iff size is 0. OWNERSHIP: borrowed.
-   * On failure the state is unchanged. Returns AGGF_ERR_STATE for bytes it
-   * cannot read. */
+   * On failure the state is unchanged. Returns AGGF_OK;
+   * AGGF_ERR_INVALID_ARGUMENT (data NULL with size > 0); AGGF_ERR_STATE
+   * (bytes it cannot read or that do not fit the configuration);
+   * AGGF_ERR_OUT_OF_MEMORY; AGGF_ERR_INTERNAL. */
   aggf_status (*on_state_load)(aggf_instance* instance, const uint8_t* data,
                                uint64_t size);
-  /* ---- end of ABI 1.0 (1.1 added a status, no entry); later entries are
-   * appended below this line ---- */
+  /* ---- end of ABI 1.0; later entries are appended below this line ---- */
+
+  /* Since 1.1. Details of decision `index` of the last round this instance
+   * filtered with AGGF_OK (a retried round's stored decisions count).
+   * details: REQUIRED, struct_size set by the host (at least 8).
+   *   OWNERSHIP: host; the plugin writes during the call only.
+   * Returns AGGF_OK; AGGF_ERR_INVALID_ARGUMENT when details is NULL or too
+   * small, no round has been filtered since the instance was created or
+   * its state loaded, or index is not below that round's number of
+   * updates; AGGF_ERR_INTERNAL. */
+  aggf_status (*on_round_details)(aggf_instance* instance, uint32_t index,
+                                  aggf_decision_details* details);
 } aggf_api;
 
 /* The one exported symbol.

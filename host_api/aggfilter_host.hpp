@@ -13,9 +13,11 @@
 
 #include <dlfcn.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -46,6 +48,9 @@ struct Decision {
   double score = 0.0;
   double threshold = 0.0;
   std::string reason;
+  // From on_round_details (ABI 1.1); NaN when the plugin predates it or did
+  // not judge the update.
+  double suspicion = std::numeric_limits<double>::quiet_NaN();
 
   bool accepted() const { return action != AGGF_ACTION_DROP; }
   bool has_flag(uint32_t flag) const { return (flags & flag) != 0; }
@@ -123,7 +128,21 @@ class Instance {
       c.reason.assign(d.reason, strnlen(d.reason, sizeof d.reason));
       out.push_back(std::move(c));
     }
+    if (has_round_details()) {
+      for (uint32_t i = 0; i < out.size(); ++i) {
+        aggf_decision_details details{};
+        details.struct_size = sizeof details;
+        check(api_->on_round_details(handle_, i, &details));
+        out[i].suspicion = details.suspicion;
+      }
+    }
     return out;
+  }
+
+  // Whether the plugin's table has on_round_details (ABI 1.1; convention 1).
+  bool has_round_details() const {
+    return api_->struct_size > offsetof(aggf_api, on_round_details) &&
+           api_->on_round_details != nullptr;
   }
 
   // The instance's state as opaque bytes (see on_state_save).

@@ -8,9 +8,11 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "abi/c_guard.h"
 #include "abi/c_round.h"
+#include "abi/c_sized.h"
 #include "aggfilter.h"
 #include "base/version.h"
 #include "engine/filter_engine.h"
@@ -28,15 +30,27 @@ static_assert(offsetof(aggf_api, on_instance_last_error) == 48);
 static_assert(offsetof(aggf_api, on_round_filter) == 56);
 static_assert(offsetof(aggf_api, on_state_save) == 64);
 static_assert(offsetof(aggf_api, on_state_load) == 72);
-static_assert(sizeof(aggf_api) == 80);
+static_assert(offsetof(aggf_api, on_round_details) == 80);  // since 1.1
+static_assert(sizeof(aggf_api) == 88);
+static_assert(offsetof(aggf_decision_details, suspicion) == 8);
+
 struct aggf_instance {
   std::unique_ptr<flsentry::FilterEngine> engine;
   aggf_host_callbacks host{};
   std::string last_error;
+  // The suspicion of each decision of the last round filtered with AGGF_OK
+  // (on_round_details); empty before the first and after a state load.
+  std::vector<double> last_suspicion;
+  bool has_last_round = false;
 };
 
 namespace flsentry {
 namespace {
+
+// aggf_host_callbacks as ABI 1.0 defined it: through callback_log.
+constexpr size_t kHostCallbacksSizeV1_0 =
+    offsetof(aggf_host_callbacks, callback_log) +
+    sizeof(aggf_host_callbacks::callback_log);
 
 void CopyText(const std::string& text, char* buffer, uint32_t size) {
   if (buffer == nullptr || size == 0) return;
@@ -72,37 +86,41 @@ aggf_status Create(const char* config, uint64_t config_len,
                    aggf_instance** out_instance, char* error_buffer,
                    uint32_t error_buffer_size) {
   std::string error;
-  aggf_status status = CallGuarded(&error, [&]() -> Status {
-    if (out_instance == nullptr) {
-      return InvalidArgument("out_instance is null");
-    }
-    *out_instance = nullptr;
-    if (config == nullptr && config_len > 0) {
-      return InvalidArgument("config is null but config_len is " +
-                             std::to_string(config_len));
-    }
-    if (host != nullptr && host->struct_size < sizeof(aggf_host_callbacks)) {
-      return InvalidArgument("host callbacks struct_size too small");
-    }
-    auto instance = std::make_unique<aggf_instance>();
-    if (host != nullptr) instance->host = *host;
-    const aggf_host_callbacks callbacks = instance->host;
-    LogFn log;
-    if (callbacks.callback_log != nullptr) {
-      log = [callbacks](LogLevel level, std::string_view message) {
-        callbacks.callback_log(
-            callbacks.user_data, static_cast<aggf_log_level>(level),
-            message.data(), static_cast<uint32_t>(message.size()));
-      };
-    }
-    std::string_view text(config == nullptr ? "" : config,
-                          static_cast<size_t>(config_len));
-    FLS_ASSIGN_OR_RETURN(
-        instance->engine,
-        FilterEngine::Create(text, base_dir ? base_dir : "", std::move(log)));
-    *out_instance = instance.release();
-    return Status::Ok();
-  });
+  aggf_status status = CallGuarded(
+      &error,
+      [&]() -> Status {
+        if (out_instance == nullptr) {
+          return InvalidArgument("out_instance is null");
+        }
+        *out_instance = nullptr;
+        if (config == nullptr && config_len > 0) {
+          return InvalidArgument("config is null but config_len is " +
+                                 std::to_string(config_len));
+        }
+        auto instance = std::make_unique<aggf_instance>();
+        if (host != nullptr) {
+          FLS_RETURN_IF_ERROR(ReadSizedStruct(
+              host, kHostCallbacksSizeV1_0, "host callbacks", &instance->host));
+        }
+        const aggf_host_callbacks callbacks = instance->host;
+        LogFn log;
+        if (callbacks.callback_log != nullptr) {
+          log = [callbacks](LogLevel level, std::string_view message) {
+            callbacks.callback_log(
+                callbacks.user_data, static_cast<aggf_log_level>(level),
+                message.data(), static_cast<uint32_t>(message.size()));
+          };
+        }
+        std::string_view text(config == nullptr ? "" : config,
+                              static_cast<size_t>(config_len));
+        FLS_ASSIGN_OR_RETURN(
+            instance->engine,
+            FilterEngine::Create(text, base_dir ? base_dir : "",
+                                 std::move(log)));
+        *out_instance = instance.release();
+        return Status::Ok();
+      },
+      CEntry::kCreate);
   if (status != AGGF_OK) CopyText(error, error_buffer, error_buffer_size);
   return status;
 }
@@ -117,61 +135,106 @@ const char* LastError(const aggf_instance* instance) {
 aggf_status FilterRoundC(aggf_instance* instance, const aggf_round* round,
                          aggf_decision* decisions, uint32_t num_decisions) {
   if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
-  return CallGuarded(&instance->last_error, [&]() -> Status {
-    if (round == nullptr) return InvalidArgument("round is null");
-    if (decisions == nullptr && num_decisions > 0) {
-      return InvalidArgument("decisions is null");
-    }
-    if (num_decisions != round->num_updates) {
-      return InvalidArgument("num_decisions " + std::to_string(num_decisions) +
-                             " != round.num_updates " +
-                             std::to_string(round->num_updates));
-    }
-    RoundInput input;
-    FLS_RETURN_IF_ERROR(ConvertRound(round, &input));
-    FLS_ASSIGN_OR_RETURN(std::vector<Decision> result,
-                         instance->engine->FilterRound(input));
-    if (result.size() != num_decisions) {
-      return InternalError("engine returned " + std::to_string(result.size()) +
-                           " decisions for " + std::to_string(num_decisions) +
-                           " updates");
-    }
-    for (uint32_t i = 0; i < num_decisions; ++i) {
-      ToCDecision(result[i], &decisions[i]);
-    }
-    return Status::Ok();
-  });
+  return CallGuarded(
+      &instance->last_error,
+      [&]() -> Status {
+        if (round == nullptr) return InvalidArgument("round is null");
+        if (decisions == nullptr && num_decisions > 0) {
+          return InvalidArgument("decisions is null");
+        }
+        if (num_decisions != round->num_updates) {
+          return InvalidArgument(
+              "num_decisions " + std::to_string(num_decisions) +
+              " != round.num_updates " + std::to_string(round->num_updates));
+        }
+        RoundInput input;
+        FLS_RETURN_IF_ERROR(ConvertRound(round, &input));
+        FLS_ASSIGN_OR_RETURN(std::vector<Decision> result,
+                             instance->engine->FilterRound(input));
+        if (result.size() != num_decisions) {
+          return InternalError(
+              "engine returned " + std::to_string(result.size()) +
+              " decisions for " + std::to_string(num_decisions) + " updates");
+        }
+        std::vector<double> suspicion(num_decisions);
+        for (uint32_t i = 0; i < num_decisions; ++i) {
+          ToCDecision(result[i], &decisions[i]);
+          suspicion[i] = result[i].suspicion;
+        }
+        instance->last_suspicion = std::move(suspicion);
+        instance->has_last_round = true;
+        return Status::Ok();
+      },
+      CEntry::kFilter);
 }
 
 aggf_status StateSave(aggf_instance* instance, aggf_callback_write write,
                       void* user_data) {
   if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
-  return CallGuarded(&instance->last_error, [&]() -> Status {
-    if (write == nullptr) return InvalidArgument("write callback is null");
-    FLS_ASSIGN_OR_RETURN(std::string bytes, instance->engine->SaveState());
-    if (write(user_data, reinterpret_cast<const uint8_t*>(bytes.data()),
-              bytes.size()) != 0) {
-      return IoError("the host's write callback failed");
-    }
-    return Status::Ok();
-  });
+  return CallGuarded(
+      &instance->last_error,
+      [&]() -> Status {
+        if (write == nullptr) return InvalidArgument("write callback is null");
+        FLS_ASSIGN_OR_RETURN(std::string bytes, instance->engine->SaveState());
+        if (write(user_data, reinterpret_cast<const uint8_t*>(bytes.data()),
+                  bytes.size()) != 0) {
+          return IoError("the host's write callback failed");
+        }
+        return Status::Ok();
+      },
+      CEntry::kStateSave);
 }
 
 aggf_status StateLoad(aggf_instance* instance, const uint8_t* data,
                       uint64_t size) {
   if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
+  return CallGuarded(
+      &instance->last_error,
+      [&]() -> Status {
+        if (data == nullptr && size > 0)
+          return InvalidArgument("state data is null");
+        FLS_RETURN_IF_ERROR(instance->engine->LoadState(std::string_view(
+            reinterpret_cast<const char*>(data), static_cast<size_t>(size))));
+        instance->last_suspicion.clear();
+        instance->has_last_round = false;
+        return Status::Ok();
+      },
+      CEntry::kStateLoad);
+}
+
+aggf_status RoundDetails(aggf_instance* instance, uint32_t index,
+                         aggf_decision_details* details) {
+  if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
   return CallGuarded(&instance->last_error, [&]() -> Status {
-    if (data == nullptr && size > 0)
-      return InvalidArgument("state data is null");
-    return instance->engine->LoadState(std::string_view(
-        reinterpret_cast<const char*>(data), static_cast<size_t>(size)));
+    constexpr size_t kHeader = offsetof(aggf_decision_details, suspicion);
+    if (details == nullptr) return InvalidArgument("details is null");
+    if (details->struct_size < kHeader) {
+      return InvalidArgument("details.struct_size " +
+                             std::to_string(details->struct_size) +
+                             " is smaller than " + std::to_string(kHeader));
+    }
+    if (!instance->has_last_round) {
+      return InvalidArgument("no round has been filtered yet");
+    }
+    if (index >= instance->last_suspicion.size()) {
+      return InvalidArgument("index " + std::to_string(index) +
+                             " is not below the last " + "round's " +
+                             std::to_string(instance->last_suspicion.size()) +
+                             " updates");
+    }
+    aggf_decision_details out{};
+    const size_t n = std::min<size_t>(details->struct_size, sizeof out);
+    out.struct_size = static_cast<uint32_t>(n);
+    out.suspicion = instance->last_suspicion[index];
+    std::memcpy(details, &out, n);
+    return Status::Ok();
   });
 }
 
 const aggf_api kApiV1 = {
-    sizeof(aggf_api), AGGF_ABI_MAJOR, AGGF_ABI_MINOR, 0,
-    "flsentry",       kVersion,       &Create,        &Destroy,
-    &LastError,       &FilterRoundC,  &StateSave,     &StateLoad,
+    sizeof(aggf_api), AGGF_ABI_MAJOR, AGGF_ABI_MINOR, 0,          "flsentry",
+    kVersion,         &Create,        &Destroy,       &LastError, &FilterRoundC,
+    &StateSave,       &StateLoad,     &RoundDetails,
 };
 
 }  // namespace

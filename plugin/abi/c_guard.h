@@ -14,12 +14,45 @@
 
 namespace flsentry {
 
-inline aggf_status ToCStatus(ErrorCode code) {
+// The entry points of aggfilter.h; each returns only the codes its comment
+// there lists, so the mapping below is per entry point.
+enum class CEntry { kCreate, kFilter, kStateSave, kStateLoad, kOther };
+
+// Maps an internal error to the C code `entry` documents. Codes an entry
+// does not list (a bug if reached) become AGGF_ERR_INTERNAL.
+inline aggf_status ToCStatus(ErrorCode code, CEntry entry = CEntry::kOther) {
   switch (code) {
     case ErrorCode::kOk:
       return AGGF_OK;
     case ErrorCode::kInvalidArgument:
       return AGGF_ERR_INVALID_ARGUMENT;
+    case ErrorCode::kInternal:
+      return AGGF_ERR_INTERNAL;
+    default:
+      break;
+  }
+  const bool config_like =
+      code == ErrorCode::kConfig || code == ErrorCode::kNotFound ||
+      code == ErrorCode::kCorrupt || code == ErrorCode::kUnsupported;
+  switch (entry) {
+    case CEntry::kCreate:
+      // A file the configuration names (detector, audit log, state folder)
+      // that cannot be read or written is the configuration's problem.
+      if (config_like || code == ErrorCode::kIo) return AGGF_ERR_CONFIG;
+      if (code == ErrorCode::kState) return AGGF_ERR_STATE;
+      return AGGF_ERR_INTERNAL;
+    case CEntry::kFilter:
+      if (code == ErrorCode::kRoundNumber) return AGGF_ERR_ROUND_NUMBER;
+      return AGGF_ERR_ROUND_FAILED;
+    case CEntry::kStateSave:
+    case CEntry::kStateLoad:
+      if (config_like || code == ErrorCode::kState || code == ErrorCode::kIo)
+        return AGGF_ERR_STATE;
+      return AGGF_ERR_INTERNAL;
+    case CEntry::kOther:
+      break;
+  }
+  switch (code) {
     case ErrorCode::kConfig:
     case ErrorCode::kNotFound:
     case ErrorCode::kCorrupt:
@@ -30,19 +63,19 @@ inline aggf_status ToCStatus(ErrorCode code) {
     case ErrorCode::kIo:
     case ErrorCode::kRoundFailed:
       return AGGF_ERR_ROUND_FAILED;
-    case ErrorCode::kInternal:
-      return AGGF_ERR_INTERNAL;
     case ErrorCode::kRoundNumber:
       return AGGF_ERR_ROUND_NUMBER;
+    default:
+      return AGGF_ERR_INTERNAL;
   }
-  return AGGF_ERR_INTERNAL;
 }
 
 // Runs body() (returning Status). On failure stores the message in
 // *error_text (REQUIRES: error_text non-null) and returns the C code;
 // clears *error_text on success. Never throws.
 template <typename Body>
-aggf_status CallGuarded(std::string* error_text, Body&& body) noexcept {
+aggf_status CallGuarded(std::string* error_text, Body&& body,
+                        CEntry entry = CEntry::kOther) noexcept {
   try {
     Status status = body();
     if (status.ok()) {
@@ -50,7 +83,7 @@ aggf_status CallGuarded(std::string* error_text, Body&& body) noexcept {
       return AGGF_OK;
     }
     *error_text = status.message();
-    return ToCStatus(status.code());
+    return ToCStatus(status.code(), entry);
   } catch (const std::bad_alloc&) {
     try {
       *error_text = "out of memory";

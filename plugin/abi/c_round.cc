@@ -1,11 +1,18 @@
 #include "abi/c_round.h"
 
+#include <cstddef>
 #include <set>
 #include <string>
 #include <unordered_set>
 
+#include "abi/c_sized.h"
+
 namespace flsentry {
 namespace {
+
+// aggf_round as ABI 1.0 defined it: through `updates`.
+constexpr size_t kRoundSizeV1_0 =
+    offsetof(aggf_round, updates) + sizeof(aggf_round::updates);
 
 std::optional<DType> DTypeFromC(aggf_dtype code) {
   switch (code) {
@@ -119,13 +126,11 @@ bool IsValidUtf8(const char* data, size_t size) {
   return true;
 }
 
-Status ConvertRound(const aggf_round* round, RoundInput* out) {
-  if (round == nullptr) return InvalidArgument("round is null");
-  if (round->struct_size < sizeof(aggf_round)) {
-    return InvalidArgument(
-        "round.struct_size " + std::to_string(round->struct_size) +
-        " is smaller than " + std::to_string(sizeof(aggf_round)));
-  }
+Status ConvertRound(const aggf_round* given, RoundInput* out) {
+  if (given == nullptr) return InvalidArgument("round is null");
+  aggf_round copy;
+  FLS_RETURN_IF_ERROR(ReadSizedStruct(given, kRoundSizeV1_0, "round", &copy));
+  const aggf_round* round = &copy;
   if (round->reserved0 != 0) {
     return InvalidArgument("round.reserved0 is not 0");
   }

@@ -199,6 +199,77 @@ Status Detector::CheckLayout(const RoundInput& round,
       ", detector expects " + want);
 }
 
+namespace {
+
+// Embeds round.updates[eligible[r]] into row r of *rows (resized to
+// eligible.size() x dim). Embedding is plain C++ (FeatureExtractor::Embed is
+// const and thread-safe), on plain threads; ParallelFor lets no exception or
+// failed thread start terminate the host, and an update whose embedding
+// throws (e.g. out of memory) gets the error, not the round.
+std::vector<Result<UpdateFeatures>> EmbedInParallel(
+    const FeatureExtractor& features, const RoundInput& round,
+    std::span<const size_t> eligible, int threads, std::vector<float>* rows) {
+  const int64_t dim = features.dim();
+  rows->assign(eligible.size() * static_cast<size_t>(dim), 0.0f);
+  // An update whose embedding did not finish keeps this error.
+  std::vector<Result<UpdateFeatures>> measured(
+      eligible.size(), InternalError("embedding did not finish"));
+  (void)ParallelFor(eligible.size(), threads, [&](size_t r) {
+    try {
+      measured[r] =
+          features.Embed(round.updates[eligible[r]], round.global,
+                         std::span<float>(rows->data() + r * dim, dim));
+    } catch (const std::exception& e) {
+      measured[r] = InternalError(std::string("embedding failed: ") + e.what());
+    }
+  });
+  return measured;
+}
+
+// The rows that embedded cleanly, to be scored together.
+struct EmbeddedBatch {
+  std::vector<float> rows;      // updates.size() x dim
+  std::vector<size_t> updates;  // index into the round of each row
+  std::vector<double> norms;    // each row's update norm
+};
+
+// Picks the clean rows of `measured`; every other eligible update gets its
+// norm and the reason it was not embedded in (*scores)[i].error.
+EmbeddedBatch SelectEmbedded(
+    std::span<const size_t> eligible,
+    const std::vector<Result<UpdateFeatures>>& measured,
+    const std::vector<float>& rows, int64_t dim,
+    std::vector<UpdateScore>* scores) {
+  EmbeddedBatch out;
+  out.rows.reserve(rows.size());
+  for (size_t r = 0; r < eligible.size(); ++r) {
+    UpdateScore& s = (*scores)[eligible[r]];
+    if (!measured[r].ok()) {
+      s.error = measured[r].status().message();
+      continue;
+    }
+    const UpdateFeatures& f = *measured[r];
+    s.norm = f.norm;
+    s.nonfinite = f.nonfinite;
+    if (f.nonfinite > 0) {
+      s.error = "nonfinite: " + std::to_string(f.nonfinite) + " NaN/Inf values";
+      continue;
+    }
+    if (!f.embedded) {
+      s.error = f.norm == 0.0 ? "zero update: every selected value is 0"
+                              : "update norm is not finite";
+      continue;
+    }
+    out.norms.push_back(f.norm);
+    out.updates.push_back(eligible[r]);
+    out.rows.insert(out.rows.end(), rows.begin() + r * dim,
+                    rows.begin() + (r + 1) * dim);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<UpdateScore>> Detector::ScoreRound(
     const RoundInput& round, std::span<const size_t> eligible) {
   const size_t n = round.updates.size();
@@ -222,55 +293,15 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
   FLS_RETURN_IF_ERROR(CheckLayout(round, eligible));
 
   const int64_t dim = features_->dim();
-  std::vector<float> rows(eligible.size() * static_cast<size_t>(dim));
-  // An update whose embedding did not finish (see below) keeps this error.
-  std::vector<Result<UpdateFeatures>> measured(
-      eligible.size(), InternalError("embedding did not finish"));
-  // Embedding is plain C++ (FeatureExtractor::Embed is const and
-  // thread-safe), on plain threads; ParallelFor lets no exception or failed
-  // thread start terminate the host, and an update whose embedding throws
-  // (e.g. out of memory) gets the error, not the round.
-  (void)ParallelFor(
-      eligible.size(), std::max(1, config_.threads), [&](size_t r) {
-        try {
-          measured[r] =
-              features_->Embed(round.updates[eligible[r]], round.global,
-                               std::span<float>(rows.data() + r * dim, dim));
-        } catch (const std::exception& e) {
-          measured[r] =
-              InternalError(std::string("embedding failed: ") + e.what());
-        }
-      });
   const int threads = std::max(1, config_.threads);
-
-  // Rows that embedded cleanly are scored together; the rest explain why not.
-  std::vector<float> batch;
-  std::vector<size_t> batch_updates;
-  std::vector<double> norms;
-  batch.reserve(rows.size());
-  for (size_t r = 0; r < eligible.size(); ++r) {
-    UpdateScore& s = scores[eligible[r]];
-    if (!measured[r].ok()) {
-      s.error = measured[r].status().message();
-      continue;
-    }
-    const UpdateFeatures& f = *measured[r];
-    s.norm = f.norm;
-    s.nonfinite = f.nonfinite;
-    if (f.nonfinite > 0) {
-      s.error = "nonfinite: " + std::to_string(f.nonfinite) + " NaN/Inf values";
-      continue;
-    }
-    if (!f.embedded) {
-      s.error = f.norm == 0.0 ? "zero update: every selected value is 0"
-                              : "update norm is not finite";
-      continue;
-    }
-    norms.push_back(f.norm);
-    batch_updates.push_back(eligible[r]);
-    batch.insert(batch.end(), rows.begin() + r * dim,
-                 rows.begin() + (r + 1) * dim);
-  }
+  std::vector<float> rows;
+  const std::vector<Result<UpdateFeatures>> measured =
+      EmbedInParallel(*features_, round, eligible, threads, &rows);
+  const EmbeddedBatch embedded =
+      SelectEmbedded(eligible, measured, rows, dim, &scores);
+  const std::vector<float>& batch = embedded.rows;
+  const std::vector<size_t>& batch_updates = embedded.updates;
+  const std::vector<double>& norms = embedded.norms;
   const double median = Median(norms);
   const std::vector<double> similarity = MaxCosineSimilarity(
       batch, static_cast<int64_t>(batch_updates.size()), dim);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/json_reader.h"
 #include "engine/state_store.h"
 
 namespace flsentry {
@@ -82,7 +83,10 @@ Result<uint64_t> WholeRoundsEnd(int fd, uint64_t size,
   if (end == 0) return end;
   FLS_ASSIGN_OR_RETURN(uint64_t start, LineStart(fd, end, path));
   FLS_ASSIGN_OR_RETURN(std::string line, ReadRange(fd, start, end, path));
-  const nlohmann::json last = nlohmann::json::parse(line, nullptr, false);
+  // A line that is not strict JSON (torn, or not ours) counts as whole.
+  Result<nlohmann::json> parsed = ParseJsonStrict(line);
+  if (!parsed.ok()) return end;
+  const nlohmann::json& last = *parsed;
   if (!last.is_object() || !last.contains("update") ||
       !last.contains("updates") || !last["update"].is_number_unsigned() ||
       !last["updates"].is_number_unsigned()) {

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "base/file_reader.h"
+#include "base/json_reader.h"
 #include "tensor/tensor_set.h"
 
 namespace flsentry::cli {
@@ -217,7 +218,8 @@ void LogToLine(void* user, aggf_log_level level, const char* message,
 
 constexpr const char* kAuditFile = "replay_audit.jsonl";
 
-// Ranks the run's decisions by the `suspicion` of flsentry's audit records
+// For plugins before ABI 1.1 (no on_round_details): ranks the run's
+// decisions by the `suspicion` of flsentry's audit records
 // (one JSON object per line with `round`, `client`, `suspicion`), when the
 // file at `audit_path` has any; other plugins' or unreadable files leave the
 // run ranked by score.
@@ -227,7 +229,9 @@ void RankBySuspicion(const std::string& audit_path, PolicyRun* run) {
   std::map<std::pair<uint64_t, std::string>, double> suspicion;
   std::string line;
   while (std::getline(in, line)) {
-    const nlohmann::json record = nlohmann::json::parse(line, nullptr, false);
+    Result<nlohmann::json> parsed = ParseJsonStrict(line);
+    if (!parsed.ok()) continue;
+    const nlohmann::json& record = *parsed;
     if (!record.is_object() || !record.contains("suspicion") ||
         !record["round"].is_number_unsigned() ||
         !record["client"].is_string()) {
@@ -244,6 +248,24 @@ void RankBySuspicion(const std::string& audit_path, PolicyRun* run) {
     for (ReplayDecision& d : round.decisions) {
       auto it = suspicion.find({d.round, d.client});
       d.rank_score = it == suspicion.end() ? NAN : it->second;
+    }
+  }
+}
+
+// Ranks the run's decisions by the suspicion the plugin gave through
+// on_round_details (ABI 1.1), when any decision has one.
+void RankByDetails(PolicyRun* run) {
+  bool any = false;
+  for (const ReplayRound& round : run->rounds) {
+    for (const ReplayDecision& d : round.decisions) {
+      any = any || !std::isnan(d.decision.suspicion);
+    }
+  }
+  if (!any) return;
+  run->ranked_by = "suspicion";
+  for (ReplayRound& round : run->rounds) {
+    for (ReplayDecision& d : round.decisions) {
+      d.rank_score = d.decision.suspicion;
     }
   }
 }
@@ -398,8 +420,13 @@ Result<PolicyRun> ReplayArchive(const aggfilter::Plugin& plugin,
     run.rounds.push_back(std::move(round));
     if (options.progress) options.progress(r + 1, archive.rounds.size());
   }
+  const bool has_details = instance.has_round_details();
   instance = aggfilter::Instance();  // flushes and closes the audit log
-  if (!prepared.audit_path.empty()) RankBySuspicion(prepared.audit_path, &run);
+  if (has_details) {
+    RankByDetails(&run);
+  } else if (!prepared.audit_path.empty()) {
+    RankBySuspicion(prepared.audit_path, &run);  // a plugin before ABI 1.1
+  }
   return run;
 }
 

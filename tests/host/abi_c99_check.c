@@ -11,7 +11,9 @@ AGGF_C99_ASSERT(update_size, sizeof(aggf_update) == 40);
 AGGF_C99_ASSERT(round_size, sizeof(aggf_round) == 40);
 AGGF_C99_ASSERT(decision_size, sizeof(aggf_decision) == 80);
 AGGF_C99_ASSERT(callbacks_size, sizeof(aggf_host_callbacks) == 24);
-AGGF_C99_ASSERT(api_size, sizeof(aggf_api) == 80);
+AGGF_C99_ASSERT(api_size, sizeof(aggf_api) == 88);
+AGGF_C99_ASSERT(api_details, offsetof(aggf_api, on_round_details) == 80);
+AGGF_C99_ASSERT(details_size, sizeof(aggf_decision_details) == 16);
 AGGF_C99_ASSERT(api_filter, offsetof(aggf_api, on_round_filter) == 56);
 
 const aggf_api* aggf_c99_check_use(void);

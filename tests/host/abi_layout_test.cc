@@ -70,5 +70,13 @@ TEST_CASE("aggf_api is append-only: ABI 1.0 entries keep their offsets") {
   CHECK(offsetof(aggf_api, on_round_filter) == 56);
   CHECK(offsetof(aggf_api, on_state_save) == 64);
   CHECK(offsetof(aggf_api, on_state_load) == 72);
-  CHECK(sizeof(aggf_api) >= 80);
+  CHECK(offsetof(aggf_api, on_round_details) == 80);  // since 1.1
+  CHECK(sizeof(aggf_api) == 88);
+}
+
+TEST_CASE("aggf_decision_details: its header, then the 1.1 fields") {
+  CHECK(offsetof(aggf_decision_details, struct_size) == 0);
+  CHECK(offsetof(aggf_decision_details, reserved0) == 4);
+  CHECK(offsetof(aggf_decision_details, suspicion) == 8);
+  CHECK(sizeof(aggf_decision_details) == 16);
 }

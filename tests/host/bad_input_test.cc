@@ -2,6 +2,7 @@
 // code and a message, or a per-update drop with a reason; never a crash.
 #include <doctest/doctest.h>
 
+#include <cstddef>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -213,4 +214,123 @@ TEST_CASE("invalid configuration fails create with a message, never a crash") {
   CHECK(Api().on_instance_create("{", 1, nullptr, nullptr, &instance, tiny,
                                  sizeof tiny) == AGGF_ERR_CONFIG);
   CHECK(std::strlen(tiny) == 3);
+}
+
+// Convention 1 of aggfilter.h: structs that start with struct_size may come
+// from a host of another minor. A larger struct is read when the bytes this
+// plugin does not know are zero, refused naming the struct when one is set.
+TEST_CASE("sized structs from newer hosts: zero tail read, set tail refused") {
+  struct Bigger {
+    aggf_round round;
+    uint64_t newer_field;
+  };
+  aggf_instance* instance = NewInstance();
+  testhost::RoundBuilder rb;
+  rb.AddUpdate("a", testhost::SmallModel());
+  Bigger bigger{};
+  bigger.round = rb.Build();
+  bigger.round.struct_size = sizeof bigger;
+  std::vector<aggf_decision> decisions(1);
+  CHECK(Api().on_round_filter(instance, &bigger.round, decisions.data(), 1) ==
+        AGGF_OK);
+  bigger.round.round += 1;
+  bigger.newer_field = 7;
+  CHECK(Api().on_round_filter(instance, &bigger.round, decisions.data(), 1) ==
+        AGGF_ERR_INVALID_ARGUMENT);
+  const std::string error = Api().on_instance_last_error(instance);
+  CHECK(error.find("round.struct_size") == 0);
+  CHECK(error.find("beyond the") != std::string::npos);
+  Api().on_instance_destroy(instance);
+
+  struct BiggerCallbacks {
+    aggf_host_callbacks callbacks;
+    uint64_t newer_field;
+  } host{};
+  host.callbacks.struct_size = sizeof host;
+  aggf_instance* made = nullptr;
+  CHECK(Api().on_instance_create("", 0, nullptr, &host.callbacks, &made,
+                                 nullptr, 0) == AGGF_OK);
+  Api().on_instance_destroy(made);
+  host.newer_field = 1;
+  char message[256] = {0};
+  CHECK(Api().on_instance_create("", 0, nullptr, &host.callbacks, &made,
+                                 message,
+                                 sizeof message) == AGGF_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(message).find("host callbacks.struct_size") == 0);
+  host.callbacks.struct_size = 8;  // smaller than ABI 1.0's
+  CHECK(Api().on_instance_create("", 0, nullptr, &host.callbacks, &made,
+                                 message,
+                                 sizeof message) == AGGF_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(message).find("smaller than its ABI 1.0 size") !=
+        std::string::npos);
+}
+
+// Each entry point returns only the codes aggfilter.h lists for it: a file
+// the configuration names that cannot be written is AGGF_ERR_CONFIG at
+// create (it was AGGF_ERR_ROUND_FAILED, a code create does not list), and a
+// failing write callback is AGGF_ERR_STATE at on_state_save.
+TEST_CASE("error codes per entry point") {
+  const std::string config =
+      "audit:\n  path: /proc/flsentry-no-such-dir/audit.jsonl\n";
+  aggf_instance* made = nullptr;
+  char message[512] = {0};
+  CHECK(Api().on_instance_create(config.data(), config.size(), nullptr, nullptr,
+                                 &made, message,
+                                 sizeof message) == AGGF_ERR_CONFIG);
+  CHECK(made == nullptr);
+  CHECK(std::string(message).find("audit") != std::string::npos);
+
+  aggf_instance* instance = NewInstance();
+  auto failing = [](void*, const uint8_t*, uint64_t) -> int32_t { return 1; };
+  CHECK(Api().on_state_save(instance, failing, nullptr) == AGGF_ERR_STATE);
+  Api().on_instance_destroy(instance);
+}
+
+// on_round_details (ABI 1.1): the suspicion of each decision of the last
+// round filtered with AGGF_OK; refused before any round, past the round's
+// updates, and for a struct too small; a host's smaller struct is written
+// only as far as it reaches.
+TEST_CASE("on_round_details: contract and refusals") {
+  REQUIRE(Api().struct_size > offsetof(aggf_api, on_round_details));
+  aggf_instance* instance = NewInstance();
+  aggf_decision_details details{};
+  details.struct_size = sizeof details;
+  CHECK(Api().on_round_details(instance, 0, &details) ==
+        AGGF_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(Api().on_instance_last_error(instance)) ==
+        "no round has been filtered yet");
+  CHECK(Api().on_round_details(instance, 0, nullptr) ==
+        AGGF_ERR_INVALID_ARGUMENT);
+
+  testhost::RoundBuilder rb;
+  for (const char* id : {"a", "b", "c", "d", "e", "f"}) {
+    rb.AddUpdate(id, testhost::SmallModel());
+  }
+  aggf_round round = rb.Build();
+  std::vector<aggf_decision> decisions(round.num_updates);
+  REQUIRE(Api().on_round_filter(instance, &round, decisions.data(),
+                                round.num_updates) == AGGF_OK);
+  for (uint32_t i = 0; i < round.num_updates; ++i) {
+    details = {};
+    details.struct_size = sizeof details;
+    CHECK(Api().on_round_details(instance, i, &details) == AGGF_OK);
+    CHECK(details.struct_size == sizeof details);
+    CHECK(details.reserved0 == 0);
+  }
+  CHECK(Api().on_round_details(instance, round.num_updates, &details) ==
+        AGGF_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(Api().on_instance_last_error(instance))
+            .find("is not below the last round's 6 updates") !=
+        std::string::npos);
+
+  aggf_decision_details small{};
+  small.struct_size = 8;  // a host that knows only the header
+  small.suspicion = 123.0;
+  CHECK(Api().on_round_details(instance, 0, &small) == AGGF_OK);
+  CHECK(small.struct_size == 8);
+  CHECK(small.suspicion == 123.0);  // beyond its size: untouched
+  small.struct_size = 4;
+  CHECK(Api().on_round_details(instance, 0, &small) ==
+        AGGF_ERR_INVALID_ARGUMENT);
+  Api().on_instance_destroy(instance);
 }

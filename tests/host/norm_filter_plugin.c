@@ -3,6 +3,7 @@
  * whose L2 norm exceeds `max_norm` (the whole config text is that number,
  * default 1.0). f32 contiguous tensors only. Built only for tests. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,9 +83,21 @@ static aggf_status load(aggf_instance* inst, const uint8_t* data,
   return AGGF_OK;
 }
 
-static const aggf_api kApi = {sizeof(aggf_api), 1,      0,      0,
-                              "norm-filter",    "1.0",  create, destroy,
-                              last_error,       filter, save,   load};
+/* A plugin of ABI 1.0: its table ends where 1.0's did (struct_size says
+ * so), so hosts must not call 1.1's on_round_details (convention 1). */
+static const aggf_api kApi = {offsetof(aggf_api, on_round_details),
+                              1,
+                              0,
+                              0,
+                              "norm-filter",
+                              "1.0",
+                              create,
+                              destroy,
+                              last_error,
+                              filter,
+                              save,
+                              load,
+                              NULL};
 
 const aggf_api* aggf_get_api(uint32_t abi_major, char* err, uint32_t err_size) {
   if (abi_major == 1) return &kApi;

@@ -8,12 +8,37 @@
 # threads instead of 1. What other CPUs compute is covered by the same
 # argument: the plugin's arithmetic has one order and no fused operations.
 #
-# cmake -DFLSENTRY=BIN -DSOURCE_DIR=DIR -DWORK_DIR=DIR -P cross_cpu_replay.cmake
+# cmake -DFLSENTRY=BIN -DSOURCE_DIR=DIR -DWORK_DIR=DIR [-DUPDATE_GOLDEN=ON]
+#       -P cross_cpu_replay.cmake
+cmake_minimum_required(VERSION 3.21)  # file(COPY_FILE); list() policies
 foreach(var FLSENTRY SOURCE_DIR WORK_DIR)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "cross_cpu_replay.cmake: -D${var}=... is required")
   endif()
 endforeach()
+# The decisions of this release on the bundled archive, recorded: a change
+# of behaviour (a policy default, a guard, the detector's arithmetic) shows
+# up here as a failure and must be made on purpose, by rerunning with
+# -DUPDATE_GOLDEN=ON (scripts/update_replay_golden.sh) and saying why in the
+# commit. Exact bytes: the plugin computes the same bits on every x86-64 CPU.
+set(GOLDEN ${SOURCE_DIR}/tests/replay/golden/model_updates_default.decisions.jsonl)
+function(CheckGolden decisions)
+  if(UPDATE_GOLDEN)
+    file(COPY_FILE ${decisions} ${GOLDEN})
+    message(STATUS "recorded ${GOLDEN}")
+  endif()
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${GOLDEN}
+                          ${decisions} RESULT_VARIABLE differ)
+  if(NOT differ EQUAL 0)
+    message(FATAL_ERROR
+      "decisions.jsonl of the bundled archive under configs/default.yaml "
+      "differs from the recorded ${GOLDEN} (diff it against ${decisions}). "
+      "If the change is intended, run scripts/update_replay_golden.sh and "
+      "say why in the commit.")
+  endif()
+  message(STATUS "the same bytes as ${GOLDEN}")
+endfunction()
+
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 
@@ -67,6 +92,7 @@ foreach(variant IN LISTS variants)
   if(reference STREQUAL "")
     set(reference ${out}/decisions.jsonl)
     message(STATUS "${name}: 40 decisions (the reference)")
+    CheckGolden(${reference})
     continue()
   endif()
   execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${reference}

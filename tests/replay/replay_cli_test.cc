@@ -244,8 +244,10 @@ TEST_CASE(
 
 }  // namespace
 
-TEST_CASE(
-    "the ROC ranks by the audit log's suspicion when the policy writes one") {
+// ABI 1.1's on_round_details gives replay each decision's suspicion, so a
+// policy without an audit log ranks by it too (before 1.1 replay read it
+// from the audit log, and a policy without one was ranked by score).
+TEST_CASE("the ROC ranks by the plugin's suspicion, audit log or not") {
   TempDir dir;
   MakeArchive(dir / "archive");
   WriteFile(dir / "audited.yaml", "audit: {path: live_audit.jsonl}\n");
@@ -257,7 +259,9 @@ TEST_CASE(
   Json audited = Json::parse(ReadFile(dir / "out/audited/summary.json"));
   Json plain = Json::parse(ReadFile(dir / "out/plain/summary.json"));
   CHECK(audited["ranked_by"] == "suspicion");
-  CHECK(plain["ranked_by"] == "score");
+  CHECK(plain["ranked_by"] == "suspicion");
+  // The same suspicion either way: the audit log's copy and the details.
+  CHECK(audited["overall"]["auc"] == plain["overall"]["auc"]);
   CHECK(audited["overall"]["auc"].is_number());
   // The live server's audit file is untouched; replay's copy was read.
   CHECK_FALSE(fs::exists(dir / "live_audit.jsonl"));
