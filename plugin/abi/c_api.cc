@@ -48,9 +48,9 @@ namespace flsentry {
 namespace {
 
 // aggf_host_callbacks as ABI 1.0 defined it: through callback_log.
-constexpr size_t kHostCallbacksSizeV1_0 =
-    offsetof(aggf_host_callbacks, callback_log) +
-    sizeof(aggf_host_callbacks::callback_log);
+constexpr size_t kHostCallbacksSizeV1_0 = 24;
+static_assert(offsetof(aggf_host_callbacks, callback_log) + sizeof(void*) ==
+              kHostCallbacksSizeV1_0);
 
 void CopyText(const std::string& text, char* buffer, uint32_t size) {
   if (buffer == nullptr || size == 0) return;

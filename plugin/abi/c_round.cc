@@ -11,8 +11,8 @@ namespace flsentry {
 namespace {
 
 // aggf_round as ABI 1.0 defined it: through `updates`.
-constexpr size_t kRoundSizeV1_0 =
-    offsetof(aggf_round, updates) + sizeof(aggf_round::updates);
+constexpr size_t kRoundSizeV1_0 = 40;
+static_assert(offsetof(aggf_round, updates) + sizeof(void*) == kRoundSizeV1_0);
 
 std::optional<DType> DTypeFromC(aggf_dtype code) {
   switch (code) {
