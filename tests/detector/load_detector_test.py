@@ -35,13 +35,16 @@ def load_detector(path):  # the snippet of docs/detector.md
         buf = bytearray(raw[8 + n + begin:8 + n + end])
         weights[name] = torch.frombuffer(buf, dtype=torch.float32).reshape(info["shape"])
     sizes = meta["architecture"]["layer_sizes"]
+    # One per Linear; files without the list: ReLU after all but the last.
+    acts = meta["architecture"].get("activations",
+                                    ["relu"] * (len(sizes) - 2) + ["none"])
     layers = []
     for i in range(len(sizes) - 1):
         lin = torch.nn.Linear(sizes[i], sizes[i + 1])
         lin.weight.data = weights[f"layers.{i}.weight"]
         lin.bias.data = weights[f"layers.{i}.bias"]
-        layers += [lin, torch.nn.ReLU()]
-    return meta, torch.nn.Sequential(*layers[:-1])
+        layers += [lin] + ([torch.nn.ReLU()] if acts[i] == "relu" else [])
+    return meta, torch.nn.Sequential(*layers)
 
 
 def main():

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -407,6 +408,62 @@ TEST_CASE("detector directories with problems give errors naming them") {
   auto future = Detector::Load(copy, DetectorConfig{});
   REQUIRE_FALSE(future.ok());
   CHECK(future.status().code() == ErrorCode::kUnsupported);
+}
+
+TEST_CASE("detector.json: per-layer activations; without them, the legacy") {
+  const std::string copy = TempDir() + "/copy";
+  fs::copy(TrainedDetector(), copy);
+  std::ifstream in(copy + "/detector.json");
+  const nlohmann::json written = nlohmann::json::parse(in);
+  const nlohmann::json& arch = written["architecture"];
+  CHECK(arch["activation"] == "relu");
+  CHECK(arch["activations"] ==
+        nlohmann::json({"relu", "relu", "relu", "none"}));
+  auto load = [&](const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json j = written;
+    edit(j["architecture"]);
+    std::ofstream(copy + "/detector.json") << j.dump();
+    return ReadDetectorDir(copy);
+  };
+  using enum Activation;
+  auto legacy = load([](nlohmann::json& a) { a.erase("activations"); });
+  REQUIRE_OK(legacy);
+  CHECK(legacy->metadata.activations == DefaultActivations(4));
+  auto per_layer = load([](nlohmann::json& a) {
+    a["activation"] = "per_layer";
+    a["activations"] = {"relu", "none", "relu", "none"};
+  });
+  REQUIRE_OK(per_layer);
+  CHECK(per_layer->metadata.activations ==
+        std::vector<Activation>{kRelu, kNone, kRelu, kNone});
+  CHECK(DetectorMetadataToJson(
+            per_layer->metadata)["architecture"]["activation"] == "per_layer");
+  auto contradiction = load([](nlohmann::json& a) {
+    a["activations"] = {"relu", "none", "relu", "none"};
+  });
+  REQUIRE_FALSE(contradiction.ok());
+  CHECK(contradiction.status().message().find("contradicts") !=
+        std::string::npos);
+  auto unknown = load([](nlohmann::json& a) {
+    a["activation"] = "per_layer";
+    a["activations"] = {"relu", "tanh", "relu", "none"};
+  });
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.status().code() == ErrorCode::kUnsupported);
+  CHECK(unknown.status().message().find("activations[1]: 'tanh'") !=
+        std::string::npos);
+  auto missing = load([](nlohmann::json& a) {
+    a["activation"] = "per_layer";
+    a.erase("activations");
+  });
+  CHECK_FALSE(missing.ok());
+  auto short_list = load([](nlohmann::json& a) {
+    a["activation"] = "per_layer";
+    a["activations"] = {"relu", "none"};
+  });
+  REQUIRE_FALSE(short_list.ok());
+  CHECK(short_list.status().message().find("array of 4 names") !=
+        std::string::npos);
 }
 
 TEST_CASE("training on an empty folder or a single update is a clear error") {
