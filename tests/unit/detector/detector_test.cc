@@ -1,5 +1,6 @@
-// Tests of detector.h, detector_file.h and detector_train.h on the fixtures
-// made by tests/fixtures/make_seed_autoencoder.py (real PyTorch).
+// Tests of detector.h, detector_file.h and detector_train.h's training on
+// the fixtures made by tests/fixtures/make_seed_autoencoder.py (real
+// PyTorch); import-seed is in detector_train_test.cc.
 #include "detector/detector.h"
 
 #include <doctest/doctest.h>
@@ -526,39 +527,6 @@ TEST_CASE("train.yaml: defaults, values, and errors naming the key") {
   CHECK(range.status().message().find("features.sketch_dim") !=
         std::string::npos);
   CHECK_FALSE(ParseTrainConfigYaml("features: [").ok());
-}
-
-TEST_CASE("import-seed reproduces PyTorch's reconstruction errors") {
-  const std::string dir = TempDir() + "/seed";
-  auto summary = ImportSeedAutoencoder(kFixtures + "/autoencoder.pth",
-                                       kFixtures + "/updates/update_00.pth",
-                                       kFixtures + "/updates", dir);
-  REQUIRE_OK(summary);
-  CHECK((*summary)["layer_sizes"] == nlohmann::json({75, 16, 4, 16, 75}));
-  auto d = Detector::Load(dir, DetectorConfig{});
-  REQUIRE_OK(d);
-  CHECK((*d)->calibration().count == 12);
-  std::ifstream in(kFixtures + "/expected.json");
-  const nlohmann::json expected = nlohmann::json::parse(in);
-  std::vector<std::string> files;
-  for (const auto& [name, mse] : expected["mse"].items()) files.push_back(name);
-  LoadedRound r = LoadFiles(files);
-  auto scores = (*d)->ScoreRound(r.round, r.all);
-  REQUIRE_OK(scores);
-  for (size_t i = 0; i < files.size(); ++i) {
-    INFO(files[i]);
-    CHECK(
-        (*scores)[i].score ==
-        doctest::Approx(expected["mse"][files[i]].get<double>()).epsilon(1e-4));
-  }
-  SUBCASE("a reference model of another size is refused") {
-    auto bad =
-        ImportSeedAutoencoder(kFixtures + "/autoencoder.pth",
-                              kFixtures + "/autoencoder.pth", "", dir + "2");
-    REQUIRE_FALSE(bad.ok());
-    CHECK(bad.status().message().find("input size 75 differs") !=
-          std::string::npos);
-  }
 }
 
 }  // namespace
