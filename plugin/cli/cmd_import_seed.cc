@@ -1,12 +1,16 @@
 // flsentry import-seed autoencoder.pth -o DETECTOR --reference UPDATE
-//                      [--calibrate DIR] [--json]
+//                      [--calibrate DIR] [--activations LIST] [--json]
 //
 // Imports an autoencoder trained by the original Python tool (a state_dict
-// of Linear layers with ReLU between them, input size = the model's number
-// of parameters) as an `identity`-mode detector. UPDATE is one model update
-// whose tensors give the layout (names, shapes, flattening order); DIR, when
-// given, holds benign updates to calibrate thresholds on.
+// of Linear layers, input size = the model's number of parameters) as an
+// `identity`-mode detector. UPDATE is one model update whose tensors give
+// the layout (names, shapes, flattening order); DIR, when given, holds
+// benign updates to calibrate thresholds on. LIST names the activation after
+// each Linear ("relu,none,relu,none"); without it the state_dict's keys
+// decide (detector/activation.h), and the tool says which was used and what
+// it assumed.
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "cli/commands.h"
@@ -17,15 +21,25 @@ namespace {
 
 Status RunImportSeed(const std::string& pth, const std::string& out,
                      const std::string& reference, const std::string& calibrate,
-                     bool json) {
-  auto summary = ImportSeedAutoencoder(pth, reference, calibrate, out);
+                     const std::string& activations, bool json) {
+  auto summary =
+      ImportSeedAutoencoder(pth, reference, calibrate, out, activations);
   if (!summary.ok()) return summary.status();
   if (json) {
     std::printf("%s\n", summary->dump(2).c_str());
     return Status::Ok();
   }
+  const nlohmann::json& s = *summary;
   std::printf("imported %s: layers %s, identity mode\n", pth.c_str(),
-              (*summary)["layer_sizes"].dump().c_str());
+              s["layer_sizes"].dump().c_str());
+  std::printf("activations: %s, from %s\n",
+              s["activations"].get<std::string>().c_str(),
+              s["activations_source"].get<std::string>().c_str());
+  if (s.contains("assumptions") && !s["assumptions"].empty()) {
+    for (const auto& a : s["assumptions"])
+      std::printf("  assumed: %s\n", a.get<std::string>().c_str());
+    std::printf("  (state the architecture with --activations if not)\n");
+  }
   if (!calibrate.empty()) {
     std::printf("calibration: %s\n", (*summary)["calibration"].dump().c_str());
   }
@@ -42,6 +56,7 @@ void AddImportSeedCommand(CLI::App& app, Status* result) {
   auto out = std::make_shared<std::string>();
   auto reference = std::make_shared<std::string>();
   auto calibrate = std::make_shared<std::string>();
+  auto activations = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("AUTOENCODER", *pth, "autoencoder.pth (state_dict)")
       ->required();
@@ -52,9 +67,14 @@ void AddImportSeedCommand(CLI::App& app, Status* result) {
       ->required();
   cmd->add_option("--calibrate", *calibrate,
                   "folder of benign updates to calibrate on");
+  cmd->add_option(
+      "--activations", *activations,
+      "activation after each Linear layer, e.g. relu,none,relu,none "
+      "(default: what the state_dict keys imply)");
   cmd->add_flag("--json", *json, "print the summary as JSON");
   cmd->callback([=] {
-    *result = RunImportSeed(*pth, *out, *reference, *calibrate, *json);
+    *result =
+        RunImportSeed(*pth, *out, *reference, *calibrate, *activations, *json);
   });
 }
 

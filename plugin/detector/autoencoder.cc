@@ -14,7 +14,8 @@
 namespace flsentry {
 
 struct Autoencoder::Impl {
-  explicit Impl(std::vector<int64_t> sizes) : net(std::move(sizes)) {}
+  Impl(std::vector<int64_t> sizes, std::vector<Activation> activations)
+      : net(std::move(sizes), std::move(activations)) {}
   Mlp net;
 };
 
@@ -56,6 +57,15 @@ class Rng {
  private:
   uint64_t state_;
 };
+
+// OK when `activations` is empty or has one entry per layer.
+Status CheckActivationCount(const std::vector<Activation>& activations,
+                            size_t layers) {
+  if (activations.empty() || activations.size() == layers) return Status::Ok();
+  return InvalidArgument(std::to_string(activations.size()) +
+                         " activations given for " + std::to_string(layers) +
+                         " Linear layers");
+}
 
 constexpr uint64_t kInitStream = 1;
 constexpr uint64_t kTrainStream = 2;
@@ -183,7 +193,8 @@ Autoencoder::Autoencoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Autoencoder::~Autoencoder() = default;
 
 Result<std::unique_ptr<Autoencoder>> Autoencoder::Create(
-    std::vector<int64_t> layer_sizes, uint64_t seed) {
+    std::vector<int64_t> layer_sizes, uint64_t seed,
+    std::vector<Activation> activations) {
   if (layer_sizes.size() < 2 || layer_sizes.front() != layer_sizes.back()) {
     return InvalidArgument(
         "autoencoder layer sizes must start and end with the input size");
@@ -194,9 +205,12 @@ Result<std::unique_ptr<Autoencoder>> Autoencoder::Create(
                              " is outside [1, 2^24]");
     }
   }
+  FLS_RETURN_IF_ERROR(
+      CheckActivationCount(activations, layer_sizes.size() - 1));
   std::unique_ptr<Impl> impl;
   Status st = Guarded("creating the autoencoder", [&]() -> Status {
-    impl = std::make_unique<Impl>(std::move(layer_sizes));
+    impl =
+        std::make_unique<Impl>(std::move(layer_sizes), std::move(activations));
     Mlp& net = impl->net;
     Rng rng(seed, kInitStream);
     for (size_t l = 0; l < net.num_layers(); ++l) {
@@ -220,7 +234,7 @@ Result<std::unique_ptr<Autoencoder>> Autoencoder::Create(
 }
 
 Result<std::unique_ptr<Autoencoder>> Autoencoder::FromWeights(
-    std::span<const TensorView> weights) {
+    std::span<const TensorView> weights, std::vector<Activation> activations) {
   auto find = [&](const std::string& name) -> const TensorView* {
     for (const TensorView& t : weights)
       if (t.name == name) return &t;
@@ -277,9 +291,10 @@ Result<std::unique_ptr<Autoencoder>> Autoencoder::FromWeights(
                    " differs from its input size " +
                    std::to_string(sizes.front()));
   }
+  FLS_RETURN_IF_ERROR(CheckActivationCount(activations, sizes.size() - 1));
   std::unique_ptr<Impl> impl;
   Status st = Guarded("loading autoencoder weights", [&]() -> Status {
-    impl = std::make_unique<Impl>(std::move(sizes));
+    impl = std::make_unique<Impl>(std::move(sizes), std::move(activations));
     Mlp& net = impl->net;
     for (size_t l = 0; l < net.num_layers(); ++l) {
       const float* w = static_cast<const float*>(tensors[2 * l]->data);
@@ -296,6 +311,9 @@ Result<std::unique_ptr<Autoencoder>> Autoencoder::FromWeights(
 
 const std::vector<int64_t>& Autoencoder::layer_sizes() const {
   return impl_->net.sizes();
+}
+const std::vector<Activation>& Autoencoder::activations() const {
+  return impl_->net.activations();
 }
 int64_t Autoencoder::input_dim() const { return impl_->net.input_dim(); }
 int64_t Autoencoder::num_parameters() const {

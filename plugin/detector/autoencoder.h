@@ -1,6 +1,7 @@
 // autoencoder.h — the MLP autoencoder that scores embeddings by their
-// reconstruction error. Layers are Linear with ReLU after every layer but
-// the last, sizes layer_sizes = {input, h1, ..., input}; parameters are
+// reconstruction error. Layers are Linear, layer i's output passed through
+// activations()[i] (activation.h; by default ReLU after every layer but the
+// last), sizes layer_sizes = {input, h1, ..., input}; parameters are
 // named "layers.<i>.weight" ([out, in]) and "layers.<i>.bias" ([out]).
 // Plain C++ (mlp.h, dense_kernels.h); no LibTorch.
 //
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "detector/activation.h"
 #include "tensor/tensor_view.h"
 
 namespace flsentry {
@@ -74,19 +76,26 @@ class Autoencoder {
   Autoencoder(const Autoencoder&) = delete;
   Autoencoder& operator=(const Autoencoder&) = delete;
 
-  // New network with PyTorch's default initialisation drawn from `seed`.
-  // Errors: kInvalidArgument unless there are >= 2 sizes, all in
-  // [1, 2^24], and first == last.
+  // New network with PyTorch's default initialisation drawn from `seed`;
+  // empty activations mean DefaultActivations. Errors: kInvalidArgument
+  // unless there are >= 2 sizes, all in [1, 2^24], first == last, and
+  // activations are empty or one per layer.
   static Result<std::unique_ptr<Autoencoder>> Create(
-      std::vector<int64_t> layer_sizes, uint64_t seed);
+      std::vector<int64_t> layer_sizes, uint64_t seed,
+      std::vector<Activation> activations = {});
 
   // A network from named weights (layers.<i>.weight / bias). The layer sizes
-  // are inferred from the shapes. Errors: kCorrupt naming the missing or
-  // ill-shaped tensor, non-float32 data, or non-finite values.
+  // are inferred from the shapes; empty activations mean DefaultActivations.
+  // Errors: kCorrupt naming the missing or ill-shaped tensor, non-float32
+  // data, or non-finite values; kInvalidArgument "N activations given for M
+  // Linear layers".
   static Result<std::unique_ptr<Autoencoder>> FromWeights(
-      std::span<const TensorView> weights);
+      std::span<const TensorView> weights,
+      std::vector<Activation> activations = {});
 
   const std::vector<int64_t>& layer_sizes() const;
+  // One per layer (layer_sizes().size() - 1 entries).
+  const std::vector<Activation>& activations() const;
   int64_t input_dim() const;
   int64_t num_parameters() const;
 

@@ -57,7 +57,8 @@ Result<std::unique_ptr<Detector>> Detector::Load(const std::string& path,
   std::unique_ptr<Detector> d(new Detector());
   d->config_ = config;
   d->metadata_ = std::move(files.metadata);
-  auto net = Autoencoder::FromWeights(files.weights.Views());
+  auto net =
+      Autoencoder::FromWeights(files.weights.Views(), d->metadata_.activations);
   if (!net.ok())
     return net.status().WithContext(path + "/" + kDetectorWeightsName);
   if ((*net)->layer_sizes() != d->metadata_.layer_sizes) {
@@ -133,7 +134,8 @@ Result<std::unique_ptr<Detector>> Detector::FromBootstrapState(
   d->config_ = config;
   d->bootstrapped_ = true;
   d->metadata_ = std::move(metadata).value();
-  auto net = Autoencoder::Create(d->metadata_.layer_sizes, config.seed);
+  auto net = Autoencoder::Create(d->metadata_.layer_sizes, config.seed,
+                                 d->metadata_.activations);
   if (!net.ok()) return StateError("detector state: " + net.status().message());
   Status init = d->Init(std::move(net).value(), "detector state");
   if (!init.ok()) return StateError(init.message());

@@ -28,6 +28,52 @@ Result<double> ReadNumberOrNull(const nlohmann::json& j, const char* key) {
   return j.at(key).get<double>();
 }
 
+// architecture.activation is "relu" when the list is the legacy default
+// (so readers that predate "activations" compute the same network) and
+// "per_layer" otherwise (which such readers refuse instead of misreading).
+constexpr const char* kLegacyActivation = "relu";
+constexpr const char* kPerLayerActivation = "per_layer";
+
+// Reads architecture.activation / activations into m->activations (after
+// m->layer_sizes).
+Status ReadActivations(const nlohmann::json& arch, DetectorMetadata* m) {
+  const size_t layers = m->layer_sizes.size() - 1;
+  const std::string kind = arch.value("activation", "");
+  if (kind != kLegacyActivation && kind != kPerLayerActivation) {
+    return Unsupported("architecture.activation '" + kind +
+                       "' is not supported (relu, per_layer)");
+  }
+  if (!arch.contains("activations")) {
+    if (kind == kPerLayerActivation) {
+      return Corrupt("architecture.activation per_layer without 'activations'");
+    }
+    m->activations = DefaultActivations(layers);
+    return Status::Ok();
+  }
+  const auto& list = arch.at("activations");
+  if (!list.is_array() || list.size() != layers) {
+    return Corrupt("architecture.activations: expected an array of " +
+                   std::to_string(layers) + " names (one per layer)");
+  }
+  for (size_t i = 0; i < layers; ++i) {
+    const std::string name =
+        list[i].is_string() ? list[i].get<std::string>() : list[i].dump();
+    if (name != "relu" && name != "none") {
+      return Unsupported("architecture.activations[" + std::to_string(i) +
+                         "]: '" + name + "' is not supported (relu, none)");
+    }
+    m->activations.push_back(name == "relu" ? Activation::kRelu
+                                            : Activation::kNone);
+  }
+  if (kind == kLegacyActivation &&
+      m->activations != DefaultActivations(layers)) {
+    return Corrupt(
+        "architecture.activation 'relu' contradicts architecture.activations "
+        "(write per_layer)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 nlohmann::json CalibrationToJson(const Calibration& c) {
@@ -93,13 +139,21 @@ Calibration CalibrationFromScores(std::vector<double> scores) {
 }
 
 nlohmann::json DetectorMetadataToJson(const DetectorMetadata& m) {
+  const std::vector<Activation> activations =
+      m.activations.empty() && !m.layer_sizes.empty()
+          ? DefaultActivations(m.layer_sizes.size() - 1)
+          : m.activations;
+  nlohmann::json names = nlohmann::json::array();
+  for (Activation a : activations) names.push_back(ActivationName(a));
+  const bool legacy = activations == DefaultActivations(activations.size());
   return {{"format", kDetectorFormat},
           {"features", FeatureSettingsToJson(m.features)},
           {"layout", FeatureLayoutToJson(m.layout)},
           {"architecture",
            {{"type", "mlp_autoencoder"},
             {"layer_sizes", m.layer_sizes},
-            {"activation", "relu"},
+            {"activation", legacy ? kLegacyActivation : kPerLayerActivation},
+            {"activations", names},
             {"weights", kDetectorWeightsName}}},
           {"calibration", CalibrationToJson(m.calibration)},
           {"provenance", m.provenance}};
@@ -123,10 +177,8 @@ Result<DetectorMetadata> DetectorMetadataFromJson(const nlohmann::json& j) {
     return Corrupt("missing object 'architecture'");
   }
   const auto& arch = j.at("architecture");
-  if (arch.value("type", "") != "mlp_autoencoder" ||
-      arch.value("activation", "") != "relu") {
-    return Unsupported(
-        "architecture: only type mlp_autoencoder with relu is supported");
+  if (arch.value("type", "") != "mlp_autoencoder") {
+    return Unsupported("architecture: only type mlp_autoencoder is supported");
   }
   if (!arch.contains("layer_sizes") || !arch.at("layer_sizes").is_array() ||
       arch.at("layer_sizes").size() < 2) {
@@ -149,6 +201,7 @@ Result<DetectorMetadata> DetectorMetadataFromJson(const nlohmann::json& j) {
         "size " +
         std::to_string(embedding_dim));
   }
+  FLS_RETURN_IF_ERROR(ReadActivations(arch, &m));
   if (j.contains("calibration")) {
     FLS_ASSIGN_OR_RETURN(m.calibration,
                          CalibrationFromJson(j.at("calibration")));

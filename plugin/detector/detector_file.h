@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "detector/activation.h"
 #include "features/feature_extractor.h"
 #include "features/scoring.h"
 #include "tensor/tensor_set.h"
@@ -32,8 +33,12 @@ inline constexpr uint64_t kMaxDetectorJsonBytes = 256ull << 20;
 struct DetectorMetadata {
   FeatureSettings features;
   FeatureLayout layout;
-  // {input, h1, ..., input}; ReLU after every layer but the last.
+  // {input, h1, ..., input}.
   std::vector<int64_t> layer_sizes;
+  // One per layer, applied to its output. Empty means DefaultActivations
+  // (ReLU after every layer but the last), which is also what a
+  // detector.json without "activations" means; read back always full.
+  std::vector<Activation> activations;
   Calibration calibration;  // count 0 when not calibrated
   // Free-form record of how the detector was made: inputs, counts, seed,
   // date, flsentry version, training report.

@@ -76,7 +76,7 @@ Status Detector::LoadState(const nlohmann::json& state) {
   }
   std::vector<TensorView> views;
   for (const auto& a : arrays) views.push_back(a.view());
-  auto net = Autoencoder::FromWeights(views);
+  auto net = Autoencoder::FromWeights(views, metadata_.activations);
   if (!net.ok()) return StateError("detector state: " + net.status().message());
   if ((*net)->layer_sizes() != metadata_.layer_sizes) {
     return StateError("detector state: weights of another architecture");

@@ -265,14 +265,19 @@ Result<nlohmann::json> TrainDetector(const std::string& input,
   return summary;
 }
 
-Result<nlohmann::json> ImportSeedAutoencoder(const std::string& pth_path,
-                                             const std::string& reference,
-                                             const std::string& calibrate,
-                                             const std::string& out_dir) {
-  FLS_ASSIGN_OR_RETURN(TensorSet seed, ReadTensorFile(pth_path));
-  // Linear layers in file order: a 2-D "<p>.weight" followed by "<p>.bias".
+namespace {
+
+// The Linear layers of a seed state_dict, renamed layers.<i>.*, with the
+// original weight names.
+struct SeedLinears {
   std::vector<WeightArray> arrays;
-  size_t layer = 0;
+  std::vector<std::string> weight_names;
+};
+
+// Linear layers in file order: a 2-D "<p>.weight" followed by "<p>.bias".
+Result<SeedLinears> ReadSeedLinears(const std::string& pth_path) {
+  FLS_ASSIGN_OR_RETURN(TensorSet seed, ReadTensorFile(pth_path));
+  SeedLinears out;
   for (size_t i = 0; i < seed.tensors.size(); ++i) {
     const OwnedTensor& w = seed.tensors[i];
     const std::string_view name = w.name;
@@ -286,6 +291,7 @@ Result<nlohmann::json> ImportSeedAutoencoder(const std::string& pth_path,
           pth_path + ": '" + w.name +
           "' is not a Linear layer (2-D float weight with a matching bias)");
     }
+    const size_t layer = out.weight_names.size();
     for (const OwnedTensor* t : {&w, b}) {
       WeightArray a;
       a.name =
@@ -300,16 +306,52 @@ Result<nlohmann::json> ImportSeedAutoencoder(const std::string& pth_path,
       ForEachElementOffset(v, [&](int64_t k, int64_t off) {
         a.data[k] = static_cast<float>(ElementAsDouble(base + off, v.dtype, 0));
       });
-      arrays.push_back(std::move(a));
+      out.arrays.push_back(std::move(a));
     }
-    ++layer;
+    out.weight_names.push_back(w.name);
   }
-  if (arrays.empty())
+  if (out.arrays.empty())
     return Corrupt(pth_path +
                    ": no Linear layers ('*.weight' + '*.bias') found");
+  return out;
+}
+
+// The activations stated by the user (`text`, one per Linear) or implied by
+// the keys, with a record of which and what was assumed.
+Result<std::vector<Activation>> ChooseActivations(
+    const std::string& text, const std::vector<std::string>& weight_names,
+    nlohmann::json* record) {
+  const size_t layers = weight_names.size();
+  if (!text.empty()) {
+    auto stated = ParseActivationList(text, layers);
+    if (!stated.ok()) return stated.status().WithContext("--activations");
+    (*record)["activations_source"] = "--activations";
+    return stated;
+  }
+  InferredActivations inferred = InferActivations(weight_names);
+  (*record)["activations_source"] =
+      inferred.from_indices
+          ? "the state_dict keys (nn.Sequential indices)"
+          : "the default (the keys carry no nn.Sequential indices)";
+  (*record)["assumptions"] = inferred.assumptions;
+  return std::move(inferred.activations);
+}
+
+}  // namespace
+
+Result<nlohmann::json> ImportSeedAutoencoder(const std::string& pth_path,
+                                             const std::string& reference,
+                                             const std::string& calibrate,
+                                             const std::string& out_dir,
+                                             const std::string& activations) {
+  FLS_ASSIGN_OR_RETURN(SeedLinears linears, ReadSeedLinears(pth_path));
+  nlohmann::json chosen = nlohmann::json::object();
+  FLS_ASSIGN_OR_RETURN(
+      std::vector<Activation> acts,
+      ChooseActivations(activations, linears.weight_names, &chosen));
   std::vector<TensorView> views;
-  for (const auto& a : arrays) views.push_back(a.view());
-  auto net = Autoencoder::FromWeights(views);
+  for (const auto& a : linears.arrays) views.push_back(a.view());
+  auto net = Autoencoder::FromWeights(views, acts);
   if (!net.ok()) return net.status().WithContext(pth_path);
 
   FeatureSettings settings;
@@ -329,10 +371,13 @@ Result<nlohmann::json> ImportSeedAutoencoder(const std::string& pth_path,
   meta.features = settings;
   meta.layout = layout;
   meta.layer_sizes = (*net)->layer_sizes();
+  meta.activations = acts;
   meta.provenance = {{"tool", std::string("flsentry ") + kVersion},
                      {"created", UtcNow()},
                      {"imported_from", pth_path},
-                     {"layout_from", reference}};
+                     {"layout_from", reference},
+                     {"linear_layers", linears.weight_names}};
+  meta.provenance.update(chosen);
   if (!calibrate.empty()) {
     FLS_ASSIGN_OR_RETURN(RoundArchive archive, OpenRoundArchive(calibrate));
     FLS_ASSIGN_OR_RETURN(FeatureExtractor created,
@@ -350,6 +395,7 @@ Result<nlohmann::json> ImportSeedAutoencoder(const std::string& pth_path,
   FLS_RETURN_IF_ERROR(WriteDetectorDir(out_dir, meta, views));
   nlohmann::json summary = meta.provenance;
   summary["layer_sizes"] = meta.layer_sizes;
+  summary["activations"] = FormatActivations(acts);
   summary["calibration"] = CalibrationToJson(meta.calibration);
   summary["detector"] = out_dir;
   return summary;

@@ -54,15 +54,21 @@ Result<nlohmann::json> TrainDetector(const std::string& input,
 
 // Imports a `state_dict()` of Linear layers saved by the original Python
 // tool (`autoencoder.pth`): consecutive "<prefix>.weight" / "<prefix>.bias"
-// pairs of 2-D/1-D float tensors in file order, ReLU between them. The
-// model's layout comes from `reference` (one update file); the embedding is
-// `identity` without normalisation, as in the original. When `calibrate` is
-// non-empty, benign updates under it calibrate the detector. Errors name the
-// file and the mismatch (e.g. input size vs the reference's parameter count).
-Result<nlohmann::json> ImportSeedAutoencoder(const std::string& pth_path,
-                                             const std::string& reference,
-                                             const std::string& calibrate,
-                                             const std::string& out_dir);
+// pairs of 2-D/1-D float tensors in file order. The activation after each
+// Linear is `activations` when given (ParseActivationList: one name per
+// Linear), else what the keys imply (InferActivations). The model's layout
+// comes from `reference` (one update file); the embedding is `identity`
+// without normalisation, as in the original. When `calibrate` is non-empty,
+// benign updates under it calibrate the detector. Returns a summary: the
+// provenance written into detector.json (with "activations_source" and
+// "assumptions"), "layer_sizes", "activations" (comma-joined),
+// "calibration", "detector". Errors name the file and the mismatch (e.g.
+// input size vs the reference's parameter count, "--activations: 3
+// activations given for 4 Linear layers").
+Result<nlohmann::json> ImportSeedAutoencoder(
+    const std::string& pth_path, const std::string& reference,
+    const std::string& calibrate, const std::string& out_dir,
+    const std::string& activations = "");
 
 }  // namespace flsentry
 

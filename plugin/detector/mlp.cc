@@ -8,7 +8,9 @@
 
 namespace flsentry {
 
-Mlp::Mlp(std::vector<int64_t> sizes) : sizes_(std::move(sizes)) {
+Mlp::Mlp(std::vector<int64_t> sizes, std::vector<Activation> activations)
+    : sizes_(std::move(sizes)), activations_(std::move(activations)) {
+  if (activations_.empty()) activations_ = DefaultActivations(num_layers());
   int64_t offset = 0;
   for (size_t l = 0; l + 1 < sizes_.size(); ++l) {
     offsets_.push_back(offset);
@@ -61,7 +63,7 @@ const float* Forward(const Mlp& net, const float* x, int64_t rows,
     g.c = ws.outputs[l].data();
     g.ldc = s[l + 1];
     g.bias = net.bias(l);
-    g.relu = l + 1 < net.num_layers();
+    g.relu = net.relu(l);
     Gemm(g, ctx.isa, *ctx.pool);
     in = ws.outputs[l].data();
   }
@@ -105,11 +107,12 @@ void WeightGradient(const float* dz, const float* x_in, int64_t rows,
     for (int64_t o = 0; o < out; ++o) grad_b[o] += dz[r * out + o];
 }
 
-// The transposed gradient w.r.t. the layer's input x_in (the previous
-// layer's ReLU output): W^T dz^T ([in, rows]), kept where x_in > 0.
+// The transposed gradient w.r.t. the previous layer's pre-activation output
+// whose activation gave x_in: W^T dz^T ([in, rows]), kept where x_in > 0
+// when that activation is a ReLU.
 void InputGradientT(const float* dz_t, const float* weight_t, const float* x_in,
-                    int64_t rows, int64_t in, int64_t out, float* dx_t,
-                    const KernelContext& ctx) {
+                    int64_t rows, int64_t in, int64_t out, bool relu,
+                    float* dx_t, const KernelContext& ctx) {
   GemmArgs g;
   g.m = in;
   g.n = rows;
@@ -122,6 +125,7 @@ void InputGradientT(const float* dz_t, const float* weight_t, const float* x_in,
   g.c = dx_t;
   g.ldc = rows;
   Gemm(g, ctx.isa, *ctx.pool);
+  if (!relu) return;
   for (int64_t i = 0; i < in; ++i) {
     for (int64_t r = 0; r < rows; ++r) {
       if (!(x_in[r * in + i] > 0.0f)) dx_t[i * rows + r] = 0.0f;
@@ -148,6 +152,11 @@ double LossAndGradient(const Mlp& net, const float* x, int64_t rows,
   float* dz_t = ws.grad_t.data();
   float* dx_t = ws.grad_in_t.data();
   for (int64_t i = 0; i < rows * dim; ++i) dz[i] = (y[i] - x[i]) * scale;
+  if (net.relu(net.num_layers() - 1)) {
+    for (int64_t i = 0; i < rows * dim; ++i) {
+      if (!(y[i] > 0.0f)) dz[i] = 0.0f;
+    }
+  }
   Transpose(dz, rows, dim, dz_t, *ctx.pool);
   for (size_t l = net.num_layers(); l-- > 0;) {
     const float* x_in = l == 0 ? x : ws.outputs[l - 1].data();
@@ -156,8 +165,8 @@ double LossAndGradient(const Mlp& net, const float* x, int64_t rows,
                    grad.data() + net.bias_offset(l), ctx);
     if (l == 0) break;
     // The previous layer's output gradient, transposed, then plain.
-    InputGradientT(dz_t, net.weight_t(l), x_in, rows, s[l], s[l + 1], dx_t,
-                   ctx);
+    InputGradientT(dz_t, net.weight_t(l), x_in, rows, s[l], s[l + 1],
+                   net.relu(l - 1), dx_t, ctx);
     std::swap(dz_t, dx_t);
     Transpose(dz_t, s[l], rows, dz, *ctx.pool);
   }

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "detector/activation.h"
 #include "detector/dense_kernels.h"
 
 namespace flsentry {
@@ -24,19 +25,25 @@ struct KernelContext {
   WorkerPool* pool = nullptr;  // not owned; REQUIRED non-null
 };
 
-// Linear layers sizes[0] -> sizes[1] -> ... with ReLU after every layer but
-// the last. Weights are stored transposed ([in, out], the forward pass's
-// operand), so no step of training has to transpose them.
+// Linear layers sizes[0] -> sizes[1] -> ..., layer l's output passed through
+// activations[l] (activation.h). Weights are stored transposed ([in, out], the
+// forward pass's operand), so no step of training has to transpose them.
 class Mlp {
  public:
-  // Zero parameters. REQUIRES: sizes.size() >= 2, every size >= 1 (callers
-  // validate). Throws std::bad_alloc when memory runs out.
-  explicit Mlp(std::vector<int64_t> sizes);
+  // Zero parameters; empty activations mean DefaultActivations. REQUIRES:
+  // sizes.size() >= 2, every size >= 1, activations empty or one per layer
+  // (callers validate). Throws std::bad_alloc when memory runs out.
+  explicit Mlp(std::vector<int64_t> sizes,
+               std::vector<Activation> activations = {});
 
   const std::vector<int64_t>& sizes() const { return sizes_; }
   size_t num_layers() const { return sizes_.size() - 1; }
   int64_t input_dim() const { return sizes_.front(); }
   int64_t output_dim() const { return sizes_.back(); }
+  const std::vector<Activation>& activations() const { return activations_; }
+  bool relu(size_t layer) const {
+    return activations_[layer] == Activation::kRelu;
+  }
 
   // Every parameter in one array: layer 0's transposed weight ([in, out],
   // row-major), layer 0's bias ([out]), layer 1's transposed weight, ...
@@ -58,7 +65,8 @@ class Mlp {
 
  private:
   std::vector<int64_t> sizes_;
-  std::vector<int64_t> offsets_;  // weight, bias offsets per layer
+  std::vector<Activation> activations_;  // one per layer
+  std::vector<int64_t> offsets_;         // weight, bias offsets per layer
   AlignedFloats params_;
 };
 

@@ -55,8 +55,20 @@ out=$("$FLSENTRY" train "$FIX/updates" -o "$TMP/det3" --config "$TMP/bad.yaml" 2
 out=$("$FLSENTRY" import-seed "$FIX/autoencoder.pth" -o "$TMP/seed" --reference "$FIX/autoencoder.pth" 2>&1); rc=$?
 [ $rc -eq 1 ] && [[ "$out" == *"input size 75 differs"* ]] || fail "seed mismatch: rc=$rc $out"
 
-# import-seed + detect: the original tool's autoencoder, identity mode
-"$FLSENTRY" import-seed "$FIX/autoencoder.pth" -o "$TMP/seed" --reference "$FIX/updates/update_00.pth" --calibrate "$FIX/updates" > /dev/null || fail "import-seed"
+out=$("$FLSENTRY" import-seed "$FIX/autoencoder.pth" -o "$TMP/seed" --reference "$FIX/updates/update_00.pth" --activations relu,none 2>&1); rc=$?
+[ $rc -eq 1 ] && [[ "$out" == *"2 activations given for 4 Linear layers"* ]] || fail "activation count: rc=$rc $out"
+
+# import-seed says which architecture it used: the keys' (the original
+# tool's shape) or the one stated.
+out=$("$FLSENTRY" import-seed "$FIX/original/autoencoder.pth" -o "$TMP/orig" --reference "$FIX/updates/update_00.pth") || fail "import-seed original"
+[[ "$out" == *"activations: relu,none,relu,none, from the state_dict keys (nn.Sequential indices)"* ]] || fail "activations line: $out"
+[[ "$out" == *"assumed: no activation between 'encoder.2' and 'decoder.0'"* ]] || fail "assumption line: $out"
+json=$("$FLSENTRY" import-seed "$FIX/original/autoencoder.pth" -o "$TMP/orig" --reference "$FIX/updates/update_00.pth" --json --activations relu,relu,relu,none) || fail "import-seed --json"
+python3 -c "import json,sys; s=json.loads(sys.argv[1]); assert s['activations']=='relu,relu,relu,none' and s['activations_source']=='--activations', s" "$json" || fail "import-seed --json: $json"
+
+# import-seed + detect: the fixture autoencoder has a ReLU on the latent too,
+# which its keys cannot show: stated. Identity mode.
+"$FLSENTRY" import-seed "$FIX/autoencoder.pth" -o "$TMP/seed" --reference "$FIX/updates/update_00.pth" --calibrate "$FIX/updates" --activations relu,relu,relu,none > /dev/null || fail "import-seed"
 "$FLSENTRY" detect "$TMP/all" --detector "$TMP/seed" --quantile 1 > "$TMP/seed.out" || fail "detect seed"
 for f in odd_00 odd_01 odd_02; do
   grep -q "^$f.pth .*ANOMALY" "$TMP/seed.out" || fail "seed: $f not flagged: $(cat "$TMP/seed.out")"

@@ -1,5 +1,6 @@
-// Tests of detector.h, detector_file.h and detector_train.h on the fixtures
-// made by tests/fixtures/make_seed_autoencoder.py (real PyTorch).
+// Tests of detector.h, detector_file.h and detector_train.h's training on
+// the fixtures made by tests/fixtures/make_seed_autoencoder.py (real
+// PyTorch); import-seed is in detector_train_test.cc.
 #include "detector/detector.h"
 
 #include <doctest/doctest.h>
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -409,6 +411,62 @@ TEST_CASE("detector directories with problems give errors naming them") {
   CHECK(future.status().code() == ErrorCode::kUnsupported);
 }
 
+TEST_CASE("detector.json: per-layer activations; without them, the legacy") {
+  const std::string copy = TempDir() + "/copy";
+  fs::copy(TrainedDetector(), copy);
+  std::ifstream in(copy + "/detector.json");
+  const nlohmann::json written = nlohmann::json::parse(in);
+  const nlohmann::json& arch = written["architecture"];
+  CHECK(arch["activation"] == "relu");
+  CHECK(arch["activations"] ==
+        nlohmann::json({"relu", "relu", "relu", "none"}));
+  auto load = [&](const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json j = written;
+    edit(j["architecture"]);
+    std::ofstream(copy + "/detector.json") << j.dump();
+    return ReadDetectorDir(copy);
+  };
+  using enum Activation;
+  auto legacy = load([](nlohmann::json& a) { a.erase("activations"); });
+  REQUIRE_OK(legacy);
+  CHECK(legacy->metadata.activations == DefaultActivations(4));
+  auto per_layer = load([](nlohmann::json& a) {
+    a["activation"] = "per_layer";
+    a["activations"] = {"relu", "none", "relu", "none"};
+  });
+  REQUIRE_OK(per_layer);
+  CHECK(per_layer->metadata.activations ==
+        std::vector<Activation>{kRelu, kNone, kRelu, kNone});
+  CHECK(DetectorMetadataToJson(
+            per_layer->metadata)["architecture"]["activation"] == "per_layer");
+  auto contradiction = load([](nlohmann::json& a) {
+    a["activations"] = {"relu", "none", "relu", "none"};
+  });
+  REQUIRE_FALSE(contradiction.ok());
+  CHECK(contradiction.status().message().find("contradicts") !=
+        std::string::npos);
+  auto unknown = load([](nlohmann::json& a) {
+    a["activation"] = "per_layer";
+    a["activations"] = {"relu", "tanh", "relu", "none"};
+  });
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.status().code() == ErrorCode::kUnsupported);
+  CHECK(unknown.status().message().find("activations[1]: 'tanh'") !=
+        std::string::npos);
+  auto missing = load([](nlohmann::json& a) {
+    a["activation"] = "per_layer";
+    a.erase("activations");
+  });
+  CHECK_FALSE(missing.ok());
+  auto short_list = load([](nlohmann::json& a) {
+    a["activation"] = "per_layer";
+    a["activations"] = {"relu", "none"};
+  });
+  REQUIRE_FALSE(short_list.ok());
+  CHECK(short_list.status().message().find("array of 4 names") !=
+        std::string::npos);
+}
+
 TEST_CASE("training on an empty folder or a single update is a clear error") {
   const std::string dir = TempDir();
   fs::create_directories(dir + "/empty");
@@ -469,39 +527,6 @@ TEST_CASE("train.yaml: defaults, values, and errors naming the key") {
   CHECK(range.status().message().find("features.sketch_dim") !=
         std::string::npos);
   CHECK_FALSE(ParseTrainConfigYaml("features: [").ok());
-}
-
-TEST_CASE("import-seed reproduces PyTorch's reconstruction errors") {
-  const std::string dir = TempDir() + "/seed";
-  auto summary = ImportSeedAutoencoder(kFixtures + "/autoencoder.pth",
-                                       kFixtures + "/updates/update_00.pth",
-                                       kFixtures + "/updates", dir);
-  REQUIRE_OK(summary);
-  CHECK((*summary)["layer_sizes"] == nlohmann::json({75, 16, 4, 16, 75}));
-  auto d = Detector::Load(dir, DetectorConfig{});
-  REQUIRE_OK(d);
-  CHECK((*d)->calibration().count == 12);
-  std::ifstream in(kFixtures + "/expected.json");
-  const nlohmann::json expected = nlohmann::json::parse(in);
-  std::vector<std::string> files;
-  for (const auto& [name, mse] : expected["mse"].items()) files.push_back(name);
-  LoadedRound r = LoadFiles(files);
-  auto scores = (*d)->ScoreRound(r.round, r.all);
-  REQUIRE_OK(scores);
-  for (size_t i = 0; i < files.size(); ++i) {
-    INFO(files[i]);
-    CHECK(
-        (*scores)[i].score ==
-        doctest::Approx(expected["mse"][files[i]].get<double>()).epsilon(1e-4));
-  }
-  SUBCASE("a reference model of another size is refused") {
-    auto bad =
-        ImportSeedAutoencoder(kFixtures + "/autoencoder.pth",
-                              kFixtures + "/autoencoder.pth", "", dir + "2");
-    REQUIRE_FALSE(bad.ok());
-    CHECK(bad.status().message().find("input size 75 differs") !=
-          std::string::npos);
-  }
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ double ReferenceLoss(const Mlp& net, const std::vector<double>& params,
         double z = params[net.bias_offset(l) + o];
         for (int64_t i = 0; i < s[l]; ++i)
           z += params[net.weight_offset(l) + i * s[l + 1] + o] * h[i];
-        out[o] = (l + 1 < net.num_layers() && z < 0) ? 0 : z;
+        out[o] = (net.relu(l) && z < 0) ? 0 : z;
       }
       h = out;
     }
@@ -54,7 +54,16 @@ double ReferenceLoss(const Mlp& net, const std::vector<double>& params,
 }
 
 TEST_CASE("loss and gradient match the definition and finite differences") {
-  Mlp net({6, 5, 3, 5, 6});
+  using enum Activation;
+  std::vector<Activation> activations;  // empty: the default
+  SUBCASE("ReLU after every layer but the last") {}
+  SUBCASE("per-layer activations, ReLU on the output too") {
+    activations = {kNone, kRelu, kNone, kRelu};
+  }
+  SUBCASE("no activation at all") {
+    activations = {kNone, kNone, kNone, kNone};
+  }
+  Mlp net({6, 5, 3, 5, 6}, activations);
   const std::vector<float> init = Random(net.params().size(), 1, 0.6f);
   std::copy(init.begin(), init.end(), net.params().begin());
   WorkerPool pool(1);
@@ -82,6 +91,15 @@ TEST_CASE("loss and gradient match the definition and finite differences") {
     checked += numeric != 0.0;
   }
   CHECK(checked > static_cast<int>(p.size()) / 2);  // most are not dead
+}
+
+TEST_CASE("activations default to ReLU after every layer but the last") {
+  Mlp net({6, 5, 3, 5, 6});
+  CHECK(net.activations() == DefaultActivations(4));
+  CHECK(net.relu(0));
+  CHECK_FALSE(net.relu(3));
+  Mlp linear({6, 3, 6}, {Activation::kNone, Activation::kNone});
+  CHECK_FALSE(linear.relu(0));
 }
 
 TEST_CASE("the forward pass matches the definition") {
