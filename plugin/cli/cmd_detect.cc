@@ -12,10 +12,10 @@
 //                     tool's 99th percentile);
 //   round-relative    (the default) K x the median score of the round's
 //                     scored updates (K = --round-ratio, 3), when the round
-//                     has at least 5 of them: benign scores drift as
+//                     has at least 3 of them: benign scores drift as
 //                     training goes on, so a threshold fixed on the training
 //                     rounds flags more and more later benign updates;
-//   the calibrated quantile 0.99, for a round with fewer than 5 scores.
+//   the calibrated quantile 0.99, for a round with fewer than 3 scores.
 // An update is also anomalous when its norm is more than R times (default
 // 5) away from the median norm of its round (reason "norm": the score sees
 // the update's direction only, so scaling is the norm's to catch), or when
@@ -41,7 +41,10 @@
 namespace flsentry::cli {
 namespace {
 
-constexpr size_t kMinRoundSize = 5;
+// A median of 3 scores stays with the majority when one update is odd; a
+// detector trained on another run scores every update of a round high
+// alike, which a fixed calibrated threshold would flag as a whole.
+constexpr size_t kMinRoundSize = 3;
 
 struct Options {
   std::string input, detector;
@@ -112,7 +115,7 @@ Result<std::pair<double, std::string>> RoundThreshold(
   const double t = detector.calibration().Quantile(0.99);
   if (std::isnan(t)) {
     return InvalidArgument(
-        "a round with fewer than 5 scored updates and a detector without "
+        "a round with fewer than 3 scored updates and a detector without "
         "calibration: pass --threshold");
   }
   return std::pair{t, std::string("calibrated quantile")};

@@ -28,6 +28,17 @@ done
 benign_ok=$(grep -c "^update_.*  ok$" "$TMP/detect.out")
 [ "$benign_ok" -ge 10 ] || fail "only $benign_ok of 12 benign updates ok: $(cat "$TMP/detect.out")"
 
+# A round of 3 updates is judged relative to itself too: 2 benign and one
+# odd one, the odd one flagged, the benign ones not (with the calibrated
+# quantile of a detector trained elsewhere a small round was flagged whole).
+mkdir "$TMP/three"
+cp "$FIX/updates/update_00.pth" "$FIX/updates/update_01.pth" "$FIX/odd/odd_02.pth" "$TMP/three/"
+"$FLSENTRY" detect "$TMP/three" --detector "$TMP/det" > "$TMP/three.out" 2>&1 || fail "detect three: $(cat "$TMP/three.out")"
+head -1 "$TMP/three.out" | grep -q "(round-relative: 3 x the round's median score)$" \
+  || fail "a 3-update round is not round-relative: $(cat "$TMP/three.out")"
+[ "$(grep -c "  ok$" "$TMP/three.out")" -eq 2 ] || fail "3-update round: $(cat "$TMP/three.out")"
+grep -q "^odd_02.pth  score .*  ANOMALY" "$TMP/three.out" || fail "odd_02 in 3: $(cat "$TMP/three.out")"
+
 # --json: an array of objects with file, score, threshold, anomaly
 "$FLSENTRY" detect "$TMP/all" --detector "$TMP/det" --json > "$TMP/detect.json" || fail "detect --json"
 grep -q '"file": "odd_00.pth"' "$TMP/detect.json" || fail "json file field"
