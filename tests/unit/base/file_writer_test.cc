@@ -8,36 +8,12 @@
 #include <string>
 
 #include "base/file_reader.h"
+#include "temp_dir.h"
 
 using namespace flsentry;
 namespace fs = std::filesystem;
 
-namespace {
-
-// A fresh directory under the system temp dir, removed by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("flsentry_fio_" + std::to_string(::getpid()) + "_" +
-             std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const {
-    return (path_ / name).string();
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-}  // namespace
+using flsentry::testing::TempDir;
 
 TEST_CASE("WriteFileAtomically replaces the file whole and leaves no temp") {
   TempDir dir;
