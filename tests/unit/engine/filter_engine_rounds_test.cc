@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file_writer.h"
 #include "detector/autoencoder.h"
 #include "detector/detector_file.h"
 #include "engine/filter_engine.h"
@@ -111,19 +112,19 @@ TEST_CASE(
   const std::string memory_before = *engine->SaveState();
   // The save cannot create its temporary file (a directory is in the way;
   // chmod would not stop root).
-  fs::create_directory(dir / "state.json.tmp");
+  const std::string temp = TempPathFor((dir / "state.json").string());
+  fs::create_directory(temp);
   auto attack = Oversized(2);
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto failed = engine->FilterRound(attack->round);
     REQUIRE_FALSE(failed.ok());
     CHECK(failed.status().code() == ErrorCode::kRoundFailed);
-    CHECK(failed.status().message().find("state.json.tmp") !=
-          std::string::npos);
+    CHECK(failed.status().message().find(temp) != std::string::npos);
     CHECK(ReadFile(dir / "state.json") == file_before);
     CHECK(ReadFile(dir / "audit.jsonl") == audit_before);
     CHECK(*engine->SaveState() == memory_before);
   }
-  fs::remove(dir / "state.json.tmp");
+  fs::remove(temp);
   const std::vector<Decision> retried = Filter(*engine, *attack);
 
   const fs::path straight_dir = FreshDir("unsaved_straight");
