@@ -320,7 +320,11 @@ Status ParseProtocol(const YAML::Node& root, Protocol* p) {
        }},
       {"honest_shapes", Names(&p->honest_shapes)},
       {"detection_shapes", Names(&p->detection_shapes)},
-      {"targets", yaml::Map(TargetFields(&p->targets))},
+      {"targets",
+       [p](const YAML::Node& n, const std::string& path) {
+         if (!n.IsMap()) return yaml::ErrorAt(n, path, "must be a mapping");
+         return yaml::ReadMap(n, path, TargetFields(&p->targets));
+       }},
   };
   FLS_RETURN_IF_ERROR(yaml::ReadMap(root, "", fields));
   return Validate(p, has_rounds);
