@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
-#include <stdexcept>
 #include <string_view>
 
 #include "sim_params.h"
@@ -18,8 +17,8 @@
 namespace flsentry::sim {
 namespace {
 
-[[noreturn]] void Refuse(const std::string& type, const std::string& what) {
-  throw std::invalid_argument("attack '" + type + "': " + what);
+Status Refuse(const std::string& type, const std::string& what) {
+  return InvalidArgument("attack '" + type + "': " + what);
 }
 
 // The deviation direction of the Shejwalkar-Houmansadr attacks.
@@ -31,7 +30,7 @@ struct ParsedType {
   Deviation deviation = Deviation::kUnitVector;
 };
 
-ParsedType ParseType(const std::string& type) {
+Result<ParsedType> ParseType(const std::string& type) {
   const auto colon = type.find(':');
   ParsedType parsed{type.substr(0, colon)};
   static const std::vector<std::string> kBases = {
@@ -40,11 +39,11 @@ ParsedType ParseType(const std::string& type) {
   if (std::find(kBases.begin(), kBases.end(), parsed.base) == kBases.end()) {
     std::string known;
     for (const auto& b : kBases) known += (known.empty() ? "" : ", ") + b;
-    Refuse(type, "unknown attack type (known: " + known + ")");
+    return Refuse(type, "unknown attack type (known: " + known + ")");
   }
   if (colon == std::string::npos) return parsed;
   if (parsed.base != "min_max" && parsed.base != "min_sum") {
-    Refuse(type, "only min_max and min_sum take a ':deviation' suffix");
+    return Refuse(type, "only min_max and min_sum take a ':deviation' suffix");
   }
   const std::string dev = type.substr(colon + 1);
   if (dev == "uv") {
@@ -54,92 +53,98 @@ ParsedType ParseType(const std::string& type) {
   } else if (dev == "sign") {
     parsed.deviation = Deviation::kSign;
   } else {
-    Refuse(type, "unknown deviation '" + dev + "' (known: uv, std, sign)");
+    return Refuse(type,
+                  "unknown deviation '" + dev + "' (known: uv, std, sign)");
   }
   return parsed;
 }
 
-double RequireParam(const std::string& type,
-                    const std::map<std::string, double>& params,
-                    const std::string& name) {
+Result<double> RequireParam(const std::string& type,
+                            const std::map<std::string, double>& params,
+                            const std::string& name) {
   const double* v = FindParam(params, name);
-  if (v == nullptr) Refuse(type, "requires parameter '" + name + "'");
+  if (v == nullptr) return Refuse(type, "requires parameter '" + name + "'");
   return *v;
 }
 
-double SearchTolerance(const std::string& type,
-                       const std::map<std::string, double>& params) {
+Result<double> SearchTolerance(const std::string& type,
+                               const std::map<std::string, double>& params) {
   const double* t = FindParam(params, "tolerance");
   if (t == nullptr) return 1e-6;
-  if (!(*t > 0.0 && *t <= 0.1)) Refuse(type, "tolerance must be in (0, 0.1]");
+  if (!(*t > 0.0 && *t <= 0.1)) {
+    return Refuse(type, "tolerance must be in (0, 0.1]");
+  }
   return *t;
 }
 
 // Validates params for the parsed type; shared by CheckAttackSpec and
 // CraftMaliciousUpdate so the two cannot disagree.
-void CheckParams(const std::string& type, const ParsedType& parsed,
-                 const std::map<std::string, double>& params) {
+Status CheckParams(const std::string& type, const ParsedType& parsed,
+                   const std::map<std::string, double>& params) {
   const std::string& b = parsed.base;
   if (b == "sign_flip") {
-    CheckParamNames("attack", type, params, {"scale"});
+    FLS_RETURN_IF_ERROR(CheckParamNames("attack", type, params, {"scale"}));
     const double* s = FindParam(params, "scale");
-    if (s != nullptr && !(*s > 0.0)) Refuse(type, "scale must be > 0");
+    if (s != nullptr && !(*s > 0.0)) return Refuse(type, "scale must be > 0");
   } else if (b == "gaussian_noise") {
-    CheckParamNames("attack", type, params, {"sigma"});
-    if (!(RequireParam(type, params, "sigma") >= 0.0)) {
-      Refuse(type, "sigma must be >= 0");
-    }
+    FLS_RETURN_IF_ERROR(CheckParamNames("attack", type, params, {"sigma"}));
+    FLS_ASSIGN_OR_RETURN(const double sigma,
+                         RequireParam(type, params, "sigma"));
+    if (!(sigma >= 0.0)) return Refuse(type, "sigma must be >= 0");
   } else if (b == "scaling") {
-    CheckParamNames("attack", type, params, {"lambda"});
-    RequireParam(type, params, "lambda");
+    FLS_RETURN_IF_ERROR(CheckParamNames("attack", type, params, {"lambda"}));
+    FLS_RETURN_IF_ERROR(RequireParam(type, params, "lambda").status());
   } else if (b == "alie") {
-    CheckParamNames("attack", type, params, {"z_max"});
+    FLS_RETURN_IF_ERROR(CheckParamNames("attack", type, params, {"z_max"}));
   } else if (b == "ipm") {
-    CheckParamNames("attack", type, params, {"epsilon"});
-    if (!(RequireParam(type, params, "epsilon") > 0.0)) {
-      Refuse(type, "epsilon must be > 0");
-    }
+    FLS_RETURN_IF_ERROR(CheckParamNames("attack", type, params, {"epsilon"}));
+    FLS_ASSIGN_OR_RETURN(const double epsilon,
+                         RequireParam(type, params, "epsilon"));
+    if (!(epsilon > 0.0)) return Refuse(type, "epsilon must be > 0");
   } else if (b == "min_max") {
-    CheckParamNames("attack", type, params, {"tolerance"});
-    SearchTolerance(type, params);
+    FLS_RETURN_IF_ERROR(CheckParamNames("attack", type, params, {"tolerance"}));
+    FLS_RETURN_IF_ERROR(SearchTolerance(type, params).status());
   } else {  // min_sum
-    CheckParamNames("attack", type, params, {"tolerance", "min_score_bound"});
-    SearchTolerance(type, params);
+    FLS_RETURN_IF_ERROR(CheckParamNames("attack", type, params,
+                                        {"tolerance", "min_score_bound"}));
+    FLS_RETURN_IF_ERROR(SearchTolerance(type, params).status());
     const double* m = FindParam(params, "min_score_bound");
     if (m != nullptr && *m != 0.0 && *m != 1.0) {
-      Refuse(type, "min_score_bound must be 0 or 1");
+      return Refuse(type, "min_score_bound must be 0 or 1");
     }
   }
+  return Status::Ok();
 }
 
 // Checks one update tensor; `expected_len` < 0 accepts any positive length.
-void CheckUpdate(const std::string& type, const std::string& what,
-                 const torch::Tensor& t, int64_t expected_len) {
-  if (!t.defined()) Refuse(type, what + " is an undefined tensor");
+Status CheckUpdate(const std::string& type, const std::string& what,
+                   const torch::Tensor& t, int64_t expected_len) {
+  if (!t.defined()) return Refuse(type, what + " is an undefined tensor");
   if (t.dim() != 1 || t.scalar_type() != torch::kFloat ||
       t.device().type() != torch::kCPU) {
-    Refuse(type, what + " must be a 1-D float32 CPU tensor, got " +
-                     std::string(c10::toString(t.scalar_type())) + " of " +
-                     std::to_string(t.dim()) + " dims");
+    return Refuse(type, what + " must be a 1-D float32 CPU tensor, got " +
+                            std::string(c10::toString(t.scalar_type())) +
+                            " of " + std::to_string(t.dim()) + " dims");
   }
-  if (t.numel() == 0) Refuse(type, what + " is empty");
+  if (t.numel() == 0) return Refuse(type, what + " is empty");
   if (expected_len >= 0 && t.numel() != expected_len) {
-    Refuse(type, what + " has length " + std::to_string(t.numel()) +
-                     ", expected " + std::to_string(expected_len));
+    return Refuse(type, what + " has length " + std::to_string(t.numel()) +
+                            ", expected " + std::to_string(expected_len));
   }
   if (!torch::isfinite(t).all().item<bool>()) {
-    Refuse(type, what + " has non-finite values");
+    return Refuse(type, what + " has non-finite values");
   }
+  return Status::Ok();
 }
 
 // Stacks the benign updates into an [n, d] float64 matrix after checking
 // there are at least `min_count`. REQUIRES their lengths were checked.
-torch::Tensor BenignMatrix(const std::string& type, const AttackContext& ctx,
-                           size_t min_count) {
+Result<torch::Tensor> BenignMatrix(const std::string& type,
+                                   const AttackContext& ctx, size_t min_count) {
   if (ctx.benign.size() < min_count) {
-    Refuse(type, "needs at least " + std::to_string(min_count) +
-                     " benign updates in the context, got " +
-                     std::to_string(ctx.benign.size()));
+    return Refuse(type, "needs at least " + std::to_string(min_count) +
+                            " benign updates in the context, got " +
+                            std::to_string(ctx.benign.size()));
   }
   return torch::stack(ctx.benign).to(torch::kDouble);
 }
@@ -150,24 +155,28 @@ torch::Tensor ToFloatOutput(const torch::Tensor& t) {
   return t.to(torch::kFloat).contiguous();
 }
 
-torch::Tensor Alie(const std::string& type,
-                   const std::map<std::string, double>& params,
-                   const AttackContext& ctx) {
+Result<torch::Tensor> Alie(const std::string& type,
+                           const std::map<std::string, double>& params,
+                           const AttackContext& ctx) {
   const double* z_override = FindParam(params, "z_max");
-  const double z = z_override != nullptr
-                       ? *z_override
-                       : AlieZMax(ctx.num_total, ctx.num_byzantine);
-  const torch::Tensor b = BenignMatrix(type, ctx, 2);
+  double z = 0.0;
+  if (z_override != nullptr) {
+    z = *z_override;
+  } else {
+    FLS_ASSIGN_OR_RETURN(z, AlieZMax(ctx.num_total, ctx.num_byzantine));
+  }
+  FLS_ASSIGN_OR_RETURN(const torch::Tensor b, BenignMatrix(type, ctx, 2));
   const torch::Tensor mean = b.mean(0);
   const torch::Tensor std = b.std(0, /*unbiased=*/true);
   return ToFloatOutput(mean + z * std);
 }
 
 // min_max / min_sum (Shejwalkar & Houmansadr, NDSS 2021, "AGR-agnostic").
-torch::Tensor MinMaxOrSum(const std::string& type, const ParsedType& parsed,
-                          const std::map<std::string, double>& params,
-                          const AttackContext& ctx) {
-  const torch::Tensor b = BenignMatrix(type, ctx, 2);
+Result<torch::Tensor> MinMaxOrSum(const std::string& type,
+                                  const ParsedType& parsed,
+                                  const std::map<std::string, double>& params,
+                                  const AttackContext& ctx) {
+  FLS_ASSIGN_OR_RETURN(const torch::Tensor b, BenignMatrix(type, ctx, 2));
   const int64_t n = b.size(0);
   const torch::Tensor mean = b.mean(0);
 
@@ -237,8 +246,10 @@ torch::Tensor MinMaxOrSum(const std::string& type, const ParsedType& parsed,
     lo = hi;
     hi *= 2.0;
   }
-  if (feasible(hi)) Refuse(type, "gamma search did not find an upper bound");
-  const double tol = SearchTolerance(type, params);
+  if (feasible(hi)) {
+    return Refuse(type, "gamma search did not find an upper bound");
+  }
+  FLS_ASSIGN_OR_RETURN(const double tol, SearchTolerance(type, params));
   for (int i = 0; i < 400 && hi - lo > tol * hi; ++i) {
     const double mid = 0.5 * (lo + hi);
     (feasible(mid) ? lo : hi) = mid;
@@ -255,30 +266,32 @@ const std::vector<std::string>& AttackTypes() {
   return kTypes;
 }
 
-void CheckAttackSpec(const std::string& type,
-                     const std::map<std::string, double>& params) {
-  CheckParams(type, ParseType(type), params);
+Status CheckAttackSpec(const std::string& type,
+                       const std::map<std::string, double>& params) {
+  FLS_ASSIGN_OR_RETURN(const ParsedType parsed, ParseType(type));
+  return CheckParams(type, parsed, params);
 }
 
-bool IsOmniscientAttack(const std::string& type) {
-  const std::string base = ParseType(type).base;
+Result<bool> IsOmniscientAttack(const std::string& type) {
+  FLS_ASSIGN_OR_RETURN(const ParsedType parsed, ParseType(type));
+  const std::string& base = parsed.base;
   return base == "alie" || base == "ipm" || base == "min_max" ||
          base == "min_sum";
 }
 
-double AlieZMax(int num_total, int num_byzantine) {
+Result<double> AlieZMax(int num_total, int num_byzantine) {
   const int n = num_total;
   const int f = num_byzantine;
   const std::string where =
       "alie z_max for n=" + std::to_string(n) + ", f=" + std::to_string(f);
   if (n < 1 || f < 0 || f > n) {
-    throw std::invalid_argument(where +
-                                ": requires n >= 1 and 0 <= f <= n "
-                                "(set the context's num_total/num_byzantine)");
+    return InvalidArgument(where +
+                           ": requires n >= 1 and 0 <= f <= n "
+                           "(set the context's num_total/num_byzantine)");
   }
   const int s = n / 2 + 1 - f;  // floor(n/2 + 1) - f for n >= 0
   if (s < 1 || s >= n) {
-    throw std::invalid_argument(
+    return InvalidArgument(
         where + ": s = floor(n/2+1) - f = " + std::to_string(s) +
         " puts (n-s)/n outside (0, 1); pass param z_max instead");
   }
@@ -289,22 +302,23 @@ double AlieZMax(int num_total, int num_byzantine) {
          torch::erfinv(torch::tensor(x, torch::kDouble)).item<double>();
 }
 
-torch::Tensor CraftMaliciousUpdate(const std::string& type,
-                                   const std::map<std::string, double>& params,
-                                   const torch::Tensor& own_honest_update,
-                                   const AttackContext& ctx) {
-  const ParsedType parsed = ParseType(type);
-  CheckParams(type, parsed, params);
+Result<torch::Tensor> CraftMaliciousUpdate(
+    const std::string& type, const std::map<std::string, double>& params,
+    const torch::Tensor& own_honest_update, const AttackContext& ctx) {
+  FLS_ASSIGN_OR_RETURN(const ParsedType parsed, ParseType(type));
+  FLS_RETURN_IF_ERROR(CheckParams(type, parsed, params));
   if (ctx.num_byzantine < 0 || ctx.num_total < 0 ||
       ctx.num_byzantine > ctx.num_total) {
-    Refuse(type, "context needs 0 <= num_byzantine <= num_total, got " +
-                     std::to_string(ctx.num_byzantine) + " and " +
-                     std::to_string(ctx.num_total));
+    return Refuse(type, "context needs 0 <= num_byzantine <= num_total, got " +
+                            std::to_string(ctx.num_byzantine) + " and " +
+                            std::to_string(ctx.num_total));
   }
-  CheckUpdate(type, "own honest update", own_honest_update, -1);
+  FLS_RETURN_IF_ERROR(
+      CheckUpdate(type, "own honest update", own_honest_update, -1));
   const int64_t d = own_honest_update.numel();
   for (size_t i = 0; i < ctx.benign.size(); ++i) {
-    CheckUpdate(type, "benign update " + std::to_string(i), ctx.benign[i], d);
+    FLS_RETURN_IF_ERROR(CheckUpdate(type, "benign update " + std::to_string(i),
+                                    ctx.benign[i], d));
   }
 
   torch::NoGradGuard no_grad;
@@ -314,21 +328,25 @@ torch::Tensor CraftMaliciousUpdate(const std::string& type,
     return ToFloatOutput(own_honest_update * -(s != nullptr ? *s : 1.0));
   }
   if (b == "gaussian_noise") {
-    const double sigma = RequireParam(type, params, "sigma");
+    FLS_ASSIGN_OR_RETURN(const double sigma,
+                         RequireParam(type, params, "sigma"));
     at::Generator gen = at::detail::createCPUGenerator(ctx.seed);
     const torch::Tensor noise =
         torch::randn({d}, gen, torch::TensorOptions().dtype(torch::kDouble));
     return ToFloatOutput(own_honest_update.to(torch::kDouble) + sigma * noise);
   }
   if (b == "scaling") {
-    const double lambda = RequireParam(type, params, "lambda");
+    FLS_ASSIGN_OR_RETURN(const double lambda,
+                         RequireParam(type, params, "lambda"));
     return ToFloatOutput(own_honest_update.to(torch::kDouble) * lambda);
   }
   if (b == "alie") return Alie(type, params, ctx);
   if (b == "ipm") {
-    const double epsilon = RequireParam(type, params, "epsilon");
-    const torch::Tensor mean = BenignMatrix(type, ctx, 1).mean(0);
-    return ToFloatOutput(-epsilon * mean);
+    FLS_ASSIGN_OR_RETURN(const double epsilon,
+                         RequireParam(type, params, "epsilon"));
+    FLS_ASSIGN_OR_RETURN(const torch::Tensor benign,
+                         BenignMatrix(type, ctx, 1));
+    return ToFloatOutput(-epsilon * benign.mean(0));
   }
   return MinMaxOrSum(type, parsed, params, ctx);
 }

@@ -5,13 +5,13 @@
 // Updates are flattened client deltas: defined, contiguous or not, 1-D
 // float32 CPU tensors of one common length d > 0 with finite values.
 // Every function here is pure (no shared state) and may be called from
-// several threads at once. Errors throw std::invalid_argument with a message
-// naming the attack and what is wrong; nothing else is thrown except
-// std::bad_alloc.
+// several threads at once. Errors are kInvalidArgument statuses with a
+// message naming the attack and what is wrong ("attack 'alie': ..."); nothing
+// is thrown except std::bad_alloc.
 //
 // Example:
 //   AttackContext ctx{benign, /*num_byzantine=*/10, /*num_total=*/50, seed};
-//   torch::Tensor bad = CraftMaliciousUpdate("alie", {}, own, ctx);
+//   Result<torch::Tensor> bad = CraftMaliciousUpdate("alie", {}, own, ctx);
 #ifndef FLSENTRY_INTEGRATION_ATTACKS_H_
 #define FLSENTRY_INTEGRATION_ATTACKS_H_
 
@@ -19,6 +19,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "base/status.h"
 
 // LibTorch stays out of this header: callers include torch themselves
 // (<ATen/core/Tensor.h> alone costs ~3.4 s of compile per includer).
@@ -54,11 +56,11 @@ struct AttackContext {
 const std::vector<std::string>& AttackTypes();
 
 // Checks a type name and its parameters without computing anything, so a
-// configuration can be refused before training starts. Throws
-// std::invalid_argument exactly when CraftMaliciousUpdate would refuse
-// (type, params) for reasons other than the tensors or the context.
-void CheckAttackSpec(const std::string& type,
-                     const std::map<std::string, double>& params);
+// configuration can be refused before training starts. kInvalidArgument
+// exactly when CraftMaliciousUpdate would refuse (type, params) for reasons
+// other than the tensors or the context.
+Status CheckAttackSpec(const std::string& type,
+                       const std::map<std::string, double>& params);
 
 // Returns the malicious update one attacker sends instead of
 // `own_honest_update` (its honestly trained delta): a new 1-D float32
@@ -85,27 +87,26 @@ void CheckAttackSpec(const std::string& type,
 //                    bisection to relative tolerance `tolerance` (default
 //                    1e-6, in (0, 0.1]); REQUIRES >= 2 benign. If dev is 0
 //                    the result is the benign mean.
-// Throws std::invalid_argument for an unknown type, a bad parameter, an
-// own update or benign update that is not 1-D float32 of length d with
-// finite values, or a context the attack cannot use (too few benign
-// updates; for alie, f and n outside what z_max is defined for).
-torch::Tensor CraftMaliciousUpdate(const std::string& type,
-                                   const std::map<std::string, double>& params,
-                                   const torch::Tensor& own_honest_update,
-                                   const AttackContext& ctx);
+// kInvalidArgument for an unknown type, a bad parameter, an own update or
+// benign update that is not 1-D float32 of length d with finite values, or
+// a context the attack cannot use (too few benign updates; for alie, f and
+// n outside what z_max is defined for).
+Result<torch::Tensor> CraftMaliciousUpdate(
+    const std::string& type, const std::map<std::string, double>& params,
+    const torch::Tensor& own_honest_update, const AttackContext& ctx);
 
 // True for the attacks whose result does not depend on the own update
 // (alie, ipm, min_max, min_sum, with any suffix): every attacker of a round
 // gets the same vector, so a caller may craft it once per round and reuse it.
-// Throws std::invalid_argument for an unknown type.
-bool IsOmniscientAttack(const std::string& type);
+// kInvalidArgument for an unknown type.
+Result<bool> IsOmniscientAttack(const std::string& type);
 
 // ALIE's z_max (Baruch et al. 2019): with s = floor(n/2 + 1) - f supporters
 // needed, z_max = Phi^-1((n - s) / n), Phi the standard normal CDF.
 // REQUIRES n >= 1, 0 <= f <= n and 1 <= s < n, so that the probability lies
-// in (0, 1); throws std::invalid_argument otherwise.
+// in (0, 1); kInvalidArgument otherwise.
 // Example: AlieZMax(50, 24) = Phi^-1(48/50) ~ 1.751.
-double AlieZMax(int num_total, int num_byzantine);
+Result<double> AlieZMax(int num_total, int num_byzantine);
 
 }  // namespace flsentry::sim
 

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <initializer_list>
 #include <numeric>
-#include <stdexcept>
 #include <string_view>
 
 #include "sim_params.h"
@@ -16,104 +15,114 @@
 namespace flsentry::sim {
 namespace {
 
-[[noreturn]] void Refuse(const std::string& type, const std::string& what) {
-  throw std::invalid_argument("aggregator '" + type + "': " + what);
+Status Refuse(const std::string& type, const std::string& what) {
+  return InvalidArgument("aggregator '" + type + "': " + what);
 }
 
-// Reads a parameter that must hold a whole number in [lo, hi].
-int IntegerParam(const std::string& type, const std::string& name, double v,
-                 double lo, double hi) {
+// Checks a parameter that must hold a whole number in [lo, hi].
+Status CheckIntegerParam(const std::string& type, const std::string& name,
+                         double v, double lo, double hi) {
   if (v != std::floor(v) || v < lo || v > hi) {
-    Refuse(type, "parameter '" + name + "' must be a whole number in [" +
-                     std::to_string(static_cast<long long>(lo)) + ", " +
-                     std::to_string(static_cast<long long>(hi)) + "], got " +
-                     std::to_string(v));
+    return Refuse(type, "parameter '" + name + "' must be a whole number in [" +
+                            std::to_string(static_cast<long long>(lo)) + ", " +
+                            std::to_string(static_cast<long long>(hi)) +
+                            "], got " + std::to_string(v));
   }
-  return static_cast<int>(v);
+  return Status::Ok();
 }
 
 constexpr double kMaxCount = 1 << 30;
 
-void CheckParams(const std::string& type,
-                 const std::map<std::string, double>& params) {
+Status CheckParams(const std::string& type,
+                   const std::map<std::string, double>& params) {
   if (type == "fedavg" || type == "median") {
-    CheckParamNames("aggregator", type, params, {});
-  } else if (type == "trimmed_mean") {
-    CheckParamNames("aggregator", type, params, {"beta"});
+    return CheckParamNames("aggregator", type, params, {});
+  }
+  if (type == "trimmed_mean") {
+    FLS_RETURN_IF_ERROR(CheckParamNames("aggregator", type, params, {"beta"}));
     const double* beta = FindParam(params, "beta");
     if (beta != nullptr && !(*beta >= 0.0 && *beta < 0.5)) {
-      Refuse(type, "beta must be in [0, 0.5)");
+      return Refuse(type, "beta must be in [0, 0.5)");
     }
-  } else if (type == "multikrum") {
-    CheckParamNames("aggregator", type, params, {"f", "m"});
+    return Status::Ok();
+  }
+  if (type == "multikrum") {
+    FLS_RETURN_IF_ERROR(
+        CheckParamNames("aggregator", type, params, {"f", "m"}));
     const double* f = FindParam(params, "f");
     if (f == nullptr) {
-      Refuse(type, "requires parameter 'f' (Byzantine updates tolerated)");
+      return Refuse(type,
+                    "requires parameter 'f' (Byzantine updates tolerated)");
     }
-    IntegerParam(type, "f", *f, 0, kMaxCount);
+    FLS_RETURN_IF_ERROR(CheckIntegerParam(type, "f", *f, 0, kMaxCount));
     if (const double* m = FindParam(params, "m")) {
-      IntegerParam(type, "m", *m, 1, kMaxCount);
+      FLS_RETURN_IF_ERROR(CheckIntegerParam(type, "m", *m, 1, kMaxCount));
     }
-  } else if (type == "normclip") {
-    CheckParamNames("aggregator", type, params, {"tau"});
-    const double* tau = FindParam(params, "tau");
-    if (tau != nullptr && !(*tau > 0.0)) Refuse(type, "tau must be > 0");
-  } else {
-    std::string known;
-    for (const auto& t : AggregatorTypes()) {
-      known += (known.empty() ? "" : ", ") + t;
-    }
-    Refuse(type, "unknown aggregator (known: " + known + ")");
+    return Status::Ok();
   }
+  if (type == "normclip") {
+    FLS_RETURN_IF_ERROR(CheckParamNames("aggregator", type, params, {"tau"}));
+    const double* tau = FindParam(params, "tau");
+    if (tau != nullptr && !(*tau > 0.0)) return Refuse(type, "tau must be > 0");
+    return Status::Ok();
+  }
+  std::string known;
+  for (const auto& t : AggregatorTypes()) {
+    known += (known.empty() ? "" : ", ") + t;
+  }
+  return Refuse(type, "unknown aggregator (known: " + known + ")");
 }
 
 // Checks the updates (non-empty, 1-D float32 CPU, one length, finite).
-void CheckUpdates(const std::string& type,
-                  const std::vector<torch::Tensor>& updates) {
-  if (updates.empty()) Refuse(type, "no updates to aggregate");
+Status CheckUpdates(const std::string& type,
+                    const std::vector<torch::Tensor>& updates) {
+  if (updates.empty()) return Refuse(type, "no updates to aggregate");
   int64_t d = -1;
   for (size_t i = 0; i < updates.size(); ++i) {
     const torch::Tensor& t = updates[i];
     const std::string what = "update " + std::to_string(i);
-    if (!t.defined()) Refuse(type, what + " is an undefined tensor");
+    if (!t.defined()) return Refuse(type, what + " is an undefined tensor");
     if (t.dim() != 1 || t.scalar_type() != torch::kFloat ||
         t.device().type() != torch::kCPU) {
-      Refuse(type, what + " must be a 1-D float32 CPU tensor");
+      return Refuse(type, what + " must be a 1-D float32 CPU tensor");
     }
-    if (t.numel() == 0) Refuse(type, what + " is empty");
+    if (t.numel() == 0) return Refuse(type, what + " is empty");
     if (d < 0) d = t.numel();
     if (t.numel() != d) {
-      Refuse(type, what + " has length " + std::to_string(t.numel()) +
-                       ", update 0 has " + std::to_string(d));
+      return Refuse(type, what + " has length " + std::to_string(t.numel()) +
+                              ", update 0 has " + std::to_string(d));
     }
     if (!torch::isfinite(t).all().item<bool>()) {
-      Refuse(type, what + " has non-finite values");
+      return Refuse(type, what + " has non-finite values");
     }
   }
+  return Status::Ok();
 }
 
-void CheckWeights(const std::string& type, size_t n,
-                  const std::vector<double>& weights) {
+Status CheckWeights(const std::string& type, size_t n,
+                    const std::vector<double>& weights) {
   if (weights.size() != n) {
-    Refuse(type, std::to_string(weights.size()) + " weights for " +
-                     std::to_string(n) + " updates");
+    return Refuse(type, std::to_string(weights.size()) + " weights for " +
+                            std::to_string(n) + " updates");
   }
   for (size_t i = 0; i < n; ++i) {
     if (!std::isfinite(weights[i]) || weights[i] < 0.0) {
-      Refuse(type, "weight " + std::to_string(i) + " must be finite and >= 0");
+      return Refuse(type,
+                    "weight " + std::to_string(i) + " must be finite and >= 0");
     }
   }
+  return Status::Ok();
 }
 
 // sum_i w_i u_i / sum_i w_i over `chosen`, accumulated in float64.
-torch::Tensor WeightedMean(const std::string& type,
-                           const std::vector<torch::Tensor>& updates,
-                           const std::vector<double>& weights,
-                           const std::vector<int>& chosen) {
+Result<torch::Tensor> WeightedMean(const std::string& type,
+                                   const std::vector<torch::Tensor>& updates,
+                                   const std::vector<double>& weights,
+                                   const std::vector<int>& chosen) {
   double total = 0.0;
   for (int i : chosen) total += weights[i];
   if (!(total > 0.0)) {
-    Refuse(type, "the averaged updates have a total weight of 0");
+    return Refuse(type, "the averaged updates have a total weight of 0");
   }
   torch::Tensor acc = torch::zeros({updates[chosen.front()].numel()},
                                    torch::TensorOptions(torch::kDouble));
@@ -144,25 +153,25 @@ torch::Tensor Median(const std::vector<torch::Tensor>& updates) {
   return sorted.narrow(1, n / 2 - 1, 2).sum(1, false, torch::kDouble) * 0.5;
 }
 
-torch::Tensor TrimmedMean(const std::string& type,
-                          const std::map<std::string, double>& params,
-                          const std::vector<torch::Tensor>& updates) {
+Result<torch::Tensor> TrimmedMean(const std::string& type,
+                                  const std::map<std::string, double>& params,
+                                  const std::vector<torch::Tensor>& updates) {
   const double* beta_param = FindParam(params, "beta");
   const double beta = beta_param != nullptr ? *beta_param : 0.1;
   const int64_t n = static_cast<int64_t>(updates.size());
   const auto k = static_cast<int64_t>(std::floor(beta * n));
   if (n - 2 * k < 1) {
-    Refuse(type, "beta=" + std::to_string(beta) + " trims all " +
-                     std::to_string(n) + " updates");
+    return Refuse(type, "beta=" + std::to_string(beta) + " trims all " +
+                            std::to_string(n) + " updates");
   }
   const torch::Tensor kept = SortedCoordinates(updates).narrow(1, k, n - 2 * k);
   return kept.sum(1, false, torch::kDouble) / static_cast<double>(n - 2 * k);
 }
 
-torch::Tensor NormClip(const std::string& type,
-                       const std::map<std::string, double>& params,
-                       const std::vector<torch::Tensor>& updates,
-                       const std::vector<double>& weights) {
+Result<torch::Tensor> NormClip(const std::string& type,
+                               const std::map<std::string, double>& params,
+                               const std::vector<torch::Tensor>& updates,
+                               const std::vector<double>& weights) {
   std::vector<double> norms(updates.size());
   for (size_t i = 0; i < updates.size(); ++i) {
     norms[i] = at::linalg_vector_norm(updates[i], 2, c10::nullopt, false,
@@ -181,7 +190,9 @@ torch::Tensor NormClip(const std::string& type,
   }
   double total = 0.0;
   for (double w : weights) total += w;
-  if (!(total > 0.0)) Refuse(type, "the updates have a total weight of 0");
+  if (!(total > 0.0)) {
+    return Refuse(type, "the updates have a total weight of 0");
+  }
   torch::Tensor acc =
       torch::zeros({updates[0].numel()}, torch::TensorOptions(torch::kDouble));
   for (size_t i = 0; i < updates.size(); ++i) {
@@ -199,25 +210,25 @@ const std::vector<std::string>& AggregatorTypes() {
   return kTypes;
 }
 
-void CheckAggregatorSpec(const std::string& type,
-                         const std::map<std::string, double>& params) {
-  CheckParams(type, params);
+Status CheckAggregatorSpec(const std::string& type,
+                           const std::map<std::string, double>& params) {
+  return CheckParams(type, params);
 }
 
 namespace {
 
 // MultiKrumSelect after the updates were checked.
-std::vector<int> SelectChecked(const std::vector<torch::Tensor>& updates, int f,
-                               int m) {
+Result<std::vector<int>> SelectChecked(
+    const std::vector<torch::Tensor>& updates, int f, int m) {
   const std::string type = "multikrum";
   const int n = static_cast<int>(updates.size());
   if (f < 0 || n <= 2 * f + 2) {
-    Refuse(type, "Krum needs n > 2f + 2, got n=" + std::to_string(n) +
-                     ", f=" + std::to_string(f));
+    return Refuse(type, "Krum needs n > 2f + 2, got n=" + std::to_string(n) +
+                            ", f=" + std::to_string(f));
   }
   if (m < 1 || m > n) {
-    Refuse(type, "m=" + std::to_string(m) +
-                     " must be in [1, n=" + std::to_string(n) + "]");
+    return Refuse(type, "m=" + std::to_string(m) +
+                            " must be in [1, n=" + std::to_string(n) + "]");
   }
   torch::NoGradGuard no_grad;
   // Pairwise squared distances from the float64 Gram matrix (one GEMM, no
@@ -246,36 +257,38 @@ std::vector<int> SelectChecked(const std::vector<torch::Tensor>& updates, int f,
 
 }  // namespace
 
-std::vector<int> MultiKrumSelect(const std::vector<torch::Tensor>& updates,
-                                 int f, int m) {
-  CheckUpdates("multikrum", updates);
+Result<std::vector<int>> MultiKrumSelect(
+    const std::vector<torch::Tensor>& updates, int f, int m) {
+  FLS_RETURN_IF_ERROR(CheckUpdates("multikrum", updates));
   return SelectChecked(updates, f, m);
 }
 
-torch::Tensor Aggregate(const std::string& type,
-                        const std::map<std::string, double>& params,
-                        const std::vector<torch::Tensor>& updates,
-                        const std::vector<double>& weights) {
-  CheckParams(type, params);
-  CheckUpdates(type, updates);
-  CheckWeights(type, updates.size(), weights);
+Result<torch::Tensor> Aggregate(const std::string& type,
+                                const std::map<std::string, double>& params,
+                                const std::vector<torch::Tensor>& updates,
+                                const std::vector<double>& weights) {
+  FLS_RETURN_IF_ERROR(CheckParams(type, params));
+  FLS_RETURN_IF_ERROR(CheckUpdates(type, updates));
+  FLS_RETURN_IF_ERROR(CheckWeights(type, updates.size(), weights));
   torch::NoGradGuard no_grad;
 
   torch::Tensor result;
   if (type == "fedavg") {
-    result = WeightedMean(type, updates, weights, AllIndices(updates.size()));
+    FLS_ASSIGN_OR_RETURN(result, WeightedMean(type, updates, weights,
+                                              AllIndices(updates.size())));
   } else if (type == "median") {
     result = Median(updates);
   } else if (type == "trimmed_mean") {
-    result = TrimmedMean(type, params, updates);
+    FLS_ASSIGN_OR_RETURN(result, TrimmedMean(type, params, updates));
   } else if (type == "multikrum") {
     const int n = static_cast<int>(updates.size());
     const int f = static_cast<int>(params.at("f"));
     const double* m_param = FindParam(params, "m");
     const int m = m_param != nullptr ? static_cast<int>(*m_param) : n - f;
-    result = WeightedMean(type, updates, weights, SelectChecked(updates, f, m));
+    FLS_ASSIGN_OR_RETURN(std::vector<int> chosen, SelectChecked(updates, f, m));
+    FLS_ASSIGN_OR_RETURN(result, WeightedMean(type, updates, weights, chosen));
   } else {  // normclip
-    result = NormClip(type, params, updates, weights);
+    FLS_ASSIGN_OR_RETURN(result, NormClip(type, params, updates, weights));
   }
   return result.to(torch::kFloat).contiguous();
 }

@@ -4,17 +4,21 @@
 //
 // Updates are flattened client deltas: defined 1-D float32 CPU tensors of one
 // common length d > 0 with finite values. Functions are pure and may run
-// concurrently. Errors throw std::invalid_argument naming the aggregator and
-// what is wrong; nothing else is thrown except std::bad_alloc.
+// concurrently. Errors are kInvalidArgument statuses naming the aggregator
+// and what is wrong ("aggregator 'multikrum': ..."); nothing is thrown
+// except std::bad_alloc.
 //
 // Example:
-//   torch::Tensor step = Aggregate("multikrum", {{"f", 10}}, updates, sizes);
+//   Result<torch::Tensor> step =
+//       Aggregate("multikrum", {{"f", 10}}, updates, sizes);
 #ifndef FLSENTRY_INTEGRATION_BASELINES_H_
 #define FLSENTRY_INTEGRATION_BASELINES_H_
 
 #include <map>
 #include <string>
 #include <vector>
+
+#include "base/status.h"
 
 // LibTorch stays out of this header; callers include torch themselves.
 namespace at {
@@ -31,10 +35,10 @@ namespace flsentry::sim {
 const std::vector<std::string>& AggregatorTypes();
 
 // Checks a name and its parameters without data, so a configuration can be
-// refused before training. Throws std::invalid_argument exactly when
-// Aggregate would refuse (type, params) regardless of the updates.
-void CheckAggregatorSpec(const std::string& type,
-                         const std::map<std::string, double>& params);
+// refused before training. kInvalidArgument exactly when Aggregate would
+// refuse (type, params) regardless of the updates.
+Status CheckAggregatorSpec(const std::string& type,
+                           const std::map<std::string, double>& params);
 
 // Combines n client updates into one new 1-D float32 tensor of length d
 // (sharing no storage with the inputs). weights[i] is update i's
@@ -53,21 +57,21 @@ void CheckAggregatorSpec(const std::string& type,
 //                 m (default n - f, in [1, n]).
 //   normclip      u_i * min(1, tau / ||u_i||), then the weighted mean.
 //                 tau (> 0) if given, else the median of the n L2 norms.
-// Throws std::invalid_argument for an unknown type, a bad parameter, no
-// updates, mismatched lengths or dtypes, non-finite values, bad weights, or
-// a zero total weight over the updates that are averaged.
-torch::Tensor Aggregate(const std::string& type,
-                        const std::map<std::string, double>& params,
-                        const std::vector<torch::Tensor>& updates,
-                        const std::vector<double>& weights);
+// kInvalidArgument for an unknown type, a bad parameter, no updates,
+// mismatched lengths or dtypes, non-finite values, bad weights, or a zero
+// total weight over the updates that are averaged.
+Result<torch::Tensor> Aggregate(const std::string& type,
+                                const std::map<std::string, double>& params,
+                                const std::vector<torch::Tensor>& updates,
+                                const std::vector<double>& weights);
 
 // Multi-Krum's selection (Blanchard et al. 2017): score(i) = sum of squared
 // L2 distances from u_i to its n - f - 2 nearest other updates; returns the
 // indices of the m lowest scores, ascending by score (ties by index).
-// REQUIRES n > 2f + 2 and 1 <= m <= n; updates as for Aggregate. Throws
-// std::invalid_argument otherwise.
-std::vector<int> MultiKrumSelect(const std::vector<torch::Tensor>& updates,
-                                 int f, int m);
+// Needs n > 2f + 2 and 1 <= m <= n, and updates as for Aggregate;
+// kInvalidArgument otherwise.
+Result<std::vector<int>> MultiKrumSelect(
+    const std::vector<torch::Tensor>& updates, int f, int m);
 
 }  // namespace flsentry::sim
 

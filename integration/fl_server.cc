@@ -76,11 +76,8 @@ Status CheckSpecs(const SimConfig& config) {
   } else if (IsClaimAttack(a.type)) {
     FLS_RETURN_IF_ERROR(CheckClaimAttack(a.type, a.params));
   } else if (IsModelPoisoning(a.type)) {
-    try {
-      CheckAttackSpec(a.type, a.params);
-    } catch (const std::invalid_argument& e) {
-      return ConfigError(std::string("'attack': ") + e.what());
-    }
+    const Status spec = CheckAttackSpec(a.type, a.params);
+    if (!spec.ok()) return ConfigError("'attack': " + spec.message());
   }
   if (config.eval_backdoor) {
     if (a.type == "backdoor") {
@@ -105,10 +102,10 @@ Status CheckSpecs(const SimConfig& config) {
       }
     }
   }
-  try {
-    CheckAggregatorSpec(config.aggregator.type, config.aggregator.params);
-  } catch (const std::invalid_argument& e) {
-    return ConfigError(std::string("'aggregator': ") + e.what());
+  const Status aggregator =
+      CheckAggregatorSpec(config.aggregator.type, config.aggregator.params);
+  if (!aggregator.ok()) {
+    return ConfigError("'aggregator': " + aggregator.message());
   }
   return Status::Ok();
 }
@@ -303,7 +300,8 @@ Status Simulation::Impl::ApplyModelPoisoning(
     // Attackers holding a majority of the sampled round need no benign
     // supporter; z_max(n, f) is undefined there (s < 1), so take s = 1,
     // the formula's largest value for this n.
-    params["z_max"] = AlieZMax(ctx.num_total, ctx.num_total / 2);
+    FLS_ASSIGN_OR_RETURN(params["z_max"],
+                         AlieZMax(ctx.num_total, ctx.num_total / 2));
   }
   std::vector<torch::Tensor> crafted;
   for (size_t i : attackers) {
@@ -322,15 +320,14 @@ Status Simulation::Impl::ApplyModelPoisoning(
       continue;
     }
     ctx.seed = Seed(config.seed, kAttackNoise, round, client);
-    try {
-      crafted.push_back(
-          CraftMaliciousUpdate(type, params, updates[i].delta, ctx)
-              .contiguous());
-    } catch (const std::exception& e) {
+    Result<torch::Tensor> bad =
+        CraftMaliciousUpdate(type, params, updates[i].delta, ctx);
+    if (!bad.ok()) {
       return InternalError("round " + std::to_string(round) + ": attack " +
                            type + " failed for " + updates[i].client_id + ": " +
-                           e.what());
+                           bad.status().message());
     }
+    crafted.push_back(bad->contiguous());
   }
   for (size_t j = 0; j < attackers.size(); ++j) {
     updates[attackers[j]].delta = crafted[j];
@@ -455,15 +452,15 @@ Status Simulation::Impl::FilterAndAggregate(
       }
       step.div_(total);
     } else {
-      try {
-        step = Aggregate(config.aggregator.type, config.aggregator.params, kept,
-                         weights);
-      } catch (const std::exception& e) {
+      Result<torch::Tensor> aggregated = Aggregate(
+          config.aggregator.type, config.aggregator.params, kept, weights);
+      if (!aggregated.ok()) {
         return InternalError("round " + std::to_string(round) +
                              ": aggregator " + config.aggregator.type +
                              " failed on " + std::to_string(kept.size()) +
-                             " updates: " + e.what());
+                             " updates: " + aggregated.status().message());
       }
+      step = std::move(aggregated).value();
     }
     global = (global + step).contiguous();
   }

@@ -17,13 +17,9 @@
 #include <vector>
 
 #include "base/status.h"
+#include "sim_config.h"  // ModelSpec
 
 namespace flsentry::sim {
-
-struct ModelSpec {
-  std::string kind = "mlp";  // "mlp" (784-hidden-10) or "cnn"
-  int hidden = 64;           // MLP hidden units; CNN fully connected units
-};
 
 // A classifier of [N, 1, 28, 28] images into 10 logits.
 class Model : public torch::nn::Module {

@@ -1,183 +1,192 @@
 #include "sim_config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <cmath>
-#include <fstream>
-#include <set>
-#include <sstream>
+#include <cstdint>
+#include <limits>
+
+#include "base/file_reader.h"
+#include "base/yaml_reader.h"
 
 namespace flsentry::sim {
 namespace {
 
 constexpr int64_t kMaxClients = 10000;
 constexpr int kMaxRounds = 100000;
+constexpr size_t kMaxSimConfigBytes = size_t{1} << 20;
 
-// Reads the keys of one YAML mapping and rejects the ones nobody asked for.
-class MapReader {
- public:
-  MapReader(const YAML::Node& node, std::string path)
-      : node_(node), path_(std::move(path)) {}
+// A mapping read with `fields`; unlike yaml::Map, a key with nothing after
+// it (a null node) is refused, as the simulator always did.
+yaml::FieldReader Mapping(yaml::Fields fields) {
+  return
+      [fields = std::move(fields)](const YAML::Node& n, const std::string& p) {
+        if (!n.IsMap())
+          return yaml::ErrorAt(n, p, "expected a mapping of keys");
+        return yaml::ReadMap(n, p, fields);
+      };
+}
 
-  Status CheckIsMap() const {
-    if (!node_.IsMap()) return ConfigError(Where("") + "must be a mapping");
-    return Status::Ok();
-  }
-
-  template <typename T>
-  Status Get(const std::string& key, T* out) {
-    seen_.insert(key);
-    const YAML::Node v = node_[key];
-    if (!v) return Status::Ok();
-    if (!v.IsScalar()) return ConfigError(Where(key) + "must be a scalar");
-    try {
-      *out = v.as<T>();
-    } catch (const YAML::Exception&) {
-      return ConfigError(Where(key) + "has the wrong type ('" + v.Scalar() +
-                         "')");
-    }
-    if constexpr (std::is_floating_point_v<T>) {
-      if (!std::isfinite(*out))
-        return ConfigError(Where(key) + "must be finite");
-    }
-    return Status::Ok();
-  }
-
-  // A nested mapping, or an undefined node when the key is absent.
-  YAML::Node Child(const std::string& key) {
-    seen_.insert(key);
-    return node_[key];
-  }
-
-  Status RejectUnknown() const {
-    for (const auto& kv : node_) {
-      const std::string key = kv.first.as<std::string>();
-      if (!seen_.count(key))
-        return ConfigError(Where(key) + "is not a known key");
-    }
-    return Status::Ok();
-  }
-
-  std::string Where(const std::string& key) const {
-    std::string full = path_.empty() ? key
-                       : key.empty() ? path_
-                                     : path_ + "." + key;
-    return "'" + full + "' ";
-  }
-
- private:
-  YAML::Node node_;
-  std::string path_;
-  std::set<std::string> seen_;
-};
-
+// A name -> number mapping (attack, aggregator and eval_backdoor params):
+// the names are checked by whoever reads the params; each appears once and
+// holds an unquoted finite number.
 Status ReadParams(const YAML::Node& node, const std::string& path,
                   Params* out) {
-  if (!node) return Status::Ok();
-  if (!node.IsMap()) return ConfigError("'" + path + "' must be a mapping");
-  for (const auto& kv : node) {
-    const std::string key = kv.first.as<std::string>();
-    double value = 0.0;
-    try {
-      value = kv.second.as<double>();
-    } catch (const YAML::Exception&) {
-      return ConfigError("'" + path + "." + key + "' must be a number");
-    }
-    if (!std::isfinite(value)) {
-      return ConfigError("'" + path + "." + key + "' must be finite");
-    }
-    (*out)[key] = value;
+  if (!node.IsMap()) {
+    return yaml::ErrorAt(node, path,
+                         "expected a mapping of parameter names to numbers");
   }
+  Params params;
+  for (const auto& entry : node) {
+    const YAML::Node& key = entry.first;
+    if (!key.IsScalar()) {
+      return yaml::ErrorAt(key, path, "keys must be plain strings");
+    }
+    const std::string key_path = yaml::Join(path, key.Scalar());
+    if (params.count(key.Scalar()) != 0) {
+      return yaml::ErrorAt(key, key_path, "key given twice");
+    }
+    double value = 0.0;
+    FLS_RETURN_IF_ERROR(yaml::ReadDouble(entry.second, key_path, &value));
+    params[key.Scalar()] = value;
+  }
+  *out = std::move(params);
   return Status::Ok();
 }
 
-Status CheckRange(bool ok, const std::string& key, const std::string& what) {
-  return ok ? Status::Ok() : ConfigError("'" + key + "' " + what);
+yaml::FieldReader ParamsField(Params* out) {
+  return [out](const YAML::Node& n, const std::string& p) {
+    return ReadParams(n, p, out);
+  };
+}
+
+// An integer of type T that `valid` accepts; otherwise the error says
+// `requirement`.
+template <typename T>
+yaml::FieldReader Integer(T* out, bool (*valid)(int64_t),
+                          const char* requirement) {
+  return [=](const YAML::Node& n, const std::string& p) {
+    int64_t value = 0;
+    FLS_RETURN_IF_ERROR(yaml::ReadInt(n, p, std::numeric_limits<T>::min(),
+                                      std::numeric_limits<T>::max(), &value));
+    FLS_RETURN_IF_ERROR(yaml::CheckRange(valid(value), n, p, requirement));
+    *out = static_cast<T>(value);
+    return Status::Ok();
+  };
+}
+
+// A string that is one of `a` or `b`.
+yaml::FieldReader OneOf(std::string* out, const char* a, const char* b,
+                        const char* requirement) {
+  return [=](const YAML::Node& n, const std::string& p) {
+    std::string value;
+    FLS_RETURN_IF_ERROR(yaml::ReadString(n, p, &value));
+    FLS_RETURN_IF_ERROR(
+        yaml::CheckRange(value == a || value == b, n, p, requirement));
+    *out = std::move(value);
+    return Status::Ok();
+  };
+}
+
+yaml::Fields AttackFields(AttackConfig* a) {
+  return {
+      {"type", yaml::String(&a->type)},
+      {"fraction",
+       yaml::Double(
+           &a->fraction, [](double v) { return v >= 0.0 && v < 1.0; },
+           "must be in [0, 1)")},
+      {"start_round",
+       Integer(
+           &a->start_round, [](int64_t v) { return v >= 1; }, "must be >= 1")},
+      {"params", ParamsField(&a->params)},
+  };
+}
+
+yaml::Fields ModelAndDataFields(SimConfig* c) {
+  return {
+      {"model", OneOf(&c->model.kind, "mlp", "cnn", "must be mlp or cnn")},
+      {"hidden",
+       Integer(
+           &c->model.hidden, [](int64_t v) { return v >= 1 && v <= 4096; },
+           "must be in 1..4096")},
+      {"dataset_dir", yaml::String(&c->dataset_dir)},
+      {"train_examples",
+       Integer(
+           &c->train_examples, [](int64_t v) { return v >= 0; },
+           "must be >= 0 (0 means all)")},
+      {"test_examples", Integer(
+                            &c->test_examples, [](int64_t v) { return v >= 0; },
+                            "must be >= 0 (0 means all)")},
+      {"clients",
+       Integer(
+           &c->clients, [](int64_t v) { return v >= 1 && v <= kMaxClients; },
+           "must be in 1..10000")},
+      {"partition",
+       OneOf(&c->partition, "iid", "dirichlet", "must be iid or dirichlet")},
+      {"alpha",
+       yaml::Double(
+           &c->alpha, [](double v) { return v > 0.0; }, "must be > 0")},
+  };
+}
+
+yaml::Fields TrainingFields(SimConfig* c) {
+  return {
+      {"local_epochs",
+       Integer(
+           &c->local_epochs, [](int64_t v) { return v >= 1 && v <= 100; },
+           "must be in 1..100")},
+      {"lr", yaml::Double(
+                 &c->lr, [](double v) { return v > 0.0 && v <= 10.0; },
+                 "must be in (0, 10]")},
+      {"momentum",
+       yaml::Double(
+           &c->momentum, [](double v) { return v >= 0.0 && v < 1.0; },
+           "must be in [0, 1)")},
+      {"batch_size",
+       Integer(
+           &c->batch_size, [](int64_t v) { return v >= 1 && v <= 65536; },
+           "must be in 1..65536")},
+      {"participation",
+       yaml::Double(
+           &c->participation, [](double v) { return v > 0.0 && v <= 1.0; },
+           "must be in (0, 1]")},
+      {"rounds",
+       Integer(
+           &c->rounds, [](int64_t v) { return v >= 1 && v <= kMaxRounds; },
+           "must be in 1..100000")},
+      {"seed", yaml::Uint64(&c->seed)},
+      {"threads", Integer(
+                      &c->threads, [](int64_t v) { return v >= 1 && v <= 256; },
+                      "must be in 1..256")},
+  };
 }
 
 Status ParseRoot(const YAML::Node& root, SimConfig* c) {
-  MapReader r(root, "");
-  FLS_RETURN_IF_ERROR(r.CheckIsMap());
-  FLS_RETURN_IF_ERROR(r.Get("model", &c->model.kind));
-  FLS_RETURN_IF_ERROR(r.Get("hidden", &c->model.hidden));
-  FLS_RETURN_IF_ERROR(r.Get("dataset_dir", &c->dataset_dir));
-  FLS_RETURN_IF_ERROR(r.Get("train_examples", &c->train_examples));
-  FLS_RETURN_IF_ERROR(r.Get("test_examples", &c->test_examples));
-  FLS_RETURN_IF_ERROR(r.Get("clients", &c->clients));
-  FLS_RETURN_IF_ERROR(r.Get("partition", &c->partition));
-  FLS_RETURN_IF_ERROR(r.Get("alpha", &c->alpha));
-  FLS_RETURN_IF_ERROR(r.Get("local_epochs", &c->local_epochs));
-  FLS_RETURN_IF_ERROR(r.Get("lr", &c->lr));
-  FLS_RETURN_IF_ERROR(r.Get("momentum", &c->momentum));
-  FLS_RETURN_IF_ERROR(r.Get("batch_size", &c->batch_size));
-  FLS_RETURN_IF_ERROR(r.Get("participation", &c->participation));
-  FLS_RETURN_IF_ERROR(r.Get("rounds", &c->rounds));
-  FLS_RETURN_IF_ERROR(r.Get("seed", &c->seed));
-  FLS_RETURN_IF_ERROR(r.Get("threads", &c->threads));
-
-  if (YAML::Node attack = r.Child("attack")) {
-    MapReader a(attack, "attack");
-    FLS_RETURN_IF_ERROR(a.CheckIsMap());
-    FLS_RETURN_IF_ERROR(a.Get("type", &c->attack.type));
-    FLS_RETURN_IF_ERROR(a.Get("fraction", &c->attack.fraction));
-    FLS_RETURN_IF_ERROR(a.Get("start_round", &c->attack.start_round));
-    FLS_RETURN_IF_ERROR(
-        ReadParams(a.Child("params"), "attack.params", &c->attack.params));
-    FLS_RETURN_IF_ERROR(a.RejectUnknown());
+  if (!root.IsMap()) {
+    return yaml::ErrorAt(root, "(document)", "expected a mapping of keys");
   }
-  if (YAML::Node agg = r.Child("aggregator")) {
-    MapReader a(agg, "aggregator");
-    FLS_RETURN_IF_ERROR(a.CheckIsMap());
-    FLS_RETURN_IF_ERROR(a.Get("type", &c->aggregator.type));
-    FLS_RETURN_IF_ERROR(ReadParams(a.Child("params"), "aggregator.params",
-                                   &c->aggregator.params));
-    FLS_RETURN_IF_ERROR(a.RejectUnknown());
-  }
-  if (YAML::Node eval = r.Child("eval_backdoor")) {
-    Params params;
-    FLS_RETURN_IF_ERROR(ReadParams(eval, "eval_backdoor", &params));
-    c->eval_backdoor = std::move(params);
-  }
-  return r.RejectUnknown();
+  yaml::Fields fields = ModelAndDataFields(c);
+  for (auto& field : TrainingFields(c)) fields.push_back(std::move(field));
+  fields.emplace_back("attack", Mapping(AttackFields(&c->attack)));
+  fields.emplace_back(
+      "aggregator", Mapping({{"type", yaml::String(&c->aggregator.type)},
+                             {"params", ParamsField(&c->aggregator.params)}}));
+  fields.emplace_back("eval_backdoor",
+                      [c](const YAML::Node& n, const std::string& p) {
+                        Params params;
+                        FLS_RETURN_IF_ERROR(ReadParams(n, p, &params));
+                        c->eval_backdoor = std::move(params);
+                        return Status::Ok();
+                      });
+  return yaml::ReadMap(root, "", fields);
 }
 
+// What the field readers cannot check alone (each range is checked where
+// the key is read).
 Status Validate(const SimConfig& c) {
-  FLS_RETURN_IF_ERROR(CheckRange(c.model.kind == "mlp" || c.model.kind == "cnn",
-                                 "model", "must be mlp or cnn"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.model.hidden >= 1 && c.model.hidden <= 4096,
-                                 "hidden", "must be in 1..4096"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.train_examples >= 0 && c.test_examples >= 0,
-                                 "train_examples/test_examples",
-                                 "must be >= 0 (0 means all)"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.clients >= 1 && c.clients <= kMaxClients,
-                                 "clients", "must be in 1..10000"));
-  FLS_RETURN_IF_ERROR(
-      CheckRange(c.partition == "iid" || c.partition == "dirichlet",
-                 "partition", "must be iid or dirichlet"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.alpha > 0.0, "alpha", "must be > 0"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.local_epochs >= 1 && c.local_epochs <= 100,
-                                 "local_epochs", "must be in 1..100"));
-  FLS_RETURN_IF_ERROR(
-      CheckRange(c.lr > 0.0 && c.lr <= 10.0, "lr", "must be in (0, 10]"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.momentum >= 0.0 && c.momentum < 1.0,
-                                 "momentum", "must be in [0, 1)"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.batch_size >= 1 && c.batch_size <= 65536,
-                                 "batch_size", "must be in 1..65536"));
-  FLS_RETURN_IF_ERROR(
-      CheckRange(c.participation > 0.0 && c.participation <= 1.0,
-                 "participation", "must be in (0, 1]"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.rounds >= 1 && c.rounds <= kMaxRounds,
-                                 "rounds", "must be in 1..100000"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.threads >= 1 && c.threads <= 256, "threads",
-                                 "must be in 1..256"));
-  FLS_RETURN_IF_ERROR(
-      CheckRange(c.attack.fraction >= 0.0 && c.attack.fraction < 1.0,
-                 "attack.fraction", "must be in [0, 1)"));
-  FLS_RETURN_IF_ERROR(CheckRange(c.attack.start_round >= 1,
-                                 "attack.start_round", "must be >= 1"));
-  FLS_RETURN_IF_ERROR(CheckRange(
-      c.attack.type == "none" || c.NumMalicious() >= 1, "attack.fraction",
-      "selects no client: raise it or set attack.type to none"));
+  if (c.attack.type != "none" && c.NumMalicious() < 1) {
+    return ConfigError(
+        "'attack.fraction' selects no client: raise it or set attack.type to "
+        "none");
+  }
   return Status::Ok();
 }
 
@@ -195,25 +204,19 @@ int SimConfig::NumMalicious() const {
 
 Result<SimConfig> ParseSimConfig(const std::string& yaml_text,
                                  const std::string& source) {
+  auto root = yaml::LoadDocument(yaml_text, kMaxSimConfigBytes);
+  if (!root.ok()) return root.status().WithContext(source);
   SimConfig config;
-  try {
-    const YAML::Node root = YAML::Load(yaml_text);
-    Status s = ParseRoot(root, &config);
-    if (s.ok()) s = Validate(config);
-    if (!s.ok()) return s.WithContext(source);
-  } catch (const YAML::Exception& e) {
-    return ConfigError(source + ": not valid YAML: " + e.what());
-  }
+  Status s = ParseRoot(*root, &config);
+  if (s.ok()) s = Validate(config);
+  if (!s.ok()) return s.WithContext(source);
   return config;
 }
 
 Result<SimConfig> LoadSimConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot open the simulation config");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in.good() && !in.eof()) return IoError(path + ": read failed");
-  return ParseSimConfig(text.str(), path);
+  FLS_ASSIGN_OR_RETURN(std::string text,
+                       ReadWholeFile(path, kMaxSimConfigBytes));
+  return ParseSimConfig(text, path);
 }
 
 }  // namespace flsentry::sim

@@ -1,8 +1,11 @@
 // sim_config.h — the configuration of one simulated federated training run
 // (configs/sim/*.yaml; every key is documented in configs/sim/README.md).
 //
-// Parsing is strict: an unknown key, a wrong type or a value out of range is
-// an error naming the key. Host-side harness code, not part of the plugin.
+// Parsing is strict, through the one YAML reader (base/yaml_reader.h): an
+// unknown key, a key given twice, a quoted number, a wrong type or a value
+// out of range is an error naming the key path with its line and column.
+// Host-side harness code, not part of the plugin; no LibTorch (the
+// benchmark's planner checks every run's config with it).
 #ifndef FLSENTRY_INTEGRATION_SIM_CONFIG_H_
 #define FLSENTRY_INTEGRATION_SIM_CONFIG_H_
 
@@ -12,11 +15,16 @@
 #include <string>
 
 #include "base/status.h"
-#include "models.h"
 
 namespace flsentry::sim {
 
 using Params = std::map<std::string, double>;
+
+// The model a run trains (models.h builds it).
+struct ModelSpec {
+  std::string kind = "mlp";  // "mlp" (784-hidden-10) or "cnn"
+  int hidden = 64;           // MLP hidden units; CNN fully connected units
+};
 
 // Attacks run by the simulator itself (data poisoning, broken clients).
 // Every other type is a model-poisoning attack crafted by

@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 
 namespace flsentry::sim {
 
-void CheckParamNames(std::string_view kind, const std::string& type,
-                     const std::map<std::string, double>& params,
-                     std::initializer_list<std::string_view> allowed) {
+Status CheckParamNames(std::string_view kind, const std::string& type,
+                       const std::map<std::string, double>& params,
+                       std::initializer_list<std::string_view> allowed) {
   const std::string prefix = std::string(kind) + " '" + type + "': ";
   for (const auto& [name, value] : params) {
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
@@ -16,15 +15,16 @@ void CheckParamNames(std::string_view kind, const std::string& type,
       for (auto a : allowed) {
         known += (known.empty() ? "" : ", ") + std::string(a);
       }
-      throw std::invalid_argument(
+      return InvalidArgument(
           prefix + "unknown parameter '" + name +
           "' (accepted: " + (known.empty() ? "none" : known) + ")");
     }
     if (!std::isfinite(value)) {
-      throw std::invalid_argument(prefix + "parameter '" + name +
-                                  "' must be finite");
+      return InvalidArgument(prefix + "parameter '" + name +
+                             "' must be finite");
     }
   }
+  return Status::Ok();
 }
 
 const double* FindParam(const std::map<std::string, double>& params,

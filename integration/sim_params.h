@@ -9,15 +9,17 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
+
 namespace flsentry::sim {
 
-// Throws std::invalid_argument("<kind> '<type>': unknown parameter 'x'
-// (accepted: a, b)") for a name outside `allowed`, or "... parameter 'x'
-// must be finite" for a NaN or infinite value. `kind` is "attack" or
-// "aggregator", `type` the attack or aggregator named in the message.
-void CheckParamNames(std::string_view kind, const std::string& type,
-                     const std::map<std::string, double>& params,
-                     std::initializer_list<std::string_view> allowed);
+// kInvalidArgument "<kind> '<type>': unknown parameter 'x' (accepted: a,
+// b)" for a name outside `allowed`, or "... parameter 'x' must be finite"
+// for a NaN or infinite value. `kind` is "attack" or "aggregator", `type`
+// the attack or aggregator named in the message.
+Status CheckParamNames(std::string_view kind, const std::string& type,
+                       const std::map<std::string, double>& params,
+                       std::initializer_list<std::string_view> allowed);
 
 // The value of `name`, or nullptr when absent. The pointer borrows from
 // `params` and is valid while params is neither changed nor destroyed.

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -68,16 +70,16 @@ flsentry::Status ApplyOverrides(const Args& a, sim::SimConfig* c) {
       return flsentry::ConfigError("--aggregator-param wants key=value, got '" +
                                    kv + "'");
     }
-    try {
-      size_t used = 0;
-      const double v = std::stod(kv.substr(eq + 1), &used);
-      if (used != kv.size() - eq - 1 || !std::isfinite(v))
-        throw std::invalid_argument(kv);
-      c->aggregator.params[kv.substr(0, eq)] = v;
-    } catch (const std::exception&) {
+    const std::string text = kv.substr(eq + 1);
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
+        !std::isfinite(v)) {
       return flsentry::ConfigError("--aggregator-param '" + kv +
                                    "': the value is not a finite number");
     }
+    c->aggregator.params[kv.substr(0, eq)] = v;
   }
   return flsentry::Status::Ok();
 }

@@ -6,15 +6,32 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
+#include "base/yaml_reader.h"
 #include "benchmark_report_protocol.h"
+#include "sim_config.h"
 
 namespace flsentry::bench {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr size_t kMaxConfigBytes = size_t{1} << 20;
+
+// A simulation config the user wrote (base_config, attack_<name>.yaml):
+// checked by the simulator's own strict reader (unknown or repeated keys,
+// quoted numbers, ranges: errors with line and column), then loaded as a
+// node to merge and write back.
+Result<YAML::Node> LoadSimConfigNode(const std::string& text,
+                                     const std::string& source) {
+  FLS_RETURN_IF_ERROR(sim::ParseSimConfig(text, source).status());
+  auto root = yaml::LoadDocument(text, kMaxConfigBytes);
+  if (!root.ok()) return root.status().WithContext(source);
+  return root;
+}
 
 Status ReadText(const fs::path& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
@@ -51,25 +68,19 @@ Status LoadAttack(const fs::path& repo, const std::string& name,
   const fs::path path = repo / "configs" / "sim" / ("attack_" + name + ".yaml");
   std::string text;
   FLS_RETURN_IF_ERROR(ReadText(path, &text));
-  try {
-    const YAML::Node root = YAML::Load(text);
-    const YAML::Node attack = root["attack"];
-    if (!attack || !attack.IsMap() || !attack["type"] ||
-        !attack["type"].IsScalar()) {
-      return ConfigError(path.string() + ": no 'attack.type'");
-    }
-    spec->type = YAML::Clone(attack["type"]);
-    spec->params = attack["params"] ? YAML::Clone(attack["params"])
-                                    : YAML::Node(YAML::NodeType::Map);
-    if (!spec->params.IsMap())
-      return ConfigError(path.string() + ": 'attack.params' must be a mapping");
-    *details = spec->type.Scalar();
-    for (const auto& kv : spec->params) {
-      *details +=
-          " " + kv.first.as<std::string>() + "=" + kv.second.as<std::string>();
-    }
-  } catch (const YAML::Exception& e) {
-    return ConfigError(path.string() + ": " + e.what());
+  FLS_ASSIGN_OR_RETURN(const YAML::Node root,
+                       LoadSimConfigNode(text, path.string()));
+  const YAML::Node attack = root["attack"];
+  if (!attack || !attack.IsMap() || !attack["type"]) {
+    return ConfigError(path.string() + ": no 'attack.type'");
+  }
+  // The reader above checked: type is a string, params numbers by name.
+  spec->type = YAML::Clone(attack["type"]);
+  spec->params = attack["params"] ? YAML::Clone(attack["params"])
+                                  : YAML::Node(YAML::NodeType::Map);
+  *details = spec->type.Scalar();
+  for (const auto& kv : spec->params) {
+    *details += " " + kv.first.Scalar() + "=" + kv.second.Scalar();
   }
   return Status::Ok();
 }
@@ -106,22 +117,26 @@ Status AggregatorFor(const std::string& name, double fraction, int n,
   return Status::Ok();
 }
 
-// detector.refresh.warmup_rounds of a policy (0 when absent); the plugin
-// validates the policy itself when it loads it.
+// detector.refresh.warmup_rounds of a policy (0 when absent), read as the
+// strict reader reads it (one document, an unquoted integer); the plugin
+// validates the rest of the policy when it loads it.
 Status ReadWarmupRounds(const std::string& policy_text,
                         const std::string& source, int* out) {
-  try {
-    const YAML::Node root = YAML::Load(policy_text);
-    const YAML::Node n = root.IsMap() && root["detector"] &&
-                                 root["detector"].IsMap() &&
-                                 root["detector"]["refresh"] &&
-                                 root["detector"]["refresh"].IsMap()
-                             ? root["detector"]["refresh"]["warmup_rounds"]
-                             : YAML::Node();
-    *out = n && n.IsScalar() ? n.as<int>() : 0;
-  } catch (const YAML::Exception& e) {
-    return ConfigError(source + ": " + e.what());
-  }
+  auto root = yaml::LoadDocument(policy_text, kMaxConfigBytes);
+  if (!root.ok()) return root.status().WithContext(source);
+  const YAML::Node& r = *root;
+  const YAML::Node n = r.IsMap() && r["detector"] && r["detector"].IsMap() &&
+                               r["detector"]["refresh"] &&
+                               r["detector"]["refresh"].IsMap()
+                           ? r["detector"]["refresh"]["warmup_rounds"]
+                           : YAML::Node();
+  *out = 0;
+  if (!n) return Status::Ok();
+  int64_t rounds = 0;
+  FLS_RETURN_IF_ERROR(yaml::ReadInt(n, "detector.refresh.warmup_rounds", 0,
+                                    std::numeric_limits<int>::max(), &rounds)
+                          .WithContext(source));
+  *out = static_cast<int>(rounds);
   return Status::Ok();
 }
 
@@ -155,15 +170,16 @@ std::string Key(const YAML::Node& config, const char* key,
                                                : fallback;
 }
 
-// A shape's description from its config (defaults as sim_config.h's).
-ShapeInfo DescribeShape(const std::string& name, const YAML::Node& config) {
+// A shape's description from its config node (its text, defaults as
+// sim_config.h's) and the same config as the simulator reads it.
+ShapeInfo DescribeShape(const std::string& name, const YAML::Node& config,
+                        const sim::SimConfig& parsed) {
   ShapeInfo s;
   s.name = name;
-  const double participation = std::stod(Key(config, "participation", "0.2"));
-  s.clients = std::stoi(Key(config, "clients", "50"));
-  s.clients_per_round =
-      std::clamp(static_cast<int>(std::lround(participation * s.clients)), 1,
-                 std::max(1, s.clients));
+  s.clients = parsed.clients;
+  s.clients_per_round = std::clamp(
+      static_cast<int>(std::lround(parsed.participation * s.clients)), 1,
+      std::max(1, s.clients));
   s.model = Key(config, "model", "mlp") + " (hidden " +
             Key(config, "hidden", "64") + ")";
   const std::string partition = Key(config, "partition", "dirichlet");
@@ -239,6 +255,10 @@ Status Expander::Add(const std::string& shape, double fraction,
       protocol.base_config + " (protocol " + protocol.name + ")\n" +
       emitter.c_str() + "\n";
   const fs::path dir = out / "runs" / run.id;
+  // The run's config as flsentry-simulate will read it: refused here, not
+  // after the runs before it.
+  FLS_RETURN_IF_ERROR(
+      sim::ParseSimConfig(sim_yaml, (dir / "sim.yaml").string()).status());
   FLS_RETURN_IF_ERROR(WriteRun(dir, run.id, sim_yaml,
                                run.uses_filter ? &policy_text : nullptr));
   tsv << run.id << '\t' << dir.string() << '\t' << (run.uses_filter ? 1 : 0)
@@ -283,24 +303,48 @@ Status ExpandRuns(Expander& x) {
   return Status::Ok();
 }
 
+// Sets the protocol's scalar sim keys (their YAML text) in `config`.
+Status SetKeys(const std::map<std::string, std::string>& keys,
+               YAML::Node& config) {
+  for (const auto& [key, value] : keys) {
+    auto node = yaml::LoadDocument(value, kMaxConfigBytes);
+    if (!node.ok()) return node.status().WithContext(key);
+    config[key] = *node;
+  }
+  return Status::Ok();
+}
+
+// `config` as the simulator reads it; `source` names it in errors.
+Result<sim::SimConfig> ParseNode(const YAML::Node& config,
+                                 const std::string& source) {
+  YAML::Emitter emitter;
+  emitter << config;
+  return sim::ParseSimConfig(emitter.c_str(), source);
+}
+
 // Loads base_config + overrides and each shape's config; fills plan.shapes.
 Status LoadConfigs(const fs::path& repo, Expander& x) {
   const Protocol& p = x.protocol;
   std::string base_text;
   FLS_RETURN_IF_ERROR(ReadText(repo / p.base_config, &base_text));
-  YAML::Node base = YAML::Load(base_text);
-  if (!base.IsMap()) return ConfigError(p.base_config + ": not a mapping");
-  for (const auto& [key, value] : p.overrides) base[key] = YAML::Load(value);
+  FLS_ASSIGN_OR_RETURN(YAML::Node base,
+                       LoadSimConfigNode(base_text, p.base_config));
+  FLS_RETURN_IF_ERROR(SetKeys(p.overrides, base).WithContext("overrides"));
   base["rounds"] = p.rounds;
   base["threads"] = 1;
+  FLS_ASSIGN_OR_RETURN(
+      const sim::SimConfig parsed,
+      ParseNode(base, p.base_config + " with the protocol's overrides"));
   x.configs[kBaseShape] = base;
-  x.plan->shapes.push_back(DescribeShape(kBaseShape, base));
+  x.plan->shapes.push_back(DescribeShape(kBaseShape, base, parsed));
   for (const Shape& shape : p.shapes) {
     YAML::Node config = YAML::Clone(base);
-    for (const auto& [key, value] : shape.overrides)
-      config[key] = YAML::Load(value);
+    FLS_RETURN_IF_ERROR(
+        SetKeys(shape.overrides, config).WithContext("shapes." + shape.name));
+    FLS_ASSIGN_OR_RETURN(const sim::SimConfig shape_parsed,
+                         ParseNode(config, "shape '" + shape.name + "'"));
     x.configs[shape.name] = config;
-    x.plan->shapes.push_back(DescribeShape(shape.name, config));
+    x.plan->shapes.push_back(DescribeShape(shape.name, config, shape_parsed));
   }
   return Status::Ok();
 }
@@ -323,10 +367,10 @@ Result<Plan> WritePlan(const Protocol& protocol, const std::string& repo_root,
     FLS_RETURN_IF_ERROR(
         LoadAttack(repo, name, &x.attacks[name], &plan.attack_details[name]));
   }
-  try {
+  try {  // yaml-cpp's exceptions, if any, on configs checked above
     FLS_RETURN_IF_ERROR(LoadConfigs(repo, x));
     FLS_RETURN_IF_ERROR(ExpandRuns(x));
-  } catch (const std::exception& e) {  // YAML::Exception, std::stod/stoi
+  } catch (const YAML::Exception& e) {
     return ConfigError(std::string("building the run configs: ") + e.what());
   }
   FLS_RETURN_IF_ERROR(WriteText(x.out / "plan.tsv", x.tsv.str()));

@@ -2,16 +2,20 @@
 // into runs is in benchmark_report_plan.cc.
 #include "benchmark_report_protocol.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cmath>
-#include <fstream>
+#include <cstdint>
+#include <functional>
+#include <limits>
 #include <set>
-#include <sstream>
+
+#include "base/file_reader.h"
+#include "base/yaml_reader.h"
 
 namespace flsentry::bench {
 namespace {
+
+constexpr size_t kMaxProtocolBytes = size_t{1} << 20;
 
 const std::set<std::string>& KnownAggregators() {
   static const std::set<std::string> kNames = {
@@ -30,134 +34,144 @@ bool Contains(const std::vector<std::string>& list, const std::string& s) {
   return std::find(list.begin(), list.end(), s) != list.end();
 }
 
-// yaml-cpp throws on type errors; each accessor converts to a ConfigError
-// naming the key.
+// A list of 1..kMaxListItems items, each read by `read`.
+constexpr size_t kMaxListItems = 1000;
 template <typename T>
-Status Scalar(const YAML::Node& node, const std::string& key, T* out) {
-  if (!node.IsScalar()) return ConfigError("'" + key + "' must be a scalar");
-  try {
-    *out = node.as<T>();
-  } catch (const YAML::Exception&) {
-    return ConfigError("'" + key + "' has the wrong type ('" + node.Scalar() +
-                       "')");
+Status ReadList(const YAML::Node& node, const std::string& path,
+                Status (*read)(const YAML::Node&, const std::string&, T*),
+                std::vector<T>* out) {
+  if (!node.IsSequence() || node.size() == 0 || node.size() > kMaxListItems) {
+    return yaml::ErrorAt(node, path,
+                         "must be a non-empty list (at most 1000 items)");
   }
-  return Status::Ok();
-}
-
-template <typename T>
-Status List(const YAML::Node& node, const std::string& key,
-            std::vector<T>* out) {
-  if (!node.IsSequence() || node.size() == 0) {
-    return ConfigError("'" + key + "' must be a non-empty list");
-  }
+  std::vector<T> values(node.size());
   for (size_t i = 0; i < node.size(); ++i) {
-    T v{};
     FLS_RETURN_IF_ERROR(
-        Scalar(node[i], key + "[" + std::to_string(i) + "]", &v));
-    out->push_back(std::move(v));
+        read(node[i], path + "[" + std::to_string(i) + "]", &values[i]));
+  }
+  *out = std::move(values);
+  return Status::Ok();
+}
+
+Status ReadSeed(const YAML::Node& node, const std::string& path, int* out) {
+  int64_t value = 0;
+  FLS_RETURN_IF_ERROR(yaml::ReadInt(node, path, std::numeric_limits<int>::min(),
+                                    std::numeric_limits<int>::max(), &value));
+  *out = static_cast<int>(value);
+  return Status::Ok();
+}
+
+template <typename T>
+yaml::FieldReader List(std::vector<T>* out,
+                       Status (*read)(const YAML::Node&, const std::string&,
+                                      T*)) {
+  return [=](const YAML::Node& n, const std::string& p) {
+    return ReadList(n, p, read, out);
+  };
+}
+
+yaml::FieldReader Names(std::vector<std::string>* out) {
+  return List(out, &yaml::ReadString);
+}
+
+// A mapping whose keys are names chosen by the protocol (shapes, fraction
+// tags, sim keys): each key a plain scalar, given once, read by `read`.
+Status ReadNamedEntries(
+    const YAML::Node& node, const std::string& path,
+    const std::function<Status(const std::string& name, const YAML::Node& key,
+                               const YAML::Node& value,
+                               const std::string& key_path)>& read) {
+  if (!node.IsMap()) return yaml::ErrorAt(node, path, "must be a mapping");
+  std::set<std::string> seen;
+  for (const auto& entry : node) {
+    const YAML::Node& key = entry.first;
+    if (!key.IsScalar()) {
+      return yaml::ErrorAt(key, path, "keys must be plain strings");
+    }
+    const std::string key_path = yaml::Join(path, key.Scalar());
+    if (!seen.insert(key.Scalar()).second) {
+      return yaml::ErrorAt(key, key_path, "key given twice");
+    }
+    FLS_RETURN_IF_ERROR(read(key.Scalar(), key, entry.second, key_path));
   }
   return Status::Ok();
 }
 
-// A mapping of scalar sim keys (overrides). Keys the protocol sets itself
-// are refused.
-Status Overrides(const YAML::Node& node, const std::string& key,
-                 std::map<std::string, std::string>* out) {
-  if (!node.IsMap()) return ConfigError("'" + key + "' must be a mapping");
-  for (const auto& kv : node) {
-    const std::string name = kv.first.as<std::string>();
-    for (const char* own :
-         {"rounds", "threads", "attack", "aggregator", "seed"}) {
-      if (name == own) {
-        return ConfigError("'" + key + "." + name +
-                           "' is set by the protocol itself");
-      }
-    }
-    std::string value;
-    FLS_RETURN_IF_ERROR(Scalar(kv.second, key + "." + name, &value));
-    (*out)[name] = value;
-  }
+// A mapping of scalar sim keys (overrides), kept as their YAML text. Keys
+// the protocol sets itself are refused, and so are quoted values: the plan
+// writes the text back unquoted, so a quoted "5" would reach the
+// simulation as the number 5.
+Status ReadOverrides(const YAML::Node& node, const std::string& path,
+                     std::map<std::string, std::string>* out) {
+  std::map<std::string, std::string> overrides;
+  FLS_RETURN_IF_ERROR(ReadNamedEntries(
+      node, path,
+      [&](const std::string& name, const YAML::Node& key,
+          const YAML::Node& value, const std::string& key_path) {
+        for (const char* own :
+             {"rounds", "threads", "attack", "aggregator", "seed"}) {
+          if (name == own) {
+            return yaml::ErrorAt(key, key_path,
+                                 "is set by the protocol itself");
+          }
+        }
+        if (!value.IsScalar() || value.Tag() == "!") {
+          return yaml::ErrorAt(value, key_path, "must be an unquoted scalar");
+        }
+        return yaml::ReadString(value, key_path, &overrides[name]);
+      }));
+  *out = std::move(overrides);
   return Status::Ok();
 }
 
-Status ParseTargets(const YAML::Node& node, Targets* t) {
-  if (!node.IsMap()) return ConfigError("'targets' must be a mapping");
-  for (const auto& kv : node) {
-    const std::string key = kv.first.as<std::string>();
-    if (key == "detection_attacks") {
-      t->detection_attacks.clear();
-      FLS_RETURN_IF_ERROR(
-          List(kv.second, "targets.detection_attacks", &t->detection_attacks));
-      continue;
-    }
-    double* dst = key == "max_honest_flagged"     ? &t->max_honest_flagged
-                  : key == "fraction"             ? &t->fraction
-                  : key == "accuracy_points"      ? &t->accuracy_points
-                  : key == "max_backdoor_success" ? &t->max_backdoor_success
-                  : key == "min_tpr"              ? &t->min_tpr
-                  : key == "max_fpr"              ? &t->max_fpr
-                                                  : nullptr;
-    if (dst == nullptr)
-      return ConfigError("'targets." + key + "' is not a known key");
-    FLS_RETURN_IF_ERROR(Scalar(kv.second, "targets." + key, dst));
-    if (!std::isfinite(*dst) || *dst < 0.0) {
-      return ConfigError("'targets." + key + "' must be a finite number >= 0");
-    }
-  }
-  return Status::Ok();
+yaml::FieldReader Overrides(std::map<std::string, std::string>* out) {
+  return [out](const YAML::Node& n, const std::string& p) {
+    return ReadOverrides(n, p, out);
+  };
 }
 
-Status ParseShapes(const YAML::Node& node, std::vector<Shape>* out) {
-  if (!node.IsMap()) return ConfigError("'shapes' must be a mapping");
-  for (const auto& kv : node) {
-    Shape shape;
-    shape.name = kv.first.as<std::string>();
-    if (!IsPlainName(shape.name) || shape.name == kBaseShape) {
-      return ConfigError("'shapes': '" + shape.name +
-                         "' is not a plain name other than 'base'");
-    }
-    FLS_RETURN_IF_ERROR(
-        Overrides(kv.second, "shapes." + shape.name, &shape.overrides));
-    out->push_back(std::move(shape));
-  }
-  return Status::Ok();
+yaml::FieldReader Target(double* out) {
+  return yaml::Double(
+      out, [](double v) { return v >= 0.0; }, "must be a finite number >= 0");
 }
 
-Status ParseFractionAttacks(
-    const YAML::Node& node,
+yaml::Fields TargetFields(Targets* t) {
+  return {{"max_honest_flagged", Target(&t->max_honest_flagged)},
+          {"fraction", Target(&t->fraction)},
+          {"accuracy_points", Target(&t->accuracy_points)},
+          {"max_backdoor_success", Target(&t->max_backdoor_success)},
+          {"detection_attacks", Names(&t->detection_attacks)},
+          {"min_tpr", Target(&t->min_tpr)},
+          {"max_fpr", Target(&t->max_fpr)}};
+}
+
+Status ReadShapes(const YAML::Node& node, const std::string& path,
+                  std::vector<Shape>* out) {
+  return ReadNamedEntries(
+      node, path,
+      [&](const std::string& name, const YAML::Node& key,
+          const YAML::Node& value, const std::string& key_path) {
+        if (!IsPlainName(name) || name == kBaseShape) {
+          return yaml::ErrorAt(key, key_path,
+                               "is not a plain name other than 'base'");
+        }
+        Shape shape;
+        shape.name = name;
+        FLS_RETURN_IF_ERROR(ReadOverrides(value, key_path, &shape.overrides));
+        out->push_back(std::move(shape));
+        return Status::Ok();
+      });
+}
+
+Status ReadFractionAttacks(
+    const YAML::Node& node, const std::string& path,
     std::map<std::string, std::vector<std::string>>* out) {
-  if (!node.IsMap()) return ConfigError("'fraction_attacks' must be a mapping");
-  for (const auto& kv : node) {
-    const std::string tag = kv.first.as<std::string>();
-    FLS_RETURN_IF_ERROR(
-        List(kv.second, "fraction_attacks." + tag, &(*out)[tag]));
-  }
-  return Status::Ok();
-}
-
-// One top-level key into p; false in *known for a key nobody reads.
-Status ParseKey(const std::string& key, const YAML::Node& v, Protocol* p,
-                bool* known) {
-  *known = true;
-  if (key == "name") return Scalar(v, key, &p->name);
-  if (key == "base_config") return Scalar(v, key, &p->base_config);
-  if (key == "policy") return Scalar(v, key, &p->policy);
-  if (key == "rounds") return Scalar(v, key, &p->rounds);
-  if (key == "start_round") return Scalar(v, key, &p->start_round);
-  if (key == "overrides") return Overrides(v, key, &p->overrides);
-  if (key == "seeds") return List(v, key, &p->seeds);
-  if (key == "baseline_seeds") return List(v, key, &p->baseline_seeds);
-  if (key == "fractions") return List(v, key, &p->fractions);
-  if (key == "attacks") return List(v, key, &p->attacks);
-  if (key == "fraction_attacks")
-    return ParseFractionAttacks(v, &p->fraction_attacks);
-  if (key == "aggregators") return List(v, key, &p->aggregators);
-  if (key == "shapes") return ParseShapes(v, &p->shapes);
-  if (key == "honest_shapes") return List(v, key, &p->honest_shapes);
-  if (key == "detection_shapes") return List(v, key, &p->detection_shapes);
-  if (key == "targets") return ParseTargets(v, &p->targets);
-  *known = false;
-  return Status::Ok();
+  return ReadNamedEntries(
+      node, path,
+      [&](const std::string& tag, const YAML::Node&, const YAML::Node& value,
+          const std::string& key_path) {
+        return ReadList(value, key_path, &yaml::ReadString, &(*out)[tag]);
+      });
 }
 
 Status CheckSeeds(const std::vector<int>& seeds, const std::string& key) {
@@ -273,15 +287,46 @@ Status Validate(Protocol* p, bool has_rounds) {
 }
 
 Status ParseProtocol(const YAML::Node& root, Protocol* p) {
-  if (!root.IsMap()) return ConfigError("the protocol must be a mapping");
-  bool has_rounds = false;
-  for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
-    bool known = false;
-    FLS_RETURN_IF_ERROR(ParseKey(key, kv.second, p, &known));
-    if (!known) return ConfigError("'" + key + "' is not a known key");
-    has_rounds = has_rounds || key == "rounds";
+  if (!root.IsMap()) {
+    return yaml::ErrorAt(root, "(document)",
+                         "the protocol must be a mapping of keys");
   }
+  bool has_rounds = false;
+  const yaml::Fields fields = {
+      {"name", yaml::String(&p->name)},
+      {"base_config", yaml::String(&p->base_config)},
+      {"policy", yaml::String(&p->policy)},
+      {"rounds",
+       [&](const YAML::Node& n, const std::string& path) {
+         has_rounds = true;
+         return yaml::Int(&p->rounds, 1, 10000)(n, path);
+       }},
+      {"start_round",
+       yaml::Int(&p->start_round, std::numeric_limits<int>::min(),
+                 std::numeric_limits<int>::max())},
+      {"overrides", Overrides(&p->overrides)},
+      {"seeds", List(&p->seeds, &ReadSeed)},
+      {"baseline_seeds", List(&p->baseline_seeds, &ReadSeed)},
+      {"fractions", List(&p->fractions, &yaml::ReadDouble)},
+      {"attacks", Names(&p->attacks)},
+      {"fraction_attacks",
+       [p](const YAML::Node& n, const std::string& path) {
+         return ReadFractionAttacks(n, path, &p->fraction_attacks);
+       }},
+      {"aggregators", Names(&p->aggregators)},
+      {"shapes",
+       [p](const YAML::Node& n, const std::string& path) {
+         return ReadShapes(n, path, &p->shapes);
+       }},
+      {"honest_shapes", Names(&p->honest_shapes)},
+      {"detection_shapes", Names(&p->detection_shapes)},
+      {"targets",
+       [p](const YAML::Node& n, const std::string& path) {
+         if (!n.IsMap()) return yaml::ErrorAt(n, path, "must be a mapping");
+         return yaml::ReadMap(n, path, TargetFields(&p->targets));
+       }},
+  };
+  FLS_RETURN_IF_ERROR(yaml::ReadMap(root, "", fields));
   return Validate(p, has_rounds);
 }
 
@@ -321,17 +366,12 @@ bool IsRunId(const std::string& s) {
 }
 
 Result<Protocol> LoadProtocol(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
+  FLS_ASSIGN_OR_RETURN(std::string text,
+                       ReadWholeFile(path, kMaxProtocolBytes));
+  auto root = yaml::LoadDocument(text, kMaxProtocolBytes);
+  if (!root.ok()) return root.status().WithContext(path);
   Protocol p;
-  try {
-    Status s = ParseProtocol(YAML::Load(text.str()), &p);
-    if (!s.ok()) return s.WithContext(path);
-  } catch (const YAML::Exception& e) {
-    return ConfigError(path + ": not valid YAML: " + e.what());
-  }
+  FLS_RETURN_IF_ERROR(ParseProtocol(*root, &p).WithContext(path));
   return p;
 }
 

@@ -120,17 +120,22 @@ struct Plan {
   const ShapeInfo* Shape(const std::string& name) const;
 };
 
-// Reads and validates a protocol file. Unknown keys, wrong types, empty
-// lists, fractions outside (0, 1), seeds outside 0..2^31-1 or repeated,
-// names with characters other than [A-Za-z0-9_.], unknown aggregators,
-// shapes or attacks referenced but not defined are ConfigError naming the
-// key.
+// Reads and validates a protocol file with the strict YAML reader
+// (base/yaml_reader.h). Unknown or repeated keys, wrong types, quoted
+// numbers (and quoted override values), empty lists, fractions outside
+// (0, 1), seeds outside 0..2^31-1 or repeated, names with characters other
+// than [A-Za-z0-9_.], unknown aggregators, shapes or attacks referenced but
+// not defined are ConfigError naming the key (with its line and column
+// where one key alone is wrong).
 Result<Protocol> LoadProtocol(const std::string& path);
 
 // Expands the protocol into runs and writes, under out_dir (created):
 //   runs/<id>/sim.yaml, runs/<id>/policy.yaml (filter runs), plan.json,
 //   plan.tsv ("<id>\t<absolute run dir>\t<1 if filter else 0>" per line).
 // repo_root resolves base_config, policy and configs/sim/attack_*.yaml.
+// base_config and the attack files are read by the simulator's strict
+// reader (sim_config.h), and so is every run's sim.yaml before it is
+// written: a config flsentry-simulate would refuse is ConfigError here.
 // A run directory that already holds summary.json must have been made from
 // identical sim.yaml/policy.yaml text; otherwise StateError naming the run
 // (delete the directory to rerun it). Returns the plan.

@@ -21,9 +21,11 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -156,45 +158,49 @@ std::vector<TensorView> Views(const Updates& u, int k) {
 }
 
 // Trains a small detector on the round's own updates and writes it to dir.
-void WriteDetector(const Updates& u, const std::string& dir, int64_t sketch_dim,
-                   int sketch_version) {
+flsentry::Status WriteDetector(const Updates& u, const std::string& dir,
+                               int64_t sketch_dim, int sketch_version) {
   flsentry::FeatureSettings settings;
   settings.sketch_dim = sketch_dim;
   settings.sketch_version = sketch_version;
   const auto views0 = Views(u, 0);
-  auto layout = flsentry::SelectLayout(settings, views0);
-  auto fx = flsentry::FeatureExtractor::Create(settings, *layout);
+  FLS_ASSIGN_OR_RETURN(flsentry::FeatureLayout layout,
+                       flsentry::SelectLayout(settings, views0));
+  FLS_ASSIGN_OR_RETURN(flsentry::FeatureExtractor fx,
+                       flsentry::FeatureExtractor::Create(settings, layout));
   std::vector<float> rows(static_cast<size_t>(u.n) * sketch_dim);
   for (int k = 0; k < u.n; ++k) {
     flsentry::UpdateInput in;
     in.tensors = Views(u, k);
-    auto f = fx->Embed(
-        in, {}, std::span<float>(rows.data() + k * sketch_dim, sketch_dim));
-    if (!f.ok()) throw std::runtime_error(f.status().message());
+    FLS_RETURN_IF_ERROR(
+        fx.Embed(in, {},
+                 std::span<float>(rows.data() + k * sketch_dim, sketch_dim))
+            .status());
   }
-  auto net =
-      flsentry::Autoencoder::Create({sketch_dim, 256, 64, 256, sketch_dim}, 1);
+  FLS_ASSIGN_OR_RETURN(
+      auto net,
+      flsentry::Autoencoder::Create({sketch_dim, 256, 64, 256, sketch_dim}, 1));
   flsentry::TrainOptions options;
   options.max_epochs = 30;
-  auto report = (*net)->Train(rows, u.n, options);
-  if (!report.ok()) throw std::runtime_error(report.status().message());
+  FLS_ASSIGN_OR_RETURN(auto report, net->Train(rows, u.n, options));
   std::vector<float> held;
-  for (int64_t i : report->validation_indices)
+  for (int64_t i : report.validation_indices)
     held.insert(held.end(), rows.begin() + i * sketch_dim,
                 rows.begin() + (i + 1) * sketch_dim);
-  auto scores = (*net)->Score(
-      held, static_cast<int64_t>(report->validation_indices.size()), 1);
+  FLS_ASSIGN_OR_RETURN(
+      auto scores,
+      net->Score(held, static_cast<int64_t>(report.validation_indices.size()),
+                 1));
   flsentry::DetectorMetadata meta;
   meta.features = settings;
-  meta.layout = *layout;
-  meta.layer_sizes = (*net)->layer_sizes();
-  meta.calibration = flsentry::CalibrationFromScores(*scores);
+  meta.layout = layout;
+  meta.layer_sizes = net->layer_sizes();
+  meta.calibration = flsentry::CalibrationFromScores(scores);
   meta.provenance = {{"tool", "flsentry-benchmark"}};
-  const auto weights = (*net)->ExportWeights();
+  const auto weights = net->ExportWeights();
   std::vector<TensorView> wv;
   for (const auto& w : weights) wv.push_back(w.view());
-  auto st = flsentry::WriteDetectorDir(dir, meta, wv);
-  if (!st.ok()) throw std::runtime_error(st.message());
+  return flsentry::WriteDetectorDir(dir, meta, wv);
 }
 
 struct Options {
@@ -209,12 +215,16 @@ struct Options {
   bool json = false;
 };
 
-nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin,
-                              int64_t d) {
+// One row of the table. Errors: the detector's, as a Status; the host API
+// (plugin.create, filter) reports its errors as aggfilter::Error, caught in
+// main.
+flsentry::Result<nlohmann::ordered_json> RunOne(const Options& o,
+                                                aggfilter::Plugin& plugin,
+                                                int64_t d) {
   const auto t0 = Clock::now();
   Updates u = MakeUpdates(o.n, d, 42);
   const std::string det_dir = o.work_dir + "/detector_d" + std::to_string(d);
-  WriteDetector(u, det_dir, 1024, o.sketch_version);
+  FLS_RETURN_IF_ERROR(WriteDetector(u, det_dir, 1024, o.sketch_version));
   const double setup = Seconds(t0, Clock::now());
 
   // (a) plain read
@@ -311,8 +321,8 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin,
   flsentry::DetectorConfig config;
   config.threads = o.threads;
   config.refresh.enabled = false;
-  auto detector = flsentry::Detector::Load(det_dir, config);
-  if (!detector.ok()) throw std::runtime_error(detector.status().message());
+  FLS_ASSIGN_OR_RETURN(auto detector,
+                       flsentry::Detector::Load(det_dir, config));
   flsentry::RoundInput round;
   std::vector<size_t> all;
   for (int k = 0; k < u.n; ++k) {
@@ -324,30 +334,33 @@ nlohmann::ordered_json RunOne(const Options& o, aggfilter::Plugin& plugin,
   }
   const int64_t rss_before_d = CurrentRssBytes();
   ResetPeakRss();
+  flsentry::Status scoring;  // the first failure, if any
   const double t_detector = MedianTime(o.repeat, [&](int) {
-    auto s = (*detector)->ScoreRound(round, all);
-    if (!s.ok()) throw std::runtime_error(s.status().message());
+    auto s = detector->ScoreRound(round, all);
+    if (!s.ok() && scoring.ok()) scoring = s.status();
   });
+  FLS_RETURN_IF_ERROR(scoring);
   const int64_t detector_extra = PeakRssBytes() - rss_before_d;
 
   const double bytes = static_cast<double>(u.n) * static_cast<double>(d) * 4.0;
-  return {{"n", u.n},
-          {"d", d},
-          {"updates_mb", bytes / 1e6},
-          {"read_s", t_read},
-          {"fedavg_s", t_fedavg},
-          {"plugin_s", t_plugin},
-          {"detector_s", t_detector},
-          {"plugin_over_read", MedianOf(c_over_a)},
-          {"plugin_over_fedavg", MedianOf(c_over_b)},
-          {"detector_over_fedavg", t_detector / t_fedavg},
-          {"read_gb_per_s", bytes / t_read / 1e9},
-          {"plugin_extra_rss_mb", hwm_reset ? plugin_extra / 1e6 : NAN},
-          {"plugin_extra_rss_share", hwm_reset ? plugin_extra / bytes : NAN},
-          {"detector_extra_rss_mb", hwm_reset ? detector_extra / 1e6 : NAN},
-          {"plugin_used_threshold", scored},
-          {"plugin_dropped", dropped},
-          {"setup_s", setup}};
+  return nlohmann::ordered_json{
+      {"n", u.n},
+      {"d", d},
+      {"updates_mb", bytes / 1e6},
+      {"read_s", t_read},
+      {"fedavg_s", t_fedavg},
+      {"plugin_s", t_plugin},
+      {"detector_s", t_detector},
+      {"plugin_over_read", MedianOf(c_over_a)},
+      {"plugin_over_fedavg", MedianOf(c_over_b)},
+      {"detector_over_fedavg", t_detector / t_fedavg},
+      {"read_gb_per_s", bytes / t_read / 1e9},
+      {"plugin_extra_rss_mb", hwm_reset ? plugin_extra / 1e6 : NAN},
+      {"plugin_extra_rss_share", hwm_reset ? plugin_extra / bytes : NAN},
+      {"detector_extra_rss_mb", hwm_reset ? detector_extra / 1e6 : NAN},
+      {"plugin_used_threshold", scored},
+      {"plugin_dropped", dropped},
+      {"setup_s", setup}};
 }
 
 }  // namespace
@@ -378,7 +391,13 @@ int main(int argc, char** argv) {
       std::string pattern =
           (std::filesystem::temp_directory_path() / "flsentry_bench_XXXXXX")
               .string();
-      if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+      if (!mkdtemp(pattern.data())) {
+        std::fprintf(stderr,
+                     "flsentry-benchmark: error: cannot create a directory "
+                     "like %s: %s\n",
+                     pattern.c_str(), std::strerror(errno));
+        return 1;
+      }
       o.work_dir = pattern;
       temp = true;
     }
@@ -390,7 +409,14 @@ int main(int argc, char** argv) {
                   "d/b", "plugin +MB", "+share");
     }
     for (double dd : o.dims) {
-      auto row = RunOne(o, plugin, static_cast<int64_t>(dd));
+      auto result = RunOne(o, plugin, static_cast<int64_t>(dd));
+      if (!result.ok()) {
+        std::fprintf(stderr, "flsentry-benchmark: error: d=%.0f: %s\n", dd,
+                     result.status().message().c_str());
+        if (temp) std::filesystem::remove_all(o.work_dir);
+        return 1;
+      }
+      nlohmann::ordered_json row = std::move(result).value();
       if (!o.json) {
         std::printf(
             "%5d %10lld %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %11.1f "
@@ -415,7 +441,7 @@ int main(int argc, char** argv) {
     if (o.json) std::printf("%s\n", rows.dump(2).c_str());
     if (temp) std::filesystem::remove_all(o.work_dir);
     return 0;
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // aggfilter::Error from the host API
     std::fprintf(stderr, "flsentry-benchmark: error: %s\n", e.what());
     return 1;
   }

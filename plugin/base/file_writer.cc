@@ -6,11 +6,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 namespace flsentry {
-namespace {
 
-// fsyncs the directory holding `path`, so that a rename into it is durable.
 // EINVAL: the filesystem cannot fsync directories; nothing more to do there.
 Status SyncParentDirectory(const std::string& path) {
   std::string dir = std::filesystem::path(path).parent_path().string();
@@ -26,7 +25,9 @@ Status SyncParentDirectory(const std::string& path) {
   return Status::Ok();
 }
 
-}  // namespace
+std::string TempPathFor(const std::string& path) {
+  return path + ".tmp." + std::to_string(::getpid());
+}
 
 FileWriter::~FileWriter() {
   if (file_ != nullptr) std::fclose(file_);
@@ -36,12 +37,14 @@ FileWriter::~FileWriter() {
 Status FileWriter::Open(const std::string& path) {
   if (file_ != nullptr) return InternalError(path + ": writer already open");
   path_ = path;
-  temp_path_ = path + ".tmp." + std::to_string(::getpid());
+  temp_path_ = TempPathFor(path);
   file_ = std::fopen(temp_path_.c_str(), "wb");
   if (file_ == nullptr) {
     const int err = errno;
+    const std::string temp = std::move(temp_path_);
     temp_path_.clear();
-    return IoError(path + ": cannot create: " + std::strerror(err));
+    return IoError(path + ": cannot create " + temp + ": " +
+                   std::strerror(err));
   }
   return Status::Ok();
 }

@@ -54,6 +54,15 @@ class FileWriter {
 // Writes `bytes` to `path` with a FileWriter (the guarantees above).
 Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 
+// The temporary sibling a FileWriter of this process writes `path` through:
+// "<path>.tmp.<pid>".
+std::string TempPathFor(const std::string& path);
+
+// fsyncs the directory holding `path`, so that a rename into it (or out of
+// it) survives a power loss. kIo naming the directory on failure; a
+// filesystem that cannot fsync directories (EINVAL) is not an error.
+Status SyncParentDirectory(const std::string& path);
+
 }  // namespace flsentry
 
 #endif  // FLSENTRY_BASE_FILE_WRITER_H_

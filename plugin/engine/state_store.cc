@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "base/file_writer.h"
 #include "base/json_reader.h"
 
 namespace flsentry {
@@ -17,19 +18,6 @@ namespace flsentry {
 namespace {
 
 std::string OsError(int err) { return std::strerror(err); }
-
-// Writes all of `data`, retrying on EINTR and short writes.
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 // "20261129T083000Z".
 std::string UtcTimestamp() {
@@ -39,23 +27,6 @@ std::string UtcTimestamp() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
   return buf;
-}
-
-std::string DirectoryOf(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  return dir.empty() ? "." : dir;
-}
-
-Status FsyncDirectory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return IoError("state: cannot open directory " + dir + ": " +
-                   OsError(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return IoError("state: fsync of " + dir + ": " + OsError(err));
-  return Status::Ok();
 }
 
 // Reads the whole file. nullopt in *missing when it does not exist.
@@ -183,7 +154,7 @@ Result<LoadedState> StateStore::Load() const {
     return StateError(read.message() + "; could not be moved aside to " +
                       *aside + ": " + OsError(errno));
   }
-  (void)FsyncDirectory(DirectoryOf(path_));
+  (void)SyncParentDirectory(path_);
   loaded.warning = read.message() + "; moved aside to " + *aside +
                    " and starting with fresh state (state.on_corrupt: reset)";
   return loaded;
@@ -191,36 +162,17 @@ Result<LoadedState> StateStore::Load() const {
 
 Status StateStore::Save(const nlohmann::json& state) const {
   FLS_ASSIGN_OR_RETURN(std::string text, SerializeState(state));
-  const std::string dir = DirectoryOf(path_);
+  std::string dir = std::filesystem::path(path_).parent_path().string();
+  if (dir.empty()) dir = ".";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
     return IoError("state: cannot create directory " + dir + ": " +
                    ec.message());
   }
-  const std::string temp = path_ + ".tmp";
-  const int fd =
-      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return IoError("state: cannot create " + temp + ": " + OsError(errno));
-  }
-  if (!WriteAll(fd, text) || ::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return IoError("state: cannot write " + temp + ": " + OsError(err));
-  }
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    return IoError("state: cannot write " + temp + ": " + OsError(err));
-  }
-  if (::rename(temp.c_str(), path_.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    return IoError("state: cannot replace " + path_ + ": " + OsError(err));
-  }
-  return FsyncDirectory(dir);
+  Status written = WriteFileAtomically(path_, text);
+  if (!written.ok()) return IoError("state: " + written.message());
+  return Status::Ok();
 }
 
 }  // namespace flsentry

@@ -4,14 +4,16 @@
 // whose members other than "format" belong to the caller (the engine). The
 // store only checks the envelope: a JSON object whose "format" is
 // kStateFormat and whose "round", when present, is a non-negative integer or
-// null. Saves are atomic: the text goes to "<path>.tmp", is fsync'ed,
-// renamed over <path>, and the directory is fsync'ed, so after a crash at
-// any point the file holds either the previous or the new state.
+// null. Saves are atomic, through the one atomic writer (base/file_writer.h):
+// the text goes to "<path>.tmp.<pid>", is fsync'ed, renamed over <path>, and
+// the directory is fsync'ed, so after a crash at any point the file holds
+// either the previous or the new state, and a failed Save leaves it as it
+// was (a crash may leave the temporary file behind; it is never read).
 //
 // One writer: the engine holds "<path>.lock" (file_lock.h) for an
 // instance's life, so no two instances save to one path.
 // Threading: a StateStore is immutable; concurrent Saves to one path from
-// several processes or threads are not supported (they share the temp file).
+// several processes or threads are not supported.
 #ifndef FLSENTRY_ENGINE_STATE_STORE_H_
 #define FLSENTRY_ENGINE_STATE_STORE_H_
 

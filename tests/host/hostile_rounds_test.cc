@@ -221,12 +221,15 @@ TEST_CASE("state files: unsavable rounds undone, one instance per file") {
   Round first(1);
   REQUIRE(first.Filter(instance) == AGGF_OK);
   const std::string before = Saved(instance);
-  fs::create_directory(dir / "s.json.tmp");  // the save cannot write
+  // The save cannot write: a directory where the plugin's atomic writer
+  // puts its temporary file, "<path>.tmp.<pid>" (base/file_writer.h).
+  const fs::path temp = dir / ("s.json.tmp." + std::to_string(::getpid()));
+  fs::create_directory(temp);
   Round loud(2, true);
   CHECK(loud.Filter(instance) == AGGF_ERR_ROUND_FAILED);
   CHECK(LastError(instance).find("nothing was recorded") != std::string::npos);
   CHECK(Saved(instance) == before);
-  fs::remove(dir / "s.json.tmp");
+  fs::remove(temp);
   REQUIRE(loud.Filter(instance) == AGGF_OK);
   CHECK(std::string(loud.decisions[2].reason) == "quarantined");
 

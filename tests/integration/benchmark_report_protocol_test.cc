@@ -94,6 +94,30 @@ TEST_CASE("LoadProtocol refuses what it cannot plan, naming the key") {
   }
 }
 
+TEST_CASE("LoadProtocol reads strictly: repeated keys, quoted numbers") {
+  // {line replaced, its new text, the key path the error names}.
+  const std::vector<std::vector<std::string>> bad = {
+      {"rounds", "rounds: 5\nrounds: 6", "rounds"},
+      {"rounds", "rounds: \"5\"", "rounds"},
+      {"rounds", "roudns: 5", "roudns"},
+      {"seeds", "seeds: [1, '2']", "seeds[1]"},
+      {"targets", "targets: {fraction: 0.2, fraction: 0.3}",
+       "targets.fraction"},
+      {"shapes", "shapes: {c20: {clients: 20}, c20: {clients: 30}}",
+       "shapes.c20"},
+      {"overrides", "overrides: {clients: \"10\"}", "overrides.clients"},
+      {"overrides", "overrides: {clients: 10, clients: 12}",
+       "overrides.clients"},
+  };
+  for (const auto& c : bad) {
+    CAPTURE(c[1]);
+    const auto p = Load(With(c[0], c[1]));
+    CHECK(p.status().code() == ErrorCode::kConfig);
+    CHECK(p.status().message().find(c[2] + ": ") != std::string::npos);
+    CHECK(p.status().message().find("(line ") != std::string::npos);
+  }
+}
+
 TEST_CASE("WritePlan runs every cell on its seeds, once") {
   auto p = Load(kProtocol);
   REQUIRE(p.ok());

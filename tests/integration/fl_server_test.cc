@@ -154,7 +154,7 @@ TEST_CASE("ALIE in a round its attackers dominate uses z_max with s = 1") {
   REQUIRE(crafted.size() == 4);
   const torch::Tensor stack = torch::stack(benign).to(torch::kFloat64);
   const torch::Tensor expected =
-      stack.mean(0) + AlieZMax(6, 3) * stack.std(0, /*unbiased=*/true);
+      stack.mean(0) + AlieZMax(6, 3).value() * stack.std(0, /*unbiased=*/true);
   for (const auto& c : crafted) {
     CHECK(torch::allclose(c.to(torch::kFloat64), expected, 1e-5, 1e-7));
   }

@@ -73,9 +73,61 @@ TEST_CASE("ParseSimConfig rejects unknown keys, naming them") {
   CHECK(s.message().find("aggregator.param") != std::string::npos);
 }
 
-TEST_CASE("ParseSimConfig rejects wrong types and out-of-range values") {
-  CHECK(Parse("clients: many\n").message().find("'clients'") !=
+TEST_CASE("ParseSimConfig refuses a key given twice, naming it and where") {
+  // yaml-cpp alone keeps the first value; the strict reader refuses both
+  // a top-level and a nested repeat, and one among params.
+  CHECK(Parse("rounds: 5\nclients: 5\nrounds: 6\n").message() ==
+        "test.yaml: rounds: key given twice (line 3, column 1)");
+  CHECK(
+      Parse("attack: {type: scaling, fraction: 0.2, type: alie}\n").message() ==
+      "test.yaml: attack.type: key given twice (line 1, column 40)");
+  const Status params =
+      Parse("aggregator: {type: multikrum, params: {f: 1, f: 2}}\n");
+  CHECK(params.code() == ErrorCode::kConfig);
+  CHECK(params.message() ==
+        "test.yaml: aggregator.params.f: key given twice (line 1, column 46)");
+}
+
+TEST_CASE("ParseSimConfig refuses an unknown key with its line and column") {
+  CHECK(
+      Parse("clients: 5\nclinets: 6\n")
+          .message()
+          .rfind("test.yaml: clinets: unknown key (known here: model, hidden,",
+                 0) == 0);
+  CHECK(
+      Parse("clients: 5\nclinets: 6\n").message().find("(line 2, column 1)") !=
+      std::string::npos);
+  CHECK(Parse("aggregator:\n  type: median\n  param: {}\n")
+            .message()
+            .find("aggregator.param: unknown key (known here: type, params) "
+                  "(line 3, column 3)") != std::string::npos);
+}
+
+TEST_CASE("ParseSimConfig refuses quoted numbers") {
+  CHECK(Parse("rounds: \"5\"\n").message() ==
+        "test.yaml: rounds: expected an integer (line 1, column 9)");
+  CHECK(Parse("lr: '0.1'\n").message() ==
+        "test.yaml: lr: expected a number (line 1, column 5)");
+  CHECK(Parse("seed: \"7\"\n").code() == ErrorCode::kConfig);
+  CHECK(Parse("attack: {type: scaling, fraction: 0.2, params: {lambda: "
+              "\"10\"}}\n")
+            .message()
+            .find("attack.params.lambda: expected a number") !=
         std::string::npos);
+  CHECK(Parse("eval_backdoor: {target: '3'}\n")
+            .message()
+            .find("eval_backdoor.target: expected a number") !=
+        std::string::npos);
+  // A quoted string stays a string.
+  CHECK(Parse("model: \"cnn\"\n").ok());
+}
+
+TEST_CASE("ParseSimConfig rejects wrong types and out-of-range values") {
+  CHECK(Parse("clients: many\n").message() ==
+        "test.yaml: clients: expected an integer, got 'many' (line 1, column "
+        "10)");
+  CHECK(Parse("clients: 0\n").message() ==
+        "test.yaml: clients: must be in 1..10000 (line 1, column 10)");
   CHECK_FALSE(Parse("clients: 0\n").ok());
   CHECK_FALSE(Parse("participation: 1.5\n").ok());
   CHECK_FALSE(Parse("alpha: -1\n").ok());
@@ -86,6 +138,10 @@ TEST_CASE("ParseSimConfig rejects wrong types and out-of-range values") {
   CHECK_FALSE(Parse("attack: {type: scaling, params: {lambda: nope}}\n").ok());
   CHECK_FALSE(Parse("[1, 2]\n").ok());
   CHECK_FALSE(Parse("rounds: [\n").ok());  // not YAML
+  CHECK_FALSE(Parse("").ok());             // no mapping
+  CHECK_FALSE(Parse("attack:\n").ok());    // a section without keys
+  CHECK_FALSE(Parse("attack: {params: }\n").ok());
+  CHECK_FALSE(Parse("rounds: 5\n---\nrounds: 6\n").ok());
 }
 
 TEST_CASE("The bundled configs parse") {

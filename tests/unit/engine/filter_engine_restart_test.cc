@@ -11,75 +11,32 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine_fixture.h"
 #include "engine/filter_engine.h"
 #include "engine/synthetic_round.h"
 
 namespace flsentry {
 namespace {
 
-namespace fs = std::filesystem;
+using namespace engine_test;
 using nlohmann::json;
-
-fs::path FreshDir(const std::string& name) {
-  const fs::path dir = fs::path(FLSENTRY_BINARY_DIR) / "engine_restart" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string StateOnly(const fs::path& dir, const std::string& extra = "") {
-  return "state: {path: " + (dir / "state.json").string() + "}\n" + extra;
-}
-
-Result<std::unique_ptr<FilterEngine>> Open(const std::string& policy,
-                                           std::vector<std::string>* log) {
-  return FilterEngine::Create(policy, "", [log](LogLevel, std::string_view m) {
-    if (log) log->emplace_back(m);
-  });
-}
-
-std::unique_ptr<FilterEngine> MustOpen(const std::string& policy,
-                                       std::vector<std::string>* log = {}) {
-  auto engine = Open(policy, log);
-  INFO(engine.status().message());
-  REQUIRE(engine.ok());
-  return std::move(engine).value();
-}
-
-std::vector<Decision> Filter(FilterEngine& engine, const SyntheticRound& r) {
-  auto decided = engine.FilterRound(r.round);
-  INFO(decided.status().message());
-  REQUIRE(decided.ok());
-  return std::move(decided).value();
-}
-
-std::unique_ptr<SyntheticRound> Oversized(uint64_t number, int client) {
-  auto r = MakeRound(number, 6);
-  for (float& v : r->w[client]) v *= 10;
-  for (float& v : r->b[client]) v *= 10;
-  return r;
-}
-
-json Saved(const FilterEngine& engine) {
-  return json::parse(*engine.SaveState());
-}
 
 constexpr const char* kSmallDetector =
     "detector: {bootstrap: {enabled: true, sketch_dim: 64, hidden: [16, 4]}, "
     "refresh: {warmup_rounds: 1, warmup_epochs: 5, epochs: 2}}\n";
 
 TEST_CASE("another bootstrap shape refuses the state, saying how to go on") {
-  const fs::path dir = FreshDir("shape");
+  const fs::path dir = FreshDir("engine_restart", "shape");
   Filter(*MustOpen(StateOnly(dir, kSmallDetector)), *MakeRound(1, 6));
   const std::string other_shapes[] = {
       "sketch_dim: 128, hidden: [16, 4]", "sketch_dim: 64, hidden: [16]",
       "sketch_dim: 64, hidden: [16, 4], sketch_version: 2"};
   for (const std::string& shape : other_shapes) {
     CAPTURE(shape);
-    auto refused =
-        Open(StateOnly(dir, "detector: {bootstrap: {enabled: true, " + shape +
-                                "}, refresh: {warmup_rounds: 1}}\n"),
-             nullptr);
+    auto refused = OpenEngine(
+        StateOnly(dir, "detector: {bootstrap: {enabled: true, " + shape +
+                           "}, refresh: {warmup_rounds: 1}}\n"),
+        nullptr);
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.status().code() == ErrorCode::kState);
     const std::string& message = refused.status().message();
@@ -91,7 +48,7 @@ TEST_CASE("another bootstrap shape refuses the state, saying how to go on") {
 }
 
 TEST_CASE("a detector switched off is dropped with a warning; clients kept") {
-  const fs::path dir = FreshDir("off");
+  const fs::path dir = FreshDir("engine_restart", "off");
   {
     auto engine = MustOpen(StateOnly(dir, kSmallDetector));
     Filter(*engine, *MakeRound(1, 6));
@@ -107,7 +64,7 @@ TEST_CASE("a detector switched off is dropped with a warning; clients kept") {
 }
 
 TEST_CASE("a raised warmup_rounds starts warm-up rounds again") {
-  const fs::path dir = FreshDir("warmup");
+  const fs::path dir = FreshDir("engine_restart", "warmup");
   {
     auto engine = MustOpen(StateOnly(dir, kSmallDetector));
     Filter(*engine, *MakeRound(1, 6));
@@ -124,7 +81,7 @@ TEST_CASE("a raised warmup_rounds starts warm-up rounds again") {
 }
 
 TEST_CASE("quarantine switched off: running quarantines end as set, no new") {
-  const fs::path dir = FreshDir("quarantine_off");
+  const fs::path dir = FreshDir("engine_restart", "quarantine_off");
   const std::string on = StateOnly(dir,
                                    "guards: {norm: {mode: drop}}\n"
                                    "quarantine: {strikes: 1, rounds: 3, "
@@ -145,7 +102,7 @@ TEST_CASE("quarantine switched off: running quarantines end as set, no new") {
 }
 
 TEST_CASE("quarantine lengths changed: running quarantines keep their end") {
-  const fs::path dir = FreshDir("quarantine_len");
+  const fs::path dir = FreshDir("engine_restart", "quarantine_len");
   const std::string base = "guards: {norm: {mode: drop}}\n";
   Filter(
       *MustOpen(StateOnly(dir, base + "quarantine: {strikes: 1, rounds: 3}")),
@@ -160,7 +117,7 @@ TEST_CASE("quarantine lengths changed: running quarantines keep their end") {
 }
 
 TEST_CASE("audit.path changed: a new log, the old one left as it is") {
-  const fs::path dir = FreshDir("audit_path");
+  const fs::path dir = FreshDir("engine_restart", "audit_path");
   auto policy = [&](const std::string& log) {
     return StateOnly(dir, "audit: {path: " + (dir / log).string() + "}\n");
   };
@@ -176,7 +133,7 @@ TEST_CASE("audit.path changed: a new log, the old one left as it is") {
 }
 
 TEST_CASE("rounds.max_gap changed applies to the next round") {
-  const fs::path dir = FreshDir("max_gap");
+  const fs::path dir = FreshDir("engine_restart", "max_gap");
   Filter(*MustOpen(StateOnly(dir)), *MakeRound(1, 6));
   auto engine = MustOpen(StateOnly(dir, "rounds: {max_gap: 2}\n"));
   CHECK(engine->FilterRound(MakeRound(4, 6)->round).status().code() ==

@@ -14,8 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "base/file_writer.h"
 #include "detector/autoencoder.h"
 #include "detector/detector_file.h"
+#include "engine/engine_fixture.h"
 #include "engine/filter_engine.h"
 #include "engine/synthetic_round.h"
 #include "features/feature_extractor.h"
@@ -23,31 +25,11 @@
 namespace flsentry {
 namespace {
 
-namespace fs = std::filesystem;
+using namespace engine_test;
 using nlohmann::json;
-
-fs::path FreshDir(const std::string& name) {
-  const fs::path dir = fs::path(FLSENTRY_BINARY_DIR) / "engine_rounds" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-// A policy with a state file and an audit log in `dir`, then `extra`.
-std::string Persisted(const fs::path& dir, const std::string& extra = "") {
-  return "state: {path: " + (dir / "state.json").string() +
-         "}\naudit: {path: " + (dir / "audit.jsonl").string() + "}\n" + extra;
-}
 
 constexpr const char* kDropOversized =
     "guards: {norm: {mode: drop}}\nquarantine: {strikes: 1, rounds: 5}\n";
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<json> AuditLines(const fs::path& path) {
   std::vector<json> lines;
@@ -58,34 +40,7 @@ std::vector<json> AuditLines(const fs::path& path) {
   return lines;
 }
 
-std::unique_ptr<FilterEngine> MakeEngine(const std::string& policy,
-                                         std::vector<std::string>* log = {}) {
-  LogFn sink;
-  if (log) sink = [log](LogLevel, std::string_view m) { log->emplace_back(m); };
-  auto engine = FilterEngine::Create(policy, "", sink);
-  INFO(engine.status().message());
-  REQUIRE(engine.ok());
-  return std::move(engine).value();
-}
-
-std::vector<Decision> Filter(FilterEngine& engine, const SyntheticRound& r) {
-  auto decided = engine.FilterRound(r.round);
-  INFO(decided.status().message());
-  REQUIRE(decided.ok());
-  return std::move(decided).value();
-}
-
-// Client 3 sends ten times the others' update: the norm guard's case.
-std::unique_ptr<SyntheticRound> Oversized(uint64_t number, int client = 3) {
-  auto r = MakeRound(number, 6);
-  for (float& v : r->w[client]) v *= 10;
-  for (float& v : r->b[client]) v *= 10;
-  return r;
-}
-
-json PolicyState(const FilterEngine& engine) {
-  return json::parse(*engine.SaveState())["policy"];
-}
+json PolicyState(const FilterEngine& engine) { return Saved(engine)["policy"]; }
 
 void CheckSame(const std::vector<Decision>& a, const std::vector<Decision>& b) {
   REQUIRE(a.size() == b.size());
@@ -103,31 +58,31 @@ void CheckSame(const std::vector<Decision>& a, const std::vector<Decision>& b) {
 TEST_CASE(
     "a round whose state cannot be saved changes nothing, and its retry "
     "counts once") {
-  const fs::path dir = FreshDir("unsaved");
-  auto engine = MakeEngine(Persisted(dir, kDropOversized));
+  const fs::path dir = FreshDir("engine_rounds", "unsaved");
+  auto engine = MustOpen(Persisted(dir, kDropOversized));
   Filter(*engine, *MakeRound(1, 6));
   const std::string file_before = ReadFile(dir / "state.json");
   const std::string audit_before = ReadFile(dir / "audit.jsonl");
   const std::string memory_before = *engine->SaveState();
   // The save cannot create its temporary file (a directory is in the way;
   // chmod would not stop root).
-  fs::create_directory(dir / "state.json.tmp");
+  const std::string temp = TempPathFor((dir / "state.json").string());
+  fs::create_directory(temp);
   auto attack = Oversized(2);
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto failed = engine->FilterRound(attack->round);
     REQUIRE_FALSE(failed.ok());
     CHECK(failed.status().code() == ErrorCode::kRoundFailed);
-    CHECK(failed.status().message().find("state.json.tmp") !=
-          std::string::npos);
+    CHECK(failed.status().message().find(temp) != std::string::npos);
     CHECK(ReadFile(dir / "state.json") == file_before);
     CHECK(ReadFile(dir / "audit.jsonl") == audit_before);
     CHECK(*engine->SaveState() == memory_before);
   }
-  fs::remove(dir / "state.json.tmp");
+  fs::remove(temp);
   const std::vector<Decision> retried = Filter(*engine, *attack);
 
-  const fs::path straight_dir = FreshDir("unsaved_straight");
-  auto straight = MakeEngine(Persisted(straight_dir, kDropOversized));
+  const fs::path straight_dir = FreshDir("engine_rounds", "unsaved_straight");
+  auto straight = MustOpen(Persisted(straight_dir, kDropOversized));
   Filter(*straight, *MakeRound(1, 6));
   CheckSame(retried, Filter(*straight, *attack));
   CHECK(PolicyState(*engine) == PolicyState(*straight));
@@ -137,8 +92,8 @@ TEST_CASE(
 }
 
 TEST_CASE("an audit log that cannot be written fails the round, cut back") {
-  const fs::path dir = FreshDir("audit_full");
-  auto engine = MakeEngine(Persisted(dir));
+  const fs::path dir = FreshDir("engine_rounds", "audit_full");
+  auto engine = MustOpen(Persisted(dir));
   Filter(*engine, *MakeRound(1, 6));
   const std::string audit_before = ReadFile(dir / "audit.jsonl");
   const std::string state_before = ReadFile(dir / "state.json");
@@ -165,8 +120,8 @@ TEST_CASE("an audit log that cannot be written fails the round, cut back") {
 }
 
 TEST_CASE("a lower round number is refused and changes nothing") {
-  const fs::path dir = FreshDir("lower");
-  auto engine = MakeEngine(Persisted(dir));
+  const fs::path dir = FreshDir("engine_rounds", "lower");
+  auto engine = MustOpen(Persisted(dir));
   Filter(*engine, *MakeRound(5, 6));
   const std::string state = ReadFile(dir / "state.json");
   auto refused = engine->FilterRound(Oversized(4)->round);
@@ -180,7 +135,7 @@ TEST_CASE("a lower round number is refused and changes nothing") {
 }
 
 TEST_CASE("a round too far ahead is refused; rounds.max_gap says how far") {
-  auto engine = MakeEngine("");
+  auto engine = MustOpen("");
   Filter(*engine, *MakeRound(1, 6));
   auto far = engine->FilterRound(MakeRound(1002, 6)->round);
   REQUIRE_FALSE(far.ok());
@@ -189,7 +144,7 @@ TEST_CASE("a round too far ahead is refused; rounds.max_gap says how far") {
         std::string::npos);
   Filter(*engine, *MakeRound(1001, 6));
 
-  auto tight = MakeEngine("rounds: {max_gap: 5}");
+  auto tight = MustOpen("rounds: {max_gap: 5}");
   Filter(*tight, *MakeRound(1, 6));
   CHECK(tight->FilterRound(MakeRound(7, 6)->round).status().code() ==
         ErrorCode::kRoundNumber);
@@ -197,7 +152,7 @@ TEST_CASE("a round too far ahead is refused; rounds.max_gap says how far") {
 }
 
 TEST_CASE("a stray round 10^12 does not stretch a quarantine") {
-  auto engine = MakeEngine(kDropOversized);
+  auto engine = MustOpen(kDropOversized);
   Filter(*engine, *MakeRound(1, 6));
   CHECK_FALSE(engine->FilterRound(Oversized(1'000'000'000'000)->round).ok());
   const std::vector<Decision> d = Filter(*engine, *Oversized(2));
@@ -208,9 +163,9 @@ TEST_CASE("a stray round 10^12 does not stretch a quarantine") {
 TEST_CASE(
     "the same round sent again returns its decisions and counts once, also "
     "after a restart") {
-  const fs::path dir = FreshDir("retry");
+  const fs::path dir = FreshDir("engine_rounds", "retry");
   const std::string policy = Persisted(dir, kDropOversized);
-  auto engine = MakeEngine(policy);
+  auto engine = MustOpen(policy);
   Filter(*engine, *MakeRound(1, 6));
   auto attack = Oversized(2);
   const std::vector<Decision> first = Filter(*engine, *attack);
@@ -225,7 +180,7 @@ TEST_CASE(
     CHECK(*engine->SaveState() == memory);
   }
   engine.reset();  // a host that crashed between filtering and averaging
-  engine = MakeEngine(policy);
+  engine = MustOpen(policy);
   CheckSame(Filter(*engine, *attack), first);
   CHECK(ReadFile(dir / "audit.jsonl") == audit);
   Filter(*engine, *MakeRound(3, 6));
@@ -233,7 +188,7 @@ TEST_CASE(
 }
 
 TEST_CASE("the same round number with other updates is refused") {
-  auto engine = MakeEngine("");
+  auto engine = MustOpen("");
   Filter(*engine, *MakeRound(1, 6));
   Filter(*engine, *MakeRound(2, 6));
   auto changed = MakeRound(2, 6);
@@ -251,7 +206,7 @@ TEST_CASE(
     "a repeated round number with another model is refused, the detector "
     "not rebuilt") {
   std::vector<std::string> log;
-  auto engine = MakeEngine(
+  auto engine = MustOpen(
       "detector: {bootstrap: {enabled: true, sketch_dim: 64, hidden: [8]}, "
       "refresh: {warmup_rounds: 1, warmup_epochs: 2}}",
       &log);
@@ -267,8 +222,8 @@ TEST_CASE(
 }
 
 TEST_CASE("updates sharing a client id are dropped and charged to no client") {
-  const fs::path dir = FreshDir("shared_id");
-  auto engine = MakeEngine(Persisted(dir, kDropOversized));
+  const fs::path dir = FreshDir("engine_rounds", "shared_id");
+  auto engine = MustOpen(Persisted(dir, kDropOversized));
   Filter(*engine, *MakeRound(1, 6));
   const json before = PolicyState(*engine)["clients"]["client_2"];
   auto r = Oversized(2, 4);
@@ -294,7 +249,7 @@ TEST_CASE("updates sharing a client id are dropped and charged to no client") {
 
 TEST_CASE(
     "a malformed update is not charged to a client named after its index") {
-  auto engine = MakeEngine("quarantine: {strikes: 1}");
+  auto engine = MustOpen("quarantine: {strikes: 1}");
   auto r = MakeRound(1, 6);
   r->round.updates[1].client_id = "#4";  // a real client with that name
   r->round.updates[4].client_id.clear();
@@ -330,9 +285,9 @@ std::string WriteSmallDetector(const fs::path& dir) {
 TEST_CASE(
     "a detector from a directory meeting another model fails the round and "
     "says what to do") {
-  const fs::path dir = FreshDir("detector_dir");
+  const fs::path dir = FreshDir("engine_rounds", "detector_dir");
   const std::string detector = WriteSmallDetector(dir);
-  auto engine = MakeEngine(Persisted(
+  auto engine = MustOpen(Persisted(
       dir, "detector: {path: " + detector + ", refresh: {enabled: false}}\n"));
   Filter(*engine, *MakeRound(1, 6));
   const std::string state = ReadFile(dir / "state.json");
@@ -381,7 +336,7 @@ std::string ShippedPolicy(const std::string& name) {
 TEST_CASE(
     "an update whose norm overflows f64 is dropped as oversized and struck, "
     "in every policy") {
-  const fs::path dir = FreshDir("oversized");
+  const fs::path dir = FreshDir("engine_rounds", "oversized");
   for (const std::string& policy :
        {std::string(""), ShippedPolicy("default.yaml"),
         ShippedPolicy("lenient.yaml"), ShippedPolicy("strict.yaml")}) {
@@ -403,7 +358,7 @@ TEST_CASE(
 }
 
 TEST_CASE("an f32 update with a value of 1e20 is judged, not accepted whole") {
-  const fs::path dir = FreshDir("huge_f32");
+  const fs::path dir = FreshDir("engine_rounds", "huge_f32");
   for (const std::string& policy :
        {std::string(""), ShippedPolicy("lenient.yaml")}) {
     auto created = FilterEngine::Create(policy, dir.string(), nullptr);
@@ -423,8 +378,8 @@ TEST_CASE("an f32 update with a value of 1e20 is judged, not accepted whole") {
 TEST_CASE(
     "a second instance on the same state file or audit log is refused at "
     "create, naming the file and the holder") {
-  const fs::path dir = FreshDir("two_writers");
-  auto first = MakeEngine(Persisted(dir));
+  const fs::path dir = FreshDir("engine_rounds", "two_writers");
+  auto first = MustOpen(Persisted(dir));
   auto second = FilterEngine::Create(Persisted(dir), "", nullptr);
   REQUIRE_FALSE(second.ok());
   CHECK(second.status().code() == ErrorCode::kState);
@@ -438,15 +393,15 @@ TEST_CASE(
   REQUIRE_FALSE(audit_only.ok());
   CHECK(audit_only.status().message().find("audit log") != std::string::npos);
   first.reset();
-  MakeEngine(Persisted(dir));
+  MustOpen(Persisted(dir));
 }
 
 TEST_CASE(
     "a round cut off between the audit and the state is set aside on "
     "restart, and a torn line is never glued to the next") {
-  const fs::path dir = FreshDir("crash_tail");
+  const fs::path dir = FreshDir("engine_rounds", "crash_tail");
   const std::string policy = Persisted(dir);
-  auto engine = MakeEngine(policy);
+  auto engine = MustOpen(policy);
   Filter(*engine, *MakeRound(1, 6));
   engine.reset();
   const std::string committed = ReadFile(dir / "audit.jsonl");
@@ -455,14 +410,14 @@ TEST_CASE(
         committed.substr(0, committed.size() / 2)}) {
     std::ofstream(dir / "audit.jsonl", std::ios::app) << tail;
     std::vector<std::string> log;
-    engine = MakeEngine(policy, &log);
+    engine = MustOpen(policy, &log);
     CHECK(ReadFile(dir / "audit.jsonl") == committed);
     REQUIRE(log.size() == 1);
     CHECK(log[0].find("moved to " + (dir / "audit.jsonl").string() +
                       ".uncommitted-") != std::string::npos);
     engine.reset();
   }
-  engine = MakeEngine(policy);
+  engine = MustOpen(policy);
   Filter(*engine, *MakeRound(2, 6));
   CHECK(AuditLines(dir / "audit.jsonl").size() == 12);
 }

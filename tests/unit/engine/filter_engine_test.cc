@@ -13,10 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine_fixture.h"
 #include "engine/synthetic_round.h"
 
 namespace flsentry {
 namespace {
+
+using namespace engine_test;
 
 constexpr const char* kBootstrapPolicy = R"(
 detector:
@@ -26,22 +29,8 @@ guards: {norm: {enabled: false}}
 quarantine: {enabled: false}
 )";
 
-std::unique_ptr<FilterEngine> MakeEngine(const char* policy) {
-  auto engine = FilterEngine::Create(policy, "", nullptr);
-  INFO(engine.status().message());
-  REQUIRE(engine.ok());
-  return std::move(engine).value();
-}
-
-std::vector<Decision> Filter(FilterEngine& engine, const SyntheticRound& r) {
-  auto decided = engine.FilterRound(r.round);
-  INFO(decided.status().message());
-  REQUIRE(decided.ok());
-  return std::move(decided).value();
-}
-
 TEST_CASE("without a detector the update's L2 norm is the score") {
-  auto engine = MakeEngine("");
+  auto engine = MustOpen("");
   auto r = MakeRound(1, 6);
   const std::vector<Decision> d = Filter(*engine, *r);
   REQUIRE(d.size() == 6);
@@ -56,7 +45,7 @@ TEST_CASE("without a detector the update's L2 norm is the score") {
 
 TEST_CASE(
     "a bootstrapped detector learns from the warm-up rounds, then scores") {
-  auto engine = MakeEngine(kBootstrapPolicy);
+  auto engine = MustOpen(kBootstrapPolicy);
   for (uint64_t round = 1; round <= 3; ++round) {
     // Warm-up rounds are trusted: judged by norm, every update learned from.
     auto r = MakeRound(round, 10);
@@ -93,7 +82,7 @@ TEST_CASE(
 TEST_CASE(
     "a round with a malicious majority does not teach the detector the "
     "attack") {
-  auto engine = MakeEngine(kBootstrapPolicy);
+  auto engine = MustOpen(kBootstrapPolicy);
   for (uint64_t round = 1; round <= 3; ++round)
     Filter(*engine, *MakeRound(round, 10));
   Filter(*engine, *MakeRound(4, 10, {1}));
@@ -111,7 +100,7 @@ TEST_CASE(
 
 TEST_CASE(
     "colluding clients sending the same update are dropped as duplicates") {
-  auto engine = MakeEngine(kBootstrapPolicy);
+  auto engine = MustOpen(kBootstrapPolicy);
   for (uint64_t round = 1; round <= 3; ++round)
     Filter(*engine, *MakeRound(round, 8));
   auto r = MakeRound(4, 8);
@@ -130,8 +119,8 @@ TEST_CASE(
 }
 
 TEST_CASE("a restarted engine continues a bootstrapped detector exactly") {
-  auto straight = MakeEngine(kBootstrapPolicy);
-  auto first = MakeEngine(kBootstrapPolicy);
+  auto straight = MustOpen(kBootstrapPolicy);
+  auto first = MustOpen(kBootstrapPolicy);
   std::vector<std::vector<Decision>> expected;
   std::string saved;
   for (uint64_t round = 1; round <= 5; ++round) {
@@ -143,7 +132,7 @@ TEST_CASE("a restarted engine continues a bootstrapped detector exactly") {
       if (round == 3) saved = first->SaveState().value();
     }
   }
-  auto restarted = MakeEngine(kBootstrapPolicy);
+  auto restarted = MustOpen(kBootstrapPolicy);
   Status loaded = restarted->LoadState(saved);
   INFO(loaded.message());
   REQUIRE(loaded.ok());
@@ -203,7 +192,7 @@ TEST_CASE(
 }
 
 TEST_CASE("a corrupt bootstrapped-detector state is refused, state unchanged") {
-  auto engine = MakeEngine(kBootstrapPolicy);
+  auto engine = MustOpen(kBootstrapPolicy);
   Filter(*engine, *MakeRound(1, 6));
   const std::string good = engine->SaveState().value();
   nlohmann::json bad = nlohmann::json::parse(good);

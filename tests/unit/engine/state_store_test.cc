@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "base/file_writer.h"
+
 using namespace flsentry;
 namespace fs = std::filesystem;
 
@@ -65,7 +67,7 @@ TEST_CASE("save then load returns the document with its format") {
   const nlohmann::json state = {
       {"round", 7}, {"policy", {{"x", 1.5}}}, {"detector", nullptr}};
   REQUIRE(store.Save(state).ok());
-  CHECK_FALSE(fs::exists(path.string() + ".tmp"));
+  CHECK(FilesIn(path.parent_path()) == std::vector<fs::path>{path});
   auto loaded = store.Load();
   REQUIRE(loaded.ok());
   REQUIRE(loaded->state.has_value());
@@ -150,6 +152,24 @@ TEST_CASE("unreadable paths are errors, not crashes") {
       StateStore((dir.path / "file" / "state.json").string(), OnCorrupt::kFail)
           .Save({{"round", 1}});
   CHECK(saved.code() == ErrorCode::kIo);
+}
+
+TEST_CASE("a save that cannot write changes nothing and names the file") {
+  TempDir dir("unwritable");
+  const std::string path = (dir.path / "state.json").string();
+  StateStore store(path, OnCorrupt::kFail);
+  REQUIRE(store.Save({{"round", 1}}).ok());
+  const std::string before = ReadText(path);
+  // A directory where the shared writer puts its temporary file (chmod
+  // would not stop root).
+  fs::create_directory(TempPathFor(path));
+  Status saved = store.Save({{"round", 2}});
+  CHECK(saved.code() == ErrorCode::kIo);
+  CHECK(saved.message().rfind("state: " + path + ": cannot create", 0) == 0);
+  CHECK(ReadText(path) == before);
+  fs::remove(TempPathFor(path));
+  REQUIRE(store.Save({{"round", 2}}).ok());
+  CHECK(FilesIn(dir.path) == std::vector<fs::path>{path});
 }
 
 TEST_CASE("ParseState checks bytes from the C interface the same way") {
