@@ -289,6 +289,15 @@ Status Simulation::Impl::ApplyModelPoisoning(
     }
   }
   if (attackers.empty()) return Status::Ok();
+  // A model already broken by earlier rounds (non-finite weights: FedAvg
+  // under IPM with a large epsilon) trains non-finite updates, from which no
+  // attack can be crafted: the attackers send what they trained, and the run
+  // goes on showing the broken model instead of stopping.
+  const bool broken =
+      std::any_of(updates.begin(), updates.end(), [](const ClientUpdate& u) {
+        return !torch::isfinite(u.delta).all().item<bool>();
+      });
+  if (broken) return Status::Ok();
   if (ctx.benign.empty()) {
     for (const auto& u : updates) ctx.benign.push_back(u.delta);
   }

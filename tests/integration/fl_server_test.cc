@@ -130,6 +130,24 @@ TEST_CASE("Attackers are a fixed set and only attack from start_round") {
   CHECK(flagged == 1);
 }
 
+TEST_CASE(
+    "An attack on a model that FedAvg already broke does not stop the run") {
+  // IPM with a huge epsilon makes FedAvg's model non-finite in its first
+  // attacked round; from the next round on every client trains non-finite
+  // updates. The run goes on (accuracy at chance) instead of failing on the
+  // attack (it stopped at round 25 of the benchmark's FedAvg / ipm_100 run).
+  SimConfig config = SmokeConfig();
+  config.attack = {"ipm", 0.25, 1, {{"epsilon", 1e30}}};
+  config.rounds = 3;
+  auto sim = Simulation::Create(config, {});
+  REQUIRE(sim.ok());
+  for (int round = 1; round <= 3; ++round) {
+    auto r = (*sim)->RunRound();
+    REQUIRE_MESSAGE(r.ok(), "round ", round, ": ", r.status().message());
+    if (round == 3) CHECK(r->accuracy <= 0.2);
+  }
+}
+
 TEST_CASE("ALIE in a round its attackers dominate uses z_max with s = 1") {
   // 4 of 6 clients attack: s = floor(6/2 + 1) - 4 = 0, where the paper's
   // z_max is undefined; the server takes f = 3 (s = 1) instead of failing.
