@@ -316,7 +316,10 @@ typedef struct aggf_api {
                                     char* error_buffer,
                                     uint32_t error_buffer_size);
 
-  /* Releases an instance. instance may be NULL. OWNERSHIP: consumed. */
+  /* Releases an instance. instance may be NULL. OWNERSHIP: consumed. The
+   * plugin may still call callback_log during this call (convention 8: on
+   * the calling thread), e.g. for work it finished after the last round, so
+   * user_data stays valid until it returns. */
   void (*on_instance_destroy)(aggf_instance* instance);
 
   /* The instance's last error: NUL-terminated, never NULL ("" when none).

@@ -6,14 +6,24 @@
 //   (b) a FedAvg weighted average of the same updates,
 //   (c) the plugin filtering the round through the C interface (dlopen of
 //       libflsentry_filter.so via host_api/aggfilter_host.hpp, with a policy
-//       naming a detector trained for that d, generated here),
+//       naming a detector trained for that d, generated here; continual
+//       refresh on, as shipped, unless --no-refresh): the time from the
+//       call to the decisions when the previous round's refresh has
+//       finished (the host's gap between rounds, its averaging and the
+//       clients' training, is longer than the refresh),
+//   (e) the same when the host calls again right after one FedAvg (back to
+//       back: the call first waits for what is left of the previous round's
+//       refresh, when the plugin runs it off the critical path),
 //   (d) Detector::ScoreRound called directly (the detector's share of c),
-// and prints c/a, c/b, d/b and the peak resident memory the plugin added
-// while filtering (VmHWM after resetting it through /proc/self/clear_refs)
-// next to the updates' size. (a), (b) and (c) run interleaved, one of each
-// per repetition; times are medians over --repeat repetitions, c/a and c/b
+// and prints c/a, c/b, e/b, d/b and the peak resident memory the plugin
+// added while filtering (VmHWM after resetting it through
+// /proc/self/clear_refs) next to the updates' size. Each repetition runs a
+// state save (untimed: it waits for any refresh still running, so that
+// nothing runs beside (a) and (b)), (a), (b), (c), a FedAvg while (c)'s
+// refresh runs (timed apart: fedavg_during_refresh_s), then (e): two rounds
+// per repetition. Times are medians over --repeat repetitions, the ratios
 // medians of the per-repetition ratios (robust to load drifting on a shared
-// machine). Peak memory covers (a)-(c) together; (a) and (b) allocate
+// machine). Peak memory covers (a)-(e) together; (a) and (b) allocate
 // nothing then (FedAvg's output is allocated before).
 // Output: a table on stdout; --json prints one JSON object instead.
 #include <sys/resource.h>
@@ -210,7 +220,7 @@ struct Options {
   int repeat = 3;
   int threads = 1;
   int sketch_version = 1;
-  bool refresh = false;
+  bool refresh = true;
   std::string work_dir;
   bool json = false;
 };
@@ -286,10 +296,11 @@ flsentry::Result<nlohmann::ordered_json> RunOne(const Options& o,
   }
   int dropped = 0;
   bool scored = false;
-  auto plugin_once = [&](int r) {
+  uint64_t next_round = 1;
+  auto plugin_once = [&](int) {
     aggf_round round{};
     round.struct_size = sizeof round;
-    round.round = static_cast<uint64_t>(r + 1);
+    round.round = next_round++;
     round.updates = updates.data();
     round.num_updates = static_cast<uint32_t>(updates.size());
     auto decisions = filter.filter(round);
@@ -300,24 +311,29 @@ flsentry::Result<nlohmann::ordered_json> RunOne(const Options& o,
     }
   };
 
-  // (a), (b) and (c) interleaved, one of each per repetition, so that drift
-  // in the machine's load hits all three alike; the ratios are medians of
+  // (a), (b), (c) and (e) interleaved, one of each per repetition, so that
+  // drift in the machine's load hits all alike; the ratios are medians of
   // the per-repetition ratios, the times medians of their own.
   const int64_t rss_before = CurrentRssBytes();
   const bool hwm_reset = ResetPeakRss();
-  std::vector<double> ta, tb, tc, c_over_a, c_over_b;
+  std::vector<double> ta, tb, tb_busy, tc, te, c_over_a, c_over_b, e_over_b;
   for (int r = 0; r < o.repeat; ++r) {
+    (void)filter.save_state();  // waits for the last round's refresh
     ta.push_back(TimeOnce(read_once, r));
     tb.push_back(TimeOnce(fedavg_once, r));
     tc.push_back(TimeOnce(plugin_once, r));
+    tb_busy.push_back(TimeOnce(fedavg_once, r));
+    te.push_back(TimeOnce(plugin_once, r));
     c_over_a.push_back(tc.back() / ta.back());
     c_over_b.push_back(tc.back() / tb.back());
+    e_over_b.push_back(te.back() / tb.back());
   }
   const int64_t plugin_extra = PeakRssBytes() - rss_before;
   const double t_read = MedianOf(ta), t_fedavg = MedianOf(tb),
-               t_plugin = MedianOf(tc);
+               t_plugin = MedianOf(tc), t_back_to_back = MedianOf(te);
 
-  // (d) Detector::ScoreRound directly
+  // (d) Detector::ScoreRound directly, with no refresh running beside it
+  (void)filter.save_state();
   flsentry::DetectorConfig config;
   config.threads = o.threads;
   config.refresh.enabled = false;
@@ -349,10 +365,15 @@ flsentry::Result<nlohmann::ordered_json> RunOne(const Options& o,
       {"updates_mb", bytes / 1e6},
       {"read_s", t_read},
       {"fedavg_s", t_fedavg},
+      {"fedavg_during_refresh_s", MedianOf(tb_busy)},
+      {"refresh", o.refresh},
+      {"threads", o.threads},
       {"plugin_s", t_plugin},
+      {"plugin_back_to_back_s", t_back_to_back},
       {"detector_s", t_detector},
       {"plugin_over_read", MedianOf(c_over_a)},
       {"plugin_over_fedavg", MedianOf(c_over_b)},
+      {"back_to_back_over_fedavg", MedianOf(e_over_b)},
       {"detector_over_fedavg", t_detector / t_fedavg},
       {"read_gb_per_s", bytes / t_read / 1e9},
       {"plugin_extra_rss_mb", hwm_reset ? plugin_extra / 1e6 : NAN},
@@ -379,8 +400,9 @@ int main(int argc, char** argv) {
   app.add_option("--sketch-version", o.sketch_version,
                  "the detector's sketch placement (1 or 2)")
       ->check(CLI::Range(1, 2));
-  app.add_flag("--refresh", o.refresh,
-               "leave continual refresh on in the plugin");
+  app.add_flag("--refresh,!--no-refresh", o.refresh,
+               "continual refresh in the plugin, as shipped (default on; "
+               "--no-refresh freezes the detector)");
   app.add_option("--work-dir", o.work_dir,
                  "where detectors are written (default: a temp dir)");
   app.add_flag("--json", o.json, "print JSON");
@@ -404,9 +426,10 @@ int main(int argc, char** argv) {
     aggfilter::Plugin plugin(o.plugin);
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     if (!o.json) {
-      std::printf("%5s %10s %9s %9s %9s %9s %6s %6s %6s %11s %7s\n", "n", "d",
-                  "read s", "fedavg s", "plugin s", "detect s", "c/a", "c/b",
-                  "d/b", "plugin +MB", "+share");
+      std::printf("%5s %10s %9s %9s %9s %9s %9s %6s %6s %6s %6s %11s %7s\n",
+                  "n", "d", "read s", "fedavg s", "plugin s", "b2b s",
+                  "detect s", "c/a", "c/b", "e/b", "d/b", "plugin +MB",
+                  "+share");
     }
     for (double dd : o.dims) {
       auto result = RunOne(o, plugin, static_cast<int64_t>(dd));
@@ -419,14 +442,17 @@ int main(int argc, char** argv) {
       nlohmann::ordered_json row = std::move(result).value();
       if (!o.json) {
         std::printf(
-            "%5d %10lld %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %11.1f "
-            "%6.1f%%\n",
+            "%5d %10lld %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %6.2f "
+            "%11.1f %6.1f%%\n",
             row["n"].get<int>(),
             static_cast<long long>(row["d"].get<int64_t>()),
             row["read_s"].get<double>(), row["fedavg_s"].get<double>(),
-            row["plugin_s"].get<double>(), row["detector_s"].get<double>(),
+            row["plugin_s"].get<double>(),
+            row["plugin_back_to_back_s"].get<double>(),
+            row["detector_s"].get<double>(),
             row["plugin_over_read"].get<double>(),
             row["plugin_over_fedavg"].get<double>(),
+            row["back_to_back_over_fedavg"].get<double>(),
             row["detector_over_fedavg"].get<double>(),
             row["plugin_extra_rss_mb"].is_number()
                 ? row["plugin_extra_rss_mb"].get<double>()

@@ -155,23 +155,29 @@ const Calibration& Detector::calibration() const {
 const DetectorMetadata& Detector::metadata() const { return metadata_; }
 uint64_t Detector::rounds_learned() const { return rounds_learned_; }
 
-Result<std::unique_ptr<Detector>> Detector::Clone() const {
+Result<std::unique_ptr<Autoencoder>> Detector::CopyNet() const {
   std::vector<WeightArray> weights = net_->ExportWeights();
   std::vector<TensorView> views;
   for (const WeightArray& w : weights) views.push_back(w.view());
-  auto net = Autoencoder::FromWeights(views);
+  auto net = Autoencoder::FromWeights(views, net_->activations());
   if (!net.ok()) {
     return InternalError("detector: cannot copy its weights: " +
                          net.status().message());
   }
+  return net;
+}
+
+Result<std::unique_ptr<Detector>> Detector::Clone() const {
+  FLS_ASSIGN_OR_RETURN(std::unique_ptr<Autoencoder> net, CopyNet());
   std::unique_ptr<Detector> copy(new Detector());
   copy->bootstrapped_ = bootstrapped_;
   copy->config_ = config_;
   copy->metadata_ = metadata_;
-  FLS_RETURN_IF_ERROR(copy->Init(std::move(net).value(), "detector copy"));
+  FLS_RETURN_IF_ERROR(copy->Init(std::move(net), "detector copy"));
   copy->window_ = window_;
   copy->references_ = references_;
   copy->rounds_learned_ = rounds_learned_;
+  copy->pending_ = pending_;
   copy->have_last_ = have_last_;
   copy->last_round_ = last_round_;
   copy->last_embeddings_ = last_embeddings_;
@@ -280,6 +286,11 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
       return InvalidArgument("eligible index " + std::to_string(i) +
                              " out of range");
   }
+  if (pending_) {
+    return InternalError("detector: the refresh of round " +
+                         std::to_string(pending_->round) +
+                         " is pending; it must run before a round is scored");
+  }
   std::vector<UpdateScore> scores(n);
   have_last_ = false;
   last_embeddings_.assign(n, {});
@@ -337,6 +348,15 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
 Result<LearnReport> Detector::LearnFromRound(
     uint64_t round, std::span<const size_t> clean,
     std::span<const std::string> client_ids) {
+  FLS_ASSIGN_OR_RETURN(LearnReport report,
+                       LearnDeferred(round, clean, client_ids));
+  FLS_RETURN_IF_ERROR(RunPendingRefresh().status());
+  return report;
+}
+
+Result<LearnReport> Detector::LearnDeferred(
+    uint64_t round, std::span<const size_t> clean,
+    std::span<const std::string> client_ids) {
   if (clean.size() != client_ids.size()) {
     return InvalidArgument(
         "LearnFromRound: clean and client_ids differ in length");
@@ -349,6 +369,10 @@ Result<LearnReport> Detector::LearnFromRound(
     if (i >= last_embeddings_.size()) {
       return InvalidArgument("LearnFromRound: index out of range");
     }
+  }
+  if (pending_) {
+    return InternalError("LearnFromRound: the refresh of round " +
+                         std::to_string(pending_->round) + " is pending");
   }
   have_last_ = false;
   LearnReport report;
@@ -379,8 +403,10 @@ Result<LearnReport> Detector::LearnFromRound(
     ++report.rows_learned;
   }
   ++rounds_learned_;
-  FLS_RETURN_IF_ERROR(Refresh(
-      round, warmup ? config_.refresh.warmup_epochs : config_.refresh.epochs));
+  AgeWindow();
+  const int epochs =
+      warmup ? config_.refresh.warmup_epochs : config_.refresh.epochs;
+  if (!window_.empty() && epochs > 0) pending_ = PendingRefresh{round, epochs};
   return report;
 }
 
@@ -416,25 +442,42 @@ void Detector::AgeWindow() {
                 [&](const WindowRow& r) { return !rounds.count(r.round); });
 }
 
-Status Detector::Refresh(uint64_t round, int epochs) {
-  AgeWindow();
-  if (window_.empty() || epochs <= 0) return Status::Ok();
-
-  // At most max_client_share of the rows from one client (its newest ones).
+std::vector<float> Detector::RefreshRows(int64_t* rows) const {
   const size_t cap = std::max<size_t>(
       1, static_cast<size_t>(std::floor(config_.refresh.max_client_share *
                                         static_cast<double>(window_.size()))));
   std::map<std::string, size_t> taken;
   std::vector<float> data;
-  int64_t rows = 0;
+  *rows = 0;
   for (auto it = window_.rbegin(); it != window_.rend(); ++it) {
     if (taken[it->client]++ >= cap) continue;
     data.insert(data.end(), it->embedding.begin(), it->embedding.end());
-    ++rows;
+    ++*rows;
   }
-  const uint64_t seed = config_.seed ^ (round * 0x9e3779b97f4a7c15ULL);
-  return net_->FineTune(data, rows, epochs, config_.refresh.learning_rate, 32,
-                        seed, std::max(1, config_.threads));
+  return data;
+}
+
+Result<RefreshReport> Detector::RunPendingRefresh() {
+  if (!pending_) return RefreshReport{};
+  const PendingRefresh due = *pending_;
+  pending_.reset();
+  RefreshReport report{true, due.round, due.epochs, 0};
+  try {
+    const std::vector<float> data = RefreshRows(&report.rows);
+    // The fine-tune runs on a copy, which replaces the network only when it
+    // succeeded: a failure leaves the weights as they were.
+    FLS_ASSIGN_OR_RETURN(std::unique_ptr<Autoencoder> tuned, CopyNet());
+    const uint64_t seed = config_.seed ^ (due.round * 0x9e3779b97f4a7c15ULL);
+    FLS_RETURN_IF_ERROR(tuned->FineTune(data, report.rows, due.epochs,
+                                        config_.refresh.learning_rate, 32, seed,
+                                        std::max(1, config_.threads)));
+    net_ = std::move(tuned);
+  } catch (const std::exception& e) {
+    return InternalError(std::string("refresh failed: ") + e.what());
+  } catch (...) {
+    return InternalError("refresh failed: unknown exception");
+  }
+  return report;
 }
 
 }  // namespace flsentry

@@ -24,15 +24,30 @@
 // SaveState, so a restarted server or a replay continues exactly where it
 // left off.
 //
-// Threading: not thread-safe; the engine calls it from one thread per round.
-// Scores and refreshes are the same bits on every x86-64 CPU and for every
-// `threads` (autoencoder.h).
+// Learning a round has two parts: the bookkeeping (window, references,
+// counters: cheap, LearnDeferred) and the fine-tune of the autoencoder on
+// the window (the expensive part, RunPendingRefresh). LearnFromRound does
+// both; the engine does the first before it commits the round and the
+// second after it has returned the decisions, on a background thread
+// (filter_engine.h). Between the two the detector has a pending refresh
+// (refresh_pending()): SaveState records it ("pending_refresh": the round
+// and its epochs) next to the window that already holds the round's rows and
+// the weights from before the fine-tune, so a detector restored from that
+// state redoes exactly the fine-tune that was due (it is deterministic), and
+// decides the next round as if it had never stopped.
+//
+// Threading: not thread-safe; one thread at a time. RunPendingRefresh may
+// run on another thread than the other calls, as long as nothing else calls
+// the detector (const members included) until it has returned. Scores and
+// refreshes are the same bits on every x86-64 CPU and for every `threads`
+// (autoencoder.h).
 #ifndef FLSENTRY_DETECTOR_DETECTOR_H_
 #define FLSENTRY_DETECTOR_DETECTOR_H_
 
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,11 +63,29 @@ namespace flsentry {
 
 class Autoencoder;
 
-// What LearnFromRound did.
+// What LearnFromRound (or LearnDeferred) did.
 struct LearnReport {
   size_t rows_learned = 0;  // rows added to the window (and references)
   bool gated = false;       // the round gate held the round back
   std::string note;         // why, when gated; "" otherwise
+};
+
+// A fine-tune that is due: of the round learned last, for `epochs` epochs
+// over the window as it is (the seed derives from the round).
+struct PendingRefresh {
+  uint64_t round = 0;
+  int epochs = 0;  // in [1, kMaxRefreshEpochs]
+};
+// The most epochs a saved pending refresh may ask for (the policy's largest
+// refresh.warmup_epochs).
+inline constexpr int64_t kMaxRefreshEpochs = 100000;
+
+// What RunPendingRefresh did.
+struct RefreshReport {
+  bool ran = false;  // false: nothing was pending
+  uint64_t round = 0;
+  int epochs = 0;
+  int64_t rows = 0;  // window rows trained on
 };
 
 // The saved-state document's "format".
@@ -106,7 +139,8 @@ class Detector {
   // non-finite values) gets `error` set and scored = false. Fails
   // (kInvalidArgument) when the round's layout (its global model, else its
   // first eligible update) does not match the layout recorded in the
-  // detector. Caches the round's embeddings for LearnFromRound.
+  // detector, and kInternal while a refresh is pending (run it first).
+  // Caches the round's embeddings for LearnFromRound.
   // REQUIRES: every index in `eligible` < round.updates.size().
   Result<std::vector<UpdateScore>> ScoreRound(const RoundInput& round,
                                               std::span<const size_t> eligible);
@@ -119,10 +153,34 @@ class Detector {
   // embedded update of the round is learned from. Nothing is learned when
   // refresh is disabled. Errors: kInvalidArgument when `round` is not the
   // round last scored, the spans differ in length or an index is out of
-  // range; the autoencoder's on a failed fine-tune.
+  // range; the autoencoder's on a failed fine-tune (the rows stay learned,
+  // the weights stay as before it). Same as LearnDeferred, then
+  // RunPendingRefresh.
   Result<LearnReport> LearnFromRound(uint64_t round,
                                      std::span<const size_t> clean,
                                      std::span<const std::string> client_ids);
+
+  // LearnFromRound without the fine-tune: the rows, references, counters and
+  // the window's ageing are done; the fine-tune, when one is due (refresh
+  // enabled, the round not gated, a non-empty window and epochs > 0), is
+  // left pending for RunPendingRefresh. Errors as LearnFromRound's argument
+  // errors, and kInternal when a refresh is already pending (a caller's bug:
+  // run it first); on error nothing changed.
+  Result<LearnReport> LearnDeferred(uint64_t round,
+                                    std::span<const size_t> clean,
+                                    std::span<const std::string> client_ids);
+
+  // Runs the pending fine-tune, if any, and clears the marker whatever the
+  // outcome. Deterministic: the same weights, window, config and pending
+  // round give the same bits on every CPU and thread count. On error
+  // (diverged, out of memory...) the weights stay exactly as before it and
+  // the error says why; the window keeps the round's rows. Does not throw.
+  Result<RefreshReport> RunPendingRefresh();
+
+  // The fine-tune LearnDeferred left due; nullopt when none.
+  const std::optional<PendingRefresh>& pending_refresh() const {
+    return pending_;
+  }
 
   const Calibration& calibration() const;
   const DetectorMetadata& metadata() const;
@@ -133,11 +191,14 @@ class Detector {
   bool in_warmup() const;
   bool bootstrapped() const { return bootstrapped_; }
 
-  // Weights + window + counters, deterministic (same state -> same JSON).
+  // Weights + window + counters + the pending refresh, deterministic (same
+  // state -> same JSON).
   nlohmann::json SaveState() const;
-  // Restores SaveState's output. Errors: kState naming what is wrong (other
-  // format, weights of another architecture, window of another dimension).
-  // On error the detector is unchanged.
+  // Restores SaveState's output, its pending refresh included (a state
+  // without "pending_refresh", e.g. from an earlier version, has none).
+  // Errors: kState naming what is wrong (other format, weights of another
+  // architecture, window of another dimension, a malformed pending
+  // refresh). On error the detector is unchanged.
   Status LoadState(const nlohmann::json& state);
 
  private:
@@ -148,9 +209,11 @@ class Detector {
     double score = NAN;  // its score when learned; NaN for warm-up rows
   };
   Detector();
-  // Fine-tunes for `epochs` passes over the window (after dropping rows
-  // older than refresh.window_rounds).
-  Status Refresh(uint64_t round, int epochs);
+  // The window's rows a refresh trains on, newest first: at most
+  // refresh.max_client_share of them from one client. Sets *rows.
+  std::vector<float> RefreshRows(int64_t* rows) const;
+  // A copy of the network (weights and activations).
+  Result<std::unique_ptr<Autoencoder>> CopyNet() const;
   // "" when the round last scored may teach; else why not (kRoundGate).
   std::string RoundGateNote(uint64_t round) const;
   // Drops window rows older than refresh.window_rounds distinct rounds.
@@ -166,6 +229,7 @@ class Detector {
   std::vector<WindowRow> window_;
   ClientReferences references_{0};
   uint64_t rounds_learned_ = 0;
+  std::optional<PendingRefresh> pending_;
   // The round last scored: its number, and per update index the embedding
   // (empty when not embedded).
   bool have_last_ = false;

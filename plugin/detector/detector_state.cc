@@ -8,6 +8,30 @@
 #include "features/feature_extractor.h"
 
 namespace flsentry {
+namespace {
+
+// The state's "pending_refresh" ({"round", "epochs"}); nullopt when absent
+// (nothing pending, or a state written before refreshes were deferred).
+Result<std::optional<PendingRefresh>> PendingFromJson(
+    const nlohmann::json& state) {
+  auto it = state.find("pending_refresh");
+  if (it == state.end() || it->is_null())
+    return std::optional<PendingRefresh>();
+  if (!it->is_object() || !it->contains("round") ||
+      !it->at("round").is_number_unsigned() || !it->contains("epochs") ||
+      !it->at("epochs").is_number_integer() ||
+      it->at("epochs").get<int64_t>() < 1 ||
+      it->at("epochs").get<int64_t>() > kMaxRefreshEpochs) {
+    return StateError(
+        "detector state: malformed pending_refresh (expected {\"round\": "
+        "N, \"epochs\": 1.." +
+        std::to_string(kMaxRefreshEpochs) + "})");
+  }
+  return std::optional<PendingRefresh>(PendingRefresh{
+      it->at("round").get<uint64_t>(), it->at("epochs").get<int>()});
+}
+
+}  // namespace
 
 nlohmann::json Detector::SaveState() const {
   nlohmann::json weights = nlohmann::json::array();
@@ -31,6 +55,10 @@ nlohmann::json Detector::SaveState() const {
                           {"window", window},
                           {"references", references_.ToJson()}};
   if (bootstrapped_) state["metadata"] = DetectorMetadataToJson(metadata_);
+  if (pending_) {
+    state["pending_refresh"] = {{"round", pending_->round},
+                                {"epochs", pending_->epochs}};
+  }
   return state;
 }
 
@@ -103,6 +131,8 @@ Status Detector::LoadState(const nlohmann::json& state) {
     }
     window.push_back(std::move(row));
   }
+  FLS_ASSIGN_OR_RETURN(std::optional<PendingRefresh> pending,
+                       PendingFromJson(state));
   ClientReferences references(dim);
   auto saved_references = state.find("references");
   if (saved_references != state.end()) {  // absent in older states
@@ -112,6 +142,7 @@ Status Detector::LoadState(const nlohmann::json& state) {
   window_ = std::move(window);
   references_ = std::move(references);
   rounds_learned_ = state.at("rounds_learned").get<uint64_t>();
+  pending_ = pending;
   have_last_ = false;
   return Status::Ok();
 }

@@ -313,8 +313,10 @@ Status FilterEngine::Impl::Decide(const RoundInput& round, RoundWork* w) {
 }
 
 // 4. Continual refresh from what the policy kept cleanly (no flag at all),
-// on a copy of the engine's detector that replaces it on commit. A refresh
-// that fails is skipped: the round goes on with the detector as it was.
+// on a copy of the engine's detector that replaces it on commit: the rows
+// are learned now, the fine-tune is left pending and runs after the
+// decisions are returned (StartRefresh). A refresh that fails is skipped:
+// the round goes on with the detector as it was.
 void FilterEngine::Impl::Learn(const RoundInput& round, RoundWork* w) {
   if (!Active(*w) || !config.detector.refresh.enabled) return;
   if (!w->detector) {
@@ -337,7 +339,7 @@ void FilterEngine::Impl::Learn(const RoundInput& round, RoundWork* w) {
       clients.push_back(round.updates[i].client_id);
     }
   }
-  auto learned = w->detector->LearnFromRound(round.round, clean, clients);
+  auto learned = w->detector->LearnDeferred(round.round, clean, clients);
   if (!learned.ok()) {
     Log(LogLevel::kWarning,
         RoundText(round.round) +
@@ -382,9 +384,55 @@ Status FilterEngine::Impl::Commit(const RoundInput& round, RoundWork* w) {
   return Status::Ok();
 }
 
+// 6. After the round: its fine-tune (the expensive part of learning).
+void FilterEngine::Impl::RunRefresh() noexcept {
+  try {
+    const uint64_t round = detector->pending_refresh()->round;
+    Result<RefreshReport> done = detector->RunPendingRefresh();
+    if (!done.ok()) {
+      refresh_log.emplace_back(
+          LogLevel::kWarning,
+          RoundText(round) + ": detector refresh skipped: " +
+              done.status().message() + "; the weights stay as they were");
+    } else if (done->ran) {
+      refresh_log.emplace_back(
+          LogLevel::kDebug, RoundText(done->round) +
+                                ": detector refreshed after the round (" +
+                                std::to_string(done->epochs) + " epochs over " +
+                                std::to_string(done->rows) + " window rows)");
+    }
+  } catch (...) {  // only a message that could not be queued
+  }
+}
+
+void FilterEngine::Impl::StartRefresh() {
+  if (!detector || !detector->pending_refresh()) return;
+  try {
+    refresh_thread = std::thread([this] { RunRefresh(); });
+  } catch (const std::exception& e) {  // no thread: run it here and now
+    RunRefresh();
+    refresh_log.emplace_back(
+        LogLevel::kDebug,
+        std::string("the refresh ran on the caller's thread: ") + e.what());
+    JoinRefresh();
+  }
+}
+
+void FilterEngine::Impl::JoinRefresh() {
+  if (refresh_thread.joinable()) refresh_thread.join();
+  std::vector<std::pair<LogLevel, std::string>> queued;
+  queued.swap(refresh_log);
+  for (const auto& [level, message] : queued) Log(level, message);
+}
+
+FilterEngine::Impl::~Impl() {
+  if (refresh_thread.joinable()) refresh_thread.join();
+}
+
 Result<std::vector<Decision>> FilterEngine::FilterRound(
     const RoundInput& round) {
   Impl& m = *impl_;
+  m.JoinRefresh();  // the detector is the caller's again
   FLS_ASSIGN_OR_RETURN(const bool retry, m.CheckRoundNumber(round.round));
   RoundWork w;
   m.Guard(round, &w);
@@ -396,6 +444,7 @@ Result<std::vector<Decision>> FilterEngine::FilterRound(
   m.Learn(round, &w);
   FLS_RETURN_IF_ERROR(m.Commit(round, &w));
   undo.Release();
+  m.StartRefresh();  // 6., after the decisions are returned
   return std::move(w.outcome.decisions);
 }
 

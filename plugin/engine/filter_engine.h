@@ -5,6 +5,32 @@
 //
 // Threading: not thread-safe; one call at a time per engine. Engines are
 // independent of each other.
+//
+// Refresh off the critical path. Learning from a round (continual refresh,
+// detector.h) is split: the window's new rows are recorded before the round
+// commits, and the fine-tune of the autoencoder, the expensive part, runs
+// after FilterRound has returned the decisions, on a thread of the
+// engine's own, on the engine's detector. Contract:
+//   - every call (FilterRound, SaveState, LoadState, the destructor) first
+//     waits for that fine-tune: nothing reads or writes the detector while
+//     it runs, and each round is scored by the detector refreshed on all
+//     rounds before it, exactly as if the fine-tune had run before the
+//     round returned (the decisions are the same bits);
+//   - the state file written when round r commits holds the window with
+//     round r's rows, the weights before its fine-tune and the marker
+//     "pending_refresh" {round r, epochs} (docs/detector.md, "Continual
+//     refresh"): it is wholly before or wholly after round r, whatever
+//     stops the process, and an engine created from it (or given it by
+//     LoadState) runs the pending fine-tune (again on its own thread, waited
+//     for by the next call), which is deterministic, so it decides the next
+//     round as an uninterrupted engine would. SaveState waits for the
+//     fine-tune, so its bytes hold the refreshed weights and no marker;
+//   - LogFn is never called from that thread: what it has to say (a debug
+//     line when it ran, a warning when it failed and was skipped, leaving
+//     the weights as they were) is queued and logged at the start of the
+//     next call, or by the destructor, on the caller's thread;
+//   - no exception leaves the thread; if no thread can be started the
+//     fine-tune runs before FilterRound returns.
 #ifndef FLSENTRY_ENGINE_FILTER_ENGINE_H_
 #define FLSENTRY_ENGINE_FILTER_ENGINE_H_
 
@@ -21,8 +47,8 @@
 namespace flsentry {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
-// Receives log lines. Called only during FilterEngine calls, on the caller's
-// thread. May be empty.
+// Receives log lines. Called only during FilterEngine calls (the destructor
+// included), on the caller's thread. May be empty.
 using LogFn = std::function<void(LogLevel, std::string_view)>;
 
 class FilterEngine {
@@ -35,6 +61,7 @@ class FilterEngine {
   static Result<std::unique_ptr<FilterEngine>> Create(
       std::string_view config_yaml, const std::string& base_dir, LogFn log);
 
+  // Waits for the pending fine-tune and logs what it queued.
   ~FilterEngine();
   FilterEngine(const FilterEngine&) = delete;
   FilterEngine& operator=(const FilterEngine&) = delete;
@@ -45,7 +72,8 @@ class FilterEngine {
   Result<std::vector<Decision>> FilterRound(const RoundInput& round);
 
   // The engine's state as versioned bytes (JSON), and back. LoadState
-  // leaves the state unchanged on error (kState).
+  // leaves the state unchanged on error (kState); a loaded state's pending
+  // refresh starts at once, off the caller's thread (see above).
   Result<std::string> SaveState() const;
   Status LoadState(std::string_view bytes);
 

@@ -11,6 +11,8 @@
 #include <set>
 #include <span>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "detector/detector.h"
@@ -59,10 +61,29 @@ struct FilterEngine::Impl {
   bool has_round = false;
   uint64_t last_round = 0;
   std::optional<RoundRecord> last_record;  // of last_round, for retries
+  // The detector's pending fine-tune, run off the caller's critical path
+  // (filter_engine.h, "Refresh off the critical path"). While it runs, it
+  // alone touches `detector` and `refresh_log`; every other use of either
+  // comes after JoinRefresh().
+  std::thread refresh_thread;
+  std::vector<std::pair<LogLevel, std::string>> refresh_log;
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl();  // joins refresh_thread (dropping its log: see ~FilterEngine)
 
   void Log(LogLevel level, const std::string& message) const {
     if (log) log(level, message);
   }
+
+  // Starts the detector's pending refresh on refresh_thread (on this thread
+  // when no thread can be started). REQUIRES: no refresh thread running.
+  void StartRefresh();
+  // Waits for refresh_thread, then logs what it queued, on this thread.
+  void JoinRefresh();
+  // The pending refresh; its messages go to refresh_log. Never throws.
+  void RunRefresh() noexcept;
 
   const Detector* Active(const RoundWork& w) const {
     return w.detector ? w.detector.get() : detector.get();

@@ -105,7 +105,13 @@ Status FilterEngine::Impl::ApplyState(const nlohmann::json& state) {
 
 FilterEngine::FilterEngine(std::unique_ptr<Impl> impl)
     : impl_(std::move(impl)) {}
-FilterEngine::~FilterEngine() = default;
+
+FilterEngine::~FilterEngine() {
+  try {
+    impl_->JoinRefresh();  // its messages are logged here, on this thread
+  } catch (...) {          // a log callback that threw: nothing to tell it to
+  }
+}
 
 Result<std::unique_ptr<FilterEngine>> FilterEngine::Create(
     std::string_view config_yaml, const std::string& base_dir, LogFn log) {
@@ -148,16 +154,22 @@ Result<std::unique_ptr<FilterEngine>> FilterEngine::Create(
             &warning));
     if (!warning.empty()) impl->Log(LogLevel::kWarning, warning);
   }
-  return std::unique_ptr<FilterEngine>(new FilterEngine(std::move(impl)));
+  std::unique_ptr<FilterEngine> engine(new FilterEngine(std::move(impl)));
+  engine->impl_->StartRefresh();  // a state saved with a pending refresh
+  return engine;
 }
 
 Result<std::string> FilterEngine::SaveState() const {
+  impl_->JoinRefresh();
   return SerializeState(impl_->CurrentStateJson());
 }
 
 Status FilterEngine::LoadState(std::string_view bytes) {
+  impl_->JoinRefresh();
   FLS_ASSIGN_OR_RETURN(nlohmann::json state, ParseState(bytes, "state bytes"));
-  return impl_->ApplyState(state);
+  Status applied = impl_->ApplyState(state);
+  impl_->StartRefresh();  // the loaded state's pending refresh, if any
+  return applied;
 }
 
 }  // namespace flsentry

@@ -240,6 +240,89 @@ TEST_CASE("refresh learns from accepted updates; saved state resumes exactly") {
   }
 }
 
+TEST_CASE("a copy keeps the detector's per-layer activations") {
+  const std::string dir = TempDir() + "/linear_latent";
+  fs::copy(TrainedDetector(), dir);
+  std::ifstream in(dir + "/detector.json");
+  nlohmann::json meta = nlohmann::json::parse(in);
+  meta["architecture"]["activation"] = "per_layer";
+  meta["architecture"]["activations"] = {"relu", "none", "relu", "none"};
+  std::ofstream(dir + "/detector.json") << meta.dump();
+  auto d = Detector::Load(dir, DetectorConfig{});
+  REQUIRE_OK(d);
+  auto copy = (*d)->Clone();
+  REQUIRE_OK(copy);
+  LoadedRound r = LoadFiles(BenignFiles());
+  auto want = (*d)->ScoreRound(r.round, r.all);
+  auto got = (*copy)->ScoreRound(r.round, r.all);
+  REQUIRE_OK(want);
+  REQUIRE_OK(got);
+  for (size_t i = 0; i < want->size(); ++i) {
+    CAPTURE(i);
+    CHECK((*got)[i].score == (*want)[i].score);  // was ReLU on every layer
+  }
+}
+
+TEST_CASE("a deferred refresh is saved pending and redone to the same bits") {
+  DetectorConfig config;
+  config.refresh.epochs = 2;
+  auto a = Detector::Load(TrainedDetector(), config);
+  auto b = Detector::Load(TrainedDetector(), config);
+  auto blocking = Detector::Load(TrainedDetector(), config);
+  REQUIRE_OK(a);
+  REQUIRE_OK(b);
+  REQUIRE_OK(blocking);
+  LoadedRound r1 = LoadFiles(BenignFiles(), 1);
+  LoadedRound r2 = LoadFiles(BenignFiles(), 2);
+  const std::vector<size_t> accepted = {0, 1, 2, 3};
+  const std::vector<std::string> ids = {"a", "b", "c", "d"};
+  const nlohmann::json fresh = (*a)->SaveState();
+
+  REQUIRE_OK((*a)->ScoreRound(r1.round, r1.all));
+  REQUIRE_OK((*a)->LearnDeferred(1, accepted, ids));
+  REQUIRE((*a)->pending_refresh().has_value());
+  CHECK((*a)->pending_refresh()->round == 1);
+  CHECK((*a)->pending_refresh()->epochs == 2);
+  const nlohmann::json saved = (*a)->SaveState();
+  CHECK(saved["pending_refresh"] ==
+        nlohmann::json({{"round", 1}, {"epochs", 2}}));
+  CHECK(saved["weights"] == fresh["weights"]);  // not fine-tuned yet
+  CHECK(saved["window"].size() == 4);
+  auto early = (*a)->ScoreRound(r2.round, r2.all);
+  CHECK(early.status().code() == ErrorCode::kInternal);
+
+  // b restarts from the state with the refresh pending.
+  REQUIRE_OK((*b)->LoadState(saved));
+  CHECK((*b)->SaveState() == saved);
+  auto ran_a = (*a)->RunPendingRefresh();
+  auto ran_b = (*b)->RunPendingRefresh();
+  REQUIRE_OK(ran_a);
+  REQUIRE_OK(ran_b);
+  CHECK(ran_a->ran);
+  CHECK(ran_a->rows == 4);
+  CHECK_FALSE((*a)->pending_refresh().has_value());
+  CHECK_FALSE((*a)->RunPendingRefresh()->ran);  // nothing left to do
+  const nlohmann::json refreshed = (*a)->SaveState();
+  CHECK_FALSE(refreshed.contains("pending_refresh"));
+  CHECK(refreshed["weights"] != fresh["weights"]);
+  CHECK((*b)->SaveState() == refreshed);
+  // The same bits as learning and fine-tuning in one call.
+  REQUIRE_OK((*blocking)->ScoreRound(r1.round, r1.all));
+  REQUIRE_OK((*blocking)->LearnFromRound(1, accepted, ids));
+  CHECK((*blocking)->SaveState() == refreshed);
+
+  for (const nlohmann::json& bad_pending :
+       {nlohmann::json({{"round", 1}, {"epochs", 0}}),
+        nlohmann::json({{"round", -1}, {"epochs", 2}}),
+        nlohmann::json({{"round", 1}}), nlohmann::json("soon")}) {
+    CAPTURE(bad_pending.dump());
+    nlohmann::json bad = saved;
+    bad["pending_refresh"] = bad_pending;
+    CHECK((*b)->LoadState(bad).code() == ErrorCode::kState);
+    CHECK((*b)->SaveState() == refreshed);  // unchanged
+  }
+}
+
 TEST_CASE(
     "a frozen detector does not change; the window honours the client share") {
   DetectorConfig frozen;

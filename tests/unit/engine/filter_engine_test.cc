@@ -1,18 +1,22 @@
 // Tests of filter_engine.h: one round end to end on synthetic updates —
 // norm scoring without a detector, the bootstrapped detector's warm-up and
-// scoring, and a restart through SaveState/LoadState continuing exactly.
+// scoring, a restart through SaveState/LoadState continuing exactly, and the
+// refresh off the critical path (restart with it pending, log threads).
 #include "engine/filter_engine.h"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "base/base64.h"
 #include "engine/engine_fixture.h"
 #include "engine/synthetic_round.h"
 
@@ -201,6 +205,134 @@ TEST_CASE("a corrupt bootstrapped-detector state is refused, state unchanged") {
   bad["detector"].erase("metadata");
   CHECK_FALSE(engine->LoadState(bad.dump()).ok());
   CHECK(engine->SaveState().value() == good);
+}
+
+bool SameBits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+// Every field of every decision, bit for bit.
+void CheckSameDecisions(const std::vector<Decision>& got,
+                        const std::vector<Decision>& want) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got[i].action == want[i].action);
+    CHECK(got[i].flags == want[i].flags);
+    CHECK(SameBits(got[i].weight, want[i].weight));
+    CHECK(SameBits(got[i].score, want[i].score));
+    CHECK(SameBits(got[i].threshold, want[i].threshold));
+    CHECK(SameBits(got[i].suspicion, want[i].suspicion));
+    CHECK(got[i].reason == want[i].reason);
+  }
+}
+
+std::string WithState(const fs::path& dir) {
+  return std::string(kBootstrapPolicy) +
+         "state: {path: " + (dir / "state.json").string() + "}\n";
+}
+
+std::unique_ptr<SyntheticRound> RoundWithAttack(uint64_t round) {
+  return MakeRound(round, 8,
+                   round >= 4 ? std::vector<int>{1} : std::vector<int>{});
+}
+
+TEST_CASE(
+    "an engine restarted from a state file saved with its refresh pending "
+    "decides as an uninterrupted one, byte for byte") {
+  auto straight = MustOpen(kBootstrapPolicy);
+  std::vector<std::vector<Decision>> expected;
+  for (uint64_t round = 1; round <= 7; ++round)
+    expected.push_back(Filter(*straight, *RoundWithAttack(round)));
+
+  for (const uint64_t stop : {3, 4}) {  // warm-up (300 epochs), then 40
+    CAPTURE(stop);
+    const fs::path live =
+        FreshDir("engine_pending", "live_" + std::to_string(stop));
+    const fs::path copy =
+        FreshDir("engine_pending", "copy_" + std::to_string(stop));
+    {
+      auto engine = MustOpen(WithState(live));
+      for (uint64_t round = 1; round <= stop; ++round) {
+        CheckSameDecisions(Filter(*engine, *RoundWithAttack(round)),
+                           expected[round - 1]);
+      }
+      // What a process killed now leaves: the state committed with the
+      // round, its fine-tune not yet recorded.
+      fs::copy_file(live / "state.json", copy / "state.json");
+    }
+    const nlohmann::json on_disk =
+        nlohmann::json::parse(ReadFile(copy / "state.json"));
+    REQUIRE(on_disk["detector"].contains("pending_refresh"));
+    CHECK(on_disk["detector"]["pending_refresh"]["round"] == stop);
+    CHECK(on_disk["detector"]["pending_refresh"]["epochs"] ==
+          (stop == 3 ? 300 : 40));
+    CHECK(on_disk["round"] == stop);
+
+    auto restarted = MustOpen(WithState(copy));
+    for (uint64_t round = stop + 1; round <= 7; ++round) {
+      CAPTURE(round);
+      CheckSameDecisions(Filter(*restarted, *RoundWithAttack(round)),
+                         expected[round - 1]);
+    }
+    CHECK(restarted->SaveState().value() == straight->SaveState().value());
+  }
+}
+
+TEST_CASE(
+    "log lines come only from the calling thread; the refresh's at the next "
+    "call") {
+  struct Line {
+    std::thread::id thread;
+    LogLevel level;
+    std::string text;
+  };
+  std::vector<Line> lines;
+  auto created = FilterEngine::Create(
+      kBootstrapPolicy, "", [&](LogLevel level, std::string_view text) {
+        lines.push_back({std::this_thread::get_id(), level, std::string(text)});
+      });
+  REQUIRE(created.ok());
+  std::unique_ptr<FilterEngine> engine = std::move(created).value();
+  auto told = [&](const std::string& text) {
+    return std::any_of(lines.begin(), lines.end(), [&](const Line& l) {
+      return l.text.find(text) != std::string::npos;
+    });
+  };
+  for (uint64_t round = 1; round <= 5; ++round) {
+    Filter(*engine, *RoundWithAttack(round));
+    // Queued, not yet logged: the thread that ran it never calls back.
+    CHECK_FALSE(
+        told("round " + std::to_string(round) + ": detector refreshed"));
+    if (round > 1) {
+      CHECK(told("round " + std::to_string(round - 1) +
+                 ": detector refreshed after the round"));
+    }
+  }
+  std::string saved = engine->SaveState().value();
+  CHECK(told("round 5: detector refreshed after the round (40 epochs over"));
+
+  // A refresh that fails (a window row of NaN, as a damaged state could
+  // hold) is skipped with a warning at the next call; the weights stay.
+  nlohmann::json state = nlohmann::json::parse(saved);
+  const std::vector<float> nan_row(64, NAN);
+  state["detector"]["window"][0]["embedding"] = FloatsToBase64(nan_row);
+  state["detector"]["pending_refresh"] = {{"round", 5}, {"epochs", 3}};
+  REQUIRE(engine->LoadState(state.dump()).ok());
+  const size_t before = lines.size();
+  const nlohmann::json after = nlohmann::json::parse(*engine->SaveState());
+  REQUIRE(lines.size() > before);
+  CHECK(lines.back().level == LogLevel::kWarning);
+  CHECK(lines.back().text.find("round 5: detector refresh skipped") !=
+        std::string::npos);
+  CHECK(after["detector"]["weights"] == state["detector"]["weights"]);
+  CHECK_FALSE(after["detector"].contains("pending_refresh"));
+
+  Filter(*engine, *RoundWithAttack(6));
+  engine.reset();  // the last round's refresh is logged by the destructor
+  CHECK(told("round 6: detector refresh"));  // refreshed, or skipped
+  for (const Line& line : lines) {
+    CAPTURE(line.text);
+    CHECK(line.thread == std::this_thread::get_id());
+  }
 }
 
 }  // namespace
