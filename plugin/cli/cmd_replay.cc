@@ -154,7 +154,7 @@ Status RunReplay(const ReplayArgs& args) {
 
   OJson comparison = OJson::object();
   for (size_t i = 0; i < runs.size(); ++i) {
-    OJson entry = CountsJson(CountDecisions(AllDecisions(runs[i])));
+    OJson entry = RunOverviewJson(runs[i]);
     entry["config"] = runs[i].config_path;
     entry["out"] = dirs[i];
     comparison[runs[i].label] = std::move(entry);

@@ -71,6 +71,10 @@ struct PolicyRun {
   // field: every signal of the policy relative to its limit, comparable
   // across rounds); else "score" (aggf_decision.score).
   std::string ranked_by = "score";
+  // Lines the reader of the results must not miss, each only when it
+  // applies. Rounds the plugin refused are said by replay_summary.h
+  // (RefusedRounds), not here.
+  std::vector<std::string> notes;
 };
 
 // The policy text handed to the plugin, and what was changed in it.

@@ -210,6 +210,32 @@ TEST_CASE("a flat folder of update files replays as one round; --json output") {
   CHECK_FALSE(j["p"].contains("tp"));  // a flat folder has no labels
 }
 
+TEST_CASE("rounds the plugin refused are said: table, --json, summary.json") {
+  TempDir dir;
+  MakeArchiveRounds(dir / "archive", {1, 2, 10, 11});
+  WriteFile(dir / "p.yaml", "rounds: {max_gap: 5}\n");
+  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config",
+                     dir / "p.yaml", "--out", dir / "out"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string note =
+      "2 of 4 rounds refused by the plugin (10, 11): the counts and metrics "
+      "cover the other 2 rounds only";
+  CHECK(r.out.find("p: note: " + note + "\n") != std::string::npos);
+  Json s = Json::parse(ReadFile(dir / "out/summary.json"));
+  CHECK(s["overall"]["clients"] == 12);
+  CHECK(s["overall"]["failed_rounds"] == 2);
+  CHECK(s["overall"]["refused_rounds"] == Json::array({10, 11}));
+  CHECK(s["notes"] == Json::array({note}));
+  RunResult j = Run({kFlsentry, "replay", dir / "archive", "--config",
+                     dir / "p.yaml", "--out", dir / "out", "--json"});
+  REQUIRE_MESSAGE(j.exit_code == 0, j.err);
+  Json overview = Json::parse(j.out)["p"];
+  CHECK(overview["rounds"] == 4);
+  CHECK(overview["failed_rounds"] == 2);
+  CHECK(overview["refused_rounds"] == Json::array({10, 11}));
+  CHECK(overview["notes"] == Json::array({note}));
+}
+
 TEST_CASE(
     "a policy the plugin refuses stops the replay with the plugin's reason") {
   TempDir dir;
