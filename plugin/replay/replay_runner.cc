@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -386,6 +387,47 @@ Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
   return prepared;
 }
 
+int64_t TrustedWarmupRounds(std::string_view policy_text) {
+  // A key that is missing reads as undefined: tested before its type (a
+  // missing node's type throws).
+  auto map = [](const YAML::Node& n) { return n && n.IsMap(); };
+  auto scalar = [](const YAML::Node& n) { return n && n.IsScalar(); };
+  try {
+    const YAML::Node root = YAML::Load(std::string(policy_text));
+    if (!map(root) || !map(root["detector"])) return 0;
+    const YAML::Node detector = root["detector"];
+    const YAML::Node bootstrap = detector["bootstrap"];
+    const bool has_detector =
+        (map(bootstrap) && scalar(bootstrap["enabled"]) &&
+         bootstrap["enabled"].as<bool>(false)) ||
+        (scalar(detector["path"]) && !detector["path"].Scalar().empty());
+    const YAML::Node refresh = detector["refresh"];
+    if (!has_detector || !map(refresh) || !scalar(refresh["enabled"]) ||
+        !refresh["enabled"].as<bool>(false) ||
+        !scalar(refresh["warmup_rounds"])) {
+      return 0;
+    }
+    return std::max<int64_t>(0, refresh["warmup_rounds"].as<int64_t>(0));
+  } catch (const std::exception&) {
+    return 0;  // not YAML
+  }
+}
+
+std::string WarmupNote(size_t judged_rounds, int64_t warmup_rounds) {
+  if (warmup_rounds <= 0 || judged_rounds == 0 ||
+      judged_rounds > static_cast<uint64_t>(warmup_rounds)) {
+    return "";
+  }
+  const std::string w = std::to_string(warmup_rounds);
+  return "every round replayed (" + std::to_string(judged_rounds) +
+         ") was a trusted warm-up round of the detector "
+         "(detector.refresh.warmup_rounds: " +
+         w +
+         "): it learned from them and judged no update (norms and guards "
+         "only); replay more than " +
+         w + " rounds to see the detector judge";
+}
+
 Result<PolicyRun> ReplayArchive(const aggfilter::Plugin& plugin,
                                 const RoundArchive& archive,
                                 const std::string& config_path,
@@ -418,6 +460,13 @@ Result<PolicyRun> ReplayArchive(const aggfilter::Plugin& plugin,
     if (!status.ok()) return status;
     run.rounds.push_back(std::move(round));
     if (options.progress) options.progress(r + 1, archive.rounds.size());
+  }
+  size_t judged = 0;
+  for (const ReplayRound& r : run.rounds) judged += r.failed ? 0 : 1;
+  if (std::string warmup =
+          WarmupNote(judged, TrustedWarmupRounds(run.policy_text));
+      !warmup.empty()) {
+    run.notes.push_back(std::move(warmup));
   }
   const bool has_details = instance.has_round_details();
   instance = aggfilter::Instance();  // flushes and closes the audit log

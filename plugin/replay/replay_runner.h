@@ -71,11 +71,25 @@ struct PolicyRun {
   // field: every signal of the policy relative to its limit, comparable
   // across rounds); else "score" (aggf_decision.score).
   std::string ranked_by = "score";
-  // Lines the reader of the results must not miss, each only when it
-  // applies. Rounds the plugin refused are said by replay_summary.h
-  // (RefusedRounds), not here.
+  // Lines the reader of the results must not miss (each only when it
+  // applies): that every round the plugin judged was a trusted warm-up
+  // round (WarmupNote). Rounds the plugin refused are said by
+  // replay_summary.h (RefusedRounds).
   std::vector<std::string> notes;
 };
+
+// The number of trusted warm-up rounds of the detector of flsentry's policy
+// `policy_text` (detector.refresh.warmup_rounds, when the policy has a
+// detector: detector.bootstrap.enabled or a detector.path, and
+// detector.refresh.enabled); 0 for anything else (no such keys, not YAML,
+// another plugin's configuration). In those rounds the detector learns and
+// judges nothing: updates are judged by norm and the guards only.
+int64_t TrustedWarmupRounds(std::string_view policy_text);
+
+// When `judged_rounds` (the rounds the plugin did not refuse) is at most
+// `warmup_rounds` (> 0): a note that every one of them was a warm-up round,
+// so no update was judged by the detector; "" otherwise.
+std::string WarmupNote(size_t judged_rounds, int64_t warmup_rounds);
 
 // The policy text handed to the plugin, and what was changed in it.
 struct PreparedPolicy {

@@ -236,6 +236,31 @@ TEST_CASE("rounds the plugin refused are said: table, --json, summary.json") {
   CHECK(overview["notes"] == Json::array({note}));
 }
 
+TEST_CASE("a replay within the detector's warm-up says every round was one") {
+  TempDir dir;
+  WriteFile(dir / "p.yaml",
+            "detector:\n"
+            "  bootstrap: {enabled: true, sketch_dim: 64, hidden: [8]}\n"
+            "  refresh: {enabled: true, warmup_rounds: 3, warmup_epochs: 1, "
+            "epochs: 1}\n");
+  MakeArchive(dir / "one", 1);
+  RunResult one = Run({kFlsentry, "replay", dir / "one", "--config",
+                       dir / "p.yaml", "--out", dir / "out1", "--json"});
+  REQUIRE_MESSAGE(one.exit_code == 0, one.err);
+  Json notes = Json::parse(one.out)["p"]["notes"];
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0] ==
+        "every round replayed (1) was a trusted warm-up round of the "
+        "detector (detector.refresh.warmup_rounds: 3): it learned from them "
+        "and judged no update (norms and guards only); replay more than 3 "
+        "rounds to see the detector judge");
+  MakeArchive(dir / "four", 4);
+  RunResult four = Run({kFlsentry, "replay", dir / "four", "--config",
+                        dir / "p.yaml", "--out", dir / "out4"});
+  REQUIRE_MESSAGE(four.exit_code == 0, four.err);
+  CHECK(four.out.find("warm-up") == std::string::npos);
+}
+
 TEST_CASE(
     "a policy the plugin refuses stops the replay with the plugin's reason") {
   TempDir dir;

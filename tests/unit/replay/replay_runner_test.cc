@@ -94,3 +94,38 @@ TEST_CASE("--on-unreadable values") {
 
 }  // namespace
 }  // namespace flsentry::cli
+
+namespace flsentry::cli {
+namespace {
+
+TEST_CASE("the trusted warm-up rounds of a policy's detector are read") {
+  const char* bootstrap =
+      "detector:\n  bootstrap: {enabled: true}\n"
+      "  refresh: {enabled: true, warmup_rounds: 3}\n";
+  CHECK(TrustedWarmupRounds(bootstrap) == 3);
+  CHECK(TrustedWarmupRounds("detector:\n  path: det\n  refresh:\n"
+                            "    enabled: yes\n    warmup_rounds: 2\n") == 2);
+  // No detector, refresh off, no warm-up, or not a policy: none.
+  CHECK(TrustedWarmupRounds("detector:\n  refresh: {enabled: true, "
+                            "warmup_rounds: 3}\n") == 0);
+  CHECK(TrustedWarmupRounds(
+            "detector:\n  bootstrap: {enabled: true}\n"
+            "  refresh: {enabled: false, warmup_rounds: 3}\n") == 0);
+  CHECK(TrustedWarmupRounds("{}\n") == 0);
+  CHECK(TrustedWarmupRounds("1.0") == 0);
+  CHECK(TrustedWarmupRounds("[unclosed") == 0);
+}
+
+TEST_CASE("a replay within the warm-up says so; a longer one does not") {
+  const std::string one = WarmupNote(1, 3);
+  CHECK(one.find("every round replayed (1) was a trusted warm-up round") == 0);
+  CHECK(one.find("detector.refresh.warmup_rounds: 3") != std::string::npos);
+  CHECK(one.find("replay more than 3 rounds") != std::string::npos);
+  CHECK_FALSE(WarmupNote(3, 3).empty());
+  CHECK(WarmupNote(4, 3).empty());
+  CHECK(WarmupNote(1, 0).empty());
+  CHECK(WarmupNote(0, 3).empty());  // every round refused: nothing judged
+}
+
+}  // namespace
+}  // namespace flsentry::cli
