@@ -47,6 +47,11 @@ struct ReplayDecision {
   // True when the client's file could not be read and replay (not the
   // plugin) made the decision.
   bool unreadable = false;
+  // Flat folders only (empty for a manifest): where `client` came from,
+  // "metadata" (the file's "client_id") or "file name", and where
+  // `num_examples` came from, "metadata" or "default" (1).
+  std::string client_from;
+  std::string num_examples_from;
 };
 
 struct ReplayRound {
@@ -71,10 +76,11 @@ struct PolicyRun {
   // field: every signal of the policy relative to its limit, comparable
   // across rounds); else "score" (aggf_decision.score).
   std::string ranked_by = "score";
-  // Lines the reader of the results must not miss (each only when it
-  // applies): that every round the plugin judged was a trusted warm-up
-  // round (WarmupNote). Rounds the plugin refused are said by
-  // replay_summary.h (RefusedRounds).
+  // Lines the reader of the results must not miss, in this order (each
+  // only when it applies): where a flat folder's client ids and
+  // num_examples came from (FlatSourcesNote), and that every round the
+  // plugin judged was a trusted warm-up round (WarmupNote). Rounds the
+  // plugin refused are said by replay_summary.h (RefusedRounds).
   std::vector<std::string> notes;
 };
 
@@ -90,6 +96,11 @@ int64_t TrustedWarmupRounds(std::string_view policy_text);
 // `warmup_rounds` (> 0): a note that every one of them was a warm-up round,
 // so no update was judged by the detector; "" otherwise.
 std::string WarmupNote(size_t judged_rounds, int64_t warmup_rounds);
+
+// For a flat folder: how many of its updates took their client id and
+// num_examples from the file's metadata (ReplayDecision::client_from,
+// num_examples_from), the others from the file name and the default 1.
+std::string FlatSourcesNote(const std::vector<ReplayDecision>& decisions);
 
 // The policy text handed to the plugin, and what was changed in it.
 struct PreparedPolicy {

@@ -122,6 +122,9 @@ std::string DecisionsJsonl(const PolicyRun& run) {
         line["label"] = ArchiveLabelName(d.label);
       if (!d.attack.empty()) line["attack"] = d.attack;
       if (d.unreadable) line["unreadable"] = true;
+      if (!d.client_from.empty()) line["client_from"] = d.client_from;
+      if (!d.num_examples_from.empty())
+        line["num_examples_from"] = d.num_examples_from;
       // Replace invalid UTF-8 (from a plugin's reason text) rather than
       // throwing: the output must always be written.
       out += line.dump(-1, ' ', false, OJson::error_handler_t::replace);

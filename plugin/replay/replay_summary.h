@@ -53,8 +53,10 @@ std::string RefusedRoundsNote(const PolicyRun& run);
 
 // One JSON object per line, keys in this order: round, client, action,
 // weight, score, threshold, reason, flags (array of names), num_examples,
-// then label and attack when the archive has them, and "unreadable": true
-// for decisions replay made itself. NaN numbers are written as null.
+// then label and attack when the archive has them, "unreadable": true
+// for decisions replay made itself, and for a flat folder client_from
+// ("metadata" | "file name") and num_examples_from ("metadata" |
+// "default"). NaN numbers are written as null.
 std::string DecisionsJsonl(const PolicyRun& run);
 
 // {"format": "flsentry-replay-summary/1", "archive", "config", "plugin",

@@ -16,8 +16,8 @@ namespace flsentry::cli {
 // per policy accept / down-weight / drop / quarantined counts and, when the
 // archive has labels, tp / fp / fn; then a totals row, one line of
 // overall rates per policy, and "<label>: note: ..." per line of RunNotes
-// (rounds refused by the plugin, all rounds warm-up). REQUIRES: all runs
-// replayed the same rounds.
+// (rounds refused by the plugin, all rounds warm-up, a flat folder's id
+// sources). REQUIRES: all runs replayed the same rounds.
 std::string FormatReplayTable(std::span<const PolicyRun> runs);
 
 // A one-line progress bar redrawn in place on `stream` ("\r"). Draws only

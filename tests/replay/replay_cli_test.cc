@@ -3,9 +3,11 @@
 // RoundArchiveWriter.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "replay_test_util.h"
+#include "tensor/tensor_file.h"
 
 namespace {
 
@@ -208,6 +210,62 @@ TEST_CASE("a flat folder of update files replays as one round; --json output") {
   CHECK(j["p"]["clients"].get<int>() ==
         static_cast<int>(CountLines(ReadFile(dir / "out/decisions.jsonl"))));
   CHECK_FALSE(j["p"].contains("tp"));  // a flat folder has no labels
+}
+
+TEST_CASE("a flat folder's files name their client and examples in metadata") {
+  TempDir dir;
+  fs::create_directories(dir / "flat");
+  std::vector<int64_t> shape = {4};
+  auto write = [&](const std::string& name, float scale,
+                   const std::map<std::string, std::string>& metadata) {
+    std::vector<float> w = {scale, -scale, 0.5f * scale, scale};
+    std::vector<flsentry::TensorView> t = {
+        {"w", flsentry::DType::kF32, shape, {}, w.data()}};
+    REQUIRE(
+        flsentry::WriteTensorFile(dir / ("flat/" + name), t, metadata).ok());
+  };
+  // As `flsentry simulate --export-updates` writes them; one without.
+  write("r0001_3.pth", 0.01f,
+        {{"round", "1"},
+         {"client_id", "hospital-3"},
+         {"num_examples", "600"},
+         {"label", "benign"}});
+  write("r0001_4.safetensors", 0.02f, {{"client_id", "hospital-4"}});
+  write("plain.pth", 0.03f, {});
+  WriteFile(dir / "p.yaml", "{}\n");
+  RunResult r = Run({kFlsentry, "replay", dir / "flat", "--config",
+                     dir / "p.yaml", "--out", dir / "out"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  std::vector<Json> d = Decisions(dir / "out/decisions.jsonl");
+  REQUIRE(d.size() == 3);  // sorted by file name
+  CHECK(d[0]["client"] == "plain");
+  CHECK(d[0]["client_from"] == "file name");
+  CHECK(d[0]["num_examples"] == 1);
+  CHECK(d[0]["num_examples_from"] == "default");
+  CHECK(d[1]["client"] == "hospital-3");
+  CHECK(d[1]["client_from"] == "metadata");
+  CHECK(d[1]["num_examples"] == 600);
+  CHECK(d[1]["num_examples_from"] == "metadata");
+  CHECK(d[2]["client"] == "hospital-4");
+  CHECK(d[2]["num_examples"] == 1);
+  CHECK(r.out.find("p: note: flat folder: client ids from the files' "
+                   "metadata for 2 of 3 updates (the others: the file name), "
+                   "num_examples for 1 of 3 (the others: 1)") !=
+        std::string::npos);
+  // Two files naming the same client: every client is named after its file,
+  // and replay says why.
+  write("plain.pth", 0.03f, {{"client_id", "hospital-3"}});
+  RunResult dup = Run({kFlsentry, "replay", dir / "flat", "--config",
+                       dir / "p.yaml", "--out", dir / "dup"});
+  REQUIRE_MESSAGE(dup.exit_code == 0, dup.err);
+  d = Decisions(dir / "dup/decisions.jsonl");
+  REQUIRE(d.size() == 3);
+  CHECK(d[0]["client"] == "plain");
+  CHECK(d[1]["client"] == "r0001_3");
+  CHECK(d[1]["client_from"] == "file name");
+  CHECK(d[1]["num_examples"] == 600);
+  CHECK(dup.err.find("client id 'hospital-3' is given by two files") !=
+        std::string::npos);
 }
 
 TEST_CASE("rounds the plugin refused are said: table, --json, summary.json") {

@@ -127,5 +127,19 @@ TEST_CASE("a replay within the warm-up says so; a longer one does not") {
   CHECK(WarmupNote(0, 3).empty());  // every round refused: nothing judged
 }
 
+TEST_CASE("a flat folder's note counts the ids and counts from metadata") {
+  std::vector<ReplayDecision> d(3);
+  d[0].client_from = "metadata";
+  d[0].num_examples_from = "metadata";
+  d[1].client_from = "metadata";
+  d[1].num_examples_from = "default";
+  d[2].client_from = "file name";
+  d[2].num_examples_from = "default";
+  CHECK(FlatSourcesNote(d) ==
+        "flat folder: client ids from the files' metadata for 2 of 3 updates "
+        "(the others: the file name), num_examples for 1 of 3 (the others: "
+        "1)");
+}
+
 }  // namespace
 }  // namespace flsentry::cli

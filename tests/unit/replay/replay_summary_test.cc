@@ -107,5 +107,17 @@ TEST_CASE("rounds the plugin refused are counted, listed and said") {
   CHECK(overview["notes"].size() == 2);
 }
 
+TEST_CASE("decisions.jsonl says where a flat folder's ids came from") {
+  PolicyRun run = TwoRounds();
+  run.rounds.resize(1);
+  run.rounds[0].decisions.resize(1);
+  run.rounds[0].decisions[0].client_from = "metadata";
+  run.rounds[0].decisions[0].num_examples_from = "default";
+  CHECK(
+      DecisionsJsonl(run) ==
+      R"({"round":1,"client":"a","action":"accept","weight":1.0,"score":0.25,"threshold":1.5,"reason":"ok","flags":[],"num_examples":10,"label":"benign","client_from":"metadata","num_examples_from":"default"})"
+      "\n");
+}
+
 }  // namespace
 }  // namespace flsentry::cli
