@@ -287,6 +287,7 @@ void LogToLine(void* user, aggf_log_level level, const char* message,
 }
 
 constexpr const char* kAuditFile = "replay_audit.jsonl";
+constexpr const char* kStateFile = "replay_state.json";
 
 // For plugins before ABI 1.1 (no on_round_details): ranks the run's
 // decisions by the `suspicion` of flsentry's audit records
@@ -419,7 +420,7 @@ Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
   }
   if (!root.IsMap()) return prepared;
   static const std::pair<const char*, const char*> kRedirects[] = {
-      {"state", "replay_state.json"}, {"audit", kAuditFile}};
+      {"state", kStateFile}, {"audit", kAuditFile}};
   // (begin, end, replacement) per redirected path, spliced from the end so
   // that earlier offsets stay valid.
   std::vector<std::tuple<size_t, size_t, std::string>> splices;
@@ -455,6 +456,27 @@ Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
     prepared.text.replace(begin, end - begin, text);
   }
   return prepared;
+}
+
+const std::vector<std::string>& ReplayOutputFiles() {
+  static const std::vector<std::string> kFiles = {
+      "decisions.jsonl",
+      "summary.json",
+      "report.html",
+      "comparison.json",
+      kStateFile,
+      std::string(kStateFile) + ".tmp",
+      std::string(kStateFile) + ".lock",
+      kAuditFile,
+      std::string(kAuditFile) + ".lock"};
+  return kFiles;
+}
+
+void RemoveReplayOutputs(const std::string& dir) {
+  for (const std::string& name : ReplayOutputFiles()) {
+    std::error_code ec;
+    fs::remove(fs::path(dir) / name, ec);
+  }
 }
 
 int64_t TrustedWarmupRounds(std::string_view policy_text) {

@@ -124,6 +124,18 @@ struct PreparedPolicy {
 Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
                                      const std::string& work_dir);
 
+// The names of the files a replay writes into a policy's output directory
+// (decisions.jsonl, summary.json, report.html; with several policies
+// comparison.json in --out) and those the plugin writes there through the
+// redirected paths (replay_state.json, replay_audit.jsonl, and the lock
+// and temporary files beside them).
+const std::vector<std::string>& ReplayOutputFiles();
+
+// Removes every ReplayOutputFiles() name from `dir`; missing ones are
+// fine, others' files are never touched. Best effort (a failure to remove
+// is ignored: this runs when a replay has already failed or before one).
+void RemoveReplayOutputs(const std::string& dir);
+
 struct ReplayOptions {
   OnUnreadable on_unreadable = OnUnreadable::kDrop;
   // Directory for redirected state/audit files (see PreparePolicy). Must

@@ -319,6 +319,45 @@ TEST_CASE("a replay within the detector's warm-up says every round was one") {
   CHECK(four.out.find("warm-up") == std::string::npos);
 }
 
+TEST_CASE("a failed replay leaves no outputs that look valid") {
+  TempDir dir;
+  MakeArchive(dir / "archive");
+  WriteFile(
+      dir / "p.yaml",
+      "state: {path: live_state.json}\naudit: {path: live_audit.jsonl}\n");
+  const std::vector<std::string> outputs = {"decisions.jsonl", "summary.json",
+                                            "report.html", "replay_state.json",
+                                            "replay_audit.jsonl"};
+  // A replay that succeeded earlier into the same directory.
+  RunResult ok = Run({kFlsentry, "replay", dir / "archive", "--config",
+                      dir / "p.yaml", "--out", dir / "out"});
+  REQUIRE_MESSAGE(ok.exit_code == 0, ok.err);
+  for (const std::string& f : outputs) CHECK(fs::exists(dir / ("out/" + f)));
+  // Round 3 unreadable under --on-unreadable fail: rounds 1 and 2 had been
+  // filtered (the plugin saved its state) when replay stopped.
+  WriteFile(dir / "archive/round_0003/client_1.safetensors", "not tensors");
+  RunResult fail =
+      Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+           "--out", dir / "out", "--on-unreadable", "fail"});
+  CHECK(fail.exit_code == 1);
+  for (const std::string& f : outputs) {
+    CAPTURE(f);
+    CHECK_FALSE(fs::exists(dir / ("out/" + f)));
+  }
+  CHECK(fs::is_empty(dir / "out"));
+  // A directory the failed replay made is removed with it.
+  fail = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+              "--out", dir / "new", "--on-unreadable", "fail"});
+  CHECK(fail.exit_code == 1);
+  CHECK_FALSE(fs::exists(dir / "new"));
+  // Several policies: the second refused, the first one's outputs go too.
+  WriteFile(dir / "bad.yaml", "[1, 2]\n");
+  fail = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+              "--config", dir / "bad.yaml", "--out", dir / "multi"});
+  CHECK(fail.exit_code == 1);
+  CHECK_FALSE(fs::exists(dir / "multi"));
+}
+
 TEST_CASE(
     "a policy the plugin refuses stops the replay with the plugin's reason") {
   TempDir dir;

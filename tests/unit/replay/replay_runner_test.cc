@@ -141,5 +141,21 @@ TEST_CASE("a flat folder's note counts the ids and counts from metadata") {
         "1)");
 }
 
+TEST_CASE("RemoveReplayOutputs removes replay's files and nothing else") {
+  char tmpl[] = "/tmp/flsentry_outputs_XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  for (const std::string& name : ReplayOutputFiles()) {
+    std::ofstream(dir + "/" + name) << "x";
+  }
+  std::ofstream(dir + "/mine.txt") << "keep";
+  RemoveReplayOutputs(dir);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    left.push_back(e.path().filename().string());
+  }
+  CHECK(left == std::vector<std::string>{"mine.txt"});
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace flsentry::cli
