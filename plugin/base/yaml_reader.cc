@@ -17,6 +17,26 @@ constexpr size_t kMaxStringBytes = 4096;
 // A quoted scalar ("1", '1') carries the non-specific tag "!".
 bool IsQuoted(const YAML::Node& node) { return node.Tag() == "!"; }
 
+// The scalar as the message shows it: in double quotes, cut at 40 bytes,
+// bytes outside printable ASCII as '?'.
+std::string Shown(const std::string& scalar) {
+  std::string shown = scalar.substr(0, 40);
+  for (char& c : shown) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return "\"" + shown + (scalar.size() > 40 ? "...\"" : "\"");
+}
+
+// The refusal of a quoted scalar where `expected` (e.g. "a number") was
+// wanted; `reads_unquoted`: its text is a valid value once unquoted.
+Status QuotedRefusal(const YAML::Node& node, const std::string& path,
+                     const std::string& expected, bool reads_unquoted) {
+  std::string problem = "expected " + expected + ", got the quoted string " +
+                        Shown(node.Scalar());
+  if (reads_unquoted) problem += "; write it without quotes";
+  return ErrorAt(node, path, problem);
+}
+
 // Documents in `text`, counting up to 2. (YAML::LoadAll is not used: on
 // some malformed input yaml-cpp 0.7 reports empty documents without end,
 // found by tests/fuzz/policy_yaml_fuzz.cc.) Throws YAML::Exception.
@@ -91,15 +111,18 @@ std::string Join(const std::string& path, const std::string& key) {
 
 Status ReadDouble(const YAML::Node& node, const std::string& path,
                   double* out) {
-  if (!node.IsScalar() || IsQuoted(node)) {
-    return ErrorAt(node, path, "expected a number");
-  }
+  if (!node.IsScalar()) return ErrorAt(node, path, "expected a number");
   std::string text = node.Scalar();
   if (!text.empty() && text[0] == '+') text.erase(0, 1);
   double value = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || text.empty()) {
+  const bool parsed = ec == std::errc() && ptr == end && !text.empty();
+  if (IsQuoted(node)) {
+    return QuotedRefusal(node, path, "a number",
+                         parsed && std::isfinite(value));
+  }
+  if (!parsed) {
     return ErrorAt(node, path,
                    "expected a number, got '" + node.Scalar() + "'");
   }
@@ -110,14 +133,16 @@ Status ReadDouble(const YAML::Node& node, const std::string& path,
 
 Status ReadInt(const YAML::Node& node, const std::string& path, int64_t lo,
                int64_t hi, int64_t* out) {
-  if (!node.IsScalar() || IsQuoted(node)) {
-    return ErrorAt(node, path, "expected an integer");
-  }
+  if (!node.IsScalar()) return ErrorAt(node, path, "expected an integer");
   std::string text = node.Scalar();
   if (!text.empty() && text[0] == '+') text.erase(0, 1);
   int64_t value = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (IsQuoted(node)) {
+    return QuotedRefusal(node, path, "an integer",
+                         ec == std::errc() && ptr == end && !text.empty());
+  }
   if (ec == std::errc::result_out_of_range) {
     return ErrorAt(node, path, "integer out of range");
   }
@@ -136,13 +161,15 @@ Status ReadInt(const YAML::Node& node, const std::string& path, int64_t lo,
 
 Status ReadUint64(const YAML::Node& node, const std::string& path,
                   uint64_t* out) {
-  if (!node.IsScalar() || IsQuoted(node)) {
-    return ErrorAt(node, path, "expected an integer");
-  }
+  if (!node.IsScalar()) return ErrorAt(node, path, "expected an integer");
   const std::string& text = node.Scalar();
   uint64_t value = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (IsQuoted(node)) {
+    return QuotedRefusal(node, path, "an integer",
+                         ec == std::errc() && ptr == end && !text.empty());
+  }
   if (ec == std::errc::result_out_of_range) {
     return ErrorAt(node, path, "integer out of range [0, 2^64 - 1]");
   }
@@ -155,12 +182,15 @@ Status ReadUint64(const YAML::Node& node, const std::string& path,
 }
 
 Status ReadBool(const YAML::Node& node, const std::string& path, bool* out) {
-  if (!node.IsScalar() || IsQuoted(node)) {
-    return ErrorAt(node, path, "expected true or false");
-  }
+  if (!node.IsScalar()) return ErrorAt(node, path, "expected true or false");
   std::string text = node.Scalar();
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return std::tolower(c); });
+  if (IsQuoted(node)) {
+    const bool reads = text == "true" || text == "yes" || text == "on" ||
+                       text == "false" || text == "no" || text == "off";
+    return QuotedRefusal(node, path, "true or false", reads);
+  }
   if (text == "true" || text == "yes" || text == "on") {
     *out = true;
   } else if (text == "false" || text == "no" || text == "off") {

@@ -5,8 +5,12 @@
 //   thresholds.rules[1].k: must be > 0 (line 12, column 10)
 // Strict means: unknown keys, keys given twice, quoted numbers or booleans
 // ("5", 'true'), non-finite numbers, strings with NUL or over 4096 bytes and
-// more than one document are all refused. Never throws (yaml-cpp's
-// exceptions are caught here). Thread-compatible.
+// more than one document are all refused; a quoted scalar where a number,
+// an integer or a boolean is wanted is refused as such, e.g.
+//   thresholds.rules[0].k: expected a number, got the quoted string "5";
+//   write it without quotes (line 3, column 10)
+// ("; write it without quotes" only when the text reads once unquoted).
+// Never throws (yaml-cpp's exceptions are caught here). Thread-compatible.
 #ifndef FLSENTRY_BASE_YAML_READER_H_
 #define FLSENTRY_BASE_YAML_READER_H_
 

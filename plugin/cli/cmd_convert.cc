@@ -1,9 +1,12 @@
-// flsentry convert IN OUT [--key PATH]
+// flsentry convert IN OUT [--key PATH] [--json]
 //
 // Rewrites a tensor file in the format OUT's extension names (.pth, .pt or
 // .safetensors), keeping every byte of tensor data; strided tensors are
 // written contiguous. Non-tensor scalars become safetensors "__metadata__"
-// strings (or the .pth's metadata entry). Prints one JSON line on success:
+// strings (or the .pth's metadata entry). Prints, as the other commands do,
+// one human line on success:
+//   wrote OUT (safetensors): 6 tensors, 276 bytes of tensor data, from IN
+// and with --json one JSON line instead:
 //   {"in", "out", "format", "tensors", "bytes"}
 #include <cstdio>
 #include <map>
@@ -26,7 +29,7 @@ std::string ScalarString(const ScalarValue& value) {
 }
 
 Status RunConvert(const std::string& in, const std::string& out,
-                  const std::string& key) {
+                  const std::string& key, bool json) {
   Result<TensorFileFormat> out_format = FormatFromExtension(out);
   if (!out_format.ok()) return out_format.status();
   Result<TensorSet> set = ReadTensorFile(in, {key});
@@ -39,6 +42,14 @@ Status RunConvert(const std::string& in, const std::string& out,
   int64_t bytes = 0;
   for (const TensorView& v : views) {
     bytes += v.numel() * static_cast<int64_t>(DTypeSize(v.dtype));
+  }
+  if (!json) {
+    std::printf(
+        "wrote %s (%s): %zu tensors, %lld bytes of tensor data, from "
+        "%s\n",
+        out.c_str(), std::string(FormatName(*out_format)).c_str(), views.size(),
+        static_cast<long long>(bytes), in.c_str());
+    return Status::Ok();
   }
   nlohmann::ordered_json summary;
   summary["in"] = in;
@@ -65,9 +76,12 @@ void AddConvertCommand(CLI::App& app, Status* result) {
   cmd->add_option("IN", *in, "input tensor file")->required();
   cmd->add_option("OUT", *out, "output file; its extension picks the format")
       ->required();
+  auto json = std::make_shared<bool>(false);
   cmd->add_option("--key", *key, "dotted key path of the tensor dict to keep");
-  cmd->callback(
-      [result, in, out, key] { *result = RunConvert(*in, *out, *key); });
+  cmd->add_flag("--json", *json, "print the summary as one JSON line");
+  cmd->callback([result, in, out, key, json] {
+    *result = RunConvert(*in, *out, *key, *json);
+  });
 }
 
 }  // namespace flsentry::cli

@@ -8,20 +8,61 @@
 // benign updates to calibrate thresholds on. LIST names the activation after
 // each Linear ("relu,none,relu,none"); without it the state_dict's keys
 // decide (detector/activation.h), and the tool says which was used and what
-// it assumed.
+// it assumed. A LIST of the wrong length is refused with an example of the
+// right length that is the architecture the state_dict's keys imply (not
+// the legacy all-ReLU layout).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cli/commands.h"
+#include "detector/activation.h"
 #include "detector/detector_train.h"
+#include "tensor/tensor_file.h"
 
 namespace flsentry::cli {
 namespace {
 
+// OK, or the refusal of a stated `activations` list whose length differs
+// from the number of Linear layers in `pth`, with the list the keys imply
+// as the example. Whatever this cannot read (the file, an unknown name) is
+// left to ImportSeedAutoencoder to report.
+Status CheckActivationCount(const std::string& pth,
+                            const std::string& activations) {
+  auto stated = ParseActivationList(activations, 0);
+  if (!stated.ok()) return Status::Ok();
+  auto seed = ReadTensorFile(pth);
+  if (!seed.ok()) return Status::Ok();
+  std::vector<std::string> weight_names;
+  for (const OwnedTensor& t : seed->tensors) {
+    const std::string_view name = t.name;
+    if (name.size() > 7 && name.substr(name.size() - 7) == ".weight" &&
+        seed->Find(std::string(name.substr(0, name.size() - 7)) + ".bias")) {
+      weight_names.push_back(t.name);
+    }
+  }
+  if (weight_names.empty() || weight_names.size() == stated->size()) {
+    return Status::Ok();
+  }
+  const InferredActivations implied = InferActivations(weight_names);
+  return InvalidArgument(
+      "--activations: " + std::to_string(stated->size()) +
+      " activations given for " + std::to_string(weight_names.size()) +
+      " Linear layers (one per Linear, e.g. " +
+      FormatActivations(implied.activations) +
+      (implied.from_indices ? ", what the state_dict keys imply)"
+                            : ", the default for a state_dict without "
+                              "nn.Sequential indices)"));
+}
+
 Status RunImportSeed(const std::string& pth, const std::string& out,
                      const std::string& reference, const std::string& calibrate,
                      const std::string& activations, bool json) {
+  if (!activations.empty()) {
+    FLS_RETURN_IF_ERROR(CheckActivationCount(pth, activations));
+  }
   auto summary =
       ImportSeedAutoencoder(pth, reference, calibrate, out, activations);
   if (!summary.ok()) return summary.status();

@@ -6,7 +6,10 @@
 // decisions.jsonl, summary.json and report.html. With several --config each
 // policy is replayed independently from fresh state into OUT/<name>/, and
 // the terminal table shows them side by side; OUT/comparison.json holds
-// their overall results.
+// their overall results. A replay that fails (exit 1) leaves none of these
+// files, nor the plugin's replay_state.json / replay_audit.jsonl, in OUT:
+// what it wrote is removed (OutputGuard), and so are an earlier replay's
+// outputs there when it starts.
 #include <unistd.h>
 
 #include <cstdio>
@@ -87,6 +90,40 @@ Status WriteRunOutputs(const PolicyRun& run, const std::string& dir,
                              RenderReportHtml(run, archive, plugin));
 }
 
+// Removes, unless Commit() was called, what this replay wrote: the
+// ReplayOutputFiles() of every directory it tracked, then the directories
+// it created (when empty). A failed replay thus leaves no outputs that look
+// valid, and none of an earlier replay into the same directories either
+// (Track removes them before each policy's replay).
+class OutputGuard {
+ public:
+  OutputGuard() = default;
+  OutputGuard(const OutputGuard&) = delete;
+  OutputGuard& operator=(const OutputGuard&) = delete;
+  ~OutputGuard() {
+    if (committed_) return;
+    for (const std::string& dir : dirs_) RemoveReplayOutputs(dir);
+    for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
+      std::error_code ec;
+      fs::remove(*it, ec);  // only an empty directory is removed
+    }
+  }
+  // Tracks `dir` (call before creating it) and removes an earlier
+  // replay's outputs there.
+  void Track(const std::string& dir) {
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) created_.push_back(dir);
+    dirs_.push_back(dir);
+    RemoveReplayOutputs(dir);
+  }
+  void Commit() { committed_ = true; }
+
+ private:
+  std::vector<std::string> dirs_;
+  std::vector<std::string> created_;
+  bool committed_ = false;
+};
+
 Status RunReplay(const ReplayArgs& args) {
   OnUnreadable on_unreadable;
   if (!ParseOnUnreadable(args.on_unreadable, &on_unreadable)) {
@@ -110,12 +147,15 @@ Status RunReplay(const ReplayArgs& args) {
 
   const std::vector<std::string> labels = PolicyLabels(args.configs);
   const bool several = args.configs.size() > 1;
+  OutputGuard guard;
+  if (several) guard.Track(args.out);
   ProgressBar bar(stderr, isatty(fileno(stderr)) != 0);
   std::vector<PolicyRun> runs;
   std::vector<std::string> dirs;
   for (size_t i = 0; i < args.configs.size(); ++i) {
     const std::string dir =
         several ? (fs::path(args.out) / labels[i]).string() : args.out;
+    guard.Track(dir);
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec)
@@ -154,7 +194,7 @@ Status RunReplay(const ReplayArgs& args) {
 
   OJson comparison = OJson::object();
   for (size_t i = 0; i < runs.size(); ++i) {
-    OJson entry = CountsJson(CountDecisions(AllDecisions(runs[i])));
+    OJson entry = RunOverviewJson(runs[i]);
     entry["config"] = runs[i].config_path;
     entry["out"] = dirs[i];
     comparison[runs[i].label] = std::move(entry);
@@ -165,6 +205,7 @@ Status RunReplay(const ReplayArgs& args) {
         comparison.dump(2, ' ', false, OJson::error_handler_t::replace) + "\n");
     if (!written.ok()) return written;
   }
+  guard.Commit();
   if (args.json) {
     std::cout << comparison.dump(2, ' ', false, OJson::error_handler_t::replace)
               << "\n";

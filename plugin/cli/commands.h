@@ -14,7 +14,7 @@ namespace flsentry::cli {
 
 // flsentry inspect FILE [--key PATH] [--json] (cmd_inspect.cc).
 void AddInspectCommand(CLI::App& app, Status* result);
-// flsentry convert IN OUT [--key PATH] (cmd_convert.cc).
+// flsentry convert IN OUT [--key PATH] [--json] (cmd_convert.cc).
 void AddConvertCommand(CLI::App& app, Status* result);
 
 // flsentry train DIR -o DETECTOR [--config train.yaml] (cmd_train.cc).

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -11,7 +13,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <tuple>
+#include <variant>
 
 #include "base/file_reader.h"
 #include "base/json_reader.h"
@@ -97,6 +101,68 @@ std::string AbsoluteDir(const std::string& file) {
   return abs.lexically_normal().parent_path().string();
 }
 
+// A flat folder's update file may name its client and example count in its
+// metadata ("client_id", "num_examples": flsentry simulate --export-updates,
+// WriteTensorFile's metadata). Sets clients[i].id / num_examples from the
+// read sets (sets[k] is clients[included[k]]'s) where they do, and records
+// where each came from. Ids that would not be unique in the round fall back
+// to the file names for the whole round, said through `report`.
+void ApplyFlatMetadata(const std::vector<TensorSet>& sets,
+                       const std::vector<size_t>& included,
+                       std::vector<ArchiveClient>* clients,
+                       std::vector<ReplayDecision>* origin,
+                       const std::function<void(const std::string&)>& report) {
+  const std::vector<ArchiveClient> by_file = *clients;
+  for (ReplayDecision& o : *origin) {
+    o.client_from = "file name";
+    o.num_examples_from = "default";
+  }
+  for (size_t k = 0; k < sets.size(); ++k) {
+    ArchiveClient& c = (*clients)[included[k]];
+    ReplayDecision& o = (*origin)[included[k]];
+    const auto& scalars = sets[k].scalars;
+    if (auto id = scalars.find("client_id"); id != scalars.end()) {
+      const auto* text = std::get_if<std::string>(&id->second);
+      if (text && !text->empty()) {
+        c.id = *text;
+        o.client_from = "metadata";
+      }
+    }
+    auto n = scalars.find("num_examples");
+    if (n == scalars.end()) continue;
+    std::optional<uint64_t> value;
+    if (const auto* i = std::get_if<int64_t>(&n->second); i && *i >= 0) {
+      value = static_cast<uint64_t>(*i);
+    } else if (const auto* t = std::get_if<std::string>(&n->second)) {
+      uint64_t parsed = 0;
+      const char* end = t->data() + t->size();
+      auto [ptr, ec] = std::from_chars(t->data(), end, parsed);
+      if (ec == std::errc() && ptr == end && !t->empty()) value = parsed;
+    }
+    if (value) {
+      c.num_examples = *value;
+      o.num_examples_from = "metadata";
+    } else {
+      report(c.file +
+             ": num_examples in its metadata is not a non-negative "
+             "integer; " +
+             std::to_string(c.num_examples) + " is used");
+    }
+  }
+  std::set<std::string> ids;
+  for (const ArchiveClient& c : *clients) {
+    if (ids.insert(c.id).second) continue;
+    report("client id '" + c.id +
+           "' is given by two files (metadata or file name): every client "
+           "is named after its file name");
+    for (size_t i = 0; i < clients->size(); ++i) {
+      (*clients)[i].id = by_file[i].id;
+      (*origin)[i].client_from = "file name";
+    }
+    return;
+  }
+}
+
 // Replays one round; appends to *run. Returns an error only for conditions
 // that stop the whole replay.
 Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
@@ -112,7 +178,10 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
   // Read every client first: the sets must not move once C views exist.
   std::vector<TensorSet> sets;
   std::vector<size_t> included;  // indices into round.clients
-  std::vector<ReplayDecision> unreadable;
+  // One per client: the decision replay makes for an unreadable file, and
+  // (flat folder) where its id and num_examples came from.
+  std::vector<ReplayDecision> made(round.clients.size());
+  std::vector<bool> is_unreadable(round.clients.size(), false);
   sets.reserve(round.clients.size());
   for (size_t i = 0; i < round.clients.size(); ++i) {
     Result<TensorSet> set = ReadArchiveClient(round, i);
@@ -121,7 +190,6 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
       included.push_back(i);
       continue;
     }
-    const ArchiveClient& c = round.clients[i];
     switch (options.on_unreadable) {
       case OnUnreadable::kFail:
         return set.status();
@@ -132,8 +200,8 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
       case OnUnreadable::kDrop: {
         report("round " + std::to_string(round.number) +
                ": dropped as unreadable: " + set.status().message());
-        ReplayDecision d;
-        d.client = c.id;
+        ReplayDecision& d = made[i];
+        is_unreadable[i] = true;
         d.unreadable = true;
         d.decision.action = AGGF_ACTION_DROP;
         d.decision.flags = AGGF_FLAG_INVALID;
@@ -141,10 +209,16 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
         d.decision.score = std::nan("");
         d.decision.threshold = std::nan("");
         d.decision.reason = "unreadable";
-        unreadable.push_back(std::move(d));
         break;
       }
     }
+  }
+  std::vector<ArchiveClient> clients = round.clients;
+  if (round.manifest_path.empty()) {
+    ApplyFlatMetadata(
+        sets, included, &clients, &made, [&](const std::string& line) {
+          report("round " + std::to_string(round.number) + ": " + line);
+        });
   }
 
   CRound owner;
@@ -154,7 +228,7 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
   for (const TensorSet& set : sets) tensors.push_back(owner.Tensors(set));
   std::vector<aggf_update> updates(sets.size());
   for (size_t k = 0; k < sets.size(); ++k) {
-    const ArchiveClient& c = round.clients[included[k]];
+    const ArchiveClient& c = clients[included[k]];
     aggf_update& u = updates[k];
     u.client_id = c.id.data();
     u.client_id_len = static_cast<uint32_t>(c.id.size());
@@ -184,16 +258,13 @@ Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
   }
   // Decisions in manifest order: plugin decisions and unreadable drops
   // interleaved as the clients appear in the manifest.
-  size_t next_plugin = 0, next_unreadable = 0;
-  for (size_t i = 0; i < round.clients.size(); ++i) {
-    const ArchiveClient& c = round.clients[i];
-    ReplayDecision d;
+  size_t next_plugin = 0;
+  for (size_t i = 0; i < clients.size(); ++i) {
+    const ArchiveClient& c = clients[i];
+    ReplayDecision d = std::move(made[i]);
     if (next_plugin < included.size() && included[next_plugin] == i) {
       d.decision = std::move(decisions[next_plugin++]);
-    } else if (next_unreadable < unreadable.size() &&
-               unreadable[next_unreadable].client == c.id) {
-      d = std::move(unreadable[next_unreadable++]);
-    } else {
+    } else if (!is_unreadable[i]) {
       continue;  // skipped
     }
     d.round = round.number;
@@ -216,6 +287,7 @@ void LogToLine(void* user, aggf_log_level level, const char* message,
 }
 
 constexpr const char* kAuditFile = "replay_audit.jsonl";
+constexpr const char* kStateFile = "replay_state.json";
 
 // For plugins before ABI 1.1 (no on_round_details): ranks the run's
 // decisions by the `suspicion` of flsentry's audit records
@@ -348,7 +420,7 @@ Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
   }
   if (!root.IsMap()) return prepared;
   static const std::pair<const char*, const char*> kRedirects[] = {
-      {"state", "replay_state.json"}, {"audit", kAuditFile}};
+      {"state", kStateFile}, {"audit", kAuditFile}};
   // (begin, end, replacement) per redirected path, spliced from the end so
   // that earlier offsets stay valid.
   std::vector<std::tuple<size_t, size_t, std::string>> splices;
@@ -386,6 +458,81 @@ Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
   return prepared;
 }
 
+const std::vector<std::string>& ReplayOutputFiles() {
+  static const std::vector<std::string> kFiles = {
+      "decisions.jsonl",
+      "summary.json",
+      "report.html",
+      "comparison.json",
+      kStateFile,
+      std::string(kStateFile) + ".tmp",
+      std::string(kStateFile) + ".lock",
+      kAuditFile,
+      std::string(kAuditFile) + ".lock"};
+  return kFiles;
+}
+
+void RemoveReplayOutputs(const std::string& dir) {
+  for (const std::string& name : ReplayOutputFiles()) {
+    std::error_code ec;
+    fs::remove(fs::path(dir) / name, ec);
+  }
+}
+
+int64_t TrustedWarmupRounds(std::string_view policy_text) {
+  // A key that is missing reads as undefined: tested before its type (a
+  // missing node's type throws).
+  auto map = [](const YAML::Node& n) { return n && n.IsMap(); };
+  auto scalar = [](const YAML::Node& n) { return n && n.IsScalar(); };
+  try {
+    const YAML::Node root = YAML::Load(std::string(policy_text));
+    if (!map(root) || !map(root["detector"])) return 0;
+    const YAML::Node detector = root["detector"];
+    const YAML::Node bootstrap = detector["bootstrap"];
+    const bool has_detector =
+        (map(bootstrap) && scalar(bootstrap["enabled"]) &&
+         bootstrap["enabled"].as<bool>(false)) ||
+        (scalar(detector["path"]) && !detector["path"].Scalar().empty());
+    const YAML::Node refresh = detector["refresh"];
+    if (!has_detector || !map(refresh) || !scalar(refresh["enabled"]) ||
+        !refresh["enabled"].as<bool>(false) ||
+        !scalar(refresh["warmup_rounds"])) {
+      return 0;
+    }
+    return std::max<int64_t>(0, refresh["warmup_rounds"].as<int64_t>(0));
+  } catch (const std::exception&) {
+    return 0;  // not YAML
+  }
+}
+
+std::string WarmupNote(size_t judged_rounds, int64_t warmup_rounds) {
+  if (warmup_rounds <= 0 || judged_rounds == 0 ||
+      judged_rounds > static_cast<uint64_t>(warmup_rounds)) {
+    return "";
+  }
+  const std::string w = std::to_string(warmup_rounds);
+  return "every round replayed (" + std::to_string(judged_rounds) +
+         ") was a trusted warm-up round of the detector "
+         "(detector.refresh.warmup_rounds: " +
+         w +
+         "): it learned from them and judged no update (norms and guards "
+         "only); replay more than " +
+         w + " rounds to see the detector judge";
+}
+
+std::string FlatSourcesNote(const std::vector<ReplayDecision>& decisions) {
+  size_t ids = 0, counts = 0;
+  for (const ReplayDecision& d : decisions) {
+    ids += d.client_from == "metadata" ? 1 : 0;
+    counts += d.num_examples_from == "metadata" ? 1 : 0;
+  }
+  const std::string of = " of " + std::to_string(decisions.size());
+  return "flat folder: client ids from the files' metadata for " +
+         std::to_string(ids) + of +
+         " updates (the others: the file name), num_examples for " +
+         std::to_string(counts) + of + " (the others: 1)";
+}
+
 Result<PolicyRun> ReplayArchive(const aggfilter::Plugin& plugin,
                                 const RoundArchive& archive,
                                 const std::string& config_path,
@@ -418,6 +565,16 @@ Result<PolicyRun> ReplayArchive(const aggfilter::Plugin& plugin,
     if (!status.ok()) return status;
     run.rounds.push_back(std::move(round));
     if (options.progress) options.progress(r + 1, archive.rounds.size());
+  }
+  if (archive.flat && !run.rounds.empty()) {
+    run.notes.push_back(FlatSourcesNote(run.rounds.front().decisions));
+  }
+  size_t judged = 0;
+  for (const ReplayRound& r : run.rounds) judged += r.failed ? 0 : 1;
+  if (std::string warmup =
+          WarmupNote(judged, TrustedWarmupRounds(run.policy_text));
+      !warmup.empty()) {
+    run.notes.push_back(std::move(warmup));
   }
   const bool has_details = instance.has_round_details();
   instance = aggfilter::Instance();  // flushes and closes the audit log

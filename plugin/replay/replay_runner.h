@@ -47,6 +47,11 @@ struct ReplayDecision {
   // True when the client's file could not be read and replay (not the
   // plugin) made the decision.
   bool unreadable = false;
+  // Flat folders only (empty for a manifest): where `client` came from,
+  // "metadata" (the file's "client_id") or "file name", and where
+  // `num_examples` came from, "metadata" or "default" (1).
+  std::string client_from;
+  std::string num_examples_from;
 };
 
 struct ReplayRound {
@@ -71,7 +76,31 @@ struct PolicyRun {
   // field: every signal of the policy relative to its limit, comparable
   // across rounds); else "score" (aggf_decision.score).
   std::string ranked_by = "score";
+  // Lines the reader of the results must not miss, in this order (each
+  // only when it applies): where a flat folder's client ids and
+  // num_examples came from (FlatSourcesNote), and that every round the
+  // plugin judged was a trusted warm-up round (WarmupNote). Rounds the
+  // plugin refused are said by replay_summary.h (RefusedRounds).
+  std::vector<std::string> notes;
 };
+
+// The number of trusted warm-up rounds of the detector of flsentry's policy
+// `policy_text` (detector.refresh.warmup_rounds, when the policy has a
+// detector: detector.bootstrap.enabled or a detector.path, and
+// detector.refresh.enabled); 0 for anything else (no such keys, not YAML,
+// another plugin's configuration). In those rounds the detector learns and
+// judges nothing: updates are judged by norm and the guards only.
+int64_t TrustedWarmupRounds(std::string_view policy_text);
+
+// When `judged_rounds` (the rounds the plugin did not refuse) is at most
+// `warmup_rounds` (> 0): a note that every one of them was a warm-up round,
+// so no update was judged by the detector; "" otherwise.
+std::string WarmupNote(size_t judged_rounds, int64_t warmup_rounds);
+
+// For a flat folder: how many of its updates took their client id and
+// num_examples from the file's metadata (ReplayDecision::client_from,
+// num_examples_from), the others from the file name and the default 1.
+std::string FlatSourcesNote(const std::vector<ReplayDecision>& decisions);
 
 // The policy text handed to the plugin, and what was changed in it.
 struct PreparedPolicy {
@@ -94,6 +123,18 @@ struct PreparedPolicy {
 // mark says (a multi-line path).
 Result<PreparedPolicy> PreparePolicy(std::string_view policy_text,
                                      const std::string& work_dir);
+
+// The names of the files a replay writes into a policy's output directory
+// (decisions.jsonl, summary.json, report.html; with several policies
+// comparison.json in --out) and those the plugin writes there through the
+// redirected paths (replay_state.json, replay_audit.jsonl, and the lock
+// and temporary files beside them).
+const std::vector<std::string>& ReplayOutputFiles();
+
+// Removes every ReplayOutputFiles() name from `dir`; missing ones are
+// fine, others' files are never touched. Best effort (a failure to remove
+// is ignored: this runs when a replay has already failed or before one).
+void RemoveReplayOutputs(const std::string& dir);
 
 struct ReplayOptions {
   OnUnreadable on_unreadable = OnUnreadable::kDrop;

@@ -65,6 +65,45 @@ std::vector<ReplayDecision> AllDecisions(const PolicyRun& run) {
   return all;
 }
 
+std::vector<uint64_t> RefusedRounds(const PolicyRun& run) {
+  std::vector<uint64_t> refused;
+  for (const ReplayRound& r : run.rounds) {
+    if (r.failed) refused.push_back(r.number);
+  }
+  return refused;
+}
+
+std::string RefusedRoundsNote(const PolicyRun& run) {
+  const std::vector<uint64_t> refused = RefusedRounds(run);
+  if (refused.empty()) return "";
+  std::string list;
+  for (uint64_t n : refused) {
+    list += (list.empty() ? "" : ", ") + std::to_string(n);
+  }
+  return std::to_string(refused.size()) + " of " +
+         std::to_string(run.rounds.size()) + " rounds refused by the plugin (" +
+         list + "): the counts and metrics cover the other " +
+         std::to_string(run.rounds.size() - refused.size()) + " rounds only";
+}
+
+std::vector<std::string> RunNotes(const PolicyRun& run) {
+  std::vector<std::string> notes = run.notes;
+  if (std::string refused = RefusedRoundsNote(run); !refused.empty()) {
+    notes.push_back(std::move(refused));
+  }
+  return notes;
+}
+
+OJson RunOverviewJson(const PolicyRun& run) {
+  OJson j = CountsJson(CountDecisions(AllDecisions(run)));
+  const std::vector<uint64_t> refused = RefusedRounds(run);
+  j["rounds"] = run.rounds.size();
+  j["failed_rounds"] = refused.size();
+  j["refused_rounds"] = refused;
+  j["notes"] = RunNotes(run);
+  return j;
+}
+
 std::string DecisionsJsonl(const PolicyRun& run) {
   std::string out;
   for (const ReplayRound& r : run.rounds) {
@@ -83,6 +122,9 @@ std::string DecisionsJsonl(const PolicyRun& run) {
         line["label"] = ArchiveLabelName(d.label);
       if (!d.attack.empty()) line["attack"] = d.attack;
       if (d.unreadable) line["unreadable"] = true;
+      if (!d.client_from.empty()) line["client_from"] = d.client_from;
+      if (!d.num_examples_from.empty())
+        line["num_examples_from"] = d.num_examples_from;
       // Replace invalid UTF-8 (from a plugin's reason text) rather than
       // throwing: the output must always be written.
       out += line.dump(-1, ' ', false, OJson::error_handler_t::replace);
@@ -126,12 +168,9 @@ OJson SummaryJson(const PolicyRun& run, const std::string& archive_path,
   j["on_unreadable"] = OnUnreadableName(on_unreadable);
   j["redirects"] = run.redirects;
   j["ranked_by"] = run.ranked_by;
-  std::vector<ReplayDecision> all = AllDecisions(run);
-  j["overall"] = CountsJson(CountDecisions(all));
-  j["overall"]["rounds"] = run.rounds.size();
-  int64_t failed = 0;
-  for (const ReplayRound& r : run.rounds) failed += r.failed ? 1 : 0;
-  j["overall"]["failed_rounds"] = failed;
+  j["notes"] = RunNotes(run);
+  j["overall"] = RunOverviewJson(run);
+  j["overall"].erase("notes");
   j["rounds"] = OJson::array();
   for (const ReplayRound& r : run.rounds) {
     OJson round;

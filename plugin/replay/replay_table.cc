@@ -98,6 +98,12 @@ std::string FormatReplayTable(std::span<const PolicyRun> runs) {
              Rate(totals[i].auc) + "\n";
     }
   }
+  // What the counts above do not cover, or cover only as warm-up.
+  for (const PolicyRun& run : runs) {
+    for (const std::string& note : RunNotes(run)) {
+      out += run.label + ": note: " + note + "\n";
+    }
+  }
   return out;
 }
 

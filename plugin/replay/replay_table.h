@@ -14,8 +14,10 @@ namespace flsentry::cli {
 
 // The per-round table of one or more runs of the same archive, side by side:
 // per policy accept / down-weight / drop / quarantined counts and, when the
-// archive has labels, tp / fp / fn; then a totals row and one line of
-// overall rates per policy. REQUIRES: all runs replayed the same rounds.
+// archive has labels, tp / fp / fn; then a totals row, one line of
+// overall rates per policy, and "<label>: note: ..." per line of RunNotes
+// (rounds refused by the plugin, all rounds warm-up, a flat folder's id
+// sources). REQUIRES: all runs replayed the same rounds.
 std::string FormatReplayTable(std::span<const PolicyRun> runs);
 
 // A one-line progress bar redrawn in place on `stream` ("\r"). Draws only

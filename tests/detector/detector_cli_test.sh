@@ -68,6 +68,10 @@ out=$("$FLSENTRY" import-seed "$FIX/autoencoder.pth" -o "$TMP/seed" --reference 
 
 out=$("$FLSENTRY" import-seed "$FIX/autoencoder.pth" -o "$TMP/seed" --reference "$FIX/updates/update_00.pth" --activations relu,none 2>&1); rc=$?
 [ $rc -eq 1 ] && [[ "$out" == *"2 activations given for 4 Linear layers"* ]] || fail "activation count: rc=$rc $out"
+# The example of the right count is the architecture the keys imply (the
+# original tool's relu,none,relu,none), not the legacy all-ReLU layout.
+out=$("$FLSENTRY" import-seed "$FIX/original/autoencoder.pth" -o "$TMP/seed" --reference "$FIX/updates/update_00.pth" --activations relu,none 2>&1); rc=$?
+[ $rc -eq 1 ] && [[ "$out" == *"2 activations given for 4 Linear layers (one per Linear, e.g. relu,none,relu,none, what the state_dict keys imply)"* ]] || fail "activation count example: rc=$rc $out"
 
 # import-seed says which architecture it used: the keys' (the original
 # tool's shape) or the one stated.

@@ -105,9 +105,11 @@ TEST_CASE("ParseSimConfig refuses an unknown key with its line and column") {
 
 TEST_CASE("ParseSimConfig refuses quoted numbers") {
   CHECK(Parse("rounds: \"5\"\n").message() ==
-        "test.yaml: rounds: expected an integer (line 1, column 9)");
+        "test.yaml: rounds: expected an integer, got the quoted string \"5\"; "
+        "write it without quotes (line 1, column 9)");
   CHECK(Parse("lr: '0.1'\n").message() ==
-        "test.yaml: lr: expected a number (line 1, column 5)");
+        "test.yaml: lr: expected a number, got the quoted string \"0.1\"; "
+        "write it without quotes (line 1, column 5)");
   CHECK(Parse("seed: \"7\"\n").code() == ErrorCode::kConfig);
   CHECK(Parse("attack: {type: scaling, fraction: 0.2, params: {lambda: "
               "\"10\"}}\n")

@@ -3,9 +3,11 @@
 // RoundArchiveWriter.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "replay_test_util.h"
+#include "tensor/tensor_file.h"
 
 namespace {
 
@@ -208,6 +210,152 @@ TEST_CASE("a flat folder of update files replays as one round; --json output") {
   CHECK(j["p"]["clients"].get<int>() ==
         static_cast<int>(CountLines(ReadFile(dir / "out/decisions.jsonl"))));
   CHECK_FALSE(j["p"].contains("tp"));  // a flat folder has no labels
+}
+
+TEST_CASE("a flat folder's files name their client and examples in metadata") {
+  TempDir dir;
+  fs::create_directories(dir / "flat");
+  std::vector<int64_t> shape = {4};
+  auto write = [&](const std::string& name, float scale,
+                   const std::map<std::string, std::string>& metadata) {
+    std::vector<float> w = {scale, -scale, 0.5f * scale, scale};
+    std::vector<flsentry::TensorView> t = {
+        {"w", flsentry::DType::kF32, shape, {}, w.data()}};
+    REQUIRE(
+        flsentry::WriteTensorFile(dir / ("flat/" + name), t, metadata).ok());
+  };
+  // As `flsentry simulate --export-updates` writes them; one without.
+  write("r0001_3.pth", 0.01f,
+        {{"round", "1"},
+         {"client_id", "hospital-3"},
+         {"num_examples", "600"},
+         {"label", "benign"}});
+  write("r0001_4.safetensors", 0.02f, {{"client_id", "hospital-4"}});
+  write("plain.pth", 0.03f, {});
+  WriteFile(dir / "p.yaml", "{}\n");
+  RunResult r = Run({kFlsentry, "replay", dir / "flat", "--config",
+                     dir / "p.yaml", "--out", dir / "out"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  std::vector<Json> d = Decisions(dir / "out/decisions.jsonl");
+  REQUIRE(d.size() == 3);  // sorted by file name
+  CHECK(d[0]["client"] == "plain");
+  CHECK(d[0]["client_from"] == "file name");
+  CHECK(d[0]["num_examples"] == 1);
+  CHECK(d[0]["num_examples_from"] == "default");
+  CHECK(d[1]["client"] == "hospital-3");
+  CHECK(d[1]["client_from"] == "metadata");
+  CHECK(d[1]["num_examples"] == 600);
+  CHECK(d[1]["num_examples_from"] == "metadata");
+  CHECK(d[2]["client"] == "hospital-4");
+  CHECK(d[2]["num_examples"] == 1);
+  CHECK(r.out.find("p: note: flat folder: client ids from the files' "
+                   "metadata for 2 of 3 updates (the others: the file name), "
+                   "num_examples for 1 of 3 (the others: 1)") !=
+        std::string::npos);
+  // Two files naming the same client: every client is named after its file,
+  // and replay says why.
+  write("plain.pth", 0.03f, {{"client_id", "hospital-3"}});
+  RunResult dup = Run({kFlsentry, "replay", dir / "flat", "--config",
+                       dir / "p.yaml", "--out", dir / "dup"});
+  REQUIRE_MESSAGE(dup.exit_code == 0, dup.err);
+  d = Decisions(dir / "dup/decisions.jsonl");
+  REQUIRE(d.size() == 3);
+  CHECK(d[0]["client"] == "plain");
+  CHECK(d[1]["client"] == "r0001_3");
+  CHECK(d[1]["client_from"] == "file name");
+  CHECK(d[1]["num_examples"] == 600);
+  CHECK(dup.err.find("client id 'hospital-3' is given by two files") !=
+        std::string::npos);
+}
+
+TEST_CASE("rounds the plugin refused are said: table, --json, summary.json") {
+  TempDir dir;
+  MakeArchiveRounds(dir / "archive", {1, 2, 10, 11});
+  WriteFile(dir / "p.yaml", "rounds: {max_gap: 5}\n");
+  RunResult r = Run({kFlsentry, "replay", dir / "archive", "--config",
+                     dir / "p.yaml", "--out", dir / "out"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string note =
+      "2 of 4 rounds refused by the plugin (10, 11): the counts and metrics "
+      "cover the other 2 rounds only";
+  CHECK(r.out.find("p: note: " + note + "\n") != std::string::npos);
+  Json s = Json::parse(ReadFile(dir / "out/summary.json"));
+  CHECK(s["overall"]["clients"] == 12);
+  CHECK(s["overall"]["failed_rounds"] == 2);
+  CHECK(s["overall"]["refused_rounds"] == Json::array({10, 11}));
+  CHECK(s["notes"] == Json::array({note}));
+  RunResult j = Run({kFlsentry, "replay", dir / "archive", "--config",
+                     dir / "p.yaml", "--out", dir / "out", "--json"});
+  REQUIRE_MESSAGE(j.exit_code == 0, j.err);
+  Json overview = Json::parse(j.out)["p"];
+  CHECK(overview["rounds"] == 4);
+  CHECK(overview["failed_rounds"] == 2);
+  CHECK(overview["refused_rounds"] == Json::array({10, 11}));
+  CHECK(overview["notes"] == Json::array({note}));
+}
+
+TEST_CASE("a replay within the detector's warm-up says every round was one") {
+  TempDir dir;
+  WriteFile(dir / "p.yaml",
+            "detector:\n"
+            "  bootstrap: {enabled: true, sketch_dim: 64, hidden: [8]}\n"
+            "  refresh: {enabled: true, warmup_rounds: 3, warmup_epochs: 1, "
+            "epochs: 1}\n");
+  MakeArchive(dir / "one", 1);
+  RunResult one = Run({kFlsentry, "replay", dir / "one", "--config",
+                       dir / "p.yaml", "--out", dir / "out1", "--json"});
+  REQUIRE_MESSAGE(one.exit_code == 0, one.err);
+  Json notes = Json::parse(one.out)["p"]["notes"];
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0] ==
+        "every round replayed (1) was a trusted warm-up round of the "
+        "detector (detector.refresh.warmup_rounds: 3): it learned from them "
+        "and judged no update (norms and guards only); replay more than 3 "
+        "rounds to see the detector judge");
+  MakeArchive(dir / "four", 4);
+  RunResult four = Run({kFlsentry, "replay", dir / "four", "--config",
+                        dir / "p.yaml", "--out", dir / "out4"});
+  REQUIRE_MESSAGE(four.exit_code == 0, four.err);
+  CHECK(four.out.find("warm-up") == std::string::npos);
+}
+
+TEST_CASE("a failed replay leaves no outputs that look valid") {
+  TempDir dir;
+  MakeArchive(dir / "archive");
+  WriteFile(
+      dir / "p.yaml",
+      "state: {path: live_state.json}\naudit: {path: live_audit.jsonl}\n");
+  const std::vector<std::string> outputs = {"decisions.jsonl", "summary.json",
+                                            "report.html", "replay_state.json",
+                                            "replay_audit.jsonl"};
+  // A replay that succeeded earlier into the same directory.
+  RunResult ok = Run({kFlsentry, "replay", dir / "archive", "--config",
+                      dir / "p.yaml", "--out", dir / "out"});
+  REQUIRE_MESSAGE(ok.exit_code == 0, ok.err);
+  for (const std::string& f : outputs) CHECK(fs::exists(dir / ("out/" + f)));
+  // Round 3 unreadable under --on-unreadable fail: rounds 1 and 2 had been
+  // filtered (the plugin saved its state) when replay stopped.
+  WriteFile(dir / "archive/round_0003/client_1.safetensors", "not tensors");
+  RunResult fail =
+      Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+           "--out", dir / "out", "--on-unreadable", "fail"});
+  CHECK(fail.exit_code == 1);
+  for (const std::string& f : outputs) {
+    CAPTURE(f);
+    CHECK_FALSE(fs::exists(dir / ("out/" + f)));
+  }
+  CHECK(fs::is_empty(dir / "out"));
+  // A directory the failed replay made is removed with it.
+  fail = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+              "--out", dir / "new", "--on-unreadable", "fail"});
+  CHECK(fail.exit_code == 1);
+  CHECK_FALSE(fs::exists(dir / "new"));
+  // Several policies: the second refused, the first one's outputs go too.
+  WriteFile(dir / "bad.yaml", "[1, 2]\n");
+  fail = Run({kFlsentry, "replay", dir / "archive", "--config", dir / "p.yaml",
+              "--config", dir / "bad.yaml", "--out", dir / "multi"});
+  CHECK(fail.exit_code == 1);
+  CHECK_FALSE(fs::exists(dir / "multi"));
 }
 
 TEST_CASE(

@@ -95,8 +95,10 @@ inline size_t CountOf(const std::string& text, const std::string& needle) {
 // Writes `rounds` rounds of 6 clients: five benign ones with small updates
 // and "attacker" (labelled malicious, attack "scaling") whose update is 100x
 // larger. In round 3 benign client_4 sends a NaN. Tensor "w" of 4 floats
-// plus "b" of 2; L2 norms: benign < 0.2, attacker > 10.
-inline void MakeArchive(const std::string& dir, int rounds = 4) {
+// plus "b" of 2; L2 norms: benign < 0.2, attacker > 10. The rounds are
+// numbered `numbers` (MakeArchive: 1..rounds).
+inline void MakeArchiveRounds(const std::string& dir,
+                              const std::vector<int>& numbers) {
   auto writer = flsentry::RoundArchiveWriter::Open(dir);
   if (!writer.ok()) throw std::runtime_error(writer.status().message());
   std::vector<int64_t> shape_w = {2, 2}, shape_b = {2};
@@ -104,7 +106,7 @@ inline void MakeArchive(const std::string& dir, int rounds = 4) {
   std::vector<flsentry::TensorView> global = {
       {"w", flsentry::DType::kF32, shape_w, {}, gw.data()},
       {"b", flsentry::DType::kF32, shape_b, {}, gb.data()}};
-  for (int r = 1; r <= rounds; ++r) {
+  for (int r : numbers) {
     auto st = writer->BeginRound(r, flsentry::ArchiveKind::kDelta, global);
     if (!st.ok()) throw std::runtime_error(st.message());
     for (int c = 0; c < 6; ++c) {
@@ -128,6 +130,12 @@ inline void MakeArchive(const std::string& dir, int rounds = 4) {
     st = writer->FinishRound();
     if (!st.ok()) throw std::runtime_error(st.message());
   }
+}
+
+inline void MakeArchive(const std::string& dir, int rounds = 4) {
+  std::vector<int> numbers;
+  for (int r = 1; r <= rounds; ++r) numbers.push_back(r);
+  MakeArchiveRounds(dir, numbers);
 }
 
 }  // namespace replaytest

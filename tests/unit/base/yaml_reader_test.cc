@@ -44,6 +44,23 @@ TEST_CASE("strict YAML: scalars of the right type read") {
   CHECK(d == 0.5);
 }
 
+TEST_CASE("strict YAML: a quoted number says it is a quoted string") {
+  double d = 0;
+  const y::Fields fields = {
+      {"d", y::Double(
+                &d, [](double) { return true; }, "")},
+  };
+  CHECK(Read("d: \"0.5\"\n", fields) ==
+        "d: expected a number, got the quoted string \"0.5\"; write it "
+        "without quotes (line 1, column 4)");
+  CHECK(Read("d: '.inf'\n", fields) ==
+        "d: expected a number, got the quoted string \".inf\" (line 1, "
+        "column 4)");
+  CHECK(Read("d: lots\n", fields) ==
+        "d: expected a number, got 'lots' (line 1, column 4)");
+  CHECK(d == 0);
+}
+
 TEST_CASE("strict YAML: every refusal names the key path, line and column") {
   int64_t i = 0;
   uint64_t u = 0;
@@ -62,13 +79,23 @@ TEST_CASE("strict YAML: every refusal names the key path, line and column") {
     const char* message;
   };
   const Case cases[] = {
-      {"i: \"5\"\n", "i: expected an integer (line 1, column 4)"},
+      {"i: \"5\"\n",
+       "i: expected an integer, got the quoted string \"5\"; write it without "
+       "quotes (line 1, column 4)"},
+      {"i: 'x'\n",
+       "i: expected an integer, got the quoted string \"x\" (line 1, column "
+       "4)"},
+      {"u: \"7\"\n",
+       "u: expected an integer, got the quoted string \"7\"; write it without "
+       "quotes"},
       {"i: 10\n", "i: must be in [0, 9] (line 1, column 4)"},
       {"i: 1\ni: 2\n", "i: key given twice (line 2, column 1)"},
       {"j: 1\n", "j: unknown key (known here: i, u, b, m) (line 1, column 1)"},
       {"u: -1\n", "u: expected a non-negative integer, got '-1'"},
       {"u: 18446744073709551616\n", "u: integer out of range [0, 2^64 - 1]"},
-      {"b: 'true'\n", "b: expected true or false (line 1, column 4)"},
+      {"b: 'true'\n",
+       "b: expected true or false, got the quoted string \"true\"; write it "
+       "without quotes (line 1, column 4)"},
       {"m:\n  sizes: []\n", "m.sizes: expected a list of 1 to 3 integers"},
       {"m:\n  sizes: [1, 2, 3, 4]\n",
        "m.sizes: expected a list of 1 to 3 integers"},

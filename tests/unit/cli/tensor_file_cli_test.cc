@@ -141,8 +141,15 @@ TEST_CASE("convert round-trips through both formats and refuses unknown ones") {
   TempDir dir;
   const std::string st = dir.File("cnn.safetensors");
   const std::string pth = dir.File("cnn.pth");
+  // A human line by default, as every other command; JSON with --json.
   Run run = Flsentry("convert " + Quote(FixturePath("shared_views.pth")) + " " +
                      Quote(st));
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.out == "wrote " + st + " (safetensors): 6 tensors, 276 bytes of " +
+                       "tensor data, from " + FixturePath("shared_views.pth") +
+                       "\n");
+  run = Flsentry("convert --json " + Quote(FixturePath("shared_views.pth")) +
+                 " " + Quote(st));
   REQUIRE(run.exit_code == 0);
   const json summary = json::parse(run.out);
   CHECK(summary["format"] == "safetensors");

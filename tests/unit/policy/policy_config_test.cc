@@ -164,7 +164,8 @@ TEST_CASE("errors name the key path, line and column") {
        "policy: quarantine.rounds: expected an integer, got '2.5' (line 1, "
        "column 22)"},
       {"quarantine: {rounds: \"3\"}\n",
-       "policy: quarantine.rounds: expected an integer (line 1, column 22)"},
+       "policy: quarantine.rounds: expected an integer, got the quoted "
+       "string \"3\"; write it without quotes (line 1, column 22)"},
       {"quarantine: {enabled: maybe}\n",
        "policy: quarantine.enabled: expected true or false, got 'maybe' "
        "(line 1, column 23)"},

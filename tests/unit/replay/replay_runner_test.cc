@@ -94,3 +94,68 @@ TEST_CASE("--on-unreadable values") {
 
 }  // namespace
 }  // namespace flsentry::cli
+
+namespace flsentry::cli {
+namespace {
+
+TEST_CASE("the trusted warm-up rounds of a policy's detector are read") {
+  const char* bootstrap =
+      "detector:\n  bootstrap: {enabled: true}\n"
+      "  refresh: {enabled: true, warmup_rounds: 3}\n";
+  CHECK(TrustedWarmupRounds(bootstrap) == 3);
+  CHECK(TrustedWarmupRounds("detector:\n  path: det\n  refresh:\n"
+                            "    enabled: yes\n    warmup_rounds: 2\n") == 2);
+  // No detector, refresh off, no warm-up, or not a policy: none.
+  CHECK(TrustedWarmupRounds("detector:\n  refresh: {enabled: true, "
+                            "warmup_rounds: 3}\n") == 0);
+  CHECK(TrustedWarmupRounds(
+            "detector:\n  bootstrap: {enabled: true}\n"
+            "  refresh: {enabled: false, warmup_rounds: 3}\n") == 0);
+  CHECK(TrustedWarmupRounds("{}\n") == 0);
+  CHECK(TrustedWarmupRounds("1.0") == 0);
+  CHECK(TrustedWarmupRounds("[unclosed") == 0);
+}
+
+TEST_CASE("a replay within the warm-up says so; a longer one does not") {
+  const std::string one = WarmupNote(1, 3);
+  CHECK(one.find("every round replayed (1) was a trusted warm-up round") == 0);
+  CHECK(one.find("detector.refresh.warmup_rounds: 3") != std::string::npos);
+  CHECK(one.find("replay more than 3 rounds") != std::string::npos);
+  CHECK_FALSE(WarmupNote(3, 3).empty());
+  CHECK(WarmupNote(4, 3).empty());
+  CHECK(WarmupNote(1, 0).empty());
+  CHECK(WarmupNote(0, 3).empty());  // every round refused: nothing judged
+}
+
+TEST_CASE("a flat folder's note counts the ids and counts from metadata") {
+  std::vector<ReplayDecision> d(3);
+  d[0].client_from = "metadata";
+  d[0].num_examples_from = "metadata";
+  d[1].client_from = "metadata";
+  d[1].num_examples_from = "default";
+  d[2].client_from = "file name";
+  d[2].num_examples_from = "default";
+  CHECK(FlatSourcesNote(d) ==
+        "flat folder: client ids from the files' metadata for 2 of 3 updates "
+        "(the others: the file name), num_examples for 1 of 3 (the others: "
+        "1)");
+}
+
+TEST_CASE("RemoveReplayOutputs removes replay's files and nothing else") {
+  char tmpl[] = "/tmp/flsentry_outputs_XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  for (const std::string& name : ReplayOutputFiles()) {
+    std::ofstream(dir + "/" + name) << "x";
+  }
+  std::ofstream(dir + "/mine.txt") << "keep";
+  RemoveReplayOutputs(dir);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    left.push_back(e.path().filename().string());
+  }
+  CHECK(left == std::vector<std::string>{"mine.txt"});
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace flsentry::cli

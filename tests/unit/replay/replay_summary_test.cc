@@ -82,5 +82,42 @@ TEST_CASE(
   CHECK_FALSE(s["rounds"][1].contains("tp"));  // no labels in round 2
 }
 
+TEST_CASE("rounds the plugin refused are counted, listed and said") {
+  PolicyRun run = TwoRounds();
+  CHECK(RefusedRounds(run).empty());
+  CHECK(RefusedRoundsNote(run).empty());
+  ReplayRound refused;
+  refused.number = 5;
+  refused.failed = true;
+  run.rounds.push_back(refused);
+  run.notes = {"a note"};
+  CHECK(RefusedRounds(run) == std::vector<uint64_t>{5});
+  const std::string note =
+      "1 of 3 rounds refused by the plugin (5): the counts and metrics cover "
+      "the other 2 rounds only";
+  CHECK(RefusedRoundsNote(run) == note);
+  auto s = SummaryJson(run, "arch", "plug", OnUnreadable::kDrop);
+  CHECK(s["overall"]["rounds"] == 3);
+  CHECK(s["overall"]["failed_rounds"] == 1);
+  CHECK(s["overall"]["refused_rounds"] == nlohmann::json::array({5}));
+  CHECK(s["notes"] == nlohmann::json::array({"a note", note}));
+  auto overview = RunOverviewJson(run);
+  CHECK(overview["clients"] == 3);
+  CHECK(overview["refused_rounds"] == nlohmann::json::array({5}));
+  CHECK(overview["notes"].size() == 2);
+}
+
+TEST_CASE("decisions.jsonl says where a flat folder's ids came from") {
+  PolicyRun run = TwoRounds();
+  run.rounds.resize(1);
+  run.rounds[0].decisions.resize(1);
+  run.rounds[0].decisions[0].client_from = "metadata";
+  run.rounds[0].decisions[0].num_examples_from = "default";
+  CHECK(
+      DecisionsJsonl(run) ==
+      R"({"round":1,"client":"a","action":"accept","weight":1.0,"score":0.25,"threshold":1.5,"reason":"ok","flags":[],"num_examples":10,"label":"benign","client_from":"metadata","num_examples_from":"default"})"
+      "\n");
+}
+
 }  // namespace
 }  // namespace flsentry::cli
