@@ -55,6 +55,20 @@ void PushBounded(std::vector<T>& values, T value, size_t max_size) {
   }
 }
 
+// Whether the update joins the client's tail (ClientBaselineConfig): kept
+// clean, or pointing the client's usual way with the score as the only
+// signal, outside quarantine.
+bool InClientTail(const ClientBaselineConfig& b, const PolicyInput& in,
+                  const Working& w) {
+  if (KeptClean(w.decision)) return true;
+  constexpr uint32_t kGuards = kFlagNormGuard | kFlagDuplicate | kFlagCentral |
+                               kFlagInconsistent | kFlagNumExamples |
+                               kFlagScoreFailed | kFlagQuarantined;
+  return in.guard_flags == 0 && w.status != ClientStatus::kQuarantined &&
+         (w.decision.flags & kGuards) == 0 &&
+         in.score.consistency >= b.min_consistency;
+}
+
 // The client-memory half of a round for one update (policy.h): strikes,
 // quarantine, probation, reputation and the client's own history.
 void UpdateClient(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
@@ -102,9 +116,13 @@ void UpdateClient(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
       (1.0 - rep.rate) * r.reputation + rep.rate * (bad ? 0.0 : 1.0), 0.0, 1.0);
   r.last_round = round;
   r.rounds_seen = SaturatingAdd(r.rounds_seen, 1);
-  // The client's own history learns from what the policy kept cleanly.
   const Decision& d = w.decision;
-  if (KeptClean(d) && std::isfinite(w.score_ratio)) {
+  const ClientBaselineConfig& baseline = c.thresholds.client_baseline;
+  if (w.grace) PushBounded(r.graces, round, static_cast<size_t>(kMaxClientGrace));
+  std::erase_if(r.graces, [&](uint64_t g) {
+    return SaturatingAdd(g, static_cast<uint64_t>(q.window_rounds)) <= round;
+  });
+  if (InClientTail(baseline, in, w) && std::isfinite(w.score_ratio)) {
     PushBounded(r.score_ratios, w.score_ratio,
                 static_cast<size_t>(kMaxClientBaselineRounds));
   }
@@ -240,7 +258,7 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
     const ClientRecord* r =
         record == state_.clients.end() ? nullptr : &record->second;
     work[i].status = r ? r->StatusAt(round) : ClientStatus::kNormal;
-    JudgeUpdate(c, inputs[i], limits, r, work[i]);
+    JudgeUpdate(c, round, inputs[i], limits, r, work[i]);
   }
   RoundOutcome out;
   out.notes = ApplyFailSafes(c, inputs, work);

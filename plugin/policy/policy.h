@@ -17,9 +17,12 @@
 //      a strike).
 //   6. score above the client's threshold: the round's effective threshold
 //      (x probation.threshold_scale on probation) x the client's baseline
-//      factor (thresholds.client_baseline: how unusual its clean updates
-//      usually are, when this one points its usual way): flag anomalous;
-//      drop or down-weight ("anomalous").
+//      factor (thresholds.client_baseline: how unusual its updates have
+//      been, when this one points its usual way): flag anomalous; when no
+//      other signal fires, the update points the client's usual way, the
+//      client is in good standing and has a grace left in the window:
+//      accept ("grace", no strike); otherwise drop or down-weight
+//      ("anomalous").
 //   7. consistency guard: the update points away from the client's own last
 //      clean update (cosine below the limit): drop ("inconsistent").
 //   8. duplicate guard: similarity to another update above the limit: drop
@@ -50,8 +53,10 @@
 // this round on for Q rounds — this round's update becomes a drop with
 // reason "quarantined" even if that exceeds max_drop_fraction — followed by
 // P rounds of probation; entering quarantine clears the strikes. An update
-// kept without any flag adds its score / round median score to the
-// client's baseline; an accepted claim that did not fire the num_examples
+// kept without any flag, or one pointing the client's usual way with the
+// score as its only signal (outside quarantine), adds its score / round
+// median score to the client's tail (policy_config.h,
+// ClientBaselineConfig); an accepted claim that did not fire the num_examples
 // guard adds to its claim history. Without a detector (scores NaN) strikes
 // come only from guards. Clients that skip rounds keep their record;
 // quarantine and probation count host rounds, not rounds the client took

@@ -204,7 +204,12 @@ Status ReadClientBaseline(const YAML::Node& node, const std::string& path,
        {"min_consistency",
         Double(
             &b->min_consistency, [](double v) { return v >= -1 && v <= 1; },
-            "must be in [-1, 1]")}}));
+            "must be in [-1, 1]")},
+       {"statistic",
+        Enum<BaselineStatistic>(&b->statistic,
+                                {{"max", BaselineStatistic::kMax},
+                                 {"median", BaselineStatistic::kMedian}})},
+       {"grace", Int(&b->grace, 0, kMaxClientGrace)}}));
   if (b->min_rounds > b->rounds) {
     return ErrorAt(node, Join(path, "min_rounds"), "must be <= rounds");
   }

@@ -60,24 +60,39 @@ enum class Combine { kAny, kAll };
 // of skewed cross-silo federations score up to ~3.5 x the round median).
 ThresholdRule DefaultThresholdRule();
 
-// Each client judged against its own history as well as the round: a client
-// whose clean updates (kept without any flag) have scored b times the round's
-// median score in its last `rounds` judged rounds (median over them, at least
-// `min_rounds`) gets its effective threshold multiplied by
-// clamp(b, 1, max_factor), but only for an update whose embedding points the
-// way the client's last clean update did (UpdateScore::consistency >=
-// min_consistency). An honest client with unusual data keeps scoring above
-// the median round after round; an update that changes direction is judged
-// by the round alone. Guards are never relaxed.
-// Largest ClientBaselineConfig::rounds (clean ratios kept per client).
+// Each client judged against its own tail as well as the round (the
+// per-client history FLDetector argues for; a fixed multiple of the round's
+// median cannot tell a skewed honest client from an attacker). The client's
+// tail is the score / round median score of its last `rounds` updates that
+// pointed its usual way (UpdateScore::consistency >= min_consistency) with no
+// guard firing, whether the score flagged them or not, plus its clean ones
+// before it had a reference; quarantined rounds do not count. With at least
+// `min_rounds` of them, an update that points the client's usual way gets its
+// effective threshold multiplied by clamp(b, 1, max_factor), b = the
+// statistic (max: the largest; median) of that tail. A change of direction is
+// judged by the round alone, and guards are never relaxed.
+// `grace`: a score-only anomaly (no guard fired) of an update that points
+// the client's usual way, from a client not on probation, is accepted at
+// full weight (flag anomalous, reason "grace", no strike) while the client
+// has had fewer than `grace` such acceptances in the last
+// quarantine.window_rounds rounds: one burst of an honest client with
+// unusual data is not treated as an attack; its next one within the window
+// is. What an attacker gains: `grace` score-only updates per window, each
+// still under every guard.
+// Largest ClientBaselineConfig::rounds (ratios kept per client).
 inline constexpr int kMaxClientBaselineRounds = 64;
+inline constexpr int kMaxClientGrace = 64;
+
+enum class BaselineStatistic { kMax, kMedian };
 
 struct ClientBaselineConfig {
   bool enabled = true;
-  int rounds = 5;                // in [1, 64]: clean ratios remembered
+  int rounds = 10;               // in [1, 64]: ratios remembered
   int min_rounds = 3;            // in [1, rounds]: fewer -> no relaxation
-  double max_factor = 3.0;       // >= 1: the threshold grows at most this much
-  double min_consistency = 0.5;  // in [-1, 1]
+  double max_factor = 8.0;       // >= 1: the threshold grows at most this much
+  double min_consistency = 0.0;  // in [-1, 1]
+  BaselineStatistic statistic = BaselineStatistic::kMax;
+  int grace = 1;  // in [0, 64]: graces per quarantine window; 0: none
 };
 
 struct ThresholdsConfig {

@@ -69,20 +69,54 @@ void CapWeight(Working& w, double weight, const char* reason) {
   if (w.decision.reason == "ok") w.decision.reason = reason;
 }
 
-// ClientBaselineConfig: clamp(median of the client's last clean ratios, 1,
-// max_factor) when the update points the client's usual way; 1 otherwise.
+// Whether the update points the way the client's last clean update did
+// (ClientBaselineConfig::min_consistency).
+bool PointsUsualWay(const ClientBaselineConfig& c, double consistency) {
+  return c.enabled && consistency >= c.min_consistency;
+}
+
+// ClientBaselineConfig: clamp(statistic of the client's tail, 1, max_factor)
+// when the update points the client's usual way; 1 otherwise.
 double ClientFactor(const ClientBaselineConfig& c, const ClientRecord* record,
                     double consistency) {
-  if (!c.enabled || record == nullptr ||
+  if (record == nullptr ||
       record->score_ratios.size() < static_cast<size_t>(c.min_rounds) ||
-      !(consistency >= c.min_consistency)) {
+      !PointsUsualWay(c, consistency)) {
     return 1.0;
   }
   const size_t keep =
       std::min(record->score_ratios.size(), static_cast<size_t>(c.rounds));
-  const std::vector<double> recent(record->score_ratios.end() - keep,
-                                   record->score_ratios.end());
-  return std::clamp(Median(recent), 1.0, c.max_factor);
+  const std::vector<double> tail(record->score_ratios.end() - keep,
+                                 record->score_ratios.end());
+  const double b = c.statistic == BaselineStatistic::kMax
+                       ? *std::max_element(tail.begin(), tail.end())
+                       : Median(tail);
+  return std::clamp(b, 1.0, c.max_factor);
+}
+
+// ClientBaselineConfig::grace: a score-only anomaly of an update pointing
+// the client's usual way, from a client in good standing with a grace left
+// in the quarantine window.
+bool GraceApplies(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
+                  const ClientRecord* record, const Working& w) {
+  const ClientBaselineConfig& b = c.thresholds.client_baseline;
+  constexpr uint32_t kSignals = kFlagAnomalous | kFlagNormGuard |
+                                kFlagDuplicate | kFlagCentral |
+                                kFlagInconsistent | kFlagNumExamples |
+                                kFlagScoreFailed;
+  if ((w.decision.flags & kSignals) != kFlagAnomalous || b.grace == 0 ||
+      w.status != ClientStatus::kNormal ||
+      !PointsUsualWay(b, in.score.consistency)) {
+    return false;
+  }
+  size_t used = 0;
+  if (record != nullptr) {
+    const uint64_t window = static_cast<uint64_t>(c.quarantine.window_rounds);
+    used = static_cast<size_t>(std::count_if(
+        record->graces.begin(), record->graces.end(),
+        [&](uint64_t r) { return r < round && round - r < window; }));
+  }
+  return used < static_cast<size_t>(b.grace);
 }
 
 // ExamplesGuardConfig: the smaller of the round's and the client's own
@@ -163,10 +197,14 @@ void JudgeSignals(const PolicyConfig& c, const PolicyInput& in,
 }
 
 // Rules 6-12 of policy.h, on an update the earlier rules let through.
-void ApplySignalRules(const PolicyConfig& c, const PolicyInput& in,
-                      const RoundLimits& limits, Working& w) {
+void ApplySignalRules(const PolicyConfig& c, uint64_t round,
+                      const PolicyInput& in, const RoundLimits& limits,
+                      const ClientRecord* record, Working& w) {
   const Decision& d = w.decision;
-  if (d.flags & kFlagAnomalous) {
+  if (GraceApplies(c, round, in, record, w)) {
+    w.grace = true;
+    w.decision.reason = "grace";
+  } else if (d.flags & kFlagAnomalous) {
     if (c.actions.on_anomalous == AnomalyAction::kDrop) {
       Drop(w, DropKind::kBySignal, "anomalous");
     } else {
@@ -321,7 +359,7 @@ RoundLimits ComputeRoundLimits(const PolicyConfig& c,
   return limits;
 }
 
-void JudgeUpdate(const PolicyConfig& c, const PolicyInput& in,
+void JudgeUpdate(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                  const RoundLimits& limits, const ClientRecord* record,
                  Working& w) {
   Decision& d = w.decision;
@@ -363,7 +401,7 @@ void JudgeUpdate(const PolicyConfig& c, const PolicyInput& in,
     d.reason = "allowlisted";
     return;
   }
-  ApplySignalRules(c, in, limits, w);  // rules 6-12
+  ApplySignalRules(c, round, in, limits, record, w);  // rules 6-12
 }
 
 std::vector<std::string> ApplyFailSafes(const PolicyConfig& c,
@@ -400,7 +438,7 @@ std::vector<std::string> ApplyFailSafes(const PolicyConfig& c,
 
 double StrikeWeight(const PolicyConfig& c, const Working& w) {
   const uint32_t events = w.strike_events & c.quarantine.strike_on;
-  if (events == 0 || w.listed) return 0.0;
+  if (events == 0 || w.listed || w.grace) return 0.0;
   if (w.failsafe != nullptr &&
       !(w.severity() >= c.fail_safes.severe_suspicion)) {
     return 0.0;

@@ -42,6 +42,7 @@ struct Working {
   bool listed = false;             // allow- or deny-listed: never a strike
   const char* failsafe = nullptr;  // the fail-safe that restored it, if any
   double strike_weight = 0.0;      // the strike it earns; 0 for none
+  bool grace = false;  // a score-only anomaly accepted by client_baseline.grace
 
   // Decision::suspicion, 0 when not judged: the fail-safes' ordering.
   double severity() const {
@@ -66,8 +67,10 @@ RoundLimits ComputeRoundLimits(const PolicyConfig& config,
 
 // Judges one update: its threshold, signals, flags, suspicion and the
 // action of the first rule that applies (policy.h's order). `record` is the
-// client's record at the start of the round (null for a new client).
-void JudgeUpdate(const PolicyConfig& config, const PolicyInput& in,
+// client's record at the start of the round (null for a new client); `round`
+// the host's round number.
+void JudgeUpdate(const PolicyConfig& config, uint64_t round,
+                 const PolicyInput& in,
                  const RoundLimits& limits, const ClientRecord* record,
                  Working& w);
 

@@ -45,6 +45,7 @@ nlohmann::json PolicyStateToJson(const PolicyState& state) {
                    {"rounds_seen", r.rounds_seen},
                    {"quarantines", r.quarantines},
                    {"score_ratios", r.score_ratios},
+                   {"graces", r.graces},
                    {"claims", r.claims}};
   }
   nlohmann::json history = nlohmann::json::array();
@@ -163,6 +164,25 @@ Status OptionalRatios(const nlohmann::json& j, const std::string& path,
   return Status::Ok();
 }
 
+Status OptionalGraces(const nlohmann::json& j, const std::string& path,
+                      std::vector<uint64_t>* out) {
+  auto it = j.find("graces");
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_array() ||
+      it->size() > static_cast<size_t>(kMaxClientGrace)) {
+    return Bad(path + ".graces", "must be an array of at most 64 rounds");
+  }
+  for (const auto& v : *it) {
+    if (!IsNonNegativeInteger(v) ||
+        (!out->empty() && v.get<uint64_t>() <= out->back())) {
+      return Bad(path + ".graces",
+                 "entries must be strictly ascending round numbers");
+    }
+    out->push_back(v.get<uint64_t>());
+  }
+  return Status::Ok();
+}
+
 Status OptionalClaims(const nlohmann::json& j, const std::string& path,
                       std::vector<uint64_t>* out) {
   auto it = j.find("claims");
@@ -198,6 +218,7 @@ Result<ClientRecord> ClientFromJson(const nlohmann::json& j,
   }
   FLS_RETURN_IF_ERROR(OptionalRatios(j, path, &r.score_ratios));
   FLS_RETURN_IF_ERROR(OptionalClaims(j, path, &r.claims));
+  FLS_RETURN_IF_ERROR(OptionalGraces(j, path, &r.graces));
   return r;
 }
 

@@ -44,10 +44,14 @@ struct ClientRecord {
   uint64_t last_round = 0;       // last round the client sent an update
   uint64_t rounds_seen = 0;      // rounds the client sent an update in
   uint64_t quarantines = 0;      // times the client entered quarantine
-  // Score / round median score of the client's last clean updates (kept
-  // without any flag, in judged rounds), oldest first; at most
-  // kMaxClientBaselineRounds.
+  // The client's tail (policy_config.h, ClientBaselineConfig): score /
+  // round median score of its last updates that pointed its usual way with
+  // no guard firing (or were kept clean), in judged rounds, oldest first; at
+  // most kMaxClientBaselineRounds.
   std::vector<double> score_ratios;
+  // Rounds in which a score-only anomaly was accepted by
+  // ClientBaselineConfig::grace, ascending, inside quarantine.window_rounds.
+  std::vector<uint64_t> graces;
   // num_examples of the client's last accepted claims (the num_examples
   // guard did not fire), oldest first; at most kMaxClaimHistory.
   std::vector<uint64_t> claims;

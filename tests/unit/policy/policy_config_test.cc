@@ -47,10 +47,12 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->guards.num_examples.history_k == 2.0);
     CHECK(c->guards.num_examples.mode == ExamplesGuardMode::kCap);
     CHECK(c->thresholds.client_baseline.enabled);
-    CHECK(c->thresholds.client_baseline.rounds == 5);
+    CHECK(c->thresholds.client_baseline.rounds == 10);
     CHECK(c->thresholds.client_baseline.min_rounds == 3);
-    CHECK(c->thresholds.client_baseline.max_factor == 3.0);
-    CHECK(c->thresholds.client_baseline.min_consistency == 0.5);
+    CHECK(c->thresholds.client_baseline.max_factor == 8.0);
+    CHECK(c->thresholds.client_baseline.min_consistency == 0.0);
+    CHECK(c->thresholds.client_baseline.statistic == BaselineStatistic::kMax);
+    CHECK(c->thresholds.client_baseline.grace == 1);
     CHECK(c->fail_safes.severe_suspicion == 2.0);
     CHECK(c->guards.duplicate.enabled);
     CHECK(c->guards.duplicate.max_similarity == 0.99);
@@ -157,6 +159,12 @@ TEST_CASE("errors name the key path, line and column") {
       {"fail_safes:\n  max_drop_fraction: 1.5\n",
        "policy: fail_safes.max_drop_fraction: must be in [0, 1] (line 2, "
        "column 22)"},
+      {"thresholds: {client_baseline: {statistic: mean}}\n",
+       "policy: thresholds.client_baseline.statistic: must be one of: max, "
+       "median (line 1, column 43)"},
+      {"thresholds: {client_baseline: {grace: 65}}\n",
+       "policy: thresholds.client_baseline.grace: must be in [0, 64] (line 1, "
+       "column 39)"},
       {"fail_safes: {on_error: explode}\n",
        "policy: fail_safes.on_error: must be one of: accept, drop, fail_round "
        "(line 1, column 24)"},
@@ -357,6 +365,10 @@ TEST_CASE("shipped config files load") {
         b.thresholds.client_baseline.max_factor);
   CHECK(a.thresholds.client_baseline.min_consistency ==
         b.thresholds.client_baseline.min_consistency);
+  CHECK(a.thresholds.client_baseline.statistic ==
+        b.thresholds.client_baseline.statistic);
+  CHECK(a.thresholds.client_baseline.grace ==
+        b.thresholds.client_baseline.grace);
   CHECK(a.fail_safes.severe_suspicion == b.fail_safes.severe_suspicion);
   CHECK(a.quarantine.probation.rounds == b.quarantine.probation.rounds);
   CHECK(a.quarantine.probation.threshold_scale ==

@@ -51,10 +51,16 @@ std::vector<PolicyInput> SkewedRound(double odd_score, double odd_consistency) {
 }
 
 // round_ratio k 3 stated, not the default: the expected thresholds below
-// are multiples of it.
+// are multiples of it. No grace, so that a score-only anomaly is acted on
+// (the grace has its own tests, with kGrace).
 const char* kNoFailSafes =
     "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
-    "thresholds: {rules: [{kind: round_ratio, k: 3}]}\n";
+    "thresholds: {rules: [{kind: round_ratio, k: 3}],\n"
+    "             client_baseline: {grace: 0}}\n";
+const char* kGrace =
+    "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
+    "thresholds: {rules: [{kind: round_ratio, k: 3}]}\n"
+    "quarantine: {window_rounds: 10}\n";
 
 }  // namespace
 
@@ -75,7 +81,18 @@ TEST_CASE("client baseline: an honest outlier is judged against its history") {
     CHECK(out.audit_records[5]["client_factor"] == doctest::Approx(2.5));
   }
   SUBCASE("pointing elsewhere: the round alone judges it") {
-    RoundOutcome out = Decide(policy, 4, SkewedRound(4.0, 0.3));
+    RoundOutcome out = Decide(policy, 4, SkewedRound(4.0, -0.2));
+    CHECK(out.decisions[5].reason == "anomalous");
+    CHECK(out.decisions[5].flags == (kFlagAnomalous | kFlagInconsistent));
+    CHECK(out.decisions[5].threshold == doctest::Approx(3.0));
+  }
+  SUBCASE("below a stricter min_consistency: the round alone judges it") {
+    Policy strict = Make(
+        "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
+        "thresholds: {rules: [{kind: round_ratio, k: 3}],\n"
+        "             client_baseline: {grace: 0, min_consistency: 0.5}}\n");
+    for (uint64_t r = 1; r <= 3; ++r) Decide(strict, r, SkewedRound(2.5, 0.7));
+    RoundOutcome out = Decide(strict, 4, SkewedRound(4.0, 0.3));
     CHECK(out.decisions[5].reason == "anomalous");
     CHECK(out.decisions[5].threshold == doctest::Approx(3.0));
   }
@@ -83,7 +100,7 @@ TEST_CASE("client baseline: an honest outlier is judged against its history") {
     Policy capped = Make(
         "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
         "thresholds: {rules: [{kind: round_ratio, k: 3}],\n"
-        "             client_baseline: {max_factor: 1.5}}\n");
+        "             client_baseline: {max_factor: 1.5, grace: 0}}\n");
     for (uint64_t r = 1; r <= 3; ++r) Decide(capped, r, SkewedRound(2.5, 0.7));
     RoundOutcome out = Decide(capped, 4, SkewedRound(5.0, 0.7));
     CHECK(out.decisions[5].reason == "anomalous");
@@ -92,17 +109,84 @@ TEST_CASE("client baseline: an honest outlier is judged against its history") {
 }
 
 TEST_CASE(
-    "client baseline: needs min_rounds clean updates; flagged ones do "
-    "not count") {
+    "client tail: score-flagged updates pointing the usual way count, "
+    "guard-flagged ones do not") {
   Policy policy = Make(kNoFailSafes);
   Decide(policy, 1, SkewedRound(2.5, 0.7));
-  Decide(policy, 2, SkewedRound(2.5, 0.7));
-  RoundOutcome out = Decide(policy, 3, SkewedRound(5.0, 0.7));  // flagged
+  RoundOutcome out = Decide(policy, 2, SkewedRound(5.0, 0.7));  // flagged
   CHECK(out.decisions[5].reason == "anomalous");
+  CHECK(policy.state().clients.at("odd").score_ratios ==
+        std::vector<double>{2.5, 5.0});
+  out = Decide(policy, 3, SkewedRound(2.0, -0.5));  // the consistency guard
+  CHECK(out.decisions[5].reason == "inconsistent");
   CHECK(policy.state().clients.at("odd").score_ratios.size() == 2);
-  out = Decide(policy, 4, SkewedRound(3.5, 0.7));  // still 2 clean: no factor
+  out = Decide(policy, 4, SkewedRound(3.5, 0.7));  // 2 in the tail: no factor
   CHECK(out.decisions[5].threshold == doctest::Approx(3.0));
   CHECK(out.decisions[5].reason == "anomalous");
+  // Three now (2.5, 5, 3.5): the largest, 5, multiplies the threshold.
+  out = Decide(policy, 5, SkewedRound(12.0, 0.7));
+  CHECK(out.decisions[5].threshold == doctest::Approx(15.0));
+  CHECK(out.decisions[5].reason == "ok");
+  SUBCASE("statistic median: the typical level instead") {
+    Policy median = Make(
+        "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
+        "thresholds: {rules: [{kind: round_ratio, k: 3}],\n"
+        "             client_baseline: {grace: 0, statistic: median}}\n");
+    const double tail[] = {2.5, 5.0, 3.5};
+    for (uint64_t r = 1; r <= 3; ++r) {
+      Decide(median, r, SkewedRound(tail[r - 1], 0.7));
+    }
+    out = Decide(median, 4, SkewedRound(12.0, 0.7));
+    CHECK(out.decisions[5].threshold == doctest::Approx(10.5));
+    CHECK(out.decisions[5].reason == "anomalous");
+  }
+}
+
+TEST_CASE("grace: one score-only burst per window, accepted without strike") {
+  Policy policy = Make(kGrace);
+  RoundOutcome out = Decide(policy, 1, SkewedRound(20.0, 0.7));
+  const Decision& d = out.decisions[5];
+  CHECK(d.action == Action::kAccept);
+  CHECK(d.weight == 1.0);
+  CHECK(d.reason == "grace");
+  CHECK(d.flags == kFlagAnomalous);  // flagged: not learned from
+  CHECK(out.audit_records[5]["strike_weight"] == 0.0);
+  CHECK(policy.state().clients.at("odd").graces ==
+        std::vector<uint64_t>{1});
+  // The next burst inside the window (10 rounds) is acted on.
+  out = Decide(policy, 5, SkewedRound(20.0, 0.7));
+  CHECK(out.decisions[5].reason == "anomalous");
+  CHECK(out.decisions[5].action == Action::kDrop);
+  CHECK(out.audit_records[5]["strike_weight"] == 1.0);
+  // Round 11 is outside the window of the grace at round 1: a new one.
+  out = Decide(policy, 11, SkewedRound(20.0, 0.7));
+  CHECK(out.decisions[5].reason == "grace");
+  CHECK(policy.state().clients.at("odd").graces ==
+        std::vector<uint64_t>{11});
+}
+
+TEST_CASE("grace: not when another signal fires or the direction changed") {
+  Policy policy = Make(kGrace);
+  SUBCASE("another guard") {
+    std::vector<PolicyInput> round = SkewedRound(20.0, 0.7);
+    round[5].num_examples = 1'000'000;
+    RoundOutcome out = Decide(policy, 1, round);
+    CHECK(out.decisions[5].reason == "anomalous");
+    CHECK(out.decisions[5].action == Action::kDrop);
+  }
+  SUBCASE("pointing away from its last clean update") {
+    CHECK(Decide(policy, 1, SkewedRound(20.0, -0.1)).decisions[5].reason ==
+          "anomalous");
+  }
+  SUBCASE("no reference to compare with") {
+    CHECK(Decide(policy, 1, SkewedRound(20.0, NAN)).decisions[5].reason ==
+          "anomalous");
+  }
+  SUBCASE("grace 0") {
+    Policy none = Make(std::string(kNoFailSafes));
+    CHECK(Decide(none, 1, SkewedRound(20.0, 0.7)).decisions[5].reason ==
+          "anomalous");
+  }
 }
 
 TEST_CASE("consistency guard: an update reversing the client's direction") {

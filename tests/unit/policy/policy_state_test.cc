@@ -12,7 +12,8 @@ nlohmann::json ValidState() {
                        "probation_end": 0, "probation_strikes": 0.0,
                        "reputation": 0.64, "last_round": 4,
                        "rounds_seen": 4, "quarantines": 0,
-                       "score_ratios": [1.5, 2.25], "claims": [600, 610]}},
+                       "score_ratios": [1.5, 2.25], "graces": [3],
+                       "claims": [600, 610]}},
     "score_history": [{"round": 4, "scores": [1.0, 1.5]}],
     "last_round": 4})");
 }
@@ -49,6 +50,7 @@ TEST_CASE("state round-trips through JSON") {
   CHECK(c1.StrikeWeight() == 1.25);
   CHECK(c1.score_ratios == std::vector<double>{1.5, 2.25});
   CHECK(c1.claims == std::vector<uint64_t>{600, 610});
+  CHECK(c1.graces == std::vector<uint64_t>{3});
   CHECK(state->score_history.size() == 1);
   CHECK(state->last_round == 4u);
   CHECK(PolicyStateToJson(*state) == ValidState());
@@ -64,6 +66,7 @@ TEST_CASE("a state from before strike weights reads as whole strikes") {
   CHECK(c1.strikes == std::vector<Strike>{{3, 1.0}, {4, 1.0}});
   CHECK(c1.score_ratios.empty());
   CHECK(c1.claims.empty());
+  CHECK(c1.graces.empty());
 }
 
 TEST_CASE("malformed state values are kState errors naming the member") {
@@ -83,6 +86,9 @@ TEST_CASE("malformed state values are kState errors naming the member") {
       {"/clients/c1/strikes", nlohmann::json::parse("[[3, 1.5]]"),
        "policy.clients[\"c1\"].strikes: entries must be rounds or [round, "
        "weight in (0, 1]]"},
+      {"/clients/c1/graces", nlohmann::json::parse("[4, 3]"),
+       "policy.clients[\"c1\"].graces: entries must be strictly ascending "
+       "round numbers"},
       {"/clients/c1/score_ratios", nlohmann::json::parse("[-1]"),
        "policy.clients[\"c1\"].score_ratios: entries must be finite "
        "non-negative numbers"},
