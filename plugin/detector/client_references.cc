@@ -1,5 +1,6 @@
 #include "detector/client_references.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/base64.h"
@@ -15,13 +16,9 @@ double Norm(std::span<const float> v) {
 
 }  // namespace
 
-double ClientReferences::Consistency(const std::string& client,
-                                     std::span<const float> embedding) const {
-  auto it = refs_.find(client);
-  if (it == refs_.end() || embedding.size() != static_cast<size_t>(dim_)) {
-    return NAN;
-  }
-  const Reference& ref = it->second;
+double ClientReferences::Cosine(const Reference& ref,
+                                std::span<const float> embedding) const {
+  if (embedding.size() != static_cast<size_t>(dim_)) return NAN;
   const double norm = Norm(embedding);
   if (!(norm > 0) || !(ref.norm > 0)) return NAN;
   double dot = 0;
@@ -31,13 +28,40 @@ double ClientReferences::Consistency(const std::string& client,
   return std::clamp(dot / (norm * ref.norm), -1.0, 1.0);
 }
 
+double ClientReferences::Consistency(const std::string& client,
+                                     std::span<const float> embedding) const {
+  auto it = refs_.find(client);
+  if (it == refs_.end() || it->second.rejected) return NAN;
+  return Cosine(it->second, embedding);
+}
+
+std::pair<double, uint64_t> ClientReferences::RejectedSimilarity(
+    const std::string& client, std::span<const float> embedding) const {
+  auto it = refs_.find(client);
+  if (it == refs_.end() || !it->second.rejected) return {NAN, 0};
+  return {Cosine(it->second, embedding), it->second.round};
+}
+
 void ClientReferences::Update(const std::string& client, uint64_t round,
                               std::span<const float> embedding) {
+  Set(client, round, embedding, /*rejected=*/false);
+}
+
+void ClientReferences::Reject(const std::string& client, uint64_t round,
+                              std::span<const float> embedding) {
+  auto it = refs_.find(client);
+  if (it != refs_.end() && !it->second.rejected) return;
+  Set(client, round, embedding, /*rejected=*/true);
+}
+
+void ClientReferences::Set(const std::string& client, uint64_t round,
+                           std::span<const float> embedding, bool rejected) {
   if (embedding.size() != static_cast<size_t>(dim_)) return;
   Reference& ref = refs_[client];
   ref.round = round;
   ref.embedding.assign(embedding.begin(), embedding.end());
   ref.norm = Norm(embedding);
+  ref.rejected = rejected;
   while (refs_.size() > kMaxClientReferences) EvictOldest();
 }
 
@@ -55,6 +79,7 @@ nlohmann::json ClientReferences::ToJson() const {
     out.push_back({{"client", client},
                    {"round", ref.round},
                    {"embedding", FloatsToBase64(ref.embedding)}});
+    if (ref.rejected) out.back()["rejected"] = true;
   }
   return out;
 }
@@ -77,6 +102,12 @@ Status ClientReferences::FromJson(const nlohmann::json& json) {
     }
     Reference ref;
     ref.round = r.at("round").get<uint64_t>();
+    if (r.contains("rejected")) {
+      if (!r.at("rejected").is_boolean()) {
+        return StateError("detector state: reference: rejected must be a bool");
+      }
+      ref.rejected = r.at("rejected").get<bool>();
+    }
     auto embedding = Base64ToFloats(r.at("embedding").get<std::string>(),
                                     static_cast<size_t>(dim_));
     if (!embedding.ok()) {

@@ -8,7 +8,16 @@
 // UpdateScore::consistency reports and the policy's consistency guard and
 // client baseline judge.
 //
-// Bounded: at most kMaxClientReferences clients; past that, the clients
+// A client without a reference may instead have a rejected direction: the
+// embedding of its last update the policy dropped for a severe signal
+// (Reject). RejectedSimilarity() gives the cosine with it: a client whose
+// only history is a rejected update, sending an update pointing the same
+// way, repeats what was rejected (a sign-flipper first seen after its
+// attack began, whose first flipped update scored high and whose later
+// ones do not). A clean reference replaces the rejected direction.
+//
+// Bounded: at most kMaxClientReferences clients (clean and rejected
+// together); past that, the clients
 // whose reference is oldest (smallest round, then smallest id) are
 // forgotten first. Cross-silo federations (5-100 members) never reach it;
 // cross-device clients that return rarely lose theirs.
@@ -22,6 +31,7 @@
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -40,13 +50,24 @@ class ClientReferences {
   double Consistency(const std::string& client,
                      std::span<const float> embedding) const;
 
+  // Cosine of `embedding` with the client's rejected direction and the
+  // round it was rejected in; {NaN, 0} when the client has none.
+  std::pair<double, uint64_t> RejectedSimilarity(
+      const std::string& client, std::span<const float> embedding) const;
+
   // Makes `embedding` (dim floats) the client's reference as of `round`.
   void Update(const std::string& client, uint64_t round,
               std::span<const float> embedding);
 
+  // Makes `embedding` the client's rejected direction as of `round`, unless
+  // the client has a (clean) reference.
+  void Reject(const std::string& client, uint64_t round,
+              std::span<const float> embedding);
+
   size_t size() const { return refs_.size(); }
 
-  // [{"client", "round", "embedding" (base64 floats)}], sorted by client.
+  // [{"client", "round", "embedding" (base64 floats)[, "rejected": true]}],
+  // sorted by client.
   nlohmann::json ToJson() const;
   // Replaces the contents. Errors: kState naming what is wrong (not an
   // array, a malformed entry, a wrong-sized embedding, a client twice, more
@@ -57,8 +78,13 @@ class ClientReferences {
   struct Reference {
     uint64_t round = 0;
     std::vector<float> embedding;
-    double norm = 0;  // L2 norm of `embedding`
+    double norm = 0;        // L2 norm of `embedding`
+    bool rejected = false;  // a rejected direction, not a reference
   };
+  // Cosine with `ref`; NaN when a norm is 0 or the sizes differ.
+  double Cosine(const Reference& ref, std::span<const float> embedding) const;
+  void Set(const std::string& client, uint64_t round,
+           std::span<const float> embedding, bool rejected);
   void EvictOldest();
 
   int64_t dim_;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "base/hash.h"
 #include "base/parallel.h"
@@ -334,6 +335,9 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
                                batch.begin() + (b + 1) * dim);
     scores[i].consistency = references_.Consistency(round.updates[i].client_id,
                                                     last_embeddings_[i]);
+    std::tie(scores[i].rejected_similarity, scores[i].rejected_round) =
+        references_.RejectedSimilarity(round.updates[i].client_id,
+                                       last_embeddings_[i]);
     Hasher hash;
     hash.AddBytes(last_embeddings_[i].data(),
                   last_embeddings_[i].size() * sizeof(float));
@@ -352,6 +356,29 @@ Result<LearnReport> Detector::LearnFromRound(
                        LearnDeferred(round, clean, client_ids));
   FLS_RETURN_IF_ERROR(RunPendingRefresh().status());
   return report;
+}
+
+Status Detector::RememberRejected(uint64_t round,
+                                  std::span<const size_t> rejected,
+                                  std::span<const std::string> client_ids) {
+  if (rejected.size() != client_ids.size()) {
+    return InvalidArgument(
+        "RememberRejected: rejected and client_ids differ in length");
+  }
+  if (!have_last_ || round != last_round_) {
+    return InvalidArgument("RememberRejected: round " + std::to_string(round) +
+                           " is not the round last scored");
+  }
+  for (size_t i : rejected) {
+    if (i >= last_embeddings_.size()) {
+      return InvalidArgument("RememberRejected: index out of range");
+    }
+  }
+  for (size_t k = 0; k < rejected.size(); ++k) {
+    const std::vector<float>& embedding = last_embeddings_[rejected[k]];
+    if (!embedding.empty()) references_.Reject(client_ids[k], round, embedding);
+  }
+  return Status::Ok();
 }
 
 Result<LearnReport> Detector::LearnDeferred(

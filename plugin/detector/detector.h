@@ -160,6 +160,16 @@ class Detector {
                                      std::span<const size_t> clean,
                                      std::span<const std::string> client_ids);
 
+  // After the policy decided the round last scored, before LearnDeferred:
+  // the updates it dropped for a severe signal (indices into that round,
+  // client ids alongside) become their clients' rejected directions, for
+  // the clients without a reference (client_references.h). Done whether or
+  // not refresh is enabled. Errors: kInvalidArgument when `round` is not
+  // the round last scored, the spans differ in length or an index is out
+  // of range; on error nothing changed.
+  Status RememberRejected(uint64_t round, std::span<const size_t> rejected,
+                          std::span<const std::string> client_ids);
+
   // LearnFromRound without the fine-tune: the rows, references, counters and
   // the window's ageing are done; the fine-tune, when one is due (refresh
   // enabled, the round not gated, a non-empty window and epochs > 0), is

@@ -331,13 +331,25 @@ void FilterEngine::Impl::Learn(const RoundInput& round, RoundWork* w) {
     w->detector_tensors = detector_tensors;
     w->cloned = true;
   }
-  std::vector<size_t> clean;
-  std::vector<std::string> clients;
+  std::vector<size_t> clean, rejected;
+  std::vector<std::string> clients, rejected_clients;
   for (size_t i : w->eligible) {
-    if (KeptClean(w->outcome.decisions[i]) && w->scores[i].scored) {
+    const Decision& d = w->outcome.decisions[i];
+    if (!w->scores[i].scored) continue;
+    if (KeptClean(d)) {
       clean.push_back(i);
       clients.push_back(round.updates[i].client_id);
+    } else if (DroppedSeverely(d, config.fail_safes.severe_suspicion)) {
+      rejected.push_back(i);
+      rejected_clients.push_back(round.updates[i].client_id);
     }
+  }
+  Status remembered =
+      w->detector->RememberRejected(round.round, rejected, rejected_clients);
+  if (!remembered.ok()) {
+    Log(LogLevel::kWarning, RoundText(round.round) +
+                                ": rejected directions not remembered: " +
+                                remembered.message());
   }
   auto learned = w->detector->LearnDeferred(round.round, clean, clients);
   if (!learned.ok()) {

@@ -49,6 +49,12 @@ struct UpdateScore {
   // reference yet. An honest client's updates keep pointing the same way
   // (its data does not change); a sign flip reverses them.
   double consistency = NAN;
+  // Cosine of this update's embedding with the client's rejected direction
+  // (ClientReferences: its last update dropped for a severe signal, kept
+  // only while it has no reference), in [-1, 1], and the round of that
+  // rejection; NaN and 0 when it has none.
+  double rejected_similarity = NAN;
+  uint64_t rejected_round = 0;
   int64_t nonfinite = 0;  // NaN/Inf elements seen
   // Hasher value of the embedding's float bits; 0 when not embedded. With
   // the norm, what a retried round is compared by (engine/round_record.h).

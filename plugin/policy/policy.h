@@ -24,7 +24,9 @@
 //      accept ("grace", no strike); otherwise drop or down-weight
 //      ("anomalous").
 //   7. consistency guard: the update points away from the client's own last
-//      clean update (cosine below the limit): drop ("inconsistent").
+//      clean update (cosine below the limit): drop ("inconsistent"); or a
+//      client without one repeats its rejected direction: drop
+//      ("repeats_rejected", flag inconsistent; policy_config.h).
 //   8. duplicate guard: similarity to another update above the limit: drop
 //      ("duplicate").
 //   9. centrality guard: typicality above the limit: drop ("central").

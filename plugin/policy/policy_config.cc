@@ -380,6 +380,10 @@ FieldReader Guards(GuardsConfig* g) {
        Double(
            &sg->min_cosine, [](double v) { return v >= -1 && v < 1; },
            "must be in [-1, 1)")},
+      {"max_rejected_similarity",
+       Double(
+           &sg->max_rejected_similarity,
+           [](double v) { return v >= -1 && v <= 1; }, "must be in [-1, 1]")},
   };
   ExamplesGuardConfig* eg = &g->num_examples;
   Fields examples = {

@@ -174,9 +174,19 @@ struct CentralityGuardConfig {
 // runs: 0.04 over 10,373 honest updates); a sign flip or an inner-product
 // manipulation reverses it. Needs a detector (the embedding) and a previous
 // clean update of the client; abstains otherwise.
+// A client with no clean update yet is judged against its rejected
+// direction instead (UpdateScore::rejected_similarity: its last update
+// dropped with suspicion >= fail_safes.severe_suspicion): an update with a
+// cosine above max_rejected_similarity with it, within
+// quarantine.window_rounds rounds of that rejection, repeats what was
+// rejected and is flagged inconsistent too (reason "repeats_rejected"). A
+// sign-flipper first seen after its attack began has no honest update to
+// be compared with; its early flipped updates score high and are dropped,
+// its later ones score like honest ones but keep pointing the same way.
 struct ConsistencyGuardConfig {
   bool enabled = true;
-  double min_cosine = 0.0;  // in [-1, 1)
+  double min_cosine = 0.0;               // in [-1, 1)
+  double max_rejected_similarity = 0.5;  // in [-1, 1]; 1: never fires
 };
 
 enum class ExamplesGuardMode { kCap, kFlag, kDrop };

@@ -133,8 +133,20 @@ double ExamplesLimit(const ExamplesGuardConfig& c, double median_claim,
   return limit;
 }
 
+// ConsistencyGuardConfig: the update points the way of the client's
+// rejected direction, rejected within the quarantine window.
+bool RepeatsRejected(const PolicyConfig& c, const PolicyInput& in,
+                     uint64_t round) {
+  const ConsistencyGuardConfig& g = c.guards.consistency;
+  const uint64_t window = static_cast<uint64_t>(c.quarantine.window_rounds);
+  return g.enabled && std::isfinite(in.score.rejected_similarity) &&
+         in.score.rejected_similarity > g.max_rejected_similarity &&
+         in.score.rejected_round < round &&
+         round - in.score.rejected_round < window;
+}
+
 // Signals of a well-formed update: threshold, flags, suspicion, events.
-void JudgeSignals(const PolicyConfig& c, const PolicyInput& in,
+void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                   const RoundLimits& limits, const ClientRecord* record,
                   Working& w) {
   Decision& d = w.decision;
@@ -164,6 +176,7 @@ void JudgeSignals(const PolicyConfig& c, const PolicyInput& in,
   const bool inconsistent = g.consistency.enabled &&
                             std::isfinite(s.consistency) &&
                             s.consistency < g.consistency.min_cosine;
+  w.repeats_rejected = RepeatsRejected(c, in, round);
   if (g.num_examples.enabled) {
     w.examples_limit =
         ExamplesLimit(g.num_examples, limits.median_claim, record);
@@ -179,13 +192,17 @@ void JudgeSignals(const PolicyConfig& c, const PolicyInput& in,
        Ratio(w.typicality, g.centrality.max_typicality),
        g.consistency.enabled ? Distance(s.consistency, g.consistency.min_cosine)
                              : NAN,
+       w.repeats_rejected ? Closeness(s.rejected_similarity,
+                                      g.consistency.max_rejected_similarity)
+                          : NAN,
        Ratio(static_cast<double>(in.num_examples), w.examples_limit)});
   const std::pair<bool, std::pair<uint32_t, uint32_t>> signals[] = {
       {anomalous, {kFlagAnomalous, kStrikeAnomalous}},
       {norm_fired, {kFlagNormGuard, kStrikeNormGuard}},
       {duplicate, {kFlagDuplicate, kStrikeDuplicate}},
       {central, {kFlagCentral, kStrikeCentral}},
-      {inconsistent, {kFlagInconsistent, kStrikeInconsistent}},
+      {inconsistent || w.repeats_rejected,
+       {kFlagInconsistent, kStrikeInconsistent}},
       {examples, {kFlagNumExamples, kStrikeNumExamples}},
       {score_failed, {kFlagScoreFailed, 0u}},
   };
@@ -214,7 +231,8 @@ void ApplySignalRules(const PolicyConfig& c, uint64_t round,
     }
   }
   const std::pair<uint32_t, const char*> drops[] = {
-      {kFlagInconsistent, "inconsistent"},
+      {kFlagInconsistent,
+       w.repeats_rejected ? "repeats_rejected" : "inconsistent"},
       {kFlagDuplicate, "duplicate"},
       {kFlagCentral, "central"}};
   for (const auto& [flag, reason] : drops) {
@@ -376,7 +394,7 @@ void JudgeUpdate(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
          in.guard_reason.empty() ? "invalid" : in.guard_reason);
     return;
   }
-  JudgeSignals(c, in, limits, record, w);
+  JudgeSignals(c, round, in, limits, record, w);
   if (c.lists.deny.count(in.client_id)) {  // rule 2
     d.flags |= kFlagDenylisted;
     w.listed = true;

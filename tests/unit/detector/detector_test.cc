@@ -15,12 +15,16 @@
 #include <vector>
 
 #include "detector/detector_train.h"
+#include "synthetic_round.h"
 #include "tensor/tensor_file.h"
 
 namespace flsentry {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::BootstrapSmall;
+using testing::Direction;
+using testing::SyntheticRound;
 
 const Status& StatusOf(const Status& s) { return s; }
 template <typename T>
@@ -358,77 +362,6 @@ TEST_CASE(
   REQUIRE(state["window"].size() == 22);  // 2 rounds x 11 distinct clients
   CHECK(state["window"][0]["round"] == 3);
   CHECK(state["references"].size() == 11);
-}
-
-// A round of one-tensor updates built in memory: client i sends `rows[i]`.
-struct SyntheticRound {
-  std::vector<std::vector<float>> rows;
-  std::vector<std::string> ids;
-  const std::vector<int64_t> shape = {256};
-  RoundInput round;
-  std::vector<size_t> all;
-
-  SyntheticRound(uint64_t number, std::vector<std::vector<float>> data,
-                 std::vector<std::string> clients)
-      : rows(std::move(data)), ids(std::move(clients)) {
-    round.round = number;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      UpdateInput u;
-      u.client_id = ids[i];
-      u.tensors.push_back({"w", DType::kF32, shape, {}, rows[i].data()});
-      round.updates.push_back(std::move(u));
-      all.push_back(i);
-    }
-  }
-};
-
-// Client c's own direction (seeded), scaled by `sign`, plus noise.
-std::vector<float> Direction(int c, float sign, uint64_t noise_seed) {
-  std::vector<float> v(256);
-  uint64_t s = 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(c + 1);
-  uint64_t n = noise_seed * 0xbf58476d1ce4e5b9ULL + 1;
-  for (float& x : v) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    n ^= n << 13, n ^= n >> 7, n ^= n << 17;
-    x = sign * (static_cast<float>(s % 2001) / 1000.0f - 1.0f) +
-        0.05f * (static_cast<float>(n % 2001) / 1000.0f - 1.0f);
-  }
-  return v;
-}
-
-std::unique_ptr<Detector> BootstrapSmall(const SyntheticRound& first) {
-  DetectorConfig config;
-  config.bootstrap.enabled = true;
-  config.bootstrap.sketch_dim = 64;
-  config.bootstrap.hidden = {32, 16};
-  config.refresh.warmup_rounds = 1;
-  config.refresh.warmup_epochs = 300;
-  config.refresh.epochs = 5;
-  auto d = Detector::Bootstrap(first.round, first.all, config);
-  REQUIRE_OK(d);
-  return std::move(d).value();
-}
-
-TEST_CASE("consistency: the cosine with the client's last clean update") {
-  std::vector<std::string> ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
-  std::vector<std::vector<float>> rows;
-  for (int c = 0; c < 6; ++c) rows.push_back(Direction(c, 1, 1));
-  SyntheticRound r1(1, rows, ids);
-  std::unique_ptr<Detector> d = BootstrapSmall(r1);
-  auto first = d->ScoreRound(r1.round, r1.all);
-  REQUIRE_OK(first);
-  CHECK(std::isnan((*first)[0].consistency));  // no reference yet
-  REQUIRE_OK(d->LearnFromRound(1, {}, {}));    // warm-up: learns every update
-  // Round 2: c0 flips its sign, c1 carries on, a newcomer has no reference.
-  rows = {Direction(0, -1, 2), Direction(1, 1, 2), Direction(2, 1, 2),
-          Direction(3, 1, 2),  Direction(4, 1, 2), Direction(9, 1, 2)};
-  SyntheticRound r2(2, rows, {"c0", "c1", "c2", "c3", "c4", "new"});
-  auto second = d->ScoreRound(r2.round, r2.all);
-  REQUIRE_OK(second);
-  CHECK((*second)[0].consistency < -0.9);
-  CHECK((*second)[1].consistency > 0.9);
-  CHECK(std::isnan((*second)[5].consistency));
-  CHECK(d->SaveState()["references"].size() == 6);
 }
 
 TEST_CASE(

@@ -188,6 +188,7 @@ TEST_CASE("policy audit records carry every documented field") {
                                            "probation_end",
                                            "quarantine_end",
                                            "reason",
+                                           "rejected_similarity",
                                            "reputation",
                                            "round",
                                            "score",

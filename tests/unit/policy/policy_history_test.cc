@@ -213,6 +213,35 @@ TEST_CASE("consistency guard: an update reversing the client's direction") {
   }
 }
 
+TEST_CASE("consistency guard: repeating a rejected direction") {
+  Policy policy = Make(std::string(kNoFailSafes) +
+                       "quarantine: {window_rounds: 10}\n");
+  std::vector<PolicyInput> round = SkewedRound(1.0, NAN);
+  round[5].score.rejected_similarity = 0.8;
+  round[5].score.rejected_round = 2;
+  RoundOutcome out = Decide(policy, 5, round);
+  const Decision& d = out.decisions[5];
+  CHECK(d.action == Action::kDrop);
+  CHECK(d.reason == "repeats_rejected");
+  CHECK(d.flags == kFlagInconsistent);
+  // (1 - 0.5) / (1 - 0.8) = 2.5
+  CHECK(d.suspicion == doctest::Approx(2.5));
+  CHECK(out.audit_records[5]["rejected_similarity"] == doctest::Approx(0.8));
+  CHECK(out.audit_records[5]["strike_weight"] == 1.0);
+  SUBCASE("not pointing the same way") {
+    round[5].score.rejected_similarity = 0.4;
+    CHECK(Decide(policy, 6, round).decisions[5].reason == "ok");
+  }
+  SUBCASE("rejected longer ago than the quarantine window") {
+    CHECK(Decide(policy, 12, round).decisions[5].reason == "ok");
+  }
+  SUBCASE("max_rejected_similarity 1: never") {
+    Policy off = Make(std::string(kNoFailSafes) +
+                      "guards: {consistency: {max_rejected_similarity: 1}}\n");
+    CHECK(Decide(off, 5, round).decisions[5].reason == "ok");
+  }
+}
+
 TEST_CASE("strike weights: a score barely over its threshold is a fraction") {
   Policy policy = Make(kNoFailSafes);
   struct Case {

@@ -1,0 +1,129 @@
+// client_references.h: each client's reference direction and rejected
+// direction, alone and as the detector keeps them (Detector::ScoreRound's
+// consistency and rejected_similarity, Detector::RememberRejected).
+#include "detector/client_references.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "detector/detector.h"
+#include "synthetic_round.h"
+
+namespace flsentry {
+namespace {
+
+using testing::BootstrapSmall;
+using testing::Direction;
+using testing::SyntheticRound;
+
+const std::vector<float> kEast = {1, 0, 0};
+const std::vector<float> kWest = {-1, 0, 0};
+const std::vector<float> kNorth = {0, 1, 0};
+
+TEST_CASE("a reference gives the cosine; none gives NaN") {
+  ClientReferences refs(3);
+  CHECK(std::isnan(refs.Consistency("a", kEast)));
+  refs.Update("a", 1, kEast);
+  CHECK(refs.Consistency("a", kEast) == doctest::Approx(1.0));
+  CHECK(refs.Consistency("a", kWest) == doctest::Approx(-1.0));
+  CHECK(std::isnan(refs.Consistency("a", std::vector<float>{0, 0, 0})));
+  CHECK(std::isnan(refs.RejectedSimilarity("a", kEast).first));
+}
+
+TEST_CASE("a rejected direction: only without a reference, replaced by one") {
+  ClientReferences refs(3);
+  refs.Reject("a", 4, kWest);
+  CHECK(std::isnan(refs.Consistency("a", kWest)));  // not a reference
+  auto [similarity, round] = refs.RejectedSimilarity("a", kWest);
+  CHECK(similarity == doctest::Approx(1.0));
+  CHECK(round == 4);
+  refs.Reject("a", 6, kNorth);  // a later rejection replaces it
+  CHECK(refs.RejectedSimilarity("a", kNorth).second == 6);
+  refs.Update("a", 7, kEast);  // a clean update ends it
+  CHECK(std::isnan(refs.RejectedSimilarity("a", kNorth).first));
+  CHECK(refs.Consistency("a", kEast) == doctest::Approx(1.0));
+  refs.Reject("a", 8, kWest);  // a client with a reference keeps it
+  CHECK(refs.Consistency("a", kEast) == doctest::Approx(1.0));
+  CHECK(std::isnan(refs.RejectedSimilarity("a", kWest).first));
+}
+
+TEST_CASE("references and rejected directions round-trip through JSON") {
+  ClientReferences refs(3);
+  refs.Update("a", 2, kEast);
+  refs.Reject("b", 3, kWest);
+  const nlohmann::json json = refs.ToJson();
+  CHECK_FALSE(json[0].contains("rejected"));
+  CHECK(json[1]["rejected"] == true);
+  ClientReferences back(3);
+  REQUIRE(back.FromJson(json).ok());
+  CHECK(back.ToJson() == json);
+  CHECK(back.RejectedSimilarity("b", kWest).second == 3);
+  nlohmann::json bad = json;
+  bad[1]["rejected"] = "yes";
+  Status status = back.FromJson(bad);
+  CHECK(status.message() ==
+        "detector state: reference: rejected must be a bool");
+  CHECK(back.ToJson() == json);  // unchanged on error
+}
+
+TEST_CASE("consistency: the cosine with the client's last clean update") {
+  std::vector<std::string> ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
+  std::vector<std::vector<float>> rows;
+  for (int c = 0; c < 6; ++c) rows.push_back(Direction(c, 1, 1));
+  SyntheticRound r1(1, rows, ids);
+  std::unique_ptr<Detector> d = BootstrapSmall(r1);
+  auto first = d->ScoreRound(r1.round, r1.all);
+  REQUIRE(first.ok());
+  CHECK(std::isnan((*first)[0].consistency));  // no reference yet
+  REQUIRE(d->LearnFromRound(1, {}, {}).ok());    // warm-up: learns every update
+  // Round 2: c0 flips its sign, c1 carries on, a newcomer has no reference.
+  rows = {Direction(0, -1, 2), Direction(1, 1, 2), Direction(2, 1, 2),
+          Direction(3, 1, 2),  Direction(4, 1, 2), Direction(9, 1, 2)};
+  SyntheticRound r2(2, rows, {"c0", "c1", "c2", "c3", "c4", "new"});
+  auto second = d->ScoreRound(r2.round, r2.all);
+  REQUIRE(second.ok());
+  CHECK((*second)[0].consistency < -0.9);
+  CHECK((*second)[1].consistency > 0.9);
+  CHECK(std::isnan((*second)[5].consistency));
+  CHECK(d->SaveState()["references"].size() == 6);
+}
+
+TEST_CASE("RememberRejected: a newcomer's dropped update, then its repeat") {
+  std::vector<std::string> ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
+  std::vector<std::vector<float>> rows;
+  for (int c = 0; c < 6; ++c) rows.push_back(Direction(c, 1, 1));
+  SyntheticRound r1(1, rows, ids);
+  std::unique_ptr<Detector> d = BootstrapSmall(r1);
+  REQUIRE(d->ScoreRound(r1.round, r1.all).ok());
+  REQUIRE(d->LearnFromRound(1, {}, {}).ok());
+  // Round 2: a newcomer sends a flipped direction; the policy dropped it.
+  rows = {Direction(0, 1, 2), Direction(1, 1, 2), Direction(2, 1, 2),
+          Direction(3, 1, 2), Direction(4, 1, 2), Direction(9, -1, 2)};
+  SyntheticRound r2(2, rows, {"c0", "c1", "c2", "c3", "c4", "new"});
+  REQUIRE(d->ScoreRound(r2.round, r2.all).ok());
+  const std::vector<size_t> rejected = {5, 0};
+  const std::vector<std::string> who = {"new", "c0"};
+  CHECK(d->RememberRejected(3, rejected, who).code() ==
+        ErrorCode::kInvalidArgument);  // not the round last scored
+  CHECK(d->RememberRejected(2, std::vector<size_t>{9},
+                            std::vector<std::string>{"x"})
+            .code() == ErrorCode::kInvalidArgument);
+  REQUIRE(d->RememberRejected(2, rejected, who).ok());
+  REQUIRE(d->LearnFromRound(2, {}, {}).ok());
+  // Round 3: the newcomer repeats it; c0 (with a reference) is unaffected.
+  rows[5] = Direction(9, -1, 3);
+  SyntheticRound r3(3, rows, {"c0", "c1", "c2", "c3", "c4", "new"});
+  auto third = d->ScoreRound(r3.round, r3.all);
+  REQUIRE(third.ok());
+  CHECK((*third)[5].rejected_similarity > 0.9);
+  CHECK((*third)[5].rejected_round == 2);
+  CHECK(std::isnan((*third)[5].consistency));
+  CHECK(std::isnan((*third)[0].rejected_similarity));
+  CHECK((*third)[0].consistency > 0.9);
+}
+
+}  // namespace
+}  // namespace flsentry
