@@ -358,22 +358,32 @@ Result<LearnReport> Detector::LearnFromRound(
   return report;
 }
 
+Status Detector::CheckRoundIndices(const char* who, uint64_t round,
+                                   std::span<const size_t> indices,
+                                   std::span<const std::string> client_ids)
+    const {
+  const std::string caller(who);
+  if (indices.size() != client_ids.size()) {
+    return InvalidArgument(caller +
+                           ": indices and client_ids differ in length");
+  }
+  if (!have_last_ || round != last_round_) {
+    return InvalidArgument(caller + ": round " + std::to_string(round) +
+                           " is not the round last scored");
+  }
+  for (size_t i : indices) {
+    if (i >= last_embeddings_.size()) {
+      return InvalidArgument(caller + ": index out of range");
+    }
+  }
+  return Status::Ok();
+}
+
 Status Detector::RememberRejected(uint64_t round,
                                   std::span<const size_t> rejected,
                                   std::span<const std::string> client_ids) {
-  if (rejected.size() != client_ids.size()) {
-    return InvalidArgument(
-        "RememberRejected: rejected and client_ids differ in length");
-  }
-  if (!have_last_ || round != last_round_) {
-    return InvalidArgument("RememberRejected: round " + std::to_string(round) +
-                           " is not the round last scored");
-  }
-  for (size_t i : rejected) {
-    if (i >= last_embeddings_.size()) {
-      return InvalidArgument("RememberRejected: index out of range");
-    }
-  }
+  FLS_RETURN_IF_ERROR(
+      CheckRoundIndices("RememberRejected", round, rejected, client_ids));
   for (size_t k = 0; k < rejected.size(); ++k) {
     const std::vector<float>& embedding = last_embeddings_[rejected[k]];
     if (!embedding.empty()) references_.Reject(client_ids[k], round, embedding);
@@ -384,19 +394,8 @@ Status Detector::RememberRejected(uint64_t round,
 Result<LearnReport> Detector::LearnDeferred(
     uint64_t round, std::span<const size_t> clean,
     std::span<const std::string> client_ids) {
-  if (clean.size() != client_ids.size()) {
-    return InvalidArgument(
-        "LearnFromRound: clean and client_ids differ in length");
-  }
-  if (!have_last_ || round != last_round_) {
-    return InvalidArgument("LearnFromRound: round " + std::to_string(round) +
-                           " is not the round last scored");
-  }
-  for (size_t i : clean) {
-    if (i >= last_embeddings_.size()) {
-      return InvalidArgument("LearnFromRound: index out of range");
-    }
-  }
+  FLS_RETURN_IF_ERROR(
+      CheckRoundIndices("LearnFromRound", round, clean, client_ids));
   if (pending_) {
     return InternalError("LearnFromRound: the refresh of round " +
                          std::to_string(pending_->round) + " is pending");

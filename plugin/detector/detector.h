@@ -226,6 +226,11 @@ class Detector {
   Result<std::unique_ptr<Autoencoder>> CopyNet() const;
   // "" when the round last scored may teach; else why not (kRoundGate).
   std::string RoundGateNote(uint64_t round) const;
+  // kInvalidArgument (prefixed with `who`) unless `round` is the round last
+  // scored, the spans have one length and every index is in that round.
+  Status CheckRoundIndices(const char* who, uint64_t round,
+                           std::span<const size_t> indices,
+                           std::span<const std::string> client_ids) const;
   // Drops window rows older than refresh.window_rounds distinct rounds.
   void AgeWindow();
   // Builds features_ from metadata_ and a fresh or given network.
