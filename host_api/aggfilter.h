@@ -210,10 +210,14 @@ typedef struct aggf_update {
   uint32_t reserved0; /* must be 0 */
 } aggf_update;
 
+/* Most updates in one round (2^20). */
+#define AGGF_MAX_UPDATES 1048576u
+
 /* One round. Starts with its own size so that it may grow. */
 typedef struct aggf_round {
   uint32_t struct_size; /* sizeof(aggf_round) as the host knows it */
-  uint32_t num_updates;
+  uint32_t num_updates; /* at most AGGF_MAX_UPDATES; more:
+                           AGGF_ERR_INVALID_ARGUMENT */
   uint64_t round; /* round number, increasing from round to round */
   /* The global model the clients started from. REQUIRED when an update has
    * kind AGGF_UPDATE_WEIGHTS; otherwise optional (num_global_tensors may be

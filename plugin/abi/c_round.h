@@ -10,7 +10,7 @@
 namespace flsentry {
 
 // Largest number of updates accepted in one round.
-inline constexpr uint32_t kMaxUpdatesPerRound = 1u << 20;
+inline constexpr uint32_t kMaxUpdatesPerRound = AGGF_MAX_UPDATES;
 // Largest tensor-name and client-id length, in bytes.
 inline constexpr uint32_t kMaxNameBytes = 4096;
 
