@@ -473,13 +473,20 @@ std::vector<float> Detector::RefreshRows(int64_t* rows) const {
       1, static_cast<size_t>(std::floor(config_.refresh.max_client_share *
                                         static_cast<double>(window_.size()))));
   std::map<std::string, size_t> taken;
-  std::vector<float> data;
-  *rows = 0;
+  std::vector<const WindowRow*> eligible;  // newest first
   for (auto it = window_.rbegin(); it != window_.rend(); ++it) {
-    if (taken[it->client]++ >= cap) continue;
-    data.insert(data.end(), it->embedding.begin(), it->embedding.end());
-    ++*rows;
+    if (taken[it->client]++ < cap) eligible.push_back(&*it);
   }
+  // At most max_rows of them, every (count / max_rows)-th.
+  const size_t count = eligible.size();
+  const size_t keep =
+      std::min(count, static_cast<size_t>(std::max(1, config_.refresh.max_rows)));
+  std::vector<float> data;
+  for (size_t j = 0; j < keep; ++j) {
+    const WindowRow* row = eligible[j * count / keep];
+    data.insert(data.end(), row->embedding.begin(), row->embedding.end());
+  }
+  *rows = static_cast<int64_t>(keep);
   return data;
 }
 

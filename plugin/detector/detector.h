@@ -16,7 +16,9 @@
 //     round its median is theirs, and it must not become "normal". The
 //     window still ages, so a lasting shift is learned after window_rounds;
 //   * at most refresh.max_client_share of a refresh's rows from one client,
-//   * a window of the last refresh.window_rounds rounds,
+//   * a window of the last refresh.window_rounds rounds, of which a refresh
+//     trains on at most refresh.max_rows rows, evenly spaced (its cost is
+//     bounded whatever the round's size),
 //   * refresh.enabled = false freezes the detector (audited weights);
 //   * the first refresh.warmup_rounds rounds are trusted: every well-formed
 //     update of them is learned from.
@@ -220,7 +222,8 @@ class Detector {
   };
   Detector();
   // The window's rows a refresh trains on, newest first: at most
-  // refresh.max_client_share of them from one client. Sets *rows.
+  // refresh.max_client_share of them from one client, then at most
+  // refresh.max_rows, evenly spaced. Sets *rows.
   std::vector<float> RefreshRows(int64_t* rows) const;
   // A copy of the network (weights and activations).
   Result<std::unique_ptr<Autoencoder>> CopyNet() const;

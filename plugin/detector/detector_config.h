@@ -17,6 +17,10 @@ struct RefreshConfig {
   double learning_rate = 5e-3;  // Adam's step size during refresh
   // At most this share of a refresh's training set may come from one client.
   double max_client_share = 0.34;
+  // At most this many rows per fine-tune, spread evenly over the window
+  // (newest first, after max_client_share): a refresh costs at most
+  // epochs x max_rows rows whatever the round's size.
+  int max_rows = 1024;
   int warmup_rounds = 0;    // first N rounds are trusted and only learned from
   int warmup_epochs = 300;  // passes over the window after each warm-up round
 };

@@ -75,6 +75,7 @@ Status ReadDetector(const YAML::Node& node, const std::string& path,
            "must be in (0, 1]")},
       {"max_client_share",
        Double(&r->max_client_share, UnitOpenLow, "must be in (0, 1]")},
+      {"max_rows", Int(&r->max_rows, 1, 1000000)},
       {"warmup_rounds", Int(&r->warmup_rounds, 0, 1000000)},
       {"warmup_epochs", Int(&r->warmup_epochs, 0, 100000)},
   };

@@ -71,7 +71,7 @@ detector:
   threads: 2
   seed: 42
   refresh: {enabled: false, window_rounds: 4, epochs: 2, learning_rate: 0.01,
-            max_client_share: 0.5, warmup_rounds: 3}
+            max_client_share: 0.5, warmup_rounds: 3, max_rows: 7}
 thresholds:
   combine: all
   rules:
@@ -107,6 +107,7 @@ audit: {path: audit.jsonl}
   CHECK(c.detector.seed == 42);
   CHECK_FALSE(c.detector.refresh.enabled);
   CHECK(c.detector.refresh.window_rounds == 4);
+  CHECK(c.detector.refresh.max_rows == 7);
   CHECK(c.detector.refresh.learning_rate == doctest::Approx(0.01));
   CHECK(c.detector.refresh.warmup_rounds == 3);
   CHECK(c.thresholds.combine == Combine::kAll);
@@ -322,6 +323,7 @@ TEST_CASE("shipped config files load") {
   CHECK(a.detector.refresh.learning_rate == b.detector.refresh.learning_rate);
   CHECK(a.detector.refresh.max_client_share ==
         b.detector.refresh.max_client_share);
+  CHECK(a.detector.refresh.max_rows == b.detector.refresh.max_rows);
   REQUIRE(a.thresholds.rules.size() == 1);
   const ThresholdRule& ra = a.thresholds.rules[0];
   const ThresholdRule& rb = b.thresholds.rules[0];
