@@ -218,7 +218,7 @@ typedef struct aggf_round {
   uint32_t struct_size; /* sizeof(aggf_round) as the host knows it */
   uint32_t num_updates; /* at most AGGF_MAX_UPDATES; more:
                            AGGF_ERR_INVALID_ARGUMENT */
-  uint64_t round; /* round number, increasing from round to round */
+  uint64_t round;       /* round number, increasing from round to round */
   /* The global model the clients started from. REQUIRED when an update has
    * kind AGGF_UPDATE_WEIGHTS; otherwise optional (num_global_tensors may be
    * 0). OWNERSHIP: borrowed. */

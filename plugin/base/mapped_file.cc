@@ -32,8 +32,8 @@ Result<uint8_t*> ReadWhole(int fd, size_t size, const std::string& path) {
   if (buffer == nullptr) return IoError(path + ": cannot allocate its bytes");
   size_t done = 0;
   while (done < size) {
-    const ssize_t n = ::pread(fd, buffer + done, size - done,
-                              static_cast<off_t>(done));
+    const ssize_t n =
+        ::pread(fd, buffer + done, size - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const std::string why =
@@ -77,7 +77,7 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::FromFd(
   if (st.st_size == 0) return Corrupt(path + ": file is empty");
   const size_t size = static_cast<size_t>(st.st_size);
   if (size <= kReadWholeMaxBytes) {
-    FLS_ASSIGN_OR_RETURN(uint8_t* buffer, ReadWhole(fd, size, path));
+    FLS_ASSIGN_OR_RETURN(uint8_t * buffer, ReadWhole(fd, size, path));
     return std::shared_ptr<const MappedFile>(
         new MappedFile(path, buffer, size, /*mapped=*/false));
   }

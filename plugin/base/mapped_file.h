@@ -25,10 +25,10 @@ inline constexpr size_t kReadWholeMaxBytes = size_t{1} << 20;
 class MappedFile {
  public:
   // Maps (or reads, kReadWholeMaxBytes) the regular file at `path`. Returns
-  // kIo when it cannot be opened, mapped or read in full, kInvalidArgument when it is a directory or not a
-  // regular file, kCorrupt when it is empty. Messages name the path.
-  // OWNERSHIP: the bytes live until the last shared_ptr is released; put it
-  // in TensorSet::backing to keep views into it valid.
+  // kIo when it cannot be opened, mapped or read in full, kInvalidArgument when
+  // it is a directory or not a regular file, kCorrupt when it is empty.
+  // Messages name the path. OWNERSHIP: the bytes live until the last shared_ptr
+  // is released; put it in TensorSet::backing to keep views into it valid.
   static Result<std::shared_ptr<const MappedFile>> Open(
       const std::string& path);
   // As Open, for a file the caller opened (e.g. with OpenBeneath); `path`

@@ -358,10 +358,9 @@ Result<LearnReport> Detector::LearnFromRound(
   return report;
 }
 
-Status Detector::CheckRoundIndices(const char* who, uint64_t round,
-                                   std::span<const size_t> indices,
-                                   std::span<const std::string> client_ids)
-    const {
+Status Detector::CheckRoundIndices(
+    const char* who, uint64_t round, std::span<const size_t> indices,
+    std::span<const std::string> client_ids) const {
   const std::string caller(who);
   if (indices.size() != client_ids.size()) {
     return InvalidArgument(caller +
@@ -479,8 +478,8 @@ std::vector<float> Detector::RefreshRows(int64_t* rows) const {
   }
   // At most max_rows of them, every (count / max_rows)-th.
   const size_t count = eligible.size();
-  const size_t keep =
-      std::min(count, static_cast<size_t>(std::max(1, config_.refresh.max_rows)));
+  const size_t keep = std::min(
+      count, static_cast<size_t>(std::max(1, config_.refresh.max_rows)));
   std::vector<float> data;
   for (size_t j = 0; j < keep; ++j) {
     const WindowRow* row = eligible[j * count / keep];

@@ -347,9 +347,9 @@ void FilterEngine::Impl::Learn(const RoundInput& round, RoundWork* w) {
   Status remembered =
       w->detector->RememberRejected(round.round, rejected, rejected_clients);
   if (!remembered.ok()) {
-    Log(LogLevel::kWarning, RoundText(round.round) +
-                                ": rejected directions not remembered: " +
-                                remembered.message());
+    Log(LogLevel::kWarning,
+        RoundText(round.round) +
+            ": rejected directions not remembered: " + remembered.message());
   }
   auto learned = w->detector->LearnDeferred(round.round, clean, clients);
   if (!learned.ok()) {

@@ -70,8 +70,8 @@ inline bool KeptClean(const Decision& d) {
 // direction when it has no reference (detector/client_references.h).
 inline bool DroppedSeverely(const Decision& d, double severe) {
   constexpr uint32_t kSignals = kFlagAnomalous | kFlagInconsistent |
-                                kFlagDuplicate | kFlagCentral |
-                                kFlagNormGuard | kFlagNumExamples;
+                                kFlagDuplicate | kFlagCentral | kFlagNormGuard |
+                                kFlagNumExamples;
   return d.action == Action::kDrop && (d.flags & kSignals) != 0 &&
          d.suspicion >= severe;
 }

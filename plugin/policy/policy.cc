@@ -118,7 +118,8 @@ void UpdateClient(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
   r.rounds_seen = SaturatingAdd(r.rounds_seen, 1);
   const Decision& d = w.decision;
   const ClientBaselineConfig& baseline = c.thresholds.client_baseline;
-  if (w.grace) PushBounded(r.graces, round, static_cast<size_t>(kMaxClientGrace));
+  if (w.grace)
+    PushBounded(r.graces, round, static_cast<size_t>(kMaxClientGrace));
   std::erase_if(r.graces, [&](uint64_t g) {
     return SaturatingAdd(g, static_cast<uint64_t>(q.window_rounds)) <= round;
   });

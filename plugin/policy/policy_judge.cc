@@ -100,10 +100,9 @@ double ClientFactor(const ClientBaselineConfig& c, const ClientRecord* record,
 bool GraceApplies(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                   const ClientRecord* record, const Working& w) {
   const ClientBaselineConfig& b = c.thresholds.client_baseline;
-  constexpr uint32_t kSignals = kFlagAnomalous | kFlagNormGuard |
-                                kFlagDuplicate | kFlagCentral |
-                                kFlagInconsistent | kFlagNumExamples |
-                                kFlagScoreFailed;
+  constexpr uint32_t kSignals =
+      kFlagAnomalous | kFlagNormGuard | kFlagDuplicate | kFlagCentral |
+      kFlagInconsistent | kFlagNumExamples | kFlagScoreFailed;
   if ((w.decision.flags & kSignals) != kFlagAnomalous || b.grace == 0 ||
       w.status != ClientStatus::kNormal ||
       !PointsUsualWay(b, in.score.consistency)) {

@@ -71,9 +71,8 @@ RoundLimits ComputeRoundLimits(const PolicyConfig& config,
 // client's record at the start of the round (null for a new client); `round`
 // the host's round number.
 void JudgeUpdate(const PolicyConfig& config, uint64_t round,
-                 const PolicyInput& in,
-                 const RoundLimits& limits, const ClientRecord* record,
-                 Working& w);
+                 const PolicyInput& in, const RoundLimits& limits,
+                 const ClientRecord* record, Working& w);
 
 // The fail-safes over the round (policy.h). Returns one note per fail-safe
 // that restored updates, saying what it did; empty when none did.

@@ -168,8 +168,7 @@ Status OptionalGraces(const nlohmann::json& j, const std::string& path,
                       std::vector<uint64_t>* out) {
   auto it = j.find("graces");
   if (it == j.end()) return Status::Ok();
-  if (!it->is_array() ||
-      it->size() > static_cast<size_t>(kMaxClientGrace)) {
+  if (!it->is_array() || it->size() > static_cast<size_t>(kMaxClientGrace)) {
     return Bad(path + ".graces", "must be an array of at most 64 rounds");
   }
   for (const auto& v : *it) {

@@ -78,7 +78,7 @@ TEST_CASE("consistency: the cosine with the client's last clean update") {
   auto first = d->ScoreRound(r1.round, r1.all);
   REQUIRE(first.ok());
   CHECK(std::isnan((*first)[0].consistency));  // no reference yet
-  REQUIRE(d->LearnFromRound(1, {}, {}).ok());    // warm-up: learns every update
+  REQUIRE(d->LearnFromRound(1, {}, {}).ok());  // warm-up: learns every update
   // Round 2: c0 flips its sign, c1 carries on, a newcomer has no reference.
   rows = {Direction(0, -1, 2), Direction(1, 1, 2), Direction(2, 1, 2),
           Direction(3, 1, 2),  Direction(4, 1, 2), Direction(9, 1, 2)};

@@ -151,8 +151,7 @@ TEST_CASE("grace: one score-only burst per window, accepted without strike") {
   CHECK(d.reason == "grace");
   CHECK(d.flags == kFlagAnomalous);  // flagged: not learned from
   CHECK(out.audit_records[5]["strike_weight"] == 0.0);
-  CHECK(policy.state().clients.at("odd").graces ==
-        std::vector<uint64_t>{1});
+  CHECK(policy.state().clients.at("odd").graces == std::vector<uint64_t>{1});
   // The next burst inside the window (10 rounds) is acted on.
   out = Decide(policy, 5, SkewedRound(20.0, 0.7));
   CHECK(out.decisions[5].reason == "anomalous");
@@ -161,8 +160,7 @@ TEST_CASE("grace: one score-only burst per window, accepted without strike") {
   // Round 11 is outside the window of the grace at round 1: a new one.
   out = Decide(policy, 11, SkewedRound(20.0, 0.7));
   CHECK(out.decisions[5].reason == "grace");
-  CHECK(policy.state().clients.at("odd").graces ==
-        std::vector<uint64_t>{11});
+  CHECK(policy.state().clients.at("odd").graces == std::vector<uint64_t>{11});
 }
 
 TEST_CASE("grace: not when another signal fires or the direction changed") {
@@ -214,8 +212,8 @@ TEST_CASE("consistency guard: an update reversing the client's direction") {
 }
 
 TEST_CASE("consistency guard: repeating a rejected direction") {
-  Policy policy = Make(std::string(kNoFailSafes) +
-                       "quarantine: {window_rounds: 10}\n");
+  Policy policy =
+      Make(std::string(kNoFailSafes) + "quarantine: {window_rounds: 10}\n");
   std::vector<PolicyInput> round = SkewedRound(1.0, NAN);
   round[5].score.rejected_similarity = 0.8;
   round[5].score.rejected_round = 2;
