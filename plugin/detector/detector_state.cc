@@ -1,5 +1,6 @@
 // Detector::SaveState and LoadState: the detector's part of the state file
 // (detector.h; the format is documented in configs/README.md, "State file").
+#include <algorithm>
 #include <cmath>
 
 #include "base/base64.h"
@@ -124,6 +125,10 @@ Status Detector::LoadState(const nlohmann::json& state) {
     FLS_ASSIGN_OR_RETURN(
         row.embedding,
         Base64ToFloats(r.at("embedding").get<std::string>(), dim));
+    if (!std::all_of(row.embedding.begin(), row.embedding.end(),
+                     [](float v) { return std::isfinite(v); })) {
+      return StateError("detector state: window row with non-finite values");
+    }
     if (r.contains("score")) {
       if (!r.at("score").is_number())
         return StateError("detector state: malformed window row");

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/base64.h"
 #include "detector/detector_train.h"
 #include "synthetic_round.h"
 #include "tensor/tensor_file.h"
@@ -240,6 +242,19 @@ TEST_CASE("refresh learns from accepted updates; saved state resumes exactly") {
     bad = saved;
     bad["weights"][0]["data"] = "@@@@";
     CHECK_FALSE((*b)->LoadState(bad).ok());
+    // A window row with a NaN would poison every later fine-tune.
+    bad = saved;
+    const std::string text = saved["window"][0]["embedding"];
+    const size_t padding =
+        static_cast<size_t>(std::count(text.end() - 2, text.end(), '='));
+    auto row = Base64ToFloats(text, (text.size() / 4 * 3 - padding) / 4);
+    REQUIRE_OK(row);
+    (*row)[3] = NAN;
+    bad["window"][0]["embedding"] = FloatsToBase64(*row);
+    Status nan_row = (*b)->LoadState(bad);
+    CHECK(nan_row.code() == ErrorCode::kState);
+    CHECK(nan_row.message() ==
+          "detector state: window row with non-finite values");
     CHECK((*b)->SaveState() == (*a)->SaveState());
   }
 }
