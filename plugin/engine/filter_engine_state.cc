@@ -134,6 +134,13 @@ Result<std::unique_ptr<FilterEngine>> FilterEngine::Create(
     FLS_ASSIGN_OR_RETURN(impl->state_lock,
                          FileLock::Acquire(path, "state file"));
     impl->state_store = std::make_unique<StateStore>(path, c.state.on_corrupt);
+    if (const size_t stale = impl->state_store->RemoveStaleTemporaries()) {
+      impl->Log(LogLevel::kWarning,
+                "removed " + std::to_string(stale) +
+                    " temporary state file(s) that an interrupted save left "
+                    "beside " +
+                    path);
+    }
     FLS_ASSIGN_OR_RETURN(LoadedState loaded, impl->state_store->Load());
     if (!loaded.warning.empty()) impl->Log(LogLevel::kWarning, loaded.warning);
     state = std::move(loaded.state);

@@ -8,7 +8,9 @@
 // the text goes to "<path>.tmp.<pid>", is fsync'ed, renamed over <path>, and
 // the directory is fsync'ed, so after a crash at any point the file holds
 // either the previous or the new state, and a failed Save leaves it as it
-// was (a crash may leave the temporary file behind; it is never read).
+// was (a crash may leave the temporary file behind; it is never read, and
+// the engine removes it when it next opens the state,
+// RemoveStaleTemporaries).
 //
 // One writer: the engine holds "<path>.lock" (file_lock.h) for an
 // instance's life, so no two instances save to one path.
@@ -72,6 +74,12 @@ class StateStore {
   // kInvalidArgument when `state` is not an object. On error the previous
   // file is untouched.
   Status Save(const nlohmann::json& state) const;
+
+  // Removes the temporary files "<path>.tmp.<pid>" that saves interrupted
+  // by a crash left beside the state file; returns how many. REQUIRES: the
+  // caller holds "<path>.lock" (file_lock.h), so that no save is under way.
+  // Files it cannot list or remove are left; never an error.
+  size_t RemoveStaleTemporaries() const;
 
   const std::string& path() const { return path_; }
 

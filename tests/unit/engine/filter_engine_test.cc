@@ -310,11 +310,12 @@ TEST_CASE(
   std::string saved = engine->SaveState().value();
   CHECK(told("round 5: detector refreshed after the round (40 epochs over"));
 
-  // A refresh that fails (a window row of NaN, as a damaged state could
-  // hold) is skipped with a warning at the next call; the weights stay.
+  // A refresh that fails (a window row of values whose squares overflow; a
+  // row of NaN is refused when the state loads) is skipped with a warning
+  // at the next call; the weights stay.
   nlohmann::json state = nlohmann::json::parse(saved);
-  const std::vector<float> nan_row(64, NAN);
-  state["detector"]["window"][0]["embedding"] = FloatsToBase64(nan_row);
+  const std::vector<float> huge_row(64, 3e38f);
+  state["detector"]["window"][0]["embedding"] = FloatsToBase64(huge_row);
   state["detector"]["pending_refresh"] = {{"round", 5}, {"epochs", 3}};
   REQUIRE(engine->LoadState(state.dump()).ok());
   const size_t before = lines.size();

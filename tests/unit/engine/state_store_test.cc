@@ -172,6 +172,24 @@ TEST_CASE("a save that cannot write changes nothing and names the file") {
   CHECK(FilesIn(dir.path) == std::vector<fs::path>{path});
 }
 
+TEST_CASE("temporary files a crashed save left are removed, nothing else") {
+  TempDir dir("stale");
+  const fs::path path = dir.path / "state.json";
+  StateStore store(path.string(), OnCorrupt::kFail);
+  REQUIRE(store.Save({{"round", 1}}).ok());
+  WriteText(dir.path / "state.json.tmp.4242", "half a sta");
+  WriteText(dir.path / "state.json.tmp.77", "");
+  WriteText(dir.path / "state.json.tmp.notes", "kept: not a pid");
+  WriteText(dir.path / "other.json.tmp.4242", "kept: another file's");
+  CHECK(store.RemoveStaleTemporaries() == 2);
+  CHECK_FALSE(fs::exists(dir.path / "state.json.tmp.4242"));
+  CHECK_FALSE(fs::exists(dir.path / "state.json.tmp.77"));
+  CHECK(fs::exists(dir.path / "state.json.tmp.notes"));
+  CHECK(fs::exists(dir.path / "other.json.tmp.4242"));
+  CHECK(ReadText(path).find("\"round\":1") != std::string::npos);
+  CHECK(store.RemoveStaleTemporaries() == 0);
+}
+
 TEST_CASE("ParseState checks bytes from the C interface the same way") {
   CHECK(
       ParseState(R"({"format":"flsentry-state/1","round":2})", "buffer").ok());
