@@ -25,8 +25,20 @@ Status SyncParentDirectory(const std::string& path) {
   return Status::Ok();
 }
 
+namespace {
+constexpr std::string_view kTempInfix = ".tmp.";
+}  // namespace
+
 std::string TempPathFor(const std::string& path) {
-  return path + ".tmp." + std::to_string(::getpid());
+  return path + std::string(kTempInfix) + std::to_string(::getpid());
+}
+
+bool IsTempNameFor(const std::string& target_name, const std::string& name) {
+  const std::string prefix = target_name + std::string(kTempInfix);
+  return name.size() > prefix.size() &&
+         name.compare(0, prefix.size(), prefix) == 0 &&
+         name.find_first_not_of("0123456789", prefix.size()) ==
+             std::string::npos;
 }
 
 FileWriter::~FileWriter() {

@@ -58,6 +58,11 @@ Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 // "<path>.tmp.<pid>".
 std::string TempPathFor(const std::string& path);
 
+// Whether `name` (a file name, no directory) is a temporary sibling that a
+// FileWriter of any process writes the file named `target_name` through:
+// "<target_name>.tmp.<digits>".
+bool IsTempNameFor(const std::string& target_name, const std::string& name);
+
 // fsyncs the directory holding `path`, so that a rename into it (or out of
 // it) survives a power loss. kIo naming the directory on failure; a
 // filesystem that cannot fsync directories (EINVAL) is not an error.

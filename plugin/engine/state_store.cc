@@ -178,18 +178,14 @@ Status StateStore::Save(const nlohmann::json& state) const {
 size_t StateStore::RemoveStaleTemporaries() const {
   namespace fs = std::filesystem;
   const fs::path state(path_);
-  const std::string prefix = state.filename().string() + ".tmp.";
+  const std::string target = state.filename().string();
   const fs::path dir =
       state.has_parent_path() ? state.parent_path() : fs::path(".");
   std::error_code ec;
   size_t removed = 0;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end;
        it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix))
-      continue;
-    const std::string pid = name.substr(prefix.size());
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (!IsTempNameFor(target, it->path().filename().string())) continue;
     std::error_code removal;
     if (fs::remove(it->path(), removal)) ++removed;
   }

@@ -64,15 +64,19 @@ inline bool KeptClean(const Decision& d) {
   return d.action == Action::kAccept && d.flags == 0;
 }
 
-// Dropped for one of the policy's signals (score, direction, duplicate,
-// centrality, norm, num_examples) with a suspicion of at least `severe`
-// (fail_safes.severe_suspicion): what becomes the client's rejected
+// The flags of the policy's signals: the score and the guards on direction,
+// near-copies, centrality, norm and claimed examples.
+inline constexpr uint32_t kSignalFlags = kFlagAnomalous | kFlagInconsistent |
+                                         kFlagDuplicate | kFlagCentral |
+                                         kFlagNormGuard | kFlagNumExamples;
+// The guards among them: every signal but the score.
+inline constexpr uint32_t kGuardSignalFlags = kSignalFlags & ~kFlagAnomalous;
+
+// Dropped for one of the policy's signals with a suspicion of at least
+// `severe` (fail_safes.severe_suspicion): what becomes the client's rejected
 // direction when it has no reference (detector/client_references.h).
 inline bool DroppedSeverely(const Decision& d, double severe) {
-  constexpr uint32_t kSignals = kFlagAnomalous | kFlagInconsistent |
-                                kFlagDuplicate | kFlagCentral | kFlagNormGuard |
-                                kFlagNumExamples;
-  return d.action == Action::kDrop && (d.flags & kSignals) != 0 &&
+  return d.action == Action::kDrop && (d.flags & kSignalFlags) != 0 &&
          d.suspicion >= severe;
 }
 

@@ -61,12 +61,11 @@ void PushBounded(std::vector<T>& values, T value, size_t max_size) {
 bool InClientTail(const ClientBaselineConfig& b, const PolicyInput& in,
                   const Working& w) {
   if (KeptClean(w.decision)) return true;
-  constexpr uint32_t kGuards = kFlagNormGuard | kFlagDuplicate | kFlagCentral |
-                               kFlagInconsistent | kFlagNumExamples |
-                               kFlagScoreFailed | kFlagQuarantined;
+  constexpr uint32_t kExcluded =
+      kGuardSignalFlags | kFlagScoreFailed | kFlagQuarantined;
   return in.guard_flags == 0 && w.status != ClientStatus::kQuarantined &&
-         (w.decision.flags & kGuards) == 0 &&
-         in.score.consistency >= b.min_consistency;
+         (w.decision.flags & kExcluded) == 0 &&
+         PointsUsualWay(b, in.score.consistency);
 }
 
 // The client-memory half of a round for one update (policy.h): strikes,

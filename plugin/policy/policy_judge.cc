@@ -69,17 +69,16 @@ void CapWeight(Working& w, double weight, const char* reason) {
   if (w.decision.reason == "ok") w.decision.reason = reason;
 }
 
-// Whether the update points the way the client's last clean update did
-// (ClientBaselineConfig::min_consistency).
-bool PointsUsualWay(const ClientBaselineConfig& c, double consistency) {
-  return c.enabled && consistency >= c.min_consistency;
+// Whether `round` is within `window` rounds after `event` (event < round).
+bool WithinWindow(uint64_t event, uint64_t round, int window) {
+  return event < round && round - event < static_cast<uint64_t>(window);
 }
 
 // ClientBaselineConfig: clamp(statistic of the client's tail, 1, max_factor)
 // when the update points the client's usual way; 1 otherwise.
 double ClientFactor(const ClientBaselineConfig& c, const ClientRecord* record,
                     double consistency) {
-  if (record == nullptr ||
+  if (!c.enabled || record == nullptr ||
       record->score_ratios.size() < static_cast<size_t>(c.min_rounds) ||
       !PointsUsualWay(c, consistency)) {
     return 1.0;
@@ -100,20 +99,18 @@ double ClientFactor(const ClientBaselineConfig& c, const ClientRecord* record,
 bool GraceApplies(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                   const ClientRecord* record, const Working& w) {
   const ClientBaselineConfig& b = c.thresholds.client_baseline;
-  constexpr uint32_t kSignals =
-      kFlagAnomalous | kFlagNormGuard | kFlagDuplicate | kFlagCentral |
-      kFlagInconsistent | kFlagNumExamples | kFlagScoreFailed;
-  if ((w.decision.flags & kSignals) != kFlagAnomalous || b.grace == 0 ||
+  const uint32_t signals = w.decision.flags & (kSignalFlags | kFlagScoreFailed);
+  if (signals != kFlagAnomalous || !b.enabled || b.grace == 0 ||
       w.status != ClientStatus::kNormal ||
       !PointsUsualWay(b, in.score.consistency)) {
     return false;
   }
   size_t used = 0;
   if (record != nullptr) {
-    const uint64_t window = static_cast<uint64_t>(c.quarantine.window_rounds);
     used = static_cast<size_t>(std::count_if(
-        record->graces.begin(), record->graces.end(),
-        [&](uint64_t r) { return r < round && round - r < window; }));
+        record->graces.begin(), record->graces.end(), [&](uint64_t r) {
+          return WithinWindow(r, round, c.quarantine.window_rounds);
+        }));
   }
   return used < static_cast<size_t>(b.grace);
 }
@@ -137,11 +134,10 @@ double ExamplesLimit(const ExamplesGuardConfig& c, double median_claim,
 bool RepeatsRejected(const PolicyConfig& c, const PolicyInput& in,
                      uint64_t round) {
   const ConsistencyGuardConfig& g = c.guards.consistency;
-  const uint64_t window = static_cast<uint64_t>(c.quarantine.window_rounds);
   return g.enabled && std::isfinite(in.score.rejected_similarity) &&
          in.score.rejected_similarity > g.max_rejected_similarity &&
-         in.score.rejected_round < round &&
-         round - in.score.rejected_round < window;
+         WithinWindow(in.score.rejected_round, round,
+                      c.quarantine.window_rounds);
 }
 
 // Signals of a well-formed update: threshold, flags, suspicion, events.
@@ -464,6 +460,10 @@ double StrikeWeight(const PolicyConfig& c, const Working& w) {
   const StrikeWeightConfig& sw = c.quarantine.strike_weight;
   const double weight = (w.score_excess - 1.0) / (sw.full_at - 1.0);
   return std::clamp(std::isfinite(weight) ? weight : 1.0, sw.min_weight, 1.0);
+}
+
+bool PointsUsualWay(const ClientBaselineConfig& c, double consistency) {
+  return consistency >= c.min_consistency;
 }
 
 }  // namespace flsentry

@@ -80,6 +80,12 @@ std::vector<std::string> ApplyFailSafes(const PolicyConfig& config,
                                         std::span<const PolicyInput> inputs,
                                         std::vector<Working>& work);
 
+// Whether an update with this UpdateScore::consistency points the way the
+// client's last clean update did (ClientBaselineConfig::min_consistency);
+// false for NaN (no reference). Whether the baseline is enabled is the
+// caller's question.
+bool PointsUsualWay(const ClientBaselineConfig& config, double consistency);
+
 // The strike weight an update earns (0: none), per quarantine.strike_on,
 // strike_weight and fail_safes.severe_suspicion.
 double StrikeWeight(const PolicyConfig& config, const Working& w);

@@ -29,6 +29,17 @@ TEST_CASE("WriteFileAtomically replaces the file whole and leaves no temp") {
   CHECK(entries == 1);
 }
 
+TEST_CASE("temporary names: this process's, and any writer's recognised") {
+  const std::string mine = TempPathFor("dir/state.json");
+  CHECK(mine == "dir/state.json.tmp." + std::to_string(::getpid()));
+  CHECK(IsTempNameFor("state.json", mine.substr(4)));
+  CHECK(IsTempNameFor("state.json", "state.json.tmp.1"));
+  CHECK_FALSE(IsTempNameFor("state.json", "state.json.tmp."));
+  CHECK_FALSE(IsTempNameFor("state.json", "state.json.tmp.12x"));
+  CHECK_FALSE(IsTempNameFor("state.json", "other.json.tmp.12"));
+  CHECK_FALSE(IsTempNameFor("state.json", "state.json"));
+}
+
 TEST_CASE("an abandoned or failed write leaves the old file as it was") {
   TempDir dir;
   const std::string path = dir.File("state.json");

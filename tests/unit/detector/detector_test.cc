@@ -384,20 +384,15 @@ TEST_CASE("a refresh trains on at most refresh.max_rows rows") {
   std::vector<std::vector<float>> rows;
   for (int c = 0; c < 6; ++c) rows.push_back(Direction(c, 1, 1));
   SyntheticRound r1(1, rows, ids);
-  DetectorConfig config;
-  config.bootstrap.enabled = true;
-  config.bootstrap.sketch_dim = 64;
-  config.bootstrap.hidden = {32, 16};
-  config.refresh.warmup_rounds = 1;
+  DetectorConfig config = testing::SmallConfig();
   config.refresh.warmup_epochs = 2;
   config.refresh.max_rows = 4;
-  auto d = Detector::Bootstrap(r1.round, r1.all, config);
-  REQUIRE_OK(d);
-  REQUIRE_OK((*d)->ScoreRound(r1.round, r1.all));
-  auto learned = (*d)->LearnDeferred(1, {}, {});  // warm-up: all 6 rows
+  std::unique_ptr<Detector> d = BootstrapSmall(r1, config);
+  REQUIRE_OK(d->ScoreRound(r1.round, r1.all));
+  auto learned = d->LearnDeferred(1, {}, {});  // warm-up: all 6 rows
   REQUIRE_OK(learned);
   CHECK(learned->rows_learned == 6);
-  auto ran = (*d)->RunPendingRefresh();
+  auto ran = d->RunPendingRefresh();
   REQUIRE_OK(ran);
   CHECK(ran->rows == 4);
 }

@@ -52,7 +52,8 @@ inline std::vector<float> Direction(int c, float sign, uint64_t noise_seed) {
   return v;
 }
 
-inline std::unique_ptr<Detector> BootstrapSmall(const SyntheticRound& first) {
+// A bootstrapped detector on a 64-dimensional sketch, one warm-up round.
+inline DetectorConfig SmallConfig() {
   DetectorConfig config;
   config.bootstrap.enabled = true;
   config.bootstrap.sketch_dim = 64;
@@ -60,6 +61,11 @@ inline std::unique_ptr<Detector> BootstrapSmall(const SyntheticRound& first) {
   config.refresh.warmup_rounds = 1;
   config.refresh.warmup_epochs = 300;
   config.refresh.epochs = 5;
+  return config;
+}
+
+inline std::unique_ptr<Detector> BootstrapSmall(
+    const SyntheticRound& first, const DetectorConfig& config = SmallConfig()) {
   auto d = Detector::Bootstrap(first.round, first.all, config);
   REQUIRE_MESSAGE(d.ok(), d.status().message());
   return std::move(d).value();
