@@ -91,9 +91,16 @@ Result<std::unique_ptr<Detector>> Detector::Bootstrap(
     const DetectorConfig& config) {
   if (eligible.empty())
     return InvalidArgument("bootstrap: no well-formed update in the round");
-  const std::vector<TensorView>& reference =
-      round.global.empty() ? round.updates[eligible.front()].tensors
-                           : round.global;
+  return Bootstrap(round.round,
+                   round.global.empty()
+                       ? round.updates[eligible.front()].tensors
+                       : round.global,
+                   config);
+}
+
+Result<std::unique_ptr<Detector>> Detector::Bootstrap(
+    uint64_t round, std::span<const TensorView> reference,
+    const DetectorConfig& config) {
   std::unique_ptr<Detector> d(new Detector());
   d->config_ = config;
   d->bootstrapped_ = true;
@@ -110,7 +117,7 @@ Result<std::unique_ptr<Detector>> Detector::Bootstrap(
                config.bootstrap.hidden.end());
   sizes.push_back(features.sketch_dim);
   d->metadata_.provenance = {{"bootstrap", true},
-                             {"first_round", round.round},
+                             {"first_round", round},
                              {"seed", config.seed},
                              {"warmup_rounds", config.refresh.warmup_rounds}};
   FLS_ASSIGN_OR_RETURN(std::unique_ptr<Autoencoder> net,
@@ -190,9 +197,12 @@ Result<std::unique_ptr<Detector>> Detector::Clone() const {
 Status Detector::CheckLayout(const RoundInput& round,
                              std::span<const size_t> eligible) const {
   if (eligible.empty() && round.global.empty()) return Status::Ok();
-  const std::vector<TensorView>& reference =
-      round.global.empty() ? round.updates[eligible.front()].tensors
-                           : round.global;
+  return CheckLayout(round.global.empty()
+                         ? round.updates[eligible.front()].tensors
+                         : round.global);
+}
+
+Status Detector::CheckLayout(std::span<const TensorView> reference) const {
   FeatureSettings select = metadata_.features;
   select.mode = EmbeddingMode::kSketch;  // only the selection matters here
   auto layout = SelectLayout(select, reference);
@@ -211,26 +221,19 @@ Status Detector::CheckLayout(const RoundInput& round,
 namespace {
 
 // Embeds round.updates[eligible[r]] into row r of *rows (resized to
-// eligible.size() x dim). Embedding is plain C++ (FeatureExtractor::Embed is
-// const and thread-safe), on plain threads; ParallelFor lets no exception or
-// failed thread start terminate the host, and an update whose embedding
-// throws (e.g. out of memory) gets the error, not the round.
+// eligible.size() x dim) on plain threads; ParallelFor lets no exception or
+// failed thread start terminate the host.
 std::vector<Result<UpdateFeatures>> EmbedInParallel(
-    const FeatureExtractor& features, const RoundInput& round,
+    const Detector& detector, const RoundInput& round,
     std::span<const size_t> eligible, int threads, std::vector<float>* rows) {
-  const int64_t dim = features.dim();
+  const int64_t dim = detector.embedding_dim();
   rows->assign(eligible.size() * static_cast<size_t>(dim), 0.0f);
   // An update whose embedding did not finish keeps this error.
   std::vector<Result<UpdateFeatures>> measured(
       eligible.size(), InternalError("embedding did not finish"));
   (void)ParallelFor(eligible.size(), threads, [&](size_t r) {
-    try {
-      measured[r] =
-          features.Embed(round.updates[eligible[r]], round.global,
-                         std::span<float>(rows->data() + r * dim, dim));
-    } catch (const std::exception& e) {
-      measured[r] = InternalError(std::string("embedding failed: ") + e.what());
-    }
+    measured[r] = detector.Embed(round.updates[eligible[r]], round.global,
+                                 std::span<float>(rows->data() + r * dim, dim));
   });
   return measured;
 }
@@ -244,11 +247,10 @@ struct EmbeddedBatch {
 
 // Picks the clean rows of `measured`; every other eligible update gets its
 // norm and the reason it was not embedded in (*scores)[i].error.
-EmbeddedBatch SelectEmbedded(
-    std::span<const size_t> eligible,
-    const std::vector<Result<UpdateFeatures>>& measured,
-    const std::vector<float>& rows, int64_t dim,
-    std::vector<UpdateScore>* scores) {
+EmbeddedBatch SelectEmbedded(std::span<const size_t> eligible,
+                             std::span<const Result<UpdateFeatures>> measured,
+                             std::span<const float> rows, int64_t dim,
+                             std::vector<UpdateScore>* scores) {
   EmbeddedBatch out;
   out.rows.reserve(rows.size());
   for (size_t r = 0; r < eligible.size(); ++r) {
@@ -279,13 +281,53 @@ EmbeddedBatch SelectEmbedded(
 
 }  // namespace
 
+int64_t Detector::embedding_dim() const { return features_->dim(); }
+
+Result<UpdateFeatures> Detector::Embed(const UpdateInput& update,
+                                       std::span<const TensorView> global,
+                                       std::span<float> out) const {
+  try {
+    return features_->Embed(update, global, out);
+  } catch (const std::exception& e) {
+    return InternalError(std::string("embedding failed: ") + e.what());
+  }
+}
+
 Result<std::vector<UpdateScore>> Detector::ScoreRound(
     const RoundInput& round, std::span<const size_t> eligible) {
-  const size_t n = round.updates.size();
+  for (size_t i : eligible) {
+    if (i >= round.updates.size())
+      return InvalidArgument("eligible index " + std::to_string(i) +
+                             " out of range");
+  }
+  std::vector<std::string> client_ids;
+  client_ids.reserve(round.updates.size());
+  for (const UpdateInput& u : round.updates) client_ids.push_back(u.client_id);
+  if (!eligible.empty()) FLS_RETURN_IF_ERROR(CheckLayout(round, eligible));
+  std::vector<float> rows;
+  const std::vector<Result<UpdateFeatures>> measured = EmbedInParallel(
+      *this, round, eligible, std::max(1, config_.threads), &rows);
+  return ScoreEmbedded(round.round, client_ids, eligible, measured, rows);
+}
+
+Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
+    uint64_t round, std::span<const std::string> client_ids,
+    std::span<const size_t> eligible,
+    std::span<const Result<UpdateFeatures>> measured,
+    std::span<const float> rows) {
+  const size_t n = client_ids.size();
+  const int64_t dim = features_->dim();
   for (size_t i : eligible) {
     if (i >= n)
       return InvalidArgument("eligible index " + std::to_string(i) +
                              " out of range");
+  }
+  if (measured.size() != eligible.size() ||
+      rows.size() != eligible.size() * static_cast<size_t>(dim)) {
+    return InvalidArgument(
+        "detector: " + std::to_string(eligible.size()) + " eligible updates, " +
+        std::to_string(measured.size()) + " embeddings and " +
+        std::to_string(rows.size()) + " floats of rows");
   }
   if (pending_) {
     return InternalError("detector: the refresh of round " +
@@ -296,21 +338,13 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
   have_last_ = false;
   last_embeddings_.assign(n, {});
   last_scores_.assign(n, NAN);
-  last_clients_.assign(n, "");
-  for (size_t i = 0; i < n; ++i) last_clients_[i] = round.updates[i].client_id;
+  last_clients_.assign(client_ids.begin(), client_ids.end());
   if (eligible.empty()) {
     have_last_ = true;
-    last_round_ = round.round;
+    last_round_ = round;
     return scores;
   }
-
-  FLS_RETURN_IF_ERROR(CheckLayout(round, eligible));
-
-  const int64_t dim = features_->dim();
   const int threads = std::max(1, config_.threads);
-  std::vector<float> rows;
-  const std::vector<Result<UpdateFeatures>> measured =
-      EmbedInParallel(*features_, round, eligible, threads, &rows);
   const EmbeddedBatch embedded =
       SelectEmbedded(eligible, measured, rows, dim, &scores);
   const std::vector<float>& batch = embedded.rows;
@@ -333,11 +367,10 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
     scores[i].centrality = centrality[b];
     last_embeddings_[i].assign(batch.begin() + b * dim,
                                batch.begin() + (b + 1) * dim);
-    scores[i].consistency = references_.Consistency(round.updates[i].client_id,
-                                                    last_embeddings_[i]);
+    scores[i].consistency =
+        references_.Consistency(client_ids[i], last_embeddings_[i]);
     std::tie(scores[i].rejected_similarity, scores[i].rejected_round) =
-        references_.RejectedSimilarity(round.updates[i].client_id,
-                                       last_embeddings_[i]);
+        references_.RejectedSimilarity(client_ids[i], last_embeddings_[i]);
     Hasher hash;
     hash.AddBytes(last_embeddings_[i].data(),
                   last_embeddings_[i].size() * sizeof(float));
@@ -345,7 +378,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
     last_scores_[i] = errors[b];
   }
   have_last_ = true;
-  last_round_ = round.round;
+  last_round_ = round;
   return scores;
 }
 

@@ -58,6 +58,7 @@
 #include "detector/client_references.h"
 #include "detector/detector_config.h"
 #include "detector/detector_file.h"
+#include "features/feature_extractor.h"
 #include "features/round_input.h"
 #include "features/scoring.h"
 
@@ -115,6 +116,13 @@ class Detector {
   static Result<std::unique_ptr<Detector>> Bootstrap(
       const RoundInput& round, std::span<const size_t> eligible,
       const DetectorConfig& config);
+  // The same from the layout reference alone (`reference`: the round's
+  // global model, or an update of the round's layout), for a round whose
+  // updates arrive one at a time. Errors: kInvalidArgument when nothing
+  // can be selected.
+  static Result<std::unique_ptr<Detector>> Bootstrap(
+      uint64_t round, std::span<const TensorView> reference,
+      const DetectorConfig& config);
 
   // A bootstrapped detector restored from SaveState's output (which holds
   // its metadata). Errors: kState naming what is wrong.
@@ -146,6 +154,36 @@ class Detector {
   // REQUIRES: every index in `eligible` < round.updates.size().
   Result<std::vector<UpdateScore>> ScoreRound(const RoundInput& round,
                                               std::span<const size_t> eligible);
+
+  // ScoreRound in its two parts, for a round given one update at a time
+  // (filter_engine.h, "Rounds on arrival"); ScoreRound is CheckLayout,
+  // Embed of every eligible update, then ScoreEmbedded.
+  //
+  // Ok when `reference` (a model's tensors) selects the layout this
+  // detector embeds; else kInvalidArgument naming both layouts.
+  Status CheckLayout(std::span<const TensorView> reference) const;
+  // The length of an embedding (floats per row).
+  int64_t embedding_dim() const;
+  // Embeds one update into `out` (embedding_dim() floats; REQUIRES that
+  // size), reading its tensors once, in place; `global` is subtracted
+  // from kWeights updates. Thread-safe: const, and may run concurrently on
+  // different outputs. Errors: the update's (missing tensor, a shape that
+  // is not the detector's), kInternal when embedding throws (e.g. out of
+  // memory). Never throws.
+  Result<UpdateFeatures> Embed(const UpdateInput& update,
+                               std::span<const TensorView> global,
+                               std::span<float> out) const;
+  // Scores a round's embedded updates as ScoreRound does. client_ids: one
+  // per update of the round (n = client_ids.size()); eligible: indices
+  // into it; measured[r] and row r of `rows` (eligible.size() x
+  // embedding_dim(), row-major) are Embed's result for update eligible[r].
+  // Returns n UpdateScores. Errors: kInvalidArgument for mismatched sizes
+  // or an index out of range, kInternal while a refresh is pending.
+  Result<std::vector<UpdateScore>> ScoreEmbedded(
+      uint64_t round, std::span<const std::string> client_ids,
+      std::span<const size_t> eligible,
+      std::span<const Result<UpdateFeatures>> measured,
+      std::span<const float> rows);
 
   // After the policy decided the round last scored: adds the clean updates
   // (indices into that round, client ids alongside; kept without any flag)

@@ -74,9 +74,9 @@ Result<Decision> DecisionFromJson(const nlohmann::json& j, size_t index) {
   return d;
 }
 
-void AddTensorMetadata(Hasher& hash, const std::vector<TensorView>& tensors) {
+void AddTensorMetadata(Hasher& hash, std::span<const TensorMeta> tensors) {
   hash.Add(static_cast<uint64_t>(tensors.size()));
-  for (const TensorView& t : tensors) {
+  for (const TensorMeta& t : tensors) {
     hash.Add(t.name);
     hash.Add(static_cast<uint64_t>(t.dtype));
     hash.Add(static_cast<uint64_t>(t.shape.size()));
@@ -88,11 +88,24 @@ void AddTensorMetadata(Hasher& hash, const std::vector<TensorView>& tensors) {
 
 uint64_t RoundFingerprint(const RoundInput& round,
                           std::span<const PolicyInput> inputs) {
+  std::vector<std::vector<TensorMeta>> metas;
+  std::vector<UpdateIdentity> updates;
+  metas.reserve(round.updates.size());
+  for (const UpdateInput& u : round.updates) {
+    metas.push_back(MetasOf(u.tensors));
+    updates.push_back({u.client_id, u.kind, u.num_examples, metas.back()});
+  }
+  return RoundFingerprint(MetasOf(round.global), updates, inputs);
+}
+
+uint64_t RoundFingerprint(std::span<const TensorMeta> global,
+                          std::span<const UpdateIdentity> updates,
+                          std::span<const PolicyInput> inputs) {
   Hasher hash;
-  hash.Add(static_cast<uint64_t>(round.updates.size()));
-  AddTensorMetadata(hash, round.global);
-  for (size_t i = 0; i < round.updates.size() && i < inputs.size(); ++i) {
-    const UpdateInput& u = round.updates[i];
+  hash.Add(static_cast<uint64_t>(updates.size()));
+  AddTensorMetadata(hash, global);
+  for (size_t i = 0; i < updates.size() && i < inputs.size(); ++i) {
+    const UpdateIdentity& u = updates[i];
     const PolicyInput& in = inputs[i];
     hash.Add(u.client_id);
     hash.Add(static_cast<uint64_t>(u.kind));

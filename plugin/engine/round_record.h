@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "features/layout_check.h"
 #include "features/round_input.h"
 #include "policy/decision.h"
 #include "policy/policy.h"
@@ -39,6 +40,21 @@ struct RoundRecord {
 // selection, or in the null space of its sketch) is the same to it.
 // REQUIRES: inputs.size() == round.updates.size().
 uint64_t RoundFingerprint(const RoundInput& round,
+                          std::span<const PolicyInput> inputs);
+
+// What RoundFingerprint reads of one update besides its PolicyInput.
+// OWNERSHIP: borrows its fields' referents.
+struct UpdateIdentity {
+  std::string_view client_id;
+  UpdateKind kind = UpdateKind::kDelta;
+  uint64_t num_examples = 0;
+  std::span<const TensorMeta> tensors;
+};
+// The same fingerprint from the round's layouts and identities, for a
+// round whose bytes are gone (given one update at a time). REQUIRES:
+// inputs.size() == updates.size().
+uint64_t RoundFingerprint(std::span<const TensorMeta> global,
+                          std::span<const UpdateIdentity> updates,
                           std::span<const PolicyInput> inputs);
 
 // {"round": N, "fingerprint": "<16 hex digits>", "decisions":

@@ -8,9 +8,9 @@ namespace {
 
 using Layout = std::map<std::string_view, std::span<const int64_t>>;
 
-Layout MakeLayout(std::span<const TensorView> tensors) {
+Layout MakeLayout(std::span<const TensorMeta> tensors) {
   Layout layout;
-  for (const TensorView& t : tensors) layout.emplace(t.name, t.shape);
+  for (const TensorMeta& t : tensors) layout.emplace(t.name, t.shape);
   return layout;
 }
 
@@ -42,7 +42,22 @@ std::string ShapeText(std::span<const int64_t> shape) {
   return text + "]";
 }
 
+std::vector<TensorMeta> MetasOf(std::span<const TensorView> tensors) {
+  std::vector<TensorMeta> metas;
+  metas.reserve(tensors.size());
+  for (const TensorView& t : tensors) {
+    metas.push_back(
+        TensorMeta{std::string(t.name), t.dtype,
+                   std::vector<int64_t>(t.shape.begin(), t.shape.end())});
+  }
+  return metas;
+}
+
 std::string LayoutSignature(std::span<const TensorView> tensors) {
+  return LayoutSignature(MetasOf(tensors));
+}
+
+std::string LayoutSignature(std::span<const TensorMeta> tensors) {
   std::string signature;
   for (const auto& [name, shape] : MakeLayout(tensors)) {
     if (!signature.empty()) signature += ";";
@@ -52,17 +67,31 @@ std::string LayoutSignature(std::span<const TensorView> tensors) {
 }
 
 std::vector<std::string> FindLayoutMismatches(const RoundInput& round) {
-  std::vector<std::string> result(round.updates.size());
+  const std::vector<TensorMeta> global = MetasOf(round.global);
+  std::vector<std::vector<TensorMeta>> metas(round.updates.size());
+  std::vector<const std::vector<TensorMeta>*> updates(round.updates.size());
+  for (size_t i = 0; i < round.updates.size(); ++i) {
+    if (!round.updates[i].invalid_reason.empty()) continue;
+    metas[i] = MetasOf(round.updates[i].tensors);
+    updates[i] = &metas[i];
+  }
+  return FindLayoutMismatches(global, updates);
+}
+
+std::vector<std::string> FindLayoutMismatches(
+    std::span<const TensorMeta> global,
+    std::span<const std::vector<TensorMeta>* const> updates) {
+  std::vector<std::string> result(updates.size());
   Layout reference;
-  if (!round.global.empty()) {
-    reference = MakeLayout(round.global);
+  if (!global.empty()) {
+    reference = MakeLayout(global);
   } else {
     // Majority layout among well-formed updates; ties go to the earliest.
     std::map<std::string, std::pair<int, size_t>> votes;  // count, first
-    for (size_t i = 0; i < round.updates.size(); ++i) {
-      if (!round.updates[i].invalid_reason.empty()) continue;
+    for (size_t i = 0; i < updates.size(); ++i) {
+      if (updates[i] == nullptr) continue;
       auto [it, inserted] =
-          votes.try_emplace(LayoutSignature(round.updates[i].tensors), 0, i);
+          votes.try_emplace(LayoutSignature(*updates[i]), 0, i);
       ++it->second.first;
     }
     if (votes.empty()) return result;
@@ -74,11 +103,11 @@ std::vector<std::string> FindLayoutMismatches(const RoundInput& round) {
         best = it;
       }
     }
-    reference = MakeLayout(round.updates[best->second.second].tensors);
+    reference = MakeLayout(*updates[best->second.second]);
   }
-  for (size_t i = 0; i < round.updates.size(); ++i) {
-    if (!round.updates[i].invalid_reason.empty()) continue;
-    result[i] = Describe(MakeLayout(round.updates[i].tensors), reference);
+  for (size_t i = 0; i < updates.size(); ++i) {
+    if (updates[i] == nullptr) continue;
+    result[i] = Describe(MakeLayout(*updates[i]), reference);
   }
   return result;
 }
