@@ -17,20 +17,19 @@ std::string RoundText(uint64_t round) {
   return "round " + std::to_string(round);
 }
 
-// Norm and non-finite count of the floating tensors the detector does not
-// read (its layer selection left them out): the host averages them all the
-// same.
-UpdateStats StatsOutside(const UpdateInput& update,
-                         const std::vector<TensorView>& global,
-                         const TensorNames& selected) {
-  UpdateInput rest;
-  rest.kind = update.kind;
-  for (const TensorView& t : update.tensors) {
-    if (IsFloating(t.dtype) && !selected.count(t.name))
-      rest.tensors.push_back(t);
+// What is judged of an update when no detector scores it: the norm of
+// every floating tensor. An update that was embedded (the detector then
+// failed to score the round) has it from its two measured parts.
+UpdateStats JudgedStats(const UpdateDigest& u) {
+  if (u.embedder < 0 || u.row.empty()) return u.stats;
+  UpdateStats stats;
+  if (u.features.ok()) {
+    stats.l2_norm = std::hypot(u.features->norm, u.outside.l2_norm);
+    stats.nonfinite = u.features->nonfinite + u.outside.nonfinite;
+  } else {
+    stats.l2_norm = NAN;
   }
-  if (rest.tensors.empty()) return UpdateStats{};
-  return ComputeUpdateStats(rest, global);
+  return stats;
 }
 
 // Undoes the policy's changes of a round unless Release() is called.
@@ -84,16 +83,22 @@ Result<bool> FilterEngine::Impl::CheckRoundNumber(uint64_t round) const {
 // 1. Guards that need no scores. An id that appears more than once in the
 // round cannot be told apart from a forgery: every update carrying it is
 // dropped, and none is charged to the client.
-void FilterEngine::Impl::Guard(const RoundInput& round, RoundWork* w) const {
-  const size_t n = round.updates.size();
+void FilterEngine::Impl::Guard(const RoundIntake& round, RoundWork* w) const {
+  const std::vector<UpdateDigest>& updates = round.updates();
+  const size_t n = updates.size();
   w->inputs.assign(n, PolicyInput{});
-  const std::vector<std::string> mismatches = FindLayoutMismatches(round);
+  std::vector<const std::vector<TensorMeta>*> layouts(n, nullptr);
+  for (size_t i = 0; i < n; ++i) {
+    if (updates[i].invalid_reason.empty()) layouts[i] = &updates[i].tensors;
+  }
+  const std::vector<std::string> mismatches =
+      FindLayoutMismatches(round.global(), layouts);
   std::map<std::string_view, int> id_count;
-  for (const UpdateInput& u : round.updates) {
+  for (const UpdateDigest& u : updates) {
     if (!u.client_id.empty()) ++id_count[u.client_id];
   }
   for (size_t i = 0; i < n; ++i) {
-    const UpdateInput& update = round.updates[i];
+    const UpdateDigest& update = updates[i];
     PolicyInput& in = w->inputs[i];
     in.client_id = update.client_id;
     in.num_examples = update.num_examples;
@@ -106,14 +111,14 @@ void FilterEngine::Impl::Guard(const RoundInput& round, RoundWork* w) const {
                 update.client_id + "' is shared with another update";
     }
     if (!invalid.empty()) {
-      Log(LogLevel::kWarning, RoundText(round.round) + ": " + invalid);
+      Log(LogLevel::kWarning, RoundText(round.round()) + ": " + invalid);
       in.guard_flags = kFlagInvalid;
       in.guard_reason = "invalid";
-    } else if (update.kind == UpdateKind::kWeights && round.global.empty()) {
+    } else if (update.kind == UpdateKind::kWeights && !round.has_global()) {
       in.guard_flags = kFlagInvalid;
       in.guard_reason = "missing_global";
     } else if (!mismatches[i].empty()) {
-      Log(LogLevel::kWarning, RoundText(round.round) + ": client " +
+      Log(LogLevel::kWarning, RoundText(round.round()) + ": client " +
                                   update.client_id + ": " + mismatches[i]);
       in.guard_flags = kFlagShapeMismatch;
       in.guard_reason = "shape_mismatch";
@@ -127,15 +132,22 @@ void FilterEngine::Impl::Guard(const RoundInput& round, RoundWork* w) const {
 // well-formed updates, rebuilt (fresh warm-up) when a bootstrapped
 // detector meets a new model layout. A detector from a directory cannot
 // follow a new layout: the round fails, telling the operator what to do.
-Status FilterEngine::Impl::PrepareDetector(const RoundInput& round, bool retry,
+// The intake embedded each update with the detector of its layout
+// (round_intake.h); this picks the round's.
+Status FilterEngine::Impl::PrepareDetector(RoundIntake& round, bool retry,
                                            RoundWork* w) {
   if (w->eligible.empty()) return Status::Ok();
+  Embedder* chosen =
+      round.FindEmbedder(round.updates()[w->eligible.front()].layout);
+  if (chosen == nullptr) return InternalError("no embedder for the round");
+  w->embedder = chosen;
   if (detector) {
-    Status layout = detector->CheckLayout(round, w->eligible);
-    if (layout.ok() || retry) return layout;
+    if (chosen->detector == detector.get()) return Status::Ok();
+    const std::string& layout = chosen->layout_error;
+    if (retry) return InvalidArgument(layout);
     if (!detector->bootstrapped()) {
       return RoundFailed(
-          RoundText(round.round) + ": the model changed: " + layout.message() +
+          RoundText(round.round()) + ": the model changed: " + layout +
           " (detector directory " + detector_path +
           "). This round was not filtered and nothing was recorded. Train a "
           "detector for the new model and point detector.path at it, or "
@@ -144,7 +156,7 @@ Status FilterEngine::Impl::PrepareDetector(const RoundInput& round, bool retry,
     }
     w->rebuilt = true;
     Log(LogLevel::kWarning,
-        RoundText(round.round) + ": the model changed (" + layout.message() +
+        RoundText(round.round()) + ": the model changed (" + layout +
             "); the bootstrapped detector is rebuilt for the new layout and "
             "learns from " +
             std::to_string(config.detector.refresh.warmup_rounds) +
@@ -152,18 +164,17 @@ Status FilterEngine::Impl::PrepareDetector(const RoundInput& round, bool retry,
   } else if (!config.detector.bootstrap.enabled || retry) {
     return Status::Ok();
   }
-  auto built = Detector::Bootstrap(round, w->eligible, config.detector);
-  if (!built.ok()) {
+  if (!chosen->bootstrapped) {
     Log(LogLevel::kError,
-        RoundText(round.round) +
-            ": bootstrapping the detector failed: " + built.status().message());
+        RoundText(round.round()) +
+            ": bootstrapping the detector failed: " + chosen->bootstrap_error);
     return Status::Ok();  // judged without a detector this round
   }
-  w->detector = std::move(built).value();
-  w->detector_tensors = DetectorTensors(*w->detector);
+  w->detector = std::move(chosen->bootstrapped);
+  w->detector_tensors = chosen->tensors;
   if (!w->rebuilt) {
     Log(LogLevel::kInfo,
-        RoundText(round.round) + ": bootstrapped a detector; learning from " +
+        RoundText(round.round()) + ": bootstrapped a detector; learning from " +
             std::to_string(config.detector.refresh.warmup_rounds) +
             " warm-up rounds");
   }
@@ -171,12 +182,11 @@ Status FilterEngine::Impl::PrepareDetector(const RoundInput& round, bool retry,
 }
 
 std::vector<UpdateScore> FilterEngine::Impl::ScoreWithoutDetector(
-    const RoundInput& round, std::span<const size_t> eligible) const {
-  std::vector<UpdateScore> scores(round.updates.size());
+    const RoundIntake& round, std::span<const size_t> eligible) const {
+  std::vector<UpdateScore> scores(round.updates().size());
   std::vector<double> norms;
   for (size_t i : eligible) {
-    const UpdateStats stats =
-        ComputeUpdateStats(round.updates[i], round.global);
+    const UpdateStats stats = JudgedStats(round.updates()[i]);
     scores[i].norm = stats.l2_norm;
     // Without a detector the update's L2 norm is the score the policy's
     // thresholds judge (documented in configs/README.md).
@@ -196,18 +206,42 @@ std::vector<UpdateScore> FilterEngine::Impl::ScoreWithoutDetector(
   return scores;
 }
 
-// 2. Scores (one pass over each update's bytes), then the guards that need
+// The detector's scores of the eligible updates, from their embeddings.
+Result<std::vector<UpdateScore>> FilterEngine::Impl::ScoreEmbedded(
+    const RoundIntake& round, Detector& d, const RoundWork& w) const {
+  if (w.embedder == nullptr || w.embedder->detector != &d) {
+    return InvalidArgument(w.embedder ? w.embedder->layout_error
+                                      : "the round was not embedded");
+  }
+  const std::vector<UpdateDigest>& updates = round.updates();
+  const size_t dim = static_cast<size_t>(d.embedding_dim());
+  std::vector<std::string> clients;
+  clients.reserve(updates.size());
+  for (const UpdateDigest& u : updates) clients.push_back(u.client_id);
+  std::vector<Result<UpdateFeatures>> measured;
+  std::vector<float> rows(w.eligible.size() * dim, 0.0f);
+  measured.reserve(w.eligible.size());
+  for (size_t r = 0; r < w.eligible.size(); ++r) {
+    const UpdateDigest& u = updates[w.eligible[r]];
+    measured.push_back(u.features);
+    if (u.features.ok() && u.row.size() == dim) {
+      std::copy(u.row.begin(), u.row.end(), rows.begin() + r * dim);
+    }
+  }
+  return d.ScoreEmbedded(round.round(), clients, w.eligible, measured, rows);
+}
+
+// 2. Scores (from the updates' embeddings), then the guards that need
 // them, then the round's fingerprint.
-Status FilterEngine::Impl::Score(const RoundInput& round, bool retry,
-                                 RoundWork* w) {
+Status FilterEngine::Impl::Score(RoundIntake& round, bool retry, RoundWork* w) {
   FLS_RETURN_IF_ERROR(PrepareDetector(round, retry, w));
   Detector* d = Active(*w);
   if (d && !w->eligible.empty()) {
-    Result<std::vector<UpdateScore>> scored = d->ScoreRound(round, w->eligible);
+    Result<std::vector<UpdateScore>> scored = ScoreEmbedded(round, *d, *w);
     if (scored.ok()) {
       w->scores = std::move(scored).value();
     } else {
-      Log(LogLevel::kError, RoundText(round.round) + ": scoring failed: " +
+      Log(LogLevel::kError, RoundText(round.round()) + ": scoring failed: " +
                                 scored.status().message());
       w->scores = ScoreWithoutDetector(round, w->eligible);
       for (size_t i : w->eligible) {
@@ -218,7 +252,12 @@ Status FilterEngine::Impl::Score(const RoundInput& round, bool retry,
     w->scores = ScoreWithoutDetector(round, w->eligible);
   }
   ApplyScoreGuards(round, w);
-  w->fingerprint = RoundFingerprint(round, w->inputs);
+  std::vector<UpdateIdentity> identities;
+  identities.reserve(round.updates().size());
+  for (const UpdateDigest& u : round.updates()) {
+    identities.push_back({u.client_id, u.kind, u.num_examples, u.tensors});
+  }
+  w->fingerprint = RoundFingerprint(round.global(), identities, w->inputs);
   return Status::Ok();
 }
 
@@ -226,11 +265,9 @@ Status FilterEngine::Impl::Score(const RoundInput& round, bool retry,
 // not judged: the norm is the score, as without a detector. Non-finite
 // values anywhere in a floating tensor, and a norm that overflows f64
 // (oversized), are engine guards.
-void FilterEngine::Impl::ApplyScoreGuards(const RoundInput& round,
+void FilterEngine::Impl::ApplyScoreGuards(const RoundIntake& round,
                                           RoundWork* w) const {
   const Detector* d = Active(*w);
-  const TensorNames& selected =
-      w->detector ? w->detector_tensors : detector_tensors;
   const bool warmup = d && d->in_warmup();
   for (size_t i : w->eligible) {
     UpdateScore& s = w->scores[i];
@@ -240,8 +277,7 @@ void FilterEngine::Impl::ApplyScoreGuards(const RoundInput& round,
     }
     bool oversized = std::isinf(s.norm);
     if (d && s.nonfinite == 0) {
-      const UpdateStats rest =
-          StatsOutside(round.updates[i], round.global, selected);
+      const UpdateStats& rest = round.updates()[i].outside;
       s.nonfinite = rest.nonfinite;
       oversized = oversized || std::isinf(rest.l2_norm);
     }
@@ -264,32 +300,32 @@ void FilterEngine::Impl::ApplyScoreGuards(const RoundInput& round,
 // A repeated round number: the same updates get the stored decisions;
 // anything else is refused. Nothing changes either way.
 Result<std::vector<Decision>> FilterEngine::Impl::Retry(
-    const RoundInput& round, const RoundWork& w, const Status& scored) const {
-  const std::string number = std::to_string(round.round);
+    const RoundIntake& intake, const RoundWork& w, const Status& scored) const {
+  const uint64_t round = intake.round();
   if (!last_record) {
     return RoundNumberError(
-        RoundText(round.round) +
+        RoundText(round) +
         " was already filtered, and its decisions were not kept (state "
         "written by an earlier version): number this round " +
-        std::to_string(round.round + 1));
+        std::to_string(round + 1));
   }
   if (!scored.ok() || w.fingerprint != last_record->fingerprint ||
-      last_record->decisions.size() != round.updates.size()) {
+      last_record->decisions.size() != intake.updates().size()) {
     return RoundNumberError(
-        RoundText(round.round) +
+        RoundText(round) +
         " was already filtered with other updates (clients, sizes or "
         "contents differ), so this is not a retry of it: a new round needs "
         "a new number (" +
-        std::to_string(round.round + 1) + " or above)");
+        std::to_string(round + 1) + " or above)");
   }
-  Log(LogLevel::kInfo, RoundText(round.round) +
+  Log(LogLevel::kInfo, RoundText(round) +
                            " repeated with the same updates: its decisions "
                            "are returned again, nothing is recorded twice");
   return last_record->decisions;
 }
 
 // 3. Decisions and per-client memory (undone by the caller on error).
-Status FilterEngine::Impl::Decide(const RoundInput& round, RoundWork* w) {
+Status FilterEngine::Impl::Decide(const RoundIntake& round, RoundWork* w) {
   const Detector* d = Active(*w);
   // When warm-up ends, or a new detector starts one, the pooled history of
   // scores is forgotten (norms and reconstruction errors do not mix).
@@ -300,14 +336,14 @@ Status FilterEngine::Impl::Decide(const RoundInput& round, RoundWork* w) {
     policy->ForgetScoreHistory();
   }
   Result<RoundOutcome> decided = policy->DecideRound(
-      round.round, w->inputs, d ? &d->calibration() : nullptr);
+      round.round(), w->inputs, d ? &d->calibration() : nullptr);
   if (!decided.ok()) {
-    return RoundFailed(RoundText(round.round) + ": " +
+    return RoundFailed(RoundText(round.round()) + ": " +
                        decided.status().message());
   }
   w->outcome = std::move(decided).value();
   for (const std::string& note : w->outcome.notes) {
-    Log(LogLevel::kWarning, RoundText(round.round) + ": " + note);
+    Log(LogLevel::kWarning, RoundText(round.round()) + ": " + note);
   }
   return Status::Ok();
 }
@@ -317,13 +353,13 @@ Status FilterEngine::Impl::Decide(const RoundInput& round, RoundWork* w) {
 // are learned now, the fine-tune is left pending and runs after the
 // decisions are returned (StartRefresh). A refresh that fails is skipped:
 // the round goes on with the detector as it was.
-void FilterEngine::Impl::Learn(const RoundInput& round, RoundWork* w) {
+void FilterEngine::Impl::Learn(const RoundIntake& round, RoundWork* w) {
   if (!Active(*w) || !config.detector.refresh.enabled) return;
   if (!w->detector) {
     Result<std::unique_ptr<Detector>> copy = detector->Clone();
     if (!copy.ok()) {
       Log(LogLevel::kWarning,
-          RoundText(round.round) +
+          RoundText(round.round()) +
               ": detector refresh skipped: " + copy.status().message());
       return;
     }
@@ -338,23 +374,23 @@ void FilterEngine::Impl::Learn(const RoundInput& round, RoundWork* w) {
     if (!w->scores[i].scored) continue;
     if (KeptClean(d)) {
       clean.push_back(i);
-      clients.push_back(round.updates[i].client_id);
+      clients.push_back(round.updates()[i].client_id);
     } else if (DroppedSeverely(d, config.fail_safes.severe_suspicion)) {
       rejected.push_back(i);
-      rejected_clients.push_back(round.updates[i].client_id);
+      rejected_clients.push_back(round.updates()[i].client_id);
     }
   }
   Status remembered =
-      w->detector->RememberRejected(round.round, rejected, rejected_clients);
+      w->detector->RememberRejected(round.round(), rejected, rejected_clients);
   if (!remembered.ok()) {
     Log(LogLevel::kWarning,
-        RoundText(round.round) +
+        RoundText(round.round()) +
             ": rejected directions not remembered: " + remembered.message());
   }
-  auto learned = w->detector->LearnDeferred(round.round, clean, clients);
+  auto learned = w->detector->LearnDeferred(round.round(), clean, clients);
   if (!learned.ok()) {
     Log(LogLevel::kWarning,
-        RoundText(round.round) +
+        RoundText(round.round()) +
             ": detector refresh skipped: " + learned.status().message());
     if (w->cloned) w->detector.reset();
   } else if (!learned->note.empty()) {
@@ -365,23 +401,23 @@ void FilterEngine::Impl::Learn(const RoundInput& round, RoundWork* w) {
 // 5. Audit first, then the state (which records how far the audit log
 // goes), then memory. A failure at any point leaves the files as before the
 // round; the caller's PolicyUndo restores the policy.
-Status FilterEngine::Impl::Commit(const RoundInput& round, RoundWork* w) {
-  RoundRecord record{round.round, w->fingerprint, w->outcome.decisions};
+Status FilterEngine::Impl::Commit(const RoundIntake& round, RoundWork* w) {
+  RoundRecord record{round.round(), w->fingerprint, w->outcome.decisions};
   for (Decision& d : record.decisions) d.suspicion = NAN;
   const uint64_t audit_before = audit ? audit->end() : 0;
   if (audit) {
     Status appended = audit->AppendRound(std::move(w->outcome.audit_records));
     if (!appended.ok()) {
-      return RoundFailed(RoundText(round.round) + ": " + appended.message() +
+      return RoundFailed(RoundText(round.round()) + ": " + appended.message() +
                          "; nothing was recorded");
     }
   }
   if (state_store) {
     Status saved =
-        state_store->Save(StateJson(Active(*w), round.round, &record));
+        state_store->Save(StateJson(Active(*w), round.round(), &record));
     if (!saved.ok()) {
       if (audit) (void)audit->Truncate(audit_before);
-      return RoundFailed(RoundText(round.round) + ": " + saved.message() +
+      return RoundFailed(RoundText(round.round()) + ": " + saved.message() +
                          "; nothing was recorded");
     }
   }
@@ -391,7 +427,7 @@ Status FilterEngine::Impl::Commit(const RoundInput& round, RoundWork* w) {
     detector_tensors.swap(w->detector_tensors);
   }
   has_round = true;
-  last_round = round.round;
+  last_round = round.round();
   last_record = std::move(record);
   return Status::Ok();
 }
@@ -441,23 +477,76 @@ FilterEngine::Impl::~Impl() {
   if (refresh_thread.joinable()) refresh_thread.join();
 }
 
-Result<std::vector<Decision>> FilterEngine::FilterRound(
-    const RoundInput& round) {
+// Steps 1-6 of a round whose updates the intake holds.
+Result<std::vector<Decision>> FilterEngine::Impl::FinishRound(
+    RoundIntake& round, bool retry) {
+  RoundWork w;
+  Guard(round, &w);
+  const Status scored = Score(round, retry, &w);
+  if (retry) return Retry(round, w, scored);
+  FLS_RETURN_IF_ERROR(scored);
+  PolicyUndo undo(*policy);  // steps 3-5 change the policy's memory
+  FLS_RETURN_IF_ERROR(Decide(round, &w));
+  Learn(round, &w);
+  FLS_RETURN_IF_ERROR(Commit(round, &w));
+  undo.Release();
+  StartRefresh();  // 6., after the decisions are returned
+  return std::move(w.outcome.decisions);
+}
+
+void FilterEngine::Impl::CloseOpenRound(const char* why) {
+  if (!open_round) return;
+  Log(LogLevel::kWarning, RoundText(open_round->round()) + " was begun with " +
+                              std::to_string(open_round->updates().size()) +
+                              " updates and never ended; " + why +
+                              " closes it (nothing of it was recorded)");
+  open_round.reset();
+}
+
+Status FilterEngine::BeginRound(uint64_t round,
+                                std::vector<TensorView> global) {
   Impl& m = *impl_;
   m.JoinRefresh();  // the detector is the caller's again
-  FLS_ASSIGN_OR_RETURN(const bool retry, m.CheckRoundNumber(round.round));
-  RoundWork w;
-  m.Guard(round, &w);
-  const Status scored = m.Score(round, retry, &w);
-  if (retry) return m.Retry(round, w, scored);
-  FLS_RETURN_IF_ERROR(scored);
-  PolicyUndo undo(*m.policy);  // steps 3-5 change the policy's memory
-  FLS_RETURN_IF_ERROR(m.Decide(round, &w));
-  m.Learn(round, &w);
-  FLS_RETURN_IF_ERROR(m.Commit(round, &w));
-  undo.Release();
-  m.StartRefresh();  // 6., after the decisions are returned
-  return std::move(w.outcome.decisions);
+  FLS_ASSIGN_OR_RETURN(const bool retry, m.CheckRoundNumber(round));
+  m.CloseOpenRound("beginning another round");
+  IntakeRules rules{m.config.detector.bootstrap.enabled && !retry,
+                    &m.config.detector};
+  m.open_round = std::make_unique<RoundIntake>(round, std::move(global),
+                                               m.detector.get(), rules);
+  m.open_retry = retry;
+  return Status::Ok();
+}
+
+Status FilterEngine::AddUpdate(const UpdateInput& update) {
+  Impl& m = *impl_;
+  if (!m.open_round) {
+    return InvalidArgument("no round is open: begin a round first");
+  }
+  if (m.open_round->updates().size() >= kMaxRecordedDecisions) {
+    return InvalidArgument(RoundText(m.open_round->round()) + " already has " +
+                           std::to_string(kMaxRecordedDecisions) +
+                           " updates, the most a round may have");
+  }
+  m.open_round->Add(update);
+  return Status::Ok();
+}
+
+Result<std::vector<Decision>> FilterEngine::EndRound() {
+  Impl& m = *impl_;
+  if (!m.open_round) {
+    return InvalidArgument("no round is open: begin a round first");
+  }
+  // Closed whatever the outcome: a round that fails is begun again.
+  std::unique_ptr<RoundIntake> round = std::move(m.open_round);
+  return m.FinishRound(*round, m.open_retry);
+}
+
+Result<std::vector<Decision>> FilterEngine::FilterRound(
+    const RoundInput& round) {
+  impl_->CloseOpenRound("filtering a whole round");
+  FLS_RETURN_IF_ERROR(BeginRound(round.round, round.global));
+  impl_->open_round->AddAll(round.updates, impl_->config.detector.threads);
+  return EndRound();
 }
 
 }  // namespace flsentry

@@ -69,7 +69,32 @@ class FilterEngine {
   // Decides every update of the round, in order. Malformed or suspicious
   // updates become drops with a reason; an error is returned only when the
   // round as a whole cannot be decided (e.g. policy `on_error: fail_round`).
+  // Same as BeginRound(round.round, round.global), AddUpdate for each
+  // update (embedded on detector.threads threads), EndRound(). Closes a
+  // round left open on arrival (logged).
   Result<std::vector<Decision>> FilterRound(const RoundInput& round);
+
+  // Rounds on arrival: the same round given one update at a time, so that
+  // a host need not hold every update until the last arrives. Each update
+  // is measured when it is added (one pass over its bytes: the detector's
+  // embedding); the engine keeps O(embedding + tensor count) of it and no
+  // pointer. EndRound decides them all, as FilterRound would have decided
+  // the same round (the same decisions, audit lines and state, bit for
+  // bit). Round numbers are checked by BeginRound (the errors of
+  // FilterRound; on error nothing changes); a round already open is then
+  // closed (logged; nothing of it was recorded), as a successful LoadState
+  // closes it.
+  // OWNERSHIP: `global` (may be empty) borrows the host's global model
+  // until EndRound returns, or the round is closed; the caller keeps those
+  // bytes alive and unchanged. `update` is read during AddUpdate only.
+  // AddUpdate errors: kInvalidArgument with no open round or past
+  // kMaxRecordedDecisions updates. A malformed update is not an error: it
+  // is decided (dropped) at EndRound. EndRound closes the round whatever
+  // its outcome (on error nothing was recorded: begin it again); errors as
+  // FilterRound's, and kInvalidArgument with no open round.
+  Status BeginRound(uint64_t round, std::vector<TensorView> global);
+  Status AddUpdate(const UpdateInput& update);
+  Result<std::vector<Decision>> EndRound();
 
   // The engine's state as versioned bytes (JSON), and back. LoadState
   // leaves the state unchanged on error (kState); a loaded state's pending

@@ -19,17 +19,13 @@
 #include "engine/audit_log.h"
 #include "engine/file_lock.h"
 #include "engine/filter_engine.h"
+#include "engine/round_intake.h"
 #include "engine/round_record.h"
 #include "engine/state_store.h"
 #include "policy/policy.h"
 #include "policy/policy_config.h"
 
 namespace flsentry {
-
-using TensorNames = std::set<std::string, std::less<>>;
-
-// The names of the tensors `detector` embeds.
-TensorNames DetectorTensors(const Detector& detector);
 
 // What one round builds before it commits; thrown away on error.
 struct RoundWork {
@@ -43,7 +39,10 @@ struct RoundWork {
   TensorNames detector_tensors;  // of `detector`
   bool cloned = false;           // `detector` is a copy of the engine's
   bool rebuilt = false;          // `detector` replaces one of another layout
-  uint64_t fingerprint = 0;      // RoundFingerprint
+  // The intake's embedder of the round's layout (whose detector scores the
+  // round when it is Active); null when nothing is eligible.
+  Embedder* embedder = nullptr;
+  uint64_t fingerprint = 0;  // RoundFingerprint
   RoundOutcome outcome;
 };
 
@@ -61,6 +60,11 @@ struct FilterEngine::Impl {
   bool has_round = false;
   uint64_t last_round = 0;
   std::optional<RoundRecord> last_record;  // of last_round, for retries
+  // A round given on arrival, between BeginRound and EndRound; it borrows
+  // `detector`, which nothing replaces while it is open (LoadState and
+  // BeginRound close it first).
+  std::unique_ptr<RoundIntake> open_round;
+  bool open_retry = false;  // open_round repeats the last round's number
   // The detector's pending fine-tune, run off the caller's critical path
   // (filter_engine.h, "Refresh off the critical path"). While it runs, it
   // alone touches `detector` and `refresh_log`; every other use of either
@@ -100,21 +104,27 @@ struct FilterEngine::Impl {
 
   Status ApplyState(const nlohmann::json& state);
   Result<bool> CheckRoundNumber(uint64_t round) const;
-  void Guard(const RoundInput& round, RoundWork* w) const;
+  // Logs and drops the open round, if any; `why` names the call.
+  void CloseOpenRound(const char* why);
+  Result<std::vector<Decision>> FinishRound(RoundIntake& round, bool retry);
+  void Guard(const RoundIntake& round, RoundWork* w) const;
   // retry: the round repeats the last one's number; its detector is the
   // engine's as it is (no bootstrap, no rebuild; another layout is an
   // error, which makes it another round).
-  Status PrepareDetector(const RoundInput& round, bool retry, RoundWork* w);
-  Status Score(const RoundInput& round, bool retry, RoundWork* w);
-  void ApplyScoreGuards(const RoundInput& round, RoundWork* w) const;
+  Status PrepareDetector(RoundIntake& round, bool retry, RoundWork* w);
+  Status Score(RoundIntake& round, bool retry, RoundWork* w);
+  Result<std::vector<UpdateScore>> ScoreEmbedded(const RoundIntake& round,
+                                                 Detector& d,
+                                                 const RoundWork& w) const;
+  void ApplyScoreGuards(const RoundIntake& round, RoundWork* w) const;
   std::vector<UpdateScore> ScoreWithoutDetector(
-      const RoundInput& round, std::span<const size_t> eligible) const;
-  Result<std::vector<Decision>> Retry(const RoundInput& round,
+      const RoundIntake& round, std::span<const size_t> eligible) const;
+  Result<std::vector<Decision>> Retry(const RoundIntake& round,
                                       const RoundWork& w,
                                       const Status& scored) const;
-  Status Decide(const RoundInput& round, RoundWork* w);
-  void Learn(const RoundInput& round, RoundWork* w);
-  Status Commit(const RoundInput& round, RoundWork* w);
+  Status Decide(const RoundIntake& round, RoundWork* w);
+  void Learn(const RoundIntake& round, RoundWork* w);
+  Status Commit(const RoundIntake& round, RoundWork* w);
 };
 
 }  // namespace flsentry

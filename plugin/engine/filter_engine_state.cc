@@ -16,14 +16,6 @@ std::string Resolve(const std::string& base_dir, const std::string& path) {
 
 }  // namespace
 
-TensorNames DetectorTensors(const Detector& detector) {
-  TensorNames names;
-  for (const auto& entry : detector.metadata().layout.tensors) {
-    names.insert(entry.name);
-  }
-  return names;
-}
-
 nlohmann::json FilterEngine::Impl::StateJson(const Detector* d,
                                              std::optional<uint64_t> round,
                                              const RoundRecord* record) const {
@@ -175,6 +167,7 @@ Status FilterEngine::LoadState(std::string_view bytes) {
   impl_->JoinRefresh();
   FLS_ASSIGN_OR_RETURN(nlohmann::json state, ParseState(bytes, "state bytes"));
   Status applied = impl_->ApplyState(state);
+  if (applied.ok()) impl_->CloseOpenRound("loading a state");
   impl_->StartRefresh();  // the loaded state's pending refresh, if any
   return applied;
 }
