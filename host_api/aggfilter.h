@@ -61,7 +61,7 @@ extern "C" {
 
 /* The ABI version this header describes. */
 #define AGGF_ABI_MAJOR 1
-#define AGGF_ABI_MINOR 1
+#define AGGF_ABI_MINOR 2
 
 /* The name of the one symbol a plugin exports. */
 #define AGGF_ENTRY_SYMBOL "aggf_get_api"
@@ -228,6 +228,24 @@ typedef struct aggf_round {
   const aggf_update* updates; /* OWNERSHIP: borrowed, num_updates entries */
 } aggf_round;
 
+/* Since 1.2. The start of a round given on arrival (on_round_begin): the
+ * round's number and global model, without its updates. Starts with its
+ * own size so that it may grow. */
+typedef struct aggf_round_begin {
+  uint32_t struct_size; /* sizeof(aggf_round_begin) as the host knows it */
+  uint32_t reserved0;   /* must be 0 */
+  uint64_t round;       /* as aggf_round.round */
+  /* As aggf_round.global_tensors. OWNERSHIP: borrowed, and LONGER than a
+   * call: from on_round_begin until the round's on_round_end returns (or
+   * the round is closed otherwise, see on_round_begin); the host keeps the
+   * array, the names, shapes and data alive and unchanged meanwhile. The
+   * plugin needs it to compare AGGF_UPDATE_WEIGHTS updates as they
+   * arrive. */
+  const aggf_tensor* global_tensors;
+  uint32_t num_global_tensors;
+  uint32_t reserved1; /* must be 0 */
+} aggf_round_begin;
+
 /* ---- Output ------------------------------------------------------------ */
 
 /* One decision. The host allocates an array of these, one per update, in the
@@ -390,6 +408,56 @@ typedef struct aggf_api {
    * updates; AGGF_ERR_INTERNAL. */
   aggf_status (*on_round_details)(aggf_instance* instance, uint32_t index,
                                   aggf_decision_details* details);
+
+  /* Since 1.2. Rounds on arrival: one round given one update at a time, as
+   * clients finish, instead of all at once to on_round_filter. The plugin
+   * does the work that reads an update's bytes when the update is added
+   * and keeps a bounded summary of it (for flsentry: its sketch, O(1000)
+   * floats, and its tensors' names and shapes), never a pointer into it,
+   * so the host may average and free each update as it arrives; at
+   * on_round_end it decides every update added, exactly as
+   * on_round_filter would have decided the same round (same decisions,
+   * same state and audit). A host that averages on arrival must still be
+   * able to honour a drop or down-weight decided at the end: keep the
+   * update (in memory or on disk) until then, or keep running sums from
+   * which an update can be taken out again (docs/on-arrival.md).
+   * The round is open from on_round_begin until on_round_end. Calling
+   * on_round_begin again, on_round_filter or a successful on_state_load
+   * while a round is open closes it: nothing of it is recorded (logged as
+   * a warning).
+   *
+   * on_round_begin: begin: REQUIRED. OWNERSHIP: the struct is read during
+   *   the call; its global_tensors are borrowed until the round closes
+   *   (see aggf_round_begin). Round numbers are checked here, with
+   *   on_round_filter's rules. Returns AGGF_OK;
+   *   AGGF_ERR_INVALID_ARGUMENT (a NULL or malformed begin, a malformed
+   *   global tensor); AGGF_ERR_ROUND_NUMBER; AGGF_ERR_OUT_OF_MEMORY;
+   *   AGGF_ERR_INTERNAL. On error nothing changes (a round open before
+   *   stays open). */
+  aggf_status (*on_round_begin)(aggf_instance* instance,
+                                const aggf_round_begin* begin);
+  /* on_round_add: the next update of the open round; its index in the
+   *   decisions of on_round_end is the number of updates added before it.
+   *   update: REQUIRED. OWNERSHIP: borrowed for the call only. A malformed
+   *   update (bad dtype, shape, client id...) is not an error: it is
+   *   decided, dropped with AGGF_FLAG_INVALID, at the end. Returns AGGF_OK;
+   *   AGGF_ERR_INVALID_ARGUMENT (NULL update, no open round, or the round
+   *   already has AGGF_MAX_UPDATES updates; the round stays open and the
+   *   update is not added); AGGF_ERR_OUT_OF_MEMORY (not added);
+   *   AGGF_ERR_INTERNAL. */
+  aggf_status (*on_round_add)(aggf_instance* instance,
+                              const aggf_update* update);
+  /* on_round_end: decides the open round and closes it, whatever the
+   *   outcome. REQUIRES: num_decisions == the number of updates added.
+   *   decisions: OWNERSHIP: host; every entry is written on AGGF_OK, in
+   *   the order the updates were added. Returns on_round_filter's codes
+   *   with its transaction rule (on error nothing is recorded, and the
+   *   host may begin the same round again and add its updates anew), and
+   *   AGGF_ERR_INVALID_ARGUMENT when no round is open or num_decisions
+   *   differs (the round stays open then). on_round_details describes the
+   *   round after AGGF_OK. */
+  aggf_status (*on_round_end)(aggf_instance* instance, aggf_decision* decisions,
+                              uint32_t num_decisions);
 } aggf_api;
 
 /* The one exported symbol.

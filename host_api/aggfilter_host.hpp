@@ -4,6 +4,8 @@
 //   aggfilter::Plugin plugin("/path/libflsentry_filter.so");   // dlopen
 //   aggfilter::Instance filter = plugin.create(yaml_text, base_dir);
 //   std::vector<aggfilter::Decision> d = filter.filter(round);
+//   // or on arrival (ABI 1.2): filter.begin(r, global); filter.add(u)...;
+//   //                          d = filter.end();
 //
 // Errors from the plugin or the loader are thrown as aggfilter::Error with
 // the plugin's message. Threading: a Plugin may be shared by threads; an
@@ -94,12 +96,15 @@ class Instance {
   Instance(const aggf_api* api, aggf_instance* handle)
       : api_(api), handle_(handle) {}
   Instance(Instance&& other) noexcept
-      : api_(other.api_), handle_(std::exchange(other.handle_, nullptr)) {}
+      : api_(other.api_),
+        handle_(std::exchange(other.handle_, nullptr)),
+        added_(std::exchange(other.added_, 0)) {}
   Instance& operator=(Instance&& other) noexcept {
     if (this != &other) {
       reset();
       api_ = other.api_;
       handle_ = std::exchange(other.handle_, nullptr);
+      added_ = std::exchange(other.added_, 0);
     }
     return *this;
   }
@@ -116,6 +121,49 @@ class Instance {
     std::vector<aggf_decision> raw(round.num_updates);
     check(api_->on_round_filter(handle_, &round, raw.data(),
                                 static_cast<uint32_t>(raw.size())));
+    return convert(raw);
+  }
+
+  // Rounds on arrival (ABI 1.2; aggfilter.h, on_round_begin): begin the
+  // round, add each update as its client finishes (the update may be
+  // freed once add returns), then end it for one decision per update
+  // added, in the order added. `global` (may be empty) is borrowed until
+  // end() returns: keep the tensors, their names, shapes and data alive.
+  // Throws Error when the plugin refuses a call, or when it predates 1.2
+  // (has_on_arrival() is false).
+  void begin(uint64_t round, const std::vector<aggf_tensor>& global = {}) {
+    require_on_arrival();
+    aggf_round_begin b{};
+    b.struct_size = sizeof b;
+    b.round = round;
+    b.global_tensors = global.empty() ? nullptr : global.data();
+    b.num_global_tensors = static_cast<uint32_t>(global.size());
+    check(api_->on_round_begin(handle_, &b));
+    added_ = 0;
+  }
+  void add(const aggf_update& update) {
+    require_on_arrival();
+    check(api_->on_round_add(handle_, &update));
+    ++added_;
+  }
+  std::vector<Decision> end() {
+    require_on_arrival();
+    std::vector<aggf_decision> raw(added_);
+    added_ = 0;
+    check(api_->on_round_end(handle_, raw.data(),
+                             static_cast<uint32_t>(raw.size())));
+    return convert(raw);
+  }
+
+  // Whether the plugin's table has the on-arrival entries (ABI 1.2).
+  bool has_on_arrival() const {
+    return api_->struct_size > offsetof(aggf_api, on_round_end) &&
+           api_->on_round_begin != nullptr && api_->on_round_add != nullptr &&
+           api_->on_round_end != nullptr;
+  }
+
+ private:
+  std::vector<Decision> convert(const std::vector<aggf_decision>& raw) {
     std::vector<Decision> out;
     out.reserve(raw.size());
     for (const aggf_decision& d : raw) {
@@ -138,7 +186,15 @@ class Instance {
     }
     return out;
   }
+  void require_on_arrival() const {
+    if (!has_on_arrival()) {
+      throw Error(AGGF_ERR_INVALID_ARGUMENT,
+                  "the filter plugin predates ABI 1.2: it cannot take a "
+                  "round on arrival (use filter())");
+    }
+  }
 
+ public:
   // Whether the plugin's table has on_round_details (ABI 1.1; convention 1).
   bool has_round_details() const {
     return api_->struct_size > offsetof(aggf_api, on_round_details) &&
@@ -176,6 +232,7 @@ class Instance {
 
   const aggf_api* api_ = nullptr;
   aggf_instance* handle_ = nullptr;
+  uint32_t added_ = 0;  // updates added to the round open on arrival
 };
 
 // A loaded plugin. The shared object is opened with RTLD_NOW | RTLD_LOCAL |

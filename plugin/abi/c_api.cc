@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,11 @@ static_assert(offsetof(aggf_api, on_round_filter) == 56);
 static_assert(offsetof(aggf_api, on_state_save) == 64);
 static_assert(offsetof(aggf_api, on_state_load) == 72);
 static_assert(offsetof(aggf_api, on_round_details) == 80);  // since 1.1
-static_assert(sizeof(aggf_api) == 88);
+static_assert(offsetof(aggf_api, on_round_begin) == 88);    // since 1.2
+static_assert(offsetof(aggf_api, on_round_add) == 96);      // since 1.2
+static_assert(offsetof(aggf_api, on_round_end) == 104);     // since 1.2
+static_assert(sizeof(aggf_api) == 112);
+static_assert(sizeof(aggf_round_begin) == 32);
 static_assert(offsetof(aggf_decision_details, suspicion) == 8);
 
 struct aggf_instance {
@@ -42,6 +47,12 @@ struct aggf_instance {
   // (on_round_details); empty before the first and after a state load.
   std::vector<double> last_suspicion;
   bool has_last_round = false;
+  // The round open on arrival (on_round_begin .. on_round_end): the client
+  // ids added so far (duplicates are dropped as in on_round_filter) and
+  // how many updates were added. Mirrors the engine's open round.
+  bool round_open = false;
+  std::set<std::string> open_clients;
+  uint32_t open_updates = 0;
 };
 
 namespace flsentry {
@@ -79,6 +90,34 @@ void ToCDecision(const Decision& d, aggf_decision* out) {
   out->score = d.score;
   out->threshold = d.threshold;
   CopyText(d.reason, out->reason, sizeof out->reason);
+}
+
+// Copies the engine's decisions out and keeps their suspicion for
+// on_round_details.
+Status WriteDecisions(aggf_instance* instance,
+                      const std::vector<Decision>& result,
+                      aggf_decision* decisions, uint32_t num_decisions) {
+  if (result.size() != num_decisions) {
+    return InternalError("engine returned " + std::to_string(result.size()) +
+                         " decisions for " + std::to_string(num_decisions) +
+                         " updates");
+  }
+  std::vector<double> suspicion(num_decisions);
+  for (uint32_t i = 0; i < num_decisions; ++i) {
+    ToCDecision(result[i], &decisions[i]);
+    suspicion[i] = result[i].suspicion;
+  }
+  instance->last_suspicion = std::move(suspicion);
+  instance->has_last_round = true;
+  return Status::Ok();
+}
+
+// Forgets the instance's side of a round open on arrival (the engine
+// closes its own).
+void CloseRound(aggf_instance* instance) {
+  instance->round_open = false;
+  instance->open_clients.clear();
+  instance->open_updates = 0;
 }
 
 aggf_status Create(const char* config, uint64_t config_len,
@@ -149,6 +188,7 @@ aggf_status FilterRoundC(aggf_instance* instance, const aggf_round* round,
         }
         RoundInput input;
         FLS_RETURN_IF_ERROR(ConvertRound(round, &input));
+        CloseRound(instance);  // the engine closes an open round too
         FLS_ASSIGN_OR_RETURN(std::vector<Decision> result,
                              instance->engine->FilterRound(input));
         if (result.size() != num_decisions) {
@@ -156,14 +196,71 @@ aggf_status FilterRoundC(aggf_instance* instance, const aggf_round* round,
               "engine returned " + std::to_string(result.size()) +
               " decisions for " + std::to_string(num_decisions) + " updates");
         }
-        std::vector<double> suspicion(num_decisions);
-        for (uint32_t i = 0; i < num_decisions; ++i) {
-          ToCDecision(result[i], &decisions[i]);
-          suspicion[i] = result[i].suspicion;
-        }
-        instance->last_suspicion = std::move(suspicion);
-        instance->has_last_round = true;
+        return WriteDecisions(instance, result, decisions, num_decisions);
+      },
+      CEntry::kFilter);
+}
+
+aggf_status RoundBegin(aggf_instance* instance, const aggf_round_begin* begin) {
+  if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
+  return CallGuarded(
+      &instance->last_error,
+      [&]() -> Status {
+        uint64_t round = 0;
+        std::vector<TensorView> global;
+        FLS_RETURN_IF_ERROR(ConvertRoundBegin(begin, &round, &global));
+        FLS_RETURN_IF_ERROR(
+            instance->engine->BeginRound(round, std::move(global)));
+        CloseRound(instance);  // the engine closed the round open before
+        instance->round_open = true;
         return Status::Ok();
+      },
+      CEntry::kFilter);
+}
+
+aggf_status RoundAdd(aggf_instance* instance, const aggf_update* update) {
+  if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
+  return CallGuarded(&instance->last_error, [&]() -> Status {
+    if (update == nullptr) return InvalidArgument("update is null");
+    if (!instance->round_open) {
+      return InvalidArgument("no round is open: call on_round_begin first");
+    }
+    if (instance->open_updates >= kMaxUpdatesPerRound) {
+      return InvalidArgument("the open round already has " +
+                             std::to_string(kMaxUpdatesPerRound) +
+                             " updates (AGGF_MAX_UPDATES)");
+    }
+    std::set<std::string> clients = instance->open_clients;  // undo on error
+    UpdateInput input;
+    ConvertUpdate(*update, instance->open_updates, &clients, &input);
+    FLS_RETURN_IF_ERROR(instance->engine->AddUpdate(input));
+    instance->open_clients.swap(clients);
+    ++instance->open_updates;
+    return Status::Ok();
+  });
+}
+
+aggf_status RoundEnd(aggf_instance* instance, aggf_decision* decisions,
+                     uint32_t num_decisions) {
+  if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
+  return CallGuarded(
+      &instance->last_error,
+      [&]() -> Status {
+        if (!instance->round_open) {
+          return InvalidArgument("no round is open: call on_round_begin first");
+        }
+        if (decisions == nullptr && num_decisions > 0) {
+          return InvalidArgument("decisions is null");
+        }
+        if (num_decisions != instance->open_updates) {
+          return InvalidArgument(
+              "num_decisions " + std::to_string(num_decisions) + " != the " +
+              std::to_string(instance->open_updates) + " updates added");
+        }
+        CloseRound(instance);  // closed whatever the outcome
+        FLS_ASSIGN_OR_RETURN(std::vector<Decision> result,
+                             instance->engine->EndRound());
+        return WriteDecisions(instance, result, decisions, num_decisions);
       },
       CEntry::kFilter);
 }
@@ -197,6 +294,7 @@ aggf_status StateLoad(aggf_instance* instance, const uint8_t* data,
             reinterpret_cast<const char*>(data), static_cast<size_t>(size))));
         instance->last_suspicion.clear();
         instance->has_last_round = false;
+        CloseRound(instance);  // as the engine did
         return Status::Ok();
       },
       CEntry::kStateLoad);
@@ -232,9 +330,10 @@ aggf_status RoundDetails(aggf_instance* instance, uint32_t index,
 }
 
 const aggf_api kApiV1 = {
-    sizeof(aggf_api), AGGF_ABI_MAJOR, AGGF_ABI_MINOR, 0,          "flsentry",
-    kVersion,         &Create,        &Destroy,       &LastError, &FilterRoundC,
-    &StateSave,       &StateLoad,     &RoundDetails,
+    sizeof(aggf_api), AGGF_ABI_MAJOR, AGGF_ABI_MINOR, 0,
+    "flsentry",       kVersion,       &Create,        &Destroy,
+    &LastError,       &FilterRoundC,  &StateSave,     &StateLoad,
+    &RoundDetails,    &RoundBegin,    &RoundAdd,      &RoundEnd,
 };
 
 }  // namespace

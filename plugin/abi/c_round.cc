@@ -126,6 +126,68 @@ bool IsValidUtf8(const char* data, size_t size) {
   return true;
 }
 
+void ConvertUpdate(const aggf_update& u, uint32_t index,
+                   std::set<std::string>* seen_clients, UpdateInput* out) {
+  UpdateInput& update = *out;
+  update = UpdateInput{};
+  update.num_examples = u.num_examples;
+  const std::string where = "update #" + std::to_string(index);
+  if (u.client_id == nullptr || u.client_id_len == 0) {
+    update.invalid_reason = where + ": empty client id";
+    return;
+  }
+  if (u.client_id_len > kMaxNameBytes ||
+      !IsValidUtf8(u.client_id, u.client_id_len)) {
+    update.invalid_reason = where + ": client id is not short valid UTF-8";
+    return;
+  }
+  update.client_id.assign(u.client_id, u.client_id_len);
+  if (!seen_clients->insert(update.client_id).second) {
+    update.invalid_reason =
+        where + ": duplicate client id '" + update.client_id + "'";
+    return;
+  }
+  if (u.kind != AGGF_UPDATE_DELTA && u.kind != AGGF_UPDATE_WEIGHTS) {
+    update.invalid_reason =
+        where + ": unknown update kind " + std::to_string(u.kind);
+    return;
+  }
+  update.kind =
+      u.kind == AGGF_UPDATE_DELTA ? UpdateKind::kDelta : UpdateKind::kWeights;
+  if (u.reserved0 != 0) {
+    update.invalid_reason = where + ": reserved0 is not 0";
+    return;
+  }
+  if (u.num_tensors == 0) {
+    update.invalid_reason = where + ": no tensors";
+    return;
+  }
+  Status status = ConvertTensors(u.tensors, u.num_tensors, &update.tensors);
+  if (!status.ok()) {
+    update.invalid_reason =
+        where + " (client '" + update.client_id + "'): " + status.message();
+    update.tensors.clear();
+  }
+}
+
+Status ConvertRoundBegin(const aggf_round_begin* given, uint64_t* round,
+                         std::vector<TensorView>* global) {
+  if (given == nullptr) return InvalidArgument("round begin is null");
+  aggf_round_begin begin;
+  FLS_RETURN_IF_ERROR(
+      ReadSizedStruct(given, sizeof(aggf_round_begin), "round begin", &begin));
+  if (begin.reserved0 != 0 || begin.reserved1 != 0) {
+    return InvalidArgument("round begin: a reserved field is not 0");
+  }
+  std::vector<TensorView> views;
+  Status status =
+      ConvertTensors(begin.global_tensors, begin.num_global_tensors, &views);
+  if (!status.ok()) return status.WithContext("global model");
+  *round = begin.round;
+  *global = std::move(views);
+  return Status::Ok();
+}
+
 Status ConvertRound(const aggf_round* given, RoundInput* out) {
   if (given == nullptr) return InvalidArgument("round is null");
   aggf_round copy;
@@ -152,46 +214,7 @@ Status ConvertRound(const aggf_round* given, RoundInput* out) {
   std::set<std::string> seen_clients;
   result.updates.resize(round->num_updates);
   for (uint32_t i = 0; i < round->num_updates; ++i) {
-    const aggf_update& u = round->updates[i];
-    UpdateInput& update = result.updates[i];
-    update.num_examples = u.num_examples;
-    const std::string where = "update #" + std::to_string(i);
-    if (u.client_id == nullptr || u.client_id_len == 0) {
-      update.invalid_reason = where + ": empty client id";
-      continue;
-    }
-    if (u.client_id_len > kMaxNameBytes ||
-        !IsValidUtf8(u.client_id, u.client_id_len)) {
-      update.invalid_reason = where + ": client id is not short valid UTF-8";
-      continue;
-    }
-    update.client_id.assign(u.client_id, u.client_id_len);
-    if (!seen_clients.insert(update.client_id).second) {
-      update.invalid_reason =
-          where + ": duplicate client id '" + update.client_id + "'";
-      continue;
-    }
-    if (u.kind != AGGF_UPDATE_DELTA && u.kind != AGGF_UPDATE_WEIGHTS) {
-      update.invalid_reason =
-          where + ": unknown update kind " + std::to_string(u.kind);
-      continue;
-    }
-    update.kind =
-        u.kind == AGGF_UPDATE_DELTA ? UpdateKind::kDelta : UpdateKind::kWeights;
-    if (u.reserved0 != 0) {
-      update.invalid_reason = where + ": reserved0 is not 0";
-      continue;
-    }
-    if (u.num_tensors == 0) {
-      update.invalid_reason = where + ": no tensors";
-      continue;
-    }
-    Status status = ConvertTensors(u.tensors, u.num_tensors, &update.tensors);
-    if (!status.ok()) {
-      update.invalid_reason =
-          where + " (client '" + update.client_id + "'): " + status.message();
-      update.tensors.clear();
-    }
+    ConvertUpdate(round->updates[i], i, &seen_clients, &result.updates[i]);
   }
   *out = std::move(result);
   return Status::Ok();

@@ -19,8 +19,9 @@ namespace flsentry {
 
 // Copies *in (in->struct_size bytes, valid host memory by contract) into
 // *out, zero-filling what the host's struct lacks. `min_size`: the struct's
-// size in ABI 1.0, the smallest accepted. Errors (kInvalidArgument, naming
-// `name`): struct_size below min_size; a non-zero byte past sizeof(T).
+// size in the minor that added it (1.0 for most), the smallest accepted. Errors
+// (kInvalidArgument, naming `name`): struct_size below min_size; a non-zero
+// byte past sizeof(T).
 template <typename T>
 Status ReadSizedStruct(const T* in, size_t min_size, const char* name, T* out) {
   static_assert(std::is_trivially_copyable_v<T>);
@@ -28,7 +29,7 @@ Status ReadSizedStruct(const T* in, size_t min_size, const char* name, T* out) {
   if (given < min_size) {
     return InvalidArgument(
         std::string(name) + ".struct_size " + std::to_string(given) +
-        " is smaller than its ABI 1.0 size " + std::to_string(min_size));
+        " is smaller than its first released size " + std::to_string(min_size));
   }
   std::memset(out, 0, sizeof(T));
   const size_t known = given < sizeof(T) ? given : sizeof(T);

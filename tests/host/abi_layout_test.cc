@@ -71,7 +71,19 @@ TEST_CASE("aggf_api is append-only: ABI 1.0 entries keep their offsets") {
   CHECK(offsetof(aggf_api, on_state_save) == 64);
   CHECK(offsetof(aggf_api, on_state_load) == 72);
   CHECK(offsetof(aggf_api, on_round_details) == 80);  // since 1.1
-  CHECK(sizeof(aggf_api) == 88);
+  CHECK(offsetof(aggf_api, on_round_begin) == 88);    // since 1.2
+  CHECK(offsetof(aggf_api, on_round_add) == 96);      // since 1.2
+  CHECK(offsetof(aggf_api, on_round_end) == 104);     // since 1.2
+  CHECK(sizeof(aggf_api) == 112);
+}
+
+TEST_CASE("aggf_round_begin layout (since 1.2)") {
+  CHECK(offsetof(aggf_round_begin, struct_size) == 0);
+  CHECK(offsetof(aggf_round_begin, round) == 8);
+  CHECK(offsetof(aggf_round_begin, global_tensors) == 16);
+  CHECK(offsetof(aggf_round_begin, num_global_tensors) == 24);
+  CHECK(offsetof(aggf_round_begin, reserved1) == 28);
+  CHECK(sizeof(aggf_round_begin) == 32);
 }
 
 TEST_CASE("aggf_decision_details: its header, then the 1.1 fields") {

@@ -261,7 +261,7 @@ TEST_CASE("sized structs from newer hosts: zero tail read, set tail refused") {
   CHECK(Api().on_instance_create("", 0, nullptr, &host.callbacks, &made,
                                  message,
                                  sizeof message) == AGGF_ERR_INVALID_ARGUMENT);
-  CHECK(std::string(message).find("smaller than its ABI 1.0 size") !=
+  CHECK(std::string(message).find("smaller than its first released size") !=
         std::string::npos);
 }
 
