@@ -32,6 +32,14 @@ std::vector<aggf_tensor> TensorsOf(const ParameterLayout& layout,
   return tensors;
 }
 
+// The plugin's refusal as the server reports it (see FilterRound).
+Status RoundError(uint64_t round, const aggfilter::Error& e) {
+  const std::string what =
+      "round " + std::to_string(round) + ": filter failed: " + e.what();
+  if (e.status() == AGGF_ERR_ROUND_FAILED) return Unsupported(what);
+  return InternalError(what);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<FilterClient>> FilterClient::Load(
@@ -92,10 +100,52 @@ Result<std::vector<aggfilter::Decision>> FilterClient::FilterRound(
   try {
     return instance_.filter(r);
   } catch (const aggfilter::Error& e) {
-    const std::string what =
-        "round " + std::to_string(round) + ": filter failed: " + e.what();
-    if (e.status() == AGGF_ERR_ROUND_FAILED) return Unsupported(what);
-    return InternalError(what);
+    return RoundError(round, e);
+  }
+}
+
+Status FilterClient::BeginRound(uint64_t round, const ParameterLayout& layout,
+                                const torch::Tensor& global) {
+  if (!instance_.has_on_arrival()) {
+    return Unsupported(PluginDescription() +
+                       " predates ABI 1.2: it cannot take rounds on arrival");
+  }
+  open_round_ = round;
+  open_global_ = TensorsOf(layout, global);
+  try {
+    instance_.begin(round, open_global_);
+  } catch (const aggfilter::Error& e) {
+    return RoundError(round, e);
+  }
+  return Status::Ok();
+}
+
+Status FilterClient::AddUpdate(const ParameterLayout& layout,
+                               const ClientUpdate& update) {
+  const std::vector<aggf_tensor> tensors = TensorsOf(layout, update.delta);
+  aggf_update c{};
+  c.client_id = update.client_id.data();
+  c.client_id_len = static_cast<uint32_t>(update.client_id.size());
+  c.kind = AGGF_UPDATE_DELTA;
+  c.num_examples = update.num_examples;
+  c.tensors = tensors.data();
+  c.num_tensors = static_cast<uint32_t>(tensors.size());
+  try {
+    instance_.add(c);
+  } catch (const aggfilter::Error& e) {
+    return RoundError(open_round_, e);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<aggfilter::Decision>> FilterClient::EndRound() {
+  try {
+    auto decisions = instance_.end();
+    open_global_.clear();
+    return decisions;
+  } catch (const aggfilter::Error& e) {
+    open_global_.clear();
+    return RoundError(open_round_, e);
   }
 }
 

@@ -49,6 +49,16 @@ class FilterClient {
       uint64_t round, const ParameterLayout& layout,
       const torch::Tensor& global, const std::vector<ClientUpdate>& updates);
 
+  // The same round given on arrival (ABI 1.2): BeginRound, AddUpdate as
+  // each client's update arrives (the update may be freed once it
+  // returns), EndRound for one decision per update added. `global` is
+  // borrowed until EndRound returns. Errors as FilterRound's; kUnsupported
+  // also when the plugin predates ABI 1.2.
+  Status BeginRound(uint64_t round, const ParameterLayout& layout,
+                    const torch::Tensor& global);
+  Status AddUpdate(const ParameterLayout& layout, const ClientUpdate& update);
+  Result<std::vector<aggfilter::Decision>> EndRound();
+
   std::string PluginDescription() const;
 
  private:
@@ -57,6 +67,8 @@ class FilterClient {
   std::unique_ptr<aggfilter::Plugin> plugin_;
   aggfilter::Instance instance_;
   aggf_host_callbacks callbacks_{};
+  uint64_t open_round_ = 0;
+  std::vector<aggf_tensor> open_global_;  // borrowed by the open round
 };
 
 }  // namespace flsentry::sim

@@ -18,6 +18,7 @@
 #include "fashion_mnist.h"
 #include "local_training.h"
 #include "tensor/tensor_file.h"
+#include "update_spill.h"
 
 namespace flsentry::sim {
 namespace {
@@ -159,7 +160,7 @@ struct Simulation::Impl {
                              std::vector<ClientUpdate>& updates) const;
   Status ApplyClaimAttack(const std::vector<int>& participants,
                           std::vector<ClientUpdate>& updates) const;
-  Status FilterAndAggregate(const std::vector<ClientUpdate>& updates,
+  Status FilterAndAggregate(std::vector<ClientUpdate>& updates,
                             RoundResult& result);
   Status Record(const std::vector<ClientUpdate>& updates,
                 const std::vector<ClientOutcome>& outcomes);
@@ -241,6 +242,12 @@ Status Simulation::Impl::Init() {
   layout = ParameterLayout::Of(*model);
   global = FlattenParameters(*model);
 
+  if (options.on_arrival &&
+      (options.plugin_path.empty() || c.aggregator.type != "fedavg")) {
+    return InvalidArgument(
+        "on-arrival mode needs a filter plugin and aggregator fedavg (a "
+        "robust aggregator needs every update at once)");
+  }
   if (!options.plugin_path.empty()) {
     FLS_ASSIGN_OR_RETURN(
         filter,
@@ -405,11 +412,20 @@ Status Simulation::Impl::Export(
 
 // The filter's decisions, then aggregation of what it let through into the
 // global model. Fills the outcomes' action, weight, score and reason.
-Status Simulation::Impl::FilterAndAggregate(
-    const std::vector<ClientUpdate>& updates, RoundResult& result) {
+Status Simulation::Impl::FilterAndAggregate(std::vector<ClientUpdate>& updates,
+                                            RoundResult& result) {
+  std::optional<UpdateSpill> spill;  // the on-arrival mode's updates
   if (filter) {
-    auto decisions = filter->FilterRound(static_cast<uint64_t>(round), layout,
-                                         global, updates);
+    Result<std::vector<aggfilter::Decision>> decisions =
+        InternalError("not filtered");
+    if (options.on_arrival) {
+      FLS_ASSIGN_OR_RETURN(spill, UpdateSpill::Create(layout.total));
+      decisions = FilterOnArrival(*filter, static_cast<uint64_t>(round), layout,
+                                  global, updates, *spill);
+    } else {
+      decisions = filter->FilterRound(static_cast<uint64_t>(round), layout,
+                                      global, updates);
+    }
     if (!decisions.ok() &&
         decisions.status().code() != ErrorCode::kUnsupported) {
       return decisions.status();
@@ -437,17 +453,23 @@ Status Simulation::Impl::FilterAndAggregate(
     }
   }
   std::vector<torch::Tensor> kept;
-  std::vector<double> weights;
+  std::vector<double> weights, spilled_weights;
   bool all_finite = true;
   for (size_t i = 0; i < updates.size(); ++i) {
     const ClientOutcome& o = result.clients[i];
+    const double weight = static_cast<double>(o.num_examples) * o.weight;
+    spilled_weights.push_back(o.weight > 0.0 ? weight : 0.0);
     if (o.weight <= 0.0) continue;
-    kept.push_back(updates[i].delta);
-    weights.push_back(static_cast<double>(o.num_examples) * o.weight);
+    if (!spill) kept.push_back(updates[i].delta);
+    weights.push_back(weight);
     all_finite = all_finite && std::isfinite(o.delta_norm);
   }
-  result.aggregated = static_cast<int>(kept.size());
-  if (!kept.empty()) {
+  result.aggregated = static_cast<int>(weights.size());
+  if (spill && !weights.empty()) {
+    FLS_ASSIGN_OR_RETURN(torch::Tensor step,
+                         SpilledFedAvg(*spill, spilled_weights));
+    global = (global + step).contiguous();
+  } else if (!kept.empty()) {
     torch::Tensor step;
     if (!all_finite) {
       // Robust aggregators refuse non-finite input; an undefended server

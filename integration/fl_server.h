@@ -40,6 +40,12 @@ struct RunOptions {
   // honest clients unless export_all.
   std::string export_dir;
   bool export_all = false;
+  // Gives the filter each round on arrival (ABI 1.2), one update at a
+  // time, spilling each to a scratch file and freeing it; FedAvg then
+  // reads the kept ones back one at a time (update_spill.h). The same
+  // decisions and, bit for bit, the same average as the one-call mode.
+  // REQUIRES a plugin and aggregator fedavg (Create refuses otherwise).
+  bool on_arrival = false;
   // Called with every round's updates after attacks were applied, before
   // filtering (what the archive records). For tests.
   std::function<void(int round, const std::vector<ClientUpdate>&)> on_updates;

@@ -40,6 +40,7 @@ struct Args {
   std::string out;
   std::string export_updates;
   bool export_all = false;
+  bool on_arrival = false;
   int rounds = 0;
   int64_t seed = -1;
   int threads = 0;
@@ -130,6 +131,7 @@ int Run(const Args& a) {
   options.record_dir = a.record;
   options.export_dir = a.export_updates;
   options.export_all = a.export_all;
+  options.on_arrival = a.on_arrival;
   auto simulation = sim::Simulation::Create(*config, std::move(options));
   if (!simulation.ok()) return Fail(simulation.status().message());
 
@@ -205,6 +207,10 @@ int main(int argc, char** argv) {
       "write honest clients' updates as a flat folder of .pth files");
   app.add_flag("--export-all", a.export_all,
                "--export-updates writes malicious ones too");
+  app.add_flag("--on-arrival", a.on_arrival,
+               "give the filter each update as it arrives (ABI 1.2), spill "
+               "it to disk and free it; FedAvg reads the kept ones back "
+               "(needs --plugin and aggregator fedavg)");
   app.add_option("--rounds", a.rounds, "overrides rounds");
   app.add_option("--seed", a.seed, "overrides seed")
       ->check(CLI::NonNegativeNumber);

@@ -387,6 +387,42 @@ TEST_CASE("The filter plugin's decisions drive aggregation") {
   CHECK(filtered.back().accuracy > 0.5);
 }
 
+TEST_CASE("On arrival the server decides and averages as in one call") {
+  SimConfig config = SmokeConfig();
+  config.rounds = 4;
+  config.attack = {"sign_flip", 0.25, 2, {}};
+  RunOptions one_call;
+  one_call.plugin_path = PluginPath();
+  RunOptions on_arrival = one_call;
+  on_arrival.on_arrival = true;
+  torch::Tensor a, b;
+  const auto whole = RunAll(config, one_call, &a);
+  const auto streamed = RunAll(config, on_arrival, &b);
+  REQUIRE(whole.size() == streamed.size());
+  for (size_t r = 0; r < whole.size(); ++r) {
+    CHECK(whole[r].aggregated == streamed[r].aggregated);
+    for (size_t c = 0; c < whole[r].clients.size(); ++c) {
+      const ClientOutcome& x = whole[r].clients[c];
+      const ClientOutcome& y = streamed[r].clients[c];
+      CHECK(x.action == y.action);
+      CHECK(x.reason == y.reason);
+      CHECK(x.weight == y.weight);
+      CHECK(std::memcmp(&x.score, &y.score, sizeof x.score) == 0);
+    }
+    CHECK(whole[r].accuracy == streamed[r].accuracy);
+  }
+  CHECK(torch::equal(a, b));  // the spilled FedAvg is the same arithmetic
+
+  config.aggregator.type = "median";
+  CHECK_FALSE(Simulation::Create(config, on_arrival).ok());
+  config.aggregator.type = "fedavg";
+  on_arrival.plugin_path.clear();
+  auto refused = Simulation::Create(config, on_arrival);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().message().find("on-arrival mode needs") !=
+        std::string::npos);
+}
+
 TEST_CASE("eval_backdoor measures a trigger's success rate without an attack") {
   SimConfig config = SmokeConfig();
   for (const RoundResult& r : RunAll(config, {})) {
