@@ -15,7 +15,12 @@
 //       back: the call first waits for what is left of the previous round's
 //       refresh, when the plugin runs it off the critical path),
 //   (d) Detector::ScoreRound called directly (the detector's share of c),
-// and prints c/a, c/b, e/b, d/b and the peak resident memory the plugin
+//   (f) what a user could run instead of a filter, on the same round:
+//       coordinate-wise median, trimmed mean (beta 0.1) and Multi-Krum
+//       (f = floor(n / 5), m = n - f) of integration/baselines.h, each timed
+//       once (unless --no-baselines),
+// and prints c/a, c/b, e/b, d/b, the baselines over b, and the peak
+// resident memory the plugin
 // added while filtering (VmHWM after resetting it through
 // /proc/self/clear_refs) next to the updates' size. Each repetition runs a
 // state save (untimed: it waits for any refresh still running, so that
@@ -27,6 +32,7 @@
 // nothing then (FedAvg's output is allocated before).
 // Output: a table on stdout; --json prints one JSON object instead.
 #include <sys/resource.h>
+#include <torch/types.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -38,12 +44,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "aggfilter_host.hpp"
+#include "baselines.h"
 #include "detector/autoencoder.h"
 #include "detector/detector.h"
 #include "detector/detector_file.h"
@@ -111,12 +119,13 @@ bool ResetPeakRss() {
 struct Updates {
   std::vector<std::string> names;
   std::vector<std::vector<int64_t>> shapes;
-  std::vector<std::vector<float>> data;  // one buffer per (update, tensor)
+  std::vector<int64_t> offsets;          // of each tensor in an update
+  std::vector<std::vector<float>> data;  // one flat buffer (d) per update
   int64_t d = 0;
   int n = 0;
   int tensors = 4;
   const float* at(int update, int tensor) const {
-    return data[update * tensors + tensor].data();
+    return data[update].data() + offsets[tensor];
   }
 };
 
@@ -130,6 +139,7 @@ Updates MakeUpdates(int n, int64_t d, uint64_t seed) {
     left -= len;
     u.names.push_back("layer" + std::to_string(t) + ".weight");
     u.shapes.push_back({len});
+    u.offsets.push_back(d - left - len);
   }
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -142,18 +152,20 @@ Updates MakeUpdates(int n, int64_t d, uint64_t seed) {
   for (int k = 0; k < n; ++k) {
     const float scale =
         0.8f + 0.4f * static_cast<float>(k) / static_cast<float>(n);
+    std::vector<float> flat;
+    flat.reserve(static_cast<size_t>(d));
     for (int t = 0; t < u.tensors; ++t) {
-      std::vector<float> v(direction[t]);
       // Cheap per-client noise: a client-seeded LCG (normal() on 5e8 values is
       // slow).
       uint32_t s = static_cast<uint32_t>(k * 7919 + t * 104729 + 1);
-      for (float& x : v) {
+      for (float x : direction[t]) {
         s = s * 1664525u + 1013904223u;
-        x = x * scale +
-            (static_cast<float>(s >> 8) * (1.0f / 16777216.0f) - 0.5f) * 0.01f;
+        flat.push_back(
+            x * scale +
+            (static_cast<float>(s >> 8) * (1.0f / 16777216.0f) - 0.5f) * 0.01f);
       }
-      u.data.push_back(std::move(v));
     }
+    u.data.push_back(std::move(flat));
   }
   return u;
 }
@@ -213,6 +225,37 @@ flsentry::Status WriteDetector(const Updates& u, const std::string& dir,
   return flsentry::WriteDetectorDir(dir, meta, wv);
 }
 
+// (f) The robust aggregators a user could run instead of a filter, on the
+// same updates (zero-copy views), each once: {"median_s", "trimmed_mean_s",
+// "multikrum_s"} (multikrum null below 3 updates, where f = 0 still needs
+// n > 2).
+flsentry::Result<nlohmann::ordered_json> TimeBaselines(const Updates& u) {
+  std::vector<torch::Tensor> flat;
+  for (const std::vector<float>& v : u.data) {
+    flat.push_back(
+        torch::from_blob(const_cast<float*>(v.data()), {u.d}, torch::kFloat));
+  }
+  const std::vector<double> weights(flat.size(), 600.0);
+  const double f = std::floor(u.n / 5.0);
+  const std::pair<const char*, std::map<std::string, double>> rules[] = {
+      {"median", {}},
+      {"trimmed_mean", {{"beta", 0.1}}},
+      {"multikrum", {{"f", f}}}};
+  nlohmann::ordered_json out;
+  for (const auto& [name, params] : rules) {
+    const std::string key = std::string(name) + "_s";
+    if (std::string(name) == "multikrum" && u.n < 3) {
+      out[key] = nullptr;
+      continue;
+    }
+    const auto start = Clock::now();
+    FLS_RETURN_IF_ERROR(
+        flsentry::sim::Aggregate(name, params, flat, weights).status());
+    out[key] = Seconds(start, Clock::now());
+  }
+  return out;
+}
+
 struct Options {
   std::string plugin = FLSENTRY_PLUGIN_PATH;
   std::vector<double> dims = {1e5, 1e6, 1e7};
@@ -221,6 +264,7 @@ struct Options {
   int threads = 1;
   int sketch_version = 1;
   bool refresh = true;
+  bool baselines = true;
   std::string work_dir;
   bool json = false;
 };
@@ -358,8 +402,15 @@ flsentry::Result<nlohmann::ordered_json> RunOne(const Options& o,
   FLS_RETURN_IF_ERROR(scoring);
   const int64_t detector_extra = PeakRssBytes() - rss_before_d;
 
+  nlohmann::ordered_json baselines = {{"median_s", nullptr},
+                                      {"trimmed_mean_s", nullptr},
+                                      {"multikrum_s", nullptr}};
+  if (o.baselines) {
+    (void)filter.save_state();  // no refresh beside them
+    FLS_ASSIGN_OR_RETURN(baselines, TimeBaselines(u));
+  }
   const double bytes = static_cast<double>(u.n) * static_cast<double>(d) * 4.0;
-  return nlohmann::ordered_json{
+  nlohmann::ordered_json row{
       {"n", u.n},
       {"d", d},
       {"updates_mb", bytes / 1e6},
@@ -382,6 +433,14 @@ flsentry::Result<nlohmann::ordered_json> RunOne(const Options& o,
       {"plugin_used_threshold", scored},
       {"plugin_dropped", dropped},
       {"setup_s", setup}};
+  for (const auto& [key, value] : baselines.items()) {
+    row[key] = value;
+    const std::string ratio = key.substr(0, key.size() - 2) + "_over_fedavg";
+    row[ratio] = value.is_number()
+                     ? nlohmann::ordered_json(value.get<double>() / t_fedavg)
+                     : nlohmann::ordered_json();
+  }
+  return row;
 }
 
 }  // namespace
@@ -400,6 +459,9 @@ int main(int argc, char** argv) {
   app.add_option("--sketch-version", o.sketch_version,
                  "the detector's sketch placement (1 or 2)")
       ->check(CLI::Range(1, 2));
+  app.add_flag("--baselines,!--no-baselines", o.baselines,
+               "also time coordinate-wise median, trimmed mean and "
+               "Multi-Krum of the same round (default on)");
   app.add_flag("--refresh,!--no-refresh", o.refresh,
                "continual refresh in the plugin, as shipped (default on; "
                "--no-refresh freezes the detector)");
@@ -426,10 +488,12 @@ int main(int argc, char** argv) {
     aggfilter::Plugin plugin(o.plugin);
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     if (!o.json) {
-      std::printf("%5s %10s %9s %9s %9s %9s %9s %6s %6s %6s %6s %11s %7s\n",
-                  "n", "d", "read s", "fedavg s", "plugin s", "b2b s",
-                  "detect s", "c/a", "c/b", "e/b", "d/b", "plugin +MB",
-                  "+share");
+      std::printf(
+          "%5s %10s %9s %9s %9s %9s %9s %6s %6s %6s %6s %11s %7s %8s %8s "
+          "%8s\n",
+          "n", "d", "read s", "fedavg s", "plugin s", "b2b s", "detect s",
+          "c/a", "c/b", "e/b", "d/b", "plugin +MB", "+share", "median/b",
+          "trim/b", "mkrum/b");
     }
     for (double dd : o.dims) {
       auto result = RunOne(o, plugin, static_cast<int64_t>(dd));
@@ -441,9 +505,12 @@ int main(int argc, char** argv) {
       }
       nlohmann::ordered_json row = std::move(result).value();
       if (!o.json) {
+        auto ratio = [&](const char* key) {
+          return row[key].is_number() ? row[key].get<double>() : NAN;
+        };
         std::printf(
             "%5d %10lld %9.4f %9.4f %9.4f %9.4f %9.4f %6.2f %6.2f %6.2f %6.2f "
-            "%11.1f %6.1f%%\n",
+            "%11.1f %6.1f%% %8.1f %8.1f %8.1f\n",
             row["n"].get<int>(),
             static_cast<long long>(row["d"].get<int64_t>()),
             row["read_s"].get<double>(), row["fedavg_s"].get<double>(),
@@ -459,7 +526,9 @@ int main(int argc, char** argv) {
                 : NAN,
             row["plugin_extra_rss_share"].is_number()
                 ? 100 * row["plugin_extra_rss_share"].get<double>()
-                : NAN);
+                : NAN,
+            ratio("median_over_fedavg"), ratio("trimmed_mean_over_fedavg"),
+            ratio("multikrum_over_fedavg"));
         std::fflush(stdout);
       }
       rows.push_back(std::move(row));
