@@ -52,6 +52,14 @@ Result<std::unique_ptr<FilterClient>> FilterClient::Load(
     config = std::move(text).value();
     base_dir = std::filesystem::absolute(policy_path).parent_path().string();
   }
+  return FromText(
+      plugin_path, config, base_dir,
+      policy_path.empty() ? std::string("empty policy") : policy_path);
+}
+
+Result<std::unique_ptr<FilterClient>> FilterClient::FromText(
+    const std::string& plugin_path, const std::string& config,
+    const std::string& base_dir, const std::string& what) {
   std::unique_ptr<FilterClient> client(new FilterClient());
   client->callbacks_.struct_size = sizeof(aggf_host_callbacks);
   client->callbacks_.callback_log = &LogToStderr;
@@ -64,11 +72,28 @@ Result<std::unique_ptr<FilterClient>> FilterClient::Load(
     client->instance_ =
         client->plugin_->create(config, base_dir, &client->callbacks_);
   } catch (const aggfilter::Error& e) {
-    return ConfigError(
-        (policy_path.empty() ? std::string("empty policy") : policy_path) +
-        ": the filter refused its configuration: " + e.what());
+    return ConfigError(what +
+                       ": the filter refused its configuration: " + e.what());
   }
   return client;
+}
+
+Result<std::vector<uint8_t>> FilterClient::SaveState() {
+  try {
+    return instance_.save_state();
+  } catch (const aggfilter::Error& e) {
+    return InternalError(std::string("saving the filter's state: ") + e.what());
+  }
+}
+
+Status FilterClient::LoadState(const std::vector<uint8_t>& bytes) {
+  try {
+    instance_.load_state(bytes);
+  } catch (const aggfilter::Error& e) {
+    return InternalError(std::string("restoring the filter's state: ") +
+                         e.what());
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<aggfilter::Decision>> FilterClient::FilterRound(

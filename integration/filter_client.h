@@ -39,6 +39,13 @@ class FilterClient {
   static Result<std::unique_ptr<FilterClient>> Load(
       const std::string& plugin_path, const std::string& policy_path);
 
+  // As Load, from the policy's text: `config` is the policy YAML ("" = the
+  // plugin's defaults), `base_dir` resolves its relative paths, `what` names
+  // the policy in errors. Errors as Load's, less kNotFound.
+  static Result<std::unique_ptr<FilterClient>> FromText(
+      const std::string& plugin_path, const std::string& config,
+      const std::string& base_dir, const std::string& what);
+
   // Sends one round as aggf_round: every update as kind delta, one float32
   // tensor per named parameter, plus the global model the clients started
   // from. Returns one decision per update, in order. Errors:
@@ -58,6 +65,12 @@ class FilterClient {
                     const torch::Tensor& global);
   Status AddUpdate(const ParameterLayout& layout, const ClientUpdate& update);
   Result<std::vector<aggfilter::Decision>> EndRound();
+
+  // The instance's whole state as the plugin serialises it (on_state_save,
+  // opaque bytes), and its restoration (on_state_load; on failure the state
+  // is unchanged). Errors: kInternal with the plugin's message.
+  Result<std::vector<uint8_t>> SaveState();
+  Status LoadState(const std::vector<uint8_t>& bytes);
 
   std::string PluginDescription() const;
 

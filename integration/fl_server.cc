@@ -17,6 +17,7 @@
 #include "claim_attacks.h"
 #include "fashion_mnist.h"
 #include "local_training.h"
+#include "oracle_attack.h"
 #include "tensor/tensor_file.h"
 #include "update_spill.h"
 
@@ -35,6 +36,7 @@ enum Stream : uint64_t {
   kPoisonData,
   kAttackNoise,
   kNonfinite,
+  kOracleNoise,
 };
 
 uint64_t SplitMix(uint64_t x) {
@@ -50,7 +52,7 @@ uint64_t Seed(uint64_t seed, Stream stream, uint64_t a = 0, uint64_t b = 0) {
 
 bool IsModelPoisoning(const std::string& type) {
   return type != "none" && type != "nonfinite" && !IsDataPoisoning(type) &&
-         !IsClaimAttack(type);
+         !IsClaimAttack(type) && !IsOracleAttack(type);
 }
 
 // Refuses attack and aggregator settings before any training.
@@ -76,6 +78,9 @@ Status CheckSpecs(const SimConfig& config) {
     }
   } else if (IsClaimAttack(a.type)) {
     FLS_RETURN_IF_ERROR(CheckClaimAttack(a.type, a.params));
+  } else if (IsOracleAttack(a.type)) {
+    const auto spec = ParseOracleSpec(a.type, a.params);
+    if (!spec.ok()) return ConfigError("'attack': " + spec.status().message());
   } else if (IsModelPoisoning(a.type)) {
     const Status spec = CheckAttackSpec(a.type, a.params);
     if (!spec.ok()) return ConfigError("'attack': " + spec.message());
@@ -150,6 +155,7 @@ struct Simulation::Impl {
   ParameterLayout layout;
   torch::Tensor global;  // flat float32
   std::unique_ptr<FilterClient> filter;
+  std::unique_ptr<OracleAttacker> oracle;  // the oracle attack's shadow
   std::optional<RoundArchiveWriter> archive;
   int round = 0;
   std::vector<double> class_accuracy;  // of the last round's global model
@@ -158,6 +164,8 @@ struct Simulation::Impl {
   std::vector<int> SampleParticipants() const;
   Status ApplyModelPoisoning(const std::vector<int>& participants,
                              std::vector<ClientUpdate>& updates) const;
+  Status ApplyOracle(const std::vector<int>& participants, bool active,
+                     std::vector<ClientUpdate>& updates, RoundResult& result);
   Status ApplyClaimAttack(const std::vector<int>& participants,
                           std::vector<ClientUpdate>& updates) const;
   Status FilterAndAggregate(std::vector<ClientUpdate>& updates,
@@ -255,6 +263,23 @@ Status Simulation::Impl::Init() {
   } else if (!options.filter_config_path.empty()) {
     return InvalidArgument("a filter config needs --plugin");
   }
+  if (IsOracleAttack(c.attack.type)) {
+    const std::string& plugin = options.oracle_plugin_path.empty()
+                                    ? options.plugin_path
+                                    : options.oracle_plugin_path;
+    if (plugin.empty()) {
+      return ConfigError(
+          "attack 'oracle' needs a filter to shadow: --plugin, or "
+          "--oracle-plugin for a server without a filter");
+    }
+    FLS_ASSIGN_OR_RETURN(const OracleSpec spec,
+                         ParseOracleSpec(c.attack.type, c.attack.params));
+    FLS_ASSIGN_OR_RETURN(oracle, OracleAttacker::Create(
+                                     spec, plugin,
+                                     options.oracle_filter_config_path.empty()
+                                         ? options.filter_config_path
+                                         : options.oracle_filter_config_path));
+  }
   if (!options.record_dir.empty()) {
     FLS_ASSIGN_OR_RETURN(RoundArchiveWriter writer,
                          RoundArchiveWriter::Open(options.record_dir));
@@ -348,6 +373,38 @@ Status Simulation::Impl::ApplyModelPoisoning(
   for (size_t j = 0; j < attackers.size(); ++j) {
     updates[attackers[j]].delta = crafted[j];
   }
+  return Status::Ok();
+}
+
+// The oracle attack (oracle_attack.h): the attackers' shadow filter sees
+// every round (full knowledge, as the omniscient attacks); in an attacked
+// round with attackers in it they replace their updates.
+Status Simulation::Impl::ApplyOracle(const std::vector<int>& participants,
+                                     bool active,
+                                     std::vector<ClientUpdate>& updates,
+                                     RoundResult& result) {
+  std::vector<size_t> attackers;
+  std::vector<uint64_t> seeds;
+  for (size_t i = 0; active && i < participants.size(); ++i) {
+    if (!malicious[participants[i]]) continue;
+    attackers.push_back(i);
+    seeds.push_back(Seed(config.seed, kOracleNoise, round, participants[i]));
+  }
+  // As in ApplyModelPoisoning: a broken model's updates are sent as trained.
+  const bool broken =
+      std::any_of(updates.begin(), updates.end(), [](const ClientUpdate& u) {
+        return !torch::isfinite(u.delta).all().item<bool>();
+      });
+  const auto r = static_cast<uint64_t>(round);
+  Result<OracleRound> done =
+      attackers.empty() || broken
+          ? oracle->Observe(r, layout, global, updates)
+          : oracle->Attack(r, layout, global, updates, attackers, seeds);
+  if (!done.ok()) {
+    return InternalError("round " + std::to_string(round) +
+                         ": attack oracle: " + done.status().message());
+  }
+  if (done->attacked) result.oracle_step = done->step_sent;
   return Status::Ok();
 }
 
@@ -527,7 +584,10 @@ Result<RoundResult> Simulation::Impl::Run() {
                        (FlattenParameters(*model) - global).contiguous()});
   }
   result.train_loss = train_loss_sum / static_cast<double>(participants.size());
-  if (result.attack_active && IsClaimAttack(attack.type)) {
+  if (oracle) {
+    FLS_RETURN_IF_ERROR(
+        ApplyOracle(participants, result.attack_active, updates, result));
+  } else if (result.attack_active && IsClaimAttack(attack.type)) {
     FLS_RETURN_IF_ERROR(ApplyClaimAttack(participants, updates));
   } else if (result.attack_active && !IsDataPoisoning(attack.type)) {
     FLS_RETURN_IF_ERROR(ApplyModelPoisoning(participants, updates));

@@ -34,7 +34,12 @@ namespace flsentry::sim {
 struct RunOptions {
   std::string plugin_path;         // "" = no filter
   std::string filter_config_path;  // policy YAML for the plugin
-  std::string record_dir;          // "" = no round archive
+  // The oracle attack's shadow filter (oracle_attack.h); each "" = the
+  // server's plugin_path / filter_config_path. Set both to run the attack
+  // against a server without a filter.
+  std::string oracle_plugin_path;
+  std::string oracle_filter_config_path;
+  std::string record_dir;  // "" = no round archive
   // Each round's updates as a flat folder of .pth files
   // (r<round>_<client>.pth), for `flsentry train`. Only the updates of
   // honest clients unless export_all.
@@ -71,6 +76,9 @@ struct RoundResult {
   // When a backdoor attack runs, or config.eval_backdoor is set.
   std::optional<double> backdoor_success;
   bool attack_active = false;
+  // The oracle attack's step sent this round (oracle_attack.h), in units of
+  // its direction's norm; unset when it did not attack.
+  std::optional<double> oracle_step;
   bool filter_failed = false;  // the filter refused the round; no update
   int aggregated = 0;          // updates that entered the average
   double train_loss = 0.0;     // mean over clients of local training loss

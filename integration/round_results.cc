@@ -26,6 +26,7 @@ nlohmann::json RoundToJson(const RoundResult& r) {
   j["test_loss"] = Number(r.test_loss);
   if (r.backdoor_success) j["backdoor_success"] = Number(*r.backdoor_success);
   j["attack_active"] = r.attack_active;
+  if (r.oracle_step) j["oracle_step"] = Number(*r.oracle_step);
   j["filter_failed"] = r.filter_failed;
   j["aggregated"] = r.aggregated;
   j["train_loss"] = Number(r.train_loss);

@@ -37,7 +37,8 @@ struct AttackConfig {
   // "none"; data poisoning: "label_flip", "backdoor"; a broken client:
   // "nonfinite" (sends NaN in `count` coordinates); a false claim:
   // "sample_inflation" (claim_attacks.h); model poisoning: "sign_flip",
-  // "gaussian_noise", "scaling", "alie", "ipm", "min_max", "min_sum".
+  // "gaussian_noise", "scaling", "alie", "ipm", "min_max", "min_sum";
+  // filter-aware: "oracle[:neg_mean|:sign_flip]" (oracle_attack.h).
   std::string type = "none";
   double fraction = 0.0;  // of all clients, malicious for the whole run
   int start_round = 1;    // first round (1-based) in which they attack

@@ -34,6 +34,8 @@ struct Args {
   std::string config_path;
   std::string plugin;
   std::string filter_config;
+  std::string oracle_plugin;
+  std::string oracle_filter_config;
   std::string aggregator;
   std::vector<std::string> aggregator_params;  // key=value
   std::string record;
@@ -128,6 +130,8 @@ int Run(const Args& a) {
   sim::RunOptions options;
   options.plugin_path = a.plugin;
   options.filter_config_path = a.filter_config;
+  options.oracle_plugin_path = a.oracle_plugin;
+  options.oracle_filter_config_path = a.oracle_filter_config;
   options.record_dir = a.record;
   options.export_dir = a.export_updates;
   options.export_all = a.export_all;
@@ -194,6 +198,12 @@ int main(int argc, char** argv) {
                  "filter plugin (.so) loaded through host_api/");
   app.add_option("--filter-config", a.filter_config,
                  "filter policy YAML for the plugin");
+  app.add_option("--oracle-plugin", a.oracle_plugin,
+                 "attack oracle: the plugin its shadow filter loads "
+                 "(default: --plugin)");
+  app.add_option("--oracle-filter-config", a.oracle_filter_config,
+                 "attack oracle: its shadow's policy (default: "
+                 "--filter-config)");
   app.add_option("--aggregator", a.aggregator, "overrides aggregator.type")
       ->check(CLI::IsMember(
           {"fedavg", "median", "trimmed_mean", "multikrum", "normclip"}));
