@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <numeric>
 
 #include "base/file_reader.h"
 #include "base/yaml_reader.h"
@@ -50,6 +52,64 @@ bool AllAccepted(const std::vector<aggfilter::Decision>& decisions,
     if (!ok) return false;
   }
   return true;
+}
+
+// Per attacker j (float64): base[j] = u_j + e_j and dir[j] = v_j, as
+// OracleAttacker::Attack states.
+void BasesAndDirections(const OracleSpec& spec,
+                        const std::vector<ClientUpdate>& updates,
+                        const std::vector<size_t>& attackers,
+                        const std::vector<uint64_t>& noise_seeds,
+                        std::vector<torch::Tensor>* base,
+                        std::vector<torch::Tensor>* dir) {
+  std::vector<bool> is_attacker(updates.size(), false);
+  for (size_t i : attackers) is_attacker[i] = true;
+  std::vector<torch::Tensor> benign;
+  for (size_t i = 0; i < updates.size(); ++i) {
+    if (!is_attacker[i]) benign.push_back(updates[i].delta);
+  }
+  if (benign.empty()) {
+    for (const ClientUpdate& u : updates) benign.push_back(u.delta);
+  }
+  const torch::Tensor mean = torch::stack(benign).to(torch::kDouble).mean(0);
+  const auto d = static_cast<double>(mean.numel());
+  for (size_t j = 0; j < attackers.size(); ++j) {
+    const torch::Tensor u = updates[attackers[j]].delta.to(torch::kDouble);
+    at::Generator gen = at::detail::createCPUGenerator(noise_seeds[j]);
+    const double sigma = spec.noise * u.norm().item<double>() / std::sqrt(d);
+    base->push_back(u + sigma * torch::randn(u.sizes(), gen, u.options()));
+    dir->push_back(spec.direction == OracleDirection::kNegMean ? -mean : -u);
+  }
+}
+
+// The bisection of OracleAttacker::Attack over (0, max_step], `probe`
+// saying whether a step is accepted (step 0 is); fills result's step_found,
+// step_refused, converged and step_sent.
+Status SearchStep(const OracleSpec& spec,
+                  const std::function<Result<bool>(double)>& probe,
+                  OracleRound* result) {
+  FLS_ASSIGN_OR_RETURN(const bool max_ok, probe(spec.max_step));
+  if (max_ok) {
+    result->step_found = spec.max_step;
+  } else {
+    double lo = 0.0;
+    double hi = spec.max_step;
+    for (int i = 0; i < spec.iterations; ++i) {
+      if (lo > 0.0 && hi - lo <= spec.tolerance * lo) break;
+      const double mid = 0.5 * (lo + hi);
+      FLS_ASSIGN_OR_RETURN(const bool ok, probe(mid));
+      (ok ? lo : hi) = mid;
+    }
+    result->step_found = lo;
+    result->step_refused = hi;
+    result->converged = lo > 0.0 && hi - lo <= spec.tolerance * lo;
+  }
+  result->step_sent = spec.margin * result->step_found;
+  if (result->step_sent != result->step_found) {
+    FLS_ASSIGN_OR_RETURN(const bool margin_ok, probe(result->step_sent));
+    if (!margin_ok) result->step_sent = result->step_found;
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -160,81 +220,63 @@ Result<OracleRound> OracleAttacker::Attack(
     std::vector<ClientUpdate>& updates, const std::vector<size_t>& attackers,
     const std::vector<uint64_t>& noise_seeds) {
   torch::NoGradGuard no_grad;
-  std::vector<bool> is_attacker(updates.size(), false);
-  for (size_t i : attackers) is_attacker[i] = true;
-  std::vector<torch::Tensor> benign;
-  for (size_t i = 0; i < updates.size(); ++i) {
-    if (!is_attacker[i]) benign.push_back(updates[i].delta);
-  }
-  if (benign.empty()) {
-    for (const ClientUpdate& u : updates) benign.push_back(u.delta);
-  }
-  const torch::Tensor mean =
-      torch::stack(benign).to(torch::kDouble).mean(0).contiguous();
-  const auto d = static_cast<double>(mean.numel());
-
-  // Per attacker: base = u + e, direction v (float64).
   std::vector<torch::Tensor> base;
   std::vector<torch::Tensor> dir;
-  for (size_t j = 0; j < attackers.size(); ++j) {
-    const torch::Tensor u = updates[attackers[j]].delta.to(torch::kDouble);
-    at::Generator gen = at::detail::createCPUGenerator(noise_seeds[j]);
-    const double sigma = spec_.noise * u.norm().item<double>() / std::sqrt(d);
-    base.push_back(u + sigma * torch::randn(u.sizes(), gen, u.options()));
-    dir.push_back(spec_.direction == OracleDirection::kNegMean ? -mean : -u);
-  }
+  BasesAndDirections(spec_, updates, attackers, noise_seeds, &base, &dir);
+  OracleRound result;
+  result.attacked = true;
+  // Attackers that take the step (indices into `attackers`): all of them
+  // until the probe at step 0 says which the shadow accepts at all.
+  std::vector<size_t> stepping(attackers.size());
+  std::iota(stepping.begin(), stepping.end(), 0);
   auto candidate = [&](double step) {
     std::vector<ClientUpdate> out = updates;
     for (size_t j = 0; j < attackers.size(); ++j) {
+      out[attackers[j]].delta = base[j].to(torch::kFloat).contiguous();
+    }
+    for (size_t j : stepping) {
       out[attackers[j]].delta =
           (base[j] + step * dir[j]).to(torch::kFloat).contiguous();
     }
     return out;
   };
 
-  OracleRound result;
-  result.attacked = true;
   FLS_ASSIGN_OR_RETURN(const std::vector<uint8_t> saved, shadow_->SaveState());
-  // One probe: the shadow's verdict on `step`, its memory restored after.
-  auto probe = [&](double step) -> Result<bool> {
+  // One probe: the shadow's decisions at `step` (empty when it refused the
+  // round), its memory restored after.
+  auto decide = [&](double step) -> Result<std::vector<aggfilter::Decision>> {
     ++result.probes;
     auto decisions =
         shadow_->FilterRound(round, layout, global, candidate(step));
     FLS_RETURN_IF_ERROR(shadow_->LoadState(saved));
-    if (!decisions.ok()) {
-      if (decisions.status().code() == ErrorCode::kUnsupported) return false;
-      return decisions.status();
+    if (!decisions.ok() &&
+        decisions.status().code() == ErrorCode::kUnsupported) {
+      return std::vector<aggfilter::Decision>();
     }
-    return AllAccepted(*decisions, attackers, spec_.min_weight);
+    return decisions;
+  };
+  auto probe = [&](double step) -> Result<bool> {
+    FLS_ASSIGN_OR_RETURN(const auto decisions, decide(step));
+    if (decisions.empty()) return false;
+    std::vector<size_t> indices;
+    for (size_t j : stepping) indices.push_back(attackers[j]);
+    return AllAccepted(decisions, indices, spec_.min_weight);
   };
 
-  FLS_ASSIGN_OR_RETURN(const bool zero_ok, probe(0.0));
-  bool max_ok = false;
-  if (zero_ok) {
-    FLS_ASSIGN_OR_RETURN(max_ok, probe(spec_.max_step));
-  }
-  if (!zero_ok) {
-    result.step_refused = 0.0;
-  } else if (max_ok) {
-    result.step_found = spec_.max_step;
-  } else {
-    double lo = 0.0;
-    double hi = spec_.max_step;
-    for (int i = 0; i < spec_.iterations; ++i) {
-      if (lo > 0.0 && hi - lo <= spec_.tolerance * lo) break;
-      const double mid = 0.5 * (lo + hi);
-      FLS_ASSIGN_OR_RETURN(const bool ok, probe(mid));
-      (ok ? lo : hi) = mid;
+  FLS_ASSIGN_OR_RETURN(const auto at_zero, decide(0.0));
+  std::vector<size_t> accepted_at_zero;
+  for (size_t j = 0; j < attackers.size() && !at_zero.empty(); ++j) {
+    if (AllAccepted(at_zero, {attackers[j]}, spec_.min_weight)) {
+      accepted_at_zero.push_back(j);
     }
-    result.step_found = lo;
-    result.step_refused = hi;
-    result.converged = lo > 0.0 && hi - lo <= spec_.tolerance * lo;
   }
-  result.step_sent = spec_.margin * result.step_found;
-  if (result.step_sent != result.step_found) {
-    FLS_ASSIGN_OR_RETURN(const bool margin_ok, probe(result.step_sent));
-    if (!margin_ok) result.step_sent = result.step_found;
+  stepping = accepted_at_zero;
+  if (stepping.empty()) {
+    result.step_refused = 0.0;
+  } else {
+    FLS_RETURN_IF_ERROR(SearchStep(spec_, probe, &result));
   }
+  for (size_t j : stepping) result.stepping.push_back(attackers[j]);
 
   std::vector<ClientUpdate> sent = candidate(result.step_sent);
   for (size_t i : attackers) updates[i].delta = std::move(sent[i].delta);

@@ -71,8 +71,9 @@ Result<std::string> ShadowPolicyText(const std::string& policy_text);
 // What the attack did in one round.
 struct OracleRound {
   bool attacked = false;  // false: the round was only observed
-  // The largest step the search saw accepted (0 when even step 0, the
-  // honest updates plus noise, was refused).
+  // The largest step the search saw accepted for every stepping attacker
+  // (0 when the shadow refused all of them at step 0: the honest updates
+  // plus noise).
   double step_found = 0.0;
   // The smallest step the search saw refused; +infinity when max_step
   // itself was accepted.
@@ -80,6 +81,9 @@ struct OracleRound {
   // The step sent: margin * step_found, or step_found when the shadow
   // refused the margin's step (a non-monotone boundary).
   double step_sent = 0.0;
+  // The attackers (indices into the updates) that took the step: those the
+  // shadow accepted at step 0; the others sent u + e.
+  std::vector<size_t> stepping;
   int probes = 0;          // filter calls undone by restoring the state
   bool converged = false;  // the bisection reached its tolerance
   // The shadow's decisions on the round actually sent (every update, in
@@ -108,7 +112,11 @@ class OracleAttacker {
   // Replaces updates[i] for every i in `attackers` (their honest updates on
   // entry) by u + e + step * v, one step for all of them, searched as the
   // spec says with the shadow's state saved before the probes and restored
-  // after each; then feeds the shadow the round as sent. `noise_seeds`
+  // after each; then feeds the shadow the round as sent. Attackers the
+  // shadow refuses already at step 0 (e.g. an honest update pointing away
+  // from the client's last accepted one) send u + e and are left out of
+  // the search, so that one of them does not hold the others back.
+  // `noise_seeds`
   // holds one seed per attacker. The benign updates (the others; all of
   // them when every update is an attacker's) give m.
   // REQUIRES: attackers non-empty, indices in range, distinct;

@@ -145,7 +145,9 @@ TEST_CASE(
     for (size_t i = 0; i < updates.size(); ++i) {
       CHECK(torch::allclose(updates[i].delta, expected[i].delta, 1e-5, 1e-7));
     }
-    // A real attack: a step, sent at the margin or (refused there) in full.
+    // A real attack: every attacker steps, sent at the margin or (refused
+    // there) in full.
+    CHECK(done->stepping == attackers);
     CHECK(done->step_found > 0.0);
     CHECK((done->step_sent == spec.margin * done->step_found ||
            done->step_sent == done->step_found));
@@ -181,6 +183,41 @@ TEST_CASE(
     }
   }
   CHECK(attacked == 3);
+}
+
+TEST_CASE(
+    "An attacker the shadow refuses at step 0 does not hold the "
+    "others back") {
+  REQUIRE_MESSAGE(fs::exists(PluginPath()), "plugin not built");
+  // The shipped policy with client_007 on the deny list: always dropped.
+  std::string text = ReadText(ShippedPolicyPath());
+  const std::string lists = "  deny: []";
+  REQUIRE(text.find(lists) != std::string::npos);
+  text.replace(text.find(lists), lists.size(), "  deny: [client_007]");
+  const fs::path dir = PolicyCopy("deny");
+  std::ofstream(dir / "deny.yaml") << text;
+  OracleSpec spec;
+  spec.noise = 0.0;
+  spec.iterations = 12;
+  auto oracle =
+      OracleAttacker::Create(spec, PluginPath(), (dir / "deny.yaml").string());
+  REQUIRE_MESSAGE(oracle.ok(), oracle.status().message());
+  const SyntheticFederation fed(10);
+  for (uint64_t round = 1; round <= 3; ++round) {
+    REQUIRE(
+        (*oracle)->Observe(round, fed.layout, fed.global, fed.Round()).ok());
+  }
+  std::vector<ClientUpdate> updates = fed.Round();
+  const std::vector<ClientUpdate> honest = updates;
+  auto done =
+      (*oracle)->Attack(4, fed.layout, fed.global, updates, {3, 7}, {1, 2});
+  REQUIRE_MESSAGE(done.ok(), done.status().message());
+  CHECK(done->stepping == std::vector<size_t>{3});
+  CHECK(done->step_found > 0.0);
+  CHECK(torch::equal(updates[7].delta, honest[7].delta));
+  CHECK(Accepted(done->decisions[3], 1.0));
+  CHECK(done->decisions[7].action == AGGF_ACTION_DROP);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("Sybil noise is seeded per attacker and sized by noise") {
