@@ -156,6 +156,8 @@ struct Simulation::Impl {
   torch::Tensor global;  // flat float32
   std::unique_ptr<FilterClient> filter;
   std::unique_ptr<OracleAttacker> oracle;  // the oracle attack's shadow
+  // The shadow's action on each update of this round (oracle runs only).
+  std::vector<std::string> shadow_actions;
   std::optional<RoundArchiveWriter> archive;
   int round = 0;
   std::vector<double> class_accuracy;  // of the last round's global model
@@ -405,6 +407,10 @@ Status Simulation::Impl::ApplyOracle(const std::vector<int>& participants,
                          ": attack oracle: " + done.status().message());
   }
   if (done->attacked) result.oracle_step = done->step_sent;
+  shadow_actions.clear();
+  for (const aggfilter::Decision& d : done->decisions) {
+    shadow_actions.emplace_back(aggfilter::action_name(d.action));
+  }
   return Status::Ok();
 }
 
@@ -600,6 +606,7 @@ Result<RoundResult> Simulation::Impl::Run() {
     o.attack = o.malicious ? attack.type : "";
     o.score = std::nan("");
     o.delta_norm = updates[i].delta.norm().item<double>();
+    if (i < shadow_actions.size()) o.shadow_action = shadow_actions[i];
     result.clients.push_back(std::move(o));
   }
   if (options.on_updates) options.on_updates(round, updates);

@@ -67,6 +67,10 @@ struct ClientOutcome {
   double score = 0.0;             // the filter's score (NaN without a filter)
   std::string reason;             // the filter's reason ("" without a filter)
   double delta_norm = 0.0;        // L2 norm of the update sent
+  // With the oracle attack: its shadow filter's action on this update as
+  // sent (what the attackers predict); "" otherwise or when the shadow
+  // refused the round.
+  std::string shadow_action;
 };
 
 struct RoundResult {

@@ -48,6 +48,7 @@ nlohmann::json RoundToJson(const RoundResult& r) {
     cj["score"] = Number(c.score);
     cj["reason"] = c.reason;
     cj["delta_norm"] = Number(c.delta_norm);
+    if (!c.shadow_action.empty()) cj["shadow_action"] = c.shadow_action;
     clients.push_back(std::move(cj));
   }
   j["malicious_sent"] = malicious_sent;
