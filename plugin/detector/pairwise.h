@@ -17,16 +17,17 @@
 // detector.cc did before this module.
 //
 // Two paths (MaxCosineSimilarity chooses by `rows`):
-//  * Exact, rows <= kExactMaxRows (1024): every pair. Bit for bit the
+//  * Exact, rows <= kExactMaxRows (512): every pair. Bit for bit the
 //    values of the quadratic loop this module replaced, so every decision
-//    and audit line of a round of up to 1024 updates is unchanged. O(rows^2
+//    and audit line of a round of up to 512 updates is unchanged (every
+//    test, replay and benchmark protocol round: at most 100). O(rows^2
 //    dim), vectorised across pairs (each pair's sum keeps its order) on the
-//    widest of SSE2 / AVX2 / AVX-512 the CPU has: 0.09-0.15 s at 1,000 rows
-//    of 1024 on one core of the (shared, loaded) build machine, against
-//    0.6-1.0 s for the scalar loop. 1024 covers the round sizes of every
-//    test and benchmark protocol run and the cross-device sizes issue 16
-//    names; the bucketed path costs about as much at 1,000 rows (0.13 s)
-//    and wins from about 2,000 on (0.16 s against ~0.5 s).
+//    widest of SSE2 / AVX2 / AVX-512 the CPU has. On one core of the build
+//    machine (AVX-512, load ~3), rows of 1024: 0.016 s at 512 rows against
+//    0.109 s for the scalar loop (0.45 s at 1,000). 512 is where the two
+//    paths cost the same (bucketed: 0.019 s); above, the bucketed one wins
+//    (0.033 s at 1,000 rows, 0.062 s at 2,000, 0.33 s at 10,000, where the
+//    scalar loop would take ~45 s).
 //  * Bucketed, rows > kExactMaxRows: random-hyperplane LSH (SimHash) on the
 //    rows centred in direction space (each row scaled to unit length, minus
 //    the mean of the unit rows, so that a round whose updates share one
@@ -44,8 +45,7 @@
 //    cosine above, and so does each row's paired partner with the fewest
 //    differing bits (ties: the smaller index); no other. Cost: O(rows * dim
 //    * 256) for the codes, O(kTables * rows * (log rows + kWindow)) for the
-//    tables, and dim doubles per computed pair: about rows + (near pairs);
-//    0.75 s at 10,000 random rows of 1024 (the exact loop: ~60 s).
+//    tables, and dim doubles per computed pair: about rows + (near pairs).
 //
 // What the bucketed path promises. A reported value is a real pair's
 // cosine, so never above the row's true maximum. A pair is computed when it
@@ -60,7 +60,7 @@
 //   c >= 0.95: miss <= 1e-8 at D = 11 (D = 12: 8e-8; D = 8: 4e-13)
 //   c >= 0.90: miss <= 2e-5 at D = 11 (D = 12: 6e-5; D = 8: 4e-9)
 //   c >= 0.85: miss <= 5e-4 at D = 11 (D = 12: 2e-3)
-// (D = 8 for 1,025-2,047 rows, 9, 10, 11 for 8,192-16,383, 12 above)
+// (D = 8 for 513-2,047 rows, 9, 10, 11 for 8,192-16,383, 12 above)
 // for a pair in buckets of at most kWindow + 1 rows. Centring changes a
 // pair's cosine: for two rows of equal norm whose unit vectors lie equally
 // far from the round's mean unit vector m the centred cosine is
@@ -100,7 +100,7 @@
 
 namespace flsentry {
 
-inline constexpr int64_t kExactMaxRows = 1024;
+inline constexpr int64_t kExactMaxRows = 512;
 
 // The bucketed path's parameters (documented above).
 inline constexpr int kPoolBits = 256;

@@ -208,7 +208,8 @@ TEST_CASE("the bucketed path is the same for every thread count") {
 }
 
 TEST_CASE("table bits and the documented miss probabilities") {
-  CHECK(PairwiseTableBits(1025) == 8);
+  CHECK(PairwiseTableBits(kExactMaxRows + 1) == 8);
+  CHECK(PairwiseTableBits(2047) == 8);
   CHECK(PairwiseTableBits(4096) == 10);
   CHECK(PairwiseTableBits(10000) == 11);
   CHECK(PairwiseTableBits(1 << 20) == 12);
