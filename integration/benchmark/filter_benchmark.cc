@@ -451,7 +451,7 @@ int main(int argc, char** argv) {
   app.add_option("--plugin", o.plugin, "libflsentry_filter.so");
   app.add_option("--dims", o.dims, "parameter counts d")->delimiter(',');
   app.add_option("-n,--updates", o.n, "updates per round")
-      ->check(CLI::Range(2, 1000));
+      ->check(CLI::Range(2, 10000));
   app.add_option("--repeat", o.repeat, "runs per measurement (median)")
       ->check(CLI::Range(1, 100));
   app.add_option("--threads", o.threads, "detector threads")

@@ -57,7 +57,10 @@ void ClientReferences::Reject(const std::string& client, uint64_t round,
 void ClientReferences::Set(const std::string& client, uint64_t round,
                            std::span<const float> embedding, bool rejected) {
   if (embedding.size() != static_cast<size_t>(dim_)) return;
-  Reference& ref = refs_[client];
+  auto [it, inserted] = refs_.try_emplace(client);
+  Reference& ref = it->second;
+  if (!inserted) by_age_.erase({ref.round, client});
+  by_age_.emplace(round, client);
   ref.round = round;
   ref.embedding.assign(embedding.begin(), embedding.end());
   ref.norm = Norm(embedding);
@@ -66,11 +69,9 @@ void ClientReferences::Set(const std::string& client, uint64_t round,
 }
 
 void ClientReferences::EvictOldest() {
-  auto oldest = refs_.begin();
-  for (auto it = refs_.begin(); it != refs_.end(); ++it) {
-    if (it->second.round < oldest->second.round) oldest = it;
-  }
-  refs_.erase(oldest);
+  const auto oldest = by_age_.begin();
+  refs_.erase(oldest->second);
+  by_age_.erase(oldest);
 }
 
 nlohmann::json ClientReferences::ToJson() const {
@@ -124,7 +125,10 @@ Status ClientReferences::FromJson(const nlohmann::json& json) {
       return StateError("detector state: a client has two references");
     }
   }
+  std::set<std::pair<uint64_t, std::string>> by_age;
+  for (const auto& [client, ref] : refs) by_age.emplace(ref.round, client);
   refs_ = std::move(refs);
+  by_age_ = std::move(by_age);
   return Status::Ok();
 }
 

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <span>
 #include <string>
 #include <utility>
@@ -85,10 +86,15 @@ class ClientReferences {
   double Cosine(const Reference& ref, std::span<const float> embedding) const;
   void Set(const std::string& client, uint64_t round,
            std::span<const float> embedding, bool rejected);
+  // Forgets the first client of by_age_. O(log size).
   void EvictOldest();
 
   int64_t dim_;
   std::map<std::string, Reference> refs_;
+  // (round, client) of every entry of refs_, oldest first: the eviction
+  // order. Kept so that eviction at a few thousand clients does not scan
+  // them all for each new one.
+  std::set<std::pair<uint64_t, std::string>> by_age_;
 };
 
 }  // namespace flsentry

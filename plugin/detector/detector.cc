@@ -12,6 +12,7 @@
 #include "base/parallel.h"
 #include "base/robust_stats.h"
 #include "detector/autoencoder.h"
+#include "detector/pairwise.h"
 #include "features/feature_extractor.h"
 
 namespace flsentry {
@@ -20,32 +21,6 @@ namespace {
 // A round whose median score is above this many times the median score the
 // window's rows had when they were learned teaches nothing (see detector.h).
 constexpr double kRoundGate = 2.0;
-
-// For each of `rows` rows (row-major, `dim` wide): the highest cosine
-// similarity to another row; NaN for a single row or a zero row. O(rows^2 dim)
-// in double precision.
-std::vector<double> MaxCosineSimilarity(std::span<const float> data,
-                                        int64_t rows, int64_t dim) {
-  std::vector<double> norms(rows), best(rows, NAN);
-  auto row = [&](int64_t r) { return data.subspan(r * dim, dim); };
-  for (int64_t r = 0; r < rows; ++r) {
-    double s = 0;
-    for (float v : row(r)) s += double{v} * v;
-    norms[r] = std::sqrt(s);
-  }
-  for (int64_t a = 0; a < rows; ++a) {
-    for (int64_t b = a + 1; b < rows; ++b) {
-      if (norms[a] == 0 || norms[b] == 0) continue;
-      const auto x = row(a), y = row(b);
-      double dot = 0;
-      for (int64_t k = 0; k < dim; ++k) dot += double{x[k]} * y[k];
-      const double cosine = dot / (norms[a] * norms[b]);
-      if (!(cosine <= best[a])) best[a] = cosine;  // NaN-aware max
-      if (!(cosine <= best[b])) best[b] = cosine;
-    }
-  }
-  return best;
-}
 
 }  // namespace
 
@@ -351,8 +326,10 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
   const std::vector<size_t>& batch_updates = embedded.updates;
   const std::vector<double>& norms = embedded.norms;
   const double median = Median(norms);
-  const std::vector<double> similarity = MaxCosineSimilarity(
-      batch, static_cast<int64_t>(batch_updates.size()), dim);
+  FLS_ASSIGN_OR_RETURN(
+      const std::vector<double> similarity,
+      MaxCosineSimilarity(batch, static_cast<int64_t>(batch_updates.size()),
+                          dim, threads));
   const std::vector<double> centrality = LeaveOneOutCentrality(
       batch, static_cast<int64_t>(batch_updates.size()), dim);
   FLS_ASSIGN_OR_RETURN(

@@ -37,6 +37,8 @@ struct UpdateScore {
   // Highest cosine similarity of this update's embedding to another
   // embedded update of the same round, in [-1, 1]; NaN when not embedded or
   // alone. Colluding clients that send (nearly) the same update score ~1.
+  // Above 512 embedded updates the best pair found by bucketing, a lower
+  // bound (detector/pairwise.h).
   double max_similarity = NAN;
   // Cosine of this update's embedding with the mean direction of the other
   // embedded updates of the round (LeaveOneOutCentrality), in [-1, 1]; NaN

@@ -69,6 +69,33 @@ TEST_CASE("references and rejected directions round-trip through JSON") {
   CHECK(back.ToJson() == json);  // unchanged on error
 }
 
+TEST_CASE("past the bound the oldest (round, then id) are forgotten") {
+  ClientReferences refs(3);
+  auto id = [](size_t i) { return "c" + std::to_string(100000 + i); };
+  // Client i at round 10 + i % 7: rounds 10..16, ids in order within each.
+  for (size_t i = 0; i < kMaxClientReferences; ++i)
+    refs.Update(id(i), 10 + i % 7, kEast);
+  refs.Update(id(0), 20, kEast);  // c100000 is renewed: no longer oldest
+  refs.Reject(id(7), 20, kWest);  // has a reference: unchanged (round 10)
+  REQUIRE(refs.size() == kMaxClientReferences);
+  // Through a state file and back: the same order.
+  ClientReferences back(3);
+  REQUIRE(back.FromJson(refs.ToJson()).ok());
+  for (ClientReferences* r : {&refs, &back}) {
+    r->Update("new1", 21, kNorth);  // evicts c100007 (round 10, smallest id)
+    r->Reject("new2", 21, kWest);   // evicts c100014 (round 10, next id)
+    CHECK(r->size() == kMaxClientReferences);
+    CHECK(r->Consistency(id(0), kEast) == doctest::Approx(1.0));
+    CHECK(std::isnan(r->Consistency(id(7), kEast)));
+    CHECK(std::isnan(r->Consistency(id(14), kEast)));
+    CHECK(r->Consistency(id(21), kEast) == doctest::Approx(1.0));
+    CHECK(r->Consistency(id(1), kEast) == doctest::Approx(1.0));  // round 11
+    CHECK(r->Consistency("new1", kNorth) == doctest::Approx(1.0));
+    CHECK(r->RejectedSimilarity("new2", kWest).second == 21);
+  }
+  CHECK(refs.ToJson() == back.ToJson());
+}
+
 TEST_CASE("consistency: the cosine with the client's last clean update") {
   std::vector<std::string> ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
   std::vector<std::vector<float>> rows;
