@@ -18,6 +18,7 @@
 #include "fashion_mnist.h"
 #include "local_training.h"
 #include "oracle_attack.h"
+#include "sim_checks.h"
 #include "tensor/tensor_file.h"
 #include "update_spill.h"
 
@@ -48,72 +49,6 @@ uint64_t SplitMix(uint64_t x) {
 
 uint64_t Seed(uint64_t seed, Stream stream, uint64_t a = 0, uint64_t b = 0) {
   return SplitMix(SplitMix(SplitMix(seed ^ SplitMix(stream)) ^ a) ^ b);
-}
-
-bool IsModelPoisoning(const std::string& type) {
-  return type != "none" && type != "nonfinite" && !IsDataPoisoning(type) &&
-         !IsClaimAttack(type) && !IsOracleAttack(type);
-}
-
-// Refuses attack and aggregator settings before any training.
-Status CheckSpecs(const SimConfig& config) {
-  const AttackConfig& a = config.attack;
-  if (a.type == "none" && !a.params.empty()) {
-    return ConfigError("'attack.params' given but attack.type is none");
-  }
-  if (a.type == "label_flip") {
-    FLS_RETURN_IF_ERROR(
-        FlipLabels(torch::zeros({1}, torch::kInt64), a.params).status());
-  } else if (a.type == "backdoor") {
-    double fraction = 0.0;
-    FLS_RETURN_IF_ERROR(
-        BackdoorTriggerFromParams(a.params, &fraction).status());
-  } else if (a.type == "nonfinite") {
-    for (const auto& [key, value] : a.params) {
-      if (key != "count" || value != std::floor(value) || value < 1 ||
-          value > 1e6) {
-        return ConfigError(
-            "nonfinite takes one parameter, 'count' (1..1000000 coordinates)");
-      }
-    }
-  } else if (IsClaimAttack(a.type)) {
-    FLS_RETURN_IF_ERROR(CheckClaimAttack(a.type, a.params));
-  } else if (IsOracleAttack(a.type)) {
-    const auto spec = ParseOracleSpec(a.type, a.params);
-    if (!spec.ok()) return ConfigError("'attack': " + spec.status().message());
-  } else if (IsModelPoisoning(a.type)) {
-    const Status spec = CheckAttackSpec(a.type, a.params);
-    if (!spec.ok()) return ConfigError("'attack': " + spec.message());
-  }
-  if (config.eval_backdoor) {
-    if (a.type == "backdoor") {
-      return ConfigError(
-          "'eval_backdoor' is for runs without a backdoor attack (a backdoor "
-          "attack measures its own trigger)");
-    }
-    for (const auto& [key, value] : *config.eval_backdoor) {
-      const bool whole = value == std::floor(value);
-      if (key == "target") {
-        if (!whole || value < 0 || value > 9) {
-          return ConfigError("'eval_backdoor.target' must be a class 0..9");
-        }
-      } else if (key == "trigger_size") {
-        if (!whole || value < 1 || value > 10) {
-          return ConfigError(
-              "'eval_backdoor.trigger_size' must be 1..10 pixels");
-        }
-      } else {
-        return ConfigError("'eval_backdoor." + key +
-                           "' is not a key (target, trigger_size)");
-      }
-    }
-  }
-  const Status aggregator =
-      CheckAggregatorSpec(config.aggregator.type, config.aggregator.params);
-  if (!aggregator.ok()) {
-    return ConfigError("'aggregator': " + aggregator.message());
-  }
-  return Status::Ok();
 }
 
 // Views of a flat vector's named parameters. OWNERSHIP: borrows layout and
@@ -182,7 +117,7 @@ struct Simulation::Impl {
 Status Simulation::Impl::Init() {
   const SimConfig& c = config;
   at::set_num_threads(c.threads);
-  FLS_RETURN_IF_ERROR(CheckSpecs(c));
+  FLS_RETURN_IF_ERROR(CheckSimSpecs(c));
 
   FLS_ASSIGN_OR_RETURN(Dataset train,
                        LoadFashionMnist(c.dataset_dir, Split::kTrain));
