@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -47,12 +48,10 @@ struct aggf_instance {
   // (on_round_details); empty before the first and after a state load.
   std::vector<double> last_suspicion;
   bool has_last_round = false;
-  // The round open on arrival (on_round_begin .. on_round_end): the client
-  // ids added so far (duplicates are dropped as in on_round_filter) and
-  // how many updates were added. Mirrors the engine's open round.
-  bool round_open = false;
+  // The client ids added to the round open on arrival (the engine's; a
+  // repeated id is dropped as in on_round_filter). Meaningful only while
+  // the engine has an open round; cleared when one begins.
   std::set<std::string> open_clients;
-  uint32_t open_updates = 0;
 };
 
 namespace flsentry {
@@ -110,14 +109,6 @@ Status WriteDecisions(aggf_instance* instance,
   instance->last_suspicion = std::move(suspicion);
   instance->has_last_round = true;
   return Status::Ok();
-}
-
-// Forgets the instance's side of a round open on arrival (the engine
-// closes its own).
-void CloseRound(aggf_instance* instance) {
-  instance->round_open = false;
-  instance->open_clients.clear();
-  instance->open_updates = 0;
 }
 
 aggf_status Create(const char* config, uint64_t config_len,
@@ -188,14 +179,9 @@ aggf_status FilterRoundC(aggf_instance* instance, const aggf_round* round,
         }
         RoundInput input;
         FLS_RETURN_IF_ERROR(ConvertRound(round, &input));
-        CloseRound(instance);  // the engine closes an open round too
+        instance->open_clients.clear();  // the engine closes an open round
         FLS_ASSIGN_OR_RETURN(std::vector<Decision> result,
                              instance->engine->FilterRound(input));
-        if (result.size() != num_decisions) {
-          return InternalError(
-              "engine returned " + std::to_string(result.size()) +
-              " decisions for " + std::to_string(num_decisions) + " updates");
-        }
         return WriteDecisions(instance, result, decisions, num_decisions);
       },
       CEntry::kFilter);
@@ -211,8 +197,7 @@ aggf_status RoundBegin(aggf_instance* instance, const aggf_round_begin* begin) {
         FLS_RETURN_IF_ERROR(ConvertRoundBegin(begin, &round, &global));
         FLS_RETURN_IF_ERROR(
             instance->engine->BeginRound(round, std::move(global)));
-        CloseRound(instance);  // the engine closed the round open before
-        instance->round_open = true;
+        instance->open_clients.clear();  // of the round closed, if any
         return Status::Ok();
       },
       CEntry::kFilter);
@@ -222,21 +207,26 @@ aggf_status RoundAdd(aggf_instance* instance, const aggf_update* update) {
   if (instance == nullptr) return AGGF_ERR_INVALID_ARGUMENT;
   return CallGuarded(&instance->last_error, [&]() -> Status {
     if (update == nullptr) return InvalidArgument("update is null");
-    if (!instance->round_open) {
+    const std::optional<size_t> added = instance->engine->OpenRoundUpdates();
+    if (!added) {
       return InvalidArgument("no round is open: call on_round_begin first");
     }
-    if (instance->open_updates >= kMaxUpdatesPerRound) {
-      return InvalidArgument("the open round already has " +
-                             std::to_string(kMaxUpdatesPerRound) +
-                             " updates (AGGF_MAX_UPDATES)");
-    }
-    std::set<std::string> clients = instance->open_clients;  // undo on error
+    std::set<std::string>& ids = instance->open_clients;
+    const size_t ids_before = ids.size();
     UpdateInput input;
-    ConvertUpdate(*update, instance->open_updates, &clients, &input);
-    FLS_RETURN_IF_ERROR(instance->engine->AddUpdate(input));
-    instance->open_clients.swap(clients);
-    ++instance->open_updates;
-    return Status::Ok();
+    ConvertUpdate(*update, static_cast<uint32_t>(*added), &ids, &input);
+    // The id is forgotten again unless the engine took the update (it
+    // refuses one past AGGF_MAX_UPDATES).
+    const bool new_id = ids.size() > ids_before;
+    Status taken = InternalError("update not added");
+    try {
+      taken = instance->engine->AddUpdate(input);
+    } catch (...) {
+      if (new_id) ids.erase(input.client_id);
+      throw;
+    }
+    if (!taken.ok() && new_id) ids.erase(input.client_id);
+    return taken;
   });
 }
 
@@ -246,18 +236,20 @@ aggf_status RoundEnd(aggf_instance* instance, aggf_decision* decisions,
   return CallGuarded(
       &instance->last_error,
       [&]() -> Status {
-        if (!instance->round_open) {
+        const std::optional<size_t> added =
+            instance->engine->OpenRoundUpdates();
+        if (!added) {
           return InvalidArgument("no round is open: call on_round_begin first");
         }
         if (decisions == nullptr && num_decisions > 0) {
           return InvalidArgument("decisions is null");
         }
-        if (num_decisions != instance->open_updates) {
-          return InvalidArgument(
-              "num_decisions " + std::to_string(num_decisions) + " != the " +
-              std::to_string(instance->open_updates) + " updates added");
+        if (num_decisions != *added) {
+          return InvalidArgument("num_decisions " +
+                                 std::to_string(num_decisions) + " != the " +
+                                 std::to_string(*added) + " updates added");
         }
-        CloseRound(instance);  // closed whatever the outcome
+        instance->open_clients.clear();  // closed whatever the outcome
         FLS_ASSIGN_OR_RETURN(std::vector<Decision> result,
                              instance->engine->EndRound());
         return WriteDecisions(instance, result, decisions, num_decisions);
@@ -294,7 +286,7 @@ aggf_status StateLoad(aggf_instance* instance, const uint8_t* data,
             reinterpret_cast<const char*>(data), static_cast<size_t>(size))));
         instance->last_suspicion.clear();
         instance->has_last_round = false;
-        CloseRound(instance);  // as the engine did
+        instance->open_clients.clear();  // the engine closed an open round
         return Status::Ok();
       },
       CEntry::kStateLoad);

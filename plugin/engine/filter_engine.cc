@@ -21,7 +21,7 @@ std::string RoundText(uint64_t round) {
 // every floating tensor. An update that was embedded (the detector then
 // failed to score the round) has it from its two measured parts.
 UpdateStats JudgedStats(const UpdateDigest& u) {
-  if (u.embedder < 0 || u.row.empty()) return u.stats;
+  if (u.row.empty()) return u.stats;  // not embedded
   UpdateStats stats;
   if (u.features.ok()) {
     stats.l2_norm = std::hypot(u.features->norm, u.outside.l2_norm);
@@ -529,6 +529,11 @@ Status FilterEngine::AddUpdate(const UpdateInput& update) {
   }
   m.open_round->Add(update);
   return Status::Ok();
+}
+
+std::optional<size_t> FilterEngine::OpenRoundUpdates() const {
+  if (!impl_->open_round) return std::nullopt;
+  return impl_->open_round->updates().size();
 }
 
 Result<std::vector<Decision>> FilterEngine::EndRound() {

@@ -36,6 +36,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +96,9 @@ class FilterEngine {
   Status BeginRound(uint64_t round, std::vector<TensorView> global);
   Status AddUpdate(const UpdateInput& update);
   Result<std::vector<Decision>> EndRound();
+  // The number of updates added to the open round; nullopt when no round
+  // is open.
+  std::optional<size_t> OpenRoundUpdates() const;
 
   // The engine's state as versioned bytes (JSON), and back. LoadState
   // leaves the state unchanged on error (kState); a loaded state's pending

@@ -112,19 +112,14 @@ size_t RoundIntake::Describe(const UpdateInput& update) {
 
 void RoundIntake::Measure(size_t index, const UpdateInput& update) {
   UpdateDigest& digest = updates_[index];
-  const bool usable =
-      digest.invalid_reason.empty() &&
-      !(update.kind == UpdateKind::kWeights && global_.empty()) &&
-      (global_.empty() || digest.layout == global_layout_);
-  if (!usable) return;
-  const Embedder* embedder =
-      digest.embedder >= 0 ? &embedders_[digest.embedder] : nullptr;
+  if (digest.embedder < 0) return;  // not one to measure (Describe)
+  const Embedder& embedder = embedders_[digest.embedder];
   try {
-    if (embedder && embedder->detector) {
-      const Detector& d = *embedder->detector;
+    if (embedder.detector) {
+      const Detector& d = *embedder.detector;
       digest.row.assign(static_cast<size_t>(d.embedding_dim()), 0.0f);
       digest.features = d.Embed(update, global_, digest.row);
-      digest.outside = StatsOutside(update, global_, embedder->tensors);
+      digest.outside = StatsOutside(update, global_, embedder.tensors);
     } else {
       digest.stats = ComputeUpdateStats(update, global_);
     }

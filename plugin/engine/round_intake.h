@@ -54,14 +54,18 @@ struct UpdateDigest {
   std::string invalid_reason;       // UpdateInput's
   std::vector<TensorMeta> tensors;  // in the host's order
   std::string layout;               // LayoutSignature(tensors)
-  int embedder = -1;                // index into RoundIntake::embedders()
-  // Set when embedder >= 0: the embedding (row: embedding_dim floats) and
-  // the norm and non-finite count of the floating tensors it does not read.
+  // Index into RoundIntake::embedders(); -1 for an update not to be
+  // measured (invalid, full weights without a global model, or not the
+  // global model's layout), which the guards drop.
+  int embedder = -1;
+  // Set when its embedder has a detector: the embedding (row: embedding_dim
+  // floats) and the norm and non-finite count of the floating tensors the
+  // detector does not read.
   Result<UpdateFeatures> features = InternalError("not embedded");
   std::vector<float> row;
   UpdateStats outside;
-  // Set when embedder < 0 and the update is well-formed: every floating
-  // tensor's norm and non-finite count (what is judged without a detector).
+  // Set when its embedder has no detector: every floating tensor's norm and
+  // non-finite count (what is judged without a detector).
   UpdateStats stats;
 };
 
