@@ -52,6 +52,7 @@
 
 #include "aggfilter_host.hpp"
 #include "baselines.h"
+#include "bench_stats.h"
 #include "detector/autoencoder.h"
 #include "detector/detector.h"
 #include "detector/detector_file.h"
@@ -61,6 +62,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using flsentry::TensorView;
+using flsentry::bench::CurrentRssBytes;
+using flsentry::bench::MedianOf;
+using flsentry::bench::PeakRssBytes;
+using flsentry::bench::ResetPeakRss;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -83,35 +88,6 @@ double TimeOnce(Fn&& fn, int r) {
   const auto start = Clock::now();
   fn(r);
   return Seconds(start, Clock::now());
-}
-
-// Upper median; REQUIRES !v.empty().
-double MedianOf(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-// Resident-memory high-water mark of this process in bytes, and its reset.
-int64_t PeakRssBytes() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  return -1;
-}
-int64_t CurrentRssBytes() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  return -1;
-}
-bool ResetPeakRss() {
-  std::ofstream out("/proc/self/clear_refs");
-  out << "5";
-  return static_cast<bool>(out);
 }
 
 // n benign-looking updates: a shared direction plus per-client noise, in

@@ -39,31 +39,17 @@
 #include <vector>
 
 #include "aggfilter_host.hpp"
+#include "bench_stats.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
+using flsentry::bench::MedianOf;
+using flsentry::bench::PeakRssBytes;
 
 double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-int64_t StatusBytes(const char* key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  const size_t len = std::strlen(key);
-  while (std::getline(in, line)) {
-    if (line.compare(0, len, key) == 0)
-      return std::stoll(line.substr(len)) * 1024;
-  }
-  return -1;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 struct Options {
@@ -222,7 +208,7 @@ nlohmann::ordered_json Compare(const Options& o, aggfilter::Plugin& plugin,
     identical = identical && same;
     rounds.push_back({{"round", r},
                       {"one_call_s", one_call_s},
-                      {"add_median_s", Median(adds)},
+                      {"add_median_s", MedianOf(adds)},
                       {"end_s", end_s},
                       {"end_over_one_call", end_s / one_call_s},
                       {"dropped", Dropped(whole)},
@@ -271,14 +257,14 @@ nlohmann::ordered_json Stream(const Options& o, aggfilter::Plugin& plugin,
     rounds.push_back({{"round", r},
                       {"round_gb", bytes / 1e9},
                       {"round_s", Since(round_start)},
-                      {"generate_median_s", Median(generate)},
-                      {"add_median_s", Median(adds)},
+                      {"generate_median_s", MedianOf(generate)},
+                      {"add_median_s", MedianOf(adds)},
                       {"end_s", end_s},
                       {"dropped", Dropped(decisions)},
-                      {"peak_rss_mb", StatusBytes("VmHWM:") / 1e6},
+                      {"peak_rss_mb", PeakRssBytes() / 1e6},
                       {"buffers_mb", 2.0 * m.d * 4.0 / 1e6}});
     std::fprintf(stderr, "\rround %d: %d updates, %.1f GB, peak RSS %.0f MB\n",
-                 r, o.n, bytes / 1e9, StatusBytes("VmHWM:") / 1e6);
+                 r, o.n, bytes / 1e9, PeakRssBytes() / 1e6);
   }
   return {{"mode", "stream"},
           {"n", o.n},
