@@ -3,9 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -13,13 +11,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 #include <tuple>
-#include <variant>
 
 #include "base/file_reader.h"
 #include "base/json_reader.h"
-#include "tensor/tensor_set.h"
+#include "replay/replay_round.h"
 
 namespace flsentry::cli {
 namespace {
@@ -34,248 +30,11 @@ Result<std::string> ReadPolicyFile(const std::string& path) {
   return text;
 }
 
-std::optional<aggf_dtype> ToAggfDtype(DType dtype) {
-  switch (dtype) {
-    case DType::kF32:
-      return AGGF_DTYPE_F32;
-    case DType::kF64:
-      return AGGF_DTYPE_F64;
-    case DType::kF16:
-      return AGGF_DTYPE_F16;
-    case DType::kBF16:
-      return AGGF_DTYPE_BF16;
-    default:
-      return std::nullopt;
-  }
-}
-
-// Owns everything an aggf_round points into. Built once per round; its
-// vectors are sized before any pointer into them is taken.
-class CRound {
- public:
-  // Borrows `set`; it must outlive this CRound and not move.
-  std::vector<aggf_tensor> Tensors(const TensorSet& set) {
-    std::vector<aggf_tensor> out;
-    for (const OwnedTensor& t : set.tensors) {
-      std::optional<aggf_dtype> dtype = ToAggfDtype(t.dtype);
-      if (!dtype) continue;
-      aggf_tensor c{};
-      c.name = t.name.data();
-      c.name_len = static_cast<uint32_t>(t.name.size());
-      c.dtype = *dtype;
-      c.rank = static_cast<int32_t>(t.shape.size());
-      c.shape = t.shape.empty() ? nullptr : t.shape.data();
-      c.strides = t.strides.empty() ? nullptr : t.strides.data();
-      c.data = Aligned(t);
-      out.push_back(c);
-    }
-    return out;
-  }
-
- private:
-  // The C interface requires element-aligned data; files may not provide
-  // it (safetensors does not guarantee alignment). Misaligned tensors are
-  // copied into aligned memory owned by this CRound.
-  const void* Aligned(const OwnedTensor& t) {
-    const size_t elem = DTypeSize(t.dtype);
-    if (!t.data || reinterpret_cast<uintptr_t>(t.data) % elem == 0)
-      return t.data;
-    int64_t numel = 0, extent = 0;
-    if (!ValidateView(t.view(), &numel, &extent).ok() || extent <= 0)
-      return t.data;
-    auto& copy = copies_.emplace_back(
-        new std::max_align_t[(static_cast<size_t>(extent) +
-                              sizeof(std::max_align_t) - 1) /
-                             sizeof(std::max_align_t)]);
-    std::memcpy(copy.get(), t.data, static_cast<size_t>(extent));
-    return copy.get();
-  }
-
-  std::vector<std::unique_ptr<std::max_align_t[]>> copies_;
-};
-
 std::string AbsoluteDir(const std::string& file) {
   std::error_code ec;
   fs::path abs = fs::absolute(file, ec);
   if (ec) return fs::path(file).parent_path().string();
   return abs.lexically_normal().parent_path().string();
-}
-
-// A flat folder's update file may name its client and example count in its
-// metadata ("client_id", "num_examples": flsentry simulate --export-updates,
-// WriteTensorFile's metadata). Sets clients[i].id / num_examples from the
-// read sets (sets[k] is clients[included[k]]'s) where they do, and records
-// where each came from. Ids that would not be unique in the round fall back
-// to the file names for the whole round, said through `report`.
-void ApplyFlatMetadata(const std::vector<TensorSet>& sets,
-                       const std::vector<size_t>& included,
-                       std::vector<ArchiveClient>* clients,
-                       std::vector<ReplayDecision>* origin,
-                       const std::function<void(const std::string&)>& report) {
-  const std::vector<ArchiveClient> by_file = *clients;
-  for (ReplayDecision& o : *origin) {
-    o.client_from = "file name";
-    o.num_examples_from = "default";
-  }
-  for (size_t k = 0; k < sets.size(); ++k) {
-    ArchiveClient& c = (*clients)[included[k]];
-    ReplayDecision& o = (*origin)[included[k]];
-    const auto& scalars = sets[k].scalars;
-    if (auto id = scalars.find("client_id"); id != scalars.end()) {
-      const auto* text = std::get_if<std::string>(&id->second);
-      if (text && !text->empty()) {
-        c.id = *text;
-        o.client_from = "metadata";
-      }
-    }
-    auto n = scalars.find("num_examples");
-    if (n == scalars.end()) continue;
-    std::optional<uint64_t> value;
-    if (const auto* i = std::get_if<int64_t>(&n->second); i && *i >= 0) {
-      value = static_cast<uint64_t>(*i);
-    } else if (const auto* t = std::get_if<std::string>(&n->second)) {
-      uint64_t parsed = 0;
-      const char* end = t->data() + t->size();
-      auto [ptr, ec] = std::from_chars(t->data(), end, parsed);
-      if (ec == std::errc() && ptr == end && !t->empty()) value = parsed;
-    }
-    if (value) {
-      c.num_examples = *value;
-      o.num_examples_from = "metadata";
-    } else {
-      report(c.file +
-             ": num_examples in its metadata is not a non-negative "
-             "integer; " +
-             std::to_string(c.num_examples) + " is used");
-    }
-  }
-  std::set<std::string> ids;
-  for (const ArchiveClient& c : *clients) {
-    if (ids.insert(c.id).second) continue;
-    report("client id '" + c.id +
-           "' is given by two files (metadata or file name): every client "
-           "is named after its file name");
-    for (size_t i = 0; i < clients->size(); ++i) {
-      (*clients)[i].id = by_file[i].id;
-      (*origin)[i].client_from = "file name";
-    }
-    return;
-  }
-}
-
-// Replays one round; appends to *run. Returns an error only for conditions
-// that stop the whole replay.
-Status ReplayOneRound(aggfilter::Instance& instance, const ArchiveRound& round,
-                      const ReplayOptions& options, ReplayRound* out) {
-  out->number = round.number;
-  auto report = [&](const std::string& line) {
-    out->errors.push_back(line);
-    if (options.error_line) options.error_line(line);
-  };
-  Result<TensorSet> global = ReadArchiveGlobal(round);
-  if (!global.ok()) return global.status();
-
-  // Read every client first: the sets must not move once C views exist.
-  std::vector<TensorSet> sets;
-  std::vector<size_t> included;  // indices into round.clients
-  // One per client: the decision replay makes for an unreadable file, and
-  // (flat folder) where its id and num_examples came from.
-  std::vector<ReplayDecision> made(round.clients.size());
-  std::vector<bool> is_unreadable(round.clients.size(), false);
-  sets.reserve(round.clients.size());
-  for (size_t i = 0; i < round.clients.size(); ++i) {
-    Result<TensorSet> set = ReadArchiveClient(round, i);
-    if (set.ok()) {
-      sets.push_back(std::move(set).value());
-      included.push_back(i);
-      continue;
-    }
-    switch (options.on_unreadable) {
-      case OnUnreadable::kFail:
-        return set.status();
-      case OnUnreadable::kSkip:
-        report("round " + std::to_string(round.number) +
-               ": skipped: " + set.status().message());
-        break;
-      case OnUnreadable::kDrop: {
-        report("round " + std::to_string(round.number) +
-               ": dropped as unreadable: " + set.status().message());
-        ReplayDecision& d = made[i];
-        is_unreadable[i] = true;
-        d.unreadable = true;
-        d.decision.action = AGGF_ACTION_DROP;
-        d.decision.flags = AGGF_FLAG_INVALID;
-        d.decision.weight = 0.0;
-        d.decision.score = std::nan("");
-        d.decision.threshold = std::nan("");
-        d.decision.reason = "unreadable";
-        break;
-      }
-    }
-  }
-  std::vector<ArchiveClient> clients = round.clients;
-  if (round.manifest_path.empty()) {
-    ApplyFlatMetadata(
-        sets, included, &clients, &made, [&](const std::string& line) {
-          report("round " + std::to_string(round.number) + ": " + line);
-        });
-  }
-
-  CRound owner;
-  std::vector<aggf_tensor> global_tensors = owner.Tensors(global.value());
-  std::vector<std::vector<aggf_tensor>> tensors;
-  tensors.reserve(sets.size());
-  for (const TensorSet& set : sets) tensors.push_back(owner.Tensors(set));
-  std::vector<aggf_update> updates(sets.size());
-  for (size_t k = 0; k < sets.size(); ++k) {
-    const ArchiveClient& c = clients[included[k]];
-    aggf_update& u = updates[k];
-    u.client_id = c.id.data();
-    u.client_id_len = static_cast<uint32_t>(c.id.size());
-    u.kind = round.kind == ArchiveKind::kWeights ? AGGF_UPDATE_WEIGHTS
-                                                 : AGGF_UPDATE_DELTA;
-    u.num_examples = c.num_examples;
-    u.tensors = tensors[k].empty() ? nullptr : tensors[k].data();
-    u.num_tensors = static_cast<uint32_t>(tensors[k].size());
-  }
-  aggf_round c_round{};
-  c_round.struct_size = sizeof c_round;
-  c_round.num_updates = static_cast<uint32_t>(updates.size());
-  c_round.round = round.number;
-  c_round.global_tensors =
-      global_tensors.empty() ? nullptr : global_tensors.data();
-  c_round.num_global_tensors = static_cast<uint32_t>(global_tensors.size());
-  c_round.updates = updates.empty() ? nullptr : updates.data();
-
-  std::vector<aggfilter::Decision> decisions;
-  try {
-    decisions = instance.filter(c_round);
-  } catch (const aggfilter::Error& e) {
-    out->failed = true;
-    report("round " + std::to_string(round.number) +
-           ": the plugin refused the round: " + e.what());
-    return Status::Ok();
-  }
-  // Decisions in manifest order: plugin decisions and unreadable drops
-  // interleaved as the clients appear in the manifest.
-  size_t next_plugin = 0;
-  for (size_t i = 0; i < clients.size(); ++i) {
-    const ArchiveClient& c = clients[i];
-    ReplayDecision d = std::move(made[i]);
-    if (next_plugin < included.size() && included[next_plugin] == i) {
-      d.decision = std::move(decisions[next_plugin++]);
-    } else if (!is_unreadable[i]) {
-      continue;  // skipped
-    }
-    d.round = round.number;
-    d.client = c.id;
-    d.rank_score = d.decision.score;
-    d.num_examples = c.num_examples;
-    d.label = c.label;
-    d.attack = c.attack;
-    out->decisions.push_back(std::move(d));
-  }
-  return Status::Ok();
 }
 
 void LogToLine(void* user, aggf_log_level level, const char* message,

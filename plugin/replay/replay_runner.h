@@ -1,8 +1,10 @@
 // replay_runner.h — feeds the rounds of a round archive, in order, to an
 // aggregation-filter plugin loaded through host_api/aggfilter_host.hpp,
 // exactly as a live server would: one instance per policy, state carried
-// from round to round, one on_round_filter call per round. Works with any
-// aggfilter plugin, not only flsentry's.
+// from round to round, each round given on arrival (ABI 1.2: one update
+// read and added at a time, replay_round.h) or, to a plugin before 1.2, in
+// one on_round_filter call. Works with any aggfilter plugin, not only
+// flsentry's.
 //
 // Threading: one replay per thread; the Plugin may be shared.
 #ifndef FLSENTRY_REPLAY_REPLAY_RUNNER_H_

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "replay_test_util.h"
 #include "tensor/tensor_file.h"
@@ -16,6 +17,8 @@ using Json = nlohmann::json;
 
 const std::string kFlsentry = FLSENTRY_BIN;
 const std::string kNormPlugin = NORM_PLUGIN_PATH;
+const std::string kProbePlugin = PROBE_PLUGIN_PATH;
+const std::string kProbeOnArrivalPlugin = PROBE_ON_ARRIVAL_PLUGIN_PATH;
 
 // Lines of a decisions.jsonl parsed.
 std::vector<Json> Decisions(const std::string& path) {
@@ -190,6 +193,61 @@ TEST_CASE("several policies replay independently, side by side") {
   CHECK_FALSE(fs::exists(dir / "b/live_audit.jsonl"));
   CHECK(ReadFile(dir / "out/policy_2/report.html").find("live_state.json") !=
         std::string::npos);  // the policy as written is shown
+}
+
+// Two rounds of 6 clients whose update files are over 1 MiB (so that
+// reading one maps it), without a global model.
+void MakeLargeUpdateArchive(const std::string& dir) {
+  auto writer = flsentry::RoundArchiveWriter::Open(dir);
+  REQUIRE(writer.ok());
+  std::vector<int64_t> shape = {300000};
+  std::vector<float> w(300000, 0.01f);
+  for (int r = 1; r <= 2; ++r) {
+    REQUIRE(writer->BeginRound(r, flsentry::ArchiveKind::kDelta, {}).ok());
+    for (int c = 0; c < 6; ++c) {
+      std::vector<flsentry::TensorView> t = {
+          {"w", flsentry::DType::kF32, shape, {}, w.data()}};
+      flsentry::ArchiveClientRecord rec;
+      rec.id = "client_" + std::to_string(c);
+      rec.num_examples = 100;
+      REQUIRE(writer->AddClient(rec, t).ok());
+    }
+    REQUIRE(writer->FinishRound().ok());
+  }
+}
+
+TEST_CASE("replay holds one update file at a time for a plugin on arrival") {
+  TempDir dir;
+  MakeLargeUpdateArchive(dir / "archive");
+  fs::create_directories(dir / "flat");
+  for (auto& e : fs::directory_iterator(dir / "archive/round_0001")) {
+    if (e.path().filename() != "manifest.json") {
+      fs::copy_file(e.path(), dir / ("flat/" + e.path().filename().string()));
+    }
+  }
+  // The probe's score: the most of the archive's files mapped at once while
+  // the plugin read updates.
+  auto most_mapped = [&](const std::string& source, const std::string& plugin,
+                         const std::string& out) {
+    WriteFile(dir / "probe.cfg", source);
+    RunResult r = Run({kFlsentry, "replay", source, "--config",
+                       dir / "probe.cfg", "--plugin", plugin, "--out", out});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    std::set<double> scores;
+    for (const Json& d : Decisions(out + "/decisions.jsonl")) {
+      scores.insert(d["score"].get<double>());
+    }
+    return scores;
+  };
+  // ABI 1.0: one call with every update of the round mapped.
+  CHECK(most_mapped(dir / "archive", kProbePlugin, dir / "one") ==
+        std::set<double>{6});
+  // ABI 1.2: each file read, added and released before the next.
+  CHECK(most_mapped(dir / "archive", kProbeOnArrivalPlugin, dir / "arrival") ==
+        std::set<double>{1});
+  // A flat folder too (its files are read once more, for their metadata).
+  CHECK(most_mapped(dir / "flat", kProbeOnArrivalPlugin, dir / "flat_out") ==
+        std::set<double>{1});
 }
 
 TEST_CASE("a flat folder of update files replays as one round; --json output") {
