@@ -23,7 +23,7 @@ double ClientReferences::Cosine(const Reference& ref,
   if (!(norm > 0) || !(ref.norm > 0)) return NAN;
   double dot = 0;
   for (size_t k = 0; k < embedding.size(); ++k) {
-    dot += double{embedding[k]} * ref.embedding[k];
+    dot += double{embedding[k]} * (*ref.embedding)[k];
   }
   return std::clamp(dot / (norm * ref.norm), -1.0, 1.0);
 }
@@ -43,27 +43,27 @@ std::pair<double, uint64_t> ClientReferences::RejectedSimilarity(
 }
 
 void ClientReferences::Update(const std::string& client, uint64_t round,
-                              std::span<const float> embedding) {
-  Set(client, round, embedding, /*rejected=*/false);
+                              SharedEmbedding embedding) {
+  Set(client, round, std::move(embedding), /*rejected=*/false);
 }
 
 void ClientReferences::Reject(const std::string& client, uint64_t round,
-                              std::span<const float> embedding) {
+                              SharedEmbedding embedding) {
   auto it = refs_.find(client);
   if (it != refs_.end() && !it->second.rejected) return;
-  Set(client, round, embedding, /*rejected=*/true);
+  Set(client, round, std::move(embedding), /*rejected=*/true);
 }
 
 void ClientReferences::Set(const std::string& client, uint64_t round,
-                           std::span<const float> embedding, bool rejected) {
-  if (embedding.size() != static_cast<size_t>(dim_)) return;
+                           SharedEmbedding embedding, bool rejected) {
+  if (!embedding || embedding->size() != static_cast<size_t>(dim_)) return;
   auto [it, inserted] = refs_.try_emplace(client);
   Reference& ref = it->second;
   if (!inserted) by_age_.erase({ref.round, client});
   by_age_.emplace(round, client);
   ref.round = round;
-  ref.embedding.assign(embedding.begin(), embedding.end());
-  ref.norm = Norm(embedding);
+  ref.norm = Norm(*embedding);
+  ref.embedding = std::move(embedding);
   ref.rejected = rejected;
   while (refs_.size() > kMaxClientReferences) EvictOldest();
 }
@@ -79,7 +79,7 @@ nlohmann::json ClientReferences::ToJson() const {
   for (const auto& [client, ref] : refs_) {
     out.push_back({{"client", client},
                    {"round", ref.round},
-                   {"embedding", FloatsToBase64(ref.embedding)}});
+                   {"embedding", FloatsToBase64(*ref.embedding)}});
     if (ref.rejected) out.back()["rejected"] = true;
   }
   return out;
@@ -115,8 +115,9 @@ Status ClientReferences::FromJson(const nlohmann::json& json) {
       return StateError("detector state: reference: " +
                         embedding.status().message());
     }
-    ref.embedding = std::move(embedding).value();
-    ref.norm = Norm(ref.embedding);
+    ref.embedding = std::make_shared<const std::vector<float>>(
+        std::move(embedding).value());
+    ref.norm = Norm(*ref.embedding);
     if (!std::isfinite(ref.norm)) {
       return StateError("detector state: reference with non-finite values");
     }

@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <span>
@@ -40,6 +41,11 @@
 namespace flsentry {
 
 inline constexpr size_t kMaxClientReferences = 4096;
+
+// An embedding that never changes once made, shared by whoever keeps it
+// (the round last scored, the refresh window, the references, a copy of
+// the detector): copying one copies a pointer. Thread-safe to read.
+using SharedEmbedding = std::shared_ptr<const std::vector<float>>;
 
 class ClientReferences {
  public:
@@ -56,14 +62,15 @@ class ClientReferences {
   std::pair<double, uint64_t> RejectedSimilarity(
       const std::string& client, std::span<const float> embedding) const;
 
-  // Makes `embedding` (dim floats) the client's reference as of `round`.
+  // Makes `embedding` (dim floats; another size is ignored) the client's
+  // reference as of `round`. OWNERSHIP: shares `embedding`.
   void Update(const std::string& client, uint64_t round,
-              std::span<const float> embedding);
+              SharedEmbedding embedding);
 
   // Makes `embedding` the client's rejected direction as of `round`, unless
-  // the client has a (clean) reference.
+  // the client has a (clean) reference. OWNERSHIP: shares `embedding`.
   void Reject(const std::string& client, uint64_t round,
-              std::span<const float> embedding);
+              SharedEmbedding embedding);
 
   size_t size() const { return refs_.size(); }
 
@@ -78,14 +85,14 @@ class ClientReferences {
  private:
   struct Reference {
     uint64_t round = 0;
-    std::vector<float> embedding;
-    double norm = 0;        // L2 norm of `embedding`
-    bool rejected = false;  // a rejected direction, not a reference
+    SharedEmbedding embedding;  // never null, dim floats
+    double norm = 0;            // L2 norm of `embedding`
+    bool rejected = false;      // a rejected direction, not a reference
   };
   // Cosine with `ref`; NaN when a norm is 0 or the sizes differ.
   double Cosine(const Reference& ref, std::span<const float> embedding) const;
-  void Set(const std::string& client, uint64_t round,
-           std::span<const float> embedding, bool rejected);
+  void Set(const std::string& client, uint64_t round, SharedEmbedding embedding,
+           bool rejected);
   // Forgets the first client of by_age_. O(log size).
   void EvictOldest();
 

@@ -311,7 +311,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
   }
   std::vector<UpdateScore> scores(n);
   have_last_ = false;
-  last_embeddings_.assign(n, {});
+  last_embeddings_.assign(n, nullptr);
   last_scores_.assign(n, NAN);
   last_clients_.assign(client_ids.begin(), client_ids.end());
   if (eligible.empty()) {
@@ -335,25 +335,28 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
   FLS_ASSIGN_OR_RETURN(
       std::vector<double> errors,
       net_->Score(batch, static_cast<int64_t>(batch_updates.size()), threads));
-  for (size_t b = 0; b < batch_updates.size(); ++b) {
+  // Each row on its own: scores[i] and last_embeddings_[i] are the row's
+  // alone; references_ is only read.
+  auto finish_row = [&](size_t b) {
     const size_t i = batch_updates[b];
     scores[i].score = errors[b];
     scores[i].scored = true;
     scores[i].log_norm_ratio = std::log(scores[i].norm / median);
     scores[i].max_similarity = similarity[b];
     scores[i].centrality = centrality[b];
-    last_embeddings_[i].assign(batch.begin() + b * dim,
-                               batch.begin() + (b + 1) * dim);
-    scores[i].consistency =
-        references_.Consistency(client_ids[i], last_embeddings_[i]);
+    const std::span<const float> embedding(batch.data() + b * dim,
+                                           static_cast<size_t>(dim));
+    last_embeddings_[i] = std::make_shared<const std::vector<float>>(
+        embedding.begin(), embedding.end());
+    scores[i].consistency = references_.Consistency(client_ids[i], embedding);
     std::tie(scores[i].rejected_similarity, scores[i].rejected_round) =
-        references_.RejectedSimilarity(client_ids[i], last_embeddings_[i]);
+        references_.RejectedSimilarity(client_ids[i], embedding);
     Hasher hash;
-    hash.AddBytes(last_embeddings_[i].data(),
-                  last_embeddings_[i].size() * sizeof(float));
+    hash.AddBytes(embedding.data(), embedding.size() * sizeof(float));
     scores[i].embedding_hash = hash.value();
     last_scores_[i] = errors[b];
-  }
+  };
+  FLS_RETURN_IF_ERROR(ParallelFor(batch_updates.size(), threads, finish_row));
   have_last_ = true;
   last_round_ = round;
   return scores;
@@ -394,8 +397,9 @@ Status Detector::RememberRejected(uint64_t round,
   FLS_RETURN_IF_ERROR(
       CheckRoundIndices("RememberRejected", round, rejected, client_ids));
   for (size_t k = 0; k < rejected.size(); ++k) {
-    const std::vector<float>& embedding = last_embeddings_[rejected[k]];
-    if (!embedding.empty()) references_.Reject(client_ids[k], round, embedding);
+    if (const SharedEmbedding& embedding = last_embeddings_[rejected[k]]) {
+      references_.Reject(client_ids[k], round, embedding);
+    }
   }
   return Status::Ok();
 }
@@ -431,7 +435,7 @@ Result<LearnReport> Detector::LearnDeferred(
   // One row per client per round: a client that sent two updates counts once.
   std::set<std::string> seen;
   for (const auto& [i, client] : learn) {
-    if (last_embeddings_[i].empty() || !seen.insert(client).second) continue;
+    if (!last_embeddings_[i] || !seen.insert(client).second) continue;
     window_.push_back(
         {round, client, last_embeddings_[i], warmup ? NAN : last_scores_[i]});
     references_.Update(client, round, last_embeddings_[i]);
@@ -493,7 +497,7 @@ std::vector<float> Detector::RefreshRows(int64_t* rows) const {
   std::vector<float> data;
   for (size_t j = 0; j < keep; ++j) {
     const WindowRow* row = eligible[j * count / keep];
-    data.insert(data.end(), row->embedding.begin(), row->embedding.end());
+    data.insert(data.end(), row->embedding->begin(), row->embedding->end());
   }
   *rows = static_cast<int64_t>(keep);
   return data;

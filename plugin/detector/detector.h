@@ -255,8 +255,8 @@ class Detector {
   struct WindowRow {
     uint64_t round = 0;
     std::string client;
-    std::vector<float> embedding;
-    double score = NAN;  // its score when learned; NaN for warm-up rows
+    SharedEmbedding embedding;  // never null
+    double score = NAN;         // its score when learned; NaN for warm-up rows
   };
   Detector();
   // The window's rows a refresh trains on, newest first: at most
@@ -287,10 +287,11 @@ class Detector {
   uint64_t rounds_learned_ = 0;
   std::optional<PendingRefresh> pending_;
   // The round last scored: its number, and per update index the embedding
-  // (empty when not embedded).
+  // (null when not embedded), shared with the window and the references
+  // when learned.
   bool have_last_ = false;
   uint64_t last_round_ = 0;
-  std::vector<std::vector<float>> last_embeddings_;
+  std::vector<SharedEmbedding> last_embeddings_;
   std::vector<double> last_scores_;  // NaN when not scored
   std::vector<std::string> last_clients_;
 };

@@ -45,7 +45,7 @@ nlohmann::json Detector::SaveState() const {
   for (const WindowRow& r : window_) {
     nlohmann::json row = {{"round", r.round},
                           {"client", r.client},
-                          {"embedding", FloatsToBase64(r.embedding)}};
+                          {"embedding", FloatsToBase64(*r.embedding)}};
     if (std::isfinite(r.score)) row["score"] = r.score;
     window.push_back(std::move(row));
   }
@@ -123,12 +123,14 @@ Status Detector::LoadState(const nlohmann::json& state) {
     row.round = r.at("round").get<uint64_t>();
     row.client = r.at("client").get<std::string>();
     FLS_ASSIGN_OR_RETURN(
-        row.embedding,
+        std::vector<float> embedding,
         Base64ToFloats(r.at("embedding").get<std::string>(), dim));
-    if (!std::all_of(row.embedding.begin(), row.embedding.end(),
+    if (!std::all_of(embedding.begin(), embedding.end(),
                      [](float v) { return std::isfinite(v); })) {
       return StateError("detector state: window row with non-finite values");
     }
+    row.embedding =
+        std::make_shared<const std::vector<float>>(std::move(embedding));
     if (r.contains("score")) {
       if (!r.at("score").is_number())
         return StateError("detector state: malformed window row");

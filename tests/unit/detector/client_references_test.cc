@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,14 @@ const std::vector<float> kEast = {1, 0, 0};
 const std::vector<float> kWest = {-1, 0, 0};
 const std::vector<float> kNorth = {0, 1, 0};
 
+SharedEmbedding Shared(const std::vector<float>& v) {
+  return std::make_shared<const std::vector<float>>(v);
+}
+
 TEST_CASE("a reference gives the cosine; none gives NaN") {
   ClientReferences refs(3);
   CHECK(std::isnan(refs.Consistency("a", kEast)));
-  refs.Update("a", 1, kEast);
+  refs.Update("a", 1, Shared(kEast));
   CHECK(refs.Consistency("a", kEast) == doctest::Approx(1.0));
   CHECK(refs.Consistency("a", kWest) == doctest::Approx(-1.0));
   CHECK(std::isnan(refs.Consistency("a", std::vector<float>{0, 0, 0})));
@@ -35,25 +40,25 @@ TEST_CASE("a reference gives the cosine; none gives NaN") {
 
 TEST_CASE("a rejected direction: only without a reference, replaced by one") {
   ClientReferences refs(3);
-  refs.Reject("a", 4, kWest);
+  refs.Reject("a", 4, Shared(kWest));
   CHECK(std::isnan(refs.Consistency("a", kWest)));  // not a reference
   auto [similarity, round] = refs.RejectedSimilarity("a", kWest);
   CHECK(similarity == doctest::Approx(1.0));
   CHECK(round == 4);
-  refs.Reject("a", 6, kNorth);  // a later rejection replaces it
+  refs.Reject("a", 6, Shared(kNorth));  // a later rejection replaces it
   CHECK(refs.RejectedSimilarity("a", kNorth).second == 6);
-  refs.Update("a", 7, kEast);  // a clean update ends it
+  refs.Update("a", 7, Shared(kEast));  // a clean update ends it
   CHECK(std::isnan(refs.RejectedSimilarity("a", kNorth).first));
   CHECK(refs.Consistency("a", kEast) == doctest::Approx(1.0));
-  refs.Reject("a", 8, kWest);  // a client with a reference keeps it
+  refs.Reject("a", 8, Shared(kWest));  // a client with a reference keeps it
   CHECK(refs.Consistency("a", kEast) == doctest::Approx(1.0));
   CHECK(std::isnan(refs.RejectedSimilarity("a", kWest).first));
 }
 
 TEST_CASE("references and rejected directions round-trip through JSON") {
   ClientReferences refs(3);
-  refs.Update("a", 2, kEast);
-  refs.Reject("b", 3, kWest);
+  refs.Update("a", 2, Shared(kEast));
+  refs.Reject("b", 3, Shared(kWest));
   const nlohmann::json json = refs.ToJson();
   CHECK_FALSE(json[0].contains("rejected"));
   CHECK(json[1]["rejected"] == true);
@@ -74,16 +79,19 @@ TEST_CASE("past the bound the oldest (round, then id) are forgotten") {
   auto id = [](size_t i) { return "c" + std::to_string(100000 + i); };
   // Client i at round 10 + i % 7: rounds 10..16, ids in order within each.
   for (size_t i = 0; i < kMaxClientReferences; ++i)
-    refs.Update(id(i), 10 + i % 7, kEast);
-  refs.Update(id(0), 20, kEast);  // c100000 is renewed: no longer oldest
-  refs.Reject(id(7), 20, kWest);  // has a reference: unchanged (round 10)
+    refs.Update(id(i), 10 + i % 7, Shared(kEast));
+  refs.Update(id(0), 20,
+              Shared(kEast));  // c100000 is renewed: no longer oldest
+  refs.Reject(id(7), 20,
+              Shared(kWest));  // has a reference: unchanged (round 10)
   REQUIRE(refs.size() == kMaxClientReferences);
   // Through a state file and back: the same order.
   ClientReferences back(3);
   REQUIRE(back.FromJson(refs.ToJson()).ok());
   for (ClientReferences* r : {&refs, &back}) {
-    r->Update("new1", 21, kNorth);  // evicts c100007 (round 10, smallest id)
-    r->Reject("new2", 21, kWest);   // evicts c100014 (round 10, next id)
+    r->Update("new1", 21,
+              Shared(kNorth));  // evicts c100007 (round 10, smallest id)
+    r->Reject("new2", 21, Shared(kWest));  // evicts c100014 (round 10, next id)
     CHECK(r->size() == kMaxClientReferences);
     CHECK(r->Consistency(id(0), kEast) == doctest::Approx(1.0));
     CHECK(std::isnan(r->Consistency(id(7), kEast)));
