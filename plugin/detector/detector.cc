@@ -432,15 +432,28 @@ Result<LearnReport> Detector::LearnDeferred(
       learn.emplace_back(clean[k], client_ids[k]);
     }
   }
-  // One row per client per round: a client that sent two updates counts once.
+  // One row per client per round: a client that sent two updates counts
+  // once. Every such client's reference is renewed.
   std::set<std::string> seen;
-  for (const auto& [i, client] : learn) {
+  std::vector<std::pair<size_t, std::string>> rows;
+  for (auto& [i, client] : learn) {
     if (!last_embeddings_[i] || !seen.insert(client).second) continue;
+    references_.Update(client, round, last_embeddings_[i]);
+    rows.emplace_back(i, std::move(client));
+  }
+  // At most max_rows of them enter the window, evenly spaced in the order
+  // of the round (a fine-tune trains on at most max_rows rows anyway), so
+  // that the window and the state that records it stay bounded whatever
+  // the round's size.
+  const size_t count = rows.size();
+  const size_t keep = std::min(
+      count, static_cast<size_t>(std::max(1, config_.refresh.max_rows)));
+  for (size_t j = 0; j < keep; ++j) {
+    const auto& [i, client] = rows[j * count / keep];
     window_.push_back(
         {round, client, last_embeddings_[i], warmup ? NAN : last_scores_[i]});
-    references_.Update(client, round, last_embeddings_[i]);
-    ++report.rows_learned;
   }
+  report.rows_learned = keep;
   ++rounds_learned_;
   AgeWindow();
   const int epochs =

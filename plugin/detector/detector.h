@@ -16,9 +16,11 @@
 //     round its median is theirs, and it must not become "normal". The
 //     window still ages, so a lasting shift is learned after window_rounds;
 //   * at most refresh.max_client_share of a refresh's rows from one client,
-//   * a window of the last refresh.window_rounds rounds, of which a refresh
-//     trains on at most refresh.max_rows rows, evenly spaced (its cost is
-//     bounded whatever the round's size),
+//   * a window of the last refresh.window_rounds rounds, at most
+//     refresh.max_rows rows of each (evenly spaced over the round's clean
+//     updates), of which a refresh trains on at most refresh.max_rows rows,
+//     evenly spaced (its cost and the window's size are bounded whatever
+//     the round's size),
 //   * refresh.enabled = false freezes the detector (audited weights);
 //   * the first refresh.warmup_rounds rounds are trusted: every well-formed
 //     update of them is learned from.
@@ -68,9 +70,11 @@ class Autoencoder;
 
 // What LearnFromRound (or LearnDeferred) did.
 struct LearnReport {
-  size_t rows_learned = 0;  // rows added to the window (and references)
-  bool gated = false;       // the round gate held the round back
-  std::string note;         // why, when gated; "" otherwise
+  // Rows added to the window (at most refresh.max_rows); every client
+  // learned from has its reference renewed, kept in the window or not.
+  size_t rows_learned = 0;
+  bool gated = false;  // the round gate held the round back
+  std::string note;    // why, when gated; "" otherwise
 };
 
 // A fine-tune that is due: of the round learned last, for `epochs` epochs

@@ -19,7 +19,9 @@ struct RefreshConfig {
   double max_client_share = 0.34;
   // At most this many rows per fine-tune, spread evenly over the window
   // (newest first, after max_client_share): a refresh costs at most
-  // epochs x max_rows rows whatever the round's size.
+  // epochs x max_rows rows whatever the round's size. Also the most rows
+  // one round adds to the window (evenly spaced over its clean updates), so
+  // the window holds at most window_rounds x max_rows rows.
   int max_rows = 1024;
   int warmup_rounds = 0;    // first N rounds are trusted and only learned from
   int warmup_epochs = 300;  // passes over the window after each warm-up round

@@ -379,7 +379,7 @@ TEST_CASE(
   CHECK(state["references"].size() == 11);
 }
 
-TEST_CASE("a refresh trains on at most refresh.max_rows rows") {
+TEST_CASE("a round adds, and a refresh trains on, at most max_rows rows") {
   std::vector<std::string> ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
   std::vector<std::vector<float>> rows;
   for (int c = 0; c < 6; ++c) rows.push_back(Direction(c, 1, 1));
@@ -389,9 +389,16 @@ TEST_CASE("a refresh trains on at most refresh.max_rows rows") {
   config.refresh.max_rows = 4;
   std::unique_ptr<Detector> d = BootstrapSmall(r1, config);
   REQUIRE_OK(d->ScoreRound(r1.round, r1.all));
-  auto learned = d->LearnDeferred(1, {}, {});  // warm-up: all 6 rows
+  auto learned = d->LearnDeferred(1, {}, {});  // warm-up: all 6 clients
   REQUIRE_OK(learned);
-  CHECK(learned->rows_learned == 6);
+  CHECK(learned->rows_learned == 4);
+  const nlohmann::json state = d->SaveState();
+  // Evenly spaced over the round: updates 0, 1, 3 and 4 of 6.
+  REQUIRE(state["window"].size() == 4);
+  std::vector<std::string> kept;
+  for (const auto& row : state["window"]) kept.push_back(row["client"]);
+  CHECK(kept == std::vector<std::string>{"c0", "c1", "c3", "c4"});
+  CHECK(state["references"].size() == 6);  // every client's reference
   auto ran = d->RunPendingRefresh();
   REQUIRE_OK(ran);
   CHECK(ran->rows == 4);
