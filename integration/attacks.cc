@@ -24,6 +24,11 @@ Status Refuse(const std::string& type, const std::string& what) {
 // The deviation direction of the Shejwalkar-Houmansadr attacks.
 enum class Deviation { kUnitVector, kStd, kSign };
 
+// slow_drift's defaults: 5% of the own update's norm more each round, up to
+// twice it.
+constexpr double kDriftStep = 0.05;
+constexpr double kDriftMaxStep = 2.0;
+
 // A type string split into its attack and, for min_max/min_sum, deviation.
 struct ParsedType {
   std::string base;
@@ -35,7 +40,7 @@ Result<ParsedType> ParseType(const std::string& type) {
   ParsedType parsed{type.substr(0, colon)};
   static const std::vector<std::string> kBases = {
       "sign_flip", "gaussian_noise", "scaling", "alie",
-      "ipm",       "min_max",        "min_sum"};
+      "ipm",       "min_max",        "min_sum", "slow_drift"};
   if (std::find(kBases.begin(), kBases.end(), parsed.base) == kBases.end()) {
     std::string known;
     for (const auto& b : kBases) known += (known.empty() ? "" : ", ") + b;
@@ -101,6 +106,16 @@ Status CheckParams(const std::string& type, const ParsedType& parsed,
     FLS_ASSIGN_OR_RETURN(const double epsilon,
                          RequireParam(type, params, "epsilon"));
     if (!(epsilon > 0.0)) return Refuse(type, "epsilon must be > 0");
+  } else if (b == "slow_drift") {
+    FLS_RETURN_IF_ERROR(
+        CheckParamNames("attack", type, params, {"step", "max_step"}));
+    const double* step = FindParam(params, "step");
+    const double* max_step = FindParam(params, "max_step");
+    const double s = step != nullptr ? *step : kDriftStep;
+    if (!(s > 0.0)) return Refuse(type, "step must be > 0");
+    if (max_step != nullptr && !(*max_step >= s)) {
+      return Refuse(type, "max_step must be >= step");
+    }
   } else if (b == "min_max") {
     FLS_RETURN_IF_ERROR(CheckParamNames("attack", type, params, {"tolerance"}));
     FLS_RETURN_IF_ERROR(SearchTolerance(type, params).status());
@@ -257,12 +272,35 @@ Result<torch::Tensor> MinMaxOrSum(const std::string& type,
   return ToFloatOutput(mean - lo * dev);
 }
 
+// slow_drift (AttackTypes): own + lambda_t ||own|| u against the benign mean.
+Result<torch::Tensor> SlowDrift(const std::string& type,
+                                const std::map<std::string, double>& params,
+                                const torch::Tensor& own,
+                                const AttackContext& ctx) {
+  if (ctx.attack_round < 1) {
+    return Refuse(type, "context needs attack_round >= 1, got " +
+                            std::to_string(ctx.attack_round));
+  }
+  const double* step = FindParam(params, "step");
+  const double* max_step = FindParam(params, "max_step");
+  const double lambda =
+      std::min((step != nullptr ? *step : kDriftStep) * ctx.attack_round,
+               max_step != nullptr ? *max_step : kDriftMaxStep);
+  FLS_ASSIGN_OR_RETURN(const torch::Tensor b, BenignMatrix(type, ctx, 1));
+  const torch::Tensor mean = b.mean(0);
+  const double mean_norm = mean.norm().item<double>();
+  const torch::Tensor own64 = own.to(torch::kDouble);
+  if (!(mean_norm > 0.0)) return ToFloatOutput(own64);
+  const double own_norm = own64.norm().item<double>();
+  return ToFloatOutput(own64 - (lambda * own_norm / mean_norm) * mean);
+}
+
 }  // namespace
 
 const std::vector<std::string>& AttackTypes() {
   static const std::vector<std::string> kTypes = {
       "sign_flip", "gaussian_noise", "scaling", "alie",
-      "ipm",       "min_max",        "min_sum"};
+      "ipm",       "min_max",        "min_sum", "slow_drift"};
   return kTypes;
 }
 
@@ -348,6 +386,7 @@ Result<torch::Tensor> CraftMaliciousUpdate(
                          BenignMatrix(type, ctx, 1));
     return ToFloatOutput(-epsilon * benign.mean(0));
   }
+  if (b == "slow_drift") return SlowDrift(type, params, own_honest_update, ctx);
   return MinMaxOrSum(type, parsed, params, ctx);
 }
 

@@ -47,12 +47,15 @@ struct AttackContext {
   // Seeds the random attacks (gaussian_noise); the same seed gives the same
   // update. Pass a distinct seed per (round, client) for independent noise.
   uint64_t seed = 0;
+  // Rounds the attack has run, this one included (1 in its first round);
+  // slow_drift grows with it. >= 1 for slow_drift.
+  int attack_round = 1;
 };
 
 // Attack type names accepted by CraftMaliciousUpdate, in documentation
 // order: "sign_flip", "gaussian_noise", "scaling", "alie", "ipm", "min_max",
-// "min_sum". min_max and min_sum also accept a deviation suffix
-// (":uv", ":std", ":sign"; bare name = ":uv").
+// "min_sum", "slow_drift". min_max and min_sum also accept a deviation
+// suffix (":uv", ":std", ":sign"; bare name = ":uv").
 const std::vector<std::string>& AttackTypes();
 
 // Checks a type name and its parameters without computing anything, so a
@@ -87,6 +90,14 @@ Status CheckAttackSpec(const std::string& type,
 //                    bisection to relative tolerance `tolerance` (default
 //                    1e-6, in (0, 0.1]); REQUIRES >= 2 benign. If dev is 0
 //                    the result is the benign mean.
+//   slow_drift       own + lambda_t * ||own|| * u, u = -mean(ctx.benign) /
+//                    ||mean(ctx.benign)|| (own when the mean is 0), lambda_t
+//                    = min(step * ctx.attack_round, max_step): an update
+//                    biased against the round's progress, a little more
+//                    each round, so that a detector that keeps learning
+//                    from accepted updates may learn the bias as normal.
+//                    step (default 0.05, > 0), max_step (default 2, >=
+//                    step). REQUIRES >= 1 benign, ctx.attack_round >= 1.
 // kInvalidArgument for an unknown type, a bad parameter, an own update or
 // benign update that is not 1-D float32 of length d with finite values, or
 // a context the attack cannot use (too few benign updates; for alie, f and

@@ -298,6 +298,7 @@ Status Simulation::Impl::ApplyModelPoisoning(
       continue;
     }
     ctx.seed = Seed(config.seed, kAttackNoise, round, client);
+    ctx.attack_round = round - config.attack.start_round + 1;
     Result<torch::Tensor> bad =
         CraftMaliciousUpdate(type, params, updates[i].delta, ctx);
     if (!bad.ok()) {

@@ -192,6 +192,52 @@ TEST_CASE("ipm sends -epsilon times the benign mean") {
       "at least 1 benign");
 }
 
+TEST_CASE("slow_drift pushes against the benign mean a little more a round") {
+  const auto benign = MakeBenign(9, 2000, 21);
+  const torch::Tensor mean = BenignMean(benign);
+  const torch::Tensor own = benign[0].to(torch::kDouble);
+  const double own_norm = own.norm().item<double>();
+  AttackContext ctx{benign, 3, 12, 0};
+  std::vector<double> lambdas;
+  for (int t : {1, 2, 10, 39, 40, 100}) {
+    CAPTURE(t);
+    ctx.attack_round = t;
+    const torch::Tensor out =
+        CraftMaliciousUpdate("slow_drift", {}, benign[0], ctx).value();
+    const torch::Tensor bias = out.to(torch::kDouble) - own;
+    // The bias points exactly against the benign mean ...
+    const double cosine =
+        (bias.dot(mean) / (bias.norm() * mean.norm())).item<double>();
+    CHECK(cosine == doctest::Approx(-1.0).epsilon(1e-5));
+    // ... with a norm of lambda_t times the own update's.
+    lambdas.push_back(bias.norm().item<double>() / own_norm);
+  }
+  // lambda_t = min(0.05 t, 2).
+  const std::vector<double> want = {0.05, 0.1, 0.5, 1.95, 2.0, 2.0};
+  for (size_t k = 0; k < want.size(); ++k) {
+    CHECK(lambdas[k] == doctest::Approx(want[k]).epsilon(1e-4));
+  }
+  ctx.attack_round = 3;
+  const torch::Tensor stepped =
+      CraftMaliciousUpdate("slow_drift", {{"step", 0.2}, {"max_step", 0.5}},
+                           benign[0], ctx)
+          .value();
+  CHECK((stepped.to(torch::kDouble) - own).norm().item<double>() / own_norm ==
+        doctest::Approx(0.5).epsilon(1e-4));
+  CHECK_REFUSED(
+      CraftMaliciousUpdate("slow_drift", {{"step", 0}}, benign[0], ctx), "");
+  CHECK_REFUSED(
+      CraftMaliciousUpdate("slow_drift", {{"step", 0.5}, {"max_step", 0.1}},
+                           benign[0], ctx),
+      "max_step");
+  ctx.attack_round = 0;
+  CHECK_REFUSED(CraftMaliciousUpdate("slow_drift", {}, benign[0], ctx),
+                "attack_round");
+  const AttackContext blind{{}, 3, 12, 0};
+  CHECK_REFUSED(CraftMaliciousUpdate("slow_drift", {}, benign[0], blind),
+                "at least 1 benign");
+}
+
 TEST_CASE("min_max stays within the largest benign distance, gamma maximal") {
   const auto benign = MakeBenign(10, 4000, 3);
   const AttackContext ctx{benign, 3, 13, 0};
@@ -318,7 +364,8 @@ TEST_CASE("CheckAttackSpec agrees with CraftMaliciousUpdate on params") {
   CHECK(CheckAttackSpec("ipm", {{"epsilon", 100}}).ok());
   CHECK_REFUSED(CheckAttackSpec("ipm", {}), "");
   CHECK_REFUSED(CheckAttackSpec("gaussian", {{"sigma", 1}}), "");
-  CHECK(AttackTypes().size() == 7);
+  CHECK(AttackTypes().size() == 8);
+  CHECK_FALSE(IsOmniscientAttack("slow_drift").value());
   CHECK(IsOmniscientAttack("min_sum:std").value());
   CHECK(IsOmniscientAttack("alie").value());
   CHECK_FALSE(IsOmniscientAttack("gaussian_noise").value());

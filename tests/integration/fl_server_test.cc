@@ -221,6 +221,54 @@ TEST_CASE("sample_inflation sends honest updates with inflated claims") {
   CHECK(Simulation::Create(config, {}).status().code() == ErrorCode::kConfig);
 }
 
+// slow_drift in the server: t counts the attack's rounds from its start_round
+// (lambda_1 = 0.05 in round 2 when it starts there, not 0.05 x 2).
+TEST_CASE("slow_drift biases the honest update against the benign mean") {
+  SimConfig config = SmokeConfig();
+  config.participation = 1.0;
+  config.rounds = 2;
+  std::map<std::string, ClientUpdate> honest, attacked;
+  const auto capture = [](std::map<std::string, ClientUpdate>* into) {
+    RunOptions options;
+    options.on_updates = [into](int round,
+                                const std::vector<ClientUpdate>& updates) {
+      if (round != 2) return;
+      for (const auto& u : updates) (*into)[u.client_id] = u;
+    };
+    return options;
+  };
+  RunAll(config, capture(&honest));
+  config.attack = {"slow_drift", 0.5, 2, {}};
+  auto sim = Simulation::Create(config, capture(&attacked));
+  REQUIRE(sim.ok());
+  REQUIRE((*sim)->RunRound().ok());
+  REQUIRE((*sim)->RunRound().ok());
+  const auto malicious = (*sim)->MaliciousClients();
+  REQUIRE(malicious.size() == 2);
+  REQUIRE(attacked.size() == 4);
+  auto is_bad = [&](const std::string& id) {
+    return std::find(malicious.begin(), malicious.end(), id) != malicious.end();
+  };
+  torch::Tensor mean =
+      torch::zeros_like(honest.begin()->second.delta, torch::kDouble);
+  for (const auto& [id, u] : honest) {
+    if (!is_bad(id)) mean += u.delta.to(torch::kDouble) / 2.0;
+  }
+  for (const auto& [id, u] : attacked) {
+    CAPTURE(id);
+    const torch::Tensor own = honest[id].delta.to(torch::kDouble);
+    if (!is_bad(id)) {
+      CHECK(torch::equal(u.delta, honest[id].delta));
+      continue;
+    }
+    const torch::Tensor bias = u.delta.to(torch::kDouble) - own;
+    CHECK((bias.dot(mean) / (bias.norm() * mean.norm())).item<double>() ==
+          doctest::Approx(-1.0).epsilon(1e-4));
+    CHECK((bias.norm() / own.norm()).item<double>() ==
+          doctest::Approx(0.05).epsilon(1e-3));
+  }
+}
+
 TEST_CASE("Each client's own-distribution accuracy follows its labels") {
   SimConfig config = SmokeConfig();
   auto sim = Simulation::Create(config, {});
