@@ -89,6 +89,10 @@ struct Simulation::Impl {
   std::shared_ptr<Model> model;
   ParameterLayout layout;
   torch::Tensor global;  // flat float32
+  // The last round's step of the global model (undefined before round 1's
+  // end): what Neurotoxin's attackers take benign clients to change.
+  torch::Tensor last_global_step;
+  double neurotoxin_keep = 0.0;  // neurotoxin's keep_ratio
   std::unique_ptr<FilterClient> filter;
   std::unique_ptr<OracleAttacker> oracle;  // the oracle attack's shadow
   // The shadow's action on each update of this round (oracle runs only).
@@ -161,9 +165,12 @@ Status Simulation::Impl::Init() {
   poisoned_images.resize(images.size());
   poisoned_labels.resize(labels.size());
   double poison_fraction = 0.0;
-  if (c.attack.type == "backdoor") {
+  if (IsBackdoorAttack(c.attack.type)) {
     FLS_ASSIGN_OR_RETURN(
-        trigger, BackdoorTriggerFromParams(c.attack.params, &poison_fraction));
+        trigger,
+        BackdoorTriggerFromParams(
+            c.attack.params, &poison_fraction,
+            c.attack.type == "neurotoxin" ? &neurotoxin_keep : nullptr));
   } else if (c.eval_backdoor) {
     double unused = 0.0;
     FLS_ASSIGN_OR_RETURN(trigger,
@@ -175,7 +182,7 @@ Status Simulation::Impl::Init() {
       poisoned_images[k] = images[k];
       FLS_ASSIGN_OR_RETURN(poisoned_labels[k],
                            FlipLabels(labels[k], c.attack.params));
-    } else if (c.attack.type == "backdoor") {
+    } else if (IsBackdoorAttack(c.attack.type)) {
       std::tie(poisoned_images[k], poisoned_labels[k]) =
           PoisonWithBackdoor(images[k], labels[k], *trigger, poison_fraction,
                              Seed(c.seed, kPoisonData, k));
@@ -512,6 +519,10 @@ Result<RoundResult> Simulation::Impl::Run() {
   double train_loss_sum = 0.0;
   const LocalTrainingOptions local{config.local_epochs, config.lr,
                                    config.momentum, config.batch_size};
+  const torch::Tensor neurotoxin_mask =
+      result.attack_active && attack.type == "neurotoxin"
+          ? NeurotoxinMask(last_global_step, global.numel(), neurotoxin_keep)
+          : torch::Tensor();
   for (int client : participants) {
     FLS_RETURN_IF_ERROR(LoadFlatParameters(*model, global));
     const bool poisoned = result.attack_active && malicious[client] &&
@@ -521,7 +532,8 @@ Result<RoundResult> Simulation::Impl::Run() {
     const torch::Tensor& y =
         poisoned ? poisoned_labels[client] : labels[client];
     train_loss_sum += TrainLocal(
-        *model, x, y, local, Seed(config.seed, kLocalTraining, round, client));
+        *model, x, y, local, Seed(config.seed, kLocalTraining, round, client),
+        poisoned && neurotoxin_mask.defined() ? &neurotoxin_mask : nullptr);
     updates.push_back({ClientId(client), static_cast<uint64_t>(y.size(0)),
                        (FlattenParameters(*model) - global).contiguous()});
   }
@@ -549,7 +561,9 @@ Result<RoundResult> Simulation::Impl::Run() {
   FLS_RETURN_IF_ERROR(Record(updates, result.clients));
   FLS_RETURN_IF_ERROR(Export(updates, result.clients));
 
+  const torch::Tensor before = global;
   FLS_RETURN_IF_ERROR(FilterAndAggregate(updates, result));
+  last_global_step = (global - before).contiguous();
 
   FLS_RETURN_IF_ERROR(LoadFlatParameters(*model, global));
   const Evaluation eval = Evaluate(*model, test.images, test.labels);

@@ -42,8 +42,18 @@ Result<int64_t> ClassParam(const Params& params, const std::string& key,
 
 double TrainLocal(Model& model, const torch::Tensor& images,
                   const torch::Tensor& labels,
-                  const LocalTrainingOptions& options, uint64_t seed) {
+                  const LocalTrainingOptions& options, uint64_t seed,
+                  const torch::Tensor* gradient_mask) {
   model.train();
+  // The mask as views shaped like each parameter, in FlattenParameters order.
+  std::vector<torch::Tensor> masks;
+  if (gradient_mask != nullptr) {
+    int64_t offset = 0;
+    for (const auto& p : model.parameters()) {
+      masks.push_back(gradient_mask->narrow(0, offset, p.numel()).view_as(p));
+      offset += p.numel();
+    }
+  }
   torch::optim::SGD optimizer(
       model.parameters(),
       torch::optim::SGDOptions(options.lr).momentum(options.momentum));
@@ -61,6 +71,13 @@ double TrainLocal(Model& model, const torch::Tensor& images,
           model.forward(images.index_select(0, idx)),
           labels.index_select(0, idx));
       loss.backward();
+      if (!masks.empty()) {
+        size_t k = 0;
+        for (auto& p : model.parameters()) {
+          if (p.grad().defined()) p.mutable_grad().mul_(masks[k]);
+          ++k;
+        }
+      }
       optimizer.step();
       loss_sum += loss.item<double>() * static_cast<double>(size);
     }
@@ -108,9 +125,23 @@ Evaluation Evaluate(Model& model, const torch::Tensor& images,
 }
 
 Result<BackdoorTrigger> BackdoorTriggerFromParams(const Params& params,
-                                                  double* poison_fraction) {
-  FLS_RETURN_IF_ERROR(OnlyKnownParams(
-      params, {"target", "trigger_size", "poison_fraction"}, "backdoor"));
+                                                  double* poison_fraction,
+                                                  double* keep_ratio) {
+  if (keep_ratio != nullptr) {
+    FLS_RETURN_IF_ERROR(OnlyKnownParams(
+        params, {"target", "trigger_size", "poison_fraction", "keep_ratio"},
+        "neurotoxin"));
+    *keep_ratio = 0.95;
+    if (auto it = params.find("keep_ratio"); it != params.end()) {
+      if (!(it->second > 0.0 && it->second <= 1.0)) {
+        return ConfigError("'attack.params.keep_ratio' must be in (0, 1]");
+      }
+      *keep_ratio = it->second;
+    }
+  } else {
+    FLS_RETURN_IF_ERROR(OnlyKnownParams(
+        params, {"target", "trigger_size", "poison_fraction"}, "backdoor"));
+  }
   BackdoorTrigger trigger;
   FLS_ASSIGN_OR_RETURN(trigger.target, ClassParam(params, "target", 0));
   if (auto it = params.find("trigger_size"); it != params.end()) {
@@ -128,6 +159,19 @@ Result<BackdoorTrigger> BackdoorTriggerFromParams(const Params& params,
     *poison_fraction = it->second;
   }
   return trigger;
+}
+
+torch::Tensor NeurotoxinMask(const torch::Tensor& global_step, int64_t d,
+                             double keep_ratio) {
+  if (!global_step.defined()) return torch::ones({d}, torch::kFloat32);
+  const auto keep = std::min<int64_t>(
+      d, static_cast<int64_t>(std::ceil(keep_ratio * static_cast<double>(d))));
+  // A stable sort by magnitude: among equal magnitudes the lower index first.
+  const torch::Tensor order = std::get<1>(
+      global_step.abs().sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
+  torch::Tensor mask = torch::zeros({d}, torch::kFloat32);
+  mask.index_fill_(0, order.narrow(0, 0, keep), 1.0f);
+  return mask;
 }
 
 torch::Tensor StampTrigger(const torch::Tensor& images,

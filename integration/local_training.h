@@ -29,11 +29,16 @@ struct LocalTrainingOptions {
 
 // Trains `model` in place with SGD (cross-entropy) on images [N,1,28,28]
 // float32 and labels [N] int64, shuffling each epoch with `seed`.
+// `gradient_mask` (optional): a flat float32 tensor of 0s and 1s over the
+// model's parameters (FlattenParameters order); each gradient is multiplied
+// by it before the step, so coordinates where it is 0 never change.
 // Returns the mean training loss of the last epoch.
-// REQUIRES: N >= 1, options valid (SimConfig validates them).
+// REQUIRES: N >= 1, options valid (SimConfig validates them), the mask (if
+// given) as long as the flattened parameters.
 double TrainLocal(Model& model, const torch::Tensor& images,
                   const torch::Tensor& labels,
-                  const LocalTrainingOptions& options, uint64_t seed);
+                  const LocalTrainingOptions& options, uint64_t seed,
+                  const torch::Tensor* gradient_mask = nullptr);
 
 struct Evaluation {
   double accuracy = 0.0;  // fraction of examples classified correctly
@@ -57,9 +62,21 @@ struct BackdoorTrigger {
 };
 
 // Reads attack.params of a backdoor attack ("target", "trigger_size",
-// "poison_fraction"); kConfig for an unknown key or a value out of range.
+// "poison_fraction"; with `keep_ratio` non-null, a neurotoxin attack's
+// "keep_ratio" too, default 0.95, in (0, 1]); kConfig for an unknown key or
+// a value out of range.
 Result<BackdoorTrigger> BackdoorTriggerFromParams(const Params& params,
-                                                  double* poison_fraction);
+                                                  double* poison_fraction,
+                                                  double* keep_ratio = nullptr);
+
+// Neurotoxin's gradient mask (Zhang et al., "Neurotoxin: Durable Backdoors
+// in Federated Learning", ICML 2022): 1 on the ceil(keep_ratio x d)
+// coordinates where the last global step `global_step` ([d] float32, the
+// attacker's estimate of what benign clients change) is smallest in
+// magnitude (ties: the lower index), 0 on the others; all 1s when
+// `global_step` is undefined (no round before). Float32 [d].
+torch::Tensor NeurotoxinMask(const torch::Tensor& global_step, int64_t d,
+                             double keep_ratio);
 
 // A copy of images with the trigger stamped on every image.
 torch::Tensor StampTrigger(const torch::Tensor& images,

@@ -28,10 +28,12 @@ Status CheckSimSpecs(const SimConfig& config) {
   if (a.type == "label_flip") {
     FLS_RETURN_IF_ERROR(
         FlipLabels(torch::zeros({1}, torch::kInt64), a.params).status());
-  } else if (a.type == "backdoor") {
-    double fraction = 0.0;
+  } else if (IsBackdoorAttack(a.type)) {
+    double fraction = 0.0, keep = 0.0;
     FLS_RETURN_IF_ERROR(
-        BackdoorTriggerFromParams(a.params, &fraction).status());
+        BackdoorTriggerFromParams(a.params, &fraction,
+                                  a.type == "neurotoxin" ? &keep : nullptr)
+            .status());
   } else if (a.type == "nonfinite") {
     for (const auto& [key, value] : a.params) {
       if (key != "count" || value != std::floor(value) || value < 1 ||
@@ -50,7 +52,7 @@ Status CheckSimSpecs(const SimConfig& config) {
     if (!spec.ok()) return ConfigError("'attack': " + spec.message());
   }
   if (config.eval_backdoor) {
-    if (a.type == "backdoor") {
+    if (IsBackdoorAttack(a.type)) {
       return ConfigError(
           "'eval_backdoor' is for runs without a backdoor attack (a backdoor "
           "attack measures its own trigger)");

@@ -30,14 +30,22 @@ struct ModelSpec {
 // Every other type is a model-poisoning attack crafted by
 // CraftMaliciousUpdate (integration/attacks.h).
 inline bool IsDataPoisoning(const std::string& type) {
-  return type == "label_flip" || type == "backdoor";
+  return type == "label_flip" || type == "backdoor" || type == "neurotoxin";
+}
+
+// The trigger backdoors: "backdoor" and "neurotoxin" (the same poisoned
+// data, trained only on coordinates the federation rarely changes).
+inline bool IsBackdoorAttack(const std::string& type) {
+  return type == "backdoor" || type == "neurotoxin";
 }
 
 struct AttackConfig {
-  // "none"; data poisoning: "label_flip", "backdoor"; a broken client:
+  // "none"; data poisoning: "label_flip", "backdoor", "neurotoxin"; a
+  // broken client:
   // "nonfinite" (sends NaN in `count` coordinates); a false claim:
   // "sample_inflation" (claim_attacks.h); model poisoning: "sign_flip",
-  // "gaussian_noise", "scaling", "alie", "ipm", "min_max", "min_sum";
+  // "gaussian_noise", "scaling", "alie", "ipm", "min_max", "min_sum",
+  // "slow_drift";
   // filter-aware: "oracle[:neg_mean|:sign_flip]" (oracle_attack.h).
   std::string type = "none";
   double fraction = 0.0;  // of all clients, malicious for the whole run

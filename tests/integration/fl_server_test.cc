@@ -269,6 +269,45 @@ TEST_CASE("slow_drift biases the honest update against the benign mean") {
   }
 }
 
+// Neurotoxin's defining property: the attackers' updates leave untouched
+// the coordinates the global model moved most in the round before.
+TEST_CASE("neurotoxin attackers never change the coordinates benign ones do") {
+  SimConfig config = SmokeConfig();
+  config.participation = 1.0;
+  config.rounds = 2;
+  config.attack = {"neurotoxin", 0.5, 2, {{"keep_ratio", 0.9}}};
+  std::map<std::string, ClientUpdate> round2;
+  RunOptions options;
+  options.on_updates = [&](int round, const std::vector<ClientUpdate>& u) {
+    if (round != 2) return;
+    for (const auto& update : u) round2[update.client_id] = update;
+  };
+  auto sim = Simulation::Create(config, options);
+  REQUIRE(sim.ok());
+  const torch::Tensor start = (*sim)->GlobalParameters();
+  REQUIRE((*sim)->RunRound().ok());
+  const torch::Tensor step = (*sim)->GlobalParameters() - start;
+  auto round = (*sim)->RunRound();
+  REQUIRE(round.ok());
+  CHECK(round->backdoor_success.has_value());
+  const torch::Tensor frozen = NeurotoxinMask(step, step.numel(), 0.9) == 0;
+  REQUIRE(frozen.sum().item<int64_t>() > 0);
+  const auto malicious = (*sim)->MaliciousClients();
+  REQUIRE(malicious.size() == 2);
+  for (const auto& [id, u] : round2) {
+    CAPTURE(id);
+    const bool bad =
+        std::find(malicious.begin(), malicious.end(), id) != malicious.end();
+    const int64_t moved =
+        (u.delta.masked_select(frozen) != 0).sum().item<int64_t>();
+    if (bad) {
+      CHECK(moved == 0);
+    } else {
+      CHECK(moved > 0);  // benign clients train every coordinate
+    }
+  }
+}
+
 TEST_CASE("Each client's own-distribution accuracy follows its labels") {
   SimConfig config = SmokeConfig();
   auto sim = Simulation::Create(config, {});

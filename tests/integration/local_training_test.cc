@@ -82,6 +82,45 @@ TEST_CASE("TrainLocal lowers the loss and is reproducible from the seed") {
   CHECK(torch::equal(FlattenParameters(**model), trained));
 }
 
+TEST_CASE("NeurotoxinMask keeps the coordinates the last step changed least") {
+  const torch::Tensor step =
+      torch::tensor({0.5f, -0.01f, 3.0f, 0.0f, -0.2f, 0.01f, 1.0f, -4.0f});
+  // keep_ratio 0.5: the 4 smallest |step|: 0.0 (3), 0.01 (1, then 5: the
+  // lower index first among equals), 0.2 (4).
+  CHECK(torch::equal(NeurotoxinMask(step, 8, 0.5),
+                     torch::tensor({0.f, 1.f, 0.f, 1.f, 1.f, 1.f, 0.f, 0.f})));
+  CHECK(NeurotoxinMask(step, 8, 0.6).sum().item<float>() == 5);  // ceil 4.8
+  CHECK(NeurotoxinMask(step, 8, 1.0).sum().item<float>() == 8);
+  CHECK(
+      torch::equal(NeurotoxinMask(torch::Tensor(), 3, 0.5), torch::ones({3})));
+  double fraction = 0.0, keep = 0.0;
+  REQUIRE(
+      BackdoorTriggerFromParams({{"keep_ratio", 0.9}}, &fraction, &keep).ok());
+  CHECK(keep == 0.9);
+  REQUIRE(BackdoorTriggerFromParams({}, &fraction, &keep).ok());
+  CHECK(keep == 0.95);
+  CHECK_FALSE(
+      BackdoorTriggerFromParams({{"keep_ratio", 0}}, &fraction, &keep).ok());
+  CHECK_FALSE(  // not a plain backdoor's parameter
+      BackdoorTriggerFromParams({{"keep_ratio", 0.9}}, &fraction).ok());
+}
+
+TEST_CASE("TrainLocal with a gradient mask never moves masked coordinates") {
+  torch::manual_seed(2);
+  auto model = MakeModel({"mlp", 16});
+  REQUIRE(model.ok());
+  const torch::Tensor start = FlattenParameters(**model);
+  auto images = torch::rand({64, 1, 28, 28});
+  auto labels = torch::randint(0, 10, {64}, torch::kInt64);
+  const torch::Tensor mask =
+      (torch::rand({start.numel()}) < 0.7).to(torch::kFloat32);
+  TrainLocal(**model, images, labels, {2, 0.1, 0.9, 16}, 3, &mask);
+  const torch::Tensor delta = FlattenParameters(**model) - start;
+  CHECK(torch::equal(delta.masked_select(mask == 0),
+                     torch::zeros({(mask == 0).sum().item<int64_t>()})));
+  CHECK((delta.masked_select(mask == 1) != 0).sum().item<int64_t>() > 0);
+}
+
 TEST_CASE("Evaluate reports the accuracy of each true class") {
   torch::manual_seed(1);
   auto model = MakeModel({"mlp", 16});
