@@ -92,7 +92,7 @@ struct Simulation::Impl {
   // The last round's step of the global model (undefined before round 1's
   // end): what Neurotoxin's attackers take benign clients to change.
   torch::Tensor last_global_step;
-  double neurotoxin_keep = 0.0;  // neurotoxin's keep_ratio
+  BackdoorAttack backdoor;  // the attack's parameters (IsBackdoorAttack)
   std::unique_ptr<FilterClient> filter;
   std::unique_ptr<OracleAttacker> oracle;  // the oracle attack's shadow
   // The shadow's action on each update of this round (oracle runs only).
@@ -115,6 +115,9 @@ struct Simulation::Impl {
                 const std::vector<ClientOutcome>& outcomes);
   Status Export(const std::vector<ClientUpdate>& updates,
                 const std::vector<ClientOutcome>& outcomes) const;
+  // The attackers' own training this round: neurotoxin's mask (kept in
+  // *mask), constrain_scale's pull towards the round's global model.
+  TrainingConstraint AttackerConstraint(bool active, torch::Tensor* mask) const;
   Result<RoundResult> Run();
 };
 
@@ -167,10 +170,9 @@ Status Simulation::Impl::Init() {
   double poison_fraction = 0.0;
   if (IsBackdoorAttack(c.attack.type)) {
     FLS_ASSIGN_OR_RETURN(
-        trigger,
-        BackdoorTriggerFromParams(
-            c.attack.params, &poison_fraction,
-            c.attack.type == "neurotoxin" ? &neurotoxin_keep : nullptr));
+        backdoor, BackdoorAttackFromParams(c.attack.type, c.attack.params));
+    trigger = backdoor.trigger;
+    poison_fraction = backdoor.poison_fraction;
   } else if (c.eval_backdoor) {
     double unused = 0.0;
     FLS_ASSIGN_OR_RETURN(trigger,
@@ -505,6 +507,21 @@ Status Simulation::Impl::FilterAndAggregate(std::vector<ClientUpdate>& updates,
   return Status::Ok();
 }
 
+TrainingConstraint Simulation::Impl::AttackerConstraint(
+    bool active, torch::Tensor* mask) const {
+  TrainingConstraint constraint;
+  if (!active) return constraint;
+  if (config.attack.type == "neurotoxin") {
+    *mask =
+        NeurotoxinMask(last_global_step, global.numel(), backdoor.keep_ratio);
+    constraint.gradient_mask = mask;
+  } else if (config.attack.type == "constrain_scale") {
+    constraint.anchor = &global;
+    constraint.class_weight = backdoor.class_weight;
+  }
+  return constraint;
+}
+
 Result<RoundResult> Simulation::Impl::Run() {
   const auto start = std::chrono::steady_clock::now();
   ++round;
@@ -519,10 +536,9 @@ Result<RoundResult> Simulation::Impl::Run() {
   double train_loss_sum = 0.0;
   const LocalTrainingOptions local{config.local_epochs, config.lr,
                                    config.momentum, config.batch_size};
-  const torch::Tensor neurotoxin_mask =
-      result.attack_active && attack.type == "neurotoxin"
-          ? NeurotoxinMask(last_global_step, global.numel(), neurotoxin_keep)
-          : torch::Tensor();
+  torch::Tensor mask;
+  const TrainingConstraint constraint =
+      AttackerConstraint(result.attack_active, &mask);
   for (int client : participants) {
     FLS_RETURN_IF_ERROR(LoadFlatParameters(*model, global));
     const bool poisoned = result.attack_active && malicious[client] &&
@@ -533,9 +549,11 @@ Result<RoundResult> Simulation::Impl::Run() {
         poisoned ? poisoned_labels[client] : labels[client];
     train_loss_sum += TrainLocal(
         *model, x, y, local, Seed(config.seed, kLocalTraining, round, client),
-        poisoned && neurotoxin_mask.defined() ? &neurotoxin_mask : nullptr);
+        poisoned ? constraint : TrainingConstraint{});
+    torch::Tensor delta = FlattenParameters(*model) - global;
+    if (poisoned) delta *= backdoor.scale;  // 1 but for constrain_scale
     updates.push_back({ClientId(client), static_cast<uint64_t>(y.size(0)),
-                       (FlattenParameters(*model) - global).contiguous()});
+                       delta.contiguous()});
   }
   result.train_loss = train_loss_sum / static_cast<double>(participants.size());
   if (oracle) {

@@ -4,8 +4,11 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/sgd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace flsentry::sim {
 namespace {
@@ -38,22 +41,31 @@ Result<int64_t> ClassParam(const Params& params, const std::string& key,
   return static_cast<int64_t>(v);
 }
 
+// `flat` (optional, [sum of numel] float32) as views shaped like each of
+// the model's parameters, in FlattenParameters order; empty for null.
+std::vector<torch::Tensor> PerParameter(Model& model,
+                                        const torch::Tensor* flat) {
+  std::vector<torch::Tensor> views;
+  if (flat == nullptr) return views;
+  int64_t offset = 0;
+  for (const auto& p : model.parameters()) {
+    views.push_back(flat->narrow(0, offset, p.numel()).view_as(p));
+    offset += p.numel();
+  }
+  return views;
+}
+
 }  // namespace
 
 double TrainLocal(Model& model, const torch::Tensor& images,
                   const torch::Tensor& labels,
                   const LocalTrainingOptions& options, uint64_t seed,
-                  const torch::Tensor* gradient_mask) {
+                  const TrainingConstraint& constraint) {
   model.train();
-  // The mask as views shaped like each parameter, in FlattenParameters order.
-  std::vector<torch::Tensor> masks;
-  if (gradient_mask != nullptr) {
-    int64_t offset = 0;
-    for (const auto& p : model.parameters()) {
-      masks.push_back(gradient_mask->narrow(0, offset, p.numel()).view_as(p));
-      offset += p.numel();
-    }
-  }
+  const std::vector<torch::Tensor> masks =
+      PerParameter(model, constraint.gradient_mask);
+  const std::vector<torch::Tensor> anchors =
+      PerParameter(model, constraint.anchor);
   torch::optim::SGD optimizer(
       model.parameters(),
       torch::optim::SGDOptions(options.lr).momentum(options.momentum));
@@ -70,6 +82,15 @@ double TrainLocal(Model& model, const torch::Tensor& images,
       torch::Tensor loss = torch::nn::functional::cross_entropy(
           model.forward(images.index_select(0, idx)),
           labels.index_select(0, idx));
+      if (!anchors.empty()) {
+        torch::Tensor distance = torch::zeros({});
+        size_t k = 0;
+        for (const auto& p : model.parameters()) {
+          distance = distance + (p - anchors[k++]).pow(2).sum();
+        }
+        loss = constraint.class_weight * loss +
+               (1.0 - constraint.class_weight) * distance;
+      }
       loss.backward();
       if (!masks.empty()) {
         size_t k = 0;
@@ -125,23 +146,9 @@ Evaluation Evaluate(Model& model, const torch::Tensor& images,
 }
 
 Result<BackdoorTrigger> BackdoorTriggerFromParams(const Params& params,
-                                                  double* poison_fraction,
-                                                  double* keep_ratio) {
-  if (keep_ratio != nullptr) {
-    FLS_RETURN_IF_ERROR(OnlyKnownParams(
-        params, {"target", "trigger_size", "poison_fraction", "keep_ratio"},
-        "neurotoxin"));
-    *keep_ratio = 0.95;
-    if (auto it = params.find("keep_ratio"); it != params.end()) {
-      if (!(it->second > 0.0 && it->second <= 1.0)) {
-        return ConfigError("'attack.params.keep_ratio' must be in (0, 1]");
-      }
-      *keep_ratio = it->second;
-    }
-  } else {
-    FLS_RETURN_IF_ERROR(OnlyKnownParams(
-        params, {"target", "trigger_size", "poison_fraction"}, "backdoor"));
-  }
+                                                  double* poison_fraction) {
+  FLS_RETURN_IF_ERROR(OnlyKnownParams(
+      params, {"target", "trigger_size", "poison_fraction"}, "backdoor"));
   BackdoorTrigger trigger;
   FLS_ASSIGN_OR_RETURN(trigger.target, ClassParam(params, "target", 0));
   if (auto it = params.find("trigger_size"); it != params.end()) {
@@ -159,6 +166,55 @@ Result<BackdoorTrigger> BackdoorTriggerFromParams(const Params& params,
     *poison_fraction = it->second;
   }
   return trigger;
+}
+
+Result<BackdoorAttack> BackdoorAttackFromParams(const std::string& type,
+                                                const Params& params) {
+  // The extra parameter of each type: name, default, bounds, field.
+  struct Extra {
+    const char* name;
+    double fallback, low, high;
+    bool low_open;
+    double BackdoorAttack::*field;
+  };
+  std::vector<Extra> extras;
+  if (type == "neurotoxin") {
+    extras = {
+        {"keep_ratio", 0.95, 0.0, 1.0, true, &BackdoorAttack::keep_ratio}};
+  } else if (type == "constrain_scale") {
+    extras = {{"alpha", 0.7, 0.0, 1.0, true, &BackdoorAttack::class_weight},
+              {"scale", 2.0, 1.0, 100.0, false, &BackdoorAttack::scale}};
+  }
+  std::set<std::string> known = {"target", "trigger_size", "poison_fraction"};
+  for (const Extra& e : extras) known.insert(e.name);
+  FLS_RETURN_IF_ERROR(OnlyKnownParams(params, known, type));
+  Params trigger_params;
+  BackdoorAttack attack;
+  for (const auto& [key, value] : params) {
+    const auto extra =
+        std::find_if(extras.begin(), extras.end(),
+                     [&, &key = key](const Extra& e) { return key == e.name; });
+    if (extra == extras.end()) {
+      trigger_params[key] = value;
+      continue;
+    }
+    const bool above =
+        extra->low_open ? value > extra->low : value >= extra->low;
+    if (!(above && value <= extra->high)) {
+      return ConfigError("'attack.params." + key + "' must be in " +
+                         (extra->low_open ? "(" : "[") +
+                         std::to_string(extra->low) + ", " +
+                         std::to_string(extra->high) + "]");
+    }
+  }
+  for (const Extra& e : extras) {
+    auto it = params.find(e.name);
+    attack.*e.field = it == params.end() ? e.fallback : it->second;
+  }
+  FLS_ASSIGN_OR_RETURN(
+      attack.trigger,
+      BackdoorTriggerFromParams(trigger_params, &attack.poison_fraction));
+  return attack;
 }
 
 torch::Tensor NeurotoxinMask(const torch::Tensor& global_step, int64_t d,

@@ -27,18 +27,29 @@ struct LocalTrainingOptions {
   int batch_size = 32;
 };
 
-// Trains `model` in place with SGD (cross-entropy) on images [N,1,28,28]
-// float32 and labels [N] int64, shuffling each epoch with `seed`.
-// `gradient_mask` (optional): a flat float32 tensor of 0s and 1s over the
-// model's parameters (FlattenParameters order); each gradient is multiplied
-// by it before the step, so coordinates where it is 0 never change.
-// Returns the mean training loss of the last epoch.
-// REQUIRES: N >= 1, options valid (SimConfig validates them), the mask (if
-// given) as long as the flattened parameters.
+// What an attacker that trains adds to its local training (neurotoxin,
+// constrain_scale). Tensors are flat float32 over the model's parameters
+// (FlattenParameters order), borrowed for the call.
+struct TrainingConstraint {
+  // Each gradient is multiplied by it (0s and 1s) before the step, so
+  // coordinates where it is 0 never change. Null: none.
+  const torch::Tensor* gradient_mask = nullptr;
+  // With an anchor the loss is class_weight x cross-entropy + (1 -
+  // class_weight) x ||parameters - anchor||^2 (Bagdasaryan et al.'s
+  // alpha L_class + (1 - alpha) L_ano, with a distance as L_ano). Null: none.
+  const torch::Tensor* anchor = nullptr;
+  double class_weight = 1.0;
+};
+
+// Trains `model` in place with SGD (cross-entropy, and `constraint`) on
+// images [N,1,28,28] float32 and labels [N] int64, shuffling each epoch with
+// `seed`. Returns the mean training loss of the last epoch.
+// REQUIRES: N >= 1, options valid (SimConfig validates them), the
+// constraint's tensors as long as the flattened parameters.
 double TrainLocal(Model& model, const torch::Tensor& images,
                   const torch::Tensor& labels,
                   const LocalTrainingOptions& options, uint64_t seed,
-                  const torch::Tensor* gradient_mask = nullptr);
+                  const TrainingConstraint& constraint = {});
 
 struct Evaluation {
   double accuracy = 0.0;  // fraction of examples classified correctly
@@ -62,12 +73,26 @@ struct BackdoorTrigger {
 };
 
 // Reads attack.params of a backdoor attack ("target", "trigger_size",
-// "poison_fraction"; with `keep_ratio` non-null, a neurotoxin attack's
-// "keep_ratio" too, default 0.95, in (0, 1]); kConfig for an unknown key or
-// a value out of range.
+// "poison_fraction"); kConfig for an unknown key or a value out of range.
 Result<BackdoorTrigger> BackdoorTriggerFromParams(const Params& params,
-                                                  double* poison_fraction,
-                                                  double* keep_ratio = nullptr);
+                                                  double* poison_fraction);
+
+// A trigger backdoor's parameters (IsBackdoorAttack types).
+struct BackdoorAttack {
+  BackdoorTrigger trigger;
+  double poison_fraction = 0.5;
+  double keep_ratio = 1.0;    // neurotoxin: share of coordinates trained
+  double class_weight = 1.0;  // constrain_scale: alpha
+  double scale = 1.0;         // constrain_scale: gamma, the update's factor
+};
+
+// Reads attack.params of `type`: "backdoor" (target, trigger_size,
+// poison_fraction, as BackdoorTriggerFromParams), "neurotoxin" (and
+// keep_ratio, default 0.95, in (0, 1]) or "constrain_scale" (and alpha,
+// default 0.7, in (0, 1], and scale, default 2, in [1, 100]). kConfig for an
+// unknown key or a value out of range.
+Result<BackdoorAttack> BackdoorAttackFromParams(const std::string& type,
+                                                const Params& params);
 
 // Neurotoxin's gradient mask (Zhang et al., "Neurotoxin: Durable Backdoors
 // in Federated Learning", ICML 2022): 1 on the ceil(keep_ratio x d)

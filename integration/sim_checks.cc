@@ -29,11 +29,7 @@ Status CheckSimSpecs(const SimConfig& config) {
     FLS_RETURN_IF_ERROR(
         FlipLabels(torch::zeros({1}, torch::kInt64), a.params).status());
   } else if (IsBackdoorAttack(a.type)) {
-    double fraction = 0.0, keep = 0.0;
-    FLS_RETURN_IF_ERROR(
-        BackdoorTriggerFromParams(a.params, &fraction,
-                                  a.type == "neurotoxin" ? &keep : nullptr)
-            .status());
+    FLS_RETURN_IF_ERROR(BackdoorAttackFromParams(a.type, a.params).status());
   } else if (a.type == "nonfinite") {
     for (const auto& [key, value] : a.params) {
       if (key != "count" || value != std::floor(value) || value < 1 ||

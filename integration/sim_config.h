@@ -29,19 +29,21 @@ struct ModelSpec {
 // Attacks run by the simulator itself (data poisoning, broken clients).
 // Every other type is a model-poisoning attack crafted by
 // CraftMaliciousUpdate (integration/attacks.h).
-inline bool IsDataPoisoning(const std::string& type) {
-  return type == "label_flip" || type == "backdoor" || type == "neurotoxin";
+// The trigger backdoors, all on the same poisoned data: "backdoor",
+// "neurotoxin" (trained only on coordinates the federation rarely changes)
+// and "constrain_scale" (trained close to the global model, then scaled).
+inline bool IsBackdoorAttack(const std::string& type) {
+  return type == "backdoor" || type == "neurotoxin" ||
+         type == "constrain_scale";
 }
 
-// The trigger backdoors: "backdoor" and "neurotoxin" (the same poisoned
-// data, trained only on coordinates the federation rarely changes).
-inline bool IsBackdoorAttack(const std::string& type) {
-  return type == "backdoor" || type == "neurotoxin";
+inline bool IsDataPoisoning(const std::string& type) {
+  return type == "label_flip" || IsBackdoorAttack(type);
 }
 
 struct AttackConfig {
-  // "none"; data poisoning: "label_flip", "backdoor", "neurotoxin"; a
-  // broken client:
+  // "none"; data poisoning: "label_flip", "backdoor", "neurotoxin",
+  // "constrain_scale"; a broken client:
   // "nonfinite" (sends NaN in `count` coordinates); a false claim:
   // "sample_inflation" (claim_attacks.h); model poisoning: "sign_flip",
   // "gaussian_noise", "scaling", "alie", "ipm", "min_max", "min_sum",

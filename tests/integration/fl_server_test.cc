@@ -308,6 +308,41 @@ TEST_CASE("neurotoxin attackers never change the coordinates benign ones do") {
   }
 }
 
+// constrain_scale: the attackers' backdoor is trained close to the global
+// model (closer than the plain backdoor's) and sent scaled by `scale`.
+TEST_CASE("constrain_scale sends a constrained backdoor, scaled") {
+  SimConfig config = SmokeConfig();
+  config.participation = 1.0;
+  config.rounds = 2;
+  // Each attacker's round-2 update under `attack` and `params`.
+  auto attackers_updates = [&](const std::string& attack,
+                               const Params& params) {
+    config.attack = {attack, 0.5, 2, params};
+    std::map<std::string, torch::Tensor> out;
+    RunOptions options;
+    options.on_updates = [&](int round, const std::vector<ClientUpdate>& u) {
+      if (round != 2) return;
+      for (const auto& update : u) out[update.client_id] = update.delta;
+    };
+    auto sim = Simulation::Create(config, options);
+    REQUIRE(sim.ok());
+    REQUIRE((*sim)->RunRound().ok());
+    REQUIRE((*sim)->RunRound().ok());
+    std::map<std::string, torch::Tensor> bad;
+    for (const auto& id : (*sim)->MaliciousClients()) bad[id] = out.at(id);
+    REQUIRE(bad.size() == 2);
+    return bad;
+  };
+  const auto plain = attackers_updates("backdoor", {});
+  const auto once = attackers_updates("constrain_scale", {{"scale", 1}});
+  const auto thrice = attackers_updates("constrain_scale", {{"scale", 3}});
+  for (const auto& [id, delta] : once) {
+    CAPTURE(id);
+    CHECK(delta.norm().item<double>() < plain.at(id).norm().item<double>());
+    CHECK(torch::equal(thrice.at(id), delta * 3));
+  }
+}
+
 TEST_CASE("Each client's own-distribution accuracy follows its labels") {
   SimConfig config = SmokeConfig();
   auto sim = Simulation::Create(config, {});

@@ -93,16 +93,30 @@ TEST_CASE("NeurotoxinMask keeps the coordinates the last step changed least") {
   CHECK(NeurotoxinMask(step, 8, 1.0).sum().item<float>() == 8);
   CHECK(
       torch::equal(NeurotoxinMask(torch::Tensor(), 3, 0.5), torch::ones({3})));
-  double fraction = 0.0, keep = 0.0;
-  REQUIRE(
-      BackdoorTriggerFromParams({{"keep_ratio", 0.9}}, &fraction, &keep).ok());
-  CHECK(keep == 0.9);
-  REQUIRE(BackdoorTriggerFromParams({}, &fraction, &keep).ok());
-  CHECK(keep == 0.95);
+}
+
+TEST_CASE("BackdoorAttackFromParams reads each backdoor's own parameters") {
+  auto neurotoxin = BackdoorAttackFromParams(
+      "neurotoxin", {{"keep_ratio", 0.9}, {"target", 3}});
+  REQUIRE(neurotoxin.ok());
+  CHECK(neurotoxin->keep_ratio == 0.9);
+  CHECK(neurotoxin->trigger.target == 3);
+  CHECK(neurotoxin->poison_fraction == 0.5);
+  CHECK(BackdoorAttackFromParams("neurotoxin", {})->keep_ratio == 0.95);
+  auto scaled = BackdoorAttackFromParams("constrain_scale", {{"scale", 3}});
+  REQUIRE(scaled.ok());
+  CHECK(scaled->scale == 3);
+  CHECK(scaled->class_weight == 0.7);
+  CHECK(scaled->keep_ratio == 1.0);
+  CHECK(BackdoorAttackFromParams("backdoor", {})->scale == 1.0);
+  CHECK_FALSE(BackdoorAttackFromParams("neurotoxin", {{"keep_ratio", 0}}).ok());
+  CHECK_FALSE(BackdoorAttackFromParams("constrain_scale", {{"alpha", 0}}).ok());
   CHECK_FALSE(
-      BackdoorTriggerFromParams({{"keep_ratio", 0}}, &fraction, &keep).ok());
-  CHECK_FALSE(  // not a plain backdoor's parameter
-      BackdoorTriggerFromParams({{"keep_ratio", 0.9}}, &fraction).ok());
+      BackdoorAttackFromParams("constrain_scale", {{"scale", 0.5}}).ok());
+  CHECK_FALSE(  // another backdoor's parameter
+      BackdoorAttackFromParams("backdoor", {{"keep_ratio", 0.9}}).ok());
+  CHECK_FALSE(
+      BackdoorAttackFromParams("neurotoxin", {{"trigger_size", 30}}).ok());
 }
 
 TEST_CASE("TrainLocal with a gradient mask never moves masked coordinates") {
@@ -114,11 +128,31 @@ TEST_CASE("TrainLocal with a gradient mask never moves masked coordinates") {
   auto labels = torch::randint(0, 10, {64}, torch::kInt64);
   const torch::Tensor mask =
       (torch::rand({start.numel()}) < 0.7).to(torch::kFloat32);
-  TrainLocal(**model, images, labels, {2, 0.1, 0.9, 16}, 3, &mask);
+  TrainLocal(**model, images, labels, {2, 0.1, 0.9, 16}, 3, {&mask});
   const torch::Tensor delta = FlattenParameters(**model) - start;
   CHECK(torch::equal(delta.masked_select(mask == 0),
                      torch::zeros({(mask == 0).sum().item<int64_t>()})));
   CHECK((delta.masked_select(mask == 1) != 0).sum().item<int64_t>() > 0);
+}
+
+TEST_CASE("TrainLocal with an anchor stays closer to it as alpha falls") {
+  auto images = torch::rand({64, 1, 28, 28});
+  auto labels = torch::randint(0, 10, {64}, torch::kInt64);
+  torch::manual_seed(4);
+  auto model = MakeModel({"mlp", 16});
+  REQUIRE(model.ok());
+  const torch::Tensor start = FlattenParameters(**model);
+  std::vector<double> moved;
+  for (double alpha : {1.0, 0.7, 0.3}) {
+    REQUIRE(LoadFlatParameters(**model, start).ok());
+    TrainingConstraint constraint;
+    constraint.anchor = &start;
+    constraint.class_weight = alpha;
+    TrainLocal(**model, images, labels, {2, 0.1, 0.0, 16}, 3, constraint);
+    moved.push_back((FlattenParameters(**model) - start).norm().item<double>());
+  }
+  CHECK(moved[1] < moved[0]);
+  CHECK(moved[2] < moved[1]);
 }
 
 TEST_CASE("Evaluate reports the accuracy of each true class") {
