@@ -185,22 +185,36 @@ Status LeaveOut(size_t i, const Status& why, uint64_t round_number,
   return Status::Ok();
 }
 
-// A flat folder: every file read once for the client id and example count
-// in its metadata (kept: its scalars only), before any update is given.
-Status ReadFlatMetadata(const ArchiveRound& round, const ReplayOptions& options,
-                        const Report& report, RoundClients* rc) {
-  std::vector<Scalars> scalars;
-  std::vector<size_t> readable;
+// Reads each client's file in turn, but those already left out, and hands
+// it to `take` (client index, its tensors), which may keep or drop it; a
+// file that cannot be read is left out (LeaveOut), or its error returned.
+Status ForEachReadable(const ArchiveRound& round, const ReplayOptions& options,
+                       const Report& report, RoundClients* rc,
+                       const std::function<void(size_t, TensorSet)>& take) {
   for (size_t i = 0; i < round.clients.size(); ++i) {
+    if (rc->left_out[i]) continue;
     Result<TensorSet> set = ReadArchiveClient(round, i);
     if (!set.ok()) {
       FLS_RETURN_IF_ERROR(
           LeaveOut(i, set.status(), round.number, options, report, rc));
       continue;
     }
-    scalars.push_back(std::move(set->scalars));
-    readable.push_back(i);
+    take(i, std::move(set).value());
   }
+  return Status::Ok();
+}
+
+// A flat folder: every file read once for the client id and example count
+// in its metadata (kept: its scalars only), before any update is given.
+Status ReadFlatMetadata(const ArchiveRound& round, const ReplayOptions& options,
+                        const Report& report, RoundClients* rc) {
+  std::vector<Scalars> scalars;
+  std::vector<size_t> readable;
+  FLS_RETURN_IF_ERROR(
+      ForEachReadable(round, options, report, rc, [&](size_t i, TensorSet set) {
+        scalars.push_back(std::move(set.scalars));
+        readable.push_back(i);
+      }));
   ApplyFlatMetadata(
       scalars, readable, &rc->clients, &rc->made, [&](const std::string& line) {
         report("round " + std::to_string(round.number) + ": " + line);
@@ -231,19 +245,13 @@ Result<std::vector<aggfilter::Decision>> FeedOnArrival(
     const std::vector<aggf_tensor>& global, const ReplayOptions& options,
     const Report& report, RoundClients* rc, std::vector<size_t>* given) {
   instance.begin(round.number, global);
-  for (size_t i = 0; i < round.clients.size(); ++i) {
-    if (rc->left_out[i]) continue;
-    Result<TensorSet> set = ReadArchiveClient(round, i);
-    if (!set.ok()) {
-      FLS_RETURN_IF_ERROR(
-          LeaveOut(i, set.status(), round.number, options, report, rc));
-      continue;
-    }
-    CRound owner;
-    const std::vector<aggf_tensor> tensors = owner.Tensors(set.value());
-    instance.add(CUpdate(rc->clients[i], round.kind, tensors));
-    given->push_back(i);
-  }
+  FLS_RETURN_IF_ERROR(
+      ForEachReadable(round, options, report, rc, [&](size_t i, TensorSet set) {
+        CRound owner;
+        const std::vector<aggf_tensor> tensors = owner.Tensors(set);
+        instance.add(CUpdate(rc->clients[i], round.kind, tensors));
+        given->push_back(i);
+      }));
   return instance.end();
 }
 
@@ -255,17 +263,11 @@ Result<std::vector<aggfilter::Decision>> FeedInOneCall(
     const Report& report, RoundClients* rc, std::vector<size_t>* given) {
   std::vector<TensorSet> sets;  // must not move once C views exist
   sets.reserve(round.clients.size());
-  for (size_t i = 0; i < round.clients.size(); ++i) {
-    if (rc->left_out[i]) continue;
-    Result<TensorSet> set = ReadArchiveClient(round, i);
-    if (!set.ok()) {
-      FLS_RETURN_IF_ERROR(
-          LeaveOut(i, set.status(), round.number, options, report, rc));
-      continue;
-    }
-    sets.push_back(std::move(set).value());
-    given->push_back(i);
-  }
+  FLS_RETURN_IF_ERROR(
+      ForEachReadable(round, options, report, rc, [&](size_t i, TensorSet set) {
+        sets.push_back(std::move(set));
+        given->push_back(i);
+      }));
   CRound owner;
   std::vector<std::vector<aggf_tensor>> tensors;
   tensors.reserve(sets.size());

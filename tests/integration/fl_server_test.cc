@@ -52,6 +52,17 @@ std::string InspectJson(const std::string& file) {
   return ::pclose(pipe) == 0 ? out : "";
 }
 
+// Run options that keep every update of round 2 in *into, by client id.
+RunOptions CaptureRound2(std::map<std::string, ClientUpdate>* into) {
+  RunOptions options;
+  options.on_updates = [into](int round,
+                              const std::vector<ClientUpdate>& updates) {
+    if (round != 2) return;
+    for (const auto& u : updates) (*into)[u.client_id] = u;
+  };
+  return options;
+}
+
 fs::path FreshDir(const std::string& name) {
   fs::path dir = fs::temp_directory_path() /
                  ("fls_sim_" + name + "_" + std::to_string(::getpid()));
@@ -185,18 +196,9 @@ TEST_CASE("sample_inflation sends honest updates with inflated claims") {
   config.participation = 1.0;
   config.rounds = 2;
   std::map<std::string, ClientUpdate> honest, attacked;
-  const auto capture = [](std::map<std::string, ClientUpdate>* into) {
-    RunOptions options;
-    options.on_updates = [into](int round,
-                                const std::vector<ClientUpdate>& updates) {
-      if (round != 2) return;
-      for (const auto& u : updates) (*into)[u.client_id] = u;
-    };
-    return options;
-  };
-  RunAll(config, capture(&honest));
+  RunAll(config, CaptureRound2(&honest));
   config.attack = {"sample_inflation", 0.5, 2, {{"factor", 7}}};
-  auto sim = Simulation::Create(config, capture(&attacked));
+  auto sim = Simulation::Create(config, CaptureRound2(&attacked));
   REQUIRE(sim.ok());
   REQUIRE((*sim)->RunRound().ok());
   auto round2 = (*sim)->RunRound();
@@ -228,18 +230,9 @@ TEST_CASE("slow_drift biases the honest update against the benign mean") {
   config.participation = 1.0;
   config.rounds = 2;
   std::map<std::string, ClientUpdate> honest, attacked;
-  const auto capture = [](std::map<std::string, ClientUpdate>* into) {
-    RunOptions options;
-    options.on_updates = [into](int round,
-                                const std::vector<ClientUpdate>& updates) {
-      if (round != 2) return;
-      for (const auto& u : updates) (*into)[u.client_id] = u;
-    };
-    return options;
-  };
-  RunAll(config, capture(&honest));
+  RunAll(config, CaptureRound2(&honest));
   config.attack = {"slow_drift", 0.5, 2, {}};
-  auto sim = Simulation::Create(config, capture(&attacked));
+  auto sim = Simulation::Create(config, CaptureRound2(&attacked));
   REQUIRE(sim.ok());
   REQUIRE((*sim)->RunRound().ok());
   REQUIRE((*sim)->RunRound().ok());
