@@ -54,6 +54,16 @@ void ClientReferences::Reject(const std::string& client, uint64_t round,
   Set(client, round, std::move(embedding), /*rejected=*/true);
 }
 
+void ClientReferences::Renew(const std::string& client, uint64_t round) {
+  auto it = refs_.find(client);
+  if (it == refs_.end() || !it->second.rejected || round <= it->second.round) {
+    return;
+  }
+  by_age_.erase({it->second.round, client});
+  by_age_.emplace(round, client);
+  it->second.round = round;
+}
+
 void ClientReferences::Set(const std::string& client, uint64_t round,
                            SharedEmbedding embedding, bool rejected) {
   if (!embedding || embedding->size() != static_cast<size_t>(dim_)) return;

@@ -14,7 +14,12 @@
 // only history is a rejected update, sending an update pointing the same
 // way, repeats what was rejected (a sign-flipper first seen after its
 // attack began, whose first flipped update scored high and whose later
-// ones do not). A clean reference replaces the rejected direction.
+// ones do not). A clean reference replaces the rejected direction. An
+// update dropped for repeating it renews its round (Renew) but not its
+// embedding: an attacker that keeps sending the rejected direction stays
+// judged against it, while the direction itself stays the one first
+// rejected, so that training's drift (the cosine of a client's updates with
+// an old one falls round by round) still lets it lapse.
 //
 // Bounded: at most kMaxClientReferences clients (clean and rejected
 // together); past that, the clients
@@ -71,6 +76,11 @@ class ClientReferences {
   // the client has a (clean) reference. OWNERSHIP: shares `embedding`.
   void Reject(const std::string& client, uint64_t round,
               SharedEmbedding embedding);
+
+  // Makes `round` the round of the client's rejected direction, when it has
+  // one from an earlier round; the embedding stays. Nothing for a client
+  // with a reference or none.
+  void Renew(const std::string& client, uint64_t round);
 
   size_t size() const { return refs_.size(); }
 

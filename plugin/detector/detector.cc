@@ -357,6 +357,15 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
     last_scores_[i] = errors[b];
   };
   FLS_RETURN_IF_ERROR(ParallelFor(batch_updates.size(), threads, finish_row));
+  std::vector<uint8_t> known(batch_updates.size());
+  for (size_t b = 0; b < batch_updates.size(); ++b) {
+    known[b] = scores[batch_updates[b]].consistency > 0 ? 1 : 0;
+  }
+  const std::vector<double> agreement = LeaveOneOutCentrality(
+      batch, static_cast<int64_t>(batch_updates.size()), dim, known);
+  for (size_t b = 0; b < batch_updates.size(); ++b) {
+    scores[batch_updates[b]].agreement = agreement[b];
+  }
   have_last_ = true;
   last_round_ = round;
   return scores;
@@ -400,6 +409,16 @@ Status Detector::RememberRejected(uint64_t round,
     if (const SharedEmbedding& embedding = last_embeddings_[rejected[k]]) {
       references_.Reject(client_ids[k], round, embedding);
     }
+  }
+  return Status::Ok();
+}
+
+Status Detector::RenewRejected(uint64_t round, std::span<const size_t> repeated,
+                               std::span<const std::string> client_ids) {
+  FLS_RETURN_IF_ERROR(
+      CheckRoundIndices("RenewRejected", round, repeated, client_ids));
+  for (const std::string& client : client_ids) {
+    references_.Renew(client, round);
   }
   return Status::Ok();
 }

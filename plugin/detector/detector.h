@@ -214,6 +214,14 @@ class Detector {
   Status RememberRejected(uint64_t round, std::span<const size_t> rejected,
                           std::span<const std::string> client_ids);
 
+  // After the policy decided the round last scored: the clients of the
+  // updates it dropped for repeating their rejected direction (indices into
+  // that round, client ids alongside) have that direction renewed as of
+  // `round` (ClientReferences::Renew). Errors as RememberRejected's; on
+  // error nothing changed.
+  Status RenewRejected(uint64_t round, std::span<const size_t> repeated,
+                       std::span<const std::string> client_ids);
+
   // LearnFromRound without the fine-tune: the rows, references, counters and
   // the window's ageing are done; the fine-tune, when one is due (refresh
   // enabled, the round not gated, a non-empty window and epochs > 0), is

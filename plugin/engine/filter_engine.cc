@@ -367,21 +367,29 @@ void FilterEngine::Impl::Learn(const RoundIntake& round, RoundWork* w) {
     w->detector_tensors = detector_tensors;
     w->cloned = true;
   }
-  std::vector<size_t> clean, rejected;
-  std::vector<std::string> clients, rejected_clients;
+  std::vector<size_t> clean, rejected, repeated;
+  std::vector<std::string> clients, rejected_clients, repeated_clients;
   for (size_t i : w->eligible) {
     const Decision& d = w->outcome.decisions[i];
     if (!w->scores[i].scored) continue;
+    const std::string& client = round.updates()[i].client_id;
     if (KeptClean(d)) {
       clean.push_back(i);
-      clients.push_back(round.updates()[i].client_id);
+      clients.push_back(client);
     } else if (DroppedSeverely(d, config.fail_safes.severe_suspicion)) {
       rejected.push_back(i);
-      rejected_clients.push_back(round.updates()[i].client_id);
+      rejected_clients.push_back(client);
+    } else if (DroppedRepeatingRejected(d, w->scores[i].rejected_similarity)) {
+      repeated.push_back(i);
+      repeated_clients.push_back(client);
     }
   }
   Status remembered =
       w->detector->RememberRejected(round.round(), rejected, rejected_clients);
+  if (remembered.ok()) {
+    remembered =
+        w->detector->RenewRejected(round.round(), repeated, repeated_clients);
+  }
   if (!remembered.ok()) {
     Log(LogLevel::kWarning,
         RoundText(round.round()) +

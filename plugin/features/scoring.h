@@ -51,6 +51,13 @@ struct UpdateScore {
   // reference yet. An honest client's updates keep pointing the same way
   // (its data does not change); a sign flip reverses them.
   double consistency = NAN;
+  // Cosine of this update's embedding with the mean direction of the
+  // round's *known* updates: the other embedded updates whose consistency
+  // is above 0 (clients with a reference, pointing their usual way), in
+  // [-1, 1] (LeaveOneOutCentrality over them); NaN when fewer than 3 such
+  // updates. What a client without history is compared with: attackers
+  // without a reference or turned against theirs do not move it.
+  double agreement = NAN;
   // Cosine of this update's embedding with the client's rejected direction
   // (ClientReferences: its last update dropped for a severe signal, kept
   // only while it has no reference), in [-1, 1], and the round of that

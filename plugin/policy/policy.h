@@ -26,7 +26,9 @@
 //   7. consistency guard: the update points away from the client's own last
 //      clean update (cosine below the limit): drop ("inconsistent"); or a
 //      client without one repeats its rejected direction: drop
-//      ("repeats_rejected", flag inconsistent; policy_config.h).
+//      ("repeats_rejected", flag inconsistent; policy_config.h); a client
+//      with neither points against the round's known clients: weight capped
+//      at newcomer_weight ("against_round", flag inconsistent, no strike).
 //   8. duplicate guard: similarity to another update above the limit: drop
 //      ("duplicate").
 //   9. centrality guard: typicality above the limit: drop ("central").

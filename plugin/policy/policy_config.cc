@@ -385,6 +385,14 @@ FieldReader Guards(GuardsConfig* g) {
        Double(
            &sg->max_rejected_similarity,
            [](double v) { return v >= -1 && v <= 1; }, "must be in [-1, 1]")},
+      {"newcomer_min_agreement",
+       Double(
+           &sg->newcomer_min_agreement,
+           [](double v) { return v >= -1 && v <= 1; }, "must be in [-1, 1]")},
+      {"newcomer_weight",
+       Double(
+           &sg->newcomer_weight, [](double v) { return v >= 0 && v <= 1; },
+           "must be in [0, 1]")},
   };
   ExamplesGuardConfig* eg = &g->num_examples;
   Fields examples = {

@@ -183,10 +183,23 @@ struct CentralityGuardConfig {
 // sign-flipper first seen after its attack began has no honest update to
 // be compared with; its early flipped updates score high and are dropped,
 // its later ones score like honest ones but keep pointing the same way.
+// Each update dropped for repeating it restarts the window (the engine
+// renews the rejection's round; the direction stays the one first
+// rejected). A client with neither (a newcomer) is compared with the round's
+// known clients instead (UpdateScore::agreement: the cosine with the mean
+// direction of the updates pointing their own clients' usual way): below
+// newcomer_min_agreement its update is flagged inconsistent and
+// down-weighted to newcomer_weight (reason "against_round"), with no
+// strike; it does not become the client's reference, so its next update is
+// judged the same way until one agrees. A sign-flipper first seen after its
+// attack began points against the round; an honest newcomer with unusual
+// data rarely does, and then loses part of one update's say, not its place.
 struct ConsistencyGuardConfig {
   bool enabled = true;
   double min_cosine = 0.0;               // in [-1, 1)
   double max_rejected_similarity = 0.5;  // in [-1, 1]; 1: never fires
+  double newcomer_min_agreement = -0.3;  // in [-1, 1]; -1: never fires
+  double newcomer_weight = 0.5;          // in [0, 1]
 };
 
 enum class ExamplesGuardMode { kCap, kFlag, kDrop };

@@ -140,6 +140,14 @@ bool RepeatsRejected(const PolicyConfig& c, const PolicyInput& in,
                       c.quarantine.window_rounds);
 }
 
+// ConsistencyGuardConfig: a client with neither a reference nor a rejected
+// direction to repeat points against the round's known clients.
+bool AgainstRound(const ConsistencyGuardConfig& g, const UpdateScore& s,
+                  bool repeats_rejected) {
+  return g.enabled && !std::isfinite(s.consistency) && !repeats_rejected &&
+         std::isfinite(s.agreement) && s.agreement < g.newcomer_min_agreement;
+}
+
 // Signals of a well-formed update: threshold, flags, suspicion, events.
 void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                   const RoundLimits& limits, const ClientRecord* record,
@@ -172,6 +180,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                             std::isfinite(s.consistency) &&
                             s.consistency < g.consistency.min_cosine;
   w.repeats_rejected = RepeatsRejected(c, in, round);
+  w.against_round = AgainstRound(g.consistency, s, w.repeats_rejected);
   if (g.num_examples.enabled) {
     w.examples_limit =
         ExamplesLimit(g.num_examples, limits.median_claim, record);
@@ -190,6 +199,9 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
        w.repeats_rejected ? Closeness(s.rejected_similarity,
                                       g.consistency.max_rejected_similarity)
                           : NAN,
+       w.against_round
+           ? Distance(s.agreement, g.consistency.newcomer_min_agreement)
+           : NAN,
        Ratio(static_cast<double>(in.num_examples), w.examples_limit)});
   const std::pair<bool, std::pair<uint32_t, uint32_t>> signals[] = {
       {anomalous, {kFlagAnomalous, kStrikeAnomalous}},
@@ -199,6 +211,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
       {inconsistent || w.repeats_rejected,
        {kFlagInconsistent, kStrikeInconsistent}},
       {examples, {kFlagNumExamples, kStrikeNumExamples}},
+      {w.against_round, {kFlagInconsistent, 0u}},
       {score_failed, {kFlagScoreFailed, 0u}},
   };
   for (const auto& [fired, bits] : signals) {
@@ -231,9 +244,14 @@ void ApplySignalRules(const PolicyConfig& c, uint64_t round,
       {kFlagDuplicate, "duplicate"},
       {kFlagCentral, "central"}};
   for (const auto& [flag, reason] : drops) {
-    if ((d.flags & flag) && d.action != Action::kDrop) {
+    // A newcomer against the round is flagged inconsistent, not dropped.
+    const bool newcomer_only = flag == kFlagInconsistent && w.against_round;
+    if ((d.flags & flag) && d.action != Action::kDrop && !newcomer_only) {
       Drop(w, DropKind::kBySignal, reason);
     }
+  }
+  if (w.against_round) {
+    CapWeight(w, c.guards.consistency.newcomer_weight, "against_round");
   }
   if ((d.flags & kFlagNormGuard) && d.action != Action::kDrop) {
     const NormGuardConfig& ng = c.guards.norm;

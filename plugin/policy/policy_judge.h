@@ -44,6 +44,7 @@ struct Working {
   double strike_weight = 0.0;      // the strike it earns; 0 for none
   bool grace = false;  // a score-only anomaly accepted by client_baseline.grace
   bool repeats_rejected = false;  // ConsistencyGuardConfig's rejected direction
+  bool against_round = false;     // ConsistencyGuardConfig's newcomer rule
 
   // Decision::suspicion, 0 when not judged: the fail-safes' ordering.
   double severity() const {

@@ -1,6 +1,7 @@
 // client_references.h: each client's reference direction and rejected
 // direction, alone and as the detector keeps them (Detector::ScoreRound's
-// consistency and rejected_similarity, Detector::RememberRejected).
+// consistency and rejected_similarity, Detector::RememberRejected and
+// RenewRejected).
 #include "detector/client_references.h"
 
 #include <doctest/doctest.h>
@@ -53,6 +54,23 @@ TEST_CASE("a rejected direction: only without a reference, replaced by one") {
   refs.Reject("a", 8, Shared(kWest));  // a client with a reference keeps it
   CHECK(refs.Consistency("a", kEast) == doctest::Approx(1.0));
   CHECK(std::isnan(refs.RejectedSimilarity("a", kWest).first));
+}
+
+TEST_CASE("a repeat renews a rejected direction's round, not its direction") {
+  ClientReferences refs(3);
+  refs.Reject("a", 4, Shared(kWest));
+  refs.Renew("a", 9);
+  auto [similarity, round] = refs.RejectedSimilarity("a", kWest);
+  CHECK(round == 9);
+  CHECK(similarity == doctest::Approx(1.0));  // still the rejected direction
+  CHECK(refs.RejectedSimilarity("a", kNorth).first == doctest::Approx(0.0));
+  refs.Renew("a", 7);  // an earlier round does not move it back
+  CHECK(refs.RejectedSimilarity("a", kWest).second == 9);
+  refs.Renew("nobody", 9);  // no entry: none made
+  CHECK(refs.size() == 1);
+  refs.Update("b", 2, Shared(kEast));
+  refs.Renew("b", 9);  // a reference is not a rejected direction
+  CHECK(refs.ToJson()[1]["round"] == 2);
 }
 
 TEST_CASE("references and rejected directions round-trip through JSON") {
@@ -158,6 +176,18 @@ TEST_CASE("RememberRejected: a newcomer's dropped update, then its repeat") {
   CHECK(std::isnan((*third)[5].consistency));
   CHECK(std::isnan((*third)[0].rejected_similarity));
   CHECK((*third)[0].consistency > 0.9);
+  // The policy dropped the repeat: its round renews the direction.
+  const std::vector<size_t> repeat = {5};
+  const std::vector<std::string> repeater = {"new"};
+  CHECK(d->RenewRejected(2, repeat, repeater).code() ==
+        ErrorCode::kInvalidArgument);  // not the round last scored
+  REQUIRE(d->RenewRejected(3, repeat, repeater).ok());
+  REQUIRE(d->LearnFromRound(3, {}, {}).ok());
+  SyntheticRound r4(4, rows, {"c0", "c1", "c2", "c3", "c4", "new"});
+  auto fourth = d->ScoreRound(r4.round, r4.all);
+  REQUIRE(fourth.ok());
+  CHECK((*fourth)[5].rejected_round == 3);
+  CHECK((*fourth)[5].rejected_similarity > 0.9);
 }
 
 }  // namespace

@@ -42,6 +42,8 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->quarantine.strike_weight.min_weight == 0.25);
     CHECK(c->guards.consistency.enabled);
     CHECK(c->guards.consistency.min_cosine == 0.0);
+    CHECK(c->guards.consistency.newcomer_min_agreement == -0.3);
+    CHECK(c->guards.consistency.newcomer_weight == 0.5);
     CHECK(c->guards.num_examples.enabled);
     CHECK(c->guards.num_examples.k == 10.0);
     CHECK(c->guards.num_examples.history_k == 2.0);
@@ -166,6 +168,9 @@ TEST_CASE("errors name the key path, line and column") {
       {"thresholds: {client_baseline: {grace: 65}}\n",
        "policy: thresholds.client_baseline.grace: must be in [0, 64] (line 1, "
        "column 39)"},
+      {"guards: {consistency: {newcomer_weight: 2}}\n",
+       "policy: guards.consistency.newcomer_weight: must be in [0, 1] (line 1, "
+       "column 41)"},
       {"fail_safes: {on_error: explode}\n",
        "policy: fail_safes.on_error: must be one of: accept, drop, fail_round "
        "(line 1, column 24)"},

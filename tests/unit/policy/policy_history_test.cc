@@ -226,9 +226,13 @@ TEST_CASE("consistency guard: repeating a rejected direction") {
   CHECK(d.suspicion == doctest::Approx(2.5));
   CHECK(out.audit_records[5]["rejected_similarity"] == doctest::Approx(0.8));
   CHECK(out.audit_records[5]["strike_weight"] == 1.0);
+  CHECK(DroppedRepeatingRejected(d, 0.8));  // renews the direction
+  CHECK_FALSE(DroppedRepeatingRejected(d, NAN));
   SUBCASE("not pointing the same way") {
     round[5].score.rejected_similarity = 0.4;
-    CHECK(Decide(policy, 6, round).decisions[5].reason == "ok");
+    const Decision other = Decide(policy, 6, round).decisions[5];
+    CHECK(other.reason == "ok");
+    CHECK_FALSE(DroppedRepeatingRejected(other, 0.4));
   }
   SUBCASE("rejected longer ago than the quarantine window") {
     CHECK(Decide(policy, 12, round).decisions[5].reason == "ok");
@@ -236,6 +240,55 @@ TEST_CASE("consistency guard: repeating a rejected direction") {
   SUBCASE("max_rejected_similarity 1: never") {
     Policy off = Make(std::string(kNoFailSafes) +
                       "guards: {consistency: {max_rejected_similarity: 1}}\n");
+    CHECK(Decide(off, 5, round).decisions[5].reason == "ok");
+  }
+}
+
+TEST_CASE("consistency guard: a newcomer against the round's known clients") {
+  const std::string limit =
+      "guards: {consistency: {newcomer_min_agreement: -0.2}}\n";
+  Policy policy = Make(std::string(kNoFailSafes) + limit);
+  std::vector<PolicyInput> round = SkewedRound(1.0, NAN);
+  round[5].score.agreement = -0.4;
+  RoundOutcome out = Decide(policy, 5, round);
+  const Decision& d = out.decisions[5];
+  CHECK(d.action == Action::kDownweight);
+  CHECK(d.weight == doctest::Approx(0.5));
+  CHECK(d.reason == "against_round");
+  CHECK(d.flags == kFlagInconsistent);
+  // (1 - (-0.4)) / (1 - (-0.2))
+  CHECK(d.suspicion == doctest::Approx(1.4 / 1.2));
+  CHECK(out.audit_records[5]["agreement"] == doctest::Approx(-0.4));
+  CHECK(out.audit_records[5]["strike_weight"] == 0.0);
+  CHECK_FALSE(KeptClean(d));  // not the client's reference
+  SUBCASE("agreeing enough") {
+    round[5].score.agreement = -0.1;
+    CHECK(Decide(policy, 5, round).decisions[5].reason == "ok");
+  }
+  SUBCASE("a client with a reference is judged against it instead") {
+    round[5].score.consistency = 0.7;
+    CHECK(Decide(policy, 5, round).decisions[5].reason == "ok");
+  }
+  SUBCASE("repeating its rejected direction: dropped for that") {
+    round[5].score.rejected_similarity = 0.8;
+    round[5].score.rejected_round = 2;
+    const Decision repeat = Decide(policy, 5, round).decisions[5];
+    CHECK(repeat.reason == "repeats_rejected");
+    CHECK(repeat.action == Action::kDrop);
+  }
+  SUBCASE(
+      "no strikes: the same newcomer again and again is never quarantined") {
+    for (uint64_t r = 6; r <= 12; ++r) {
+      CHECK(Decide(policy, r, round).decisions[5].reason == "against_round");
+    }
+  }
+  SUBCASE("newcomer_weight sets the weight; -1 turns it off") {
+    Policy zero = Make(std::string(kNoFailSafes) +
+                       "guards: {consistency: {newcomer_min_agreement: -0.2, "
+                       "newcomer_weight: 0.25}}\n");
+    CHECK(Decide(zero, 5, round).decisions[5].weight == doctest::Approx(0.25));
+    Policy off = Make(std::string(kNoFailSafes) +
+                      "guards: {consistency: {newcomer_min_agreement: -1}}\n");
     CHECK(Decide(off, 5, round).decisions[5].reason == "ok");
   }
 }
