@@ -361,10 +361,12 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
   for (size_t b = 0; b < batch_updates.size(); ++b) {
     known[b] = scores[batch_updates[b]].consistency > 0 ? 1 : 0;
   }
-  const std::vector<double> agreement = LeaveOneOutCentrality(
-      batch, static_cast<int64_t>(batch_updates.size()), dim, known);
-  for (size_t b = 0; b < batch_updates.size(); ++b) {
-    scores[batch_updates[b]].agreement = agreement[b];
+  if (std::count(known.begin(), known.end(), 1) >= kMinKnownForAgreement) {
+    const std::vector<double> agreement = LeaveOneOutCentrality(
+        batch, static_cast<int64_t>(batch_updates.size()), dim, known);
+    for (size_t b = 0; b < batch_updates.size(); ++b) {
+      scores[batch_updates[b]].agreement = agreement[b];
+    }
   }
   have_last_ = true;
   last_round_ = round;

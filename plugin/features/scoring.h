@@ -26,6 +26,9 @@ struct Calibration {
 
 // What the detector says about one update. Fields are NaN when not computed
 // (e.g. the update was invalid, or no detector is configured).
+// Known updates (consistency > 0) a round needs for UpdateScore::agreement.
+inline constexpr int kMinKnownForAgreement = 5;
+
 struct UpdateScore {
   // Reconstruction error of the update's direction embedding (the
   // autoencoder score). Higher is more anomalous.
@@ -54,9 +57,10 @@ struct UpdateScore {
   // Cosine of this update's embedding with the mean direction of the
   // round's *known* updates: the other embedded updates whose consistency
   // is above 0 (clients with a reference, pointing their usual way), in
-  // [-1, 1] (LeaveOneOutCentrality over them); NaN when fewer than 3 such
-  // updates. What a client without history is compared with: attackers
-  // without a reference or turned against theirs do not move it.
+  // [-1, 1] (LeaveOneOutCentrality over them); NaN when fewer than
+  // kMinKnownForAgreement such updates (the mean of fewer is too noisy to
+  // judge anyone by). What a client without history is compared with:
+  // attackers without a reference or turned against theirs do not move it.
   double agreement = NAN;
   // Cosine of this update's embedding with the client's rejected direction
   // (ClientReferences: its last update dropped for a severe signal, kept

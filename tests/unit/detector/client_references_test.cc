@@ -190,5 +190,36 @@ TEST_CASE("RememberRejected: a newcomer's dropped update, then its repeat") {
   CHECK((*fourth)[5].rejected_similarity > 0.9);
 }
 
+TEST_CASE("agreement: a newcomer against the known clients, from 5 of them") {
+  // Round 1 (warm-up): six clients along one direction become known.
+  std::vector<std::string> ids = {"c0", "c1", "c2", "c3", "c4", "c5"};
+  std::vector<std::vector<float>> rows;
+  for (int c = 0; c < 6; ++c) rows.push_back(Direction(0, 1, 10 + c));
+  SyntheticRound r1(1, rows, ids);
+  for (const size_t known : {size_t{5}, size_t{4}}) {
+    CAPTURE(known);
+    std::unique_ptr<Detector> d = BootstrapSmall(r1);
+    REQUIRE(d->ScoreRound(r1.round, r1.all).ok());
+    REQUIRE(d->LearnFromRound(1, {}, {}).ok());
+    // Round 2: `known` of them again, and newcomers sending the reverse.
+    std::vector<std::vector<float>> next;
+    std::vector<std::string> who;
+    for (size_t c = 0; c < 6; ++c) {
+      const bool returning = c < known;
+      next.push_back(Direction(0, returning ? 1.f : -1.f, 20 + c));
+      who.push_back(returning ? ids[c] : "new" + std::to_string(c));
+    }
+    SyntheticRound r2(2, next, who);
+    auto scores = d->ScoreRound(r2.round, r2.all);
+    REQUIRE(scores.ok());
+    if (known == 5) {
+      CHECK((*scores)[5].agreement < -0.9);  // against the known clients
+      CHECK((*scores)[0].agreement > 0.9);
+    } else {  // fewer than kMinKnownForAgreement: nobody is judged by it
+      for (const UpdateScore& s : *scores) CHECK(std::isnan(s.agreement));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace flsentry
