@@ -27,8 +27,9 @@
 //      clean update (cosine below the limit): drop ("inconsistent"); or a
 //      client without one repeats its rejected direction: drop
 //      ("repeats_rejected", flag inconsistent; policy_config.h); a client
-//      with neither points against the round's known clients: weight capped
-//      at newcomer_weight ("against_round", flag inconsistent, no strike).
+//      with neither points against the round's known clients: drop, or
+//      weight capped at newcomer_weight > 0 ("against_round", flag
+//      inconsistent, no strike).
 //   8. duplicate guard: similarity to another update above the limit: drop
 //      ("duplicate").
 //   9. centrality guard: typicality above the limit: drop ("central").

@@ -189,17 +189,19 @@ struct CentralityGuardConfig {
 // known clients instead (UpdateScore::agreement: the cosine with the mean
 // direction of the updates pointing their own clients' usual way): below
 // newcomer_min_agreement its update is flagged inconsistent and
-// down-weighted to newcomer_weight (reason "against_round"), with no
-// strike; it does not become the client's reference, so its next update is
-// judged the same way until one agrees. A sign-flipper first seen after its
-// attack began points against the round; an honest newcomer with unusual
-// data rarely does, and then loses part of one update's say, not its place.
+// dropped, or down-weighted to newcomer_weight when that is above 0
+// (reason "against_round"), with no strike; it does not become the client's
+// reference, so its next update is judged the same way until one agrees. A
+// sign-flipper first seen after its attack began points against the round; an
+// honest newcomer with unusual data rarely does, and then loses one update's
+// say, not its place (a sign-flipped update at half weight still pulls the
+// average its way).
 struct ConsistencyGuardConfig {
   bool enabled = true;
   double min_cosine = 0.0;               // in [-1, 1)
   double max_rejected_similarity = 0.5;  // in [-1, 1]; 1: never fires
   double newcomer_min_agreement = -0.3;  // in [-1, 1]; -1: never fires
-  double newcomer_weight = 0.5;          // in [0, 1]
+  double newcomer_weight = 0.0;          // in [0, 1]; 0: drop
 };
 
 enum class ExamplesGuardMode { kCap, kFlag, kDrop };

@@ -251,7 +251,12 @@ void ApplySignalRules(const PolicyConfig& c, uint64_t round,
     }
   }
   if (w.against_round) {
-    CapWeight(w, c.guards.consistency.newcomer_weight, "against_round");
+    const double weight = c.guards.consistency.newcomer_weight;
+    if (weight > 0) {
+      CapWeight(w, weight, "against_round");
+    } else {
+      Drop(w, DropKind::kBySignal, "against_round");
+    }
   }
   if ((d.flags & kFlagNormGuard) && d.action != Action::kDrop) {
     const NormGuardConfig& ng = c.guards.norm;

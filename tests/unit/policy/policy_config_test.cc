@@ -43,7 +43,7 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->guards.consistency.enabled);
     CHECK(c->guards.consistency.min_cosine == 0.0);
     CHECK(c->guards.consistency.newcomer_min_agreement == -0.3);
-    CHECK(c->guards.consistency.newcomer_weight == 0.5);
+    CHECK(c->guards.consistency.newcomer_weight == 0.0);
     CHECK(c->guards.num_examples.enabled);
     CHECK(c->guards.num_examples.k == 10.0);
     CHECK(c->guards.num_examples.history_k == 2.0);

@@ -252,15 +252,16 @@ TEST_CASE("consistency guard: a newcomer against the round's known clients") {
   round[5].score.agreement = -0.4;
   RoundOutcome out = Decide(policy, 5, round);
   const Decision& d = out.decisions[5];
-  CHECK(d.action == Action::kDownweight);
-  CHECK(d.weight == doctest::Approx(0.5));
+  CHECK(d.action == Action::kDrop);
+  CHECK(d.weight == 0.0);
   CHECK(d.reason == "against_round");
   CHECK(d.flags == kFlagInconsistent);
   // (1 - (-0.4)) / (1 - (-0.2))
   CHECK(d.suspicion == doctest::Approx(1.4 / 1.2));
   CHECK(out.audit_records[5]["agreement"] == doctest::Approx(-0.4));
   CHECK(out.audit_records[5]["strike_weight"] == 0.0);
-  CHECK_FALSE(KeptClean(d));  // not the client's reference
+  CHECK_FALSE(KeptClean(d));             // not the client's reference
+  CHECK_FALSE(DroppedSeverely(d, 2.0));  // nor its rejected direction
   SUBCASE("agreeing enough") {
     round[5].score.agreement = -0.1;
     CHECK(Decide(policy, 5, round).decisions[5].reason == "ok");
@@ -282,11 +283,14 @@ TEST_CASE("consistency guard: a newcomer against the round's known clients") {
       CHECK(Decide(policy, r, round).decisions[5].reason == "against_round");
     }
   }
-  SUBCASE("newcomer_weight sets the weight; -1 turns it off") {
-    Policy zero = Make(std::string(kNoFailSafes) +
+  SUBCASE("newcomer_weight above 0 down-weights; -1 turns the rule off") {
+    Policy half = Make(std::string(kNoFailSafes) +
                        "guards: {consistency: {newcomer_min_agreement: -0.2, "
                        "newcomer_weight: 0.25}}\n");
-    CHECK(Decide(zero, 5, round).decisions[5].weight == doctest::Approx(0.25));
+    const Decision kept = Decide(half, 5, round).decisions[5];
+    CHECK(kept.action == Action::kDownweight);
+    CHECK(kept.weight == doctest::Approx(0.25));
+    CHECK(kept.reason == "against_round");
     Policy off = Make(std::string(kNoFailSafes) +
                       "guards: {consistency: {newcomer_min_agreement: -1}}\n");
     CHECK(Decide(off, 5, round).decisions[5].reason == "ok");
