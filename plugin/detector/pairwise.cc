@@ -235,12 +235,34 @@ std::vector<float> CentredRows(std::span<const float> data, int64_t rows,
   return out;
 }
 
+// The dim x kPoolBits hyperplane matrix, row-major: kPlaneBlocks blocks of
+// whole rows, each drawn from its own stream seeded by the next word of
+// `stream` (drawn in block order), so that blocks are made in parallel and
+// the matrix depends on `stream` alone, never on `threads`.
+constexpr int64_t kPlaneBlocks = 16;
+Result<std::vector<float>> Hyperplanes(int64_t dim, Stream& stream,
+                                       int threads) {
+  std::vector<uint64_t> seeds(kPlaneBlocks);
+  for (uint64_t& seed : seeds) seed = stream.Next();
+  std::vector<float> planes(static_cast<size_t>(dim) * kPoolBits);
+  FLS_RETURN_IF_ERROR(ParallelFor(kPlaneBlocks, threads, [&](size_t b) {
+    const int64_t first = dim * static_cast<int64_t>(b) / kPlaneBlocks;
+    const int64_t end = dim * static_cast<int64_t>(b + 1) / kPlaneBlocks;
+    Stream block(seeds[b]);
+    const std::vector<float> values =
+        Gaussians(static_cast<size_t>(end - first) * kPoolBits, block);
+    std::copy(values.begin(), values.end(), planes.begin() + first * kPoolBits);
+  }));
+  return planes;
+}
+
 // Each row's kPoolBits signs of its centred projections, packed: bit h of
 // word h / 64 of row r is set when hyperplane h gives a positive product.
-std::vector<uint64_t> PoolBits(const std::vector<float>& centred, int64_t rows,
-                               int64_t dim, Stream& stream, int threads) {
-  const std::vector<float> planes =
-      Gaussians(static_cast<size_t>(dim) * kPoolBits, stream);  // dim x pool
+Result<std::vector<uint64_t>> PoolBits(const std::vector<float>& centred,
+                                       int64_t rows, int64_t dim,
+                                       Stream& stream, int threads) {
+  FLS_ASSIGN_OR_RETURN(const std::vector<float> planes,
+                       Hyperplanes(dim, stream, threads));  // dim x pool
   AlignedFloats projections(static_cast<size_t>(rows) * kPoolBits);
   GemmArgs g;
   g.m = rows;
@@ -451,8 +473,9 @@ Result<std::vector<double>> Bucketed(std::span<const float> data, int64_t rows,
   fingerprint.Add(static_cast<uint64_t>(rows));
   fingerprint.AddBytes(data.data(), data.size() * sizeof(float));
   Stream stream(fingerprint.value());
-  const std::vector<uint64_t> bits = PoolBits(
-      CentredRows(data, rows, dim, norms, usable), rows, dim, stream, threads);
+  FLS_ASSIGN_OR_RETURN(const std::vector<uint64_t> bits,
+                       PoolBits(CentredRows(data, rows, dim, norms, usable),
+                                rows, dim, stream, threads));
   FLS_ASSIGN_OR_RETURN(
       const std::vector<uint64_t> pairs,
       CandidatePairs(bits, rows, usable_rows, PairwiseTableBits(rows),

@@ -86,8 +86,10 @@
 // function of (data, rows, dim) alone: the same on every x86-64 CPU and for
 // every thread count.
 //
-// Threading: up to `threads` plain threads work on disjoint rows or
-// tables; the function is pure and thread-safe. Never throws: on memory
+// Threading: up to `threads` plain threads work on disjoint rows, tables
+// or blocks of hyperplanes (each block drawn from its own seed, itself
+// drawn from the fingerprint's stream); the function is pure and
+// thread-safe. Never throws: on memory
 // exhaustion inside a worker the error is returned.
 #ifndef FLSENTRY_DETECTOR_PAIRWISE_H_
 #define FLSENTRY_DETECTOR_PAIRWISE_H_
