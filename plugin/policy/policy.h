@@ -26,10 +26,11 @@
 //   7. consistency guard: the update points away from the client's own last
 //      clean update (cosine below the limit): drop ("inconsistent"); or a
 //      client without one repeats its rejected direction: drop
-//      ("repeats_rejected", flag inconsistent; policy_config.h); a client
-//      with neither points against the round's known clients: drop, or
-//      weight capped at newcomer_weight > 0 ("against_round", flag
-//      inconsistent, no strike).
+//      ("repeats_rejected", flag inconsistent; policy_config.h); any other
+//      client without a reference that points against the round's known
+//      clients: drop, or weight capped at newcomer_weight > 0
+//      ("against_round", flag inconsistent, no strike), unless an earlier
+//      rule dropped it.
 //   8. duplicate guard: similarity to another update above the limit: drop
 //      ("duplicate").
 //   9. centrality guard: typicality above the limit: drop ("central").

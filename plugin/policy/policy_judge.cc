@@ -250,7 +250,7 @@ void ApplySignalRules(const PolicyConfig& c, uint64_t round,
       Drop(w, DropKind::kBySignal, reason);
     }
   }
-  if (w.against_round) {
+  if (w.against_round && d.action != Action::kDrop) {
     const double weight = c.guards.consistency.newcomer_weight;
     if (weight > 0) {
       CapWeight(w, weight, "against_round");

@@ -262,6 +262,15 @@ TEST_CASE("consistency guard: a newcomer against the round's known clients") {
   CHECK(out.audit_records[5]["strike_weight"] == 0.0);
   CHECK_FALSE(KeptClean(d));             // not the client's reference
   CHECK_FALSE(DroppedSeverely(d, 2.0));  // nor its rejected direction
+  SUBCASE("dropped as anomalous first: that stays the reason and strikes") {
+    round[5].score.score = 30.0;
+    RoundOutcome both = Decide(policy, 5, round);
+    const Decision& anomalous = both.decisions[5];
+    CHECK(anomalous.action == Action::kDrop);
+    CHECK(anomalous.reason == "anomalous");
+    CHECK(anomalous.flags == (kFlagAnomalous | kFlagInconsistent));
+    CHECK(both.audit_records[5]["strike_weight"] == 1.0);
+  }
   SUBCASE("agreeing enough") {
     round[5].score.agreement = -0.1;
     CHECK(Decide(policy, 5, round).decisions[5].reason == "ok");
