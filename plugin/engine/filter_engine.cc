@@ -379,7 +379,8 @@ void FilterEngine::Impl::Learn(const RoundIntake& round, RoundWork* w) {
     } else if (DroppedSeverely(d, config.fail_safes.severe_suspicion)) {
       rejected.push_back(i);
       rejected_clients.push_back(client);
-    } else if (DroppedRepeatingRejected(d, w->scores[i].rejected_similarity)) {
+    } else if (d.action == Action::kDrop &&
+               RepeatsRejected(config, w->scores[i], round.round())) {
       repeated.push_back(i);
       repeated_clients.push_back(client);
     }

@@ -24,11 +24,11 @@ struct Calibration {
   double Quantile(double level) const;
 };
 
-// What the detector says about one update. Fields are NaN when not computed
-// (e.g. the update was invalid, or no detector is configured).
 // Known updates (consistency > 0) a round needs for UpdateScore::agreement.
 inline constexpr int kMinKnownForAgreement = 5;
 
+// What the detector says about one update. Fields are NaN when not computed
+// (e.g. the update was invalid, or no detector is configured).
 struct UpdateScore {
   // Reconstruction error of the update's direction embedding (the
   // autoencoder score). Higher is more anomalous.

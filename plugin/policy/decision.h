@@ -80,17 +80,6 @@ inline bool DroppedSeverely(const Decision& d, double severe) {
          d.suspicion >= severe;
 }
 
-// Dropped while repeating the client's rejected direction (the consistency
-// guard's repeats_rejected signal: `inconsistent` for a client whose only
-// history is a rejected direction), whatever the reason given: what renews
-// that direction (detector/client_references.h). `rejected_similarity`:
-// the update's UpdateScore::rejected_similarity (NaN: no rejected direction).
-inline bool DroppedRepeatingRejected(const Decision& d,
-                                     double rejected_similarity) {
-  return d.action == Action::kDrop && (d.flags & kFlagInconsistent) != 0 &&
-         std::isfinite(rejected_similarity);
-}
-
 }  // namespace flsentry
 
 #endif  // FLSENTRY_POLICY_DECISION_H_

@@ -105,6 +105,14 @@ struct PolicyInput {
   bool no_record = false;
 };
 
+// The consistency guard's repeats_rejected signal (policy_config.h): the
+// update, scored `score`, points the way of its client's rejected
+// direction, rejected (or last renewed) within the quarantine window of
+// host round `round`. The engine asks it of a dropped update to renew that
+// direction (detector/client_references.h); the policy flags it.
+bool RepeatsRejected(const PolicyConfig& config, const UpdateScore& score,
+                     uint64_t round);
+
 struct RoundOutcome {
   std::vector<Decision> decisions;  // one per input, same order
   bool suspicious = false;          // a fail-safe restored an update

@@ -129,17 +129,6 @@ double ExamplesLimit(const ExamplesGuardConfig& c, double median_claim,
   return limit;
 }
 
-// ConsistencyGuardConfig: the update points the way of the client's
-// rejected direction, rejected within the quarantine window.
-bool RepeatsRejected(const PolicyConfig& c, const PolicyInput& in,
-                     uint64_t round) {
-  const ConsistencyGuardConfig& g = c.guards.consistency;
-  return g.enabled && std::isfinite(in.score.rejected_similarity) &&
-         in.score.rejected_similarity > g.max_rejected_similarity &&
-         WithinWindow(in.score.rejected_round, round,
-                      c.quarantine.window_rounds);
-}
-
 // ConsistencyGuardConfig: a client with neither a reference nor a rejected
 // direction to repeat points against the round's known clients.
 bool AgainstRound(const ConsistencyGuardConfig& g, const UpdateScore& s,
@@ -179,7 +168,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
   const bool inconsistent = g.consistency.enabled &&
                             std::isfinite(s.consistency) &&
                             s.consistency < g.consistency.min_cosine;
-  w.repeats_rejected = RepeatsRejected(c, in, round);
+  w.repeats_rejected = RepeatsRejected(c, s, round);
   w.against_round = AgainstRound(g.consistency, s, w.repeats_rejected);
   if (g.num_examples.enabled) {
     w.examples_limit =
@@ -355,6 +344,14 @@ std::string RestoreNote(const char* failsafe, const std::string& why,
 }
 
 }  // namespace
+
+bool RepeatsRejected(const PolicyConfig& c, const UpdateScore& s,
+                     uint64_t round) {
+  const ConsistencyGuardConfig& g = c.guards.consistency;
+  return g.enabled && std::isfinite(s.rejected_similarity) &&
+         s.rejected_similarity > g.max_rejected_similarity &&
+         WithinWindow(s.rejected_round, round, c.quarantine.window_rounds);
+}
 
 RoundLimits ComputeRoundLimits(const PolicyConfig& c,
                                std::span<const PolicyInput> inputs,

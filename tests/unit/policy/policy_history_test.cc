@@ -226,13 +226,13 @@ TEST_CASE("consistency guard: repeating a rejected direction") {
   CHECK(d.suspicion == doctest::Approx(2.5));
   CHECK(out.audit_records[5]["rejected_similarity"] == doctest::Approx(0.8));
   CHECK(out.audit_records[5]["strike_weight"] == 1.0);
-  CHECK(DroppedRepeatingRejected(d, 0.8));  // renews the direction
-  CHECK_FALSE(DroppedRepeatingRejected(d, NAN));
+  CHECK(RepeatsRejected(policy.config(), round[5].score, 5));  // renews it
+  CHECK_FALSE(RepeatsRejected(policy.config(), round[5].score, 12));
   SUBCASE("not pointing the same way") {
     round[5].score.rejected_similarity = 0.4;
     const Decision other = Decide(policy, 6, round).decisions[5];
     CHECK(other.reason == "ok");
-    CHECK_FALSE(DroppedRepeatingRejected(other, 0.4));
+    CHECK_FALSE(RepeatsRejected(policy.config(), round[5].score, 6));
   }
   SUBCASE("rejected longer ago than the quarantine window") {
     CHECK(Decide(policy, 12, round).decisions[5].reason == "ok");
@@ -278,6 +278,15 @@ TEST_CASE("consistency guard: a newcomer against the round's known clients") {
   SUBCASE("a client with a reference is judged against it instead") {
     round[5].score.consistency = 0.7;
     CHECK(Decide(policy, 5, round).decisions[5].reason == "ok");
+  }
+  SUBCASE("a rejected direction it does not repeat: judged as a newcomer") {
+    round[5].score.rejected_similarity = 0.3;  // points elsewhere
+    round[5].score.rejected_round = 2;
+    const Decision newcomer = Decide(policy, 5, round).decisions[5];
+    CHECK(newcomer.reason == "against_round");
+    CHECK(newcomer.flags == kFlagInconsistent);
+    // Flagged inconsistent, but no repeat: nothing renews that direction.
+    CHECK_FALSE(RepeatsRejected(policy.config(), round[5].score, 5));
   }
   SUBCASE("repeating its rejected direction: dropped for that") {
     round[5].score.rejected_similarity = 0.8;
