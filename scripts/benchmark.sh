@@ -27,9 +27,10 @@
 # detection attacks (detection_shapes). `flsentry-benchmark-report plan`
 # expands it into OUT/runs/<id>/sim.yaml (+ policy.yaml, a copy of the
 # protocol's policy as it is when the plan is made, for filter runs, so the
-# filter's state and audit files land in the run's own directory); each run
-# writes rounds.jsonl, summary.json and sim.log there. Run ids are
-# <shape>-<fNN>-<attack>-<aggregator>-s<seed>.
+# filter's state and audit files land in the run's own directory; an oracle
+# attack against another aggregator gets the same copy for its shadow filter,
+# --oracle-plugin); each run writes rounds.jsonl, summary.json and sim.log
+# there. Run ids are <shape>-<fNN>-<attack>-<aggregator>-s<seed>.
 #
 # Resume: a run whose summary.json exists is skipped, so an interrupted
 # benchmark continues where it stopped (the planner refuses if such a run's
@@ -55,7 +56,7 @@ while (($#)); do
     --out) out="${2:?--out needs a directory}"; shift ;;
     --build) build="${2:?--build needs a directory}"; shift ;;
     --jobs) jobs="${2:?--jobs needs a number}"; shift ;;
-    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "benchmark: error: unknown argument '$1' (see --help)" >&2; exit 1 ;;
   esac
   shift
@@ -153,8 +154,10 @@ start_run() {
   # from a half run would otherwise carry over).
   find "$dir" -mindepth 1 -maxdepth 1 ! -name sim.yaml ! -name policy.yaml -exec rm -rf {} +
   local args=(--config "$dir/sim.yaml" --out "$dir" --threads 1)
-  if ((filter)); then
+  if ((filter == 1)); then
     args+=(--plugin "$bin/libflsentry_filter.so" --filter-config "$dir/policy.yaml")
+  elif ((filter == 2)); then  # an oracle attack's shadow, no filter
+    args+=(--oracle-plugin "$bin/libflsentry_filter.so" --oracle-filter-config "$dir/policy.yaml")
   fi
   (
     rc=0

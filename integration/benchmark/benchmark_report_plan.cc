@@ -222,6 +222,8 @@ Status Expander::Add(const std::string& shape, double fraction,
   run.attack = attack;
   run.aggregator = agg;
   run.uses_filter = agg == "filter";
+  run.shadow_filter = !run.uses_filter && fraction > 0.0 &&
+                      attacks.at(attack).type.Scalar().rfind("oracle", 0) == 0;
   run.seed = seed;
   run.id = shape + "-" + FractionTag(fraction) + "-" + attack + "-" + agg +
            "-s" + std::to_string(seed);
@@ -259,9 +261,13 @@ Status Expander::Add(const std::string& shape, double fraction,
   // after the runs before it.
   FLS_RETURN_IF_ERROR(
       sim::ParseSimConfig(sim_yaml, (dir / "sim.yaml").string()).status());
-  FLS_RETURN_IF_ERROR(WriteRun(dir, run.id, sim_yaml,
-                               run.uses_filter ? &policy_text : nullptr));
-  tsv << run.id << '\t' << dir.string() << '\t' << (run.uses_filter ? 1 : 0)
+  const bool policy = run.uses_filter || run.shadow_filter;
+  FLS_RETURN_IF_ERROR(
+      WriteRun(dir, run.id, sim_yaml, policy ? &policy_text : nullptr));
+  tsv << run.id << '\t' << dir.string() << '\t'
+      << (run.uses_filter     ? 1
+          : run.shadow_filter ? 2
+                              : 0)
       << '\n';
   plan->runs.push_back(std::move(run));
   return Status::Ok();
@@ -357,12 +363,10 @@ Result<Plan> WritePlan(const Protocol& protocol, const std::string& repo_root,
   Plan plan;
   plan.protocol = protocol;
   Expander x(protocol, fs::absolute(out_dir), &plan);
-  if (std::count(protocol.aggregators.begin(), protocol.aggregators.end(),
-                 "filter") > 0) {
-    FLS_RETURN_IF_ERROR(ReadText(repo / protocol.policy, &x.policy_text));
-    FLS_RETURN_IF_ERROR(ReadWarmupRounds(x.policy_text, protocol.policy,
-                                         &plan.policy_warmup_rounds));
-  }
+  // The policy of the filter's runs and of oracle attacks' shadows.
+  FLS_RETURN_IF_ERROR(ReadText(repo / protocol.policy, &x.policy_text));
+  FLS_RETURN_IF_ERROR(ReadWarmupRounds(x.policy_text, protocol.policy,
+                                       &plan.policy_warmup_rounds));
   for (const std::string& name : protocol.attacks) {
     FLS_RETURN_IF_ERROR(
         LoadAttack(repo, name, &x.attacks[name], &plan.attack_details[name]));

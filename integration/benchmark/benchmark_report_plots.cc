@@ -59,43 +59,60 @@ std::string TargetText(double share) {
 
 namespace {
 
-Status AccuracyPlots(const Plan& plan, const RunIndex& index,
-                     const fs::path& dir, std::vector<std::string>* files) {
+// One panel per attack at f, one line per aggregator (mean over seeds), and
+// no-attack FedAvg dashed for reference; written to dir/name.
+Status AccuracyByRoundPlot(const Plan& plan, const RunIndex& index, double f,
+                           const std::vector<std::string>& attacks,
+                           const std::string& title, const fs::path& dir,
+                           const std::string& name,
+                           std::vector<std::string>* files) {
   const Protocol& p = plan.protocol;
-  // One panel per attack, one line per aggregator (mean over seeds), and
-  // no-attack FedAvg dashed for reference.
   const auto reference =
       AccuracyByRound(index.Cell(kBaseShape, 0.0, "none", "fedavg"), p.rounds);
-  for (const double f : p.fractions) {
-    std::vector<Panel> panels;
-    for (const std::string& attack : p.AttacksAt(f)) {
-      Panel panel;
-      panel.title = attack;
+  // The filter is drawn last (on top) and thicker.
+  std::vector<std::string> order;
+  for (const std::string& agg : p.aggregators) {
+    if (agg != "filter") order.push_back(agg);
+  }
+  if (order.size() < p.aggregators.size()) order.push_back("filter");
+  std::vector<Panel> panels;
+  for (const std::string& attack : attacks) {
+    Panel panel;
+    panel.title = attack;
+    panel.series.push_back(
+        {"fedavg, no attack", "#adb5bd", reference, true, false});
+    for (const std::string& agg : order) {
       panel.series.push_back(
-          {"fedavg, no attack", "#adb5bd", reference, true, false});
-      // The filter is drawn last (on top) and thicker.
-      std::vector<std::string> order;
-      for (const std::string& agg : p.aggregators) {
-        if (agg != "filter") order.push_back(agg);
-      }
-      if (order.size() < p.aggregators.size()) order.push_back("filter");
-      for (const std::string& agg : order) {
-        panel.series.push_back(
-            {agg, ColorOf(agg),
-             AccuracyByRound(index.Cell(kBaseShape, f, attack, agg), p.rounds),
-             false, agg == "filter"});
-      }
-      panels.push_back(std::move(panel));
+          {agg, ColorOf(agg),
+           AccuracyByRound(index.Cell(kBaseShape, f, attack, agg), p.rounds),
+           false, agg == "filter"});
     }
-    const std::string name = "accuracy_by_round_" + FractionTag(f) + ".svg";
-    FLS_RETURN_IF_ERROR(WriteFile(
-        dir / name,
-        SmallMultiplesSvg("Test accuracy by round (mean over seeds), " +
-                              PercentLabel(f) +
-                              " malicious (attacks from round " +
-                              std::to_string(p.start_round) + ")",
-                          panels, 5)));
-    files->push_back(name);
+    panels.push_back(std::move(panel));
+  }
+  FLS_RETURN_IF_ERROR(WriteFile(
+      dir / name,
+      SmallMultiplesSvg(title + " (mean over seeds), " + PercentLabel(f) +
+                            " malicious (attacks from round " +
+                            std::to_string(p.start_round) + ")",
+                        panels, 5)));
+  files->push_back(name);
+  return Status::Ok();
+}
+
+// accuracy_by_round_<fNN>.svg per fraction, and
+// accuracy_by_round_adaptive_<fNN>.svg where adaptive attacks run.
+Status AccuracyPlots(const Plan& plan, const RunIndex& index,
+                     const fs::path& dir, std::vector<std::string>* files) {
+  for (const double f : plan.protocol.fractions) {
+    FLS_RETURN_IF_ERROR(AccuracyByRoundPlot(
+        plan, index, f, plan.protocol.AttacksAt(f, false),
+        "Test accuracy by round", dir,
+        "accuracy_by_round_" + FractionTag(f) + ".svg", files));
+    const auto adaptive = plan.protocol.AttacksAt(f, true);
+    if (adaptive.empty()) continue;
+    FLS_RETURN_IF_ERROR(AccuracyByRoundPlot(
+        plan, index, f, adaptive, "Adaptive attacks: test accuracy by round",
+        dir, "accuracy_by_round_adaptive_" + FractionTag(f) + ".svg", files));
   }
   return Status::Ok();
 }

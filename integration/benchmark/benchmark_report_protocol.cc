@@ -213,6 +213,13 @@ Status CheckNames(const Protocol& p) {
       }
     }
   }
+  std::set<std::string> adaptive;
+  for (const std::string& a : p.adaptive_attacks) {
+    if (!Contains(p.attacks, a) || !adaptive.insert(a).second) {
+      return ConfigError("'adaptive_attacks': '" + a +
+                         "' is not in 'attacks' or is repeated");
+    }
+  }
   for (const std::string& a : p.targets.detection_attacks) {
     if (!Contains(p.attacks, a)) {
       return ConfigError("'targets.detection_attacks': '" + a +
@@ -313,6 +320,7 @@ Status ParseProtocol(const YAML::Node& root, Protocol* p) {
        [p](const YAML::Node& n, const std::string& path) {
          return ReadFractionAttacks(n, path, &p->fraction_attacks);
        }},
+      {"adaptive_attacks", Names(&p->adaptive_attacks)},
       {"aggregators", Names(&p->aggregators)},
       {"shapes",
        [p](const YAML::Node& n, const std::string& path) {
@@ -339,6 +347,15 @@ std::vector<std::string> Protocol::AttacksAt(double fraction) const {
   std::vector<std::string> out;  // in the order of `attacks`
   for (const std::string& a : attacks) {
     if (Contains(it->second, a)) out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<std::string> Protocol::AttacksAt(double fraction,
+                                             bool adaptive) const {
+  std::vector<std::string> out;
+  for (const std::string& a : AttacksAt(fraction)) {
+    if (Contains(adaptive_attacks, a) == adaptive) out.push_back(a);
   }
   return out;
 }
@@ -386,6 +403,7 @@ nlohmann::json PlanToJson(const Plan& plan) {
                     {"aggregator", r.aggregator},
                     {"agg_params", r.agg_params},
                     {"uses_filter", r.uses_filter},
+                    {"shadow_filter", r.shadow_filter},
                     {"seed", r.seed}});
   }
   nlohmann::json shapes = nlohmann::json::array();
@@ -412,6 +430,7 @@ nlohmann::json PlanToJson(const Plan& plan) {
             {"fractions", p.fractions},
             {"attacks", p.attacks},
             {"fraction_attacks", p.fraction_attacks},
+            {"adaptive_attacks", p.adaptive_attacks},
             {"aggregators", p.aggregators},
             {"shapes", shape_overrides},
             {"honest_shapes", p.honest_shapes},
@@ -444,6 +463,7 @@ void ProtocolFromJson(const nlohmann::json& p, Protocol* q) {
   p.at("fractions").get_to(q->fractions);
   p.at("attacks").get_to(q->attacks);
   p.at("fraction_attacks").get_to(q->fraction_attacks);
+  p.at("adaptive_attacks").get_to(q->adaptive_attacks);
   p.at("aggregators").get_to(q->aggregators);
   for (const auto& [name, overrides] : p.at("shapes").items()) {
     q->shapes.push_back(
@@ -489,6 +509,7 @@ Result<Plan> PlanFromJson(const nlohmann::json& j) {
       r.at("aggregator").get_to(run.aggregator);
       r.at("agg_params").get_to(run.agg_params);
       r.at("uses_filter").get_to(run.uses_filter);
+      r.at("shadow_filter").get_to(run.shadow_filter);
       r.at("seed").get_to(run.seed);
       if (!IsRunId(run.id)) {
         return InvalidArgument("plan.json: run id '" + run.id +

@@ -10,6 +10,9 @@
 //     model) run without attack by the filter and by FedAvg;
 //   - detection shapes: other settings run by the filter alone at
 //     targets.fraction under targets.detection_attacks.
+// adaptive_attacks marks attacks of the table as built against the filter
+// (issue 15): planned like the others (an `oracle` attack against another
+// aggregator gets the policy as its shadow's), reported in their own section.
 // Seeds: the filter's runs and every no-attack FedAvg run (the reference of
 // the accuracy target and of the fairness figure) use `seeds`; the other
 // aggregators use `baseline_seeds`. A run's seed replaces the config's
@@ -75,6 +78,11 @@ struct Protocol {
   // FractionTag -> the attacks run at that fraction (a subset of attacks,
   // in their order); a fraction without an entry runs every attack.
   std::map<std::string, std::vector<std::string>> fraction_attacks;
+  // Attacks (names in `attacks`) by attackers who know the filter (issue
+  // 15): the report gives them their own accuracy tables and plot; the
+  // targets, the worst case and the filter's detection tables count them
+  // with the others.
+  std::vector<std::string> adaptive_attacks;
   std::vector<std::string> aggregators;    // fedavg filter median trimmed_mean
                                            // multikrum normclip
   std::vector<Shape> shapes;               // named settings other than base
@@ -82,8 +90,11 @@ struct Protocol {
   std::vector<std::string> detection_shapes;  // shapes' names (not base)
   Targets targets;
 
-  // The attacks run at `fraction` (empty for 0).
+  // The attacks run at `fraction` (empty for 0), in the order of `attacks`.
   std::vector<std::string> AttacksAt(double fraction) const;
+  // AttacksAt(fraction) split into those in adaptive_attacks (adaptive =
+  // true) and the others.
+  std::vector<std::string> AttacksAt(double fraction, bool adaptive) const;
 };
 
 // One simulation of the plan.
@@ -96,6 +107,9 @@ struct RunSpec {
   std::string agg_params;    // human-readable, e.g. "beta=0.2"; may be empty
   bool uses_filter = false;  // fedavg + the plugin with the copied policy
   int seed = 1;
+  // An `oracle` attack against another aggregator: the plugin with the
+  // copied policy is the attackers' shadow filter only (--oracle-plugin).
+  bool shadow_filter = false;
 };
 
 // A shape as the report describes it.
@@ -130,8 +144,10 @@ struct Plan {
 Result<Protocol> LoadProtocol(const std::string& path);
 
 // Expands the protocol into runs and writes, under out_dir (created):
-//   runs/<id>/sim.yaml, runs/<id>/policy.yaml (filter runs), plan.json,
-//   plan.tsv ("<id>\t<absolute run dir>\t<1 if filter else 0>" per line).
+//   runs/<id>/sim.yaml, runs/<id>/policy.yaml (filter and shadow runs),
+//   plan.json, plan.tsv ("<id>\t<absolute run dir>\t<mode>" per line; mode
+//   1: the filter, 2: the policy is an oracle attack's shadow only, 0: no
+//   plugin).
 // repo_root resolves base_config, policy and configs/sim/attack_*.yaml.
 // base_config and the attack files are read by the simulator's strict
 // reader (sim_config.h), and so is every run's sim.yaml before it is

@@ -127,13 +127,19 @@ void ProtocolSection(const Plan& plan, const RunIndex& index,
   for (const double f : p.fractions) out << ", " << FractionText(f);
   out << " of the clients (a fixed, seeded set). Attacks";
   for (const double f : p.fractions) {
+    const size_t adaptive = p.AttacksAt(f, true).size();
     out << (f == p.fractions.front() ? " at " : "; at ") << FractionText(f)
         << ": " << p.AttacksAt(f).size();
+    if (adaptive > 0) out << " (" << adaptive << " adaptive)";
   }
   out << ". Parameters, read from `configs/sim/attack_<name>.yaml` when the "
          "plan was made:\n";
   for (const auto& [name, details] : plan.attack_details) {
-    out << "  - `" << name << "`: " << details << "\n";
+    const bool adaptive =
+        std::find(p.adaptive_attacks.begin(), p.adaptive_attacks.end(), name) !=
+        p.adaptive_attacks.end();
+    out << "  - `" << name << "`: " << details
+        << (adaptive ? " (adaptive)" : "") << "\n";
   }
   AggregatorLines(plan, index, out);
   ShapeLines(plan, out);

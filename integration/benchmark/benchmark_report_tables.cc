@@ -2,6 +2,7 @@
 // report's tables, every cell the mean (± sample sd) over its seeds.
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "benchmark_report_results.h"
 
@@ -80,15 +81,19 @@ void HonestFairness(const Plan& plan, const RunIndex& index,
   out << "\n";
 }
 
-// Rows attacks at f (or "none"), columns aggregators, values metric.
-void AccuracyTable(const Plan& plan, const RunIndex& index, double f,
+std::string FractionHeading(double f) {
+  return f == 0.0 ? "No attack" : FractionText(f) + " malicious";
+}
+
+// Rows `attacks` at f (or "none" at 0), columns aggregators, values metric.
+void AccuracyTable(const Plan& plan, const RunIndex& index,
+                   const std::string& heading, double f,
+                   const std::vector<std::string>& attacks,
                    const Metric& metric, std::ostream& out) {
   const auto& aggs = plan.protocol.aggregators;
-  out << "### " << (f == 0.0 ? "No attack" : FractionText(f) + " malicious")
-      << "\n\n"
-      << TableHeader("attack", aggs);
+  out << "### " << heading << "\n\n" << TableHeader("attack", aggs);
   const std::vector<std::string> rows =
-      f == 0.0 ? std::vector<std::string>{"none"} : plan.protocol.AttacksAt(f);
+      f == 0.0 ? std::vector<std::string>{"none"} : attacks;
   for (const std::string& attack : rows) {
     out << "| " << attack << " |";
     for (const std::string& agg : aggs) {
@@ -98,6 +103,56 @@ void AccuracyTable(const Plan& plan, const RunIndex& index, double f,
     out << "\n";
   }
   out << "\n";
+}
+
+// Final and last-rounds accuracy under the adaptive attacks, per fraction.
+void AdaptiveSection(const Plan& plan, const RunIndex& index,
+                     std::ostream& out) {
+  const Protocol& p = plan.protocol;
+  if (p.adaptive_attacks.empty()) return;
+  static const std::map<std::string, std::string> kWhat = {
+      {"oracle",
+       "queries a shadow copy of the filter (same plugin and policy, fed the "
+       "same rounds) and sends a margin (90%) of the largest step against the "
+       "benign mean that the shadow accepts; against the other aggregators "
+       "too"},
+      {"constrain_scale",
+       "a backdoor trained with a term that keeps the update near the global "
+       "model, then scaled under the norm guard (Bagdasaryan et al., AISTATS "
+       "2020)"},
+      {"neurotoxin",
+       "a backdoor trained only on the coordinates benign training changes "
+       "least, for durability (Zhang et al., ICML 2022)"},
+      {"slow_drift",
+       "honest updates biased against the benign mean by a multiple of their "
+       "own norm that grows each round, to drag the filter's refreshing "
+       "detector"}};
+  out << "## Adaptive attacks: attackers who know the filter\n\n"
+         "Attacks built against the filter (docs/attacks.md); the filter's "
+         "decisions on them are in \"The filter under attack\", backdoor "
+         "success rates in \"Backdoor attack success rate\".\n\n";
+  for (const std::string& a : p.adaptive_attacks) {
+    const auto it = kWhat.find(a);
+    out << "- `" << a << "`: "
+        << (it != kWhat.end()              ? it->second
+            : plan.attack_details.count(a) ? plan.attack_details.at(a)
+                                           : std::string("?"))
+        << "\n";
+  }
+  out << "\n";
+  for (const bool tail : {false, true}) {
+    for (const double f : p.fractions) {
+      const auto attacks = p.AttacksAt(f, true);
+      if (attacks.empty()) continue;
+      const std::string heading =
+          (tail ? "Mean test accuracy of the last " +
+                      std::to_string(kTailRounds) + " rounds (%), "
+                : std::string("Final test accuracy (%), ")) +
+          FractionHeading(f);
+      AccuracyTable(plan, index, heading, f, attacks,
+                    tail ? Metric(TailAcc) : Metric(FinalAcc), out);
+    }
+  }
 }
 
 void WorstCaseTable(const Plan& plan, const RunIndex& index,
@@ -176,22 +231,28 @@ void DetectionTables(const Plan& plan, const RunIndex& index,
   }
 }
 
+// Rows: every (fraction, attack) of the base shape where some aggregator's
+// runs report a backdoor success rate.
 void BackdoorTable(const Plan& plan, const RunIndex& index, std::ostream& out) {
-  bool any = false;
+  const auto& aggs = plan.protocol.aggregators;
+  std::vector<std::pair<double, std::string>> rows;
   for (const double f : plan.protocol.fractions) {
-    const auto attacks = plan.protocol.AttacksAt(f);
-    any = any || std::find(attacks.begin(), attacks.end(), "backdoor") !=
-                     attacks.end();
+    for (const std::string& a : plan.protocol.AttacksAt(f)) {
+      const bool any = std::any_of(aggs.begin(), aggs.end(), [&](auto& agg) {
+        return index.Of(kBaseShape, f, a, agg, Backdoor).n > 0;
+      });
+      if (any) rows.emplace_back(f, a);
+    }
   }
-  if (!any) return;
+  if (rows.empty()) return;
   out << "## Backdoor attack success rate (%)\n\nShare of triggered test "
          "images (true class != target) classified as the target after the "
          "last round; lower is better.\n\n"
-      << TableHeader("malicious", plan.protocol.aggregators);
-  for (const double f : plan.protocol.fractions) {
-    out << "| " << FractionText(f) << " |";
-    for (const std::string& agg : plan.protocol.aggregators) {
-      out << " " << PctStat(index.Of(kBaseShape, f, "backdoor", agg, Backdoor))
+      << TableHeader("malicious, attack", aggs);
+  for (const auto& [f, attack] : rows) {
+    out << "| " << FractionText(f) << ", " << attack << " |";
+    for (const std::string& agg : aggs) {
+      out << " " << PctStat(index.Of(kBaseShape, f, attack, agg, Backdoor))
           << " |";
     }
     out << "\n";
@@ -244,10 +305,13 @@ void AttackSections(const Plan& plan, const RunIndex& index,
         << "; mean ± sample sd over the seeds, a single number for one seed; "
            "n/a = the runs did not finish.\n\n";
     const Metric metric = tail ? Metric(TailAcc) : Metric(FinalAcc);
-    AccuracyTable(plan, index, 0.0, metric, out);
-    for (const double f : plan.protocol.fractions)
-      AccuracyTable(plan, index, f, metric, out);
+    AccuracyTable(plan, index, FractionHeading(0.0), 0.0, {}, metric, out);
+    for (const double f : plan.protocol.fractions) {
+      AccuracyTable(plan, index, FractionHeading(f), f,
+                    plan.protocol.AttacksAt(f, false), metric, out);
+    }
   }
+  AdaptiveSection(plan, index, out);
   WorstCaseTable(plan, index, out);
   DetectionTables(plan, index, out);
   BackdoorTable(plan, index, out);

@@ -46,10 +46,24 @@ grep -qE '^\| sign_flip \| [0-9]+\.[0-9] \| [0-9]+\.[0-9] ± [0-9]+\.[0-9] \| [0
   || fail "sign_flip accuracy row is not 'value | mean ± sd | value'"
 grep -qE '^\| c4_a01 \| 4 clients, all every round, dirichlet\(0\.1\), mlp \(hidden 64\) \| 2 \| ' "$md" \
   || fail "honest-shape row missing"
-[[ $(ls "$tmp/out/runs" | wc -l) == 15 ]] || fail "expected 15 run directories"
+[[ $(ls "$tmp/out/runs" | wc -l) == 19 ]] || fail "expected 19 run directories"
 for run in "$tmp"/out/runs/*-filter-s*; do
   [[ -s "$run/flsentry_audit.jsonl" ]] || fail "$run: the filter's audit log is not in its run dir"
 done
+# The adaptive attack: its own tables and plot; against median the plugin
+# is only the oracle's shadow (policy.yaml in the run, no audit log).
+grep -qxF "## Adaptive attacks: attackers who know the filter" "$md" \
+  || fail "results.md lacks the adaptive attacks' section"
+grep -qxF "### Final test accuracy (%), 34% malicious" "$md" \
+  || fail "no adaptive final-accuracy table"
+grep -qE '^\| oracle \| [0-9]+\.[0-9] \| [0-9]+\.[0-9] ± [0-9]+\.[0-9] \| [0-9]+\.[0-9] \|$' "$md" \
+  || fail "oracle accuracy row is not 'value | mean ± sd | value'"
+oracle_median="$tmp/out/runs/base-f34-oracle-median-s1"
+[[ -s "$oracle_median/policy.yaml" ]] || fail "the oracle run against median has no shadow policy"
+[[ -e "$oracle_median/flsentry_audit.jsonl" ]] && fail "the oracle's shadow wrote an audit log"
+grep -q '"oracle_step"' "$oracle_median/rounds.jsonl" || fail "the oracle run against median did not search"
+lines=$(grep -c '<path d="' "$tmp/out/results/accuracy_by_round_adaptive_f34.svg" || true)
+[[ "$lines" -ge 4 ]] || fail "adaptive accuracy plot: $lines lines, want 4 series"
 summary="$tmp/out/runs/c4_a01-f00-none-fedavg-s2/summary.json"
 grep -q '"own_accuracy"' "$summary" || fail "summary.json lacks clients[].own_accuracy"
 grep -q '"cpu_seconds"' "$summary" || fail "summary.json lacks cpu_seconds"
@@ -61,7 +75,7 @@ python3 - "$tmp/out/results/results.json" <<'PY' || fail "results.json is wrong"
 import json, sys
 r = json.load(open(sys.argv[1]))
 cells = r["cells"]
-assert len(cells) == 9, len(cells)
+assert len(cells) == 12, len(cells)
 assert all(c["runs_finished"] == c["runs_planned"] for c in cells)
 f = [c for c in cells if c["shape"] == "base" and c["attack"] == "none"
      and c["aggregator"] == "filter"][0]
@@ -72,7 +86,7 @@ for name in ("last5_accuracy", "honest_flagged", "honest_quarantined",
 PY
 
 svgs=("$tmp"/out/results/*.svg)
-[[ ${#svgs[@]} == 4 ]] || fail "expected 4 SVGs, found ${#svgs[@]}"
+[[ ${#svgs[@]} == 5 ]] || fail "expected 5 SVGs, found ${#svgs[@]}"
 for svg in "${svgs[@]}"; do
   [[ -s "$svg" ]] || fail "$svg is empty"
   xmllint --noout "$svg" || fail "$svg is not well-formed XML"
@@ -82,7 +96,7 @@ plots="$tmp/out/results"
 lines=$(grep -c '<path d="' "$plots/accuracy_by_round_f34.svg" || true)
 [[ "$lines" -ge 4 ]] || fail "accuracy plot: $lines lines, want 4 series"
 cells=$(grep -cE '>[0-9]+\.[0-9]</text>' "$plots/final_accuracy.svg" || true)
-[[ "$cells" == 6 ]] || fail "heat map: $cells cells with a number, want 6"
+[[ "$cells" == 9 ]] || fail "heat map: $cells cells with a number, want 9"
 bars=$(grep -c '<title>shape [a-z0-9_]*: ' "$plots/honest_flagged.svg" || true)
 [[ "$bars" == 2 ]] || fail "honest-flagged plot: $bars bars, want 2 shapes"
 cells=$(grep -cE '>[0-9]+\.[0-9]</text>' "$plots/own_accuracy.svg" || true)
@@ -91,5 +105,5 @@ cells=$(grep -cE '>[0-9]+\.[0-9]</text>' "$plots/own_accuracy.svg" || true)
 # Resume: a second invocation simulates nothing and rewrites the same tables.
 "$src/scripts/benchmark.sh" --quick --build "$build" --out "$tmp/out" 2>"$tmp/second.log" \
   || fail "the resumed run failed"
-grep -q "15 runs (15 already done)" "$tmp/second.log" || fail "the second run did not resume"
+grep -q "19 runs (19 already done)" "$tmp/second.log" || fail "the second run did not resume"
 echo "benchmark quick protocol: OK"

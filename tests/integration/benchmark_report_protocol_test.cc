@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 namespace flsentry::bench {
@@ -69,6 +70,57 @@ TEST_CASE("LoadProtocol reads seeds, shapes and targets") {
   CHECK(p->targets.detection_attacks ==
         std::vector<std::string>{"sign_flip", "scaling"});
   CHECK(p->targets.min_tpr == 0.95);
+  CHECK(p->adaptive_attacks.empty());
+  CHECK(p->AttacksAt(0.2, false) == p->AttacksAt(0.2));
+}
+
+TEST_CASE("adaptive_attacks split the attacks, in the order of attacks") {
+  auto p = Load(With("attacks",
+                     "attacks: [sign_flip, scaling, backdoor]\n"
+                     "adaptive_attacks: [backdoor, sign_flip]"));
+  REQUIRE_MESSAGE(p.ok(), p.status().message());
+  CHECK(p->AttacksAt(0.2, true) ==
+        std::vector<std::string>{"sign_flip", "backdoor"});
+  CHECK(p->AttacksAt(0.2, false) == std::vector<std::string>{"scaling"});
+  CHECK(p->AttacksAt(0.4, true).empty());  // fraction_attacks: f40 scaling
+  CHECK(p->AttacksAt(0.4, false) == std::vector<std::string>{"scaling"});
+  Plan plan;
+  plan.protocol = *p;
+  ShapeInfo base;
+  base.name = kBaseShape;
+  plan.shapes.push_back(base);
+  RunSpec run;
+  run.id = "base-f00-none-fedavg-s1";
+  plan.runs.push_back(run);
+  auto back = PlanFromJson(PlanToJson(plan));
+  REQUIRE_MESSAGE(back.ok(), back.status().message());
+  CHECK(back->protocol.adaptive_attacks == p->adaptive_attacks);
+}
+
+TEST_CASE("WritePlan gives an oracle attack against a baseline a shadow") {
+  auto p = Load(With("attacks", "attacks: [sign_flip, scaling, oracle]"));
+  REQUIRE_MESSAGE(p.ok(), p.status().message());
+  const fs::path out = FreshDir("plan_oracle");
+  auto plan = WritePlan(*p, FLSENTRY_SOURCE_DIR, out.string());
+  REQUIRE_MESSAGE(plan.ok(), plan.status().message());
+  std::ifstream tsv(out / "plan.tsv");
+  std::map<std::string, std::string> mode;  // id -> plan.tsv's third column
+  for (std::string line; std::getline(tsv, line);) {
+    const size_t last = line.rfind('\t');
+    mode[line.substr(0, line.find('\t'))] = line.substr(last + 1);
+  }
+  for (const RunSpec& r : plan->runs) {
+    CAPTURE(r.id);
+    const bool oracle = r.attack == "oracle";
+    CHECK(r.shadow_filter == (oracle && !r.uses_filter));
+    CHECK(mode.at(r.id) == (r.uses_filter ? "1" : oracle ? "2" : "0"));
+    CHECK(fs::exists(out / "runs" / r.id / "policy.yaml") ==
+          (r.uses_filter || r.shadow_filter));
+  }
+  CHECK(mode.at("base-f20-oracle-median-s7") == "2");
+  CHECK(mode.at("base-f20-oracle-filter-s1") == "1");
+  CHECK(mode.at("base-f20-scaling-median-s7") == "0");
+  CHECK(mode.at("base-f00-none-median-s7") == "0");
 }
 
 TEST_CASE("LoadProtocol refuses what it cannot plan, naming the key") {
@@ -91,6 +143,15 @@ TEST_CASE("LoadProtocol refuses what it cannot plan, naming the key") {
     const auto p = Load(With(key, line));
     CHECK(p.status().code() == ErrorCode::kConfig);
     CHECK(p.status().message().find(key) != std::string::npos);
+  }
+  for (const char* adaptive : {"[oracle]", "[scaling, scaling]"}) {
+    CAPTURE(adaptive);  // not in attacks; repeated
+    const auto p = Load(With("attacks",
+                             "attacks: [sign_flip, scaling]\n"
+                             "adaptive_attacks: " +
+                                 std::string(adaptive)));
+    CHECK(p.status().code() == ErrorCode::kConfig);
+    CHECK(p.status().message().find("adaptive_attacks") != std::string::npos);
   }
 }
 

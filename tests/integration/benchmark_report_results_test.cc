@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,44 @@ TEST_CASE("ResultsJson gives every cell once, over its seeds, NaN as null") {
   CHECK(fedavg["metrics"]["final_accuracy"]["mean"].is_null());
   // Serialisable: no NaN reaches the text.
   CHECK(j.dump().find("NaN") == std::string::npos);
+}
+
+TEST_CASE("AttackSections give the adaptive attacks their own tables") {
+  Plan plan;
+  plan.protocol.rounds = 5;
+  plan.protocol.fractions = {0.2};
+  plan.protocol.attacks = {"sign_flip", "neurotoxin"};
+  plan.protocol.adaptive_attacks = {"neurotoxin"};
+  plan.protocol.aggregators = {"filter"};
+  std::vector<RunOutcome> runs(2);
+  runs[0].spec = Spec("filter", 1);
+  runs[0].metrics = Metrics(0.8);
+  runs[1].spec = Spec("filter", 1);
+  runs[1].spec.attack = "neurotoxin";
+  runs[1].spec.id = "base-f20-neurotoxin-filter-s1";
+  runs[1].metrics = Metrics(0.7);
+  runs[1].metrics->final_backdoor_success = 0.5;
+  for (const RunOutcome& r : runs) plan.runs.push_back(r.spec);
+  const RunIndex index(runs);
+  std::ostringstream out;
+  AttackSections(plan, index, out);
+  const std::string md = out.str();
+  const size_t adaptive =
+      md.find("## Adaptive attacks: attackers who know the filter");
+  REQUIRE(adaptive != std::string::npos);
+  const size_t fixed = md.find("### 20% malicious");
+  REQUIRE(fixed < adaptive);
+  // The fixed attacks' table stops at the next heading; neurotoxin is not
+  // in it, and is in the adaptive section's tables and the backdoor table.
+  const std::string fixed_table =
+      md.substr(fixed, md.find("##", fixed + 3) - fixed);
+  CHECK(fixed_table.find("| sign_flip | 80.0 |") != std::string::npos);
+  CHECK(fixed_table.find("neurotoxin") == std::string::npos);
+  CHECK(md.find("### Final test accuracy (%), 20% malicious\n\n| attack | "
+                "filter |\n|---|---:|\n| neurotoxin | 70.0 |") !=
+        std::string::npos);
+  CHECK(md.find("| 20%, neurotoxin | 50.0 |") != std::string::npos);
+  CHECK(md.find("| 20%, sign_flip |") == std::string::npos);
 }
 
 }  // namespace
