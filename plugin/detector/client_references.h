@@ -14,8 +14,8 @@
 // only history is a rejected update, sending an update pointing the same
 // way, repeats what was rejected (a sign-flipper first seen after its
 // attack began, whose first flipped update scored high and whose later
-// ones do not). A clean reference replaces the rejected direction. An
-// update dropped for repeating it renews its round (Renew) but not its
+// ones do not). A clean reference replaces the rejected direction. A
+// dropped update pointing the same way renews its round (Renew) but not its
 // embedding: an attacker that keeps sending the rejected direction stays
 // judged against it, while the direction itself stays the one first
 // rejected, so that training's drift (the cosine of a client's updates with

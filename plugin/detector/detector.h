@@ -215,8 +215,9 @@ class Detector {
                           std::span<const std::string> client_ids);
 
   // After the policy decided the round last scored: the clients of the
-  // updates it dropped for repeating their rejected direction (indices into
-  // that round, client ids alongside) have that direction renewed as of
+  // updates it dropped pointing their rejected direction's way (policy.h
+  // PointsRejectedWay; indices into that round, client ids alongside) have
+  // that direction renewed, lapsed or not, as of
   // `round` (ClientReferences::Renew). Errors as RememberRejected's; on
   // error nothing changed.
   Status RenewRejected(uint64_t round, std::span<const size_t> repeated,

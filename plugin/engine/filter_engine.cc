@@ -380,7 +380,7 @@ void FilterEngine::Impl::Learn(const RoundIntake& round, RoundWork* w) {
       rejected.push_back(i);
       rejected_clients.push_back(client);
     } else if (d.action == Action::kDrop &&
-               RepeatsRejected(config, w->scores[i], round.round())) {
+               PointsRejectedWay(config, w->scores[i])) {
       repeated.push_back(i);
       repeated_clients.push_back(client);
     }

@@ -105,11 +105,16 @@ struct PolicyInput {
   bool no_record = false;
 };
 
-// The consistency guard's repeats_rejected signal (policy_config.h): the
-// update, scored `score`, points the way of its client's rejected
-// direction, rejected (or last renewed) within the quarantine window of
-// host round `round`. The engine asks it of a dropped update to renew that
-// direction (detector/client_references.h); the policy flags it.
+// The update, scored `score`, points the way of its client's rejected
+// direction: UpdateScore::rejected_similarity above the consistency guard's
+// max_rejected_similarity (policy_config.h), however long ago it was
+// rejected. The engine asks it of a dropped update to renew that rejection
+// (detector/client_references.h), lapsed or not.
+bool PointsRejectedWay(const PolicyConfig& config, const UpdateScore& score);
+
+// The consistency guard's repeats_rejected signal: PointsRejectedWay, with
+// the rejection (or its last renewal) within the quarantine window of host
+// round `round`. The policy flags it.
 bool RepeatsRejected(const PolicyConfig& config, const UpdateScore& score,
                      uint64_t round);
 

@@ -183,20 +183,24 @@ struct CentralityGuardConfig {
 // sign-flipper first seen after its attack began has no honest update to
 // be compared with; its early flipped updates score high and are dropped,
 // its later ones score like honest ones but keep pointing the same way.
-// Each update dropped for repeating it restarts the window (the engine
-// renews the rejection's round; the direction stays the one first
-// rejected). A client with no reference that does not repeat a rejected
-// direction within the window (a newcomer, or one whose rejection lapsed or
-// points elsewhere) is compared with the round's known clients instead
-// (UpdateScore::agreement: the cosine with the mean direction of the updates
-// pointing their own clients' usual way): below newcomer_min_agreement its
-// update is flagged inconsistent and dropped, or down-weighted to
-// newcomer_weight when that is above 0 (reason "against_round"), with no
-// strike; it does not become the client's reference, so its next update is
-// judged the same way until one agrees. A sign-flipper first seen after its
-// attack began points against the round; an honest newcomer with unusual data
-// rarely does, and then loses one update's say, not its place (a sign-flipped
-// update at half weight still pulls the average its way).
+// Each dropped update (for whatever reason) that points the rejected way
+// restarts the window, also after it lapsed (the engine renews the
+// rejection's round; the direction stays the one first rejected): an
+// attacker whose rejection lapsed while it was quarantined, and that comes
+// back pointing the same way, is dropped by another rule once and is then
+// judged against its rejection again. A client with no reference that does not
+// repeat a rejected direction within the window (a newcomer, or one whose
+// rejection lapsed or points elsewhere) is compared with the round's known
+// clients instead (UpdateScore::agreement: the cosine with the mean direction
+// of the updates pointing their own clients' usual way): below
+// newcomer_min_agreement its update is flagged inconsistent and dropped, or
+// down-weighted to newcomer_weight when that is above 0 (reason
+// "against_round"), with no strike; it does not become the client's reference,
+// so its next update is judged the same way until one agrees. A sign-flipper
+// first seen after its attack began points against the round; an honest
+// newcomer with unusual data rarely does, and then loses one update's say, not
+// its place (a sign-flipped update at half weight still pulls the average its
+// way).
 struct ConsistencyGuardConfig {
   bool enabled = true;
   double min_cosine = 0.0;               // in [-1, 1)

@@ -345,11 +345,15 @@ std::string RestoreNote(const char* failsafe, const std::string& why,
 
 }  // namespace
 
-bool RepeatsRejected(const PolicyConfig& c, const UpdateScore& s,
-                     uint64_t round) {
+bool PointsRejectedWay(const PolicyConfig& c, const UpdateScore& s) {
   const ConsistencyGuardConfig& g = c.guards.consistency;
   return g.enabled && std::isfinite(s.rejected_similarity) &&
-         s.rejected_similarity > g.max_rejected_similarity &&
+         s.rejected_similarity > g.max_rejected_similarity;
+}
+
+bool RepeatsRejected(const PolicyConfig& c, const UpdateScore& s,
+                     uint64_t round) {
+  return PointsRejectedWay(c, s) &&
          WithinWindow(s.rejected_round, round, c.quarantine.window_rounds);
 }
 

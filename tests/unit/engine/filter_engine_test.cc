@@ -336,5 +336,49 @@ TEST_CASE(
   }
 }
 
+// A client's rejected direction (its update dropped with suspicion >=
+// fail_safes.severe_suspicion) lapses after quarantine.window_rounds; a
+// later drop, by any rule, of an update pointing the same way renews it
+// (policy.h PointsRejectedWay), so its next update that way is dropped as
+// repeats_rejected (the policy's tests: a drop pointing elsewhere renews
+// nothing).
+TEST_CASE("a drop pointing a lapsed rejected direction's way renews it") {
+  auto engine = MustOpen(
+      "detector: {bootstrap: {enabled: true, sketch_dim: 64, hidden: [8]}, "
+      "refresh: {warmup_rounds: 1, warmup_epochs: 2}}\n"
+      "guards: {norm: {mode: drop}}\n"
+      "quarantine: {enabled: false, window_rounds: 2, strikes: 2}\n");
+  const auto rejected_round = [&engine]() -> int64_t {
+    const nlohmann::json state = Saved(*engine);  // outlives the loop
+    for (const auto& ref : state["detector"]["references"]) {
+      if (ref["client"] == "client_5" && ref.value("rejected", false)) {
+        return ref["round"].get<int64_t>();
+      }
+    }
+    return -1;
+  };
+  // client_5 sends its update `scale` times over.
+  const auto scaled = [](uint64_t number, float scale) {
+    auto r = MakeRound(number, 6);
+    for (float& v : r->w[5]) v *= scale;
+    for (float& v : r->b[5]) v *= scale;
+    return r;
+  };
+  Filter(*engine, *MakeRound(1, 5));  // the warm-up, without client_5
+  // 10x the norm: dropped by the norm guard with suspicion >= 2.
+  CHECK(Filter(*engine, *scaled(2, 10))[5].reason == "norm_guard");
+  REQUIRE(rejected_round() == 2);
+  for (uint64_t r = 3; r <= 5; ++r) Filter(*engine, *MakeRound(r, 5));
+  // Lapsed: 4x, over the norm guard's limit, under the severe suspicion
+  // (so not a new rejection), renews it.
+  const Decision d = Filter(*engine, *scaled(6, 4))[5];
+  CHECK(d.reason == "norm_guard");
+  CHECK(d.suspicion < 2.0);
+  CHECK(rejected_round() == 6);
+  const Decision next = Filter(*engine, *MakeRound(7, 6))[5];
+  CHECK(next.action == Action::kDrop);
+  CHECK(next.reason == "repeats_rejected");
+}
+
 }  // namespace
 }  // namespace flsentry

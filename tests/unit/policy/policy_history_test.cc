@@ -226,13 +226,16 @@ TEST_CASE("consistency guard: repeating a rejected direction") {
   CHECK(d.suspicion == doctest::Approx(2.5));
   CHECK(out.audit_records[5]["rejected_similarity"] == doctest::Approx(0.8));
   CHECK(out.audit_records[5]["strike_weight"] == 1.0);
-  CHECK(RepeatsRejected(policy.config(), round[5].score, 5));  // renews it
+  CHECK(RepeatsRejected(policy.config(), round[5].score, 5));
   CHECK_FALSE(RepeatsRejected(policy.config(), round[5].score, 12));
+  // Dropped, it renews the rejection, lapsed or not.
+  CHECK(PointsRejectedWay(policy.config(), round[5].score));
   SUBCASE("not pointing the same way") {
     round[5].score.rejected_similarity = 0.4;
     const Decision other = Decide(policy, 6, round).decisions[5];
     CHECK(other.reason == "ok");
     CHECK_FALSE(RepeatsRejected(policy.config(), round[5].score, 6));
+    CHECK_FALSE(PointsRejectedWay(policy.config(), round[5].score));
   }
   SUBCASE("rejected longer ago than the quarantine window") {
     CHECK(Decide(policy, 12, round).decisions[5].reason == "ok");
@@ -241,6 +244,7 @@ TEST_CASE("consistency guard: repeating a rejected direction") {
     Policy off = Make(std::string(kNoFailSafes) +
                       "guards: {consistency: {max_rejected_similarity: 1}}\n");
     CHECK(Decide(off, 5, round).decisions[5].reason == "ok");
+    CHECK_FALSE(PointsRejectedWay(off.config(), round[5].score));
   }
 }
 
@@ -287,6 +291,7 @@ TEST_CASE("consistency guard: a newcomer against the round's known clients") {
     CHECK(newcomer.flags == kFlagInconsistent);
     // Flagged inconsistent, but no repeat: nothing renews that direction.
     CHECK_FALSE(RepeatsRejected(policy.config(), round[5].score, 5));
+    CHECK_FALSE(PointsRejectedWay(policy.config(), round[5].score));
   }
   SUBCASE("repeating its rejected direction: dropped for that") {
     round[5].score.rejected_similarity = 0.8;
