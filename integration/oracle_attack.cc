@@ -114,10 +114,6 @@ Status SearchStep(const OracleSpec& spec,
 
 }  // namespace
 
-bool IsOracleAttack(const std::string& type) {
-  return type == "oracle" || type.rfind("oracle:", 0) == 0;
-}
-
 Result<OracleSpec> ParseOracleSpec(
     const std::string& type, const std::map<std::string, double>& params) {
   OracleSpec spec;

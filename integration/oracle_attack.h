@@ -52,10 +52,7 @@ struct OracleSpec {
   double noise = 0.01;
 };
 
-// True for "oracle" and "oracle:<anything>" (the latter may still be
-// refused by ParseOracleSpec).
-bool IsOracleAttack(const std::string& type);
-
+// Which attack types are this attack: IsOracleAttack (sim_config.h).
 // Reads the type suffix and params (margin, max_step, iterations,
 // tolerance, min_weight, noise; all optional). kInvalidArgument "attack
 // 'oracle...': ..." naming the suffix or parameter that is wrong.

@@ -41,6 +41,12 @@ inline bool IsDataPoisoning(const std::string& type) {
   return type == "label_flip" || IsBackdoorAttack(type);
 }
 
+// The filter-aware attack (oracle_attack.h): "oracle" and "oracle:<anything>"
+// (the latter may still be refused by ParseOracleSpec).
+inline bool IsOracleAttack(const std::string& type) {
+  return type == "oracle" || type.rfind("oracle:", 0) == 0;
+}
+
 struct AttackConfig {
   // "none"; data poisoning: "label_flip", "backdoor", "neurotoxin",
   // "constrain_scale"; a broken client:

@@ -223,7 +223,7 @@ Status Expander::Add(const std::string& shape, double fraction,
   run.aggregator = agg;
   run.uses_filter = agg == "filter";
   run.shadow_filter = !run.uses_filter && fraction > 0.0 &&
-                      attacks.at(attack).type.Scalar().rfind("oracle", 0) == 0;
+                      sim::IsOracleAttack(attacks.at(attack).type.Scalar());
   run.seed = seed;
   run.id = shape + "-" + FractionTag(fraction) + "-" + attack + "-" + agg +
            "-s" + std::to_string(seed);

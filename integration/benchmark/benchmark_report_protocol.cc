@@ -355,9 +355,13 @@ std::vector<std::string> Protocol::AttacksAt(double fraction,
                                              bool adaptive) const {
   std::vector<std::string> out;
   for (const std::string& a : AttacksAt(fraction)) {
-    if (Contains(adaptive_attacks, a) == adaptive) out.push_back(a);
+    if (IsAdaptive(a) == adaptive) out.push_back(a);
   }
   return out;
+}
+
+bool Protocol::IsAdaptive(const std::string& attack) const {
+  return Contains(adaptive_attacks, attack);
 }
 
 const ShapeInfo* Plan::Shape(const std::string& name) const {

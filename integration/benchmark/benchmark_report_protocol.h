@@ -95,6 +95,8 @@ struct Protocol {
   // AttacksAt(fraction) split into those in adaptive_attacks (adaptive =
   // true) and the others.
   std::vector<std::string> AttacksAt(double fraction, bool adaptive) const;
+  // True when `attack` is in adaptive_attacks.
+  bool IsAdaptive(const std::string& attack) const;
 };
 
 // One simulation of the plan.

@@ -135,11 +135,8 @@ void ProtocolSection(const Plan& plan, const RunIndex& index,
   out << ". Parameters, read from `configs/sim/attack_<name>.yaml` when the "
          "plan was made:\n";
   for (const auto& [name, details] : plan.attack_details) {
-    const bool adaptive =
-        std::find(p.adaptive_attacks.begin(), p.adaptive_attacks.end(), name) !=
-        p.adaptive_attacks.end();
     out << "  - `" << name << "`: " << details
-        << (adaptive ? " (adaptive)" : "") << "\n";
+        << (p.IsAdaptive(name) ? " (adaptive)" : "") << "\n";
   }
   AggregatorLines(plan, index, out);
   ShapeLines(plan, out);

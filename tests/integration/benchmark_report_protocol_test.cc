@@ -82,6 +82,8 @@ TEST_CASE("adaptive_attacks split the attacks, in the order of attacks") {
   CHECK(p->AttacksAt(0.2, true) ==
         std::vector<std::string>{"sign_flip", "backdoor"});
   CHECK(p->AttacksAt(0.2, false) == std::vector<std::string>{"scaling"});
+  CHECK(p->IsAdaptive("backdoor"));
+  CHECK_FALSE(p->IsAdaptive("scaling"));
   CHECK(p->AttacksAt(0.4, true).empty());  // fraction_attacks: f40 scaling
   CHECK(p->AttacksAt(0.4, false) == std::vector<std::string>{"scaling"});
   Plan plan;
