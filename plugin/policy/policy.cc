@@ -146,6 +146,7 @@ nlohmann::json AuditRecord(uint64_t round, const PolicyInput& in,
       {"score_ratio", NumberOrNull(w.score_ratio)},
       {"client_factor", w.client_factor},
       {"norm", NumberOrNull(in.score.norm)},
+      {"norm_limit", NumberOrNull(w.norm_limit)},
       {"max_similarity", NumberOrNull(in.score.max_similarity)},
       {"centrality", NumberOrNull(in.score.centrality)},
       {"typicality", NumberOrNull(w.typicality)},
@@ -248,8 +249,8 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
       }
     }
   }
-  const RoundLimits limits =
-      ComputeRoundLimits(c, inputs, state_.score_history, calibration);
+  const RoundLimits limits = ComputeRoundLimits(
+      c, inputs, state_.score_history, state_.norm_history, calibration);
 
   // Per-update decisions (no state changes yet), then the fail-safes.
   std::vector<Working> work(inputs.size());
@@ -287,6 +288,16 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
   }
   while (state_.score_history.size() > keep_rounds) {
     state_.score_history.pop_front();
+  }
+  // Accepted norms that anchor the norm guard's later rounds.
+  const size_t keep_norms = static_cast<size_t>(c.guards.norm.history_rounds);
+  if (keep_norms > 0) {
+    if (auto norm = AcceptedMedianNorm(round, inputs, work)) {
+      state_.norm_history.push_back(*norm);
+    }
+  }
+  while (state_.norm_history.size() > keep_norms) {
+    state_.norm_history.pop_front();
   }
   state_.last_round = round;
 

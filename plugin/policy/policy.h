@@ -34,8 +34,8 @@
 //   8. duplicate guard: similarity to another update above the limit: drop
 //      ("duplicate").
 //   9. centrality guard: typicality above the limit: drop ("central").
-//  10. norm guard (when enabled): flag norm_guard; clip, down-weight or drop
-//      ("norm_guard").
+//  10. norm guard (when enabled): flag norm_guard; above drop_k x the
+//      reference norm drop, else clip, down-weight or drop ("norm_guard").
 //  11. num_examples guard: the claim above its limit: flag num_examples;
 //      cap the weight to limit / claim, only flag, or drop ("num_examples").
 //  12. probation: weight capped at probation.max_weight ("probation").

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <sstream>
 #include <utility>
 
 #include "base/yaml_reader.h"
@@ -356,6 +357,13 @@ FieldReader Guards(GuardsConfig* g) {
   Fields norm = {
       {"enabled", Bool(&ng->enabled)},
       {"k", Double(&ng->k, AboveOne, "must be > 1")},
+      {"drop_k", Double(
+                     &ng->drop_k, [](double v) { return v == 0 || v > 1; },
+                     "must be 0 (no drop limit) or > 1")},
+      {"history_rounds", Int(&ng->history_rounds, 0, 100)},
+      {"max_growth",
+       Double(
+           &ng->max_growth, [](double v) { return v >= 1; }, "must be >= 1")},
       {"mode", Enum<NormGuardMode>(&ng->mode,
                                    {{"clip", NormGuardMode::kClip},
                                     {"downweight", NormGuardMode::kDownweight},
@@ -451,6 +459,16 @@ Status CheckRoot(const YAML::Node& root, const PolicyConfig& c) {
                          " needs a trained detector's calibration; a "
                          "bootstrapped detector (detector.bootstrap) has none");
     }
+  }
+  const NormGuardConfig& norm = c.guards.norm;
+  if (norm.drop_k != 0 && norm.drop_k <= norm.k) {
+    const YAML::Node guards = root.IsMap() ? root["guards"] : YAML::Node();
+    const YAML::Node at = guards && guards["norm"] ? guards["norm"] : root;
+    std::ostringstream message;
+    message << "drop_k (" << norm.drop_k << ") must be 0 (no drop limit) or "
+            << "above k (" << norm.k << ")";
+    return ErrorAt(at["drop_k"] ? at["drop_k"] : at, "guards.norm.drop_k",
+                   message.str());
   }
   const YAML::Node lists = root.IsMap() ? root["lists"] : YAML::Node();
   for (const std::string& id : c.lists.deny) {

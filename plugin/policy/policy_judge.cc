@@ -155,6 +155,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
     w.score_ratio = s.score / limits.median_score;
   }
   w.score_excess = Ratio(d.score, d.threshold);
+  w.norm_limit = limits.norm_limit;
   const bool norm_fired = std::isfinite(limits.norm_limit) &&
                           std::isfinite(s.norm) && s.norm > limits.norm_limit;
   const bool duplicate = g.duplicate.enabled &&
@@ -246,6 +247,10 @@ void ApplySignalRules(const PolicyConfig& c, uint64_t round,
     } else {
       Drop(w, DropKind::kBySignal, "against_round");
     }
+  }
+  if ((d.flags & kFlagNormGuard) && d.action != Action::kDrop &&
+      in.score.norm > limits.norm_drop_limit) {
+    Drop(w, DropKind::kBySignal, "norm_guard");
   }
   if ((d.flags & kFlagNormGuard) && d.action != Action::kDrop) {
     const NormGuardConfig& ng = c.guards.norm;
@@ -357,9 +362,41 @@ bool RepeatsRejected(const PolicyConfig& c, const UpdateScore& s,
          WithinWindow(s.rejected_round, round, c.quarantine.window_rounds);
 }
 
+// NormGuardConfig's reference norm: the round's median norm, or max_growth
+// x the anchor (the median of the last history_rounds accepted medians)
+// when that is smaller.
+double NormReference(const NormGuardConfig& ng, double round_median,
+                     const std::deque<RoundNorm>& norm_history) {
+  const size_t keep = static_cast<size_t>(ng.history_rounds);
+  if (keep == 0 || norm_history.empty()) return round_median;
+  std::vector<double> medians;
+  const size_t first =
+      norm_history.size() > keep ? norm_history.size() - keep : 0;
+  for (size_t i = first; i < norm_history.size(); ++i) {
+    medians.push_back(norm_history[i].median_norm);
+  }
+  return std::min(round_median, ng.max_growth * Median(medians));
+}
+
+std::optional<RoundNorm> AcceptedMedianNorm(uint64_t round,
+                                            std::span<const PolicyInput> inputs,
+                                            std::span<const Working> work) {
+  std::vector<double> norms;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const double norm = inputs[i].score.norm;
+    if (work[i].decision.action == Action::kAccept && std::isfinite(norm) &&
+        norm > 0) {
+      norms.push_back(norm);
+    }
+  }
+  if (norms.empty()) return std::nullopt;
+  return RoundNorm{round, Median(norms)};
+}
+
 RoundLimits ComputeRoundLimits(const PolicyConfig& c,
                                std::span<const PolicyInput> inputs,
                                const std::deque<RoundScores>& history,
+                               const std::deque<RoundNorm>& norm_history,
                                const Calibration* calibration) {
   RoundLimits limits;
   std::vector<double> norms, centralities, claims;
@@ -381,8 +418,12 @@ RoundLimits ComputeRoundLimits(const PolicyConfig& c,
   if (limits.scores.size() >= 3) limits.median_score = Median(limits.scores);
   const NormGuardConfig& ng = c.guards.norm;
   if (ng.enabled && norms.size() >= static_cast<size_t>(ng.min_round_size)) {
-    const double median = Median(norms);
-    if (median > 0) limits.norm_limit = ng.k * median;
+    const double reference = NormReference(ng, Median(norms), norm_history);
+    if (reference > 0) {
+      limits.norm_reference = reference;
+      limits.norm_limit = ng.k * reference;
+      if (ng.drop_k > 0) limits.norm_drop_limit = ng.drop_k * reference;
+    }
   }
   const CentralityGuardConfig& cg = c.guards.centrality;
   if (cg.enabled &&

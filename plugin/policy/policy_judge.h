@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -39,6 +40,7 @@ struct Working {
   double client_factor = 1.0;  // ClientBaselineConfig's threshold multiplier
   double typicality = NAN;
   double examples_limit = NAN;     // the num_examples guard's limit
+  double norm_limit = NAN;         // RoundLimits::norm_limit, for the audit
   bool listed = false;             // allow- or deny-listed: never a strike
   const char* failsafe = nullptr;  // the fail-safe that restored it, if any
   double strike_weight = 0.0;      // the strike it earns; 0 for none
@@ -55,17 +57,28 @@ struct Working {
 // What the round's statistics set before any update is judged.
 struct RoundLimits {
   RoundThresholds thresholds;
-  std::vector<double> scores;  // the finite scores of well-formed updates
-  double median_score = NAN;   // of `scores`; NaN below 3 scores
-  double norm_limit = NAN;     // the norm guard's; NaN when it abstains
+  std::vector<double> scores;    // the finite scores of well-formed updates
+  double median_score = NAN;     // of `scores`; NaN below 3 scores
+  double norm_reference = NAN;   // NormGuardConfig's; NaN when it abstains
+  double norm_limit = NAN;       // k x norm_reference
+  double norm_drop_limit = NAN;  // drop_k x norm_reference; NaN without
   double median_centrality = NAN;
   double median_claim = NAN;  // positive claims; NaN below min_round_size
 };
 
+// `history`: earlier rounds' scores; `norm_history`: earlier rounds'
+// accepted median norms (PolicyState), oldest first.
 RoundLimits ComputeRoundLimits(const PolicyConfig& config,
                                std::span<const PolicyInput> inputs,
                                const std::deque<RoundScores>& history,
+                               const std::deque<RoundNorm>& norm_history,
                                const Calibration* calibration);
+
+// The norm_history entry of a decided round: the median norm of its updates
+// accepted at weight 1 with a finite, positive norm; nullopt when none.
+std::optional<RoundNorm> AcceptedMedianNorm(uint64_t round,
+                                            std::span<const PolicyInput> inputs,
+                                            std::span<const Working> work);
 
 // Judges one update: its threshold, signals, flags, suspicion and the
 // action of the first rule that applies (policy.h's order). `record` is the

@@ -52,8 +52,13 @@ nlohmann::json PolicyStateToJson(const PolicyState& state) {
   for (const RoundScores& h : state.score_history) {
     history.push_back({{"round", h.round}, {"scores", h.scores}});
   }
+  nlohmann::json norms = nlohmann::json::array();
+  for (const RoundNorm& n : state.norm_history) {
+    norms.push_back({{"round", n.round}, {"median_norm", n.median_norm}});
+  }
   nlohmann::json out = {{"clients", std::move(clients)},
-                        {"score_history", std::move(history)}};
+                        {"score_history", std::move(history)},
+                        {"norm_history", std::move(norms)}};
   out["last_round"] = state.last_round ? nlohmann::json(*state.last_round)
                                        : nlohmann::json(nullptr);
   return out;
@@ -221,6 +226,33 @@ Result<ClientRecord> ClientFromJson(const nlohmann::json& j,
   return r;
 }
 
+// "norm_history" is optional: state written before the norm guard had a
+// history anchor has none.
+Status NormHistoryFromJson(const nlohmann::json& json,
+                           std::deque<RoundNorm>* out) {
+  auto norms = json.find("norm_history");
+  if (norms == json.end()) return Status::Ok();
+  if (!norms->is_array()) return Bad("norm_history", "must be an array");
+  if (norms->size() > kMaxHistoryRounds) {
+    return Bad("norm_history", "more than 100 rounds");
+  }
+  for (size_t i = 0; i < norms->size(); ++i) {
+    const nlohmann::json& n = (*norms)[i];
+    const std::string path = "norm_history[" + std::to_string(i) + "]";
+    if (!n.is_object()) return Bad(path, "must be an object");
+    RoundNorm entry;
+    FLS_RETURN_IF_ERROR(GetU64(n, "round", path, &entry.round));
+    auto median = n.find("median_norm");
+    if (median == n.end() || !median->is_number() ||
+        !std::isfinite(median->get<double>()) || median->get<double>() <= 0) {
+      return Bad(path + ".median_norm", "must be a finite number > 0");
+    }
+    entry.median_norm = median->get<double>();
+    out->push_back(entry);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<PolicyState> PolicyStateFromJson(const nlohmann::json& json) {
@@ -265,6 +297,7 @@ Result<PolicyState> PolicyStateFromJson(const nlohmann::json& json) {
     }
     state.score_history.push_back(std::move(scores));
   }
+  FLS_RETURN_IF_ERROR(NormHistoryFromJson(json, &state.norm_history));
   auto last = json.find("last_round");
   if (last == json.end()) return Bad("last_round", "missing");
   if (!last->is_null()) {

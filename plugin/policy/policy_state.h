@@ -1,8 +1,9 @@
 // policy_state.h — what the policy remembers between rounds: one record per
-// client id ever seen (strikes, quarantine, probation, reputation) and the
+// client id ever seen (strikes, quarantine, probation, reputation), the
 // recent rounds' scores used by round_robust thresholds when a round is
-// small. Converted to and from the "policy" member of the state file
-// (docs in configs/README.md, "State file"). Plain values; thread-compatible.
+// small and their accepted norms that anchor the norm guard. Converted to and
+// from the "policy" member of the state file (docs in configs/README.md, "State
+// file"). Plain values; thread-compatible.
 #ifndef FLSENTRY_POLICY_POLICY_STATE_H_
 #define FLSENTRY_POLICY_POLICY_STATE_H_
 
@@ -61,10 +62,20 @@ struct ClientRecord {
   double StrikeWeight() const;
 };
 
+// The median norm of one decided round's accepted updates (weight 1), for
+// the norm guard's history anchor (NormGuardConfig).
+struct RoundNorm {
+  uint64_t round = 0;
+  double median_norm = 0;  // finite, > 0
+  bool operator==(const RoundNorm&) const = default;
+};
+
 struct PolicyState {
   std::map<std::string, ClientRecord> clients;
   std::deque<RoundScores> score_history;  // oldest first
-  std::optional<uint64_t> last_round;     // last round decided
+  // Oldest first; at most NormGuardConfig::history_rounds entries.
+  std::deque<RoundNorm> norm_history;
+  std::optional<uint64_t> last_round;  // last round decided
 };
 
 // Limits PolicyStateFromJson enforces on untrusted state.

@@ -171,6 +171,14 @@ TEST_CASE("errors name the key path, line and column") {
       {"guards: {consistency: {newcomer_weight: 2}}\n",
        "policy: guards.consistency.newcomer_weight: must be in [0, 1] (line 1, "
        "column 41)"},
+      {"guards: {norm: {k: 3, drop_k: 2}}\n",
+       "policy: guards.norm.drop_k: drop_k (2) must be 0 (no drop limit) or "
+       "above k (3) (line 1, column 31)"},
+      {"guards: {norm: {k: 12}}\n",
+       "policy: guards.norm.drop_k: drop_k (10) must be 0 (no drop limit) or "
+       "above k (12) (line 1, column 16)"},
+      {"guards: {norm: {max_growth: 0.5}}\n",
+       "policy: guards.norm.max_growth: must be >= 1 (line 1, column 29)"},
       {"fail_safes: {on_error: explode}\n",
        "policy: fail_safes.on_error: must be one of: accept, drop, fail_round "
        "(line 1, column 24)"},

@@ -1,5 +1,6 @@
 // The policy's per-update signals beyond the score (policy.h): the
-// centrality guard and Decision::suspicion. policy_test.cc covers the rest
+// centrality guard, the norm guard's drop limit and history anchor, and
+// Decision::suspicion. policy_test.cc covers the rest
 // of policy.h.
 #include <doctest/doctest.h>
 
@@ -135,5 +136,84 @@ TEST_CASE("suspicion: the largest ratio of a signal to its limit") {
   for (size_t i = 0; i < 6; ++i) {
     CAPTURE(i);
     CHECK((out.decisions[i].suspicion > 1.0) == (out.decisions[i].flags != 0));
+  }
+}
+
+namespace {
+
+std::vector<PolicyInput> Norms(const std::vector<double>& norms) {
+  std::vector<PolicyInput> inputs;
+  for (size_t i = 0; i < norms.size(); ++i) {
+    inputs.push_back(In("c" + std::to_string(i), 0.5, norms[i], NAN));
+  }
+  return inputs;
+}
+
+}  // namespace
+
+TEST_CASE("norm guard: above drop_k x the reference it drops in clip mode") {
+  // Reference: the median norm 1; k 3 clips above 3, drop_k 10 drops above 10.
+  const std::vector<PolicyInput> round = Norms({1, 1, 1, 1, 9, 11});
+  SUBCASE("shipped limits") {
+    Policy policy = Make(kIsolated);
+    RoundOutcome out = Decide(policy, 1, round);
+    CHECK(out.decisions[4].action == Action::kDownweight);
+    CHECK(out.decisions[4].weight == doctest::Approx(3.0 / 9));
+    CHECK(out.decisions[5].action == Action::kDrop);
+    CHECK(out.decisions[5].reason == "norm_guard");
+    CHECK(FlagNames(out.decisions[5].flags) ==
+          std::vector<std::string>{"norm_guard"});
+    CHECK(out.audit_records[5]["norm_limit"].get<double>() ==
+          doctest::Approx(3.0));
+  }
+  SUBCASE("drop_k: 0 clips every norm") {
+    Policy policy = Make(kIsolated + "guards: {norm: {drop_k: 0}}\n");
+    RoundOutcome out = Decide(policy, 1, round);
+    CHECK(out.decisions[5].action == Action::kDownweight);
+    CHECK(out.decisions[5].weight == doctest::Approx(3.0 / 11));
+  }
+}
+
+TEST_CASE("norm guard: earlier rounds' accepted norms anchor the reference") {
+  // Round 1 accepts norms around 1; in round 2 three of five send 8, so the
+  // round's median is 8. The reference is min(8, max_growth 2 x anchor 1).
+  const std::vector<PolicyInput> first = Norms({1, 1, 1, 1});
+  const std::vector<PolicyInput> taken = Norms({1, 1, 8, 8, 8});
+  SUBCASE("the majority does not set its own limit") {
+    Policy policy = Make(kIsolated);
+    Decide(policy, 1, first);
+    RoundOutcome out = Decide(policy, 2, taken);
+    CHECK(out.audit_records[2]["norm_limit"].get<double>() ==
+          doctest::Approx(6.0));
+    for (size_t i = 2; i < 5; ++i) {
+      CAPTURE(i);
+      CHECK(out.decisions[i].action == Action::kDownweight);
+      CHECK(out.decisions[i].weight == doctest::Approx(6.0 / 8));
+      CHECK(out.decisions[i].reason == "norm_guard");
+    }
+    CHECK(out.decisions[0].action == Action::kAccept);
+  }
+  SUBCASE("the anchor survives a restart") {
+    Policy before = Make(kIsolated);
+    Decide(before, 1, first);
+    Policy after = Make(kIsolated);
+    REQUIRE(after.LoadState(before.SaveState()).ok());
+    CHECK(Decide(after, 2, taken).decisions[2].reason == "norm_guard");
+  }
+  SUBCASE("history_rounds: 0 judges by the round alone") {
+    Policy policy = Make(kIsolated + "guards: {norm: {history_rounds: 0}}\n");
+    Decide(policy, 1, first);
+    RoundOutcome out = Decide(policy, 2, taken);
+    CHECK(out.audit_records[2]["norm_limit"].get<double>() ==
+          doctest::Approx(24.0));
+    CHECK(out.decisions[2].action == Action::kAccept);
+  }
+  SUBCASE("a round that grows less than max_growth keeps its own median") {
+    Policy policy = Make(kIsolated);
+    Decide(policy, 1, first);
+    RoundOutcome out = Decide(policy, 2, Norms({1.5, 1.5, 1.5, 1.5, 4}));
+    CHECK(out.audit_records[4]["norm_limit"].get<double>() ==
+          doctest::Approx(4.5));
+    CHECK(out.decisions[4].action == Action::kAccept);
   }
 }

@@ -15,6 +15,8 @@ nlohmann::json ValidState() {
                        "score_ratios": [1.5, 2.25], "graces": [3],
                        "claims": [600, 610]}},
     "score_history": [{"round": 4, "scores": [1.0, 1.5]}],
+    "norm_history": [{"round": 3, "median_norm": 0.5},
+                     {"round": 4, "median_norm": 0.25}],
     "last_round": 4})");
 }
 
@@ -52,6 +54,7 @@ TEST_CASE("state round-trips through JSON") {
   CHECK(c1.claims == std::vector<uint64_t>{600, 610});
   CHECK(c1.graces == std::vector<uint64_t>{3});
   CHECK(state->score_history.size() == 1);
+  CHECK(state->norm_history == std::deque<RoundNorm>{{3, 0.5}, {4, 0.25}});
   CHECK(state->last_round == 4u);
   CHECK(PolicyStateToJson(*state) == ValidState());
   PolicyState empty;
@@ -67,6 +70,7 @@ TEST_CASE("a state from before strike weights reads as whole strikes") {
   CHECK(c1.score_ratios.empty());
   CHECK(c1.claims.empty());
   CHECK(c1.graces.empty());
+  CHECK(state->norm_history.empty());
 }
 
 TEST_CASE("malformed state values are kState errors naming the member") {
@@ -110,6 +114,10 @@ TEST_CASE("malformed state values are kState errors naming the member") {
        "policy.clients: must be an object keyed by client id"},
       {"/score_history/0/scores", nlohmann::json({1, "x"}),
        "policy.score_history[0].scores: entries must be finite numbers"},
+      {"/norm_history/0/median_norm", 0,
+       "policy.norm_history[0].median_norm: must be a finite number > 0"},
+      {"/norm_history", nlohmann::json::object(),
+       "policy.norm_history: must be an array"},
       {"/last_round", "four",
        "policy.last_round: must be a non-negative integer or null"},
   };
