@@ -68,6 +68,14 @@ bool InClientTail(const ClientBaselineConfig& b, const PolicyInput& in,
          PointsUsualWay(b, in.score.consistency);
 }
 
+// The claim the client's history keeps (ExamplesGuardConfig): at most the
+// round's limit, so that a first claim the round capped is remembered as
+// what it counted for.
+uint64_t RecordedClaim(uint64_t claim, double round_limit) {
+  if (!(round_limit < static_cast<double>(claim))) return claim;
+  return std::max<uint64_t>(1, static_cast<uint64_t>(round_limit));
+}
+
 // The client-memory half of a round for one update (policy.h): strikes,
 // quarantine, probation, reputation and the client's own history.
 void UpdateClient(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
@@ -127,8 +135,10 @@ void UpdateClient(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                 static_cast<size_t>(kMaxClientBaselineRounds));
   }
   if (in.guard_flags == 0 && in.num_examples > 0 && d.action != Action::kDrop &&
-      !(d.flags & kFlagNumExamples)) {
-    PushBounded(r.claims, in.num_examples, kMaxClaimHistory);
+      !w.examples_over_own) {
+    PushBounded(r.claims,
+                RecordedClaim(in.num_examples, w.examples_round_limit),
+                kMaxClaimHistory);
   }
 }
 

@@ -231,9 +231,13 @@ enum class ExamplesGuardMode { kCap, kFlag, kDrop };
 //   has any),
 // and the guard abstains when neither exists. Above the limit: kCap lowers
 // the weight so that num_examples x weight equals the limit; kFlag only
-// flags; kDrop drops. It always flags (num_examples) and is a strike event.
-// A claim of 0 never fires (it carries no weight). Members that really hold
-// more than k x the median member's data need a larger k (or the allow list).
+// flags; kDrop drops. It always flags (num_examples); it is a strike event
+// only above the client's own limit: a claim large against the round alone
+// is an honest member with more data as often as an inflater, and the cap
+// bounds what it counts for. A claim not above the client's own limit is
+// recorded at most at the round's limit (what it counted for), so an
+// inflater capped on its first claim is struck on its next. A claim of 0
+// never fires (it carries no weight).
 struct ExamplesGuardConfig {
   bool enabled = true;
   double k = 10.0;         // > 1

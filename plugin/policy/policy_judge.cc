@@ -115,18 +115,14 @@ bool GraceApplies(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
   return used < static_cast<size_t>(b.grace);
 }
 
-// ExamplesGuardConfig: the smaller of the round's and the client's own
-// limit; NaN when neither exists.
-double ExamplesLimit(const ExamplesGuardConfig& c, double median_claim,
-                     const ClientRecord* record) {
-  double limit = NAN;
-  if (std::isfinite(median_claim)) limit = c.k * median_claim;
-  if (record != nullptr && !record->claims.empty()) {
-    std::vector<double> claims(record->claims.begin(), record->claims.end());
-    const double own = c.history_k * Median(claims);
-    if (own > 0 && !(limit <= own)) limit = own;
-  }
-  return limit;
+// ExamplesGuardConfig's own limit: history_k x the median of the client's
+// recorded claims; NaN without any.
+double OwnExamplesLimit(const ExamplesGuardConfig& c,
+                        const ClientRecord* record) {
+  if (record == nullptr || record->claims.empty()) return NAN;
+  std::vector<double> claims(record->claims.begin(), record->claims.end());
+  const double own = c.history_k * Median(claims);
+  return own > 0 ? own : NAN;
 }
 
 // ConsistencyGuardConfig: a client with neither a reference nor a rejected
@@ -171,13 +167,16 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                             s.consistency < g.consistency.min_cosine;
   w.repeats_rejected = RepeatsRejected(c, s, round);
   w.against_round = AgainstRound(g.consistency, s, w.repeats_rejected);
+  const double claim = static_cast<double>(in.num_examples);
   if (g.num_examples.enabled) {
-    w.examples_limit =
-        ExamplesLimit(g.num_examples, limits.median_claim, record);
+    w.examples_round_limit = g.num_examples.k * limits.median_claim;
+    const double own = OwnExamplesLimit(g.num_examples, record);
+    w.examples_limit = std::fmin(w.examples_round_limit, own);
+    w.examples_over_own = in.num_examples > 0 && claim > own;
   }
   const bool examples = in.num_examples > 0 &&
                         std::isfinite(w.examples_limit) &&
-                        static_cast<double>(in.num_examples) > w.examples_limit;
+                        claim > w.examples_limit;
   d.suspicion = Largest(
       {w.score_excess, Ratio(s.norm, limits.norm_limit),
        g.duplicate.enabled
@@ -192,7 +191,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
        w.against_round
            ? Distance(s.agreement, g.consistency.newcomer_min_agreement)
            : NAN,
-       Ratio(static_cast<double>(in.num_examples), w.examples_limit)});
+       Ratio(claim, w.examples_limit)});
   const std::pair<bool, std::pair<uint32_t, uint32_t>> signals[] = {
       {anomalous, {kFlagAnomalous, kStrikeAnomalous}},
       {norm_fired, {kFlagNormGuard, kStrikeNormGuard}},
@@ -200,7 +199,8 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
       {central, {kFlagCentral, kStrikeCentral}},
       {inconsistent || w.repeats_rejected,
        {kFlagInconsistent, kStrikeInconsistent}},
-      {examples, {kFlagNumExamples, kStrikeNumExamples}},
+      {examples, {kFlagNumExamples, 0u}},
+      {w.examples_over_own, {kFlagNumExamples, kStrikeNumExamples}},
       {w.against_round, {kFlagInconsistent, 0u}},
       {score_failed, {kFlagScoreFailed, 0u}},
   };

@@ -39,11 +39,15 @@ struct Working {
   double score_excess = NAN;   // score / the client's threshold
   double client_factor = 1.0;  // ClientBaselineConfig's threshold multiplier
   double typicality = NAN;
-  double examples_limit = NAN;     // the num_examples guard's limit
-  double norm_limit = NAN;         // RoundLimits::norm_limit, for the audit
-  bool listed = false;             // allow- or deny-listed: never a strike
-  const char* failsafe = nullptr;  // the fail-safe that restored it, if any
-  double strike_weight = 0.0;      // the strike it earns; 0 for none
+  double examples_limit = NAN;        // the num_examples guard's limit: the
+                                      // smaller of these two
+  double examples_round_limit = NAN;  // k x the round's median claim
+  bool examples_over_own = false;     // the claim is above history_k x the
+                                      // client's recorded claims (a strike)
+  double norm_limit = NAN;            // RoundLimits::norm_limit, for the audit
+  bool listed = false;                // allow- or deny-listed: never a strike
+  const char* failsafe = nullptr;     // the fail-safe that restored it, if any
+  double strike_weight = 0.0;         // the strike it earns; 0 for none
   bool grace = false;  // a score-only anomaly accepted by client_baseline.grace
   bool repeats_rejected = false;  // ConsistencyGuardConfig's rejected direction
   bool against_round = false;     // ConsistencyGuardConfig's newcomer rule

@@ -356,9 +356,29 @@ TEST_CASE("num_examples guard: a claim far above the round's is capped") {
   CHECK(d.flags == kFlagNumExamples);
   CHECK(d.weight == doctest::Approx(1e-9));
   CHECK(out.audit_records[5]["examples_limit"] == doctest::Approx(1000));
-  CHECK(out.audit_records[5]["strike_weight"] == 1.0);
-  CHECK(policy.state().clients.at("odd").claims.empty());
+  // Large against the round is not yet inflation: capped, no strike, and
+  // remembered as what it counted for (an honest member with much more
+  // data than the median member is capped, never quarantined for it).
+  CHECK(out.audit_records[5]["strike_weight"] == 0.0);
+  CHECK(policy.state().clients.at("odd").claims == std::vector<uint64_t>{1000});
   CHECK(policy.state().clients.at("a").claims == std::vector<uint64_t>{100});
+  SUBCASE("the same claim again is above its own history: a strike") {
+    out = Decide(policy, 2, round);
+    CHECK(out.decisions[5].reason == "num_examples");
+    CHECK(out.audit_records[5]["strike_weight"] == 1.0);
+    CHECK(policy.state().clients.at("odd").claims ==
+          std::vector<uint64_t>{1000});
+  }
+  SUBCASE("an honest large member stays capped, never struck") {
+    round[5].num_examples = 1500;  // 15 x the median member's
+    for (uint64_t r = 2; r <= 20; ++r) {
+      CAPTURE(r);
+      out = Decide(policy, r, round);
+      CHECK(out.decisions[5].reason == "num_examples");
+      CHECK(out.decisions[5].weight == doctest::Approx(1000.0 / 1500));
+      CHECK(out.audit_records[5]["strike_weight"] == 0.0);
+    }
+  }
   SUBCASE("drop and flag modes") {
     Policy drop = Make(std::string(kNoFailSafes) +
                        "guards: {num_examples: {mode: drop}}\n");
