@@ -42,9 +42,10 @@
 // Every judged update (steps 5-12) gets Decision::suspicion, the largest
 // ratio of its signals to their limits (> 1 exactly when one fired).
 // Then the fail-safes over the round: drops of steps 6-11 beyond
-// floor(max_drop_fraction * n) are restored, least suspicious first, and the
-// same restoration runs while fewer than min(min_accepted, n) updates keep a
-// weight > 0. A restored update keeps weight min(1, 1 / suspicion) (as if
+// floor(max_drop_fraction * n) are restored, least suspicious first (not
+// those at least severe_suspicion suspicious, unless restore_severe), and
+// the same restoration (of any of them) runs while fewer than
+// min(min_accepted, n) updates keep a weight > 0. A restored update keeps weight min(1, 1 / suspicion) (as if
 // clipped to the limit it exceeded), reason "failsafe_kept", flag failsafe;
 // the round is suspicious and a note says what was restored. Drops from
 // steps 1-4 are never restored.

@@ -430,7 +430,8 @@ FieldReader FailSafes(FailSafesConfig* fs) {
                                    {"drop", OnScoreError::kDrop},
                                    {"fail_round", OnScoreError::kFailRound}})},
               {"severe_suspicion",
-               Double(&fs->severe_suspicion, AboveOne, "must be > 1")}});
+               Double(&fs->severe_suspicion, AboveOne, "must be > 1")},
+              {"restore_severe", Bool(&fs->restore_severe)}});
 }
 
 FieldReader Lists(ListsConfig* l) {

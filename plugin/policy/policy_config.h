@@ -270,6 +270,12 @@ struct FailSafesConfig {
   // to the limit of the signal that fired. One whose suspicion is at least
   // severe_suspicion still counts as a strike (with its strike weight).
   double severe_suspicion = 2.0;  // > 1
+  // Whether max_drop_fraction restores drops at least severe_suspicion
+  // suspicious. false: they stay dropped, so a round whose majority is
+  // far out of line (attackers sampled into the majority, judged by the
+  // norm guard's history anchor) is not handed back to them; min_accepted
+  // still restores them.
+  bool restore_severe = false;
 };
 
 // ---- quarantine, probation, reputation --------------------------------------

@@ -287,15 +287,18 @@ void ApplySignalRules(const PolicyConfig& c, uint64_t round,
   }
 }
 
-// Undoes signal drops, least suspicious first, while `more` says so; each
-// restored update keeps min(1, 1 / suspicion) (capped on probation). Returns
-// how many it restored.
+// Undoes signal drops less suspicious than max_severity, least suspicious
+// first, while `more` says so; each restored update keeps min(1, 1 /
+// suspicion) (capped on probation). Returns how many it restored.
 template <typename Pred>
 size_t RestoreDrops(std::vector<Working>& work, double probation_cap,
-                    const char* failsafe, Pred more) {
+                    double max_severity, const char* failsafe, Pred more) {
   std::vector<size_t> order;
   for (size_t i = 0; i < work.size(); ++i) {
-    if (work[i].drop == DropKind::kBySignal) order.push_back(i);
+    if (work[i].drop == DropKind::kBySignal &&
+        work[i].severity() < max_severity) {
+      order.push_back(i);
+    }
   }
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return work[a].severity() < work[b].severity();
@@ -492,9 +495,10 @@ std::vector<std::string> ApplyFailSafes(const PolicyConfig& c,
   const size_t max_drops = static_cast<size_t>(
       std::floor(fs.max_drop_fraction * static_cast<double>(n)));
   const size_t drops = CountDrops(work);
-  if (drops > max_drops && RestoreDrops(work, cap, "max_drop_fraction", [&] {
-                             return CountDrops(work) > max_drops;
-                           }) > 0) {
+  const double restorable = fs.restore_severe ? INFINITY : fs.severe_suspicion;
+  if (drops > max_drops &&
+      RestoreDrops(work, cap, restorable, "max_drop_fraction",
+                   [&] { return CountDrops(work) > max_drops; }) > 0) {
     notes.push_back(RestoreNote("max_drop_fraction",
                                 "the policy would have dropped (" +
                                     std::to_string(drops) + " of " +
@@ -504,7 +508,7 @@ std::vector<std::string> ApplyFailSafes(const PolicyConfig& c,
   }
   const size_t min_kept = std::min(static_cast<size_t>(fs.min_accepted), n);
   if (n - CountDrops(work) < min_kept &&
-      RestoreDrops(work, cap, "min_accepted",
+      RestoreDrops(work, cap, INFINITY, "min_accepted",
                    [&] { return n - CountDrops(work) < min_kept; }) > 0) {
     notes.push_back(RestoreNote("min_accepted",
                                 "the policy would have dropped (at least " +

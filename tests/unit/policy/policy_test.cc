@@ -286,17 +286,33 @@ TEST_CASE("fail-safes: max_drop_fraction, min_accepted, on_error") {
        {dropped, ok, ok, dropped},
        false},
       {"only the highest-scoring drops",
-       "{max_drop_fraction: 0.25, min_accepted: 0}",
+       "{max_drop_fraction: 0.25, min_accepted: 0, restore_severe: true}",
        {In("a", 3), In("b", 0.5), In("c", 5), In("d", 2), In("e", 0.5),
         In("f", 0.5), In("g", 4), In("h", 0.5)},
        {kept(3), ok, dropped, kept(2), ok, ok, dropped, ok},
        true},
       {"guard drops count and are never restored",
-       "{max_drop_fraction: 0.25, min_accepted: 0}",
+       "{max_drop_fraction: 0.25, min_accepted: 0, restore_severe: true}",
        {Guarded("a", kFlagNonFinite, "nonfinite"), In("b", 3), In("c", 0.5),
         Guarded("d", kFlagNonFinite, "nonfinite"), In("e", 0.5), In("f", 9),
         In("g", 0.5), In("h", 0.5)},
        {nonfinite, kept(3), ok, nonfinite, ok, kept(9), ok, ok},
+       true},
+      {"severe drops (suspicion >= 2) stay dropped by default",
+       "{max_drop_fraction: 0.25, min_accepted: 0}",
+       {In("a", 3), In("b", 0.5), In("c", 5), In("d", 1.5), In("e", 0.5),
+        In("f", 0.5), In("g", 4), In("h", 0.5)},
+       {dropped, ok, dropped, kept(1.5), ok, ok, dropped, ok},
+       true},
+      {"nothing restorable: the round keeps its drops, not suspicious",
+       "{max_drop_fraction: 0.25, min_accepted: 0}",
+       {In("a", 3), In("b", 0.5), In("c", 5), In("d", 2)},
+       {dropped, ok, dropped, dropped},
+       false},
+      {"min_accepted restores severe drops too",
+       "{max_drop_fraction: 0.25, min_accepted: 1}",
+       {In("a", 3), In("b", 5)},
+       {kept(3), dropped},
        true},
       {"min_accepted restores the least anomalous",
        "{max_drop_fraction: 1, min_accepted: 2}",
@@ -570,7 +586,8 @@ TEST_CASE("a fail-safe restores at 1/suspicion; severe restores still strike") {
   const std::string yaml =
       "thresholds: {rules: [{kind: static, value: 1}]}\n"
       "actions: {on_anomalous: drop}\n"
-      "fail_safes: {max_drop_fraction: 0, severe_suspicion: 2}\n"
+      "fail_safes: {max_drop_fraction: 0, severe_suspicion: 2, "
+      "restore_severe: true}\n"
       "quarantine: {window_rounds: 3, strikes: 1, rounds: 2}\n";
   SUBCASE("mild: restored at 1/1.5, no strike") {
     Policy policy(Config(yaml));
