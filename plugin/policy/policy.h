@@ -3,8 +3,9 @@
 // history) across rounds.
 //
 // First the round's limits: the thresholds of the score rules (thresholds.h),
-// the norm guard's k x median norm, the median centrality, the median claim
-// of num_examples. Then per update, in this order (the first rule that drops
+// the norm guard's reference norm (the round's median, bounded by earlier
+// rounds' accepted norms), the median centrality, the median claim of
+// num_examples. Then per update, in this order (the first rule that drops
 // sets the reason; later rules only lower the weight):
 //   1. guard flags from the engine (nonfinite, shape_mismatch, invalid):
 //      drop, reason = the engine's guard_reason. Guards win over allow-list.
@@ -45,8 +46,9 @@
 // floor(max_drop_fraction * n) are restored, least suspicious first (not
 // those at least severe_suspicion suspicious, unless restore_severe), and
 // the same restoration (of any of them) runs while fewer than
-// min(min_accepted, n) updates keep a weight > 0. A restored update keeps weight min(1, 1 / suspicion) (as if
-// clipped to the limit it exceeded), reason "failsafe_kept", flag failsafe;
+// min(min_accepted, n) updates keep a weight > 0. A restored update keeps
+// weight min(1, 1 / suspicion) (as if clipped to the limit it exceeded),
+// reason "failsafe_kept", flag failsafe;
 // the round is suspicious and a note says what was restored. Drops from
 // steps 1-4 are never restored.
 // Then client memory: a strike is an event listed in quarantine.strike_on
