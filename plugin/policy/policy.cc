@@ -143,9 +143,11 @@ void UpdateClient(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
 }
 
 // One audit record (docs/audit-log.md).
+// `rule_values` and `norm_limit` are the round's (RoundLimits).
 nlohmann::json AuditRecord(uint64_t round, const PolicyInput& in,
                            const Working& w, const ClientRecord& r,
-                           const nlohmann::json& rule_values, bool suspicious) {
+                           const nlohmann::json& rule_values, double norm_limit,
+                           bool suspicious) {
   const Decision& d = w.decision;
   nlohmann::json record = {
       {"round", round},
@@ -156,7 +158,7 @@ nlohmann::json AuditRecord(uint64_t round, const PolicyInput& in,
       {"score_ratio", NumberOrNull(w.score_ratio)},
       {"client_factor", w.client_factor},
       {"norm", NumberOrNull(in.score.norm)},
-      {"norm_limit", NumberOrNull(w.norm_limit)},
+      {"norm_limit", NumberOrNull(norm_limit)},
       {"max_similarity", NumberOrNull(in.score.max_similarity)},
       {"centrality", NumberOrNull(in.score.centrality)},
       {"typicality", NumberOrNull(w.typicality)},
@@ -323,8 +325,9 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
       continue;
     }
     const ClientRecord& r = state_.clients.at(inputs[i].client_id);
-    out.audit_records.push_back(
-        AuditRecord(round, inputs[i], work[i], r, rule_values, out.suspicious));
+    out.audit_records.push_back(AuditRecord(round, inputs[i], work[i], r,
+                                            rule_values, limits.norm_limit,
+                                            out.suspicious));
   }
   return out;
 }

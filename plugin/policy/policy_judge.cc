@@ -151,7 +151,6 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
     w.score_ratio = s.score / limits.median_score;
   }
   w.score_excess = Ratio(d.score, d.threshold);
-  w.norm_limit = limits.norm_limit;
   const bool norm_fired = std::isfinite(limits.norm_limit) &&
                           std::isfinite(s.norm) && s.norm > limits.norm_limit;
   const bool duplicate = g.duplicate.enabled &&
@@ -248,13 +247,11 @@ void ApplySignalRules(const PolicyConfig& c, uint64_t round,
       Drop(w, DropKind::kBySignal, "against_round");
     }
   }
-  if ((d.flags & kFlagNormGuard) && d.action != Action::kDrop &&
-      in.score.norm > limits.norm_drop_limit) {
-    Drop(w, DropKind::kBySignal, "norm_guard");
-  }
   if ((d.flags & kFlagNormGuard) && d.action != Action::kDrop) {
-    const NormGuardConfig& ng = c.guards.norm;
-    switch (ng.mode) {
+    const NormGuardMode mode = in.score.norm > limits.norm_drop_limit
+                                   ? NormGuardMode::kDrop
+                                   : c.guards.norm.mode;
+    switch (mode) {
       case NormGuardMode::kClip:
         CapWeight(w, limits.norm_limit / in.score.norm, "norm_guard");
         break;
@@ -423,7 +420,6 @@ RoundLimits ComputeRoundLimits(const PolicyConfig& c,
   if (ng.enabled && norms.size() >= static_cast<size_t>(ng.min_round_size)) {
     const double reference = NormReference(ng, Median(norms), norm_history);
     if (reference > 0) {
-      limits.norm_reference = reference;
       limits.norm_limit = ng.k * reference;
       if (ng.drop_k > 0) limits.norm_drop_limit = ng.drop_k * reference;
     }

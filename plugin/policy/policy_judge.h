@@ -44,7 +44,6 @@ struct Working {
   double examples_round_limit = NAN;  // k x the round's median claim
   bool examples_over_own = false;     // the claim is above history_k x the
                                       // client's recorded claims (a strike)
-  double norm_limit = NAN;            // RoundLimits::norm_limit, for the audit
   bool listed = false;                // allow- or deny-listed: never a strike
   const char* failsafe = nullptr;     // the fail-safe that restored it, if any
   double strike_weight = 0.0;         // the strike it earns; 0 for none
@@ -61,11 +60,12 @@ struct Working {
 // What the round's statistics set before any update is judged.
 struct RoundLimits {
   RoundThresholds thresholds;
-  std::vector<double> scores;    // the finite scores of well-formed updates
-  double median_score = NAN;     // of `scores`; NaN below 3 scores
-  double norm_reference = NAN;   // NormGuardConfig's; NaN when it abstains
-  double norm_limit = NAN;       // k x norm_reference
-  double norm_drop_limit = NAN;  // drop_k x norm_reference; NaN without
+  std::vector<double> scores;  // the finite scores of well-formed updates
+  double median_score = NAN;   // of `scores`; NaN below 3 scores
+  // NormGuardConfig's k and drop_k x its reference norm; NaN when it
+  // abstains (norm_drop_limit also when drop_k is 0).
+  double norm_limit = NAN;
+  double norm_drop_limit = NAN;
   double median_centrality = NAN;
   double median_claim = NAN;  // positive claims; NaN below min_round_size
 };
