@@ -220,14 +220,15 @@ struct EmbeddedBatch {
   std::vector<double> norms;    // each row's update norm
 };
 
-// Picks the clean rows of `measured`; every other eligible update gets its
-// norm and the reason it was not embedded in (*scores)[i].error.
+// Picks the clean rows of `measured`, moved down in `rows` (taken; its
+// order kept); every other eligible update gets its norm and the reason it
+// was not embedded in (*scores)[i].error.
 EmbeddedBatch SelectEmbedded(std::span<const size_t> eligible,
                              std::span<const Result<UpdateFeatures>> measured,
-                             std::span<const float> rows, int64_t dim,
+                             std::vector<float> rows, int64_t dim,
                              std::vector<UpdateScore>* scores) {
   EmbeddedBatch out;
-  out.rows.reserve(rows.size());
+  size_t kept = 0;
   for (size_t r = 0; r < eligible.size(); ++r) {
     UpdateScore& s = (*scores)[eligible[r]];
     if (!measured[r].ok()) {
@@ -248,9 +249,14 @@ EmbeddedBatch SelectEmbedded(std::span<const size_t> eligible,
     }
     out.norms.push_back(f.norm);
     out.updates.push_back(eligible[r]);
-    out.rows.insert(out.rows.end(), rows.begin() + r * dim,
-                    rows.begin() + (r + 1) * dim);
+    if (kept != r) {  // kept < r: the destination ends before the source
+      std::copy(rows.begin() + r * dim, rows.begin() + (r + 1) * dim,
+                rows.begin() + kept * dim);
+    }
+    ++kept;
   }
+  rows.resize(kept * static_cast<size_t>(dim));
+  out.rows = std::move(rows);
   return out;
 }
 
@@ -282,14 +288,14 @@ Result<std::vector<UpdateScore>> Detector::ScoreRound(
   std::vector<float> rows;
   const std::vector<Result<UpdateFeatures>> measured = EmbedInParallel(
       *this, round, eligible, std::max(1, config_.threads), &rows);
-  return ScoreEmbedded(round.round, client_ids, eligible, measured, rows);
+  return ScoreEmbedded(round.round, client_ids, eligible, measured,
+                       std::move(rows));
 }
 
 Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
     uint64_t round, std::span<const std::string> client_ids,
     std::span<const size_t> eligible,
-    std::span<const Result<UpdateFeatures>> measured,
-    std::span<const float> rows) {
+    std::span<const Result<UpdateFeatures>> measured, std::vector<float> rows) {
   const size_t n = client_ids.size();
   const int64_t dim = features_->dim();
   for (size_t i : eligible) {
@@ -321,7 +327,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
   }
   const int threads = std::max(1, config_.threads);
   const EmbeddedBatch embedded =
-      SelectEmbedded(eligible, measured, rows, dim, &scores);
+      SelectEmbedded(eligible, measured, std::move(rows), dim, &scores);
   const std::vector<float>& batch = embedded.rows;
   const std::vector<size_t>& batch_updates = embedded.updates;
   const std::vector<double>& norms = embedded.norms;

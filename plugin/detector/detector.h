@@ -181,13 +181,15 @@ class Detector {
   // per update of the round (n = client_ids.size()); eligible: indices
   // into it; measured[r] and row r of `rows` (eligible.size() x
   // embedding_dim(), row-major) are Embed's result for update eligible[r].
-  // Returns n UpdateScores. Errors: kInvalidArgument for mismatched sizes
-  // or an index out of range, kInternal while a refresh is pending.
+  // `rows` is taken (the scored rows are compacted in it, not copied: at
+  // 2^20 updates each copy would be 4 GB). Returns n UpdateScores. Errors:
+  // kInvalidArgument for mismatched sizes or an index out of range,
+  // kInternal while a refresh is pending.
   Result<std::vector<UpdateScore>> ScoreEmbedded(
       uint64_t round, std::span<const std::string> client_ids,
       std::span<const size_t> eligible,
       std::span<const Result<UpdateFeatures>> measured,
-      std::span<const float> rows);
+      std::vector<float> rows);
 
   // After the policy decided the round last scored: adds the clean updates
   // (indices into that round, client ids alongside; kept without any flag)

@@ -21,7 +21,7 @@ std::string RoundText(uint64_t round) {
 // every floating tensor. An update that was embedded (the detector then
 // failed to score the round) has it from its two measured parts.
 UpdateStats JudgedStats(const UpdateDigest& u) {
-  if (u.row.empty()) return u.stats;  // not embedded
+  if (!u.embedded) return u.stats;
   UpdateStats stats;
   if (u.features.ok()) {
     stats.l2_norm = std::hypot(u.features->norm, u.outside.l2_norm);
@@ -208,7 +208,7 @@ std::vector<UpdateScore> FilterEngine::Impl::ScoreWithoutDetector(
 
 // The detector's scores of the eligible updates, from their embeddings.
 Result<std::vector<UpdateScore>> FilterEngine::Impl::ScoreEmbedded(
-    const RoundIntake& round, Detector& d, const RoundWork& w) const {
+    RoundIntake& round, Detector& d, const RoundWork& w) const {
   if (w.embedder == nullptr || w.embedder->detector != &d) {
     return InvalidArgument(w.embedder ? w.embedder->layout_error
                                       : "the round was not embedded");
@@ -219,16 +219,10 @@ Result<std::vector<UpdateScore>> FilterEngine::Impl::ScoreEmbedded(
   clients.reserve(updates.size());
   for (const UpdateDigest& u : updates) clients.push_back(u.client_id);
   std::vector<Result<UpdateFeatures>> measured;
-  std::vector<float> rows(w.eligible.size() * dim, 0.0f);
   measured.reserve(w.eligible.size());
-  for (size_t r = 0; r < w.eligible.size(); ++r) {
-    const UpdateDigest& u = updates[w.eligible[r]];
-    measured.push_back(u.features);
-    if (u.features.ok() && u.row.size() == dim) {
-      std::copy(u.row.begin(), u.row.end(), rows.begin() + r * dim);
-    }
-  }
-  return d.ScoreEmbedded(round.round(), clients, w.eligible, measured, rows);
+  for (size_t i : w.eligible) measured.push_back(updates[i].features);
+  return d.ScoreEmbedded(round.round(), clients, w.eligible, measured,
+                         round.TakeRows(w.eligible, dim));
 }
 
 // 2. Scores (from the updates' embeddings), then the guards that need

@@ -113,7 +113,7 @@ struct FilterEngine::Impl {
   // error, which makes it another round).
   Status PrepareDetector(RoundIntake& round, bool retry, RoundWork* w);
   Status Score(RoundIntake& round, bool retry, RoundWork* w);
-  Result<std::vector<UpdateScore>> ScoreEmbedded(const RoundIntake& round,
+  Result<std::vector<UpdateScore>> ScoreEmbedded(RoundIntake& round,
                                                  Detector& d,
                                                  const RoundWork& w) const;
   void ApplyScoreGuards(const RoundIntake& round, RoundWork* w) const;

@@ -117,6 +117,7 @@ void RoundIntake::Measure(size_t index, const UpdateInput& update) {
   try {
     if (embedder.detector) {
       const Detector& d = *embedder.detector;
+      digest.embedded = true;
       digest.row.assign(static_cast<size_t>(d.embedding_dim()), 0.0f);
       digest.features = d.Embed(update, global_, digest.row);
       digest.outside = StatsOutside(update, global_, embedder.tensors);
@@ -127,6 +128,18 @@ void RoundIntake::Measure(size_t index, const UpdateInput& update) {
     digest.features =
         InternalError(std::string("measuring the update failed: ") + e.what());
   }
+}
+
+std::vector<float> RoundIntake::TakeRows(std::span<const size_t> indices,
+                                         size_t dim) {
+  std::vector<float> rows(indices.size() * dim, 0.0f);
+  for (size_t r = 0; r < indices.size(); ++r) {
+    std::vector<float>& row = updates_[indices[r]].row;
+    if (row.size() == dim)
+      std::copy(row.begin(), row.end(), rows.begin() + r * dim);
+    std::vector<float>().swap(row);
+  }
+  return rows;
 }
 
 void RoundIntake::AddAll(std::span<const UpdateInput> updates, int threads) {

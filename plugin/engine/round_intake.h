@@ -58,9 +58,10 @@ struct UpdateDigest {
   // measured (invalid, full weights without a global model, or not the
   // global model's layout), which the guards drop.
   int embedder = -1;
-  // Set when its embedder has a detector: the embedding (row: embedding_dim
-  // floats) and the norm and non-finite count of the floating tensors the
-  // detector does not read.
+  // Set when its embedder has a detector (`embedded`): the embedding (row:
+  // embedding_dim floats, until TakeRows) and the norm and non-finite count
+  // of the floating tensors the detector does not read.
+  bool embedded = false;
   Result<UpdateFeatures> features = InternalError("not embedded");
   std::vector<float> row;
   UpdateStats outside;
@@ -113,6 +114,12 @@ class RoundIntake {
   const std::vector<TensorMeta>& global() const { return global_meta_; }
   bool has_global() const { return !global_.empty(); }
   const std::vector<UpdateDigest>& updates() const { return updates_; }
+  // The rows of updates[indices[r]] as one (indices.size() x dim, row-major)
+  // block; zeros for an update without a row of `dim` floats. Each copied
+  // row is released from its digest (row empty afterwards), so that the
+  // round's embeddings are held once, not twice. REQUIRES: every index <
+  // updates().size().
+  std::vector<float> TakeRows(std::span<const size_t> indices, size_t dim);
   const std::vector<Embedder>& embedders() const { return embedders_; }
   // The embedder of `layout`; null when none was set up for it.
   Embedder* FindEmbedder(const std::string& layout);

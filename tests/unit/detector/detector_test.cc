@@ -177,6 +177,40 @@ TEST_CASE("only eligible updates are scored; bad updates get a reason") {
   CHECK((*scores)[2].error.find("zero update") == 0);
 }
 
+TEST_CASE(
+    "an update that cannot be embedded leaves the others' scores as they are") {
+  // The scored rows are compacted in place past the zero update: each
+  // keeps its own row, so its scores equal those of a round without it.
+  auto with = Detector::Load(TrainedDetector(), DetectorConfig{});
+  auto without = Detector::Load(TrainedDetector(), DetectorConfig{});
+  REQUIRE_OK(with);
+  REQUIRE_OK(without);
+  std::vector<std::string> files = BenignFiles();
+  files.resize(5);
+  LoadedRound r = LoadFiles(files);
+  LoadedRound kept = LoadFiles({files[0], files[2], files[3], files[4]});
+  std::vector<std::vector<float>> zero_store;
+  for (TensorView& t : r.round.updates[1].tensors) {
+    zero_store.emplace_back(t.numel(), 0.0f);
+    t.data = zero_store.back().data();
+    t.dtype = DType::kF32;
+    t.strides = {};
+  }
+  auto scores = (*with)->ScoreRound(r.round, r.all);
+  auto expected = (*without)->ScoreRound(kept.round, kept.all);
+  REQUIRE_OK(scores);
+  REQUIRE_OK(expected);
+  CHECK((*scores)[1].error.find("zero update") == 0);
+  const size_t in_round[] = {0, 2, 3, 4};
+  for (size_t k = 0; k < 4; ++k) {
+    const UpdateScore& got = (*scores)[in_round[k]];
+    CHECK(got.scored);
+    CHECK(got.score == (*expected)[k].score);
+    CHECK(got.max_similarity == (*expected)[k].max_similarity);
+    CHECK(got.embedding_hash == (*expected)[k].embedding_hash);
+  }
+}
+
 TEST_CASE("a round of another model is refused with both layouts named") {
   auto d = Detector::Load(TrainedDetector(), DetectorConfig{});
   REQUIRE_OK(d);

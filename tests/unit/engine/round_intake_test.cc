@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "synthetic_round.h"
@@ -121,6 +122,32 @@ TEST_CASE("a digest owns what it keeps: the update may be freed at once") {
   CHECK(d.tensors[0].shape == std::vector<int64_t>{kRows, kCols});
   CHECK(d.layout == "b[16];w[32,16]");
   CHECK(d.features.ok());
+}
+
+TEST_CASE("TakeRows gathers the chosen rows into one block and frees them") {
+  const DetectorConfig config = BootstrapConfig();
+  auto r = MakeRound(1, 3);
+  auto other = MakeRound(1, 1, {}, 8);
+  RoundIntake intake(1, r->round.updates[0].tensors, nullptr,
+                     MayBootstrap(config));
+  for (const UpdateInput& u : r->round.updates) intake.Add(u);
+  intake.Add(other->round.updates[0]);  // another layout: not embedded
+  CHECK(intake.updates()[0].embedded);
+  CHECK_FALSE(intake.updates()[3].embedded);
+  const std::vector<float> row0 = intake.updates()[0].row;
+  const std::vector<float> row2 = intake.updates()[2].row;
+  REQUIRE(row0.size() == 64);
+  const std::vector<size_t> chosen = {2, 3, 0};
+  const std::vector<float> rows = intake.TakeRows(chosen, 64);
+  REQUIRE(rows.size() == 3 * 64);
+  CHECK(std::equal(row2.begin(), row2.end(), rows.begin()));
+  CHECK(std::all_of(rows.begin() + 64, rows.begin() + 128,
+                    [](float v) { return v == 0.0f; }));
+  CHECK(std::equal(row0.begin(), row0.end(), rows.begin() + 128));
+  CHECK(intake.updates()[0].row.empty());
+  CHECK(intake.updates()[2].row.empty());
+  CHECK_FALSE(intake.updates()[1].row.empty());  // not chosen: kept
+  CHECK(intake.updates()[0].embedded);           // still says what it was
 }
 
 TEST_CASE("AddAll on several threads measures exactly what Add does") {
