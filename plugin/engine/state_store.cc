@@ -160,8 +160,8 @@ Result<LoadedState> StateStore::Load() const {
   return loaded;
 }
 
-Status StateStore::Save(const nlohmann::json& state) const {
-  FLS_ASSIGN_OR_RETURN(std::string text, SerializeState(state));
+Status StateStore::Save(nlohmann::json state) const {
+  FLS_ASSIGN_OR_RETURN(std::string text, SerializeState(std::move(state)));
   std::string dir = std::filesystem::path(path_).parent_path().string();
   if (dir.empty()) dir = ".";
   std::error_code ec;
