@@ -46,7 +46,7 @@ Result<std::unique_ptr<Detector>> Detector::Load(const std::string& path,
   return d;
 }
 
-Status Detector::Init(std::unique_ptr<Autoencoder> net,
+Status Detector::Init(std::shared_ptr<const Autoencoder> net,
                       const std::string& context) {
   auto fx = FeatureExtractor::Create(metadata_.features, metadata_.layout);
   if (!fx.ok()) return fx.status().WithContext(context);
@@ -151,12 +151,11 @@ Result<std::unique_ptr<Autoencoder>> Detector::CopyNet() const {
 }
 
 Result<std::unique_ptr<Detector>> Detector::Clone() const {
-  FLS_ASSIGN_OR_RETURN(std::unique_ptr<Autoencoder> net, CopyNet());
   std::unique_ptr<Detector> copy(new Detector());
   copy->bootstrapped_ = bootstrapped_;
   copy->config_ = config_;
   copy->metadata_ = metadata_;
-  FLS_RETURN_IF_ERROR(copy->Init(std::move(net), "detector copy"));
+  FLS_RETURN_IF_ERROR(copy->Init(net_, "detector copy"));
   copy->window_ = window_;
   copy->references_ = references_;
   copy->rounds_learned_ = rounds_learned_;

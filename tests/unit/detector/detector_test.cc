@@ -316,6 +316,39 @@ TEST_CASE("a copy keeps the detector's per-layer activations") {
   }
 }
 
+TEST_CASE("a copy that learns and refreshes leaves the detector as it was") {
+  // The copy shares the network until its refresh replaces it: the
+  // original's weights, window and scores must not move.
+  DetectorConfig config;
+  config.refresh.epochs = 2;
+  auto d = Detector::Load(TrainedDetector(), config);
+  REQUIRE_OK(d);
+  LoadedRound r1 = LoadFiles(BenignFiles(), 1);
+  LoadedRound r2 = LoadFiles(BenignFiles(), 2);
+  REQUIRE_OK((*d)->ScoreRound(r1.round, r1.all));
+  const nlohmann::json before = (*d)->SaveState();
+  auto copy = (*d)->Clone();
+  REQUIRE_OK(copy);
+  const std::vector<size_t> accepted = {0, 1, 2, 3};
+  const std::vector<std::string> ids = {"a", "b", "c", "d"};
+  REQUIRE_OK((*copy)->LearnDeferred(1, accepted, ids));
+  auto refreshed = (*copy)->RunPendingRefresh();
+  REQUIRE_OK(refreshed);
+  REQUIRE(refreshed->ran);
+  CHECK((*copy)->SaveState()["weights"] != before["weights"]);
+  CHECK((*d)->SaveState() == before);
+  auto original = (*d)->ScoreRound(r2.round, r2.all);
+  auto fresh = Detector::Load(TrainedDetector(), config);
+  REQUIRE_OK(fresh);
+  auto expected = (*fresh)->ScoreRound(r2.round, r2.all);
+  REQUIRE_OK(original);
+  REQUIRE_OK(expected);
+  for (size_t i = 0; i < original->size(); ++i) {
+    CAPTURE(i);
+    CHECK((*original)[i].score == (*expected)[i].score);
+  }
+}
+
 TEST_CASE("a deferred refresh is saved pending and redone to the same bits") {
   DetectorConfig config;
   config.refresh.epochs = 2;
