@@ -85,6 +85,17 @@ LoadedRound LoadFiles(const std::vector<std::string>& files,
   return r;
 }
 
+// Points every tensor of `update` at zeros kept in *store (same shapes).
+void MakeZero(UpdateInput& update, std::vector<std::vector<float>>* store) {
+  store->reserve(store->size() + update.tensors.size());
+  for (TensorView& t : update.tensors) {
+    store->emplace_back(t.numel(), 0.0f);
+    t.data = store->back().data();
+    t.dtype = DType::kF32;
+    t.strides = {};
+  }
+}
+
 std::vector<std::string> BenignFiles() {
   std::vector<std::string> f;
   for (int i = 0; i < 12; ++i)
@@ -159,12 +170,7 @@ TEST_CASE("only eligible updates are scored; bad updates get a reason") {
     }
   }
   std::vector<std::vector<float>> zero_store;
-  for (TensorView& t : r.round.updates[2].tensors) {
-    zero_store.emplace_back(t.numel(), 0.0f);
-    t.data = zero_store.back().data();
-    t.dtype = DType::kF32;
-    t.strides = {};
-  }
+  MakeZero(r.round.updates[2], &zero_store);
   const std::vector<size_t> eligible = {1, 2};
   auto scores = (*d)->ScoreRound(r.round, eligible);
   REQUIRE_OK(scores);
@@ -190,12 +196,7 @@ TEST_CASE(
   LoadedRound r = LoadFiles(files);
   LoadedRound kept = LoadFiles({files[0], files[2], files[3], files[4]});
   std::vector<std::vector<float>> zero_store;
-  for (TensorView& t : r.round.updates[1].tensors) {
-    zero_store.emplace_back(t.numel(), 0.0f);
-    t.data = zero_store.back().data();
-    t.dtype = DType::kF32;
-    t.strides = {};
-  }
+  MakeZero(r.round.updates[1], &zero_store);
   auto scores = (*with)->ScoreRound(r.round, r.all);
   auto expected = (*without)->ScoreRound(kept.round, kept.all);
   REQUIRE_OK(scores);
