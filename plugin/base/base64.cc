@@ -19,16 +19,23 @@ constexpr char kB64[] =
 std::string FloatsToBase64(std::span<const float> values) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
   const size_t n = values.size() * sizeof(float);
-  std::string out;
-  out.reserve((n + 2) / 3 * 4);
-  for (size_t i = 0; i < n; i += 3) {
+  std::string out((n + 2) / 3 * 4, '=');
+  char* p = out.data();
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3, p += 4) {  // whole groups: no padding
+    const uint32_t v =
+        uint32_t{bytes[i]} << 16 | uint32_t{bytes[i + 1]} << 8 | bytes[i + 2];
+    p[0] = kB64[v >> 18];
+    p[1] = kB64[(v >> 12) & 63];
+    p[2] = kB64[(v >> 6) & 63];
+    p[3] = kB64[v & 63];
+  }
+  if (i < n) {  // 1 or 2 bytes left; the rest of the group stays '='
     uint32_t v = uint32_t{bytes[i]} << 16;
     if (i + 1 < n) v |= uint32_t{bytes[i + 1]} << 8;
-    if (i + 2 < n) v |= bytes[i + 2];
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += i + 1 < n ? kB64[(v >> 6) & 63] : '=';
-    out += i + 2 < n ? kB64[v & 63] : '=';
+    p[0] = kB64[v >> 18];
+    p[1] = kB64[(v >> 12) & 63];
+    if (i + 1 < n) p[2] = kB64[(v >> 6) & 63];
   }
   return out;
 }
