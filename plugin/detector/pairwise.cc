@@ -32,15 +32,17 @@ constexpr int kOrderBits = 8;   // bits ordering the rows inside a bucket
 constexpr int kCandidates = 8;  // pairs one candidate kernel call computes
 
 // Each row's norm as the quadratic loop computed it: sqrt of the sum of
-// squares in increasing order.
-std::vector<double> Norms(std::span<const float> data, int64_t rows,
-                          int64_t dim) {
+// squares in increasing order (rows on `threads` threads, each row's sum
+// on one: the same bits at any thread count).
+Result<std::vector<double>> Norms(std::span<const float> data, int64_t rows,
+                                  int64_t dim, int threads) {
   std::vector<double> norms(static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) {
-    double s = 0;
-    for (const float v : data.subspan(r * dim, dim)) s += double{v} * v;
-    norms[r] = std::sqrt(s);
-  }
+  FLS_RETURN_IF_ERROR(
+      ParallelFor(static_cast<size_t>(rows), threads, [&](size_t r) {
+        double s = 0;
+        for (const float v : data.subspan(r * dim, dim)) s += double{v} * v;
+        norms[r] = std::sqrt(s);
+      }));
   return norms;
 }
 
@@ -212,26 +214,38 @@ std::vector<float> Gaussians(size_t count, Stream& stream) {
 }
 
 // The rows in direction space, centred: row / norm - mean of the usable
-// unit rows, as float; unusable rows (norm 0 or not finite) stay 0.
-std::vector<float> CentredRows(std::span<const float> data, int64_t rows,
-                               int64_t dim, const std::vector<double>& norms,
-                               const std::vector<char>& usable) {
+// unit rows, as float; unusable rows (norm 0 or not finite) stay 0. The
+// mean is summed per column over the rows in order (columns in blocks on
+// `threads` threads), the same bits at any thread count.
+Result<std::vector<float>> CentredRows(std::span<const float> data,
+                                       int64_t rows, int64_t dim,
+                                       const std::vector<double>& norms,
+                                       const std::vector<char>& usable,
+                                       int threads) {
+  constexpr int64_t kBlock = 64;  // columns per item
+  const auto count = static_cast<double>(
+      std::max<int64_t>(std::count(usable.begin(), usable.end(), 1), 1));
   std::vector<double> mean(static_cast<size_t>(dim), 0.0);
-  int64_t count = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    if (!usable[r]) continue;
-    ++count;
-    for (int64_t i = 0; i < dim; ++i) mean[i] += data[r * dim + i] / norms[r];
-  }
-  for (double& m : mean) m /= static_cast<double>(std::max<int64_t>(count, 1));
+  FLS_RETURN_IF_ERROR(ParallelFor(
+      static_cast<size_t>((dim + kBlock - 1) / kBlock), threads, [&](size_t b) {
+        const int64_t first = static_cast<int64_t>(b) * kBlock;
+        const int64_t end = std::min(dim, first + kBlock);
+        for (int64_t r = 0; r < rows; ++r) {
+          if (!usable[r]) continue;
+          for (int64_t i = first; i < end; ++i)
+            mean[i] += data[r * dim + i] / norms[r];
+        }
+        for (int64_t i = first; i < end; ++i) mean[i] /= count;
+      }));
   std::vector<float> out(static_cast<size_t>(rows * dim), 0.0f);
-  for (int64_t r = 0; r < rows; ++r) {
-    if (!usable[r]) continue;
-    for (int64_t i = 0; i < dim; ++i) {
-      out[r * dim + i] =
-          static_cast<float>(data[r * dim + i] / norms[r] - mean[i]);
-    }
-  }
+  FLS_RETURN_IF_ERROR(
+      ParallelFor(static_cast<size_t>(rows), threads, [&](size_t r) {
+        if (!usable[r]) return;
+        for (int64_t i = 0; i < dim; ++i) {
+          out[r * dim + i] =
+              static_cast<float>(data[r * dim + i] / norms[r] - mean[i]);
+        }
+      }));
   return out;
 }
 
@@ -278,12 +292,13 @@ Result<std::vector<uint64_t>> PoolBits(const std::vector<float>& centred,
   Gemm(g, ChooseKernelIsa(), pool);
   constexpr int kWords = kPoolBits / 64;
   std::vector<uint64_t> bits(static_cast<size_t>(rows) * kWords, 0);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int h = 0; h < kPoolBits; ++h) {
-      if (projections[r * kPoolBits + h] > 0.0f)
-        bits[r * kWords + h / 64] |= uint64_t{1} << (h % 64);
-    }
-  }
+  FLS_RETURN_IF_ERROR(
+      ParallelFor(static_cast<size_t>(rows), threads, [&](size_t r) {
+        for (int h = 0; h < kPoolBits; ++h) {
+          if (projections[r * kPoolBits + h] > 0.0f)
+            bits[r * kWords + h / 64] |= uint64_t{1} << (h % 64);
+        }
+      }));
   return bits;
 }
 
@@ -461,7 +476,8 @@ Result<std::vector<double>> Bucketed(std::span<const float> data, int64_t rows,
                                      int64_t dim, int threads) {
   std::vector<double> best(static_cast<size_t>(rows), NAN);
   if (rows < 2) return best;
-  const std::vector<double> norms = Norms(data, rows, dim);
+  FLS_ASSIGN_OR_RETURN(const std::vector<double> norms,
+                       Norms(data, rows, dim, threads));
   std::vector<char> usable(static_cast<size_t>(rows));
   std::vector<int64_t> usable_rows;
   for (int64_t r = 0; r < rows; ++r) {
@@ -473,9 +489,10 @@ Result<std::vector<double>> Bucketed(std::span<const float> data, int64_t rows,
   fingerprint.Add(static_cast<uint64_t>(rows));
   fingerprint.AddBytes(data.data(), data.size() * sizeof(float));
   Stream stream(fingerprint.value());
+  FLS_ASSIGN_OR_RETURN(const std::vector<float> centred,
+                       CentredRows(data, rows, dim, norms, usable, threads));
   FLS_ASSIGN_OR_RETURN(const std::vector<uint64_t> bits,
-                       PoolBits(CentredRows(data, rows, dim, norms, usable),
-                                rows, dim, stream, threads));
+                       PoolBits(centred, rows, dim, stream, threads));
   FLS_ASSIGN_OR_RETURN(
       const std::vector<uint64_t> pairs,
       CandidatePairs(bits, rows, usable_rows, PairwiseTableBits(rows),
@@ -552,7 +569,8 @@ Result<std::vector<double>> MaxCosineSimilarity(std::span<const float> data,
   if (rows > kExactMaxRows)
     return MaxCosineSimilarityBucketed(data, rows, dim, threads);
   return Guarded([&]() -> Result<std::vector<double>> {
-    const std::vector<double> norms = Norms(data, rows, dim);
+    FLS_ASSIGN_OR_RETURN(const std::vector<double> norms,
+                         Norms(data, rows, dim, std::max(1, threads)));
     std::vector<double> cosines;
     FLS_RETURN_IF_ERROR(
         ExactCosines(data, rows, dim, norms, std::max(1, threads), &cosines));
