@@ -16,6 +16,7 @@
 #include "base/hash.h"
 #include "base/parallel.h"
 #include "detector/dense_kernels.h"
+#include "detector/simhash.h"
 
 namespace flsentry {
 namespace {
@@ -157,61 +158,7 @@ Status ExactCosines(std::span<const float> data, int64_t rows, int64_t dim,
   });
 }
 
-// ---- bucketed path: hyperplanes -------------------------------------------
-
-// SplitMix64: a deterministic stream of 64-bit words.
-class Stream {
- public:
-  explicit Stream(uint64_t seed) : s_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [-1, 1), a multiple of 2^-52.
-  double Symmetric() {
-    return static_cast<double>(Next() >> 11) * 0x1.0p-52 - 1.0;
-  }
-
- private:
-  uint64_t s_;
-};
-
-// ln(s) for s > 0 with +, *, / and frexp only (the same bits everywhere,
-// unlike a libm's log): ln(m 2^e) = e ln 2 + 2 atanh((m - 1) / (m + 1)),
-// m in [sqrt(1/2), sqrt(2)), |z| <= 0.172, the series to z^25 (< 1e-19).
-double PortableLog(double s) {
-  int e = 0;
-  double m = std::frexp(s, &e);
-  if (m < 0.70710678118654752) {
-    m *= 2;
-    --e;
-  }
-  const double z = (m - 1) / (m + 1), z2 = z * z;
-  double term = z, sum = 0;
-  for (int k = 1; k <= 25; k += 2) {
-    sum += term / k;
-    term *= z2;
-  }
-  return e * 0.69314718055994531 + 2 * sum;
-}
-
-// `count` standard normal floats (Marsaglia's polar method).
-std::vector<float> Gaussians(size_t count, Stream& stream) {
-  std::vector<float> out;
-  out.reserve(count + 1);
-  while (out.size() < count) {
-    const double u = stream.Symmetric(), v = stream.Symmetric();
-    const double s = u * u + v * v;
-    if (s == 0 || s >= 1) continue;
-    const double f = std::sqrt(-2 * PortableLog(s) / s);
-    out.push_back(static_cast<float>(u * f));
-    out.push_back(static_cast<float>(v * f));
-  }
-  out.resize(count);
-  return out;
-}
+// ---- bucketed path: centred rows ------------------------------------------
 
 // The rows in direction space, centred: row / norm - mean of the usable
 // unit rows, as float; unusable rows (norm 0 or not finite) stay 0. The
@@ -247,59 +194,6 @@ Result<std::vector<float>> CentredRows(std::span<const float> data,
         }
       }));
   return out;
-}
-
-// The dim x kPoolBits hyperplane matrix, row-major: kPlaneBlocks blocks of
-// whole rows, each drawn from its own stream seeded by the next word of
-// `stream` (drawn in block order), so that blocks are made in parallel and
-// the matrix depends on `stream` alone, never on `threads`.
-constexpr int64_t kPlaneBlocks = 16;
-Result<std::vector<float>> Hyperplanes(int64_t dim, Stream& stream,
-                                       int threads) {
-  std::vector<uint64_t> seeds(kPlaneBlocks);
-  for (uint64_t& seed : seeds) seed = stream.Next();
-  std::vector<float> planes(static_cast<size_t>(dim) * kPoolBits);
-  FLS_RETURN_IF_ERROR(ParallelFor(kPlaneBlocks, threads, [&](size_t b) {
-    const int64_t first = dim * static_cast<int64_t>(b) / kPlaneBlocks;
-    const int64_t end = dim * static_cast<int64_t>(b + 1) / kPlaneBlocks;
-    Stream block(seeds[b]);
-    const std::vector<float> values =
-        Gaussians(static_cast<size_t>(end - first) * kPoolBits, block);
-    std::copy(values.begin(), values.end(), planes.begin() + first * kPoolBits);
-  }));
-  return planes;
-}
-
-// Each row's kPoolBits signs of its centred projections, packed: bit h of
-// word h / 64 of row r is set when hyperplane h gives a positive product.
-Result<std::vector<uint64_t>> PoolBits(const std::vector<float>& centred,
-                                       int64_t rows, int64_t dim,
-                                       Stream& stream, int threads) {
-  FLS_ASSIGN_OR_RETURN(const std::vector<float> planes,
-                       Hyperplanes(dim, stream, threads));  // dim x pool
-  AlignedFloats projections(static_cast<size_t>(rows) * kPoolBits);
-  GemmArgs g;
-  g.m = rows;
-  g.n = kPoolBits;
-  g.k = dim;
-  g.a = centred.data();
-  g.a_row = dim;
-  g.b = planes.data();
-  g.ldb = kPoolBits;
-  g.c = projections.data();
-  g.ldc = kPoolBits;
-  WorkerPool pool(threads);
-  Gemm(g, ChooseKernelIsa(), pool);
-  constexpr int kWords = kPoolBits / 64;
-  std::vector<uint64_t> bits(static_cast<size_t>(rows) * kWords, 0);
-  FLS_RETURN_IF_ERROR(
-      ParallelFor(static_cast<size_t>(rows), threads, [&](size_t r) {
-        for (int h = 0; h < kPoolBits; ++h) {
-          if (projections[r * kPoolBits + h] > 0.0f)
-            bits[r * kWords + h / 64] |= uint64_t{1} << (h % 64);
-        }
-      }));
-  return bits;
 }
 
 // ---- bucketed path: tables and candidate pairs ----------------------------
@@ -340,7 +234,7 @@ FLS_PAIRWISE_INLINE void AddTableOn(const std::vector<uint64_t>& bits,
   const int key_bits = table_bits + kOrderBits;
   int pool[kPoolBits];
   for (int h = 0; h < kPoolBits; ++h) pool[h] = h;
-  Stream stream(seed ^ (0x5851f42d4c957f2dULL * (table + 1)));
+  SplitMix64 stream(seed ^ (0x5851f42d4c957f2dULL * (table + 1)));
   for (int j = 0; j < key_bits; ++j) {  // partial Fisher-Yates
     const int pick = j + static_cast<int>(stream.Next() % (kPoolBits - j));
     std::swap(pool[j], pool[pick]);
@@ -511,11 +405,11 @@ Result<std::vector<double>> Bucketed(std::span<const float> data, int64_t rows,
   Hasher fingerprint;
   fingerprint.Add(static_cast<uint64_t>(rows));
   fingerprint.AddBytes(data.data(), data.size() * sizeof(float));
-  Stream stream(fingerprint.value());
+  SplitMix64 stream(fingerprint.value());
   FLS_ASSIGN_OR_RETURN(const std::vector<float> centred,
                        CentredRows(data, rows, dim, norms, usable, threads));
   FLS_ASSIGN_OR_RETURN(const std::vector<uint64_t> bits,
-                       PoolBits(centred, rows, dim, stream, threads));
+                       SimHashCodes(centred, rows, dim, stream, threads));
   FLS_ASSIGN_OR_RETURN(
       const std::vector<uint64_t> pairs,
       CandidatePairs(bits, rows, usable_rows, PairwiseTableBits(rows),
