@@ -132,11 +132,15 @@ void RoundIntake::Measure(size_t index, const UpdateInput& update) {
 
 std::vector<float> RoundIntake::TakeRows(std::span<const size_t> indices,
                                          size_t dim) {
-  std::vector<float> rows(indices.size() * dim, 0.0f);
-  for (size_t r = 0; r < indices.size(); ++r) {
-    std::vector<float>& row = updates_[indices[r]].row;
-    if (row.size() == dim)
-      std::copy(row.begin(), row.end(), rows.begin() + r * dim);
+  std::vector<float> rows;
+  rows.reserve(indices.size() * dim);
+  for (const size_t i : indices) {
+    std::vector<float>& row = updates_[i].row;
+    if (row.size() == dim) {
+      rows.insert(rows.end(), row.begin(), row.end());
+    } else {
+      rows.resize(rows.size() + dim, 0.0f);
+    }
     std::vector<float>().swap(row);
   }
   return rows;
