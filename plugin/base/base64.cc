@@ -73,7 +73,9 @@ Result<std::vector<float>> Base64ToFloats(const std::string& text,
   if (bytes.size() != expected * sizeof(float))
     return StateError("base64 data has the wrong length");
   std::vector<float> out(expected);
-  std::memcpy(out.data(), bytes.data(), bytes.size());
+  // Not for no floats: memcpy from and to null (the empty vectors' data())
+  // is undefined even for 0 bytes.
+  if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
   return out;
 }
 
