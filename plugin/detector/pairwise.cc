@@ -226,10 +226,10 @@ struct TableFinds {
 // kOrderBits pool bits drawn for this table; each row paired with the next
 // kWindow in its bucket (the same first table_bits bits), and in table 0
 // with its successor too.
-FLS_PAIRWISE_INLINE void AddTableOn(const std::vector<uint64_t>& bits,
-                                    const std::vector<int64_t>& usable_rows,
-                                    int table, int table_bits, uint64_t seed,
-                                    TableFinds* finds) {
+FLS_PAIRWISE_INLINE void AddTableImpl(const std::vector<uint64_t>& bits,
+                                      const std::vector<int64_t>& usable_rows,
+                                      int table, int table_bits, uint64_t seed,
+                                      TableFinds* finds) {
   constexpr int kWords = kPoolBits / 64;
   const int key_bits = table_bits + kOrderBits;
   int pool[kPoolBits];
@@ -270,25 +270,28 @@ FLS_PAIRWISE_INLINE void AddTableOn(const std::vector<uint64_t>& bits,
   }
 }
 
-// AddTableOn compiled twice: with the POPCNT instruction for the pool-bit
-// distances where the CPU has it (every x86-64 CPU since 2008), and for
-// baseline x86-64, where std::popcount is a library call. Same results.
+// AddTableImpl compiled twice, chosen as the exact path's kernels are
+// (ChooseKernelIsa, so FLSENTRY_KERNEL_ISA=baseline runs the baseline
+// one): with the POPCNT instruction for the pool-bit distances on the AVX2
+// and AVX-512 paths (every AVX2 CPU has it), and for baseline x86-64,
+// where std::popcount is a library call. Same results.
 __attribute__((target("popcnt"))) void AddTablePopcnt(
     const std::vector<uint64_t>& bits, const std::vector<int64_t>& usable_rows,
     int table, int table_bits, uint64_t seed, TableFinds* finds) {
-  AddTableOn(bits, usable_rows, table, table_bits, seed, finds);
+  AddTableImpl(bits, usable_rows, table, table_bits, seed, finds);
 }
 void AddTableBaseline(const std::vector<uint64_t>& bits,
                       const std::vector<int64_t>& usable_rows, int table,
                       int table_bits, uint64_t seed, TableFinds* finds) {
-  AddTableOn(bits, usable_rows, table, table_bits, seed, finds);
+  AddTableImpl(bits, usable_rows, table, table_bits, seed, finds);
 }
-void AddTable(const std::vector<uint64_t>& bits,
-              const std::vector<int64_t>& usable_rows, int table,
-              int table_bits, uint64_t seed, TableFinds* finds) {
-  static const bool popcnt = __builtin_cpu_supports("popcnt");
-  (popcnt ? AddTablePopcnt : AddTableBaseline)(bits, usable_rows, table,
-                                               table_bits, seed, finds);
+void AddTableOn(KernelIsa isa, const std::vector<uint64_t>& bits,
+                const std::vector<int64_t>& usable_rows, int table,
+                int table_bits, uint64_t seed, TableFinds* finds) {
+  if (isa == KernelIsa::kBaseline) {
+    return AddTableBaseline(bits, usable_rows, table, table_bits, seed, finds);
+  }
+  AddTablePopcnt(bits, usable_rows, table, table_bits, seed, finds);
 }
 
 // The sorted, distinct pairs to compute: every near pair of every table and
@@ -300,12 +303,13 @@ Result<std::vector<uint64_t>> CandidatePairs(
   // Part p takes the tables t = p, p + parts, ...: the union and the
   // minimum do not depend on how the tables are split.
   const int parts = std::clamp(threads, 1, kTables);
+  const KernelIsa isa = ChooseKernelIsa();
   std::vector<TableFinds> finds(static_cast<size_t>(parts));
   FLS_RETURN_IF_ERROR(ParallelFor(parts, threads, [&](size_t part) {
     TableFinds& f = finds[part];
     f.nearest.assign(static_cast<size_t>(rows), ~uint64_t{0});
     for (int t = static_cast<int>(part); t < kTables; t += parts)
-      AddTable(bits, usable_rows, t, table_bits, seed, &f);
+      AddTableOn(isa, bits, usable_rows, t, table_bits, seed, &f);
     std::sort(f.near.begin(), f.near.end());
     f.near.erase(std::unique(f.near.begin(), f.near.end()), f.near.end());
   }));
