@@ -325,8 +325,9 @@ Result<RoundResult> Simulation::Impl::Run() {
   const std::vector<int> participants = SampleParticipants();
   std::vector<ClientUpdate> updates;
   double train_loss_sum = 0.0;
-  const LocalTrainingOptions local{config.local_epochs, config.lr,
-                                   config.momentum, config.batch_size};
+  const LocalTrainingOptions local{config.local_epochs,
+                                   config.LearningRate(round), config.momentum,
+                                   config.batch_size};
   torch::Tensor mask;
   const TrainingConstraint constraint =
       AttackerConstraint(result.attack_active, &mask);

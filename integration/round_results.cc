@@ -70,6 +70,7 @@ nlohmann::json ConfigToJson(const SimConfig& c) {
   j["alpha"] = c.alpha;
   j["local_epochs"] = c.local_epochs;
   j["lr"] = c.lr;
+  j["lr_decay"] = c.lr_decay;
   j["momentum"] = c.momentum;
   j["batch_size"] = c.batch_size;
   j["participation"] = c.participation;

@@ -136,6 +136,10 @@ yaml::Fields TrainingFields(SimConfig* c) {
       {"lr", yaml::Double(
                  &c->lr, [](double v) { return v > 0.0 && v <= 10.0; },
                  "must be in (0, 10]")},
+      {"lr_decay",
+       yaml::Double(
+           &c->lr_decay, [](double v) { return v > 0.0 && v <= 1.0; },
+           "must be in (0, 1]")},
       {"momentum",
        yaml::Double(
            &c->momentum, [](double v) { return v >= 0.0 && v < 1.0; },
@@ -195,6 +199,10 @@ Status Validate(const SimConfig& c) {
 int SimConfig::ClientsPerRound() const {
   const auto k = static_cast<int>(std::lround(participation * clients));
   return std::max(1, std::min(k, clients));
+}
+
+double SimConfig::LearningRate(int round) const {
+  return lr * std::pow(lr_decay, std::max(0, round - 1));
 }
 
 int SimConfig::NumMalicious() const {

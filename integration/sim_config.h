@@ -77,6 +77,9 @@ struct SimConfig {
   double alpha = 0.5;                   // Dirichlet concentration
   int local_epochs = 1;
   double lr = 0.05;
+  // Round r (1-based) trains at lr * lr_decay^(r - 1): an exponential
+  // schedule, as in most FedAvg experiments; 1 keeps lr fixed.
+  double lr_decay = 1.0;
   double momentum = 0.0;
   int batch_size = 32;
   double participation = 0.2;  // fraction of clients sampled per round
@@ -94,6 +97,8 @@ struct SimConfig {
 
   // Clients sampled per round: max(1, round(participation * clients)).
   int ClientsPerRound() const;
+  // The local learning rate of round `round` (1-based), see lr_decay.
+  double LearningRate(int round) const;
   // Clients that are malicious for the whole run:
   // round(attack.fraction * clients), 0 when attack.type is "none".
   int NumMalicious() const;

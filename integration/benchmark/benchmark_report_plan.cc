@@ -186,9 +186,9 @@ ShapeInfo DescribeShape(const std::string& name, const YAML::Node& config,
   s.partition = partition == "iid"
                     ? "iid"
                     : partition + "(" + Key(config, "alpha", "0.5") + ")";
-  for (const char* key :
-       {"dataset_dir", "train_examples", "test_examples", "partition", "alpha",
-        "participation", "local_epochs", "lr", "momentum", "batch_size"}) {
+  for (const char* key : {"dataset_dir", "train_examples", "test_examples",
+                          "partition", "alpha", "participation", "local_epochs",
+                          "lr", "lr_decay", "momentum", "batch_size"}) {
     if (!config[key] || !config[key].IsScalar()) continue;
     if (!s.setting.empty()) s.setting += ", ";
     s.setting += std::string(key) + "=" + config[key].Scalar();

@@ -63,6 +63,22 @@ TEST_CASE("ParseSimConfig reads eval_backdoor") {
             .find("eval_backdoor.target") != std::string::npos);
 }
 
+TEST_CASE("lr_decay lowers the learning rate by its factor each round") {
+  auto c = ParseSimConfig("lr: 0.1\n", "t.yaml");
+  REQUIRE(c.ok());
+  CHECK(c->lr_decay == 1.0);
+  CHECK(c->LearningRate(1) == 0.1);
+  CHECK(c->LearningRate(30) == 0.1);
+  c = ParseSimConfig("lr: 0.1\nlr_decay: 0.5\n", "t.yaml");
+  REQUIRE_MESSAGE(c.ok(), c.status().message());
+  CHECK(c->LearningRate(1) == doctest::Approx(0.1));
+  CHECK(c->LearningRate(2) == doctest::Approx(0.05));
+  CHECK(c->LearningRate(4) == doctest::Approx(0.0125));
+  CHECK(Parse("lr_decay: 0\n").message() ==
+        "test.yaml: lr_decay: must be in (0, 1] (line 1, column 11)");
+  CHECK_FALSE(Parse("lr_decay: 1.5\n").ok());
+}
+
 TEST_CASE("ParseSimConfig rejects unknown keys, naming them") {
   Status s = Parse("clients: 5\nclinets: 6\n");
   CHECK(s.code() == ErrorCode::kConfig);
