@@ -143,11 +143,11 @@ void UpdateClient(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
 }
 
 // One audit record (docs/audit-log.md).
-// `rule_values` and `norm_limit` are the round's (RoundLimits).
+// `rule_values` and `limits` are the round's.
 nlohmann::json AuditRecord(uint64_t round, const PolicyInput& in,
                            const Working& w, const ClientRecord& r,
-                           const nlohmann::json& rule_values, double norm_limit,
-                           bool suspicious) {
+                           const nlohmann::json& rule_values,
+                           const RoundLimits& limits, bool suspicious) {
   const Decision& d = w.decision;
   nlohmann::json record = {
       {"round", round},
@@ -158,13 +158,14 @@ nlohmann::json AuditRecord(uint64_t round, const PolicyInput& in,
       {"score_ratio", NumberOrNull(w.score_ratio)},
       {"client_factor", w.client_factor},
       {"norm", NumberOrNull(in.score.norm)},
-      {"norm_limit", NumberOrNull(norm_limit)},
+      {"norm_limit", NumberOrNull(limits.norm_limit)},
       {"max_similarity", NumberOrNull(in.score.max_similarity)},
       {"centrality", NumberOrNull(in.score.centrality)},
       {"typicality", NumberOrNull(w.typicality)},
       {"consistency", NumberOrNull(in.score.consistency)},
       {"rejected_similarity", NumberOrNull(in.score.rejected_similarity)},
       {"agreement", NumberOrNull(in.score.agreement)},
+      {"newcomer_limit", NumberOrNull(limits.newcomer_min_agreement)},
       {"suspicion", NumberOrNull(d.suspicion)},
       {"thresholds", rule_values},
       {"threshold", NumberOrNull(d.threshold)},
@@ -325,9 +326,8 @@ Result<RoundOutcome> Policy::DecideRoundImpl(
       continue;
     }
     const ClientRecord& r = state_.clients.at(inputs[i].client_id);
-    out.audit_records.push_back(AuditRecord(round, inputs[i], work[i], r,
-                                            rule_values, limits.norm_limit,
-                                            out.suspicious));
+    out.audit_records.push_back(AuditRecord(
+        round, inputs[i], work[i], r, rule_values, limits, out.suspicious));
   }
   return out;
 }

@@ -401,6 +401,11 @@ FieldReader Guards(GuardsConfig* g) {
        Double(
            &sg->newcomer_weight, [](double v) { return v >= 0 && v <= 1; },
            "must be in [0, 1]")},
+      {"newcomer_round_k",
+       Double(
+           &sg->newcomer_round_k, [](double v) { return v >= 0; },
+           "must be >= 0")},
+      {"newcomer_min_round_size", Int(&sg->newcomer_min_round_size, 3, 100000)},
   };
   ExamplesGuardConfig* eg = &g->num_examples;
   Fields examples = {

@@ -212,12 +212,23 @@ struct CentralityGuardConfig {
 // newcomer with unusual data rarely does, and then loses one update's say, not
 // its place (a sign-flipped update at half weight still pulls the average its
 // way).
+// The round raises that limit where its known clients agree with each
+// other: to median - newcomer_round_k x 1.4826 x MAD of the agreements of
+// the round's updates that point their own clients' usual way (consistency
+// > 0), when at least newcomer_min_round_size of them have one, but never
+// above 0 (an honest newcomer that merely agrees less than the others is
+// not held out) and never below newcomer_min_agreement. Among skewed honest
+// clients (Dirichlet 0.1) agreements spread and the fixed limit stands;
+// where they agree, a sign-flipped newcomer at -0.25 sits far below them
+// (docs/results/notes.md, "Sign flips").
 struct ConsistencyGuardConfig {
   bool enabled = true;
   double min_cosine = 0.0;               // in [-1, 1)
   double max_rejected_similarity = 0.5;  // in [-1, 1]; 1: never fires
   double newcomer_min_agreement = -0.3;  // in [-1, 1]; -1: never fires
   double newcomer_weight = 0.0;          // in [0, 1]; 0: drop
+  double newcomer_round_k = 4.0;         // >= 0; 0: the fixed limit alone
+  int newcomer_min_round_size = 5;       // >= 3
 };
 
 enum class ExamplesGuardMode { kCap, kFlag, kDrop };

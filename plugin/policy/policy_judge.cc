@@ -128,9 +128,23 @@ double OwnExamplesLimit(const ExamplesGuardConfig& c,
 // ConsistencyGuardConfig: a client with neither a reference nor a rejected
 // direction to repeat points against the round's known clients.
 bool AgainstRound(const ConsistencyGuardConfig& g, const UpdateScore& s,
-                  bool repeats_rejected) {
+                  bool repeats_rejected, double min_agreement) {
   return g.enabled && !std::isfinite(s.consistency) && !repeats_rejected &&
-         std::isfinite(s.agreement) && s.agreement < g.newcomer_min_agreement;
+         std::isfinite(s.agreement) && s.agreement < min_agreement;
+}
+
+// ConsistencyGuardConfig's newcomer limit for a round whose known clients
+// (consistency > 0) agree with the round at `agreements`.
+double NewcomerLimit(const ConsistencyGuardConfig& g,
+                     const std::vector<double>& agreements) {
+  const double floor = g.newcomer_min_agreement;
+  if (g.newcomer_round_k <= 0 || floor >= 0 ||
+      agreements.size() < static_cast<size_t>(g.newcomer_min_round_size)) {
+    return floor;
+  }
+  const double median = Median(agreements);
+  const double spread = 1.4826 * MedianAbsoluteDeviation(agreements, median);
+  return std::clamp(median - g.newcomer_round_k * spread, floor, 0.0);
 }
 
 // Signals of a well-formed update: threshold, flags, suspicion, events.
@@ -165,7 +179,8 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                             std::isfinite(s.consistency) &&
                             s.consistency < g.consistency.min_cosine;
   w.repeats_rejected = RepeatsRejected(c, s, round);
-  w.against_round = AgainstRound(g.consistency, s, w.repeats_rejected);
+  w.against_round = AgainstRound(g.consistency, s, w.repeats_rejected,
+                                 limits.newcomer_min_agreement);
   const double claim = static_cast<double>(in.num_examples);
   if (g.num_examples.enabled) {
     w.examples_round_limit = g.num_examples.k * limits.median_claim;
@@ -187,9 +202,8 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
        w.repeats_rejected ? Closeness(s.rejected_similarity,
                                       g.consistency.max_rejected_similarity)
                           : NAN,
-       w.against_round
-           ? Distance(s.agreement, g.consistency.newcomer_min_agreement)
-           : NAN,
+       w.against_round ? Distance(s.agreement, limits.newcomer_min_agreement)
+                       : NAN,
        Ratio(claim, w.examples_limit)});
   const std::pair<bool, std::pair<uint32_t, uint32_t>> signals[] = {
       {anomalous, {kFlagAnomalous, kStrikeAnomalous}},
@@ -399,9 +413,12 @@ RoundLimits ComputeRoundLimits(const PolicyConfig& c,
                                const std::deque<RoundNorm>& norm_history,
                                const Calibration* calibration) {
   RoundLimits limits;
-  std::vector<double> norms, centralities, claims;
+  std::vector<double> norms, centralities, claims, agreements;
   for (const PolicyInput& in : inputs) {
     if (in.guard_flags != 0) continue;
+    if (in.score.consistency > 0 && std::isfinite(in.score.agreement)) {
+      agreements.push_back(in.score.agreement);
+    }
     if (in.score.error.empty() && std::isfinite(in.score.score)) {
       limits.scores.push_back(in.score.score);
     }
@@ -432,6 +449,10 @@ RoundLimits ComputeRoundLimits(const PolicyConfig& c,
   const ExamplesGuardConfig& eg = c.guards.num_examples;
   if (eg.enabled && claims.size() >= static_cast<size_t>(eg.min_round_size)) {
     limits.median_claim = Median(claims);
+  }
+  if (c.guards.consistency.enabled) {
+    limits.newcomer_min_agreement =
+        NewcomerLimit(c.guards.consistency, agreements);
   }
   return limits;
 }

@@ -68,6 +68,10 @@ struct RoundLimits {
   double norm_drop_limit = NAN;
   double median_centrality = NAN;
   double median_claim = NAN;  // positive claims; NaN below min_round_size
+  // ConsistencyGuardConfig's newcomer limit this round: newcomer_min_agreement,
+  // raised by the known clients' agreements (at most to 0); NaN when the
+  // guard is off.
+  double newcomer_min_agreement = NAN;
 };
 
 // `history`: earlier rounds' scores; `norm_history`: earlier rounds'

@@ -44,6 +44,8 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->guards.consistency.min_cosine == 0.0);
     CHECK(c->guards.consistency.newcomer_min_agreement == -0.3);
     CHECK(c->guards.consistency.newcomer_weight == 0.0);
+    CHECK(c->guards.consistency.newcomer_round_k == 4.0);
+    CHECK(c->guards.consistency.newcomer_min_round_size == 5);
     CHECK(c->guards.num_examples.enabled);
     CHECK(c->guards.num_examples.k == 10.0);
     CHECK(c->guards.num_examples.history_k == 2.0);
@@ -171,6 +173,9 @@ TEST_CASE("errors name the key path, line and column") {
       {"guards: {consistency: {newcomer_weight: 2}}\n",
        "policy: guards.consistency.newcomer_weight: must be in [0, 1] (line 1, "
        "column 41)"},
+      {"guards: {consistency: {newcomer_round_k: -1}}\n",
+       "policy: guards.consistency.newcomer_round_k: must be >= 0 (line 1, "
+       "column 42)"},
       {"guards: {norm: {k: 3, drop_k: 2}}\n",
        "policy: guards.norm.drop_k: drop_k (2) must be 0 (no drop limit) or "
        "above k (3) (line 1, column 31)"},

@@ -320,6 +320,66 @@ TEST_CASE("consistency guard: a newcomer against the round's known clients") {
   }
 }
 
+// SkewedRound with a newcomer ("odd": no reference) agreeing at
+// `newcomer_agreement`, and the five known clients at `known`.
+std::vector<PolicyInput> RoundWithNewcomer(const std::vector<double>& known,
+                                           double newcomer_agreement) {
+  std::vector<PolicyInput> round = SkewedRound(1.0, NAN);
+  for (size_t i = 0; i < known.size(); ++i) round[i].score.agreement = known[i];
+  round[5].score.agreement = newcomer_agreement;
+  return round;
+}
+
+TEST_CASE("consistency guard: a round whose known clients agree raises it") {
+  Policy policy = Make(kNoFailSafes);  // newcomer_min_agreement -0.3, k 4
+  SUBCASE("they agree: the limit is 0, a sign-flipped newcomer is dropped") {
+    RoundOutcome out = Decide(
+        policy, 5, RoundWithNewcomer({0.4, 0.45, 0.5, 0.55, 0.6}, -0.25));
+    CHECK(out.decisions[5].reason == "against_round");
+    CHECK(out.decisions[5].action == Action::kDrop);
+    // (1 - (-0.25)) / (1 - 0)
+    CHECK(out.decisions[5].suspicion == doctest::Approx(1.25));
+    CHECK(out.audit_records[5]["newcomer_limit"] == 0.0);
+    CHECK(out.audit_records[0]["newcomer_limit"] == 0.0);  // the round's
+    CHECK(out.audit_records[5]["strike_weight"] == 0.0);
+  }
+  SUBCASE("between: median - 4 x 1.4826 x MAD") {
+    const std::vector<double> known = {0.1, 0.15, 0.2, 0.25, 0.3};
+    const double limit = 0.2 - 4 * 1.4826 * 0.05;
+    RoundOutcome out = Decide(policy, 5, RoundWithNewcomer(known, -0.25));
+    CHECK(out.decisions[5].reason == "against_round");
+    CHECK(out.audit_records[5]["newcomer_limit"] == doctest::Approx(limit));
+    CHECK(Decide(policy, 5, RoundWithNewcomer(known, limit + 0.01))
+              .decisions[5]
+              .reason == "ok");
+  }
+  SUBCASE("they spread (skewed honest data): the fixed limit stands") {
+    RoundOutcome out = Decide(
+        policy, 5, RoundWithNewcomer({-0.6, -0.2, 0.1, 0.4, 0.7}, -0.25));
+    CHECK(out.decisions[5].reason == "ok");
+    CHECK(out.audit_records[5]["newcomer_limit"] == doctest::Approx(-0.3));
+  }
+  SUBCASE("too few known clients with an agreement: the fixed limit") {
+    RoundOutcome out =
+        Decide(policy, 5, RoundWithNewcomer({0.4, 0.45, 0.5, 0.55}, -0.25));
+    CHECK(out.decisions[5].reason == "ok");
+  }
+  SUBCASE("clients not pointing their usual way are not counted") {
+    std::vector<PolicyInput> round =
+        RoundWithNewcomer({0.4, 0.45, 0.5, 0.55, 0.6}, -0.25);
+    round[0].score.consistency = -0.1;
+    CHECK(Decide(policy, 5, round).decisions[5].reason == "ok");
+  }
+  SUBCASE("newcomer_round_k 0: the fixed limit alone") {
+    Policy fixed = Make(std::string(kNoFailSafes) +
+                        "guards: {consistency: {newcomer_round_k: 0}}\n");
+    CHECK(
+        Decide(fixed, 5, RoundWithNewcomer({0.4, 0.45, 0.5, 0.55, 0.6}, -0.25))
+            .decisions[5]
+            .reason == "ok");
+  }
+}
+
 TEST_CASE("strike weights: a score barely over its threshold is a fraction") {
   Policy policy = Make(kNoFailSafes);
   struct Case {
