@@ -225,7 +225,8 @@ struct ConsistencyGuardConfig {
   bool enabled = true;
   double min_cosine = 0.0;               // in [-1, 1)
   double max_rejected_similarity = 0.5;  // in [-1, 1]; 1: never fires
-  double newcomer_min_agreement = -0.3;  // in [-1, 1]; -1: never fires
+  double newcomer_min_agreement = -0.3;  // in [-1, 1]; -1: never fires,
+                                         // whatever the round
   double newcomer_weight = 0.0;          // in [0, 1]; 0: drop
   double newcomer_round_k = 4.0;         // >= 0; 0: the fixed limit alone
   int newcomer_min_round_size = 5;       // >= 3

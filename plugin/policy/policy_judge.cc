@@ -137,8 +137,8 @@ bool AgainstRound(const ConsistencyGuardConfig& g, const UpdateScore& s,
 // (consistency > 0) agree with the round at `agreements`.
 double NewcomerLimit(const ConsistencyGuardConfig& g,
                      const std::vector<double>& agreements) {
-  const double floor = g.newcomer_min_agreement;
-  if (g.newcomer_round_k <= 0 || floor >= 0 ||
+  const double floor = g.newcomer_min_agreement;  // -1: the rule is off
+  if (g.newcomer_round_k <= 0 || floor <= -1 || floor >= 0 ||
       agreements.size() < static_cast<size_t>(g.newcomer_min_round_size)) {
     return floor;
   }

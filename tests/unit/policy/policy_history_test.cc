@@ -370,6 +370,14 @@ TEST_CASE("consistency guard: a round whose known clients agree raises it") {
     round[0].score.consistency = -0.1;
     CHECK(Decide(policy, 5, round).decisions[5].reason == "ok");
   }
+  SUBCASE("newcomer_min_agreement -1: the rule stays off") {
+    Policy off = Make(std::string(kNoFailSafes) +
+                      "guards: {consistency: {newcomer_min_agreement: -1}}\n");
+    RoundOutcome out =
+        Decide(off, 5, RoundWithNewcomer({0.4, 0.45, 0.5, 0.55, 0.6}, -0.25));
+    CHECK(out.decisions[5].reason == "ok");
+    CHECK(out.audit_records[5]["newcomer_limit"] == -1.0);
+  }
   SUBCASE("newcomer_round_k 0: the fixed limit alone") {
     Policy fixed = Make(std::string(kNoFailSafes) +
                         "guards: {consistency: {newcomer_round_k: 0}}\n");
