@@ -212,15 +212,17 @@ struct CentralityGuardConfig {
 // newcomer with unusual data rarely does, and then loses one update's say, not
 // its place (a sign-flipped update at half weight still pulls the average its
 // way).
-// The round raises that limit where its known clients agree with each
-// other: to median - newcomer_round_k x 1.4826 x MAD of the agreements of
-// the round's updates that point their own clients' usual way (consistency
-// > 0), when at least newcomer_min_round_size of them have one, but never
-// above 0 (an honest newcomer that merely agrees less than the others is
-// not held out) and never below newcomer_min_agreement. Among skewed honest
-// clients (Dirichlet 0.1) agreements spread and the fixed limit stands;
-// where they agree, a sign-flipped newcomer at -0.25 sits far below them
-// (docs/results/notes.md, "Sign flips").
+// The round raises that limit as far as its known clients' agreements allow:
+// to median - newcomer_round_k x 1.4826 x MAD of the agreements of the
+// round's updates that point their own clients' usual way (consistency > 0;
+// quarantined clients and attackers included, guard-flagged updates not),
+// when at least newcomer_min_round_size of them have one, but never above 0
+// (a newcomer is held out only for pointing against their mean) and never
+// below newcomer_min_agreement; a newcomer_min_agreement of -1 (off) or
+// >= 0 stands alone. Among skewed honest clients (Dirichlet 0.1) agreements
+// spread and the fixed limit stands; where they agree, a sign-flipped
+// newcomer at -0.28 to -0.12 sits below them (docs/results/notes.md, "Sign
+// flips").
 struct ConsistencyGuardConfig {
   bool enabled = true;
   double min_cosine = 0.0;               // in [-1, 1)
