@@ -29,8 +29,8 @@
 //      client without one repeats its rejected direction: drop
 //      ("repeats_rejected", flag inconsistent; policy_config.h); any other
 //      client without a reference that points against the round's known
-//      clients (below a limit the round raises where they agree with each
-//      other): drop, or weight capped at newcomer_weight > 0
+//      clients (below a limit the round raises as far as their own
+//      agreements allow): drop, or weight capped at newcomer_weight > 0
 //      ("against_round", flag inconsistent, no strike), unless an earlier
 //      rule dropped it.
 //   8. duplicate guard: similarity to another update above the limit: drop
