@@ -4,6 +4,12 @@
 #include <cmath>
 
 namespace flsentry {
+namespace {
+
+// MAD x this estimates the standard deviation of a normal distribution.
+constexpr double kMadToSigma = 1.4826;
+
+}  // namespace
 
 double Median(std::vector<double> values) {
   if (values.empty()) return NAN;
@@ -27,7 +33,13 @@ double RobustUpperLimit(const std::vector<double>& values, double k,
                         double min_width) {
   const double median = Median(values);
   const double mad = MedianAbsoluteDeviation(values, median);
-  return median + std::max(k * 1.4826 * mad, min_width * std::fabs(median));
+  return median +
+         std::max(k * kMadToSigma * mad, min_width * std::fabs(median));
+}
+
+double RobustLowerLimit(const std::vector<double>& values, double k) {
+  const double median = Median(values);
+  return median - k * (kMadToSigma * MedianAbsoluteDeviation(values, median));
 }
 
 }  // namespace flsentry

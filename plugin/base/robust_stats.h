@@ -22,6 +22,10 @@ double MedianAbsoluteDeviation(const std::vector<double>& values,
 double RobustUpperLimit(const std::vector<double>& values, double k,
                         double min_width);
 
+// median - k robust standard deviations (1.4826 x MAD) of `values`; NaN
+// when empty.
+double RobustLowerLimit(const std::vector<double>& values, double k);
+
 }  // namespace flsentry
 
 #endif  // FLSENTRY_BASE_ROBUST_STATS_H_

@@ -142,9 +142,8 @@ double NewcomerLimit(const ConsistencyGuardConfig& g,
       agreements.size() < static_cast<size_t>(g.newcomer_min_round_size)) {
     return floor;
   }
-  const double median = Median(agreements);
-  const double spread = 1.4826 * MedianAbsoluteDeviation(agreements, median);
-  return std::clamp(median - g.newcomer_round_k * spread, floor, 0.0);
+  return std::clamp(RobustLowerLimit(agreements, g.newcomer_round_k), floor,
+                    0.0);
 }
 
 // Signals of a well-formed update: threshold, flags, suspicion, events.
