@@ -61,7 +61,7 @@ extern "C" {
 
 /* The ABI version this header describes. */
 #define AGGF_ABI_MAJOR 1
-#define AGGF_ABI_MINOR 2
+#define AGGF_ABI_MINOR 3
 
 /* The name of the one symbol a plugin exports. */
 #define AGGF_ENTRY_SYMBOL "aggf_get_api"
@@ -151,6 +151,11 @@ enum {
 /* Since 1.1. The update points away from the client's own last accepted
  * update (a reversed direction: sign flip, inner-product manipulation). */
 #define AGGF_FLAG_INCONSISTENT ((uint32_t)1u << 15)
+/* Since 1.3. The update pulls against the mean direction of the round's
+ * other clients with more than the policy allows (its norm, in units of the
+ * round's reference norm, times minus its cosine with that direction); its
+ * weight is capped so that its pull stays at the limit. */
+#define AGGF_FLAG_OPPOSED ((uint32_t)1u << 16)
 
 /* Every flag with its stable name, in bit order. Expand with a macro
  * X(flag, name) to build tables; the names are the ones audit logs and
@@ -171,7 +176,8 @@ enum {
   X(AGGF_FLAG_CENTRAL, "central")               \
   X(AGGF_FLAG_NUM_EXAMPLES, "num_examples")     \
   X(AGGF_FLAG_NO_AVERAGE, "no_average")         \
-  X(AGGF_FLAG_INCONSISTENT, "inconsistent")
+  X(AGGF_FLAG_INCONSISTENT, "inconsistent")     \
+  X(AGGF_FLAG_OPPOSED, "opposed")
 
 /* Largest tensor rank accepted. */
 #define AGGF_MAX_RANK 8

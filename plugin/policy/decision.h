@@ -37,6 +37,7 @@ enum Flag : uint32_t {
   kFlagNumExamples = AGGF_FLAG_NUM_EXAMPLES,
   kFlagNoAverage = AGGF_FLAG_NO_AVERAGE,
   kFlagInconsistent = AGGF_FLAG_INCONSISTENT,
+  kFlagOpposed = AGGF_FLAG_OPPOSED,
 };
 
 // Names of the bits set in `flags`, in bit order, e.g. {"nonfinite"}.
@@ -65,10 +66,10 @@ inline bool KeptClean(const Decision& d) {
 }
 
 // The flags of the policy's signals: the score and the guards on direction,
-// near-copies, centrality, norm and claimed examples.
-inline constexpr uint32_t kSignalFlags = kFlagAnomalous | kFlagInconsistent |
-                                         kFlagDuplicate | kFlagCentral |
-                                         kFlagNormGuard | kFlagNumExamples;
+// near-copies, centrality, norm, pull against the round and claimed examples.
+inline constexpr uint32_t kSignalFlags =
+    kFlagAnomalous | kFlagInconsistent | kFlagDuplicate | kFlagCentral |
+    kFlagNormGuard | kFlagOpposed | kFlagNumExamples;
 // The guards among them: every signal but the score.
 inline constexpr uint32_t kGuardSignalFlags = kSignalFlags & ~kFlagAnomalous;
 

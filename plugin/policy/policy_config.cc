@@ -287,6 +287,7 @@ Status ReadStrikeOn(const YAML::Node& n, const std::string& p,
                                {"duplicate", kStrikeDuplicate},
                                {"central", kStrikeCentral},
                                {"inconsistent", kStrikeInconsistent},
+                               {"opposed", kStrikeOpposed},
                                {"num_examples", kStrikeNumExamples}},
                               &event));
     *strike_on |= event;
@@ -407,6 +408,11 @@ FieldReader Guards(GuardsConfig* g) {
            "must be >= 0")},
       {"newcomer_min_round_size", Int(&sg->newcomer_min_round_size, 3, 100000)},
   };
+  OppositionGuardConfig* og = &g->opposition;
+  Fields opposition = {
+      {"enabled", Bool(&og->enabled)},
+      {"max_opposition", Double(&og->max_opposition, Positive, "must be > 0")},
+  };
   ExamplesGuardConfig* eg = &g->num_examples;
   Fields examples = {
       {"enabled", Bool(&eg->enabled)},
@@ -422,6 +428,7 @@ FieldReader Guards(GuardsConfig* g) {
               {"duplicate", Map(duplicate)},
               {"centrality", Map(centrality)},
               {"consistency", Map(consistency)},
+              {"opposition", Map(opposition)},
               {"num_examples", Map(examples)}});
 }
 

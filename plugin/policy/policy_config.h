@@ -234,6 +234,25 @@ struct ConsistencyGuardConfig {
   int newcomer_min_round_size = 5;       // >= 3
 };
 
+// Bounds how hard one update may pull the round's average against the
+// others: its opposition is (norm / the norm guard's reference norm) x
+// max(0, -agreement), agreement being UpdateScore::agreement (the cosine
+// with the mean direction of the round's known clients). Above
+// max_opposition the update is flagged opposed, a strike, and its weight is
+// capped at max_opposition / opposition, so that what it adds against the
+// others is at most max_opposition reference norms. Abstains without an
+// agreement (fewer than kMinKnownForAgreement known clients) or without a
+// reference norm (fewer than guards.norm.min_round_size finite norms; the
+// norm guard's own `enabled` does not matter). An attacker pushing against
+// the honest mean (a filter-aware one sits just under every other limit: a
+// cosine near -0.9 at 2.7-3 x the median norm) scores 2.5-2.8; honest
+// clients at Dirichlet 0.1 stay under 1, since an honest update against
+// the others is one of usual size (docs/results/notes.md, "Opposition").
+struct OppositionGuardConfig {
+  bool enabled = true;
+  double max_opposition = 1.0;  // > 0, reference norms
+};
+
 enum class ExamplesGuardMode { kCap, kFlag, kDrop };
 
 // Judges num_examples, the client's own claim of how many examples it
@@ -265,6 +284,7 @@ struct GuardsConfig {
   DuplicateGuardConfig duplicate;
   CentralityGuardConfig centrality;
   ConsistencyGuardConfig consistency;
+  OppositionGuardConfig opposition;
   ExamplesGuardConfig num_examples;
 };
 
@@ -303,6 +323,7 @@ enum StrikeEvent : uint32_t {
   kStrikeCentral = 1u << 4,       // centrality guard fired
   kStrikeInconsistent = 1u << 5,  // consistency guard fired
   kStrikeNumExamples = 1u << 6,   // num_examples guard fired
+  kStrikeOpposed = 1u << 7,       // opposition guard fired
 };
 
 // How much one strike weighs. An event of a guard (or the engine's guards)
@@ -332,7 +353,7 @@ struct QuarantineConfig {
   int rounds = 15;         // Q: quarantine length, starting the striking round
   uint32_t strike_on = kStrikeAnomalous | kStrikeGuard | kStrikeNormGuard |
                        kStrikeDuplicate | kStrikeCentral | kStrikeInconsistent |
-                       kStrikeNumExamples;
+                       kStrikeOpposed | kStrikeNumExamples;
   StrikeWeightConfig strike_weight;
   ProbationConfig probation;
 };

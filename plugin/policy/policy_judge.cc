@@ -146,6 +146,17 @@ double NewcomerLimit(const ConsistencyGuardConfig& g,
                     0.0);
 }
 
+// OppositionGuardConfig's opposition: (norm / reference norm) x
+// max(0, -agreement); NaN when the guard is off or abstains.
+double Opposition(const OppositionGuardConfig& g, const UpdateScore& s,
+                  const RoundLimits& limits) {
+  if (!g.enabled || !std::isfinite(s.agreement) || !std::isfinite(s.norm) ||
+      !std::isfinite(limits.norm_reference)) {
+    return NAN;
+  }
+  return s.norm / limits.norm_reference * std::max(0.0, -s.agreement);
+}
+
 // Signals of a well-formed update: threshold, flags, suspicion, events.
 void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                   const RoundLimits& limits, const ClientRecord* record,
@@ -177,6 +188,8 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
   const bool inconsistent = g.consistency.enabled &&
                             std::isfinite(s.consistency) &&
                             s.consistency < g.consistency.min_cosine;
+  w.opposition = Opposition(g.opposition, s, limits);
+  const bool opposed = w.opposition > g.opposition.max_opposition;
   w.repeats_rejected = RepeatsRejected(c, s, round);
   w.against_round = AgainstRound(g.consistency, s, w.repeats_rejected,
                                  limits.newcomer_min_agreement);
@@ -203,6 +216,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                           : NAN,
        w.against_round ? Distance(s.agreement, limits.newcomer_min_agreement)
                        : NAN,
+       Ratio(w.opposition, g.opposition.max_opposition),
        Ratio(claim, w.examples_limit)});
   const std::pair<bool, std::pair<uint32_t, uint32_t>> signals[] = {
       {anomalous, {kFlagAnomalous, kStrikeAnomalous}},
@@ -211,6 +225,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
       {central, {kFlagCentral, kStrikeCentral}},
       {inconsistent || w.repeats_rejected,
        {kFlagInconsistent, kStrikeInconsistent}},
+      {opposed, {kFlagOpposed, kStrikeOpposed}},
       {examples, {kFlagNumExamples, 0u}},
       {w.examples_over_own, {kFlagNumExamples, kStrikeNumExamples}},
       {w.against_round, {kFlagInconsistent, 0u}},
@@ -223,7 +238,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
   }
 }
 
-// Rules 6-12 of policy.h, on an update the earlier rules let through.
+// Rules 6-13 of policy.h, on an update the earlier rules let through.
 void ApplySignalRules(const PolicyConfig& c, uint64_t round,
                       const PolicyInput& in, const RoundLimits& limits,
                       const ClientRecord* record, Working& w) {
@@ -278,6 +293,9 @@ void ApplySignalRules(const PolicyConfig& c, uint64_t round,
         Drop(w, DropKind::kBySignal, "norm_guard");
         break;
     }
+  }
+  if ((d.flags & kFlagOpposed) && d.action != Action::kDrop) {
+    CapWeight(w, c.guards.opposition.max_opposition / w.opposition, "opposed");
   }
   if ((d.flags & kFlagNumExamples) && d.action != Action::kDrop) {
     switch (c.guards.num_examples.mode) {
@@ -433,12 +451,14 @@ RoundLimits ComputeRoundLimits(const PolicyConfig& c,
       ComputeThresholds(c.thresholds, limits.scores, history, calibration);
   if (limits.scores.size() >= 3) limits.median_score = Median(limits.scores);
   const NormGuardConfig& ng = c.guards.norm;
-  if (ng.enabled && norms.size() >= static_cast<size_t>(ng.min_round_size)) {
+  if (norms.size() >= static_cast<size_t>(ng.min_round_size)) {
     const double reference = NormReference(ng, Median(norms), norm_history);
-    if (reference > 0) {
-      limits.norm_limit = ng.k * reference;
-      if (ng.drop_k > 0) limits.norm_drop_limit = ng.drop_k * reference;
-    }
+    if (reference > 0) limits.norm_reference = reference;
+  }
+  if (ng.enabled && std::isfinite(limits.norm_reference)) {
+    limits.norm_limit = ng.k * limits.norm_reference;
+    if (ng.drop_k > 0)
+      limits.norm_drop_limit = ng.drop_k * limits.norm_reference;
   }
   const CentralityGuardConfig& cg = c.guards.centrality;
   if (cg.enabled &&
@@ -498,7 +518,7 @@ void JudgeUpdate(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
     d.reason = "allowlisted";
     return;
   }
-  ApplySignalRules(c, round, in, limits, record, w);  // rules 6-12
+  ApplySignalRules(c, round, in, limits, record, w);  // rules 6-13
 }
 
 std::vector<std::string> ApplyFailSafes(const PolicyConfig& c,

@@ -39,6 +39,7 @@ struct Working {
   double score_excess = NAN;   // score / the client's threshold
   double client_factor = 1.0;  // ClientBaselineConfig's threshold multiplier
   double typicality = NAN;
+  double opposition = NAN;            // OppositionGuardConfig's; NaN: abstains
   double examples_limit = NAN;        // the num_examples guard's limit: the
                                       // smaller of these two
   double examples_round_limit = NAN;  // k x the round's median claim
@@ -66,6 +67,9 @@ struct RoundLimits {
   // abstains (norm_drop_limit also when drop_k is 0).
   double norm_limit = NAN;
   double norm_drop_limit = NAN;
+  // The norm guard's reference norm, whether or not the guard is enabled
+  // (OppositionGuardConfig's unit); NaN below its min_round_size norms.
+  double norm_reference = NAN;
   double median_centrality = NAN;
   double median_claim = NAN;  // positive claims; NaN below min_round_size
   // ConsistencyGuardConfig's newcomer limit this round: newcomer_min_agreement,

@@ -182,15 +182,15 @@ TEST_CASE("policy audit records carry every documented field") {
       "failsafe",             "flags",
       "max_similarity",       "newcomer_limit",
       "norm",                 "norm_limit",
-      "num_examples",         "probation_end",
-      "quarantine_end",       "reason",
-      "rejected_similarity",  "reputation",
-      "round",                "score",
-      "score_ratio",          "strike_weight",
-      "strikes",              "suspicion",
-      "suspicious_round",     "threshold",
-      "thresholds",           "typicality",
-      "weight"};
+      "num_examples",         "opposition",
+      "probation_end",        "quarantine_end",
+      "reason",               "rejected_similarity",
+      "reputation",           "round",
+      "score",                "score_ratio",
+      "strike_weight",        "strikes",
+      "suspicion",            "suspicious_round",
+      "threshold",            "thresholds",
+      "typicality",           "weight"};
   // clang-format on
   std::vector<std::string> keys;
   for (const auto& item : r.items()) keys.push_back(item.key());

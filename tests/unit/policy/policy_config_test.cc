@@ -36,7 +36,7 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->quarantine.strike_on ==
           (kStrikeAnomalous | kStrikeGuard | kStrikeNormGuard |
            kStrikeDuplicate | kStrikeCentral | kStrikeInconsistent |
-           kStrikeNumExamples));
+           kStrikeOpposed | kStrikeNumExamples));
     CHECK(c->quarantine.strikes == 2.0);
     CHECK(c->quarantine.strike_weight.full_at == 2.0);
     CHECK(c->quarantine.strike_weight.min_weight == 0.25);
@@ -46,6 +46,8 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->guards.consistency.newcomer_weight == 0.0);
     CHECK(c->guards.consistency.newcomer_round_k == 4.0);
     CHECK(c->guards.consistency.newcomer_min_round_size == 5);
+    CHECK(c->guards.opposition.enabled);
+    CHECK(c->guards.opposition.max_opposition == 1.0);
     CHECK(c->guards.num_examples.enabled);
     CHECK(c->guards.num_examples.k == 10.0);
     CHECK(c->guards.num_examples.history_k == 2.0);
@@ -176,6 +178,9 @@ TEST_CASE("errors name the key path, line and column") {
       {"guards: {consistency: {newcomer_round_k: -1}}\n",
        "policy: guards.consistency.newcomer_round_k: must be >= 0 (line 1, "
        "column 42)"},
+      {"guards: {opposition: {max_opposition: 0}}\n",
+       "policy: guards.opposition.max_opposition: must be > 0 (line 1, "
+       "column 39)"},
       {"guards: {norm: {k: 3, drop_k: 2}}\n",
        "policy: guards.norm.drop_k: drop_k (2) must be 0 (no drop limit) or "
        "above k (3) (line 1, column 31)"},
@@ -369,6 +374,9 @@ TEST_CASE("shipped config files load") {
         b.quarantine.strike_weight.min_weight);
   CHECK(a.guards.consistency.enabled == b.guards.consistency.enabled);
   CHECK(a.guards.consistency.min_cosine == b.guards.consistency.min_cosine);
+  CHECK(a.guards.opposition.enabled == b.guards.opposition.enabled);
+  CHECK(a.guards.opposition.max_opposition ==
+        b.guards.opposition.max_opposition);
   CHECK(a.guards.num_examples.enabled == b.guards.num_examples.enabled);
   CHECK(a.guards.num_examples.k == b.guards.num_examples.k);
   CHECK(a.guards.num_examples.history_k == b.guards.num_examples.history_k);

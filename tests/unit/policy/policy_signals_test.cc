@@ -1,6 +1,6 @@
 // The policy's per-update signals beyond the score (policy.h): the
-// centrality guard, the norm guard's drop limit and history anchor, and
-// Decision::suspicion. policy_test.cc covers the rest
+// centrality guard, the norm guard's drop limit and history anchor, the
+// opposition guard, and Decision::suspicion. policy_test.cc covers the rest
 // of policy.h.
 #include <doctest/doctest.h>
 
@@ -215,5 +215,78 @@ TEST_CASE("norm guard: earlier rounds' accepted norms anchor the reference") {
     CHECK(out.audit_records[4]["norm_limit"].get<double>() ==
           doctest::Approx(4.5));
     CHECK(out.decisions[4].action == Action::kAccept);
+  }
+}
+
+namespace {
+
+// Five known clients of norm 1 and one of norm `last_norm`, all pointing
+// their own usual way (consistency 0.5), with these agreements.
+std::vector<PolicyInput> Pulls(double last_norm, double last_agreement) {
+  const double agreements[] = {0.2, 0.1, 0.3, -0.5, 0.1, last_agreement};
+  std::vector<PolicyInput> round;
+  for (int i = 0; i < 6; ++i) {
+    round.push_back(In(std::string(1, static_cast<char>('a' + i)), 0.1,
+                       i == 5 ? last_norm : 1.0, 0.5));
+    round.back().score.consistency = 0.5;
+    round.back().score.agreement = agreements[i];
+  }
+  return round;
+}
+
+}  // namespace
+
+TEST_CASE("opposition guard: caps an update pulling against the others") {
+  // Reference norm: the median 1. The last update, at 3 x that against
+  // the others' direction (cosine -0.9), pulls 2.7 reference norms; the
+  // fourth, of usual size at -0.5, pulls 0.5.
+  const std::vector<PolicyInput> round = Pulls(3, -0.9);
+  SUBCASE("shipped limit: weight max_opposition / opposition, a strike") {
+    Policy policy = Make(kIsolated);
+    RoundOutcome out = Decide(policy, 1, round);
+    CHECK(out.decisions[5].action == Action::kDownweight);
+    CHECK(out.decisions[5].weight == doctest::Approx(1 / 2.7));
+    CHECK(out.decisions[5].reason == "opposed");
+    CHECK(FlagNames(out.decisions[5].flags) ==
+          std::vector<std::string>{"opposed"});
+    CHECK(out.decisions[5].suspicion == doctest::Approx(2.7));
+    CHECK(out.audit_records[5]["opposition"].get<double>() ==
+          doctest::Approx(2.7));
+    CHECK(out.audit_records[5]["strike_weight"].get<double>() == 1.0);
+    CHECK(out.decisions[3].action == Action::kAccept);
+    CHECK(out.decisions[3].flags == 0u);
+    CHECK(out.audit_records[3]["opposition"].get<double>() ==
+          doctest::Approx(0.5));
+    CHECK(out.audit_records[0]["opposition"].get<double>() == 0.0);
+  }
+  SUBCASE("the same norm along the others is no opposition") {
+    Policy policy = Make(kIsolated);
+    RoundOutcome out = Decide(policy, 1, Pulls(3, 0.4));
+    CHECK(out.decisions[5].action == Action::kAccept);
+    CHECK(out.decisions[5].flags == 0u);
+  }
+  SUBCASE("a higher limit, or the guard off, keeps it") {
+    for (const char* extra : {"guards: {opposition: {max_opposition: 3}}\n",
+                              "guards: {opposition: {enabled: false}}\n"}) {
+      CAPTURE(extra);
+      Policy policy = Make(kIsolated + extra);
+      RoundOutcome out = Decide(policy, 1, round);
+      CHECK(out.decisions[5].action == Action::kAccept);
+      CHECK(out.decisions[5].weight == 1.0);
+    }
+  }
+  SUBCASE("abstains without an agreement or a reference norm") {
+    std::vector<PolicyInput> unknown = round;
+    for (PolicyInput& in : unknown) in.score.agreement = NAN;
+    Policy policy = Make(kIsolated);
+    RoundOutcome out = Decide(policy, 1, unknown);
+    CHECK(out.decisions[5].action == Action::kAccept);
+    CHECK(out.audit_records[5]["opposition"].is_null());
+    // Fewer finite norms than guards.norm.min_round_size (3): no reference.
+    Policy small = Make(kIsolated);
+    const std::vector<PolicyInput> two(round.end() - 2, round.end());
+    out = Decide(small, 1, two);
+    CHECK(out.decisions[1].action == Action::kAccept);
+    CHECK(out.audit_records[1]["opposition"].is_null());
   }
 }
