@@ -238,8 +238,8 @@ struct ConsistencyGuardConfig {
 // others: its opposition is (norm / the norm guard's reference norm) x
 // max(0, -agreement), agreement being UpdateScore::agreement (the cosine
 // with the mean direction of the round's known clients). Above
-// max_opposition the update is flagged opposed, a strike, and its weight is
-// capped at max_opposition / opposition, so that what it adds against the
+// max_opposition the update is flagged opposed and its weight is capped at
+// max_opposition / opposition, so that what it adds against the
 // others is at most max_opposition reference norms. Abstains without an
 // agreement (fewer than kMinKnownForAgreement known clients) or without a
 // reference norm (fewer than guards.norm.min_round_size finite norms; the
@@ -248,6 +248,10 @@ struct ConsistencyGuardConfig {
 // cosine near -0.9 at 2.7-3 x the median norm) scores 2.5-2.8; honest
 // clients at Dirichlet 0.1 stay under 1, since an honest update against
 // the others is one of usual size (docs/results/notes.md, "Opposition").
+// Not a strike unless quarantine.strike_on lists "opposed": colluding
+// attackers counted among the known clients (near-copies, or quarantined
+// ones still pointing their old way) can turn the known direction against
+// the honest clients of a round, which then pull against it.
 struct OppositionGuardConfig {
   bool enabled = true;
   double max_opposition = 1.0;  // > 0, reference norms
@@ -323,7 +327,9 @@ enum StrikeEvent : uint32_t {
   kStrikeCentral = 1u << 4,       // centrality guard fired
   kStrikeInconsistent = 1u << 5,  // consistency guard fired
   kStrikeNumExamples = 1u << 6,   // num_examples guard fired
-  kStrikeOpposed = 1u << 7,       // opposition guard fired
+  kStrikeOpposed = 1u << 7,       // opposition guard fired (not by default:
+                                  // attackers can turn the round's known
+                                  // direction against honest clients)
 };
 
 // How much one strike weighs. An event of a guard (or the engine's guards)
@@ -353,7 +359,7 @@ struct QuarantineConfig {
   int rounds = 15;         // Q: quarantine length, starting the striking round
   uint32_t strike_on = kStrikeAnomalous | kStrikeGuard | kStrikeNormGuard |
                        kStrikeDuplicate | kStrikeCentral | kStrikeInconsistent |
-                       kStrikeOpposed | kStrikeNumExamples;
+                       kStrikeNumExamples;
   StrikeWeightConfig strike_weight;
   ProbationConfig probation;
 };

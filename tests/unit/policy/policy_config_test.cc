@@ -36,7 +36,7 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->quarantine.strike_on ==
           (kStrikeAnomalous | kStrikeGuard | kStrikeNormGuard |
            kStrikeDuplicate | kStrikeCentral | kStrikeInconsistent |
-           kStrikeOpposed | kStrikeNumExamples));
+           kStrikeNumExamples));
     CHECK(c->quarantine.strikes == 2.0);
     CHECK(c->quarantine.strike_weight.full_at == 2.0);
     CHECK(c->quarantine.strike_weight.min_weight == 0.25);

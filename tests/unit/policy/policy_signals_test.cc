@@ -241,7 +241,7 @@ TEST_CASE("opposition guard: caps an update pulling against the others") {
   // the others' direction (cosine -0.9), pulls 2.7 reference norms; the
   // fourth, of usual size at -0.5, pulls 0.5.
   const std::vector<PolicyInput> round = Pulls(3, -0.9);
-  SUBCASE("shipped limit: weight max_opposition / opposition, a strike") {
+  SUBCASE("shipped limit: weight max_opposition / opposition, no strike") {
     Policy policy = Make(kIsolated);
     RoundOutcome out = Decide(policy, 1, round);
     CHECK(out.decisions[5].action == Action::kDownweight);
@@ -252,12 +252,21 @@ TEST_CASE("opposition guard: caps an update pulling against the others") {
     CHECK(out.decisions[5].suspicion == doctest::Approx(2.7));
     CHECK(out.audit_records[5]["opposition"].get<double>() ==
           doctest::Approx(2.7));
-    CHECK(out.audit_records[5]["strike_weight"].get<double>() == 1.0);
+    CHECK(out.audit_records[5]["strike_weight"].get<double>() == 0.0);
     CHECK(out.decisions[3].action == Action::kAccept);
     CHECK(out.decisions[3].flags == 0u);
     CHECK(out.audit_records[3]["opposition"].get<double>() ==
           doctest::Approx(0.5));
     CHECK(out.audit_records[0]["opposition"].get<double>() == 0.0);
+  }
+  SUBCASE("a strike where quarantine.strike_on lists it") {
+    Policy policy = Make(
+        "thresholds: {rules: [{kind: static, value: 1.0}]}\n"
+        "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
+        "quarantine: {enabled: false, strike_on: [opposed]}\n");
+    RoundOutcome out = Decide(policy, 1, round);
+    CHECK(out.decisions[5].action == Action::kDownweight);
+    CHECK(out.audit_records[5]["strike_weight"].get<double>() == 1.0);
   }
   SUBCASE("the same norm along the others is no opposition") {
     Policy policy = Make(kIsolated);
