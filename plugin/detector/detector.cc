@@ -14,6 +14,7 @@
 #include "detector/autoencoder.h"
 #include "detector/pairwise.h"
 #include "features/feature_extractor.h"
+#include "features/known_direction.h"
 
 namespace flsentry {
 namespace {
@@ -367,8 +368,9 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
     known[b] = scores[batch_updates[b]].consistency > 0 ? 1 : 0;
   }
   if (std::count(known.begin(), known.end(), 1) >= kMinKnownForAgreement) {
-    const std::vector<double> agreement = LeaveOneOutCentrality(
-        batch, static_cast<int64_t>(batch_updates.size()), dim, known);
+    const int64_t n = static_cast<int64_t>(batch_updates.size());
+    const std::vector<double> agreement = WeightedLeaveOneOutAgreement(
+        batch, n, dim, KnownRowWeights(batch, n, dim, known));
     for (size_t b = 0; b < batch_updates.size(); ++b) {
       scores[batch_updates[b]].agreement = agreement[b];
     }

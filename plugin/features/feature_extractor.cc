@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "features/known_direction.h"
 #include "features/layout_check.h"
 
 namespace flsentry {
@@ -201,42 +202,10 @@ Result<FeatureLayout> SelectLayout(const FeatureSettings& settings,
 }
 
 std::vector<double> LeaveOneOutCentrality(std::span<const float> rows,
-                                          int64_t n, int64_t dim,
-                                          std::span<const uint8_t> among) {
-  std::vector<double> out(static_cast<size_t>(std::max<int64_t>(n, 0)), NAN);
-  if (n <= 0 || dim <= 0 || rows.size() != static_cast<size_t>(n * dim) ||
-      !(among.empty() || among.size() == static_cast<size_t>(n)))
-    return out;
-  auto counted = [&](int64_t i) { return among.empty() || among[i] != 0; };
-  // inv_norm[i] = 1 / ||row i||, 0 for rows that cannot be normalised.
-  std::vector<double> inv_norm(static_cast<size_t>(n), 0.0);
-  std::vector<double> sum(static_cast<size_t>(dim), 0.0);  // of counted units
-  int64_t usable = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* r = rows.data() + i * dim;
-    double sq = 0.0;
-    for (int64_t j = 0; j < dim; ++j) sq += static_cast<double>(r[j]) * r[j];
-    if (!(sq > 0.0) || !std::isfinite(sq)) continue;
-    inv_norm[i] = 1.0 / std::sqrt(sq);
-    if (!counted(i)) continue;
-    for (int64_t j = 0; j < dim; ++j) sum[j] += r[j] * inv_norm[i];
-    ++usable;
-  }
-  if (usable < 3) return out;
-  double sum_sq = 0.0;
-  for (double v : sum) sum_sq += v * v;
-  for (int64_t i = 0; i < n; ++i) {
-    if (inv_norm[i] == 0.0) continue;
-    const float* r = rows.data() + i * dim;
-    double dot = 0.0;  // <u_i, sum>
-    for (int64_t j = 0; j < dim; ++j) dot += r[j] * inv_norm[i] * sum[j];
-    // A counted row leaves itself out: others = sum - u_i, so <u_i, others>
-    // = dot - 1 and ||others||^2 = sum_sq - 2 dot + 1.
-    const double self = counted(i) ? 1.0 : 0.0;
-    const double others_sq = sum_sq - 2.0 * self * dot + self;
-    out[i] = others_sq > 1e-24 ? (dot - self) / std::sqrt(others_sq) : NAN;
-  }
-  return out;
+                                          int64_t n, int64_t dim) {
+  const std::vector<double> every_row(
+      static_cast<size_t>(std::max<int64_t>(n, 0)), 1.0);
+  return WeightedLeaveOneOutAgreement(rows, n, dim, every_row);
 }
 
 }  // namespace flsentry

@@ -169,12 +169,10 @@ class FeatureExtractor {
 // extra memory, f64 accumulation. Returns n values; NaN for a row with zero
 // or non-finite norm (it is also left out of the others' means) and for
 // every row when fewer than 2 other rows have a norm. Pure; thread-safe.
-// `among` (empty, or n entries): when given, the mean is over the other
-// rows with a non-zero entry only (and every row is NaN when fewer than 3
-// of those have a norm). REQUIRES: rows.size() == n * dim.
+// (The mean over some rows only, near-copies counted once: known_direction.h.)
+// REQUIRES: rows.size() == n * dim.
 std::vector<double> LeaveOneOutCentrality(std::span<const float> rows,
-                                          int64_t n, int64_t dim,
-                                          std::span<const uint8_t> among = {});
+                                          int64_t n, int64_t dim);
 
 }  // namespace flsentry
 

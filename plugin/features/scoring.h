@@ -57,7 +57,8 @@ struct UpdateScore {
   // Cosine of this update's embedding with the mean direction of the
   // round's *known* updates: the other embedded updates whose consistency
   // is above 0 (clients with a reference, pointing their usual way), in
-  // [-1, 1] (LeaveOneOutCentrality over them); NaN when fewer than
+  // [-1, 1], a group of near-copies among them counted as one
+  // (known_direction.h); NaN when fewer than
   // kMinKnownForAgreement such updates (the mean of fewer is too noisy to
   // judge anyone by). What a client without history is compared with:
   // attackers without a reference or turned against theirs do not move it.

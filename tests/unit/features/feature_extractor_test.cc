@@ -494,25 +494,6 @@ TEST_CASE(
             3)[3] == doctest::Approx(-1.0));
 }
 
-TEST_CASE("leave-one-out centrality among some rows: the others counted only") {
-  // Rows (dim 2): e1, e1, e1 counted; -e1 and e2 not. The counted mean is
-  // e1: a counted row leaves itself out (cos 1 with the other two), an
-  // uncounted one is compared with all three.
-  const std::vector<float> rows = {1, 0, 1, 0, 1, 0, -1, 0, 0, 1};
-  const std::vector<uint8_t> among = {1, 1, 1, 0, 0};
-  const std::vector<double> c = LeaveOneOutCentrality(rows, 5, 2, among);
-  REQUIRE(c.size() == 5);
-  CHECK(c[0] == doctest::Approx(1.0));
-  CHECK(c[3] == doctest::Approx(-1.0));  // would be > -1 among all rows
-  CHECK(c[4] == doctest::Approx(0.0));
-  CHECK(LeaveOneOutCentrality(rows, 5, 2)[3] > -1.0);
-  // Fewer than 3 counted rows: NaN for every row; a wrong-sized `among` too.
-  const std::vector<uint8_t> two = {1, 1, 0, 0, 0};
-  for (double v : LeaveOneOutCentrality(rows, 5, 2, two)) CHECK(std::isnan(v));
-  const std::vector<uint8_t> short_among = {1, 1, 1};
-  CHECK(std::isnan(LeaveOneOutCentrality(rows, 5, 2, short_among)[0]));
-}
-
 TEST_CASE("leave-one-out centrality: zero rows and too few rows give NaN") {
   // Row 1 is all zeros: NaN, and left out of the others' means.
   const std::vector<float> rows = {1, 0, 0, 0, 0, 1, 0, 1};
