@@ -13,9 +13,17 @@ double InverseNorm(const float* row, int64_t dim) {
   return sq > 0.0 && std::isfinite(sq) ? 1.0 / std::sqrt(sq) : 0.0;
 }
 
+// <a, b> in 8 float lanes (which the compiler can vectorise), summed in
+// double: the O(known^2 x dim) part of KnownRowWeights.
 double Dot(const float* a, const float* b, int64_t dim) {
+  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= dim; j += 8) {
+    for (int k = 0; k < 8; ++k) lanes[k] += a[j + k] * b[j + k];
+  }
   double dot = 0.0;
-  for (int64_t j = 0; j < dim; ++j) dot += static_cast<double>(a[j]) * b[j];
+  for (float lane : lanes) dot += lane;
+  for (; j < dim; ++j) dot += static_cast<double>(a[j]) * b[j];
   return dot;
 }
 
