@@ -247,7 +247,8 @@ struct ConsistencyGuardConfig {
 // the honest mean (a filter-aware one sits just under every other limit: a
 // cosine near -0.9 at 2.7-3 x the median norm) scores 2.5-2.8; honest
 // clients at Dirichlet 0.1 stay under 1, since an honest update against
-// the others is one of usual size (docs/results/notes.md, "Opposition").
+// the others is one of usual size (docs/results/notes.md, "The oracle
+// attack").
 // Not a strike unless quarantine.strike_on lists "opposed": colluding
 // attackers counted among the known clients (near-copies, or quarantined
 // ones still pointing their old way) can turn the known direction against
