@@ -13,9 +13,10 @@ double InverseNorm(const float* row, int64_t dim) {
   return sq > 0.0 && std::isfinite(sq) ? 1.0 / std::sqrt(sq) : 0.0;
 }
 
-// <a, b> in 8 float lanes (which the compiler can vectorise), summed in
-// double: the O(known^2 x dim) part of KnownRowWeights.
-double Dot(const float* a, const float* b, int64_t dim) {
+// <a, b> of two unit vectors in 8 float lanes (which the compiler can
+// vectorise), summed in double: the O(known^2 x dim) part of
+// KnownRowWeights.
+double UnitDot(const float* a, const float* b, int64_t dim) {
   float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t j = 0;
   for (; j + 8 <= dim; j += 8) {
@@ -52,13 +53,21 @@ std::vector<double> KnownRowWeights(std::span<const float> rows, int64_t n,
     for (int64_t i : members) weights[i] = 1.0;
     return weights;
   }
+  // The members as unit vectors, so that the float lanes hold cosines
+  // (whatever the rows' scale).
+  const size_t width = static_cast<size_t>(dim);
+  std::vector<float> units(m * width);
+  for (size_t a = 0; a < m; ++a) {
+    const float* r = rows.data() + members[a] * dim;
+    for (size_t j = 0; j < width; ++j) {
+      units[a * width + j] = static_cast<float>(r[j] * inv_norm[a]);
+    }
+  }
   std::vector<int> group(m, 1);  // itself
   for (size_t a = 0; a < m; ++a) {
-    const float* ra = rows.data() + members[a] * dim;
     for (size_t b = a + 1; b < m; ++b) {
-      const double cosine = Dot(ra, rows.data() + members[b] * dim, dim) *
-                            inv_norm[a] * inv_norm[b];
-      if (cosine >= kNearCopyCosine) {
+      if (UnitDot(&units[a * width], &units[b * width], dim) >=
+          kNearCopyCosine) {
         ++group[a];
         ++group[b];
       }

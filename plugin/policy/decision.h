@@ -51,9 +51,10 @@ struct Decision {
   double threshold = NAN;  // NaN when no threshold applied
   // The largest ratio of the update's signals to the policy's limits for
   // them (score / threshold, norm / norm-guard limit, (1 - duplicate limit)
-  // / (1 - similarity), typicality / centrality limit); a signal fires above
-  // 1. Comparable across rounds: what to rank updates by. NaN when nothing
-  // was judged.
+  // / (1 - similarity), typicality / centrality limit, the consistency and
+  // newcomer distances, opposition / max_opposition, claim / its limit;
+  // docs/audit-log.md, "suspicion"); a signal fires above 1. Comparable across
+  // rounds: what to rank updates by. NaN when nothing was judged.
   double suspicion = NAN;
   std::string reason = "ok";  // short, stable, machine-readable
 };

@@ -245,7 +245,7 @@ struct ConsistencyGuardConfig {
 // reference norm (fewer than guards.norm.min_round_size finite norms; the
 // norm guard's own `enabled` does not matter). An attacker pushing against
 // the honest mean (a filter-aware one sits just under every other limit: a
-// cosine near -0.9 at 2.7-3 x the median norm) scores 2.5-2.8; honest
+// cosine near -0.9 at 2.7-3 x the median norm) scores about 2.4-2.7; honest
 // clients at Dirichlet 0.1 stay under 1, since an honest update against
 // the others is one of usual size (docs/results/notes.md, "The oracle
 // attack").

@@ -11,7 +11,7 @@
 using namespace flsentry;
 
 TEST_CASE("known row weights: a group of near-copies weighs one row") {
-  // Rows (dim 2): three near-copies of e1 (cosine > 0.9 with each other),
+  // Rows (dim 2): three near-copies of e1 (cosine >= 0.8 with each other),
   // e2, -e2, and a copy of e1 that is not known.
   const std::vector<float> rows = {1, 0, 1, 0.1f, 1, -0.1f, 0, 1, 0, -1, 1, 0};
   const std::vector<uint8_t> known = {1, 1, 1, 1, 1, 0};
@@ -29,6 +29,37 @@ TEST_CASE("known row weights: a group of near-copies weighs one row") {
         std::vector<double>{0, 1, 1});
   CHECK(KnownRowWeights(zero, 3, 2, std::vector<uint8_t>{1, 1}) ==
         std::vector<double>{0, 0, 0});
+}
+
+TEST_CASE("known row weights: grouped from cosine 0.8, at any scale") {
+  // Rows of dim 19 (the 8-float lanes and a tail): a, a row at cosine
+  // ~0.85 with a, and one at ~0.75 with a; scaled by 1e20 (their products
+  // would overflow a float) the groups are the same.
+  const int64_t dim = 19;
+  auto row = [&](double along, double across) {
+    std::vector<float> r(dim, 0.0f);
+    r[0] = static_cast<float>(along);
+    r[dim - 1] = static_cast<float>(across);  // in the tail
+    r[9] = static_cast<float>(across);        // in the lanes
+    return r;
+  };
+  // cos = along / sqrt(along^2 + 2 across^2).
+  const std::vector<std::vector<float>> three = {
+      row(1, 0), row(1, std::sqrt((1 / (0.85 * 0.85) - 1) / 2)),
+      row(1, -std::sqrt((1 / (0.75 * 0.75) - 1) / 2))};
+  for (double scale : {1.0, 1e20}) {
+    CAPTURE(scale);
+    std::vector<float> rows;
+    for (const auto& r : three) {
+      for (float v : r) rows.push_back(static_cast<float>(v * scale));
+    }
+    const std::vector<double> w =
+        KnownRowWeights(rows, 3, dim, std::vector<uint8_t>{1, 1, 1});
+    // 0 and 1 group (0.85); 2 is at 0.75 with 0 and below with 1.
+    CHECK(w[0] == doctest::Approx(0.5));
+    CHECK(w[1] == doctest::Approx(0.5));
+    CHECK(w[2] == 1.0);
+  }
 }
 
 TEST_CASE("known row weights: past kMaxGroupedRows every known row weighs 1") {
@@ -58,6 +89,16 @@ TEST_CASE("weighted agreement: the others counted by their weights") {
   for (double v : WeightedLeaveOneOutAgreement(rows, 5, 2, {{1, 1, 0, 0, 0}}))
     CHECK(std::isnan(v));
   CHECK(std::isnan(WeightedLeaveOneOutAgreement(rows, 5, 2, {{1, 1, 1}})[0]));
+}
+
+TEST_CASE("weighted agreement: a row leaves its own share out") {
+  // e1, e1 at weight 0.5 each, e2, e2 at 1: the sum is (1, 2). Row 0's
+  // others are (1, 2) - 0.5 e1 = (0.5, 2); row 2's are (1, 1).
+  const std::vector<float> rows = {1, 0, 1, 0, 0, 1, 0, 1};
+  const std::vector<double> c =
+      WeightedLeaveOneOutAgreement(rows, 4, 2, {{0.5, 0.5, 1, 1}});
+  CHECK(c[0] == doctest::Approx(0.5 / std::sqrt(4.25)));
+  CHECK(c[2] == doctest::Approx(1 / std::sqrt(2.0)));
 }
 
 TEST_CASE("weighted agreement: sybils weighed as one no longer set the way") {

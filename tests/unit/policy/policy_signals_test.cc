@@ -220,14 +220,14 @@ TEST_CASE("norm guard: earlier rounds' accepted norms anchor the reference") {
 
 namespace {
 
-// Five known clients of norm 1 and one of norm `last_norm`, all pointing
+// Five known clients of norm 2 and one of norm `last_norm`, all pointing
 // their own usual way (consistency 0.5), with these agreements.
 std::vector<PolicyInput> Pulls(double last_norm, double last_agreement) {
   const double agreements[] = {0.2, 0.1, 0.3, -0.5, 0.1, last_agreement};
   std::vector<PolicyInput> round;
   for (int i = 0; i < 6; ++i) {
     round.push_back(In(std::string(1, static_cast<char>('a' + i)), 0.1,
-                       i == 5 ? last_norm : 1.0, 0.5));
+                       i == 5 ? last_norm : 2.0, 0.5));
     round.back().score.consistency = 0.5;
     round.back().score.agreement = agreements[i];
   }
@@ -237,10 +237,10 @@ std::vector<PolicyInput> Pulls(double last_norm, double last_agreement) {
 }  // namespace
 
 TEST_CASE("opposition guard: caps an update pulling against the others") {
-  // Reference norm: the median 1. The last update, at 3 x that against
+  // Reference norm: the median 2. The last update, at 3 x that against
   // the others' direction (cosine -0.9), pulls 2.7 reference norms; the
   // fourth, of usual size at -0.5, pulls 0.5.
-  const std::vector<PolicyInput> round = Pulls(3, -0.9);
+  const std::vector<PolicyInput> round = Pulls(6, -0.9);
   SUBCASE("shipped limit: weight max_opposition / opposition, no strike") {
     Policy policy = Make(kIsolated);
     RoundOutcome out = Decide(policy, 1, round);
@@ -268,9 +268,23 @@ TEST_CASE("opposition guard: caps an update pulling against the others") {
     CHECK(out.decisions[5].action == Action::kDownweight);
     CHECK(out.audit_records[5]["strike_weight"].get<double>() == 1.0);
   }
+  SUBCASE("the norm guard off: its reference norm still the unit") {
+    Policy policy = Make(kIsolated + "guards: {norm: {enabled: false}}\n");
+    RoundOutcome out = Decide(policy, 1, round);
+    CHECK(out.decisions[5].weight == doctest::Approx(1 / 2.7));
+    CHECK(out.audit_records[5]["norm_limit"].is_null());
+  }
+  SUBCASE("also over the norm guard: the smaller cap") {
+    // Norm 9 = 4.5 reference norms: clipped to 6 / 9, opposed 4.05.
+    Policy policy = Make(kIsolated);
+    RoundOutcome out = Decide(policy, 1, Pulls(9, -0.9));
+    CHECK(FlagNames(out.decisions[5].flags) ==
+          std::vector<std::string>{"norm_guard", "opposed"});
+    CHECK(out.decisions[5].weight == doctest::Approx(1 / 4.05));
+  }
   SUBCASE("the same norm along the others is no opposition") {
     Policy policy = Make(kIsolated);
-    RoundOutcome out = Decide(policy, 1, Pulls(3, 0.4));
+    RoundOutcome out = Decide(policy, 1, Pulls(6, 0.4));
     CHECK(out.decisions[5].action == Action::kAccept);
     CHECK(out.decisions[5].flags == 0u);
   }
