@@ -25,7 +25,9 @@
 //      accept ("grace", no strike); otherwise drop or down-weight
 //      ("anomalous").
 //   7. consistency guard: the update points away from the client's own last
-//      clean update (cosine below the limit): drop ("inconsistent"); or a
+//      clean update (cosine below the limit, lowered by drift_margin for
+//      an update agreeing with the round's known clients at least at the
+//      round's drift limit): drop ("inconsistent"); or a
 //      client without one repeats its rejected direction: drop
 //      ("repeats_rejected", flag inconsistent; policy_config.h); any other
 //      client without a reference that points against the round's known

@@ -407,6 +407,13 @@ FieldReader Guards(GuardsConfig* g) {
            &sg->newcomer_round_k, [](double v) { return v >= 0; },
            "must be >= 0")},
       {"newcomer_min_round_size", Int(&sg->newcomer_min_round_size, 3, 100000)},
+      {"drift_margin",
+       Double(
+           &sg->drift_margin, [](double v) { return v >= 0 && v <= 2; },
+           "must be in [0, 2]")},
+      {"drift_round_k", Double(
+                            &sg->drift_round_k, [](double v) { return v >= 0; },
+                            "must be >= 0")},
   };
   OppositionGuardConfig* og = &g->opposition;
   Fields opposition = {

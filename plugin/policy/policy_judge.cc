@@ -146,6 +146,28 @@ double NewcomerLimit(const ConsistencyGuardConfig& g,
                     0.0);
 }
 
+// ConsistencyGuardConfig's drift limit for a round whose known clients
+// agree with the round at `agreements`, given its newcomer limit.
+double DriftLimit(const ConsistencyGuardConfig& g,
+                  const std::vector<double>& agreements,
+                  double newcomer_limit) {
+  if (g.drift_margin <= 0 ||
+      agreements.size() < static_cast<size_t>(g.newcomer_min_round_size)) {
+    return NAN;
+  }
+  return std::max(RobustLowerLimit(agreements, g.drift_round_k),
+                  newcomer_limit);
+}
+
+// The cosine below which ConsistencyGuardConfig flags `s`: min_cosine, or
+// min_cosine - drift_margin for an update that agrees with the round at
+// least at its drift limit.
+double ConsistencyLimit(const ConsistencyGuardConfig& g, const UpdateScore& s,
+                        const RoundLimits& limits) {
+  const bool with_round = s.agreement >= limits.drift_min_agreement;  // NaN: no
+  return with_round ? g.min_cosine - g.drift_margin : g.min_cosine;
+}
+
 // OppositionGuardConfig's opposition: (norm / reference norm) x
 // max(0, -agreement); NaN when the guard is off or abstains.
 double Opposition(const OppositionGuardConfig& g, const UpdateScore& s,
@@ -185,9 +207,10 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                      : NAN;
   const bool central =
       std::isfinite(w.typicality) && w.typicality > g.centrality.max_typicality;
+  const double consistency_limit = ConsistencyLimit(g.consistency, s, limits);
   const bool inconsistent = g.consistency.enabled &&
                             std::isfinite(s.consistency) &&
-                            s.consistency < g.consistency.min_cosine;
+                            s.consistency < consistency_limit;
   w.opposition = Opposition(g.opposition, s, limits);
   const bool opposed = w.opposition > g.opposition.max_opposition;
   w.repeats_rejected = RepeatsRejected(c, s, round);
@@ -209,8 +232,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
            ? Closeness(s.max_similarity, g.duplicate.max_similarity)
            : NAN,
        Ratio(w.typicality, g.centrality.max_typicality),
-       g.consistency.enabled ? Distance(s.consistency, g.consistency.min_cosine)
-                             : NAN,
+       g.consistency.enabled ? Distance(s.consistency, consistency_limit) : NAN,
        w.repeats_rejected ? Closeness(s.rejected_similarity,
                                       g.consistency.max_rejected_similarity)
                           : NAN,
@@ -472,6 +494,8 @@ RoundLimits ComputeRoundLimits(const PolicyConfig& c,
   if (c.guards.consistency.enabled) {
     limits.newcomer_min_agreement =
         NewcomerLimit(c.guards.consistency, agreements);
+    limits.drift_min_agreement = DriftLimit(c.guards.consistency, agreements,
+                                            limits.newcomer_min_agreement);
   }
   return limits;
 }

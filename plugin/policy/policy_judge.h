@@ -76,6 +76,9 @@ struct RoundLimits {
   // raised by the known clients' agreements (at most to 0); NaN when the
   // guard is off.
   double newcomer_min_agreement = NAN;
+  // ConsistencyGuardConfig's drift limit this round; NaN when the rule is
+  // off or abstains.
+  double drift_min_agreement = NAN;
 };
 
 // `history`: earlier rounds' scores; `norm_history`: earlier rounds'

@@ -46,6 +46,8 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->guards.consistency.newcomer_weight == 0.0);
     CHECK(c->guards.consistency.newcomer_round_k == 4.0);
     CHECK(c->guards.consistency.newcomer_min_round_size == 5);
+    CHECK(c->guards.consistency.drift_margin == 0.1);
+    CHECK(c->guards.consistency.drift_round_k == 2.0);
     CHECK(c->guards.opposition.enabled);
     CHECK(c->guards.opposition.max_opposition == 1.0);
     CHECK(c->guards.num_examples.enabled);
@@ -178,6 +180,12 @@ TEST_CASE("errors name the key path, line and column") {
       {"guards: {consistency: {newcomer_round_k: -1}}\n",
        "policy: guards.consistency.newcomer_round_k: must be >= 0 (line 1, "
        "column 42)"},
+      {"guards: {consistency: {drift_margin: 3}}\n",
+       "policy: guards.consistency.drift_margin: must be in [0, 2] (line 1, "
+       "column 38)"},
+      {"guards: {consistency: {drift_round_k: -1}}\n",
+       "policy: guards.consistency.drift_round_k: must be >= 0 (line 1, "
+       "column 39)"},
       {"guards: {opposition: {max_opposition: 0}}\n",
        "policy: guards.opposition.max_opposition: must be > 0 (line 1, "
        "column 39)"},

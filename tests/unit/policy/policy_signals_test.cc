@@ -313,3 +313,80 @@ TEST_CASE("opposition guard: caps an update pulling against the others") {
     CHECK(out.audit_records[1]["opposition"].is_null());
   }
 }
+
+namespace {
+
+// Five known clients (consistency 0.8) agreeing with the round at `known`,
+// and "z" at `consistency` with its reference and `agreement` with them.
+std::vector<PolicyInput> DriftRound(const std::vector<double>& known,
+                                    double consistency, double agreement) {
+  std::vector<PolicyInput> round;
+  for (size_t i = 0; i < known.size(); ++i) {
+    round.push_back(
+        In(std::string(1, static_cast<char>('a' + i)), 0.5, 1, 0.5));
+    round.back().score.consistency = 0.8;
+    round.back().score.agreement = known[i];
+  }
+  round.push_back(In("z", 0.5, 1, 0.5));
+  round.back().score.consistency = consistency;
+  round.back().score.agreement = agreement;
+  return round;
+}
+
+const std::vector<double> kAgreeing = {0.4, 0.45, 0.5, 0.55, 0.6};
+// median - 2 x 1.4826 x MAD
+const double kAgreeingDriftLimit = 0.5 - 2 * 1.4826 * 0.05;
+
+}  // namespace
+
+TEST_CASE("consistency guard: drift with the round is not inconsistency") {
+  Policy policy = Make(kIsolated);
+  SUBCASE("near orthogonal, agreeing like the others: kept clean") {
+    RoundOutcome out = Decide(policy, 5, DriftRound(kAgreeing, -0.05, 0.45));
+    const Decision& z = out.decisions.back();
+    CHECK(z.reason == "ok");
+    CHECK(z.flags == 0u);
+    CHECK(z.weight == 1.0);
+    // (1 - (-0.05)) / (1 - (0 - 0.1)): judged against min_cosine - margin
+    CHECK(z.suspicion == doctest::Approx(1.05 / 1.1));
+    CHECK(out.audit_records.back()["drift_limit"] ==
+          doctest::Approx(kAgreeingDriftLimit));
+    CHECK(out.audit_records[0]["drift_limit"] ==
+          doctest::Approx(kAgreeingDriftLimit));  // the round's
+  }
+  SUBCASE("agreeing less than the round allows: inconsistent") {
+    const Decision z =
+        Decide(policy, 5,
+               DriftRound(kAgreeing, -0.05, kAgreeingDriftLimit - 0.01))
+            .decisions.back();
+    CHECK(z.reason == "inconsistent");
+    CHECK(z.action == Action::kDrop);
+  }
+  SUBCASE("further below min_cosine than drift_margin: inconsistent") {
+    const Decision z =
+        Decide(policy, 5, DriftRound(kAgreeing, -0.15, 0.6)).decisions.back();
+    CHECK(z.reason == "inconsistent");
+  }
+  SUBCASE("too few known clients: the rule abstains") {
+    RoundOutcome out =
+        Decide(policy, 5, DriftRound({0.4, 0.45, 0.5, 0.55}, -0.05, 0.6));
+    CHECK(out.decisions.back().reason == "inconsistent");
+    CHECK(out.audit_records.back()["drift_limit"].is_null());
+  }
+  SUBCASE("never below the round's newcomer limit") {
+    // Spread agreements: 0.1 - 2 x 1.4826 x 0.3 < -0.3, the newcomer limit.
+    const std::vector<double> spread = {-0.6, -0.2, 0.1, 0.4, 0.7};
+    RoundOutcome out = Decide(policy, 5, DriftRound(spread, -0.05, -0.35));
+    CHECK(out.decisions.back().reason == "inconsistent");
+    CHECK(out.audit_records.back()["drift_limit"] == doctest::Approx(-0.3));
+    CHECK(Decide(policy, 5, DriftRound(spread, -0.05, -0.25))
+              .decisions.back()
+              .reason == "ok");
+  }
+  SUBCASE("drift_margin 0 turns the rule off") {
+    Policy off = Make(kIsolated + "guards: {consistency: {drift_margin: 0}}\n");
+    RoundOutcome out = Decide(off, 5, DriftRound(kAgreeing, -0.05, 0.6));
+    CHECK(out.decisions.back().reason == "inconsistent");
+    CHECK(out.audit_records.back()["drift_limit"].is_null());
+  }
+}
