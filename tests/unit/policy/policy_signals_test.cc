@@ -298,6 +298,20 @@ TEST_CASE("opposition guard: caps an update pulling against the others") {
       CHECK(out.decisions[5].weight == 1.0);
     }
   }
+  SUBCASE("an opposed anomaly gets no grace") {
+    Policy policy = Make(kIsolated);  // client_baseline.grace 1
+    std::vector<PolicyInput> along = Pulls(2, 0.2);
+    along[5].score.score = 5;  // over the static threshold 1
+    CHECK(Decide(policy, 1, along).decisions[5].reason == "grace");
+    std::vector<PolicyInput> against = round;
+    against[5].score.score = 5;
+    Policy fresh = Make(kIsolated);  // its grace unused
+    const Decision d = Decide(fresh, 1, against).decisions[5];
+    CHECK(d.reason == "anomalous");
+    CHECK(d.action == Action::kDrop);
+    CHECK(FlagNames(d.flags) ==
+          std::vector<std::string>{"anomalous", "opposed"});
+  }
   SUBCASE("abstains without an agreement or a reference norm") {
     std::vector<PolicyInput> unknown = round;
     for (PolicyInput& in : unknown) in.score.agreement = NAN;
