@@ -147,7 +147,9 @@ double NewcomerLimit(const ConsistencyGuardConfig& g,
 }
 
 // ConsistencyGuardConfig's drift limit for a round whose known clients
-// agree with the round at `agreements`, given its newcomer limit.
+// agree with the round at `agreements`, given its newcomer limit: never
+// below 0 (an update that turns from its reference and against the round
+// has not drifted with it) nor below the newcomer limit.
 double DriftLimit(const ConsistencyGuardConfig& g,
                   const std::vector<double>& agreements,
                   double newcomer_limit) {
@@ -155,8 +157,8 @@ double DriftLimit(const ConsistencyGuardConfig& g,
       agreements.size() < static_cast<size_t>(g.newcomer_min_round_size)) {
     return NAN;
   }
-  return std::max(RobustLowerLimit(agreements, g.drift_round_k),
-                  newcomer_limit);
+  return std::max(
+      {RobustLowerLimit(agreements, g.drift_round_k), newcomer_limit, 0.0});
 }
 
 // The cosine below which ConsistencyGuardConfig flags `s`: min_cosine, or

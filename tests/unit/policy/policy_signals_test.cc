@@ -387,13 +387,26 @@ TEST_CASE("consistency guard: drift with the round is not inconsistency") {
     CHECK(out.decisions.back().reason == "inconsistent");
     CHECK(out.audit_records.back()["drift_limit"].is_null());
   }
-  SUBCASE("never below the round's newcomer limit") {
-    // Spread agreements: 0.1 - 2 x 1.4826 x 0.3 < -0.3, the newcomer limit.
+  SUBCASE("never below 0: turning against the round is not drift") {
+    // Spread agreements: 0.1 - 2 x 1.4826 x 0.3 and the newcomer limit,
+    // -0.3, are both below 0.
     const std::vector<double> spread = {-0.6, -0.2, 0.1, 0.4, 0.7};
-    RoundOutcome out = Decide(policy, 5, DriftRound(spread, -0.05, -0.35));
+    RoundOutcome out = Decide(policy, 5, DriftRound(spread, -0.05, -0.05));
     CHECK(out.decisions.back().reason == "inconsistent");
-    CHECK(out.audit_records.back()["drift_limit"] == doctest::Approx(-0.3));
-    CHECK(Decide(policy, 5, DriftRound(spread, -0.05, -0.25))
+    CHECK(out.audit_records.back()["drift_limit"] == 0.0);
+    CHECK(out.audit_records.back()["newcomer_limit"] == doctest::Approx(-0.3));
+    CHECK(Decide(policy, 5, DriftRound(spread, -0.05, 0.05))
+              .decisions.back()
+              .reason == "ok");
+  }
+  SUBCASE("never below a newcomer limit above 0") {
+    Policy high = Make(
+        kIsolated + "guards: {consistency: {newcomer_min_agreement: 0.2}}\n");
+    const std::vector<double> spread = {-0.6, -0.2, 0.1, 0.4, 0.7};
+    RoundOutcome out = Decide(high, 5, DriftRound(spread, -0.05, 0.15));
+    CHECK(out.decisions.back().reason == "inconsistent");
+    CHECK(out.audit_records.back()["drift_limit"] == doctest::Approx(0.2));
+    CHECK(Decide(high, 5, DriftRound(spread, -0.05, 0.25))
               .decisions.back()
               .reason == "ok");
   }
