@@ -224,16 +224,17 @@ struct CentralityGuardConfig {
 // newcomer at -0.28 to -0.12 sits below them (docs/results/notes.md, "Sign
 // flips").
 // Drift: an update at most drift_margin below min_cosine whose agreement is
-// at least the round's drift limit is not inconsistent (it is judged as if
-// at min_cosine). The drift limit is median - drift_round_k x 1.4826 x MAD
-// of the same known clients' agreements, never below 0 (an update turning
-// from its reference and against the round has not drifted with it) nor
-// below the round's newcomer limit, when at least newcomer_min_round_size
-// of them have one (else the rule abstains). An honest client whose data turns
-// it away from its reference (right after the warm-up, when the model turns
-// fast; under Dirichlet 0.1 skew) lands near orthogonal (cosine -0.06 to -0.01
-// on recorded runs) while pointing the round's way like the others; a reversed
-// update (sign flip, IPM) lands far below 0 and against the round
+// at least the round's drift limit is not inconsistent (it is judged
+// against min_cosine - drift_margin). The drift limit is median -
+// drift_round_k x 1.4826 x MAD of the same known clients' agreements,
+// never below 0 (an update turning from its reference and against the
+// round has not drifted with it) nor below the round's newcomer limit,
+// when at least newcomer_min_round_size of them have one (else the rule
+// abstains). An honest client whose data turns it away from its reference
+// (right after the warm-up, when the model turns fast; under Dirichlet 0.1
+// skew) lands near orthogonal (cosine -0.06 to -0.01 on recorded runs)
+// while pointing the round's way like the others; a reversed update (sign
+// flip, IPM) lands far below 0 and against the round
 // (docs/results/notes.md, "Honest clients"). A drift_margin of 0 turns the
 // rule off.
 struct ConsistencyGuardConfig {
