@@ -410,6 +410,19 @@ TEST_CASE("consistency guard: drift with the round is not inconsistency") {
               .decisions.back()
               .reason == "ok");
   }
+  SUBCASE("at the limit exactly: kept") {
+    // Equal agreements: MAD 0, the limit is their median.
+    const std::vector<double> equal(5, 0.3);
+    RoundOutcome out = Decide(policy, 5, DriftRound(equal, -0.05, 0.3));
+    CHECK(out.decisions.back().reason == "ok");
+    CHECK(out.audit_records.back()["drift_limit"] == 0.3);
+  }
+  SUBCASE("the consistency guard off: no drift limit") {
+    Policy off = Make(kIsolated + "guards: {consistency: {enabled: false}}\n");
+    RoundOutcome out = Decide(off, 5, DriftRound(kAgreeing, -0.5, 0.6));
+    CHECK(out.decisions.back().reason == "ok");
+    CHECK(out.audit_records.back()["drift_limit"].is_null());
+  }
   SUBCASE("drift_margin 0 turns the rule off") {
     Policy off = Make(kIsolated + "guards: {consistency: {drift_margin: 0}}\n");
     RoundOutcome out = Decide(off, 5, DriftRound(kAgreeing, -0.05, 0.6));
