@@ -1,10 +1,10 @@
 // client_references.h — each client's reference direction: the embedding of
 // its last update that the policy kept without any flag (or, in the trusted
 // warm-up, its last well-formed one). An honest client trains on the same
-// data round after round, so its updates keep pointing its way (the lowest
-// cosine of an honest update with its client's previous one on recorded
-// runs: 0.04 over 10,373 updates); a sign flip or an inner-product
-// manipulation reverses it. Consistency() gives the cosine that
+// data round after round, so its updates mostly keep pointing its way (a
+// few land near orthogonal when training turns fast: the policy's drift
+// rule, policy_config.h); a sign flip or an inner-product manipulation
+// reverses it. Consistency() gives the cosine that
 // UpdateScore::consistency reports and the policy's consistency guard and
 // client baseline judge.
 //

@@ -181,10 +181,11 @@ struct CentralityGuardConfig {
 // Flags updates that point away from the client's own last clean update
 // (kept without any flag): UpdateScore::consistency, the cosine of the two
 // embeddings, below min_cosine. An honest client's consecutive updates come
-// from the same data and keep a positive cosine (lowest seen on recorded
-// runs: 0.04 over 10,373 honest updates); a sign flip or an inner-product
-// manipulation reverses it. Needs a detector (the embedding) and a previous
-// clean update of the client; abstains otherwise.
+// from the same data and mostly keep a positive cosine (a few land near
+// orthogonal, -0.21 to -0.01 on recorded runs: the drift rule below); a
+// sign flip or an inner-product manipulation reverses it. Needs a detector
+// (the embedding) and a previous clean update of the client; abstains
+// otherwise.
 // A client with no clean update yet is judged against its rejected
 // direction instead (UpdateScore::rejected_similarity: its last update
 // dropped with suspicion >= fail_safes.severe_suspicion): an update with a
@@ -232,7 +233,7 @@ struct CentralityGuardConfig {
 // when at least newcomer_min_round_size of them have one (else the rule
 // abstains). An honest client whose data turns it away from its reference
 // (right after the warm-up, when the model turns fast; under Dirichlet 0.1
-// skew) lands near orthogonal (cosine -0.06 to -0.01 on recorded runs)
+// skew) lands near orthogonal (cosine -0.08 to -0.01 on recorded runs)
 // while pointing the round's way like the others; a reversed update (sign
 // flip, IPM) lands far below 0 and against the round
 // (docs/results/notes.md, "Honest clients"). A drift_margin of 0 turns the

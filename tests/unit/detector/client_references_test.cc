@@ -235,8 +235,9 @@ TEST_CASE("agreement: near-copies among the known clients count once") {
   REQUIRE(d->LearnFromRound(1, {}, {}).ok());
   // Round 2: the same again, and a newcomer against the sybils' direction.
   // Counted one by one the sybils would make the known direction theirs:
-  // agreement -4 / sqrt(6 + 16) = -0.86 on the updates themselves, -0.89
-  // on this sketch; as one row, -1 / sqrt(7) = -0.38, -0.58 on the sketch.
+  // agreement -4 / sqrt(6 + 16) = -0.85 for exact directions, -0.86 on
+  // these noisy updates, -0.89 on this sketch; as one row, -1 / sqrt(7) =
+  // -0.38, -0.41 on the updates, -0.58 on the sketch.
   for (int c = 0; c < 10; ++c) rows[c] = Direction(c < 6 ? c : 7, 1, 20 + c);
   rows.push_back(Direction(7, -1, 40));
   ids.push_back("new");
