@@ -1,7 +1,7 @@
 // The policy's per-update signals beyond the score (policy.h): the
 // centrality guard, the norm guard's drop limit and history anchor, the
-// opposition guard, and Decision::suspicion. policy_test.cc covers the rest
-// of policy.h.
+// opposition guard, the consistency guard's drift rule, and
+// Decision::suspicion. policy_test.cc covers the rest of policy.h.
 #include <doctest/doctest.h>
 
 #include <cmath>
