@@ -61,7 +61,7 @@ extern "C" {
 
 /* The ABI version this header describes. */
 #define AGGF_ABI_MAJOR 1
-#define AGGF_ABI_MINOR 3
+#define AGGF_ABI_MINOR 4
 
 /* The name of the one symbol a plugin exports. */
 #define AGGF_ENTRY_SYMBOL "aggf_get_api"
@@ -156,6 +156,10 @@ enum {
  * round's reference norm, times minus its cosine with that direction); its
  * weight is capped so that its pull stays at the limit. */
 #define AGGF_FLAG_OPPOSED ((uint32_t)1u << 16)
+/* Since 1.4. Much of the update's energy lies in input columns of its first
+ * dense layer that the round's other updates leave quiet (the signature of
+ * a pixel-trigger backdoor); the update is dropped. */
+#define AGGF_FLAG_COLUMN_OUTLIER ((uint32_t)1u << 17)
 
 /* Every flag with its stable name, in bit order. Expand with a macro
  * X(flag, name) to build tables; the names are the ones audit logs and
@@ -177,7 +181,8 @@ enum {
   X(AGGF_FLAG_NUM_EXAMPLES, "num_examples")     \
   X(AGGF_FLAG_NO_AVERAGE, "no_average")         \
   X(AGGF_FLAG_INCONSISTENT, "inconsistent")     \
-  X(AGGF_FLAG_OPPOSED, "opposed")
+  X(AGGF_FLAG_OPPOSED, "opposed")               \
+  X(AGGF_FLAG_COLUMN_OUTLIER, "column_outlier")
 
 /* Largest tensor rank accepted. */
 #define AGGF_MAX_RANK 8

@@ -13,6 +13,7 @@
 #include "base/robust_stats.h"
 #include "detector/autoencoder.h"
 #include "detector/pairwise.h"
+#include "features/column_outliers.h"
 #include "features/feature_extractor.h"
 #include "features/known_direction.h"
 
@@ -218,6 +219,9 @@ struct EmbeddedBatch {
   std::vector<float> rows;      // updates.size() x dim
   std::vector<size_t> updates;  // index into the round of each row
   std::vector<double> norms;    // each row's update norm
+  // Each row's column energies (UpdateFeatures::column_energy); borrowed
+  // from the `measured` SelectEmbedded was given.
+  std::vector<const std::vector<float>*> column_energies;
 };
 
 // Picks the clean rows of `measured`, moved down in `rows` (taken; its
@@ -248,6 +252,7 @@ EmbeddedBatch SelectEmbedded(std::span<const size_t> eligible,
       continue;
     }
     out.norms.push_back(f.norm);
+    out.column_energies.push_back(&f.column_energy);
     out.updates.push_back(eligible[r]);
     if (kept != r) {  // kept < r: the destination ends before the source
       std::copy(rows.begin() + r * dim, rows.begin() + (r + 1) * dim,
@@ -338,6 +343,8 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
                           dim, threads));
   const std::vector<double> centrality = LeaveOneOutCentrality(
       batch, static_cast<int64_t>(batch_updates.size()), dim);
+  const std::vector<double> column_share =
+      ColumnOutlierShares(embedded.column_energies, norms);
   FLS_ASSIGN_OR_RETURN(
       std::vector<double> errors,
       net_->Score(batch, static_cast<int64_t>(batch_updates.size()), threads));
@@ -350,6 +357,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
     scores[i].log_norm_ratio = std::log(scores[i].norm / median);
     scores[i].max_similarity = similarity[b];
     scores[i].centrality = centrality[b];
+    scores[i].column_share = column_share[b];
     const std::span<const float> embedding(batch.data() + b * dim,
                                            static_cast<size_t>(dim));
     last_embeddings_[i] = std::make_shared<const std::vector<float>>(

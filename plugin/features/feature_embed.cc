@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "features/column_outliers.h"
 #include "features/feature_extractor.h"
 #include "features/layout_check.h"
 
@@ -254,6 +255,28 @@ int64_t CountNonFinite(const TensorView& x, const TensorView* g, int64_t n) {
   return bad;
 }
 
+// Column energies of `x` (minus `g`) read as [rows, cols] (column_energy
+// in feature_extractor.h); empty when a sum is not finite.
+std::vector<float> ColumnEnergy(const TensorView& x, const TensorView* g,
+                                const FeatureLayout::Entry& e) {
+  const int64_t cols = e.shape[1];
+  std::vector<double> sums(static_cast<size_t>(cols), 0.0);
+  StreamTensor(x, g, e.numel,
+               [&](const float* xs, const float* gs, int64_t n, int64_t first) {
+                 int64_t c = first % cols;
+                 for (int64_t j = 0; j < n; ++j) {
+                   const double v = gs ? xs[j] - gs[j] : xs[j];
+                   sums[c] += v * v;
+                   if (++c == cols) c = 0;
+                 }
+               });
+  std::vector<float> out(sums.begin(), sums.end());
+  for (float v : out) {
+    if (!std::isfinite(v)) return {};
+  }
+  return out;
+}
+
 const TensorView* FindTensor(std::span<const TensorView> tensors,
                              std::string_view name) {
   for (const TensorView& t : tensors) {
@@ -319,6 +342,7 @@ Result<FeatureExtractor> FeatureExtractor::Create(FeatureSettings settings,
                            " coordinates");
   }
   FeatureExtractor fx(std::move(settings), std::move(layout));
+  fx.profiled_ = ProfiledTensor(fx.layout_);
   for (const auto& e : fx.layout_.tensors) {
     fx.name_hashes_.push_back(fx.settings_.seed ^ Fnv1a(e.name));
   }
@@ -412,6 +436,10 @@ Result<UpdateFeatures> FeatureExtractor::Embed(
     for (float& v : out) v *= scale;
   }
   f.embedded = true;
+  if (profiled_ >= 0) {
+    f.column_energy =
+        ColumnEnergy(*xs[profiled_], gs[profiled_], layout_.tensors[profiled_]);
+  }
   return f;
 }
 

@@ -117,6 +117,11 @@ struct UpdateFeatures {
   // False when the embedding could not be normalised (norm zero or not
   // finite); the embedding is then all zeros.
   bool embedded = false;
+  // Column energies of the layout's profiled tensor (column_outliers.h):
+  // cols values, each the sum over rows of the squared delta; empty when
+  // the layout has no such tensor, the update was not embedded, or a sum
+  // is not finite in f32.
+  std::vector<float> column_energy;
 };
 
 // Embeds updates. Immutable after Create; Embed may run concurrently from
@@ -154,6 +159,7 @@ class FeatureExtractor {
 
   FeatureSettings settings_;
   FeatureLayout layout_;
+  int profiled_ = -1;                  // ProfiledTensor(layout_)
   std::vector<uint64_t> name_hashes_;  // per layout entry
   // kPatterns(sketch_version) patterns of 64 entries +-1, each followed by
   // its negation.

@@ -48,6 +48,12 @@ struct UpdateScore {
   // when fewer than 3 updates were embedded. Updates crafted from the
   // round's statistics (ALIE) sit closer to the mean than any honest one.
   double centrality = NAN;
+  // Share of the update's squared norm in input columns of its first dense
+  // layer where it stands out of its round's band (column_outliers.h), in
+  // [0, 1]; NaN when not embedded, the layout has no profiled tensor, or
+  // fewer than kMinColumnRound updates have a profile. A pixel-trigger
+  // backdoor's updates reach 0.2-0.6 while the backdoor is not learned.
+  double column_share = NAN;
   // Cosine of this update's embedding with the client's own reference: the
   // embedding of its last update kept without any flag (Detector keeps one
   // per client id), in [-1, 1]. NaN when not embedded or the client has no

@@ -38,6 +38,7 @@ enum Flag : uint32_t {
   kFlagNoAverage = AGGF_FLAG_NO_AVERAGE,
   kFlagInconsistent = AGGF_FLAG_INCONSISTENT,
   kFlagOpposed = AGGF_FLAG_OPPOSED,
+  kFlagColumnOutlier = AGGF_FLAG_COLUMN_OUTLIER,
 };
 
 // Names of the bits set in `flags`, in bit order, e.g. {"nonfinite"}.
@@ -67,10 +68,11 @@ inline bool KeptClean(const Decision& d) {
 }
 
 // The flags of the policy's signals: the score and the guards on direction,
-// near-copies, centrality, norm, pull against the round and claimed examples.
+// near-copies, centrality, norm, pull against the round, quiet input columns
+// and claimed examples.
 inline constexpr uint32_t kSignalFlags =
     kFlagAnomalous | kFlagInconsistent | kFlagDuplicate | kFlagCentral |
-    kFlagNormGuard | kFlagOpposed | kFlagNumExamples;
+    kFlagNormGuard | kFlagOpposed | kFlagColumnOutlier | kFlagNumExamples;
 // The guards among them: every signal but the score.
 inline constexpr uint32_t kGuardSignalFlags = kSignalFlags & ~kFlagAnomalous;
 

@@ -38,17 +38,19 @@
 //   8. duplicate guard: similarity to another update above the limit: drop
 //      ("duplicate").
 //   9. centrality guard: typicality above the limit: drop ("central").
-//  10. norm guard (when enabled): flag norm_guard; above drop_k x the
+//  10. column guard: the share of the update's energy in input columns its
+//      round leaves quiet above the limit: drop ("column_outlier").
+//  11. norm guard (when enabled): flag norm_guard; above drop_k x the
 //      reference norm drop, else clip, down-weight or drop ("norm_guard").
-//  11. opposition guard: (norm / reference norm) x max(0, -agreement) above
+//  12. opposition guard: (norm / reference norm) x max(0, -agreement) above
 //      the limit: flag opposed; weight capped at limit / opposition
 //      ("opposed").
-//  12. num_examples guard: the claim above its limit: flag num_examples;
+//  13. num_examples guard: the claim above its limit: flag num_examples;
 //      cap the weight to limit / claim, only flag, or drop ("num_examples").
-//  13. probation: weight capped at probation.max_weight ("probation").
-// Every judged update (steps 5-13) gets Decision::suspicion, the largest
+//  14. probation: weight capped at probation.max_weight ("probation").
+// Every judged update (steps 5-14) gets Decision::suspicion, the largest
 // ratio of its signals to their limits (> 1 exactly when one fired).
-// Then the fail-safes over the round: drops of steps 6-12 beyond
+// Then the fail-safes over the round: drops of steps 6-13 beyond
 // floor(max_drop_fraction * n) are restored, least suspicious first (not
 // those at least severe_suspicion suspicious, unless restore_severe), and
 // the same restoration (of any of them) runs while fewer than

@@ -288,6 +288,7 @@ Status ReadStrikeOn(const YAML::Node& n, const std::string& p,
                                {"central", kStrikeCentral},
                                {"inconsistent", kStrikeInconsistent},
                                {"opposed", kStrikeOpposed},
+                               {"column_outlier", kStrikeColumnOutlier},
                                {"num_examples", kStrikeNumExamples}},
                               &event));
     *strike_on |= event;
@@ -420,6 +421,11 @@ FieldReader Guards(GuardsConfig* g) {
       {"enabled", Bool(&og->enabled)},
       {"max_opposition", Double(&og->max_opposition, Positive, "must be > 0")},
   };
+  ColumnGuardConfig* colg = &g->columns;
+  Fields columns = {
+      {"enabled", Bool(&colg->enabled)},
+      {"max_share", Double(&colg->max_share, UnitOpenLow, "must be in (0, 1]")},
+  };
   ExamplesGuardConfig* eg = &g->num_examples;
   Fields examples = {
       {"enabled", Bool(&eg->enabled)},
@@ -436,6 +442,7 @@ FieldReader Guards(GuardsConfig* g) {
               {"centrality", Map(centrality)},
               {"consistency", Map(consistency)},
               {"opposition", Map(opposition)},
+              {"columns", Map(columns)},
               {"num_examples", Map(examples)}});
 }
 

@@ -275,6 +275,24 @@ struct OppositionGuardConfig {
   double max_opposition = 1.0;  // > 0, reference norms
 };
 
+// Drops updates with much of their energy in input columns of the first
+// dense layer that the round's other updates leave quiet:
+// UpdateScore::column_share (features/column_outliers.h) above max_share.
+// A pixel-trigger backdoor's update sends 0.2-0.6 of its squared norm into
+// the trigger pixels' columns while the backdoor is not learned; honest
+// updates stay under 0.3 but for a few under Dirichlet 0.1 skew (0.3-0.43,
+// 0.9% of one shape's updates). Dropping the backdoor's early updates keeps
+// it from being learned, which keeps its later updates as far out
+// (docs/results/notes.md, "Backdoors"). Needs a detector and a layout with
+// a 2-D tensor (a Linear weight); abstains otherwise and in rounds of fewer
+// than kMinColumnRound such updates. Not a strike unless
+// quarantine.strike_on lists "column_outlier": an honest client with
+// unusual inputs loses that update's say, not its place.
+struct ColumnGuardConfig {
+  bool enabled = true;
+  double max_share = 0.3;  // in (0, 1]
+};
+
 enum class ExamplesGuardMode { kCap, kFlag, kDrop };
 
 // Judges num_examples, the client's own claim of how many examples it
@@ -307,6 +325,7 @@ struct GuardsConfig {
   CentralityGuardConfig centrality;
   ConsistencyGuardConfig consistency;
   OppositionGuardConfig opposition;
+  ColumnGuardConfig columns;
   ExamplesGuardConfig num_examples;
 };
 
@@ -338,16 +357,17 @@ struct FailSafesConfig {
 
 // Events that count as a strike against a client.
 enum StrikeEvent : uint32_t {
-  kStrikeAnomalous = 1u << 0,     // score over the threshold
-  kStrikeGuard = 1u << 1,         // nonfinite, shape mismatch, invalid
-  kStrikeNormGuard = 1u << 2,     // norm guard fired
-  kStrikeDuplicate = 1u << 3,     // duplicate guard fired
-  kStrikeCentral = 1u << 4,       // centrality guard fired
-  kStrikeInconsistent = 1u << 5,  // consistency guard fired
-  kStrikeNumExamples = 1u << 6,   // num_examples guard fired
-  kStrikeOpposed = 1u << 7,       // opposition guard fired (not by default:
-                                  // attackers can turn the round's known
-                                  // direction against honest clients)
+  kStrikeAnomalous = 1u << 0,      // score over the threshold
+  kStrikeGuard = 1u << 1,          // nonfinite, shape mismatch, invalid
+  kStrikeNormGuard = 1u << 2,      // norm guard fired
+  kStrikeDuplicate = 1u << 3,      // duplicate guard fired
+  kStrikeCentral = 1u << 4,        // centrality guard fired
+  kStrikeInconsistent = 1u << 5,   // consistency guard fired
+  kStrikeNumExamples = 1u << 6,    // num_examples guard fired
+  kStrikeOpposed = 1u << 7,        // opposition guard fired (not by default:
+                                   // attackers can turn the round's known
+                                   // direction against honest clients)
+  kStrikeColumnOutlier = 1u << 8,  // column guard fired (not by default)
 };
 
 // How much one strike weighs. An event of a guard (or the engine's guards)

@@ -215,6 +215,9 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                             s.consistency < consistency_limit;
   w.opposition = Opposition(g.opposition, s, limits);
   const bool opposed = w.opposition > g.opposition.max_opposition;
+  const bool column_outlier = g.columns.enabled &&
+                              std::isfinite(s.column_share) &&
+                              s.column_share > g.columns.max_share;
   w.repeats_rejected = RepeatsRejected(c, s, round);
   w.against_round = AgainstRound(g.consistency, s, w.repeats_rejected,
                                  limits.newcomer_min_agreement);
@@ -241,6 +244,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
        w.against_round ? Distance(s.agreement, limits.newcomer_min_agreement)
                        : NAN,
        Ratio(w.opposition, g.opposition.max_opposition),
+       g.columns.enabled ? Ratio(s.column_share, g.columns.max_share) : NAN,
        Ratio(claim, w.examples_limit)});
   const std::pair<bool, std::pair<uint32_t, uint32_t>> signals[] = {
       {anomalous, {kFlagAnomalous, kStrikeAnomalous}},
@@ -250,6 +254,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
       {inconsistent || w.repeats_rejected,
        {kFlagInconsistent, kStrikeInconsistent}},
       {opposed, {kFlagOpposed, kStrikeOpposed}},
+      {column_outlier, {kFlagColumnOutlier, kStrikeColumnOutlier}},
       {examples, {kFlagNumExamples, 0u}},
       {w.examples_over_own, {kFlagNumExamples, kStrikeNumExamples}},
       {w.against_round, {kFlagInconsistent, 0u}},
@@ -262,7 +267,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
   }
 }
 
-// Rules 6-13 of policy.h, on an update the earlier rules let through.
+// Rules 6-14 of policy.h, on an update the earlier rules let through.
 void ApplySignalRules(const PolicyConfig& c, uint64_t round,
                       const PolicyInput& in, const RoundLimits& limits,
                       const ClientRecord* record, Working& w) {
@@ -283,7 +288,8 @@ void ApplySignalRules(const PolicyConfig& c, uint64_t round,
       {kFlagInconsistent,
        w.repeats_rejected ? "repeats_rejected" : "inconsistent"},
       {kFlagDuplicate, "duplicate"},
-      {kFlagCentral, "central"}};
+      {kFlagCentral, "central"},
+      {kFlagColumnOutlier, "column_outlier"}};
   for (const auto& [flag, reason] : drops) {
     // A newcomer against the round is flagged inconsistent, not dropped.
     const bool newcomer_only = flag == kFlagInconsistent && w.against_round;
@@ -544,7 +550,7 @@ void JudgeUpdate(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
     d.reason = "allowlisted";
     return;
   }
-  ApplySignalRules(c, round, in, limits, record, w);  // rules 6-13
+  ApplySignalRules(c, round, in, limits, record, w);  // rules 6-14
 }
 
 std::vector<std::string> ApplyFailSafes(const PolicyConfig& c,

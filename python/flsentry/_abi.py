@@ -151,8 +151,8 @@ class Api(ctypes.Structure):
 # Size of the ABI 1.0 table: a plugin must return at least this much.
 API_1_0_SIZE = ctypes.sizeof(Api)
 
-# The ABI 1.3 flags, used only when no aggfilter.h can be found.
-_FLAGS_1_3: Tuple[Tuple[int, str], ...] = (
+# The ABI 1.4 flags, used only when no aggfilter.h can be found.
+_FLAGS_1_4: Tuple[Tuple[int, str], ...] = (
     (0, "nonfinite"),
     (1, "shape_mismatch"),
     (2, "anomalous"),
@@ -170,6 +170,7 @@ _FLAGS_1_3: Tuple[Tuple[int, str], ...] = (
     (14, "no_average"),
     (15, "inconsistent"),
     (16, "opposed"),
+    (17, "column_outlier"),
 )
 
 _FLAG_RE = re.compile(r"^#define\s+AGGF_FLAG_(\w+)\s+\(\(uint32_t\)1u\s*<<\s*(\d+)\)", re.M)
@@ -199,7 +200,7 @@ def header_candidates(plugin_path: Optional[str] = None) -> Iterable[Path]:
 @functools.lru_cache(maxsize=None)
 def flag_table(plugin_path: Optional[str] = None) -> Tuple[Tuple[int, str], ...]:
     """(bit, name) for every AGGF_FLAG_* of the first aggfilter.h found, the
-    ABI 1.3 table if none is. Bits the table does not name are reported as
+    ABI 1.4 table if none is. Bits the table does not name are reported as
     ``bit<N>`` by :func:`flag_names`."""
     for path in header_candidates(plugin_path):
         try:
@@ -208,7 +209,7 @@ def flag_table(plugin_path: Optional[str] = None) -> Tuple[Tuple[int, str], ...]
             continue
         if flags:
             return tuple(sorted(flags.items()))
-    return _FLAGS_1_3
+    return _FLAGS_1_4
 
 
 def flag_names(bits: int, table: Tuple[Tuple[int, str], ...]) -> Tuple[str, ...]:

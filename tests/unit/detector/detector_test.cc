@@ -155,6 +155,36 @@ TEST_CASE(
   CHECK((*scores)[14].log_norm_ratio > std::log(10.0));  // x20 scaled
 }
 
+TEST_CASE("column shares: energy in a column the round leaves quiet") {
+  auto d = Detector::Load(TrainedDetector(), DetectorConfig{});
+  REQUIRE_OK(d);
+  LoadedRound r = LoadFiles(BenignFiles());
+  // Update 11's fc1.weight [6 x 8] (the profiled tensor) gets 10 x its
+  // largest value added down input column 0.
+  TensorView& w = r.round.updates[11].tensors[0];
+  REQUIRE(w.name == "fc1.weight");
+  REQUIRE(w.dtype == DType::kF32);
+  const auto* src = static_cast<const float*>(w.data);
+  std::vector<float> trigger(src, src + w.numel());
+  float largest = 0;
+  for (float v : trigger) largest = std::max(largest, std::fabs(v));
+  for (size_t row = 0; row < 6; ++row) trigger[row * 8] += 10 * largest;
+  w.data = trigger.data();
+  auto scores = (*d)->ScoreRound(r.round, r.all);
+  REQUIRE_OK(scores);
+  for (size_t i = 0; i < 11; ++i) {
+    CAPTURE(i);
+    CHECK((*scores)[i].column_share < 0.3);  // false for NaN
+  }
+  CHECK((*scores)[11].column_share > 0.5);
+  SUBCASE("fewer than kMinColumnRound updates: no share") {
+    const std::vector<size_t> four = {0, 1, 2, 11};
+    auto few = (*d)->ScoreRound(r.round, four);
+    REQUIRE_OK(few);
+    for (size_t i : four) CHECK(std::isnan((*few)[i].column_share));
+  }
+}
+
 TEST_CASE("only eligible updates are scored; bad updates get a reason") {
   auto d = Detector::Load(TrainedDetector(), DetectorConfig{});
   REQUIRE_OK(d);

@@ -175,23 +175,23 @@ TEST_CASE("policy audit records carry every documented field") {
   const nlohmann::json& r = out->audit_records[0];
   // clang-format off
   const std::vector<std::string> fields = {
-      "action",               "agreement",
-      "centrality",           "client",
-      "client_factor",        "client_status",
-      "consistency",          "drift_limit",
-      "examples_limit",       "failsafe",
-      "flags",                "max_similarity",
-      "newcomer_limit",       "norm",
-      "norm_limit",           "num_examples",
-      "opposition",           "probation_end",
-      "quarantine_end",       "reason",
-      "rejected_similarity",  "reputation",
-      "round",                "score",
-      "score_ratio",          "strike_weight",
-      "strikes",              "suspicion",
-      "suspicious_round",
-      "threshold",            "thresholds",
-      "typicality",           "weight"};
+      "action",             "agreement",
+      "centrality",         "client",
+      "client_factor",      "client_status",
+      "column_share",       "consistency",
+      "drift_limit",        "examples_limit",
+      "failsafe",           "flags",
+      "max_similarity",     "newcomer_limit",
+      "norm",               "norm_limit",
+      "num_examples",       "opposition",
+      "probation_end",      "quarantine_end",
+      "reason",             "rejected_similarity",
+      "reputation",         "round",
+      "score",              "score_ratio",
+      "strike_weight",      "strikes",
+      "suspicion",          "suspicious_round",
+      "threshold",          "thresholds",
+      "typicality",         "weight"};
   // clang-format on
   std::vector<std::string> keys;
   for (const auto& item : r.items()) keys.push_back(item.key());

@@ -50,6 +50,8 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->guards.consistency.drift_round_k == 2.0);
     CHECK(c->guards.opposition.enabled);
     CHECK(c->guards.opposition.max_opposition == 1.0);
+    CHECK(c->guards.columns.enabled);
+    CHECK(c->guards.columns.max_share == 0.3);
     CHECK(c->guards.num_examples.enabled);
     CHECK(c->guards.num_examples.k == 10.0);
     CHECK(c->guards.num_examples.history_k == 2.0);
@@ -189,6 +191,12 @@ TEST_CASE("errors name the key path, line and column") {
       {"guards: {opposition: {max_opposition: 0}}\n",
        "policy: guards.opposition.max_opposition: must be > 0 (line 1, "
        "column 39)"},
+      {"guards: {columns: {max_share: 0}}\n",
+       "policy: guards.columns.max_share: must be in (0, 1] (line 1, "
+       "column 31)"},
+      {"guards: {columns: {max_share: 1.5}}\n",
+       "policy: guards.columns.max_share: must be in (0, 1] (line 1, "
+       "column 31)"},
       {"guards: {norm: {k: 3, drop_k: 2}}\n",
        "policy: guards.norm.drop_k: drop_k (2) must be 0 (no drop limit) or "
        "above k (3) (line 1, column 31)"},
@@ -385,6 +393,8 @@ TEST_CASE("shipped config files load") {
   CHECK(a.guards.opposition.enabled == b.guards.opposition.enabled);
   CHECK(a.guards.opposition.max_opposition ==
         b.guards.opposition.max_opposition);
+  CHECK(a.guards.columns.enabled == b.guards.columns.enabled);
+  CHECK(a.guards.columns.max_share == b.guards.columns.max_share);
   CHECK(a.guards.num_examples.enabled == b.guards.num_examples.enabled);
   CHECK(a.guards.num_examples.k == b.guards.num_examples.k);
   CHECK(a.guards.num_examples.history_k == b.guards.num_examples.history_k);

@@ -1,7 +1,7 @@
 // The policy's per-update signals beyond the score (policy.h): the
 // centrality guard, the norm guard's drop limit and history anchor, the
-// opposition guard, the consistency guard's drift rule, and
-// Decision::suspicion. policy_test.cc covers the rest of policy.h.
+// opposition guard, the column guard, the consistency guard's drift rule,
+// and Decision::suspicion. policy_test.cc covers the rest of policy.h.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -428,5 +428,56 @@ TEST_CASE("consistency guard: drift with the round is not inconsistency") {
     RoundOutcome out = Decide(off, 5, DriftRound(kAgreeing, -0.05, 0.6));
     CHECK(out.decisions.back().reason == "inconsistent");
     CHECK(out.audit_records.back()["drift_limit"].is_null());
+  }
+}
+
+TEST_CASE("column guard: energy in columns the round leaves quiet") {
+  // Column shares 0.02 for the first five; the last at 0.45: 1.5 x the
+  // shipped limit 0.3.
+  auto round = [](double last_share) {
+    std::vector<PolicyInput> r = Round(0.5);
+    for (PolicyInput& in : r) in.score.column_share = 0.02;
+    r[5].score.column_share = last_share;
+    return r;
+  };
+  SUBCASE("above max_share: dropped, no strike by default") {
+    Policy policy = Make(kIsolated);
+    RoundOutcome out = Decide(policy, 1, round(0.45));
+    const Decision& d = out.decisions[5];
+    CHECK(d.action == Action::kDrop);
+    CHECK(d.reason == "column_outlier");
+    CHECK(FlagNames(d.flags) == std::vector<std::string>{"column_outlier"});
+    CHECK(d.suspicion == doctest::Approx(1.5));
+    CHECK(out.audit_records[5]["column_share"].get<double>() == 0.45);
+    CHECK(out.audit_records[5]["strike_weight"].get<double>() == 0.0);
+    for (size_t i = 0; i < 5; ++i) {
+      CHECK(out.decisions[i].action == Action::kAccept);
+      CHECK(out.decisions[i].flags == 0u);
+    }
+  }
+  SUBCASE("at the limit it is kept") {
+    Policy policy = Make(kIsolated);
+    CHECK(Decide(policy, 1, round(0.3)).decisions[5].flags == 0u);
+  }
+  SUBCASE("a strike where quarantine.strike_on lists it") {
+    Policy policy = Make(
+        "thresholds: {rules: [{kind: static, value: 1.0}]}\n"
+        "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
+        "quarantine: {enabled: false, strike_on: [column_outlier]}\n");
+    RoundOutcome out = Decide(policy, 1, round(0.45));
+    CHECK(out.decisions[5].action == Action::kDrop);
+    CHECK(out.audit_records[5]["strike_weight"].get<double>() == 1.0);
+  }
+  SUBCASE("a higher limit, the guard off, or no share keeps it") {
+    for (const char* extra : {"guards: {columns: {max_share: 0.5}}\n",
+                              "guards: {columns: {enabled: false}}\n"}) {
+      CAPTURE(extra);
+      Policy policy = Make(kIsolated + extra);
+      CHECK(Decide(policy, 1, round(0.45)).decisions[5].flags == 0u);
+    }
+    Policy policy = Make(kIsolated);
+    RoundOutcome out = Decide(policy, 1, round(NAN));
+    CHECK(out.decisions[5].flags == 0u);
+    CHECK(out.audit_records[5]["column_share"].is_null());
   }
 }

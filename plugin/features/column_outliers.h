@@ -1,0 +1,65 @@
+// column_outliers.h — how much of an update's energy lies in input columns of
+// a dense layer that the rest of its round leaves quiet. A pixel-trigger
+// backdoor (Bagdasaryan et al., AISTATS 2020; Neurotoxin, Zhang et al., ICML
+// 2022) writes into the first layer's weights for the trigger's pixels,
+// which honest training barely moves; a coordinate-wise median would
+// discard that energy (it never learns such a backdoor), a mean takes it
+// in. The policy's column guard (policy_config.h, ColumnGuardConfig) drops
+// updates whose outlier share is too high.
+//
+// Definitions, for the profiled tensor W (rows x cols, row-major: a
+// PyTorch Linear weight [out_features, in_features], so a column is one
+// input feature) of update i's delta:
+//   column energy   e_ic = sum_r W_i[r, c]^2
+//   column share    s_ic = e_ic / ||u_i||^2 (u_i: every selected tensor)
+//   band            per column c, over the round's profiled updates: the
+//                   median m_c and MAD_c of s_.c; column c is an outlier of
+//                   update i when s_ic > m_c + kColumnBandK x 1.4826 x MAD_c
+//   outlier share   sum of s_ic over update i's outlier columns, in [0, 1].
+// Measured on Fashion-MNIST MLP runs (docs/results/notes.md, "Backdoors"):
+// honest updates 0.01-0.03 typical, the 99th percentile 0.06-0.26 by
+// shape (Dirichlet 0.1 highest); backdoor updates while the backdoor is not
+// yet learned 0.2-0.6. No LibTorch; pure functions, thread-safe.
+#ifndef FLSENTRY_FEATURES_COLUMN_OUTLIERS_H_
+#define FLSENTRY_FEATURES_COLUMN_OUTLIERS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "features/feature_extractor.h"
+
+namespace flsentry {
+
+// Widest profiled tensor (columns); a wider first 2-D tensor is not
+// profiled (its profile per update would outweigh the sketch).
+inline constexpr int64_t kMaxProfileColumns = int64_t{1} << 16;
+// Band half-width, in robust standard deviations (1.4826 x MAD).
+inline constexpr double kColumnBandK = 5.0;
+// Fewer profiled updates in a round: no band, every share NaN.
+inline constexpr size_t kMinColumnRound = 5;
+// The band is estimated from at most this many profiled updates (every
+// ceil(m / kMaxColumnBandRows)-th of m), bounding the round's cost at
+// O(cols x kMaxColumnBandRows) plus O(cols) per update.
+inline constexpr size_t kMaxColumnBandRows = 1024;
+
+// Index into layout.tensors of the tensor whose input columns are
+// profiled: the first of rank 2 with 2 to kMaxProfileColumns columns and at
+// least 2 rows; -1 when there is none (the guard then abstains).
+int ProfiledTensor(const FeatureLayout& layout);
+
+// Outlier shares of a round's updates. energies[i]: update i's column
+// energies (cols values; null or empty when not profiled), norms[i]: its
+// L2 norm (the same selected coordinates). Returns energies.size()
+// values: NaN for an update without a profile, a non-finite or zero norm,
+// or a profile of another length than the first one's, and for every
+// update when fewer than kMinColumnRound have one.
+// REQUIRES: energies.size() == norms.size().
+std::vector<double> ColumnOutlierShares(
+    std::span<const std::vector<float>* const> energies,
+    std::span<const double> norms);
+
+}  // namespace flsentry
+
+#endif  // FLSENTRY_FEATURES_COLUMN_OUTLIERS_H_

@@ -1,0 +1,159 @@
+// column_outliers.h: the profiled tensor, the column energies Embed
+// measures, and the outlier shares of a round.
+#include "features/column_outliers.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace flsentry {
+namespace {
+
+FeatureLayout LayoutOf(const std::vector<std::vector<int64_t>>& shapes) {
+  FeatureLayout layout;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    FeatureLayout::Entry e;
+    e.name = "t" + std::to_string(i);
+    e.shape = shapes[i];
+    layout.tensors.push_back(e);
+  }
+  return layout;
+}
+
+// n updates with energy 1 in each of 4 columns (norm^2 = 8: the other half
+// of each update's energy lies outside the profiled tensor).
+struct Round {
+  std::vector<std::vector<float>> energies;
+  std::vector<double> norms;
+  std::vector<double> Shares() const {
+    std::vector<const std::vector<float>*> ptrs;
+    for (const auto& e : energies) ptrs.push_back(&e);
+    return ColumnOutlierShares(ptrs, norms);
+  }
+};
+
+Round Uniform(size_t n) {
+  Round r;
+  for (size_t i = 0; i < n; ++i) {
+    r.energies.push_back({1, 1, 1, 1});
+    r.norms.push_back(std::sqrt(8.0));
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("the profiled tensor is the first 2-D one with 2+ rows and columns") {
+  CHECK(ProfiledTensor(LayoutOf({{64}, {64, 784}, {10, 64}})) == 1);
+  CHECK(ProfiledTensor(LayoutOf({{1, 784}, {784, 1}, {3, 2}})) == 2);
+  CHECK(ProfiledTensor(LayoutOf({{32, 1, 3, 3}, {128, 1600}})) == 1);
+  CHECK(ProfiledTensor(LayoutOf({{2, kMaxProfileColumns + 1}, {4, 4}})) == 1);
+  CHECK(ProfiledTensor(LayoutOf({{10}, {3, 3, 3}})) == -1);
+}
+
+TEST_CASE("an update's energy in a column the others leave quiet") {
+  Round r = Uniform(6);
+  // Update 5 puts 8 more into column 2: norm^2 16, column 2's share 9/16.
+  r.energies[5][2] = 9;
+  r.norms[5] = 4;
+  const std::vector<double> s = r.Shares();
+  REQUIRE(s.size() == 6);
+  for (size_t i = 0; i < 5; ++i) CHECK(s[i] == 0.0);
+  // The band of column 2: median 1/8, MAD 0; its other columns' shares
+  // (1/16) are below their bands (1/8).
+  CHECK(s[5] == doctest::Approx(9.0 / 16));
+}
+
+TEST_CASE("a band wide enough for the round's spread flags nothing") {
+  Round r = Uniform(7);
+  // Column 0 spread over the round: 1, 2, ..., 7 (shares over norm^2 8).
+  for (size_t i = 0; i < 7; ++i) r.energies[i][0] = float(i + 1);
+  for (double v : r.Shares()) CHECK(v == 0.0);
+}
+
+TEST_CASE("outlier shares abstain where they cannot be judged") {
+  SUBCASE("fewer than kMinColumnRound profiled updates: every share NaN") {
+    Round r = Uniform(kMinColumnRound);
+    r.energies[0].clear();  // not profiled
+    for (double v : r.Shares()) CHECK(std::isnan(v));
+  }
+  SUBCASE("no profile, a zero or non-finite norm, another length: NaN") {
+    Round r = Uniform(9);
+    r.energies[0].clear();
+    r.norms[1] = 0;
+    r.norms[2] = NAN;
+    r.energies[8] = {1, 1, 1};  // the first usable profile has 4 columns
+    const std::vector<double> s = r.Shares();
+    for (size_t i : {0, 1, 2, 8}) CHECK(std::isnan(s[i]));
+    for (size_t i = 3; i < 8; ++i) CHECK(s[i] == 0.0);
+  }
+  SUBCASE("a null profile is no profile") {
+    Round r = Uniform(6);
+    std::vector<const std::vector<float>*> ptrs;
+    for (const auto& e : r.energies) ptrs.push_back(&e);
+    ptrs[0] = nullptr;
+    const std::vector<double> s = ColumnOutlierShares(ptrs, r.norms);
+    CHECK(std::isnan(s[0]));
+    CHECK(s[1] == 0.0);
+  }
+}
+
+namespace {
+
+// bias [3], then W [3 x 2] (profiled), then V [2 x 2]; owns its data.
+struct SmallModel {
+  std::vector<int64_t> bias_shape = {3}, w_shape = {3, 2}, v_shape = {2, 2};
+  std::vector<float> bias, w, v;
+  std::vector<TensorView> Views() const {
+    return {{"bias", DType::kF32, bias_shape, {}, bias.data()},
+            {"w", DType::kF32, w_shape, {}, w.data()},
+            {"v", DType::kF32, v_shape, {}, v.data()}};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Embed measures the column energies of the delta") {
+  SmallModel update;
+  update.bias = {1, 2, 3};
+  update.w = {1, 2, 3, 4, 5, 6};
+  update.v = {1, 1, 1, 1};
+  FeatureSettings settings;
+  auto layout = SelectLayout(settings, update.Views());
+  REQUIRE(layout.ok());
+  auto fx = FeatureExtractor::Create(settings, *layout);
+  REQUIRE(fx.ok());
+  std::vector<float> out(fx->dim());
+  UpdateInput u;
+  u.tensors = update.Views();
+  SUBCASE("a delta: sums of squares down each column") {
+    auto f = fx->Embed(u, {}, out);
+    REQUIRE(f.ok());
+    CHECK(f->column_energy == std::vector<float>{1 + 9 + 25, 4 + 16 + 36});
+  }
+  SUBCASE("full weights: of the difference from the global model") {
+    SmallModel global;
+    global.bias = {0, 0, 0};
+    global.w = {1, 1, 1, 1, 1, 1};
+    global.v = {0, 0, 0, 0};
+    u.kind = UpdateKind::kWeights;
+    auto f = fx->Embed(u, global.Views(), out);
+    REQUIRE(f.ok());
+    CHECK(f->column_energy == std::vector<float>{0 + 4 + 16, 1 + 9 + 25});
+  }
+  SUBCASE("an update that is not embedded has none") {
+    SmallModel zero;
+    zero.bias = {0, 0, 0};
+    zero.w = {0, 0, 0, 0, 0, 0};
+    zero.v = {0, 0, 0, 0};
+    u.tensors = zero.Views();
+    auto f = fx->Embed(u, {}, out);
+    REQUIRE(f.ok());
+    CHECK_FALSE(f->embedded);
+    CHECK(f->column_energy.empty());
+  }
+}
+
+}  // namespace flsentry
