@@ -273,7 +273,7 @@ Result<UpdateFeatures> Detector::Embed(const UpdateInput& update,
                                        std::span<const TensorView> global,
                                        std::span<float> out) const {
   try {
-    return features_->Embed(update, global, out);
+    return features_->Embed(update, global, out, config_.column_energy);
   } catch (const std::exception& e) {
     return InternalError(std::string("embedding failed: ") + e.what());
   }

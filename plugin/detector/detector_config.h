@@ -50,6 +50,11 @@ struct DetectorConfig {
   int threads = 1;    // threads for embedding, scoring and refresh; results
                       // do not depend on it
   uint64_t seed = 1;  // seeds refresh training, for replayable runs
+  // Whether Embed measures column energies (UpdateFeatures::column_energy,
+  // a second pass over one tensor) and ScoreRound the column shares. Not a
+  // YAML key: ParsePolicyYaml sets it to guards.columns.enabled, the one
+  // reader.
+  bool column_energy = true;
 };
 
 }  // namespace flsentry

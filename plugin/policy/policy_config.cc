@@ -556,6 +556,7 @@ Result<PolicyConfig> ParsePolicyYaml(std::string_view yaml_text) {
   PolicyConfig config;
   Status status = ReadRoot(*root, &config);
   if (!status.ok()) return status.WithContext("policy");
+  config.detector.column_energy = config.guards.columns.enabled;
   return config;
 }
 

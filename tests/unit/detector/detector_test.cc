@@ -177,6 +177,15 @@ TEST_CASE("column shares: energy in a column the round leaves quiet") {
     CHECK((*scores)[i].column_share < 0.3);  // false for NaN
   }
   CHECK((*scores)[11].column_share > 0.5);
+  SUBCASE("not measured where the column guard is off") {
+    DetectorConfig off;
+    off.column_energy = false;  // ParsePolicyYaml: guards.columns.enabled
+    auto without = Detector::Load(TrainedDetector(), off);
+    REQUIRE_OK(without);
+    auto unmeasured = (*without)->ScoreRound(r.round, r.all);
+    REQUIRE_OK(unmeasured);
+    for (const UpdateScore& s : *unmeasured) CHECK(std::isnan(s.column_share));
+  }
   SUBCASE("fewer than kMinColumnRound updates: no share") {
     const std::vector<size_t> four = {0, 1, 2, 11};
     auto few = (*d)->ScoreRound(r.round, four);

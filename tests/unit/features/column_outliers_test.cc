@@ -129,7 +129,7 @@ TEST_CASE("Embed measures the column energies of the delta") {
   UpdateInput u;
   u.tensors = update.Views();
   SUBCASE("a delta: sums of squares down each column") {
-    auto f = fx->Embed(u, {}, out);
+    auto f = fx->Embed(u, {}, out, true);
     REQUIRE(f.ok());
     CHECK(f->column_energy == std::vector<float>{1 + 9 + 25, 4 + 16 + 36});
   }
@@ -139,9 +139,15 @@ TEST_CASE("Embed measures the column energies of the delta") {
     global.w = {1, 1, 1, 1, 1, 1};
     global.v = {0, 0, 0, 0};
     u.kind = UpdateKind::kWeights;
-    auto f = fx->Embed(u, global.Views(), out);
+    auto f = fx->Embed(u, global.Views(), out, true);
     REQUIRE(f.ok());
     CHECK(f->column_energy == std::vector<float>{0 + 4 + 16, 1 + 9 + 25});
+  }
+  SUBCASE("none unless asked for") {
+    auto f = fx->Embed(u, {}, out);
+    REQUIRE(f.ok());
+    CHECK(f->embedded);
+    CHECK(f->column_energy.empty());
   }
   SUBCASE("an update that is not embedded has none") {
     SmallModel zero;
@@ -149,7 +155,7 @@ TEST_CASE("Embed measures the column energies of the delta") {
     zero.w = {0, 0, 0, 0, 0, 0};
     zero.v = {0, 0, 0, 0};
     u.tensors = zero.Views();
-    auto f = fx->Embed(u, {}, out);
+    auto f = fx->Embed(u, {}, out, true);
     REQUIRE(f.ok());
     CHECK_FALSE(f->embedded);
     CHECK(f->column_energy.empty());

@@ -52,6 +52,7 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->guards.opposition.max_opposition == 1.0);
     CHECK(c->guards.columns.enabled);
     CHECK(c->guards.columns.max_share == 0.3);
+    CHECK(c->detector.column_energy);
     CHECK(c->guards.num_examples.enabled);
     CHECK(c->guards.num_examples.k == 10.0);
     CHECK(c->guards.num_examples.history_k == 2.0);
@@ -96,6 +97,7 @@ actions:
 lists: {allow: [a, b], deny: [c]}
 guards:
   norm: {enabled: yes, k: 4, mode: downweight, min_round_size: 5}
+  columns: {enabled: false, max_share: 0.4}
 fail_safes: {max_drop_fraction: 0.3, min_accepted: 2, on_error: fail_round}
 quarantine:
   enabled: true
@@ -136,6 +138,9 @@ audit: {path: audit.jsonl}
   CHECK(c.lists.deny == std::set<std::string>{"c"});
   CHECK(c.guards.norm.enabled);
   CHECK(c.guards.norm.mode == NormGuardMode::kDownweight);
+  CHECK_FALSE(c.guards.columns.enabled);
+  CHECK(c.guards.columns.max_share == 0.4);
+  CHECK_FALSE(c.detector.column_energy);  // nothing to measure it for
   CHECK(c.fail_safes.max_drop_fraction == 0.3);
   CHECK(c.fail_safes.min_accepted == 2);
   CHECK(c.fail_safes.on_error == OnScoreError::kFailRound);
