@@ -424,6 +424,7 @@ typedef struct aggf_api {
    * clients finish, instead of all at once to on_round_filter. The plugin
    * does the work that reads an update's bytes when the update is added
    * and keeps a bounded summary of it (for flsentry: its sketch, O(1000)
+   * floats, the column energies of its first dense layer, at most 65,536
    * floats, and its tensors' names and shapes), never a pointer into it,
    * so the host may average and free each update as it arrives; at
    * on_round_end it decides every update added, exactly as

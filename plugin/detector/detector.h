@@ -171,7 +171,8 @@ class Detector {
   // The length of an embedding (floats per row).
   int64_t embedding_dim() const;
   // Embeds one update into `out` (embedding_dim() floats; REQUIRES that
-  // size), reading its tensors once, in place; `global` is subtracted
+  // size), reading its tensors once in place (the profiled tensor twice
+  // with DetectorConfig::column_energy); `global` is subtracted
   // from kWeights updates. Thread-safe: const, and may run concurrently on
   // different outputs. Errors: the update's (missing tensor, a shape that
   // is not the detector's), kInternal when embedding throws (e.g. out of

@@ -218,9 +218,8 @@ Result<std::vector<UpdateScore>> FilterEngine::Impl::ScoreEmbedded(
   std::vector<std::string> clients;
   clients.reserve(updates.size());
   for (const UpdateDigest& u : updates) clients.push_back(u.client_id);
-  std::vector<Result<UpdateFeatures>> measured;
-  measured.reserve(w.eligible.size());
-  for (size_t i : w.eligible) measured.push_back(updates[i].features);
+  const std::vector<Result<UpdateFeatures>> measured =
+      round.TakeFeatures(w.eligible);
   return d.ScoreEmbedded(round.round(), clients, w.eligible, measured,
                          round.TakeRows(w.eligible, dim));
 }

@@ -146,6 +146,24 @@ std::vector<float> RoundIntake::TakeRows(std::span<const size_t> indices,
   return rows;
 }
 
+std::vector<Result<UpdateFeatures>> RoundIntake::TakeFeatures(
+    std::span<const size_t> indices) {
+  std::vector<Result<UpdateFeatures>> taken;
+  taken.reserve(indices.size());
+  for (const size_t i : indices) {
+    Result<UpdateFeatures>& features = updates_[i].features;
+    if (!features.ok()) {
+      taken.push_back(features);
+      continue;
+    }
+    std::vector<float> energy = std::move(features->column_energy);
+    features->column_energy.clear();  // moved-from: make it empty
+    taken.push_back(features);
+    taken.back()->column_energy = std::move(energy);
+  }
+  return taken;
+}
+
 void RoundIntake::AddAll(std::span<const UpdateInput> updates, int threads) {
   const size_t first = updates_.size();
   for (const UpdateInput& u : updates) (void)Describe(u);

@@ -120,6 +120,12 @@ class RoundIntake {
   // round's embeddings are held once, not twice. REQUIRES: every index <
   // updates().size().
   std::vector<float> TakeRows(std::span<const size_t> indices, size_t dim);
+  // The features of updates[indices[r]], in that order; each one's column
+  // energies are moved out of its digest (column_energy empty afterwards;
+  // the norm and non-finite count stay). REQUIRES: every index <
+  // updates().size().
+  std::vector<Result<UpdateFeatures>> TakeFeatures(
+      std::span<const size_t> indices);
   const std::vector<Embedder>& embedders() const { return embedders_; }
   // The embedder of `layout`; null when none was set up for it.
   Embedder* FindEmbedder(const std::string& layout);

@@ -7,9 +7,9 @@
 // in. The policy's column guard (policy_config.h, ColumnGuardConfig) drops
 // updates whose outlier share is too high.
 //
-// Definitions, for the profiled tensor W (rows x cols, row-major: a
-// PyTorch Linear weight [out_features, in_features], so a column is one
-// input feature) of update i's delta:
+// Definitions, for the profiled tensor W (ProfiledTensor; rows x cols,
+// row-major: a PyTorch Linear weight [out_features, in_features], so a
+// column is one input feature) of update i's delta:
 //   column energy   e_ic = sum_r W_i[r, c]^2
 //   column share    s_ic = e_ic / ||u_i||^2 (u_i: every selected tensor)
 //   band            per column c, over the round's profiled updates: the
@@ -32,8 +32,8 @@
 
 namespace flsentry {
 
-// Widest profiled tensor (columns); a wider first 2-D tensor is not
-// profiled (its profile per update would outweigh the sketch).
+// Widest profiled tensor (columns): bounds what one update's profile holds
+// (256 KB) until its round is scored; a wider 2-D tensor is passed over.
 inline constexpr int64_t kMaxProfileColumns = int64_t{1} << 16;
 // Band half-width, in robust standard deviations (1.4826 x MAD).
 inline constexpr double kColumnBandK = 5.0;
@@ -45,8 +45,9 @@ inline constexpr size_t kMinColumnRound = 5;
 inline constexpr size_t kMaxColumnBandRows = 1024;
 
 // Index into layout.tensors of the tensor whose input columns are
-// profiled: the first of rank 2 with 2 to kMaxProfileColumns columns and at
-// least 2 rows; -1 when there is none (the guard then abstains).
+// profiled: the first qualifying one, of rank 2 with 2 to
+// kMaxProfileColumns columns and at least 2 rows; -1 when there is none
+// (the guard then abstains).
 int ProfiledTensor(const FeatureLayout& layout);
 
 // Outlier shares of a round's updates. energies[i]: update i's column

@@ -1,6 +1,7 @@
 // FeatureExtractor::Create and Embed (feature_extractor.h): the one streaming
 // pass over an update's tensors (the delta from the global model, the norm,
-// the sketch or identity embedding) and its f64 fallback. The settings and
+// the sketch or identity embedding), its f64 fallback, and the second pass
+// over the profiled tensor for its column energies. The settings and
 // layout are in feature_extractor.cc.
 #include <algorithm>
 #include <cmath>

@@ -120,7 +120,8 @@ struct UpdateFeatures {
   // Column energies of the layout's profiled tensor (column_outliers.h):
   // cols values, each the sum over rows of the squared delta (f32); empty
   // when not asked for (Embed's column_energy), the layout has no such
-  // tensor, the update was not embedded, or a sum is not finite.
+  // tensor, the update was not embedded or was embedded by the f64
+  // fallback (EmbedWide), or a sum is not finite.
   std::vector<float> column_energy;
 };
 

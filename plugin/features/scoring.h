@@ -50,8 +50,10 @@ struct UpdateScore {
   double centrality = NAN;
   // Share of the update's squared norm in input columns of its first dense
   // layer where it stands out of its round's band (column_outliers.h), in
-  // [0, 1]; NaN when not embedded, the layout has no profiled tensor, or
-  // fewer than kMinColumnRound updates have a profile. A pixel-trigger
+  // [0, 1]; NaN when not embedded, not measured (the column guard off:
+  // DetectorConfig::column_energy; an update embedded by the f64 fallback),
+  // the layout has no profiled tensor, or fewer than kMinColumnRound
+  // updates have a profile. A pixel-trigger
   // backdoor's updates reach 0.2-0.6 while the backdoor is not learned.
   double column_share = NAN;
   // Cosine of this update's embedding with the client's own reference: the

@@ -280,14 +280,18 @@ struct OppositionGuardConfig {
 // UpdateScore::column_share (features/column_outliers.h) above max_share.
 // A pixel-trigger backdoor's update sends 0.2-0.6 of its squared norm into
 // the trigger pixels' columns while the backdoor is not learned; honest
-// updates stay under 0.3 but for a few under Dirichlet 0.1 skew (0.3-0.43,
+// updates stay under 0.3 but for a few under Dirichlet 0.1 skew (0.31-0.43,
 // 0.9% of one shape's updates). Dropping the backdoor's early updates keeps
 // it from being learned, which keeps its later updates as far out
 // (docs/results/notes.md, "Backdoors"). Needs a detector and a layout with
 // a 2-D tensor (a Linear weight); abstains otherwise and in rounds of fewer
 // than kMinColumnRound such updates. Not a strike unless
 // quarantine.strike_on lists "column_outlier": an honest client with
-// unusual inputs loses that update's say, not its place.
+// unusual inputs loses that update's say, not its place. Like any drop at
+// least fail_safes.severe_suspicion suspicious (a share of 0.6 at the
+// shipped limits), it becomes the client's rejected direction when the
+// client has no reference, so an update repeating it is struck
+// (ConsistencyGuardConfig, "repeats_rejected").
 struct ColumnGuardConfig {
   bool enabled = true;
   double max_share = 0.3;  // in (0, 1]
