@@ -73,6 +73,23 @@ TEST_CASE("a band wide enough for the round's spread flags nothing") {
   for (double v : r.Shares()) CHECK(v == 0.0);
 }
 
+TEST_CASE("the band of a large round comes from every k-th update") {
+  // 2,049 updates: the band from every 3rd (683 of them, all uniform). The
+  // other two thirds put 8 more into column 3; against the whole round
+  // (their share the median) they would not stand out, against the
+  // sample they do.
+  Round r = Uniform(2049);
+  for (size_t i = 0; i < 2049; ++i) {
+    if (i % 3 == 0) continue;
+    r.energies[i][3] = 9;
+    r.norms[i] = 4;
+  }
+  const std::vector<double> s = r.Shares();
+  CHECK(s[0] == 0.0);
+  CHECK(s[1] == doctest::Approx(9.0 / 16));
+  CHECK(s[2048] == doctest::Approx(9.0 / 16));
+}
+
 TEST_CASE("outlier shares abstain where they cannot be judged") {
   SUBCASE("fewer than kMinColumnRound profiled updates: every share NaN") {
     Round r = Uniform(kMinColumnRound);
@@ -142,6 +159,33 @@ TEST_CASE("Embed measures the column energies of the delta") {
     auto f = fx->Embed(u, global.Views(), out, true);
     REQUIRE(f.ok());
     CHECK(f->column_energy == std::vector<float>{0 + 4 + 16, 1 + 9 + 25});
+  }
+  SUBCASE("f16 read in chunks that end inside a row") {
+    // [100 x 77] f16 (the slow path converts 4,096 values at a time, and
+    // 4,096 is not a multiple of 77): value (r + c) % 5 at [r, c].
+    const std::vector<int64_t> shape = {100, 77};
+    std::vector<uint16_t> halves;
+    std::vector<float> want(77, 0.0f);
+    const uint16_t kHalf[5] = {0x0000, 0x3c00, 0x4000, 0x4200, 0x4400};
+    for (int r = 0; r < 100; ++r) {
+      for (int c = 0; c < 77; ++c) {
+        const int v = (r + c) % 5;  // 0, 1, 2, 3, 4 exactly in f16
+        halves.push_back(kHalf[v]);
+        want[c] += float(v * v);
+      }
+    }
+    const std::vector<TensorView> views = {
+        {"w", DType::kF16, shape, {}, halves.data()}};
+    auto wide_layout = SelectLayout(settings, views);
+    REQUIRE(wide_layout.ok());
+    auto wide = FeatureExtractor::Create(settings, *wide_layout);
+    REQUIRE(wide.ok());
+    std::vector<float> row(wide->dim());
+    UpdateInput h;
+    h.tensors = views;
+    auto f = wide->Embed(h, {}, row, true);
+    REQUIRE(f.ok());
+    CHECK(f->column_energy == want);
   }
   SUBCASE("none unless asked for") {
     auto f = fx->Embed(u, {}, out);
