@@ -1,7 +1,8 @@
 // Tests of filter_engine.h: one round end to end on synthetic updates —
 // norm scoring without a detector, the bootstrapped detector's warm-up and
-// scoring, a restart through SaveState/LoadState continuing exactly, and the
-// refresh off the critical path (restart with it pending, log threads).
+// scoring, a restart through SaveState/LoadState continuing exactly, the
+// refresh off the critical path (restart with it pending, log threads), and
+// the column guard in one call and on arrival.
 #include "engine/filter_engine.h"
 
 #include <doctest/doctest.h>
@@ -378,6 +379,36 @@ TEST_CASE("a drop pointing a lapsed rejected direction's way renews it") {
   const Decision next = Filter(*engine, *MakeRound(7, 6))[5];
   CHECK(next.action == Action::kDrop);
   CHECK(next.reason == "repeats_rejected");
+}
+
+TEST_CASE("the column guard drops an update writing into one input column") {
+  // Update 5 of round 4 adds 3 to column 3 of every row of w [32 x 16]:
+  // far more than the round's others put there. Decided in one call and on
+  // arrival alike (the energies kept with each digest until the end).
+  auto one_call = MustOpen(kBootstrapPolicy);
+  auto arrival = MustOpen(kBootstrapPolicy);
+  for (uint64_t round = 1; round <= 3; ++round) {
+    auto r = MakeRound(round, 10);
+    Filter(*one_call, *r);
+    Filter(*arrival, *r);
+  }
+  auto r = MakeRound(4, 10);
+  for (int64_t row = 0; row < kRows; ++row) r->w[5][row * kCols + 3] += 3.0f;
+  const std::vector<Decision> d = Filter(*one_call, *r);
+  REQUIRE(arrival->BeginRound(4, {}).ok());
+  for (const UpdateInput& u : r->round.updates) {
+    REQUIRE(arrival->AddUpdate(u).ok());
+  }
+  auto ended = arrival->EndRound();
+  REQUIRE(ended.ok());
+  REQUIRE(ended->size() == d.size());
+  for (size_t i = 0; i < d.size(); ++i) {
+    CAPTURE(i);
+    CHECK(((d[i].flags & kFlagColumnOutlier) != 0) == (i == 5));
+    CHECK((*ended)[i].action == d[i].action);
+    CHECK((*ended)[i].flags == d[i].flags);
+  }
+  CHECK(d[5].action == Action::kDrop);
 }
 
 }  // namespace
