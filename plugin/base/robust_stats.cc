@@ -37,6 +37,39 @@ double RobustUpperLimit(const std::vector<double>& values, double k,
          std::max(k * kMadToSigma * mad, min_width * std::fabs(median));
 }
 
+double WeightedMedian(const std::vector<double>& values,
+                      const std::vector<double>& weights) {
+  if (values.empty()) return NAN;
+  std::vector<size_t> order(values.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return values[a] < values[b]; });
+  double total = 0.0;
+  for (double w : weights) total += w;
+  const double half = total / 2;
+  const double tolerance = 1e-9 * total;
+  double cumulative = 0.0;
+  for (size_t r = 0; r < order.size(); ++r) {
+    cumulative += weights[order[r]];
+    if (cumulative < half - tolerance) continue;
+    const double value = values[order[r]];
+    if (cumulative <= half + tolerance && r + 1 < order.size()) {
+      return value + (values[order[r + 1]] - value) / 2;
+    }
+    return value;
+  }
+  return values[order.back()];
+}
+
+double WeightedRobustUpperLimit(const std::vector<double>& values,
+                                const std::vector<double>& weights, double k) {
+  const double median = WeightedMedian(values, weights);
+  std::vector<double> deviations;
+  deviations.reserve(values.size());
+  for (double v : values) deviations.push_back(std::fabs(v - median));
+  return median + k * kMadToSigma * WeightedMedian(deviations, weights);
+}
+
 double RobustLowerLimit(const std::vector<double>& values, double k) {
   const double median = Median(values);
   return median - k * (kMadToSigma * MedianAbsoluteDeviation(values, median));

@@ -343,8 +343,14 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
                           dim, threads));
   const std::vector<double> centrality = LeaveOneOutCentrality(
       batch, static_cast<int64_t>(batch_updates.size()), dim);
-  const std::vector<double> column_share =
-      ColumnOutlierShares(embedded.column_energies, norms);
+  std::vector<double> column_share(batch_updates.size(), NAN);
+  if (config_.column_energy) {
+    const int64_t rows = static_cast<int64_t>(batch_updates.size());
+    column_share = ColumnOutlierShares(
+        embedded.column_energies, norms,
+        KnownRowWeights(batch, rows, dim, std::vector<uint8_t>(rows, 1),
+                        kColumnCopyCosine));
+  }
   FLS_ASSIGN_OR_RETURN(
       std::vector<double> errors,
       net_->Score(batch, static_cast<int64_t>(batch_updates.size()), threads));

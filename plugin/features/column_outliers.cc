@@ -19,7 +19,7 @@ int ProfiledTensor(const FeatureLayout& layout) {
 
 std::vector<double> ColumnOutlierShares(
     std::span<const std::vector<float>* const> energies,
-    std::span<const double> norms) {
+    std::span<const double> norms, std::span<const double> weights) {
   const size_t n = energies.size();
   std::vector<double> out(n, NAN);
   // The updates with a usable profile, all of one length.
@@ -27,7 +27,10 @@ std::vector<double> ColumnOutlierShares(
   size_t cols = 0;
   for (size_t i = 0; i < n; ++i) {
     const std::vector<float>* e = energies[i];
-    if (!e || e->empty() || !std::isfinite(norms[i]) || norms[i] <= 0) continue;
+    if (!e || e->empty() || !std::isfinite(norms[i]) || norms[i] <= 0 ||
+        !(weights[i] > 0) || !std::isfinite(weights[i])) {
+      continue;
+    }
     if (cols == 0) cols = e->size();
     if (e->size() == cols) rows.push_back(i);
   }
@@ -37,6 +40,10 @@ std::vector<double> ColumnOutlierShares(
   auto share = [&](size_t i, size_t c) {
     return static_cast<double>((*energies[i])[c]) / (norms[i] * norms[i]);
   };
+  std::vector<double> band_weights;
+  for (size_t r = 0; r < rows.size(); r += stride) {
+    band_weights.push_back(weights[rows[r]]);
+  }
   std::vector<double> limit(cols);
   std::vector<double> column;
   for (size_t c = 0; c < cols; ++c) {
@@ -44,7 +51,7 @@ std::vector<double> ColumnOutlierShares(
     for (size_t r = 0; r < rows.size(); r += stride) {
       column.push_back(share(rows[r], c));
     }
-    limit[c] = RobustUpperLimit(column, kColumnBandK, 0.0);
+    limit[c] = WeightedRobustUpperLimit(column, band_weights, kColumnBandK);
   }
   for (size_t i : rows) {
     double outlying = 0.0;

@@ -13,8 +13,9 @@
 //   column energy   e_ic = sum_r W_i[r, c]^2
 //   column share    s_ic = e_ic / ||u_i||^2 (u_i: every selected tensor)
 //   band            per column c, over the round's profiled updates: the
-//                   median m_c and MAD_c of s_.c; column c is an outlier of
-//                   update i when s_ic > m_c + kColumnBandK x 1.4826 x MAD_c
+//                   median m_c and MAD_c of s_.c (weighted: near-copies
+//                   count once); column c is an outlier of update i when
+//                   s_ic > m_c + kColumnBandK x 1.4826 x MAD_c
 //   outlier share   sum of s_ic over update i's outlier columns, in [0, 1].
 // Measured on Fashion-MNIST MLP runs (docs/results/notes.md, "Backdoors"):
 // honest updates 0.01-0.03 typical, the 99th percentile 0.06-0.26 by
@@ -37,6 +38,13 @@ namespace flsentry {
 inline constexpr int64_t kMaxProfileColumns = int64_t{1} << 16;
 // Band half-width, in robust standard deviations (1.4826 x MAD).
 inline constexpr double kColumnBandK = 5.0;
+// Updates at least this close (cosine of their embeddings) are one voice
+// in the band: the duplicate guard's level, which colluders sending one
+// vector reach and honest updates do not (at most 0.90 on recorded runs).
+// Not known_direction.h's 0.8: honest updates of an IID federation agree
+// that closely, and as one group they would give a lone backdoor update
+// as much say in the band as all of them.
+inline constexpr double kColumnCopyCosine = 0.99;
 // Fewer profiled updates in a round: no band, every share NaN.
 inline constexpr size_t kMinColumnRound = 5;
 // The band is estimated from at most this many profiled updates (every
@@ -52,14 +60,18 @@ int ProfiledTensor(const FeatureLayout& layout);
 
 // Outlier shares of a round's updates. energies[i]: update i's column
 // energies (cols values; null or empty when not profiled), norms[i]: its
-// L2 norm (the same selected coordinates). Returns energies.size()
-// values: NaN for an update without a profile, a non-finite or zero norm,
-// or a profile of another length than the first one's, and for every
-// update when fewer than kMinColumnRound have one.
-// REQUIRES: energies.size() == norms.size().
+// L2 norm (the same selected coordinates), weights[i]: its weight in the
+// band (> 0; KnownRowWeights with every update known, grouped at
+// kColumnCopyCosine, so that colluders sending one vector are one voice:
+// six identical sybils of ten would otherwise be the band, and every
+// honest update out of it). Returns
+// energies.size() values: NaN for an update without a profile, a
+// non-finite or zero norm, a weight <= 0 or not finite, or a profile of
+// another length than the first one's, and for every update when fewer
+// than kMinColumnRound have one. REQUIRES: equal lengths.
 std::vector<double> ColumnOutlierShares(
     std::span<const std::vector<float>* const> energies,
-    std::span<const double> norms);
+    std::span<const double> norms, std::span<const double> weights);
 
 }  // namespace flsentry
 

@@ -31,8 +31,8 @@ double UnitDot(const float* a, const float* b, int64_t dim) {
 }  // namespace
 
 std::vector<double> KnownRowWeights(std::span<const float> rows, int64_t n,
-                                    int64_t dim,
-                                    std::span<const uint8_t> known) {
+                                    int64_t dim, std::span<const uint8_t> known,
+                                    double min_cosine) {
   std::vector<double> weights(static_cast<size_t>(std::max<int64_t>(n, 0)),
                               0.0);
   if (n <= 0 || dim <= 0 || rows.size() != static_cast<size_t>(n * dim) ||
@@ -66,8 +66,7 @@ std::vector<double> KnownRowWeights(std::span<const float> rows, int64_t n,
   std::vector<int> group(m, 1);  // itself
   for (size_t a = 0; a < m; ++a) {
     for (size_t b = a + 1; b < m; ++b) {
-      if (UnitDot(&units[a * width], &units[b * width], dim) >=
-          kNearCopyCosine) {
+      if (UnitDot(&units[a * width], &units[b * width], dim) >= min_cosine) {
         ++group[a];
         ++group[b];
       }

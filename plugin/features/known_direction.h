@@ -37,12 +37,13 @@ inline constexpr int64_t kMaxGroupedRows = 512;
 // The weight of each of the n rows of `rows` (row-major, `dim` floats
 // each) in the known direction: 0 for a row not known (known[i] == 0) or
 // with a zero or non-finite norm; otherwise 1 / (the number of known rows
-// with a norm whose cosine with it is >= kNearCopyCosine, itself
-// included), or 1 when more than kMaxGroupedRows rows are known.
+// with a norm whose cosine with it is >= min_cosine, itself included), or
+// 1 when more than kMaxGroupedRows rows are known. (The column band,
+// column_outliers.h, groups at its own kColumnCopyCosine.)
 // REQUIRES: rows.size() == n * dim, known.size() == n.
 std::vector<double> KnownRowWeights(std::span<const float> rows, int64_t n,
-                                    int64_t dim,
-                                    std::span<const uint8_t> known);
+                                    int64_t dim, std::span<const uint8_t> known,
+                                    double min_cosine = kNearCopyCosine);
 
 // Cosine of each row with the weighted mean of the *other* rows' unit
 // vectors (weights from KnownRowWeights; a row leaves its own share out).

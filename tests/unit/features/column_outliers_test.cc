@@ -27,10 +27,13 @@ FeatureLayout LayoutOf(const std::vector<std::vector<int64_t>>& shapes) {
 struct Round {
   std::vector<std::vector<float>> energies;
   std::vector<double> norms;
+  std::vector<double> weights;  // in the band; 1 each unless set
   std::vector<double> Shares() const {
     std::vector<const std::vector<float>*> ptrs;
     for (const auto& e : energies) ptrs.push_back(&e);
-    return ColumnOutlierShares(ptrs, norms);
+    std::vector<double> w = weights;
+    w.resize(energies.size(), 1.0);
+    return ColumnOutlierShares(ptrs, norms, w);
   }
 };
 
@@ -90,11 +93,39 @@ TEST_CASE("the band of a large round comes from every k-th update") {
   CHECK(s[2048] == doctest::Approx(9.0 / 16));
 }
 
+TEST_CASE("near-copies are one voice in the band") {
+  // Six sybils send the same update, all of its energy in columns 0-1;
+  // four honest updates spread theirs over the 4 columns (shares 1/4, the
+  // sybils' 1/2 and 0). Counted six times, the sybils are the band, and
+  // every honest update stands out of it (columns 2-3); counted once
+  // (weight 1/6 each), the honest updates are the band, and the sybils
+  // stand out.
+  Round r = Uniform(10);
+  for (size_t i = 0; i < 6; ++i) {
+    r.energies[i] = {4, 4, 0, 0};
+    r.norms[i] = std::sqrt(8.0);
+  }
+  for (size_t i = 6; i < 10; ++i) r.norms[i] = 2;  // norm^2 4: shares 1/4
+  const std::vector<double> counted_each = r.Shares();
+  for (size_t i = 6; i < 10; ++i) CHECK(counted_each[i] == 0.5);
+  r.weights = std::vector<double>(6, 1.0 / 6);
+  const std::vector<double> once = r.Shares();
+  for (size_t i = 0; i < 6; ++i) CHECK(once[i] == doctest::Approx(1.0));
+  for (size_t i = 6; i < 10; ++i) CHECK(once[i] == 0.0);
+}
+
 TEST_CASE("outlier shares abstain where they cannot be judged") {
   SUBCASE("fewer than kMinColumnRound profiled updates: every share NaN") {
     Round r = Uniform(kMinColumnRound);
     r.energies[0].clear();  // not profiled
     for (double v : r.Shares()) CHECK(std::isnan(v));
+  }
+  SUBCASE("a weight of 0 leaves an update out, judged by no band") {
+    Round r = Uniform(6);
+    r.weights = {0, 1, 1, 1, 1, 1};
+    const std::vector<double> s = r.Shares();
+    CHECK(std::isnan(s[0]));
+    CHECK(s[1] == 0.0);
   }
   SUBCASE("no profile, a zero or non-finite norm, another length: NaN") {
     Round r = Uniform(9);
@@ -111,7 +142,8 @@ TEST_CASE("outlier shares abstain where they cannot be judged") {
     std::vector<const std::vector<float>*> ptrs;
     for (const auto& e : r.energies) ptrs.push_back(&e);
     ptrs[0] = nullptr;
-    const std::vector<double> s = ColumnOutlierShares(ptrs, r.norms);
+    const std::vector<double> s =
+        ColumnOutlierShares(ptrs, r.norms, std::vector<double>(6, 1.0));
     CHECK(std::isnan(s[0]));
     CHECK(s[1] == 0.0);
   }
