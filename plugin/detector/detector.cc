@@ -344,7 +344,12 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
   const std::vector<double> centrality = LeaveOneOutCentrality(
       batch, static_cast<int64_t>(batch_updates.size()), dim);
   std::vector<double> column_share(batch_updates.size(), NAN);
-  if (config_.column_energy) {
+  // The band's weights cost O(n^2 x dim): only for a round with profiles
+  // (none when the guard is off or the layout has no 2-D tensor).
+  const bool profiled = std::any_of(
+      embedded.column_energies.begin(), embedded.column_energies.end(),
+      [](const std::vector<float>* e) { return !e->empty(); });
+  if (profiled) {
     const int64_t rows = static_cast<int64_t>(batch_updates.size());
     column_share = ColumnOutlierShares(
         embedded.column_energies, norms,
