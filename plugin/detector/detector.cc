@@ -343,7 +343,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
                           dim, threads));
   const std::vector<double> centrality = LeaveOneOutCentrality(
       batch, static_cast<int64_t>(batch_updates.size()), dim);
-  std::vector<double> column_share(batch_updates.size(), NAN);
+  std::vector<ColumnOutliers> columns(batch_updates.size());
   // The band's weights cost O(n^2 x dim): only for a round with profiles
   // (none when the guard is off or the layout has no 2-D tensor).
   const bool profiled = std::any_of(
@@ -351,7 +351,7 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
       [](const std::vector<float>* e) { return !e->empty(); });
   if (profiled) {
     const int64_t rows = static_cast<int64_t>(batch_updates.size());
-    column_share = ColumnOutlierShares(
+    columns = ColumnOutlierShares(
         embedded.column_energies, norms,
         KnownRowWeights(batch, rows, dim, std::vector<uint8_t>(rows, 1),
                         kColumnCopyCosine));
@@ -368,7 +368,8 @@ Result<std::vector<UpdateScore>> Detector::ScoreEmbedded(
     scores[i].log_norm_ratio = std::log(scores[i].norm / median);
     scores[i].max_similarity = similarity[b];
     scores[i].centrality = centrality[b];
-    scores[i].column_share = column_share[b];
+    scores[i].column_share = columns[b].share;
+    scores[i].column_peak_share = columns[b].peak_share;
     const std::span<const float> embedding(batch.data() + b * dim,
                                            static_cast<size_t>(dim));
     last_embeddings_[i] = std::make_shared<const std::vector<float>>(

@@ -1,6 +1,9 @@
 #include "features/column_outliers.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <numeric>
 
 #include "base/robust_stats.h"
 
@@ -17,11 +20,11 @@ int ProfiledTensor(const FeatureLayout& layout) {
   return -1;
 }
 
-std::vector<double> ColumnOutlierShares(
+std::vector<ColumnOutliers> ColumnOutlierShares(
     std::span<const std::vector<float>* const> energies,
     std::span<const double> norms, std::span<const double> weights) {
   const size_t n = energies.size();
-  std::vector<double> out(n, NAN);
+  std::vector<ColumnOutliers> out(n);
   // The updates with a usable profile, all of one length.
   std::vector<size_t> rows;
   size_t cols = 0;
@@ -53,13 +56,19 @@ std::vector<double> ColumnOutlierShares(
     }
     limit[c] = WeightedRobustUpperLimit(column, band_weights, kColumnBandK);
   }
+  std::vector<double> outlying;
   for (size_t i : rows) {
-    double outlying = 0.0;
+    outlying.clear();
     for (size_t c = 0; c < cols; ++c) {
       const double s = share(i, c);
-      if (s > limit[c]) outlying += s;
+      if (s > limit[c]) outlying.push_back(s);
     }
-    out[i] = outlying;
+    const size_t peak = std::min(kPeakColumns, outlying.size());
+    std::partial_sort(outlying.begin(), outlying.begin() + peak, outlying.end(),
+                      std::greater<>());
+    out[i].share = std::accumulate(outlying.begin(), outlying.end(), 0.0);
+    out[i].peak_share =
+        std::accumulate(outlying.begin(), outlying.begin() + peak, 0.0);
   }
   return out;
 }

@@ -17,13 +17,20 @@
 //                   count once); column c is an outlier of update i when
 //                   s_ic > m_c + kColumnBandK x 1.4826 x MAD_c
 //   outlier share   sum of s_ic over update i's outlier columns, in [0, 1].
+//   peak share      the same sum over at most kPeakColumns of them, the
+//                   largest: a trigger's energy lies in a few columns, the
+//                   outlier energy of an honest member with unusual inputs
+//                   (a class few others hold) in dozens to hundreds.
 // Measured on Fashion-MNIST MLP runs (docs/results/notes.md, "Backdoors"):
-// honest updates 0.01-0.03 typical, the 99th percentile 0.06-0.26 by
-// shape (Dirichlet 0.1 highest); backdoor updates while the backdoor is not
-// yet learned 0.2-0.6. No LibTorch; pure functions, thread-safe.
+// outlier shares of honest updates 0.01-0.03 typical, the 99th percentile
+// 0.06-0.27 by shape (Dirichlet 0.1 highest, at most 0.43), their peak
+// shares at most 0.14; a 3 x 3 trigger's updates while the backdoor is not
+// yet learned 0.2-0.6, nearly all of it peak share (9-30 outlier columns).
+// No LibTorch; pure functions, thread-safe.
 #ifndef FLSENTRY_FEATURES_COLUMN_OUTLIERS_H_
 #define FLSENTRY_FEATURES_COLUMN_OUTLIERS_H_
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -45,6 +52,8 @@ inline constexpr double kColumnBandK = 5.0;
 // that closely, and as one group they would give a lone backdoor update
 // as much say in the band as all of them.
 inline constexpr double kColumnCopyCosine = 0.99;
+// Columns summed into the peak share: a 3 x 3 pixel patch.
+inline constexpr size_t kPeakColumns = 9;
 // Fewer profiled updates in a round: no band, every share NaN.
 inline constexpr size_t kMinColumnRound = 5;
 // The band is estimated from at most this many profiled updates (every
@@ -58,18 +67,24 @@ inline constexpr size_t kMaxColumnBandRows = 1024;
 // (the guard then abstains).
 int ProfiledTensor(const FeatureLayout& layout);
 
-// Outlier shares of a round's updates. energies[i]: update i's column
+// One update's measures above its round's band, each in [0, 1] or NaN.
+struct ColumnOutliers {
+  double share = NAN;       // outlier share
+  double peak_share = NAN;  // peak share (<= share)
+};
+
+// Outlier and peak shares of a round's updates. energies[i]: update i's column
 // energies (cols values; null or empty when not profiled), norms[i]: its
 // L2 norm (the same selected coordinates), weights[i]: its weight in the
 // band (> 0; KnownRowWeights with every update known, grouped at
 // kColumnCopyCosine, so that colluders sending one vector are one voice:
 // six identical sybils of ten would otherwise be the band, and every
 // honest update out of it). Returns
-// energies.size() values: NaN for an update without a profile, a
+// energies.size() values: NaNs for an update without a profile, a
 // non-finite or zero norm, a weight <= 0 or not finite, or a profile of
 // another length than the first one's, and for every update when fewer
 // than kMinColumnRound have one. REQUIRES: equal lengths.
-std::vector<double> ColumnOutlierShares(
+std::vector<ColumnOutliers> ColumnOutlierShares(
     std::span<const std::vector<float>* const> energies,
     std::span<const double> norms, std::span<const double> weights);
 

@@ -56,6 +56,11 @@ struct UpdateScore {
   // updates have a profile. A pixel-trigger
   // backdoor's updates reach 0.2-0.6 while the backdoor is not learned.
   double column_share = NAN;
+  // The part of column_share in its kPeakColumns largest columns
+  // (column_outliers.h), in [0, column_share]; NaN when column_share is.
+  // A 3 x 3 trigger's is nearly all of it; an honest member's unusual
+  // inputs spread theirs over dozens of columns.
+  double column_peak_share = NAN;
   // Cosine of this update's embedding with the client's own reference: the
   // embedding of its last update kept without any flag (Detector keeps one
   // per client id), in [-1, 1]. NaN when not embedded or the client has no

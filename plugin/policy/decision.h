@@ -54,7 +54,7 @@ struct Decision {
   // them (score / threshold, norm / norm-guard limit, (1 - duplicate limit)
   // / (1 - similarity), typicality / centrality limit, the consistency and
   // newcomer distances, opposition / max_opposition, column share /
-  // max_share, claim / its limit;
+  // max_share and peak share / max_peak_share, claim / its limit;
   // docs/audit-log.md, "suspicion"); a signal fires above 1. Comparable across
   // rounds: what to rank updates by. NaN when nothing was judged.
   double suspicion = NAN;

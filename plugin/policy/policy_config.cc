@@ -425,6 +425,8 @@ FieldReader Guards(GuardsConfig* g) {
   Fields columns = {
       {"enabled", Bool(&colg->enabled)},
       {"max_share", Double(&colg->max_share, UnitOpenLow, "must be in (0, 1]")},
+      {"max_peak_share",
+       Double(&colg->max_peak_share, UnitOpenLow, "must be in (0, 1]")},
   };
   ExamplesGuardConfig* eg = &g->num_examples;
   Fields examples = {

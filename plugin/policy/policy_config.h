@@ -276,25 +276,28 @@ struct OppositionGuardConfig {
 };
 
 // Drops updates with much of their energy in input columns of the first
-// dense layer that the round's other updates leave quiet:
-// UpdateScore::column_share (features/column_outliers.h) above max_share.
-// A pixel-trigger backdoor's update sends 0.2-0.6 of its squared norm into
-// the trigger pixels' columns while the backdoor is not learned; honest
-// updates stay under 0.3 but for a few under Dirichlet 0.1 skew (0.31-0.43,
-// 0.9% of one shape's updates). Dropping the backdoor's early updates keeps
-// it from being learned, which keeps its later updates as far out
-// (docs/results/notes.md, "Backdoors"). Needs a detector and a layout with
+// dense layer that the round's other updates leave quiet
+// (features/column_outliers.h): UpdateScore::column_share above max_share,
+// or UpdateScore::column_peak_share (the part of it in the 9 largest
+// columns) above max_peak_share. A pixel-trigger backdoor's update sends
+// 0.2-0.6 of its squared norm into the trigger pixels' few columns while
+// the backdoor is not learned; honest updates under Dirichlet 0.1 skew
+// reach shares of 0.43, spread over dozens of columns, and peak shares of
+// 0.14. Dropping the backdoor's early updates keeps it from being learned,
+// which keeps its later updates as far out (docs/results/notes.md,
+// "Backdoors"). Needs a detector and a layout with
 // a 2-D tensor (a Linear weight); abstains otherwise and in rounds of fewer
 // than kMinColumnRound such updates. Not a strike unless
 // quarantine.strike_on lists "column_outlier": an honest client with
 // unusual inputs loses that update's say, not its place. Like any drop at
-// least fail_safes.severe_suspicion suspicious (a share of 0.6 at the
+// least fail_safes.severe_suspicion suspicious (a peak share of 0.3 at the
 // shipped limits), it becomes the client's rejected direction when the
 // client has no reference, so an update repeating it is struck
 // (ConsistencyGuardConfig, "repeats_rejected").
 struct ColumnGuardConfig {
   bool enabled = true;
-  double max_share = 0.3;  // in (0, 1]
+  double max_share = 0.45;       // in (0, 1]
+  double max_peak_share = 0.15;  // in (0, 1]
 };
 
 enum class ExamplesGuardMode { kCap, kFlag, kDrop };

@@ -215,9 +215,12 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                             s.consistency < consistency_limit;
   w.opposition = Opposition(g.opposition, s, limits);
   const bool opposed = w.opposition > g.opposition.max_opposition;
-  const bool column_outlier = g.columns.enabled &&
-                              std::isfinite(s.column_share) &&
-                              s.column_share > g.columns.max_share;
+  const double column_excess =
+      g.columns.enabled
+          ? Largest({Ratio(s.column_share, g.columns.max_share),
+                     Ratio(s.column_peak_share, g.columns.max_peak_share)})
+          : NAN;
+  const bool column_outlier = column_excess > 1.0;  // false for NaN
   w.repeats_rejected = RepeatsRejected(c, s, round);
   w.against_round = AgainstRound(g.consistency, s, w.repeats_rejected,
                                  limits.newcomer_min_agreement);
@@ -243,8 +246,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                           : NAN,
        w.against_round ? Distance(s.agreement, limits.newcomer_min_agreement)
                        : NAN,
-       Ratio(w.opposition, g.opposition.max_opposition),
-       g.columns.enabled ? Ratio(s.column_share, g.columns.max_share) : NAN,
+       Ratio(w.opposition, g.opposition.max_opposition), column_excess,
        Ratio(claim, w.examples_limit)});
   const std::pair<bool, std::pair<uint32_t, uint32_t>> signals[] = {
       {anomalous, {kFlagAnomalous, kStrikeAnomalous}},

@@ -175,8 +175,11 @@ TEST_CASE("column shares: energy in a column the round leaves quiet") {
   for (size_t i = 0; i < 11; ++i) {
     CAPTURE(i);
     CHECK((*scores)[i].column_share < 0.3);  // false for NaN
+    CHECK((*scores)[i].column_peak_share <= (*scores)[i].column_share);
   }
   CHECK((*scores)[11].column_share > 0.5);
+  // 8 columns, fewer than kPeakColumns: the peak is all of the share.
+  CHECK((*scores)[11].column_peak_share == (*scores)[11].column_share);
   SUBCASE("not measured where the column guard is off") {
     DetectorConfig off;
     off.column_energy = false;  // ParsePolicyYaml: guards.columns.enabled
@@ -184,7 +187,10 @@ TEST_CASE("column shares: energy in a column the round leaves quiet") {
     REQUIRE_OK(without);
     auto unmeasured = (*without)->ScoreRound(r.round, r.all);
     REQUIRE_OK(unmeasured);
-    for (const UpdateScore& s : *unmeasured) CHECK(std::isnan(s.column_share));
+    for (const UpdateScore& s : *unmeasured) {
+      CHECK(std::isnan(s.column_share));
+      CHECK(std::isnan(s.column_peak_share));
+    }
   }
   SUBCASE("fewer than kMinColumnRound updates: no share") {
     const std::vector<size_t> four = {0, 1, 2, 11};

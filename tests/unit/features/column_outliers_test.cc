@@ -28,20 +28,26 @@ struct Round {
   std::vector<std::vector<float>> energies;
   std::vector<double> norms;
   std::vector<double> weights;  // in the band; 1 each unless set
-  std::vector<double> Shares() const {
+  std::vector<ColumnOutliers> Measures() const {
     std::vector<const std::vector<float>*> ptrs;
     for (const auto& e : energies) ptrs.push_back(&e);
     std::vector<double> w = weights;
     w.resize(energies.size(), 1.0);
     return ColumnOutlierShares(ptrs, norms, w);
   }
+  std::vector<double> Shares() const {
+    std::vector<double> out;
+    for (const ColumnOutliers& m : Measures()) out.push_back(m.share);
+    return out;
+  }
 };
 
-Round Uniform(size_t n) {
+// n updates with energy 1 in each of cols columns, norm^2 2 x cols.
+Round Uniform(size_t n, size_t cols = 4) {
   Round r;
   for (size_t i = 0; i < n; ++i) {
-    r.energies.push_back({1, 1, 1, 1});
-    r.norms.push_back(std::sqrt(8.0));
+    r.energies.push_back(std::vector<float>(cols, 1));
+    r.norms.push_back(std::sqrt(2.0 * static_cast<double>(cols)));
   }
   return r;
 }
@@ -67,6 +73,43 @@ TEST_CASE("an update's energy in a column the others leave quiet") {
   // The band of column 2: median 1/8, MAD 0; its other columns' shares
   // (1/16) are below their bands (1/8).
   CHECK(s[5] == doctest::Approx(9.0 / 16));
+}
+
+TEST_CASE("the peak share is the outlier share of the 9 largest columns") {
+  static_assert(kPeakColumns == 9);
+  // 40 columns; update 5 puts 2 + k more into column k for k = 0..11: 12
+  // outlier columns, of which columns 3-11 are the 9 largest.
+  Round r = Uniform(6, 40);
+  double outlier = 0, peak = 0, total = 80;
+  for (size_t k = 0; k < 12; ++k) {
+    r.energies[5][k] = float(3 + k);
+    outlier += 3 + k;
+    if (k >= 3) peak += 3 + k;
+    total += 2 + k;
+  }
+  r.norms[5] = std::sqrt(total);
+  const std::vector<ColumnOutliers> m = r.Measures();
+  CHECK(m[5].share == doctest::Approx(outlier / total));
+  CHECK(m[5].peak_share == doctest::Approx(peak / total));
+  CHECK(m[0].share == 0.0);
+  CHECK(m[0].peak_share == 0.0);
+  SUBCASE("fewer outlier columns than 9: the peak is all of the share") {
+    Round two = Uniform(6, 40);
+    two.energies[5][7] = 9;
+    two.energies[5][8] = 5;
+    two.norms[5] = std::sqrt(92.0);
+    const std::vector<ColumnOutliers> t = two.Measures();
+    CHECK(t[5].share == doctest::Approx(14.0 / 92));
+    CHECK(t[5].peak_share == t[5].share);
+  }
+  SUBCASE("no band: both NaN") {
+    const std::vector<ColumnOutliers> few =
+        Uniform(kMinColumnRound - 1).Measures();
+    for (const ColumnOutliers& f : few) {
+      CHECK(std::isnan(f.share));
+      CHECK(std::isnan(f.peak_share));
+    }
+  }
 }
 
 TEST_CASE("a band wide enough for the round's spread flags nothing") {
@@ -142,10 +185,11 @@ TEST_CASE("outlier shares abstain where they cannot be judged") {
     std::vector<const std::vector<float>*> ptrs;
     for (const auto& e : r.energies) ptrs.push_back(&e);
     ptrs[0] = nullptr;
-    const std::vector<double> s =
+    const std::vector<ColumnOutliers> s =
         ColumnOutlierShares(ptrs, r.norms, std::vector<double>(6, 1.0));
-    CHECK(std::isnan(s[0]));
-    CHECK(s[1] == 0.0);
+    CHECK(std::isnan(s[0].share));
+    CHECK(std::isnan(s[0].peak_share));
+    CHECK(s[1].share == 0.0);
   }
 }
 

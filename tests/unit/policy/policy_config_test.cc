@@ -51,7 +51,8 @@ TEST_CASE("empty documents give the documented defaults") {
     CHECK(c->guards.opposition.enabled);
     CHECK(c->guards.opposition.max_opposition == 1.0);
     CHECK(c->guards.columns.enabled);
-    CHECK(c->guards.columns.max_share == 0.3);
+    CHECK(c->guards.columns.max_share == 0.45);
+    CHECK(c->guards.columns.max_peak_share == 0.15);
     CHECK(c->detector.column_energy);
     CHECK(c->guards.num_examples.enabled);
     CHECK(c->guards.num_examples.k == 10.0);
@@ -97,7 +98,7 @@ actions:
 lists: {allow: [a, b], deny: [c]}
 guards:
   norm: {enabled: yes, k: 4, mode: downweight, min_round_size: 5}
-  columns: {enabled: false, max_share: 0.4}
+  columns: {enabled: false, max_share: 0.4, max_peak_share: 0.2}
 fail_safes: {max_drop_fraction: 0.3, min_accepted: 2, on_error: fail_round}
 quarantine:
   enabled: true
@@ -140,6 +141,7 @@ audit: {path: audit.jsonl}
   CHECK(c.guards.norm.mode == NormGuardMode::kDownweight);
   CHECK_FALSE(c.guards.columns.enabled);
   CHECK(c.guards.columns.max_share == 0.4);
+  CHECK(c.guards.columns.max_peak_share == 0.2);
   CHECK_FALSE(c.detector.column_energy);  // nothing to measure it for
   CHECK(c.fail_safes.max_drop_fraction == 0.3);
   CHECK(c.fail_safes.min_accepted == 2);
@@ -202,6 +204,9 @@ TEST_CASE("errors name the key path, line and column") {
       {"guards: {columns: {max_share: 1.5}}\n",
        "policy: guards.columns.max_share: must be in (0, 1] (line 1, "
        "column 31)"},
+      {"guards: {columns: {max_peak_share: -0.1}}\n",
+       "policy: guards.columns.max_peak_share: must be in (0, 1] (line 1, "
+       "column 36)"},
       {"guards: {norm: {k: 3, drop_k: 2}}\n",
        "policy: guards.norm.drop_k: drop_k (2) must be 0 (no drop limit) or "
        "above k (3) (line 1, column 31)"},
@@ -400,6 +405,7 @@ TEST_CASE("shipped config files load") {
         b.guards.opposition.max_opposition);
   CHECK(a.guards.columns.enabled == b.guards.columns.enabled);
   CHECK(a.guards.columns.max_share == b.guards.columns.max_share);
+  CHECK(a.guards.columns.max_peak_share == b.guards.columns.max_peak_share);
   CHECK(a.guards.num_examples.enabled == b.guards.num_examples.enabled);
   CHECK(a.guards.num_examples.k == b.guards.num_examples.k);
   CHECK(a.guards.num_examples.history_k == b.guards.num_examples.history_k);

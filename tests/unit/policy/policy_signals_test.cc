@@ -432,52 +432,70 @@ TEST_CASE("consistency guard: drift with the round is not inconsistency") {
 }
 
 TEST_CASE("column guard: energy in columns the round leaves quiet") {
-  // Column shares 0.02 for the first five; the last at 0.45: 1.5 x the
-  // shipped limit 0.3.
-  auto round = [](double last_share) {
+  // Column shares 0.02 (peak 0.01) for the first five; the last one's
+  // share and peak share as given. The shipped limits: 0.45 and 0.15.
+  auto round = [](double last_share, double last_peak) {
     std::vector<PolicyInput> r = Round(0.5);
-    for (PolicyInput& in : r) in.score.column_share = 0.02;
+    for (PolicyInput& in : r) {
+      in.score.column_share = 0.02;
+      in.score.column_peak_share = 0.01;
+    }
     r[5].score.column_share = last_share;
+    r[5].score.column_peak_share = last_peak;
     return r;
   };
-  SUBCASE("above max_share: dropped, no strike by default") {
-    Policy policy = Make(kIsolated);
-    RoundOutcome out = Decide(policy, 1, round(0.45));
+  auto check_dropped = [](const RoundOutcome& out, double suspicion) {
     const Decision& d = out.decisions[5];
     CHECK(d.action == Action::kDrop);
     CHECK(d.reason == "column_outlier");
     CHECK(FlagNames(d.flags) == std::vector<std::string>{"column_outlier"});
-    CHECK(d.suspicion == doctest::Approx(1.5));
-    CHECK(out.audit_records[5]["column_share"].get<double>() == 0.45);
+    CHECK(d.suspicion == doctest::Approx(suspicion));
     CHECK(out.audit_records[5]["strike_weight"].get<double>() == 0.0);
     for (size_t i = 0; i < 5; ++i) {
       CHECK(out.decisions[i].action == Action::kAccept);
       CHECK(out.decisions[i].flags == 0u);
     }
-  }
-  SUBCASE("at the limit it is kept") {
+  };
+  SUBCASE("a few columns holding much of it (a trigger): dropped") {
     Policy policy = Make(kIsolated);
-    CHECK(Decide(policy, 1, round(0.3)).decisions[5].flags == 0u);
+    RoundOutcome out = Decide(policy, 1, round(0.24, 0.225));
+    check_dropped(out, 1.5);  // 0.225 / 0.15
+    CHECK(out.audit_records[5]["column_share"].get<double>() == 0.24);
+    CHECK(out.audit_records[5]["column_peak_share"].get<double>() == 0.225);
+  }
+  SUBCASE("much of it spread over many columns: dropped above max_share") {
+    Policy policy = Make(kIsolated);
+    check_dropped(Decide(policy, 1, round(0.9, 0.12)), 2.0);  // 0.9 / 0.45
+  }
+  SUBCASE("spread below max_share (unusual honest inputs): kept") {
+    Policy policy = Make(kIsolated);
+    CHECK(Decide(policy, 1, round(0.4, 0.13)).decisions[5].flags == 0u);
+  }
+  SUBCASE("at the limits it is kept") {
+    Policy policy = Make(kIsolated);
+    CHECK(Decide(policy, 1, round(0.45, 0.15)).decisions[5].flags == 0u);
   }
   SUBCASE("a strike where quarantine.strike_on lists it") {
     Policy policy = Make(
         "thresholds: {rules: [{kind: static, value: 1.0}]}\n"
         "fail_safes: {max_drop_fraction: 1, min_accepted: 0}\n"
         "quarantine: {enabled: false, strike_on: [column_outlier]}\n");
-    RoundOutcome out = Decide(policy, 1, round(0.45));
+    RoundOutcome out = Decide(policy, 1, round(0.24, 0.225));
     CHECK(out.decisions[5].action == Action::kDrop);
     CHECK(out.audit_records[5]["strike_weight"].get<double>() == 1.0);
   }
-  SUBCASE("a higher limit, the guard off, or no share keeps it") {
-    for (const char* extra : {"guards: {columns: {max_share: 0.5}}\n",
-                              "guards: {columns: {enabled: false}}\n"}) {
+  SUBCASE("higher limits, the guard off, or no shares keep it") {
+    for (const char* extra :
+         {"guards: {columns: {max_share: 0.5, max_peak_share: 0.25}}\n",
+          "guards: {columns: {enabled: false}}\n"}) {
       CAPTURE(extra);
       Policy policy = Make(kIsolated + extra);
-      CHECK(Decide(policy, 1, round(0.45)).decisions[5].flags == 0u);
+      CHECK(Decide(policy, 1, round(0.48, 0.225)).decisions[5].flags == 0u);
     }
     Policy policy = Make(kIsolated);
-    RoundOutcome out = Decide(policy, 1, round(NAN));
+    RoundOutcome out = Decide(policy, 1, round(NAN, NAN));
     CHECK(out.decisions[5].flags == 0u);
     CHECK(out.audit_records[5]["column_share"].is_null());
+    CHECK(out.audit_records[5]["column_peak_share"].is_null());
   }
 }
