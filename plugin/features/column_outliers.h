@@ -21,11 +21,12 @@
 //                   largest: a trigger's energy lies in a few columns, the
 //                   outlier energy of an honest member with unusual inputs
 //                   (a class few others hold) in dozens to hundreds.
-// Measured on Fashion-MNIST MLP runs (docs/results/notes.md, "Backdoors"):
+// Measured on Fashion-MNIST runs (docs/results/notes.md, "Backdoors"):
 // outlier shares of honest updates 0.01-0.03 typical, the 99th percentile
 // 0.06-0.27 by shape (Dirichlet 0.1 highest, at most 0.43), their peak
-// shares at most 0.14; a 3 x 3 trigger's updates while the backdoor is not
-// yet learned 0.2-0.6, nearly all of it peak share (9-30 outlier columns).
+// shares at most 0.14 (MLP) and 0.16 (CNN); a 3 x 3 trigger's updates
+// while the backdoor is not yet learned 0.2-0.6, nearly all of it peak
+// share (9-35 outlier columns). A 5 x 5 trigger's peak share is 0.11-0.28.
 // No LibTorch; pure functions, thread-safe.
 #ifndef FLSENTRY_FEATURES_COLUMN_OUTLIERS_H_
 #define FLSENTRY_FEATURES_COLUMN_OUTLIERS_H_

@@ -283,11 +283,11 @@ struct OppositionGuardConfig {
 // 0.2-0.6 of its squared norm into the trigger pixels' few columns while
 // the backdoor is not learned; honest updates under Dirichlet 0.1 skew
 // reach shares of 0.43, spread over dozens of columns, and peak shares of
-// 0.14. Dropping the backdoor's early updates keeps it from being learned,
-// which keeps its later updates as far out (docs/results/notes.md,
-// "Backdoors"). Needs a detector and a layout with
-// a 2-D tensor (a Linear weight); abstains otherwise and in rounds of fewer
-// than kMinColumnRound such updates. Not a strike unless
+// 0.14 (0.16 on a CNN's dense layer). Dropping the backdoor's early
+// updates keeps it from being learned, which keeps its later updates as
+// far out (docs/results/notes.md, "Backdoors"). Needs a detector and a
+// layout with a 2-D tensor (a Linear weight); abstains otherwise and in
+// rounds of fewer than kMinColumnRound such updates. Not a strike unless
 // quarantine.strike_on lists "column_outlier": an honest client with
 // unusual inputs loses that update's say, not its place. Like any drop at
 // least fail_safes.severe_suspicion suspicious (a peak share of 0.3 at the

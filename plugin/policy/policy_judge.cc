@@ -52,6 +52,14 @@ double Largest(std::initializer_list<double> ratios) {
   return out;
 }
 
+// The column guard's ratio: the larger of share / max_share and peak share
+// / max_peak_share; NaN when the guard is off or the shares are.
+double ColumnExcess(const ColumnGuardConfig& g, const UpdateScore& s) {
+  if (!g.enabled) return NAN;
+  return Largest({Ratio(s.column_share, g.max_share),
+                  Ratio(s.column_peak_share, g.max_peak_share)});
+}
+
 void Drop(Working& w, DropKind kind, const std::string& reason) {
   w.decision.action = Action::kDrop;
   w.decision.weight = 0.0;
@@ -215,11 +223,7 @@ void JudgeSignals(const PolicyConfig& c, uint64_t round, const PolicyInput& in,
                             s.consistency < consistency_limit;
   w.opposition = Opposition(g.opposition, s, limits);
   const bool opposed = w.opposition > g.opposition.max_opposition;
-  const double column_excess =
-      g.columns.enabled
-          ? Largest({Ratio(s.column_share, g.columns.max_share),
-                     Ratio(s.column_peak_share, g.columns.max_peak_share)})
-          : NAN;
+  const double column_excess = ColumnExcess(g.columns, s);
   const bool column_outlier = column_excess > 1.0;  // false for NaN
   w.repeats_rejected = RepeatsRejected(c, s, round);
   w.against_round = AgainstRound(g.consistency, s, w.repeats_rejected,
