@@ -283,7 +283,7 @@ struct OppositionGuardConfig {
 // 0.2-0.6 of its squared norm into the trigger pixels' few columns while
 // the backdoor is not learned; honest updates under Dirichlet 0.1 skew
 // reach shares of 0.43, spread over dozens of columns, and peak shares of
-// 0.14 (0.16 on a CNN's dense layer). Dropping the backdoor's early
+// 0.147 (0.163 on a CNN's dense layer). Dropping the backdoor's early
 // updates keeps it from being learned, which keeps its later updates as
 // far out (docs/results/notes.md, "Backdoors"). Needs a detector and a
 // layout with a 2-D tensor (a Linear weight); abstains otherwise and in
