@@ -25,9 +25,9 @@
 // outlier shares of honest updates 0.01-0.03 typical, the 99th percentile
 // 0.06-0.27 by shape (Dirichlet 0.1 highest, at most 0.43), their peak
 // shares at most 0.147 (MLP) and 0.163 (CNN); a 3 x 3 trigger's updates
-// while the backdoor is not yet learned 0.2-0.6, most of it peak share
+// while the backdoor is not yet learned 0.15-0.6, most of it peak share
 // (9-68 outlier columns, 16 the median). A 5 x 5 trigger's peak share is
-// 0.11-0.28.
+// 0.08-0.28.
 // No LibTorch; pure functions, thread-safe.
 #ifndef FLSENTRY_FEATURES_COLUMN_OUTLIERS_H_
 #define FLSENTRY_FEATURES_COLUMN_OUTLIERS_H_

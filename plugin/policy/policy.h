@@ -39,7 +39,8 @@
 //      ("duplicate").
 //   9. centrality guard: typicality above the limit: drop ("central").
 //  10. column guard: the share of the update's energy in input columns its
-//      round leaves quiet above the limit: drop ("column_outlier").
+//      round leaves quiet, or its part in the 9 largest of them, above its
+//      limit: drop ("column_outlier").
 //  11. norm guard (when enabled): flag norm_guard; above drop_k x the
 //      reference norm drop, else clip, down-weight or drop ("norm_guard").
 //  12. opposition guard: (norm / reference norm) x max(0, -agreement) above

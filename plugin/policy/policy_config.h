@@ -280,7 +280,7 @@ struct OppositionGuardConfig {
 // (features/column_outliers.h): UpdateScore::column_share above max_share,
 // or UpdateScore::column_peak_share (the part of it in the 9 largest
 // columns) above max_peak_share. A pixel-trigger backdoor's update sends
-// 0.2-0.6 of its squared norm into the trigger pixels' few columns while
+// 0.15-0.6 of its squared norm into the trigger pixels' few columns while
 // the backdoor is not learned; honest updates under Dirichlet 0.1 skew
 // reach shares of 0.43, spread over dozens of columns, and peak shares of
 // 0.147 (0.163 on a CNN's dense layer). Dropping the backdoor's early
