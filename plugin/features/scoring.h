@@ -54,7 +54,7 @@ struct UpdateScore {
   // DetectorConfig::column_energy; an update embedded by the f64 fallback),
   // the layout has no profiled tensor, or fewer than kMinColumnRound
   // updates have a profile. A pixel-trigger
-  // backdoor's updates reach 0.2-0.6 while the backdoor is not learned.
+  // backdoor's updates reach 0.15-0.6 while the backdoor is not learned.
   double column_share = NAN;
   // The part of column_share in its kPeakColumns largest columns
   // (column_outliers.h), in [0, column_share]; NaN when column_share is.

@@ -22,8 +22,7 @@ FeatureLayout LayoutOf(const std::vector<std::vector<int64_t>>& shapes) {
   return layout;
 }
 
-// n updates with energy 1 in each of 4 columns (norm^2 = 8: the other half
-// of each update's energy lies outside the profiled tensor).
+// A round's column energies, norms and band weights.
 struct Round {
   std::vector<std::vector<float>> energies;
   std::vector<double> norms;
@@ -42,7 +41,8 @@ struct Round {
   }
 };
 
-// n updates with energy 1 in each of cols columns, norm^2 2 x cols.
+// n updates with energy 1 in each of cols columns and norm^2 2 x cols: the
+// other half of each update's energy lies outside the profiled tensor.
 Round Uniform(size_t n, size_t cols = 4) {
   Round r;
   for (size_t i = 0; i < n; ++i) {
